@@ -1,0 +1,219 @@
+"""Run records: one JSON file per run, schema-versioned, written atomically, never holding a secret.
+
+A record is a plain dict (JSON) with this shape (missing parts are null):
+
+    schema_version, run_id, kind ("train" | "eval" | "cycle"), status, created_at, command (argv),
+    provenance {git_sha, dlm_version, libraries{}, python, platform, device},
+    model {name, resolved, revision, peft, base_model},
+    approach ("zero-shot" | "pretrain" | "sft" | "sequential" | "multitask"), domain (of the training data),
+    train {config, data{parts, rates, realised_proportions}, tokens_seen, packing_efficiency, wall_time_s,
+           tokens_per_s, peak_memory_mb, trainable_params, total_params, loss_curve [[step, loss]],
+           final_loss, output_dir, contamination},
+    eval {config, scores [Score...], wall_time_s, raw (lm-eval's output without per-sample logs)}
+
+lm-eval's "metric,filter" keys are parsed here, once (`scores_from_lm_eval`); everything else uses `Score`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+SECRET_ENV_HINTS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "CREDENTIAL")
+LIBRARIES = ("torch", "transformers", "datasets", "lm_eval", "trl", "peft", "accelerate", "tokenizers")
+
+
+@dataclass
+class Score:
+    task: str
+    metric: str  # e.g. "acc", "f1_weighted", "exact_match"
+    value: float
+    stderr: float | None  # None when lm-eval reports "N/A" (bootstrap off)
+    n: int | None  # documents scored
+    num_fewshot: int | None
+    filter: str = "none"  # lm-eval filter ("strict-match", "flexible-extract", ...)
+    version: str | None = None  # task metadata.version
+    is_group: bool = False
+    higher_is_better: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def scores_from_lm_eval(results: dict) -> list[Score]:
+    """Parse lm-eval's results dict (`results`, `groups`, `n-shot`, `n-samples`, `versions`) into Scores."""
+    out: list[Score] = []
+    groups = set(results.get("groups", {})) | set(results.get("group_subtasks", {}))
+    higher = results.get("higher_is_better", {})
+    for task, row in {**results.get("results", {}), **results.get("groups", {})}.items():
+        if any(s.task == task for s in out):  # groups appear in both dicts
+            continue
+        n_samples = results.get("n-samples", {}).get(task, {})
+        n = n_samples.get("effective") if isinstance(n_samples, dict) else None
+        if n is None:
+            n = row.get("sample_count") or row.get("sample_len")
+            n = n.get("effective") if isinstance(n, dict) else n
+        shots = results.get("n-shot", {}).get(task)
+        version = results.get("versions", {}).get(task)
+        for key, value in row.items():
+            if "," not in key or "_stderr," in key or not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            metric, filt = key.split(",", 1)
+            stderr = row.get(f"{metric}_stderr,{filt}")
+            stderr = float(stderr) if isinstance(stderr, (int, float)) and math.isfinite(stderr) else None
+            out.append(Score(task=task, metric=metric, value=float(value), stderr=stderr,
+                             n=int(n) if isinstance(n, (int, float)) else None,
+                             num_fewshot=int(shots) if isinstance(shots, (int, float)) else None,
+                             filter=filt, version=None if version is None else str(version),
+                             is_group=task in groups,
+                             higher_is_better=bool(higher.get(task, {}).get(metric, True))))
+    return out
+
+
+def new_run_id(slug: str = "run") -> str:
+    """Sortable and unique even for runs started in the same second by different processes."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", slug).strip("-")[:60] or "run"
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}-{slug}"
+
+
+def scrub(value, secret_values: set[str] | None = None):
+    """Replace every secret from the environment (tokens, API keys) wherever it appears in a JSON-able value."""
+    if secret_values is None:
+        secret_values = {v for k, v in os.environ.items()
+                         if any(h in k.upper() for h in SECRET_ENV_HINTS) and v and len(v) >= 8}
+    if isinstance(value, str):
+        for s in secret_values:
+            if s in value:
+                value = value.replace(s, "***")
+        return value
+    if isinstance(value, dict):
+        return {scrub(k, secret_values): scrub(v, secret_values) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v, secret_values) for v in value]
+    return value
+
+
+def _json_default(obj):
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if hasattr(obj, "__dataclass_fields__"):
+        return asdict(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item"):  # numpy / torch scalars
+        return obj.item()
+    return repr(obj)
+
+
+def write_record(results_dir: str | Path, record: dict) -> Path:
+    """Write `record` as `<results_dir>/<run_id>.json` atomically: temp file, fsync, rename.
+
+    A kill at any point leaves either the previous state or the whole new file, never half a record;
+    concurrent writers never clash because run ids are unique.
+    """
+    record = dict(record)
+    record.setdefault("schema_version", SCHEMA_VERSION)
+    record.setdefault("run_id", new_run_id(record.get("kind", "run")))
+    record.setdefault("created_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    record.setdefault("provenance", provenance())
+    text = json.dumps(scrub(json.loads(json.dumps(record, default=_json_default))), indent=2, sort_keys=False)
+    directory = Path(results_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        path = directory / f"{record['run_id']}.json"
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_records(results_dir: str | Path) -> tuple[list[dict], list[tuple[str, str]]]:
+    """All readable records, oldest first, plus (file, reason) for every file that was skipped."""
+    records, skipped = [], []
+    directory = Path(results_dir)
+    if not directory.is_dir():
+        return records, skipped
+    for path in sorted(directory.glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            skipped.append((str(path), f"not valid JSON ({err.__class__.__name__})"))
+            continue
+        if not isinstance(record, dict) or "run_id" not in record:
+            skipped.append((str(path), "not a dlm run record (no run_id)"))
+            continue
+        if record.get("schema_version", 0) > SCHEMA_VERSION:
+            skipped.append((str(path), f"schema_version {record['schema_version']} is newer than this dlm"))
+            continue
+        records.append(record)
+    records.sort(key=lambda r: (r.get("created_at", ""), r["run_id"]))
+    return records, skipped
+
+
+def record_scores(record: dict) -> list[Score]:
+    scores = ((record.get("eval") or {}).get("scores")) or []
+    fields = Score.__dataclass_fields__
+    return [Score(**{k: v for k, v in s.items() if k in fields}) for s in scores]
+
+
+def provenance() -> dict:
+    """What produced a result: code version, library versions, interpreter, machine."""
+    from importlib import metadata
+
+    libs = {}
+    for name in LIBRARIES:
+        try:
+            libs[name] = metadata.version(name.replace("_", "-"))
+        except metadata.PackageNotFoundError:
+            libs[name] = None
+    try:
+        dlm_version = metadata.version("dlm")
+    except metadata.PackageNotFoundError:
+        dlm_version = None
+    return {
+        "git_sha": _git_sha(),
+        "dlm_version": dlm_version,
+        "libraries": libs,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "device": _device(),
+    }
+
+
+def _git_sha() -> str | None:
+    here = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if sha.returncode != 0:
+        return None
+    return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def _device() -> str:
+    if "torch" not in sys.modules:  # never import torch just to describe the machine
+        return "unknown"
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"cpu ({os.cpu_count()} cores)"

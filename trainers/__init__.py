@@ -1,0 +1,1 @@
+"""Everything that produces a checkpoint: configs, the dataset table, pretraining and SFT."""

@@ -1,0 +1,186 @@
+"""Configs as dataclasses, and every check of user input that needs no I/O, in one place.
+
+The CLI and `main.py` build these from flags; the library only ever sees validated configs.
+Checks that need I/O (does the dataset exist, does the checkpoint load) live next to that I/O and raise
+`UserError` too.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from trainers.errors import UserError
+
+MODES = ("pretrain", "sft")
+REPORT_TO = ("none", "tensorboard", "wandb")
+
+
+def parse_config_name(value: str | None) -> str | None:
+    """The seed plan writes `None` for 'no config' in --dataset_configs; accept that spelling everywhere."""
+    if value is None or value.strip() in ("", "None", "none", "null", "-"):
+        return None
+    return value.strip()
+
+
+def parse_rate(value) -> float:
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"mixture rate '{value}' is not a number; give positive numbers like --mixture_rates 0.7 0.3")
+    if math.isnan(rate) or math.isinf(rate) or rate <= 0:
+        raise UserError(f"mixture rate {value} must be a positive finite number; e.g. --mixture_rates 0.7 0.3")
+    return rate
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """One dataset as the user names it: the id exactly as written (`glue`, `stanfordnlp/imdb`) and a config."""
+
+    dataset: str
+    config: str | None = None
+
+    def label(self) -> str:
+        return self.dataset + (f":{self.config}" if self.config else "")
+
+
+@dataclass
+class MixtureSpec:
+    """One or more datasets with sampling rates. Rates are normalised to proportions that sum to 1."""
+
+    parts: list[DataSpec]
+    rates: list[float]
+
+    @classmethod
+    def single(cls, dataset: str, config: str | None = None) -> "MixtureSpec":
+        return cls([DataSpec(dataset, parse_config_name(config))], [1.0])
+
+    @classmethod
+    def from_flags(cls, dataset=None, dataset_config=None, datasets=None, dataset_configs=None,
+                   mixture_rates=None) -> "MixtureSpec":
+        """Build from the seed plan's flags: --dataset X [--dataset_config C] or --datasets A B ... ."""
+        if dataset and datasets:
+            raise UserError("give either --dataset or --datasets, not both")
+        if dataset:
+            if dataset_configs or mixture_rates:
+                raise UserError("--dataset_configs/--mixture_rates go with --datasets A B ...; "
+                                "for one dataset use --dataset X --dataset_config C")
+            return cls.single(dataset, dataset_config)
+        if not datasets:
+            raise UserError("no training data: give --dataset ID or --datasets A B --mixture_rates r1 r2")
+        configs = list(dataset_configs) if dataset_configs else [None] * len(datasets)
+        if len(configs) != len(datasets):
+            raise UserError(f"--datasets has {len(datasets)} entries but --dataset_configs has {len(configs)}; "
+                            "give one config per dataset (write None for 'no config')")
+        if mixture_rates:
+            rates = [parse_rate(r) for r in mixture_rates]
+            if len(rates) != len(datasets):
+                raise UserError(f"--datasets has {len(datasets)} entries but --mixture_rates has {len(rates)}; "
+                                "give one rate per dataset")
+        else:
+            rates = [1.0] * len(datasets)
+        total = sum(rates)
+        return cls([DataSpec(d, parse_config_name(c)) for d, c in zip(datasets, configs)],
+                   [r / total for r in rates])
+
+    def label(self) -> str:
+        if len(self.parts) == 1:
+            return self.parts[0].label()
+        return "+".join(f"{p.label()}@{r:.2f}" for p, r in zip(self.parts, self.rates))
+
+
+@dataclass
+class LoraSpec:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    targets: list[str] | None = None  # None: chosen per architecture (trainers/models.py)
+    merge: bool = False  # also save a merged full model under <output_dir>/merged
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    data: MixtureSpec
+    mode: str
+    max_steps: int
+    output_dir: str | None = None  # default: checkpoints/<run id>
+    batch_size: int = 4
+    gradient_accumulation_steps: int = 4
+    max_length: int = 256
+    save_steps: int = 200
+    save_total_limit: int = 3
+    learning_rate: float | None = None  # None: per mode/method default (trainers/models.py: default_lr)
+    warmup_steps: int = 0
+    seed: int = 42
+    data_fraction: float = 1.0
+    lora: LoraSpec | None = None
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    report_to: str = "none"
+    resume: bool = False
+    overwrite: bool = False
+    logging_steps: int = 10
+    data_dir: str | None = None
+    results_dir: str = "results/runs"
+    trust_remote_code: bool = False
+
+    def validate(self) -> "TrainConfig":
+        if self.mode not in MODES:
+            raise UserError(f"unknown --mode '{self.mode}'; use --mode pretrain or --mode sft")
+        for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "max_length",
+                     "save_steps", "save_total_limit", "logging_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise UserError(f"--{name} must be a positive integer (got {value})")
+        if not (0 < self.data_fraction <= 1) or math.isnan(self.data_fraction):
+            raise UserError(f"--data_fraction must be in (0, 1] (got {self.data_fraction}); e.g. 0.25 for a quarter")
+        if self.learning_rate is not None and not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise UserError(f"--learning_rate must be a positive number (got {self.learning_rate})")
+        if self.warmup_steps < 0:
+            raise UserError(f"--warmup_steps must be >= 0 (got {self.warmup_steps})")
+        if self.report_to not in REPORT_TO:
+            raise UserError(f"--report_to must be one of {', '.join(REPORT_TO)} (got '{self.report_to}')")
+        if self.resume and self.overwrite:
+            raise UserError("--resume and --overwrite contradict each other; pick one")
+        if self.lora is not None:
+            if self.lora.r <= 0 or self.lora.alpha <= 0:
+                raise UserError("--lora_r and --lora_alpha must be positive integers")
+            if not (0 <= self.lora.dropout < 1):
+                raise UserError(f"--lora_dropout must be in [0, 1) (got {self.lora.dropout})")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class EvalConfig:
+    model: str
+    tasks: list[str]
+    peft: str | None = None
+    num_fewshot: int | None = None  # None: each task's own default (zero-shot unless the task says otherwise)
+    limit: float | None = None  # int-valued: first N docs; < 1: fraction (lm-eval semantics)
+    batch_size: int = 8
+    seed: int = 1234
+    bootstrap_iters: int = 1000  # stderr of non-mean metrics; 0 disables (stderr "N/A")
+    allow_code_execution: bool = False
+    data_dir: str | None = None
+    results_dir: str = "results/runs"
+    trust_remote_code: bool = False
+    device: str | None = None  # None: cuda if available, else cpu
+
+    def validate(self) -> "EvalConfig":
+        if not self.tasks:
+            raise UserError("no tasks given; e.g. --tasks fin_sentiment or --tasks dlm_finance (dlm tasks list)")
+        if self.num_fewshot is not None and self.num_fewshot < 0:
+            raise UserError(f"--num_fewshot must be >= 0 (got {self.num_fewshot})")
+        if self.limit is not None and not (self.limit > 0):
+            raise UserError(f"--limit must be positive (got {self.limit})")
+        if self.batch_size <= 0:
+            raise UserError(f"--batch_size must be a positive integer (got {self.batch_size})")
+        if self.bootstrap_iters < 0:
+            raise UserError("--bootstrap_iters must be >= 0")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
