@@ -112,7 +112,7 @@ def print_overlap(report: dict) -> None:
     out = _table("Train/eval overlap", "field", "value")
     examples = []
     for key, value in _flatten(report):
-        if isinstance(value, list) and value and isinstance(value[0], (dict, str)) and len(value) > 3:
+        if isinstance(value, list) and value and (isinstance(value[0], dict) or len(value) > 3):
             examples.append((key, value))
             out.add_row(key, f"{len(value)} items (listed below)")
             continue
@@ -121,7 +121,12 @@ def print_overlap(report: dict) -> None:
     for key, items in examples:
         console.print(f"[bold]{key}[/bold] (first 5 of {len(items)}):")
         for item in items[:5]:
-            console.print("  • " + _clip(str(item), 200), markup=False, highlight=False)
+            if isinstance(item, dict) and "eval" in item:  # overlap example: which eval text matched which train text
+                head = " ".join(f"{k}={fmt(v, 3)}" for k, v in item.items() if k not in ("eval", "train"))
+                console.print(f"  • {head}\n    eval:  {_clip(str(item['eval']), 200)}\n"
+                              f"    train: {_clip(str(item.get('train', '')), 200)}", markup=False, highlight=False)
+            else:
+                console.print("  • " + _clip(str(item), 200), markup=False, highlight=False)
     flagged = report.get("above_threshold", report.get("contaminated"))
     if flagged:
         console.print("[bold red]overlap above threshold: scores on this evaluation set are suspect[/bold red]")
@@ -222,7 +227,8 @@ def contamination_flags(contamination) -> dict[str, str]:
         if not (contamination.get("above_threshold") or contamination.get("contaminated")):
             return {}
         name = contamination.get("eval") or contamination.get("task") or contamination.get("eval_name") or "*"
-        value = contamination.get("overlap", contamination.get("overlap_fraction", contamination.get("exact")))
+        value = next((contamination[k] for k in ("duplicated_fraction", "overlap", "overlap_fraction")
+                      if contamination.get(k) is not None), None)
         return {str(name): fmt(value)}
     flags = {}
     for key, value in contamination.items():
