@@ -83,7 +83,8 @@ def scores_from_lm_eval(results: dict) -> list[Score]:
 def new_run_id(slug: str = "run") -> str:
     """Sortable and unique even for runs started in the same second by different processes."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", slug).strip("-")[:60] or "run"
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}-{slug}"
+    # 32 random bits: two writers in the same second clash with odds ~n^2/2^33, never in practice
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}-{slug}"
 
 
 def scrub(value, secret_values: set[str] | None = None):
@@ -129,7 +130,8 @@ def write_record(results_dir: str | Path, record: dict) -> Path:
     text = json.dumps(scrub(json.loads(json.dumps(record, default=_json_default))), indent=2, sort_keys=False)
     directory = Path(results_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    # not "*.json": a temp file orphaned by kill -9 must never be read back as a record by load_records
+    fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)

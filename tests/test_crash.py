@@ -1,0 +1,134 @@
+"""Run records survive crashes: a kill at any moment never leaves a partial record, concurrent writers lose nothing.
+
+The subject is the process boundary (kill -9, two writers), so these tests use subprocesses on purpose.
+Kill -9 + `--resume` of training and plan resume are tested with the trainer and the pipeline.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from results.store import load_records, write_record
+
+ROOT = Path(__file__).resolve().parent.parent
+KILL_ROUNDS = 12  # each round kills a writer at a random moment around a record write
+PAYLOAD = 8_000_000  # characters: big enough that a write takes a few ms, the window a kill must hit
+PROVENANCE = {"git_sha": None}  # given explicitly: provenance() would run git on every write
+
+
+def _python(code: str, *args: str) -> list[str]:
+    return [sys.executable, "-c", textwrap.dedent(code), *args]
+
+
+def _assert_only_whole_records(directory: Path) -> list[dict]:
+    """Every file the store reads back is a complete record; nothing is skipped as unreadable."""
+    records, skipped = load_records(directory)
+    assert skipped == [], f"partial or foreign files are read as records: {skipped}"
+    for record in records:
+        assert record["payload"] == "x" * len(record["payload"]) and len(record["payload"]) == record["size"]
+    return records
+
+
+WRITER = """
+    import sys
+    from results.store import write_record
+    directory, size = sys.argv[1], int(sys.argv[2])
+    i = 0
+    while True:  # until killed
+        write_record(directory, {"kind": "crash", "payload": "x" * size, "size": size, "i": i,
+                                 "provenance": {"git_sha": None}})
+        i += 1
+"""
+
+
+def _kill_during_a_write(directory: Path, delay: float) -> bool:
+    """Start a writer, wait until its temp file appears, kill -9 `delay` s later; True if the kill hit a write."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    before = set(os.listdir(directory))
+    proc = subprocess.Popen(_python(WRITER, str(directory), str(PAYLOAD)), env=env, cwd=ROOT,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any(n.endswith(".tmp") for n in set(os.listdir(directory)) - before):
+        pass
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return any(n.endswith(".tmp") for n in set(os.listdir(directory)) - before)
+
+
+def test_kill9_at_random_moments_never_leaves_a_partial_record(tmp_path):
+    rng = random.Random(0)
+    inside_write = 0
+    for _ in range(KILL_ROUNDS):
+        inside_write += _kill_during_a_write(tmp_path, delay=rng.random() * 0.03)
+        _assert_only_whole_records(tmp_path)
+    assert inside_write >= KILL_ROUNDS // 3, "too few kills landed inside a write to prove anything"
+    assert _assert_only_whole_records(tmp_path), "no write ever completed; the kills were all too early"
+
+
+CRASH_BEFORE_RENAME = """
+    import os, sys
+    from results import store
+    def die(*args, **kwargs):  # the data is written and fsynced; the process dies before the rename
+        os._exit(137)
+    store.os.replace = die
+    store.write_record(sys.argv[1], {"kind": "crash", "payload": "xx", "size": 2, "provenance": {}})
+"""
+
+
+def test_kill_between_write_and_rename_leaves_no_record(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(_python(CRASH_BEFORE_RENAME, str(tmp_path)), env=env, cwd=ROOT)
+    assert done.returncode == 137
+    assert any(tmp_path.iterdir()), "the crash should have left its temporary file behind"
+    assert load_records(tmp_path) == ([], [])
+
+
+def test_exception_during_write_cleans_up(tmp_path, monkeypatch):
+    from results import store
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store.os, "fsync", fail)
+    with pytest.raises(KeyboardInterrupt):
+        write_record(tmp_path, {"kind": "crash", "payload": "x", "size": 1, "provenance": PROVENANCE})
+    assert list(tmp_path.iterdir()) == []
+
+
+CONCURRENT_WRITER = """
+    import sys
+    from results.store import write_record
+    directory, who, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    for i in range(count):
+        write_record(directory, {"kind": "cycle", "writer": who, "i": i, "payload": "x" * 5000, "size": 5000,
+                                 "provenance": {"git_sha": None}})
+"""
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    count = 300
+    procs = [subprocess.Popen(_python(CONCURRENT_WRITER, str(tmp_path), who, str(count)), env=env, cwd=ROOT)
+             for who in ("a", "b")]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    records = _assert_only_whole_records(tmp_path)
+    written = {(r["writer"], r["i"]) for r in records}
+    assert written == {(who, i) for who in "ab" for i in range(count)}
+    assert len({r["run_id"] for r in records}) == 2 * count
+    assert not [p for p in tmp_path.iterdir() if not p.name.endswith(".json") or p.name.startswith(".")]
+
+
+def test_record_file_is_complete_json_with_its_run_id(tmp_path):
+    path = write_record(tmp_path, {"kind": "eval", "payload": "abc", "size": 3, "provenance": PROVENANCE})
+    record = json.loads(path.read_text())
+    assert path.name == f"{record['run_id']}.json" and record["payload"] == "abc"
