@@ -1,0 +1,158 @@
+"""Published large-model numbers (results/baselines.yaml): load them, find the one closest to a score's
+protocol, and say why a comparison is not like-for-like.
+
+    >>> from results.baselines import match
+    >>> match("dlm_fpb", "f1_weighted", model="gpt-4", shots=0).value
+    0.78
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from trainers.errors import suggest
+
+BASELINES_FILE = Path(__file__).with_name("baselines.yaml")
+
+# Metrics our harness computes from generated text; every other metric scores options by log-likelihood.
+GENERATIVE_METRICS = {"exact_match", "convfinqa_acc", "rougeL", "rouge1", "rouge2", "bleu", "sem_sim", "entity_f1",
+                      "pass@1", "pass_at_1"}
+# A baseline in another metric of the same family is still shown (and marked); across families it is not,
+# because a ratio of, say, MCC to accuracy means nothing.
+METRIC_FAMILY = {
+    "acc": "accuracy", "exact_match": "accuracy", "convfinqa_acc": "accuracy",
+    "f1": "f1", "f1_macro": "f1", "f1_weighted": "f1", "headline_f1": "f1", "entity_f1": "f1",
+    "mcc": "mcc", "pass@1": "pass", "pass_at_1": "pass",
+    "rougeL": "rouge", "rouge1": "rouge", "rouge2": "rouge", "bleu": "bleu", "sem_sim": "sem_sim",
+}
+
+
+@dataclass(frozen=True)
+class Baseline:
+    model: str  # short key: gpt-4, gpt-4o, claude-3.5-sonnet, ...
+    task: str
+    metric: str
+    shots: int | None  # None: the source does not say
+    cot: bool | str | None  # True, False, "program-of-thought", or None (not stated)
+    value: float  # 0-1
+    scoring: str  # "generative" | "loglikelihood" | "unstated"
+    protocol: str
+    source: str
+    model_version: str = ""
+    subset: str | None = None
+    variant: str | None = None
+    second_hand: bool = False
+    note: str = ""
+
+    def label(self) -> str:
+        shots = "?-shot" if self.shots is None else f"{self.shots}-shot"
+        cot = {True: " CoT", "program-of-thought": " PoT"}.get(self.cot, "")
+        return f"{self.model} {shots}{cot}"
+
+
+@dataclass
+class BaselineTable:
+    entries: list[Baseline]
+    models: dict[str, str] = field(default_factory=dict)
+    tasks: dict[str, dict] = field(default_factory=dict)
+    domain_prefixes: dict[str, str] = field(default_factory=dict)
+
+    def task_domain(self, task: str) -> str | None:
+        if task in self.tasks:
+            return self.tasks[task].get("domain")
+        for prefix, domain in self.domain_prefixes.items():
+            if task.startswith(prefix):
+                return domain
+        return None
+
+    def primary_metric(self, task: str) -> str | None:
+        return (self.tasks.get(task) or {}).get("metric")
+
+
+@lru_cache(maxsize=4)
+def load(path: str | Path = BASELINES_FILE) -> BaselineTable:
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    fields = Baseline.__dataclass_fields__
+    entries = [Baseline(**{k: v for k, v in row.items() if k in fields}) for row in data.get("baselines", [])]
+    return BaselineTable(entries=entries, models=data.get("models") or {}, tasks=data.get("tasks") or {},
+                         domain_prefixes=data.get("domain_prefixes") or {})
+
+
+def model_keys(model: str | list[str]) -> list[str]:
+    """`--against gpt-4,gpt-4o` means: GPT-4's number where there is one, else GPT-4o's."""
+    if isinstance(model, str):
+        return [m.strip().lower() for m in model.split(",") if m.strip()]
+    return [m.lower() for m in model]
+
+
+def check_models(model: str | list[str], table: BaselineTable | None = None) -> list[str]:
+    table = table or load()
+    known = {b.model for b in table.entries}
+    keys = model_keys(model)
+    for key in keys:
+        if key not in known:
+            raise suggest(key, known, "baseline model", hint="models with published numbers in results/baselines.yaml")
+    return keys
+
+
+def _distance(b: Baseline, metric: str, shots: int | None) -> tuple:
+    """Sort key: same metric first, then whole test set, same dataset variant, no CoT, nearest shot count."""
+    shot_gap = 99 if shots is None or b.shots is None else abs(b.shots - shots)
+    return (b.metric != metric, b.subset is not None, b.variant is not None, b.cot is not False, shot_gap,
+            b.second_hand, b.scoring == "unstated")
+
+
+def match(task: str, metric: str, model: str | list[str] = "gpt-4", shots: int | None = None,
+          table: BaselineTable | None = None) -> Baseline | None:
+    """The published number of `model` (or the first of several that has one) closest to our protocol.
+
+    Only baselines in the same metric family are candidates; among them the closest protocol wins (see
+    `_distance`). None when the model has no number for the task.
+    """
+    table = table or load()
+    family = METRIC_FAMILY.get(metric, metric)
+    for key in model_keys(model):
+        candidates = [b for b in table.entries if b.model == key and b.task == task
+                      and METRIC_FAMILY.get(b.metric, b.metric) == family]
+        if candidates:
+            return min(candidates, key=lambda b: _distance(b, metric, shots))
+    return None
+
+
+def our_scoring(metric: str) -> str:
+    return "generative" if metric in GENERATIVE_METRICS else "loglikelihood"
+
+
+def protocol_differs(score, baseline: Baseline, limit: int | None = None) -> list[str]:
+    """Why `score` (a results.store.Score) and `baseline` are not measured the same way; [] when they are."""
+    reasons = []
+    if score.metric != baseline.metric:
+        reasons.append(f"metric differs (ours {score.metric}, theirs {baseline.metric})")
+    if baseline.shots is None:
+        reasons.append("baseline shots not stated")
+    elif score.num_fewshot is None:
+        reasons.append(f"our shot count unknown (theirs {baseline.shots})")
+    elif score.num_fewshot != baseline.shots:
+        reasons.append(f"shots differ (ours {score.num_fewshot}, theirs {baseline.shots})")
+    ours = our_scoring(score.metric)
+    if baseline.scoring == "unstated":
+        reasons.append("baseline scoring not stated")
+    elif ours != baseline.scoring:
+        reasons.append("ours log-likelihood multiple choice, theirs generative" if ours == "loglikelihood"
+                       else "ours generative, theirs log-likelihood multiple choice")
+    if baseline.cot is True:
+        reasons.append("baseline used chain-of-thought")
+    elif baseline.cot == "program-of-thought":
+        reasons.append("baseline used program-of-thought")
+    elif baseline.cot is None:
+        reasons.append("baseline chain-of-thought use not stated")
+    if baseline.subset:
+        reasons.append(f"baseline subset: {baseline.subset}")
+    if baseline.variant:
+        reasons.append(f"dataset variant: {baseline.variant}")
+    if limit:
+        reasons.append(f"ours on the first {limit} examples only (--limit)")
+    return reasons
