@@ -1,0 +1,205 @@
+"""Which model a name means, how to load it for training or scoring, and the per-model training defaults.
+
+A model name is one of: an alias (`gpt2`, `gpt2-medium`, `qwen2-0.5b`, `tiny-gpt2`), a local directory written by
+`dlm train` (a full checkpoint, or a LoRA adapter whose base is loaded and the adapter applied), or a hub id.
+Loading for training always gives float32 weights: mixed precision comes from autocast, never from the checkpoint's
+storage dtype (Qwen2 ships bf16 weights, and bf16 master weights make small updates vanish).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from trainers.errors import UserError
+
+ALIASES = {
+    "gpt2": "openai-community/gpt2",
+    "gpt2-medium": "openai-community/gpt2-medium",
+    "qwen2-0.5b": "Qwen/Qwen2-0.5B",
+}
+LOCAL_ALIASES = ("tiny-gpt2",)
+
+# LoRA targets per architecture (config.model_type). peft's own defaults are narrower (gpt2: c_attn only,
+# qwen2: q_proj/v_proj); adapting every projection is the common recipe for domain adaptation.
+LORA_TARGETS = {
+    "gpt2": ["c_attn", "c_proj", "c_fc"],  # Conv1D layers: need fan_in_fan_out=True
+    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "qwen3": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "llama": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+}
+CONV1D_MODEL_TYPES = ("gpt2",)
+
+
+def resolve_model(name: str) -> str:
+    """Alias -> hub id or local path; an existing local path -> its absolute path; anything else is a hub id."""
+    if name in ALIASES:
+        return ALIASES[name]
+    if name in LOCAL_ALIASES:
+        from trainers.tiny import tiny_gpt2_path
+
+        return str(tiny_gpt2_path())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise UserError(f"model '{name}' is a file; pass the checkpoint directory that holds config.json")
+        return str(path.resolve())
+    # 'owner/name' may be a hub id; anything else that looks like a path is a missing checkpoint.
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name:
+        raise UserError(f"model checkpoint '{name}' not found; check the path (a `dlm train` output_dir "
+                        f"or one of its checkpoint-N folders) or use an alias: {', '.join(list(ALIASES) + list(LOCAL_ALIASES))}")
+    return name
+
+
+def is_adapter_dir(path: str | Path) -> bool:
+    return Path(path, "adapter_config.json").is_file()
+
+
+def adapter_base(adapter_dir: str | Path) -> str:
+    """The base model an adapter was trained on (peft writes it into adapter_config.json)."""
+    config = json.loads(Path(adapter_dir, "adapter_config.json").read_text(encoding="utf-8"))
+    base = config.get("base_model_name_or_path")
+    if not base:
+        raise UserError(f"adapter '{adapter_dir}' does not name its base model; pass the base with --model "
+                        f"and the adapter with --peft")
+    return base
+
+
+def hub_revision(resolved: str) -> str | None:
+    """The commit of a hub model's cached snapshot (None for local directories or when unknown)."""
+    if Path(resolved).exists():
+        return None
+    try:
+        from transformers.utils import cached_file
+
+        path = cached_file(resolved, "config.json", _raise_exceptions_for_missing_entries=False)
+    except Exception:  # revision is provenance, never a reason to fail
+        return None
+    match = re.search(r"snapshots[/\\]([0-9a-f]{40})[/\\]", str(path or ""))
+    return match.group(1) if match else None
+
+
+def _torch_dtype(dtype, for_training: bool):
+    import torch
+
+    if dtype is None:
+        return torch.float32 if for_training else "auto"
+    if isinstance(dtype, str) and dtype != "auto":
+        try:
+            return getattr(torch, dtype)
+        except AttributeError:
+            raise UserError(f"unknown dtype '{dtype}'; use float32, bfloat16, float16 or auto")
+    return dtype
+
+
+def load_model(name: str, peft: str | None = None, dtype=None, trust_remote_code: bool = False,
+               for_training: bool = False):
+    """(model, tokenizer) for an alias, hub id, checkpoint directory or adapter directory.
+
+    An adapter directory (or `peft=`) loads its base and applies the adapter; for training the adapter is merged so
+    the result is a plain model that can be fully fine-tuned or given a fresh adapter. For scoring it stays a
+    PeftModel (identical log-likelihoods). Weights are float32 for training unless `dtype` says otherwise.
+    """
+    resolved = resolve_model(name)
+    torch_dtype = _torch_dtype(dtype, for_training)
+    if Path(resolved).is_dir() and is_adapter_dir(resolved):
+        if peft:
+            raise UserError(f"'{name}' is already a LoRA adapter; pass its base as --model and the adapter as --peft, "
+                            "or drop --peft")
+        return load_model(adapter_base(resolved), peft=resolved, dtype=dtype, trust_remote_code=trust_remote_code,
+                          for_training=for_training)
+    if Path(resolved).is_dir() and not Path(resolved, "config.json").is_file():
+        raise UserError(f"'{name}' holds no model (no config.json or adapter_config.json); pass one of its "
+                        "checkpoint-N folders, or finish the run with `dlm train ... --resume`")
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(resolved, dtype=torch_dtype, trust_remote_code=trust_remote_code)
+        tokenizer_source = peft if peft and _has_tokenizer(peft) else resolved
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=trust_remote_code)
+    except OSError as err:
+        raise UserError(_load_error(name, resolved, err)) from None
+    if tokenizer.pad_token is None:  # GPT-2 has none; padding positions are masked out of the loss anyway
+        tokenizer.pad_token = tokenizer.eos_token
+    if peft:
+        model = _apply_adapter(model, peft, for_training)
+    return model, tokenizer
+
+
+def _has_tokenizer(directory: str) -> bool:
+    return any(Path(directory, f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.json"))
+
+
+def _apply_adapter(model, adapter_dir: str, merge: bool):
+    if not Path(adapter_dir, "adapter_config.json").is_file():
+        raise UserError(f"adapter '{adapter_dir}' not found (no adapter_config.json); pass a LoRA output_dir of "
+                        "`dlm train --lora`")
+    from peft import PeftModel
+
+    model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
+    return model.merge_and_unload() if merge else model
+
+
+def _load_error(name: str, resolved: str, err: Exception) -> str:
+    text = str(err).splitlines()[0] if str(err) else err.__class__.__name__
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or "connect" in text.lower():
+        return (f"cannot load model '{name}' ({resolved}): not in the local cache and the Hugging Face Hub is "
+                "unreachable/offline; download it first or pass a local checkpoint directory")
+    if "gated" in text.lower() or "401" in text or "403" in text:
+        return f"model '{resolved}' is gated; accept its licence on the Hub and set HF_TOKEN"
+    return f"cannot load model '{name}' ({resolved}): {text}"
+
+
+def lora_targets(model) -> tuple[list[str] | str, bool]:
+    """(target module names, fan_in_fan_out) for this architecture; 'all-linear' when the family is unknown."""
+    model_type = getattr(model.config, "model_type", "")
+    return LORA_TARGETS.get(model_type, "all-linear"), model_type in CONV1D_MODEL_TYPES
+
+
+def default_lr(mode: str, lora: bool, total_params: int) -> float:
+    """The learning rate used when --learning_rate is not given.
+
+    Full fine-tuning of a pretrained model wants small steps (continued pretraining 1e-4, SFT 5e-5); LoRA adapters
+    start at zero and need ~10x more. Toy models (<10M parameters, e.g. tiny-gpt2) learn nothing useful at those
+    rates in a demo-length run, so they get 1e-3/3e-3.
+    """
+    if total_params < 10_000_000:
+        return 3e-3 if lora else 1e-3
+    if lora:
+        return 2e-4
+    return 1e-4 if mode == "pretrain" else 5e-5
+
+
+def count_params(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts; tied weights are counted once."""
+    seen, trainable, total = set(), 0, 0
+    for param in model.parameters():
+        if id(param) in seen:
+            continue
+        seen.add(id(param))
+        total += param.numel()
+        if param.requires_grad:
+            trainable += param.numel()
+    return trainable, total
+
+
+def apply_lora(model, r: int, alpha: int, dropout: float, targets: list[str] | None = None):
+    """Wrap `model` in fresh LoRA adapters (targets per architecture unless given; Conv1D needs fan_in_fan_out)."""
+    from peft import LoraConfig, get_peft_model
+
+    default_targets, fan_in_fan_out = lora_targets(model)
+    if targets:  # accept both `--lora_target_modules a b` and `--lora_target_modules a,b`
+        targets = [t.strip() for item in targets for t in item.split(",") if t.strip()]
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets or default_targets,
+                        fan_in_fan_out=fan_in_fan_out, task_type="CAUSAL_LM")
+    try:
+        return get_peft_model(model, config)
+    except ValueError as err:
+        if "not found" in str(err) or "target modules" in str(err).lower():
+            names = sorted({n.rsplit(".", 1)[-1] for n, _ in model.named_modules() if n})
+            raise UserError(f"--lora_target_modules {','.join(targets or [])}: not in this model; "
+                            f"module names include {', '.join(names[:20])}") from None
+        raise

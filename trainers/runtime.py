@@ -1,0 +1,111 @@
+"""Where training runs: precision for the hardware at hand, and the few distributed facts the trainers need.
+
+`torchrun --nproc_per_node N dlm train ...` runs the same code in N processes. The process group is created here,
+before anything else, so that all ranks can agree on values only rank 0 should choose (the run id) and so that
+no rank creates files before every rank has checked the output directory.
+"""
+from __future__ import annotations
+
+import os
+
+from trainers.errors import UserError
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def is_main_process() -> bool:
+    return rank() == 0
+
+
+def init_distributed() -> None:
+    """Create the process group under torchrun (gloo on CPU, nccl on GPUs); no-op for a single process.
+
+    Trainer/accelerate reuse an existing group, so creating it early changes nothing for them.
+    """
+    if world_size() <= 1:
+        return
+    import torch
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl")
+    else:
+        dist.init_process_group("gloo")
+
+
+def broadcast_from_main(value):
+    """Rank 0's `value` on every rank (identity for a single process)."""
+    if world_size() <= 1:
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def barrier() -> None:
+    if world_size() > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def cpu_supports_bf16() -> bool:
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def precision(bf16_requested: bool) -> dict:
+    """TrainingArguments fields for mixed precision: bf16 on GPUs that have it, fp16 on older GPUs (T4),
+    fp32 on CPU unless --bf16 was asked for and the CPU supports it. Weights stay float32 either way."""
+    import torch
+
+    if torch.cuda.is_available():
+        if torch.cuda.is_bf16_supported():
+            return {"bf16": True, "fp16": False, "use_cpu": False}
+        return {"bf16": False, "fp16": True, "use_cpu": False}
+    mps = getattr(torch.backends, "mps", None)
+    on_mps = bool(mps and mps.is_available())
+    if bf16_requested:
+        if on_mps or not cpu_supports_bf16():
+            raise UserError("--bf16 needs a GPU or a CPU with bf16 instructions (avx512_bf16/AMX); drop --bf16")
+        return {"bf16": True, "fp16": False, "use_cpu": not on_mps}
+    return {"bf16": False, "fp16": False, "use_cpu": not on_mps}
+
+
+def device_name() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"cpu ({os.cpu_count()} cores)"
+
+
+def peak_memory_mb() -> float:
+    """Peak accelerator memory if training ran on a GPU, else the process's peak resident memory."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    try:
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+    except (ImportError, OSError):
+        return float("nan")

@@ -1,0 +1,292 @@
+"""`train(cfg)`: the one entry point for continued pretraining and SFT (full or LoRA).
+
+Order matters for "nothing half-written": the output directory is checked before any model or data is loaded,
+and files appear only when the Trainer saves its first checkpoint. The run record is written at the end by
+rank 0 (atomically, secrets scrubbed) to `cfg.results_dir`, and a copy lands in the output directory
+(`dlm_train.json`) so a later run that starts from this checkpoint can see where it came from.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trainers import runtime
+from trainers.checkpoints import clear_output_dir, prepare_output_dir
+from trainers.config import TrainConfig
+from trainers.errors import UserError
+
+RECORD_IN_OUTPUT = "dlm_train.json"
+MERGED_SUBDIR = "merged"
+
+
+@dataclass
+class TrainResult:
+    record: dict
+    model: Any
+    tokenizer: Any
+    output_dir: str
+
+
+def run_slug(cfg: TrainConfig) -> str:
+    model = Path(cfg.model.rstrip("/")).name or cfg.model
+    data = "+".join(p.dataset.split("/")[-1] + (f"-{p.config}" if p.config else "") for p in cfg.data.parts)
+    return f"{cfg.mode}{'-lora' if cfg.lora else ''}-{model}-{data}"
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    with _quiet_libraries():
+        return _train(cfg)
+
+
+def _train(cfg: TrainConfig) -> TrainResult:
+    from results.store import new_run_id
+
+    cfg.validate()
+    runtime.init_distributed()
+    run_id = runtime.broadcast_from_main(new_run_id(run_slug(cfg)))
+    output_dir = Path(cfg.output_dir or Path("checkpoints") / run_id)
+
+    # Every rank checks before any rank may write; only then does rank 0 clear an --overwrite directory.
+    resume_from = prepare_output_dir(output_dir, cfg.resume, cfg.overwrite)
+    runtime.barrier()
+    if cfg.overwrite and runtime.is_main_process():
+        clear_output_dir(output_dir)
+    runtime.barrier()
+    main = runtime.is_main_process()
+    if resume_from is not None and main:
+        print(f"Resuming from {resume_from.name}", file=sys.stderr, flush=True)
+    elif cfg.resume and main:
+        print(f"--resume: no checkpoint in {output_dir} yet; starting from step 0", file=sys.stderr, flush=True)
+
+    started = time.time()
+    model, tokenizer, model_info = _load_for_training(cfg)
+    dataset, data_info = _training_data(cfg)
+
+    from transformers import set_seed
+
+    set_seed(cfg.seed)
+    if cfg.lora is not None:
+        from trainers.models import apply_lora
+
+        model = apply_lora(model, cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout, cfg.lora.targets)
+        if cfg.gradient_checkpointing:  # checkpointed blocks need an input that requires grad to backprop into LoRA
+            model.enable_input_require_grads()
+
+    from trainers.models import count_params, default_lr
+
+    trainable_params, total_params = count_params(model)
+    learning_rate = cfg.learning_rate or default_lr(cfg.mode, cfg.lora is not None, total_params)
+    args_kwargs = _training_args(cfg, output_dir, learning_rate)
+
+    from trainers.progress import make_progress_callback
+
+    callbacks = [make_progress_callback()]
+    if cfg.mode == "pretrain":
+        from trainers.pretrain import build_pretrain_trainer
+
+        trainer, blocks = build_pretrain_trainer(model, tokenizer, dataset, args_kwargs, cfg.max_length, callbacks)
+    else:
+        from trainers.sft import build_sft_trainer
+
+        trainer, blocks = build_sft_trainer(model, tokenizer, dataset, args_kwargs, cfg.max_length, callbacks), None
+    _quiet_trainer(trainer)
+
+    train_start = time.time()
+    output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
+    train_seconds = time.time() - train_start
+
+    final_model = _save_final(trainer, tokenizer, output_dir, cfg, model_info)
+    record = _record(cfg, run_id, output_dir, trainer, output, blocks, data_info, model_info, learning_rate,
+                     trainable_params, total_params, train_seconds, time.time() - started)
+    if main:
+        from results.store import write_record
+
+        write_record(cfg.results_dir, record)
+        _write_json(output_dir / RECORD_IN_OUTPUT, record)
+    runtime.barrier()
+    return TrainResult(record=record, model=final_model, tokenizer=tokenizer, output_dir=str(output_dir))
+
+
+def _load_for_training(cfg: TrainConfig):
+    from trainers.models import hub_revision, is_adapter_dir, load_model, resolve_model
+
+    resolved = resolve_model(cfg.model)
+    from_adapter = Path(resolved).is_dir() and is_adapter_dir(resolved)
+    model, tokenizer = load_model(cfg.model, trust_remote_code=cfg.trust_remote_code, for_training=True)
+    model_info = {"name": cfg.model, "resolved": resolved, "revision": hub_revision(resolved),
+                  "from_adapter": from_adapter, "base_model": getattr(model, "name_or_path", None)}
+    upstream = Path(resolved, RECORD_IN_OUTPUT)
+    if upstream.is_file():  # sequential training: remember what the starting checkpoint was trained on
+        try:
+            previous = json.loads(upstream.read_text(encoding="utf-8"))
+            model_info["previous_run"] = {"run_id": previous.get("run_id"),
+                                          "mode": (previous.get("train") or {}).get("mode"),
+                                          "data": ((previous.get("train") or {}).get("data") or {}).get("parts")}
+        except (OSError, ValueError):
+            pass
+    return model, tokenizer, model_info
+
+
+def _training_data(cfg: TrainConfig):
+    from trainers.data import training_dataset
+
+    return training_dataset(cfg.data, cfg.mode, data_dir=cfg.data_dir, seed=cfg.seed,
+                            data_fraction=cfg.data_fraction)
+
+
+def _training_args(cfg: TrainConfig, output_dir: Path, learning_rate: float) -> dict:
+    """Keyword arguments shared by TrainingArguments (pretrain) and SFTConfig (sft)."""
+    return dict(
+        output_dir=str(output_dir), max_steps=cfg.max_steps, per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps, learning_rate=learning_rate,
+        warmup_steps=cfg.warmup_steps, logging_steps=cfg.logging_steps, logging_first_step=True,
+        save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
+        seed=cfg.seed, report_to=cfg.report_to, disable_tqdm=True,
+        activation_checkpointing=cfg.gradient_checkpointing,
+        dataloader_num_workers=0, ddp_find_unused_parameters=False,
+        **runtime.precision(cfg.bf16),
+    )
+
+
+class _DropMessages(logging.Filter):
+    """Drops known-misleading library warnings: the 'pass an attention_mask' advice is wrong for packed batches,
+    whose isolation relies on having no attention_mask."""
+
+    MESSAGES = ("strongly recommend passing in an `attention_mask`", "mtime may not be reliable")
+
+    def filter(self, record):
+        return not any(m in record.getMessage() for m in self.MESSAGES)
+
+
+@contextlib.contextmanager
+def _quiet_libraries():
+    """No tqdm bars from transformers/datasets and no known-noise warnings while training; restored afterwards."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled(), datasets.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    noise = _DropMessages()
+    loggers = [logging.getLogger(n) for n in ("transformers.modeling_utils", "transformers.trainer_utils")]
+    for logger in loggers:
+        logger.addFilter(noise)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*(gradient_checkpointing|is_gradient_checkpointing).*",
+                                    category=FutureWarning)
+            yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(noise)
+        if bars[0]:
+            hf_logging.enable_progress_bar()
+        if bars[1]:
+            datasets.enable_progress_bars()
+
+
+def _quiet_trainer(trainer) -> None:
+    """Our progress line replaces the Trainer's printed log dicts."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+
+
+def _save_final(trainer, tokenizer, output_dir: Path, cfg: TrainConfig, model_info: dict):
+    """Final model + tokenizer at the root of output_dir (adapter files for LoRA; merged model on request)."""
+    model = trainer.model
+    # Trainer set use_cache=False for training; a saved model should generate with its cache again.
+    base_config = getattr(model, "config", None)
+    if base_config is not None:
+        base_config.use_cache = True
+    trainer.save_model(str(output_dir))
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(output_dir))
+    if cfg.lora is None:
+        return model
+    # An adapter trained on a model that was itself base + adapter cannot be re-applied to the base alone, so
+    # its merged model is always saved too.
+    if cfg.lora.merge or model_info.get("from_adapter"):
+        merged = model.merge_and_unload()
+        if trainer.is_world_process_zero():
+            merged.save_pretrained(str(output_dir / MERGED_SUBDIR))
+            tokenizer.save_pretrained(str(output_dir / MERGED_SUBDIR))
+        return merged
+    return model
+
+
+def _record(cfg, run_id, output_dir, trainer, output, blocks, data_info, model_info, learning_rate,
+            trainable_params, total_params, train_seconds, wall_seconds) -> dict:
+    state = trainer.state
+    losses = [[entry["step"], entry["loss"]] for entry in state.log_history if "loss" in entry]
+    positions = trainer.positions_processed
+    packing = {}
+    if blocks is not None:  # pretrain: what packing gave vs padding each document to max_length
+        packing = {"padded_efficiency": blocks.stats.padded_efficiency(cfg.max_length),
+                   "documents": blocks.stats.documents, "blocks": blocks.stats.blocks}
+    else:  # sft: how full TRL's packed rows are (a streamed dataset: its first rows only)
+        from trainers.sft import packing_stats
+
+        packing = packing_stats(trainer.train_dataset, cfg.max_length,
+                                limit=200 if (data_info or {}).get("streamed") else None)
+    lora = cfg.lora is not None
+    return {
+        "kind": "train",
+        "run_id": run_id,
+        "status": "ok",
+        "command": list(sys.argv),
+        "model": {"name": cfg.model, "resolved": model_info["resolved"], "revision": model_info["revision"],
+                  "peft": str(output_dir) if lora else None, "base_model": model_info["base_model"],
+                  "previous_run": model_info.get("previous_run")},
+        "approach": None,  # set by the pipeline (it knows whether this is one step of a sequence)
+        "domain": None,
+        "train": {
+            "mode": cfg.mode,
+            "lora": lora,
+            "config": {**cfg.to_dict(), "learning_rate": learning_rate},
+            "data": _data_block(data_info),
+            "tokens_seen": state.num_input_tokens_seen,
+            "packing_efficiency": trainer.tokens_this_session / positions if positions else None,
+            **packing,
+            "global_step": state.global_step,
+            "wall_time_s": wall_seconds,
+            "train_time_s": train_seconds,
+            "tokens_per_s": trainer.tokens_this_session / train_seconds if train_seconds > 0 else None,
+            "peak_memory_mb": runtime.peak_memory_mb(),
+            "trainable_params": trainable_params,
+            "total_params": total_params,
+            "loss_curve": losses,
+            "final_loss": losses[-1][1] if losses else None,
+            "mean_loss": getattr(output, "training_loss", None),
+            "output_dir": str(output_dir),
+            "merged_dir": str(output_dir / MERGED_SUBDIR) if (output_dir / MERGED_SUBDIR).is_dir() else None,
+            "world_size": runtime.world_size(),
+            "device": runtime.device_name(),
+        },
+    }
+
+
+def _data_block(info: dict | None) -> dict:
+    """What the data layer reported about the mixture actually drawn (rates asked vs proportions realised)."""
+    info = dict(info or {})
+    parts = info.get("parts")
+    if parts is not None:
+        info["parts"] = [p.label() if hasattr(p, "label") else p for p in parts]
+    return info
+
+
+def _write_json(path: Path, record: dict) -> None:
+    from results.store import scrub
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(scrub(json.loads(json.dumps(record, default=str))), indent=2), encoding="utf-8")
+    tmp.replace(path)
