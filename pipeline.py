@@ -1,0 +1,352 @@
+"""Train -> evaluate -> record cycles: one cycle, one run record (kind "cycle").
+
+    dlm run --model gpt2 --dataset zeroshot/twitter-financial-news-sentiment --mode sft --max_steps 500
+    python main.py --model gpt2 --dataset openai/gsm8k --dataset_config main --mode sft --max_steps 800
+    dlm run --model gpt2 --dataset takala/financial_phrasebank --max_steps 0      # zero-shot baseline
+
+A cycle trains (trainers.train.train), hands the trained model object straight to the evaluator
+(harness_tasks.evaluate.evaluate; no reload from disk) and writes ONE record holding both parts, plus
+`approach` (zero-shot | pretrain | sft | sequential | multitask) and `domain` (of the training data).
+Plans (plan_file.py reads them) run many cycles, resumably; `demo` runs plans/demo.yaml offline on tiny-gpt2.
+
+Choices a researcher should know:
+- sequential = training that starts from a local checkpoint written by an earlier *pretrain* run (found through
+  the run records in --results-dir); it wins over multitask, because the base it starts from is the
+  difference the study measures (a pretrain -> multi-dataset SFT run is "sequential").
+- multitask = a mixture of more than one dataset, in either mode.
+- Evaluating a checkpoint that an earlier run trained (no training now) inherits that run's approach and domain.
+- Default tasks: the domain group of the training data (harness_tasks.catalog.DOMAIN_GROUPS); every domain group
+  with --transfer, or when the data's domain has no group (pretraining corpora, code); --tasks overrides both.
+- Zero-shot scores of a base model are computed once per (model, task, shots, limit, data source) and reused.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from trainers.config import EvalConfig, MixtureSpec, TrainConfig
+from trainers.errors import UserError
+
+APPROACHES = ("zero-shot", "pretrain", "sft", "sequential", "multitask")
+MIXED = "mixed"
+
+
+@dataclass
+class Cycle:
+    """One train -> evaluate cycle. `train` None means evaluate the model as it is (zero-shot baseline)."""
+
+    model: str
+    data: MixtureSpec | None = None
+    train: TrainConfig | None = None
+    tasks: str | None = None  # comma-separated tasks/groups; None: chosen from the data's domain
+    transfer: bool = False  # also score the other domains' groups
+    num_fewshot: int | None = None
+    limit: float | None = None
+    eval_batch_size: int = 8
+    allow_code_execution: bool = False
+    data_dir: str | None = None
+    results_dir: str = "results/runs"
+    trust_remote_code: bool = False
+    bootstrap_iters: int = 1000
+    command: list[str] | None = None  # recorded as the run's command; default sys.argv
+    tags: dict = field(default_factory=dict)  # merged into the record (plans put their run key here)
+
+
+def say(message: str) -> None:
+    """Progress goes to stderr, so stdout stays the tables a user may pipe."""
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False).print(f"[bold cyan]dlm[/] {message}")
+
+
+# --- what a run is: approach, domain, default tasks ---------------------------------------------------------
+def data_domains(data: MixtureSpec | None) -> list[str]:
+    """Domains of the mixture's datasets, in order, without repeats (from the dataset table)."""
+    if data is None:
+        return []
+    from trainers.data import lookup
+
+    domains: list[str] = []
+    for part in data.parts:
+        domain = lookup(part.dataset).domain
+        if domain not in domains:
+            domains.append(domain)
+    return domains
+
+
+def domain_label(domains: list[str]) -> str | None:
+    if not domains:
+        return None
+    return domains[0] if len(domains) == 1 else MIXED
+
+
+def classify_approach(train: TrainConfig | None, origin: dict | None) -> str:
+    """origin: the record of the run that produced the starting checkpoint (None for a base model)."""
+    if train is None:
+        return (origin or {}).get("approach") or "zero-shot"
+    if origin is not None and origin_mode(origin) == "pretrain":
+        return "sequential"
+    if len(train.data.parts) > 1:
+        return "multitask"
+    return train.mode
+
+
+def origin_mode(record: dict) -> str | None:
+    config = ((record.get("train") or {}).get("config")) or {}
+    return config.get("mode")
+
+
+def default_tasks(domains: list[str], transfer: bool) -> list[str]:
+    """The training data's domain groups; all domain groups with --transfer or when none applies."""
+    from harness_tasks.catalog import DOMAIN_GROUPS
+
+    own = [DOMAIN_GROUPS[d] for d in domains if d in DOMAIN_GROUPS]
+    if transfer or not own:
+        return list(dict.fromkeys(own + list(DOMAIN_GROUPS.values())))
+    return own
+
+
+def choose_tasks(cycle: Cycle, domains: list[str]) -> list[str]:
+    if cycle.tasks:
+        if cycle.transfer:
+            say("[yellow]--tasks given, so --transfer adds nothing[/]")
+        return [t.strip() for t in cycle.tasks.split(",") if t.strip()]
+    return default_tasks(domains, cycle.transfer)
+
+
+def find_origin(model: str, results_dir: str | Path) -> dict | None:
+    """The newest record whose training wrote the checkpoint directory `model`, if any."""
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        return None
+    from results.store import load_records
+
+    target = path.resolve()
+    records, _ = load_records(results_dir)
+    for record in reversed(records):
+        output_dir = (record.get("train") or {}).get("output_dir")
+        if output_dir and Path(output_dir).expanduser().resolve() == target:
+            return record
+    return None
+
+
+# --- zero-shot reuse -----------------------------------------------------------------------------------------
+def model_identity(name: str) -> str:
+    """What makes two zero-shot evaluations of a model the same: hub id / alias, or the dir plus its weights' mtime."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        files = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")) + [path / "config.json"]
+        stamp = max((f.stat().st_mtime_ns for f in files if f.exists()), default=0)
+        return f"{path.resolve()}@{stamp}"
+    try:
+        from trainers.models import resolve_model
+
+        resolved = str(resolve_model(name))
+    except (ImportError, UserError):
+        return name
+    return name if Path(resolved).is_dir() else resolved  # aliases built locally (tiny-gpt2) keep their name
+
+
+def data_source(data_dir: str | None) -> str:
+    chosen = data_dir or os.environ.get("DLM_DATA_DIR")
+    return str(Path(chosen).expanduser().resolve()) if chosen else "hub"
+
+
+def zero_shot_key(cycle: Cycle) -> dict:
+    return {"model": model_identity(cycle.model), "num_fewshot": cycle.num_fewshot,
+            "limit": None if cycle.limit is None else float(cycle.limit), "data": data_source(cycle.data_dir)}
+
+
+def stored_zero_shot(key: dict, tasks: list[str], results_dir: str | Path) -> dict[str, dict]:
+    """{task: newest stored record that scored it} for the tasks a finished zero-shot run with `key` covers."""
+    from results.store import load_records
+
+    records, _ = load_records(results_dir)
+    found: dict[str, dict] = {}
+    for record in reversed(records):  # newest first
+        if record.get("zero_shot_key") != key or record.get("status") in ("failed", "error"):
+            continue
+        scored = set(((record.get("eval") or {}).get("config") or {}).get("tasks") or [])
+        scored |= {s.get("task") for s in (record.get("eval") or {}).get("scores") or []}
+        for task in tasks:
+            if task in scored and task not in found:
+                found[task] = record
+    return found
+
+
+def merge_reused(record: dict | None, reused: dict[str, dict]) -> dict:
+    """A view for printing: the new record (or the newest reused one) with the reused records' scores added."""
+    sources = list({r["run_id"]: r for r in reused.values()}.values())
+    view = dict(record or sources[-1])
+    view_eval = dict(view.get("eval") or {})
+    scores = list(view_eval.get("scores") or [])
+    seen = {(s.get("task"), s.get("metric"), s.get("filter")) for s in scores}
+    for source in sources:
+        for s in (source.get("eval") or {}).get("scores") or []:
+            if (s.get("task"), s.get("metric"), s.get("filter")) not in seen:
+                seen.add((s.get("task"), s.get("metric"), s.get("filter")))
+                scores.append(s)
+    view["eval"] = {**view_eval, "scores": scores}
+    view["reused_from"] = [r["run_id"] for r in sources]
+    return view
+
+
+# --- the cycle ---------------------------------------------------------------------------------------------
+def run_cycle(cycle: Cycle) -> dict:
+    """Train (unless cycle.train is None), evaluate the trained model object, write one record; return it."""
+    if cycle.train is not None:
+        cycle.train.validate()
+    data = cycle.train.data if cycle.train is not None else cycle.data
+    origin = find_origin(cycle.model, cycle.results_dir)
+    approach = classify_approach(cycle.train, origin)
+    domains = data_domains(data)
+    domain = domain_label(domains) or ((origin or {}).get("domain") if cycle.train is None else None)
+    if not domains and origin is not None and cycle.train is None:
+        domains = [domain] if domain and domain != MIXED else []
+    tasks = choose_tasks(cycle, domains)
+    EvalConfig(model=cycle.model, tasks=tasks, num_fewshot=cycle.num_fewshot, limit=cycle.limit,
+               batch_size=cycle.eval_batch_size).validate()  # fail before hours of training, not after
+
+    extra = {"kind": "cycle", "approach": approach, "domain": domain, "command": cycle.command or list(sys.argv),
+             **cycle.tags}
+    if origin is not None:
+        extra["starts_from"] = {"run_id": origin.get("run_id"), "approach": origin.get("approach"),
+                                "domain": origin.get("domain"), "mode": origin_mode(origin)}
+
+    reused: dict[str, dict] = {}
+    if cycle.train is None and origin is None:
+        key = zero_shot_key(cycle)
+        extra["zero_shot_key"] = key
+        reused = stored_zero_shot(key, tasks, cycle.results_dir)
+        for run_id in dict.fromkeys(r["run_id"] for r in reused.values()):
+            names = ", ".join(t for t, r in reused.items() if r["run_id"] == run_id)
+            say(f"reusing stored zero-shot scores of {cycle.model} for {names} (run {run_id}); not recomputed")
+        tasks = [t for t in tasks if t not in reused]
+        if not tasks:
+            return merge_reused(None, reused)
+
+    model_obj = tokenizer = None
+    eval_model = cycle.model
+    if cycle.train is not None:
+        from trainers.train import train
+
+        say(f"[1/2] {approach}: training {cycle.model} on {cycle.train.data.label()} "
+            f"({cycle.train.mode}, {cycle.train.max_steps} steps)")
+        result = train(cycle.train)
+        extra["train"] = result.record.get("train")
+        model_obj, tokenizer, eval_model = result.model, result.tokenizer, str(result.output_dir)
+        say(f"[2/2] evaluating the trained model on {', '.join(tasks)}")
+    else:
+        say(f"{approach}: evaluating {cycle.model} as it is on {', '.join(tasks)}")
+
+    from harness_tasks.evaluate import evaluate
+
+    cfg = EvalConfig(model=eval_model, tasks=tasks, num_fewshot=cycle.num_fewshot, limit=cycle.limit,
+                     batch_size=cycle.eval_batch_size, allow_code_execution=cycle.allow_code_execution,
+                     data_dir=cycle.data_dir, results_dir=cycle.results_dir,
+                     trust_remote_code=cycle.trust_remote_code, bootstrap_iters=cycle.bootstrap_iters).validate()
+    record = evaluate(cfg, model=model_obj, tokenizer=tokenizer, extra=extra)
+    return merge_reused(record, reused) if reused else record
+
+
+# --- plans and the demo ------------------------------------------------------------------------------------
+def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, results_dir: str = "results/runs",
+             checkpoints_dir: str | None = None, report: bool = True) -> list[dict]:
+    """Run every unfinished run of a plan file in order; return the records written. --dry-run: print commands."""
+    import shlex
+
+    from main import command_line, cycle_from_settings
+    from plan_file import load_plan
+
+    plan = load_plan(file, data_dir=data_dir, results_dir=results_dir, checkpoints_dir=checkpoints_dir)
+    done = finished_runs(results_dir)
+    todo = [r for r in plan.runs if r.key not in done]
+    if dry_run:
+        print(f"# plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished in {results_dir}")
+        for run in plan.runs:
+            mark = f"# done ({done[run.key]}): " if run.key in done else ""
+            print(f"{mark}{shlex.join(command_line(run.settings, ('python', 'main.py')))}")
+        return []
+    say(f"plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished already, "
+        f"{len(todo)} to run")
+    written, failed = [], {}
+    for i, run in enumerate(plan.runs, 1):
+        step = f"[{i}/{len(plan.runs)}] {run.name}"
+        if run.key in done:
+            say(f"{step}: finished already (run {done[run.key]}), skipped")
+            continue
+        if run.after in failed:
+            failed[run.name] = f"starts from '{run.after}', which failed"
+            say(f"[red]{step}: skipped, {failed[run.name]}[/]")
+            continue
+        settings = with_resume(run)
+        command = command_line(settings, ("python", "main.py"))
+        say(f"{step}: {shlex.join(command)}")
+        started = time.time()
+        try:
+            record = run_cycle(cycle_from_settings(settings, command=command, tags={
+                "plan": {"name": plan.name, "file": str(file), "run": run.name}, "plan_key": run.key}))
+        except UserError as err:
+            failed[run.name] = str(err)
+            say(f"[red]{step} failed: {err}[/]")
+            continue
+        written.append(record)
+        say(f"{step}: done in {time.time() - started:.0f} s")
+    if report:
+        from results.report import render_report
+
+        render_report(runs_dir=results_dir, against="gpt-4", fmt="table")
+    if failed:
+        raise UserError(f"{len(failed)} of {len(plan.runs)} runs failed ({', '.join(failed)}); fix the cause and "
+                        f"re-run `dlm plan {file}`: finished runs are skipped")
+    return written
+
+
+def finished_runs(results_dir: str | Path) -> dict[str, str]:
+    """{plan key: run id} of the runs whose record exists (records are written only when a cycle completes)."""
+    from results.store import load_records
+
+    records, _ = load_records(results_dir)
+    return {r["plan_key"]: r["run_id"] for r in records
+            if r.get("plan_key") and r.get("status") not in ("failed", "error")}
+
+
+def with_resume(run) -> dict:
+    """An interrupted training run continues from its newest checkpoint; a half-written dir is replaced."""
+    settings = dict(run.settings)
+    out = Path(settings.get("output_dir") or "")
+    if run.trains and settings.get("output_dir") and out.is_dir():
+        if any(out.glob("checkpoint-*")):
+            settings["resume"] = True
+        elif any(out.iterdir()):
+            settings["overwrite"] = True
+    return settings
+
+
+
+
+DEMO_PLAN = Path(__file__).resolve().parent / "plans" / "demo.yaml"
+DEMO_NOTE = ("tiny-gpt2 (2 layers, 64 dims) on miniature sample data: these numbers demonstrate the pipeline, "
+             "not the research answer")
+
+
+def demo(results_dir: str = "results/demo", plot: str | None = "results/demo/demo.png") -> None:
+    """Offline end to end: zero-shot, continued pretraining, SFT, pretrain -> SFT, each evaluated, then the report."""
+    samples = Path(__file__).resolve().parent / "samples"
+    # before any Hugging Face import: a hub call would otherwise hang for tens of seconds per attempt
+    for name, value in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                        "DLM_DATA_DIR": str(samples), "TOKENIZERS_PARALLELISM": "false"}.items():
+        os.environ.setdefault(name, value)
+    started = time.time()
+    say(f"demo: {DEMO_NOTE}")
+    say(f"demo: data from {os.environ['DLM_DATA_DIR']}; records in {results_dir}")
+    run_plan(str(DEMO_PLAN), results_dir=results_dir, report=False,
+             checkpoints_dir=str(Path(results_dir) / "checkpoints"))
+    from results.report import render_report
+
+    render_report(runs_dir=results_dir, against="gpt-4", fmt="table", plot=plot)
+    say(f"demo finished in {time.time() - started:.0f} s" + (f"; plot: {plot}" if plot else ""))
+    say(f"[bold yellow]remember: {DEMO_NOTE}.[/] Real runs: `dlm plan plans/phase1_baselines.yaml` and on.")

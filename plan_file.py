@@ -1,0 +1,301 @@
+"""Plan files: read, check and expand an experiment plan (plans/*.yaml) into keyed runs.
+
+    dlm plan plans/phase3_finetune.yaml --dry-run     # the equivalent `python main.py ...` commands
+    dlm plan plans/phase3_finetune.yaml               # run what is not finished yet
+
+A plan holds `defaults` (settings for every run), `matrix` (one mapping, or a list of them, of {setting: [values]},
+expanded as a cartesian product: models x approaches x datasets x fractions ...) and `runs` (explicit runs, e.g. the
+steps of sequential training). Settings are main.py's flag names plus four plan words: `name`, `approach`
+(zero-shot | pretrain | sft), `data` ("id", "id:config" or a mapping of dataset flags, for mixtures) and `from`
+(start from that earlier run's checkpoint: pretrain -> SFT). Each run's key is a hash of its resolved settings
+(how and where it is run left out), so a re-run recognises finished runs by the key stored in their records.
+Every mistake in a plan file is reported as file:line:column.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from trainers.errors import UserError
+
+PLAN_KEYS = ("name", "description", "checkpoints_dir", "defaults", "matrix", "runs")
+PLAN_WORDS = ("name", "approach", "data", "from")
+PLAN_APPROACHES = ("zero-shot", "pretrain", "sft")
+DATA_FLAGS = ("dataset", "dataset_config", "datasets", "dataset_configs", "mixture_rates")
+# settings that change where or how a run is done, not what it measures: left out of the run key
+NOT_IN_KEY = ("results_dir", "output_dir", "resume", "overwrite", "report_to", "eval_batch_size", "data_dir")
+
+
+@dataclass
+class PlanRun:
+    name: str
+    settings: dict  # main.py flag values; defaults not filled in
+    key: str
+    after: str | None = None  # the plan run whose checkpoint this one starts from
+
+    @property
+    def trains(self) -> bool:
+        from main import DEFAULTS
+
+        s = {**DEFAULTS, **self.settings}
+        return not (s["evaluation_only"] or s["max_steps"] == 0)
+
+
+@dataclass
+class Plan:
+    name: str
+    file: str
+    runs: list[PlanRun]
+
+
+def run_key(settings: dict, upstream_key: str | None, data_dir: str | None) -> str:
+    import hashlib
+    import json
+
+    from main import DEFAULTS, EVAL_FLAGS
+    from pipeline import data_source
+
+    s = {**DEFAULTS, **settings}
+    if s["evaluation_only"] or s["max_steps"] == 0:  # what is evaluated, never how it would have been trained
+        s = {k: s[k] for k in EVAL_FLAGS}
+    s = {k: v for k, v in s.items() if k not in NOT_IN_KEY}
+    if upstream_key:
+        s["model"] = f"plan-run:{upstream_key}"
+    s["data_source"] = data_source(data_dir)  # samples/ scores are not hub scores
+    return hashlib.sha256(json.dumps(s, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def load_plan(file: str, data_dir: str | None = None, results_dir: str = "results/runs",
+              checkpoints_dir: str | None = None) -> Plan:
+    """Parse, check (errors name file:line:column) and expand a plan file into keyed runs, in order."""
+    from itertools import product
+
+    path = Path(file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise UserError(f"cannot read plan '{file}' ({err.strerror or err}); plans/ holds examples")
+    doc = _read_yaml(text, file)
+    if not isinstance(doc, dict):
+        raise _at(file, getattr(doc, "mark", None), "a plan is a mapping with `defaults`, `matrix` and/or `runs`")
+    for key in doc:
+        if key not in PLAN_KEYS:
+            raise _at(file, doc.key_marks[key], _unknown(key, PLAN_KEYS, "plan section"))
+    name = str(doc.get("name") or path.stem)
+    ckpt_dir = checkpoints_dir or doc.get("checkpoints_dir") or f"checkpoints/{name}"
+    defaults = _layer(doc.get("defaults") or {}, file, "defaults")
+
+    entries: list[tuple[dict, str | None, object]] = []  # (settings, explicit name, mark for errors)
+    matrices = doc.get("matrix") or []
+    for matrix in matrices if isinstance(matrices, list) else [matrices]:
+        if not isinstance(matrix, dict):
+            raise _at(file, getattr(matrix, "mark", doc.key_marks.get("matrix")), "a matrix maps settings to lists")
+        prefix = matrix.get("name")  # optional: names this matrix's runs "<name>-<values>"
+        if prefix is not None and not isinstance(prefix, str):
+            raise _at(file, matrix.marks["name"], "a matrix's `name` is a word that prefixes its runs' names")
+        axes = {}
+        for key, values in matrix.items():
+            if key == "name":
+                continue
+            items = values if isinstance(values, list) else [values]
+            marks = getattr(values, "marks", None) or [matrix.marks[key]] * len(items)
+            axes[key] = [_layer({key: v}, file, "matrix", marks={key: m}, key_marks=matrix.key_marks)
+                         for v, m in zip(items, marks)]
+        for combo in product(*axes.values()):
+            merged = dict(defaults)
+            for layer in combo:
+                merged.update(layer)
+            varying = [k for k in axes if len(axes[k]) > 1] or list(axes)  # name runs by what differs
+            label = "-".join(([prefix] if prefix else []) +
+                             [_label(k, layer) for k, layer in zip(axes, combo) if k in varying])
+            entries.append((merged, label, matrix.mark))
+    runs = doc.get("runs") or []
+    if not isinstance(runs, list):
+        raise _at(file, doc.marks["runs"], "`runs` is a list of runs (- name: ...)")
+    for raw in runs:
+        layer = _layer(raw, file, "run")
+        entries.append(({**defaults, **layer}, layer.pop("name", None), raw.mark))
+    if not entries:
+        raise UserError(f"{file}: the plan has no runs; add a `matrix` or a `runs` list (see plans/)")
+
+    planned: list[PlanRun] = []
+    by_name: dict[str, PlanRun] = {}
+    for settings, label, mark in entries:
+        settings = {k: v for k, v in settings.items() if k != "name"}
+        settings.setdefault("results_dir", results_dir)
+        if data_dir:
+            settings.setdefault("data_dir", data_dir)
+        upstream = None
+        after = settings.pop("from", None)
+        if after is not None:
+            upstream = by_name.get(after)
+            if upstream is None or not upstream.trains:
+                raise _at(file, mark, f"`from: {after}` must name an earlier training run of this plan"
+                                      f" (earlier runs: {', '.join(by_name) or 'none'})")
+            settings["model"] = upstream.settings["output_dir"]
+        if not settings.get("model"):
+            raise _at(file, mark, "this run has no model; set `model:` in defaults, the matrix or the run")
+        key = run_key(settings, upstream.key if upstream else None, settings.get("data_dir"))
+        twin = next((r for r in planned if r.key == key), None)
+        if twin is not None:  # the same run twice (e.g. zero-shot under several fractions): run it once
+            by_name.setdefault(label or key, twin)
+            continue
+        run_name = label or key
+        if run_name in by_name:
+            run_name = f"{run_name}-{key[:6]}"
+        run = PlanRun(run_name, settings, key, after)
+        if run.trains and not settings.get("output_dir"):
+            settings["output_dir"] = str(Path(ckpt_dir) / f"{_slug(run_name)}-{key[:8]}")
+        planned.append(run)
+        by_name[run_name] = run
+    return Plan(name, str(file), planned)
+
+
+def _read_yaml(text: str, file: str):
+    """YAML -> dicts/lists that remember where each key and value sits, for errors with line and column."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node):
+        loader.flatten_mapping(node)
+        out = _Marked()
+        out.mark, out.marks, out.key_marks = node.start_mark, {}, {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if key in out:
+                raise _at(file, key_node.start_mark, f"'{key}' appears twice in this mapping")
+            out[key] = loader.construct_object(value_node, deep=True)
+            out.marks[key], out.key_marks[key] = value_node.start_mark, key_node.start_mark
+        return out
+
+    def sequence(loader, node):
+        out = _MarkedList(loader.construct_object(child, deep=True) for child in node.value)
+        out.mark, out.marks = node.start_mark, [child.start_mark for child in node.value]
+        return out
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, sequence)
+    try:
+        return yaml.load(text, Loader=Loader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        raise _at(file, mark, f"invalid YAML: {err.problem or err.context}")
+    except yaml.YAMLError as err:
+        raise UserError(f"{file}: invalid YAML: {err}")
+
+
+class _Marked(dict):
+    pass
+
+
+class _MarkedList(list):
+    pass
+
+
+def _at(file: str, mark, message: str) -> UserError:
+    if mark is None:
+        return UserError(f"{file}: {message}")
+    return UserError(f"{file}:{mark.line + 1}:{mark.column + 1}: {message}")
+
+
+def _unknown(name, choices, what: str) -> str:
+    from trainers.errors import suggest
+
+    return str(suggest(str(name), choices, what))
+
+
+def _layer(raw, file: str, where: str, marks: dict | None = None, key_marks: dict | None = None) -> dict:
+    """One mapping of plan settings, checked and turned into main.py flag values (approach/data expanded)."""
+    from main import BY_NAME
+
+    if not isinstance(raw, dict):
+        raise _at(file, getattr(raw, "mark", None), f"expected a mapping of settings in {where} (name: value)")
+    marks = marks or getattr(raw, "marks", {})
+    key_marks = key_marks or getattr(raw, "key_marks", marks)
+    out: dict = {}
+    for key, value in raw.items():
+        mark = marks.get(key)
+        if key not in BY_NAME and key not in PLAN_WORDS:
+            raise _at(file, key_marks.get(key), _unknown(key, [*BY_NAME, *PLAN_WORDS], "setting"))
+        if key in ("name", "from"):
+            if where != "run" and not (where == "matrix" and key == "name"):
+                raise _at(file, key_marks.get(key), f"`{key}` belongs to an entry of `runs`, not to {where}")
+            if not isinstance(value, str) or not value:
+                raise _at(file, mark, f"`{key}` must be a run name")
+            out[key] = value
+        elif key == "approach":
+            if value not in PLAN_APPROACHES:
+                raise _at(file, mark, f"approach must be one of {', '.join(PLAN_APPROACHES)} (got {value!r}); "
+                                      "sequential runs use `from: <run>`, multitask runs a mixture in `data`")
+            out.update({"evaluation_only": True} if value == "zero-shot"
+                       else {"mode": value, "evaluation_only": False})
+            out["approach"] = value
+        elif key == "data":
+            out.update(_data(value, file, mark))
+        else:
+            out[key] = _value(BY_NAME[key], value, file, mark)
+    if any(k in out for k in DATA_FLAGS):  # a layer that names data replaces all data of the layers below
+        out = {**{k: None for k in DATA_FLAGS}, **out}
+    out.pop("approach", None)
+    return out
+
+
+def _data(value, file: str, mark) -> dict:
+    from main import BY_NAME
+
+    if isinstance(value, str):
+        dataset, _, config = value.partition(":")
+        return {"dataset": dataset, "dataset_config": config or None}
+    if isinstance(value, dict):
+        for key in value:
+            if key not in DATA_FLAGS:
+                raise _at(file, value.key_marks[key], _unknown(key, DATA_FLAGS, "data setting"))
+        return {k: _value(BY_NAME[k], v, file, value.marks[k]) for k, v in value.items()}
+    raise _at(file, mark, "data is \"id\", \"id:config\" or a mapping (datasets: [A, B], mixture_rates: [...])")
+
+
+def _value(flag, value, file: str, mark):
+    if flag.many:
+        items = value if isinstance(value, list) else [value]
+        item_marks = getattr(value, "marks", None) or [mark] * len(items)
+        return [_scalar(flag, v, file, m, allow_none=True) for v, m in zip(items, item_marks)]
+    return _scalar(flag, value, file, mark, allow_none=flag.default is None)
+
+
+def _scalar(flag, value, file: str, mark, allow_none: bool):
+    if value is None:
+        if allow_none:
+            return None
+        raise _at(file, mark, f"`{flag.name}` needs a value")
+    is_bool = isinstance(value, bool)
+    if flag.kind is bool and is_bool:
+        return value
+    if flag.kind is int and isinstance(value, int) and not is_bool:
+        return value
+    if flag.kind is float and isinstance(value, (int, float)) and not is_bool:
+        return float(value)
+    if flag.kind is str and isinstance(value, (str, int, float)) and not is_bool:
+        return str(value)
+    word = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[flag.kind]
+    raise _at(file, mark, f"`{flag.name}` must be {word} (got {value!r})")
+
+
+def _label(key: str, layer: dict) -> str:
+    """A short readable name for one matrix value: 'gpt2', 'sft', 'openai/gsm8k:main', 'data_fraction=0.25'."""
+    if key == "model":
+        return Path(str(layer["model"])).name
+    if key == "approach":
+        return "zero-shot" if layer.get("evaluation_only") else str(layer.get("mode"))
+    if key == "data" or key in DATA_FLAGS:
+        datasets = layer.get("datasets") or [layer.get("dataset")]
+        configs = layer.get("dataset_configs") or [layer.get("dataset_config")] * len(datasets)
+        return "+".join(d + (f":{c}" if c and c != "None" else "") for d, c in zip(datasets, configs))
+    return f"{key}={layer.get(key)}"
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._=+-]+", "_", text).strip("_")[:80] or "run"
