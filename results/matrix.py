@@ -1,0 +1,249 @@
+"""From stored run records to comparable rows: every score beside its matched published number, the study
+plan's approach x domain matrix, efficiency, and the ablation series. Reads records only; never recomputes
+a score.
+
+Definitions the report relies on:
+- a run's *base model* is the model its training started from, followed back through `starts_from` for
+  sequential runs, so "gpt2 pretrained then fine-tuned" pairs with "gpt2 zero-shot";
+- a run's *training domains* come from its `domain` (corpus -> general; "mixed" -> the domains of its datasets);
+- the matrix cell (approach, domain) is the mean of value / published value over the runs of that approach and
+  the tasks of that domain that have a published number; "cross-domain" uses tasks whose domain is not one of
+  the run's training domains (undefined for zero-shot runs, which have no training data).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from results.baselines import Baseline, BaselineTable, match, protocol_differs
+from results.console import contamination_flags
+from results.store import Score, record_scores
+
+APPROACHES = {"zero-shot": "Zero-shot baseline", "pretrain": "Continued pretraining", "sft": "Direct fine-tuning",
+              "sequential": "Sequential training", "multitask": "Multi-task training"}
+DOMAINS = {"finance": "Financial", "math": "Mathematical", "general": "General", "cross": "Cross-domain"}
+TRAIN_DOMAIN_ALIASES = {"corpus": "general", "financial": "finance", "mathematical": "math"}
+# lm-eval reports GSM8K under two answer filters; the matrix and the hypotheses read the stricter one.
+FILTER_PREFERENCE = ("strict-match", "none")
+TINY_MODEL = "tiny-gpt2"
+
+
+@dataclass
+class Run:
+    run_id: str
+    approach: str
+    base_model: str
+    train_domains: frozenset[str]
+    record: dict
+
+    @property
+    def trained(self) -> bool:
+        return self.approach != "zero-shot"
+
+    @property
+    def tiny(self) -> bool:
+        return self.base_model == TINY_MODEL
+
+
+@dataclass
+class Row:
+    """One score of one run, with the published number it is compared against."""
+
+    run: Run
+    score: Score
+    task_domain: str | None
+    baseline: Baseline | None
+    ratio: float | None  # value / published value
+    differs: list[str] = field(default_factory=list)  # why the comparison is not like-for-like
+    contamination: str | None = None  # overlap of this run's training data with the task, when above threshold
+
+    def to_dict(self) -> dict:
+        b = self.baseline
+        return {"run_id": self.run.run_id, "model": self.run.base_model, "approach": self.run.approach,
+                "train_domains": sorted(self.run.train_domains), "task": self.score.task,
+                "task_domain": self.task_domain, "metric": self.score.metric, "filter": self.score.filter,
+                "value": self.score.value, "stderr": self.score.stderr, "n": self.score.n,
+                "shots": self.score.num_fewshot, "is_group": self.score.is_group,
+                "baseline_model": b.model if b else None, "baseline_value": b.value if b else None,
+                "baseline_shots": b.shots if b else None, "baseline_source": b.source if b else None,
+                "baseline_second_hand": b.second_hand if b else None,
+                "ratio": self.ratio, "protocol_differs": self.differs, "contamination": self.contamination}
+
+
+# --- runs ---------------------------------------------------------------------------------------------------
+def short_model(name: str | None) -> str:
+    """'openai-community/gpt2' and 'gpt2' are the same base model; so are 'Qwen/Qwen2-0.5B' and 'qwen2-0.5b'."""
+    if not name:
+        return "?"
+    return str(name).rstrip("/").split("/")[-1].lower()
+
+
+def base_model(record: dict, by_id: dict[str, dict], _depth: int = 0) -> str:
+    origin = (record.get("starts_from") or {}).get("run_id")
+    if origin in by_id and _depth < 20:  # sequential: the pretrain run's own base
+        return base_model(by_id[origin], by_id, _depth + 1)
+    config = (record.get("train") or {}).get("config") or {}
+    model = record.get("model") or {}
+    return short_model(config.get("model") or model.get("base_model") or model.get("name"))
+
+
+def train_domains(record: dict) -> frozenset[str]:
+    domain = record.get("domain")
+    if not domain or record.get("approach") == "zero-shot":
+        return frozenset()
+    if domain == "mixed":
+        return frozenset(TRAIN_DOMAIN_ALIASES.get(d, d) for d in _dataset_domains(record))
+    return frozenset(TRAIN_DOMAIN_ALIASES.get(d, d) for d in str(domain).split("+"))
+
+
+def _dataset_domains(record: dict) -> list[str]:
+    """Domains of a mixture's datasets, from the dataset table (the record stores only the ids)."""
+    config = (record.get("train") or {}).get("config") or {}
+    parts = ((config.get("data") or {}).get("parts")) or []
+    try:
+        from trainers.data import lookup
+    except ImportError:
+        return []
+    domains = []
+    for part in parts:
+        dataset = part.get("dataset") if isinstance(part, dict) else str(part).split(":")[0]
+        try:
+            domains.append(lookup(dataset).domain)
+        except Exception:  # an unknown id in an old record must not break the report
+            continue
+    return domains
+
+
+def make_runs(records: list[dict]) -> list[Run]:
+    by_id = {r["run_id"]: r for r in records}
+    return [Run(run_id=r["run_id"], approach=r.get("approach") or "zero-shot", base_model=base_model(r, by_id),
+                train_domains=train_domains(r), record=r) for r in records]
+
+
+# --- rows ---------------------------------------------------------------------------------------------------
+def score_rows(runs: list[Run], against: str | list[str], table: BaselineTable) -> list[Row]:
+    rows = []
+    for run in runs:
+        flags = contamination_flags((run.record.get("train") or {}).get("contamination"))
+        limit = ((run.record.get("eval") or {}).get("config") or {}).get("limit")
+        for score in record_scores(run.record):
+            baseline = match(score.task, score.metric, against, shots=score.num_fewshot, table=table)
+            ratio = None
+            if baseline is not None and baseline.value > 0:
+                ratio = score.value / baseline.value
+            differs = protocol_differs(score, baseline, limit=limit) if baseline else []
+            overlap = flags.get(score.task, flags.get("*"))
+            rows.append(Row(run=run, score=score, task_domain=table.task_domain(score.task), baseline=baseline,
+                            ratio=ratio, differs=differs, contamination=overlap))
+    return rows
+
+
+def primary_rows(rows: list[Row], table: BaselineTable) -> list[Row]:
+    """One row per (run, task): the task's primary metric (baselines.yaml `tasks`), stricter filter first."""
+    by_key: dict[tuple[str, str], list[Row]] = {}
+    for row in rows:
+        by_key.setdefault((row.run.run_id, row.score.task), []).append(row)
+    chosen = []
+    for (_, task), group in by_key.items():
+        wanted = table.primary_metric(task)
+
+        def rank(row: Row) -> tuple:
+            filt = row.score.filter or "none"
+            return (row.score.metric != wanted, row.baseline is None,
+                    FILTER_PREFERENCE.index(filt) if filt in FILTER_PREFERENCE else len(FILTER_PREFERENCE))
+
+        chosen.append(min(group, key=rank))
+    return chosen
+
+
+def comparison_units(rows: list[Row]) -> list[Row]:
+    """Rows for run-vs-run comparisons: a group's row stands for its subtasks (57 MMLU subjects must not outvote
+    eight other tasks); group membership comes from lm-eval's `group_subtasks` kept in the record."""
+    hidden: dict[str, set[str]] = {}  # run id -> subtasks whose group row is present
+    for run_id, record in {r.run.run_id: r.run.record for r in rows}.items():
+        raw = (record.get("eval") or {}).get("raw") or {}
+        present = {r.score.task for r in rows if r.run.run_id == run_id}
+        hidden[run_id] = {m for group, subs in (raw.get("group_subtasks") or {}).items() if group in present
+                          for m in subs}
+    return [r for r in rows if r.score.task not in hidden[r.run.run_id]]
+
+
+# --- the approach x domain matrix ------------------------------------------------------------------------------
+@dataclass
+class Cell:
+    ratios: list[float] = field(default_factory=list)
+    runs: set[str] = field(default_factory=set)
+
+    @property
+    def mean(self) -> float | None:
+        return sum(self.ratios) / len(self.ratios) if self.ratios else None
+
+
+def columns_of(row: Row) -> list[str]:
+    """The matrix columns a row counts in (see the module docstring)."""
+    if row.task_domain is None:
+        return []
+    if not row.run.trained:
+        return [row.task_domain] if row.task_domain in DOMAINS else []
+    if row.task_domain in row.run.train_domains:
+        return [row.task_domain] if row.task_domain in DOMAINS else []
+    return ["cross"] if row.run.train_domains else []
+
+
+def approach_matrix(rows: list[Row]) -> dict[str, dict[str, dict[str, Cell]]]:
+    """{base model: {approach: {domain column: Cell}}} over rows that have a published number."""
+    matrix: dict[str, dict[str, dict[str, Cell]]] = {}
+    for row in rows:
+        if row.ratio is None:
+            continue
+        for column in columns_of(row):
+            cell = matrix.setdefault(row.run.base_model, {}).setdefault(row.run.approach, {}).setdefault(column, Cell())
+            cell.ratios.append(row.ratio)
+            cell.runs.add(row.run.run_id)
+    return matrix
+
+
+# --- efficiency and ablations --------------------------------------------------------------------------------
+def efficiency(runs: list[Run], primary: list[Row]) -> list[dict]:
+    """Per trained run: cost, size, mean primary score and that score per million parameters."""
+    out = []
+    for run in runs:
+        train = run.record.get("train") or {}
+        if not run.trained or not train:
+            continue
+        values = [r.score.value for r in comparison_units(primary) if r.run is run]
+        mean = sum(values) / len(values) if values else None
+        total = train.get("total_params")
+        out.append({"run_id": run.run_id, "model": run.base_model, "approach": run.approach,
+                    "wall_time_s": train.get("wall_time_s"), "peak_memory_mb": train.get("peak_memory_mb"),
+                    "trainable_params": train.get("trainable_params"), "total_params": total,
+                    "mean_score": mean, "tasks": len(values),
+                    "score_per_m_params": mean / (total / 1e6) if mean is not None and total else None})
+    return out
+
+
+def _data_key(run: Run) -> str:
+    config = (run.record.get("train") or {}).get("config") or {}
+    parts = ((config.get("data") or {}).get("parts")) or []
+    names = [p.get("dataset", "") + (":" + p["config"] if p.get("config") else "") if isinstance(p, dict) else str(p)
+             for p in parts]
+    return "+".join(names) or str(run.record.get("domain"))
+
+
+def ablation_series(primary: list[Row]) -> dict[str, dict[str, list[tuple[float, float]]]]:
+    """{"data_fraction" | "model_size": {series label: [(x, score)...]}}, only where x takes 2+ values."""
+    fraction: dict[str, list] = {}
+    size: dict[str, list] = {}
+    for row in primary:
+        run = row.run
+        train = run.record.get("train") or {}
+        if not run.trained:
+            continue
+        config = train.get("config") or {}
+        share = float(config.get("data_fraction") or 1.0)
+        label = f"{run.approach} {_data_key(run)} -> {row.score.task} ({row.score.metric})"
+        fraction.setdefault(f"{run.base_model}: {label}", []).append((share, row.score.value))
+        if train.get("total_params"):  # only runs on the same share of the same data line up by size
+            size.setdefault(f"{label}, data {share:g}", []).append((float(train["total_params"]), row.score.value))
+    keep = lambda series: {k: sorted(v) for k, v in series.items() if len({x for x, _ in v}) > 1}  # noqa: E731
+    return {"data_fraction": keep(fraction), "model_size": keep(size)}
+

@@ -1,0 +1,262 @@
+"""The record/report side: records round-trip, corrupt files are named, the report's numbers are the records'
+numbers, ratio and verdict arithmetic, protocol marks, every format, the plot, the baselines file.
+
+All records are constructed dicts (no model runs), so the whole file takes seconds.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from results.baselines import Baseline, load, match, protocol_differs
+from results.report import build_report, render_report
+from results.store import Score, load_records, write_record
+from trainers.errors import UserError
+
+GPT4_FPB_F1 = 0.78  # results/baselines.yaml: GPT-4, dlm_fpb, f1_weighted, 0-shot (FinBen)
+GPT4_GSM8K = 0.92  # GPT-4, dlm_gsm8k, exact_match, 5-shot CoT
+GPT4_MMLU = 0.864  # GPT-4, dlm_mmlu, acc, 5-shot
+
+
+def score(task, value, metric="f1_weighted", stderr=0.01, n=100, shots=0, filt="none", group=False):
+    return {"task": task, "metric": metric, "value": value, "stderr": stderr, "n": n, "num_fewshot": shots,
+            "filter": filt, "version": "1", "is_group": group, "higher_is_better": True}
+
+
+def record(run_id, approach, scores, model="gpt2", domain=None, train=None, starts_from=None, created="2025-01-01"):
+    rec = {"run_id": run_id, "kind": "cycle", "status": "ok", "created_at": created, "approach": approach,
+           "domain": domain, "model": {"name": model if approach == "zero-shot" else f"checkpoints/{run_id}"},
+           "eval": {"config": {"limit": None}, "scores": scores}}
+    if approach != "zero-shot":
+        rec["train"] = {"config": {"model": model, "mode": "pretrain" if approach == "pretrain" else "sft",
+                                   "data_fraction": 1.0, "data": {"parts": [{"dataset": "x", "config": None}]}},
+                        "wall_time_s": 600.0, "peak_memory_mb": 2048.0, "trainable_params": 124_000_000,
+                        "total_params": 124_000_000, **(train or {})}
+    if starts_from:
+        rec["starts_from"] = {"run_id": starts_from, "approach": "pretrain", "mode": "pretrain"}
+    return rec
+
+
+def write_all(directory, records):
+    for rec in records:
+        write_record(directory, rec)
+    return directory
+
+
+def verdict(report, name):
+    return next(v for v in report["criteria"] + report["hypotheses"] if v["name"] == name)
+
+
+@pytest.fixture()
+def study(results_dir):
+    """A zero-shot gpt2, a finance pretrain run (also scored on math and general), direct SFT and sequential."""
+    zs = record("a-zs", "zero-shot", [score("dlm_fpb", 0.40), score("dlm_gsm8k", 0.02, "exact_match", shots=5,
+                                                                    filt="strict-match"),
+                                      score("dlm_mmlu", 0.25, "acc", shots=5, group=True)], created="2025-01-01")
+    pre = record("b-pre", "pretrain", [score("dlm_fpb", 0.70), score("dlm_gsm8k", 0.023, "exact_match", shots=5,
+                                                                     filt="strict-match"),
+                                       score("dlm_mmlu", 0.30, "acc", shots=5, group=True)],
+                 domain="finance", created="2025-01-02")
+    sft = record("c-sft", "sft", [score("dlm_fpb", 0.60, stderr=0.01)], domain="finance", created="2025-01-03")
+    seq = record("d-seq", "sequential", [score("dlm_fpb", 0.66, stderr=0.01)], domain="finance",
+                 starts_from="b-pre", created="2025-01-04")
+    return write_all(results_dir, [zs, pre, sft, seq])
+
+
+def test_records_round_trip_through_the_store(results_dir):
+    rec = record("r1", "pretrain", [score("dlm_fpb", 0.5)], domain="finance")
+    write_record(results_dir, rec)
+    loaded, skipped = load_records(results_dir)
+    assert skipped == []
+    assert loaded[0]["eval"]["scores"] == rec["eval"]["scores"]
+    assert loaded[0]["train"]["total_params"] == 124_000_000
+
+
+def test_corrupt_file_is_skipped_and_named(results_dir, capsys):
+    write_all(results_dir, [record("ok", "zero-shot", [score("dlm_fpb", 0.5)])])
+    (results_dir / "broken.json").write_text('{"run_id": "half', encoding="utf-8")
+    text = render_report(results_dir, fmt="markdown")
+    out = capsys.readouterr()
+    assert "broken.json" in text and "broken.json" in out.err
+    assert [r["run_id"] for r in build_report(results_dir)["runs"]] == ["ok"]
+
+
+def test_no_records_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="no run records"):
+        build_report(tmp_path / "empty")
+
+
+def test_report_numbers_are_the_records_numbers(study):
+    report = build_report(study)
+    loaded, _ = load_records(study)
+    stored = {(r["run_id"], s["task"], s["metric"]): (s["value"], s["stderr"], s["n"])
+              for r in loaded for s in r["eval"]["scores"]}
+    shown = {(r["run_id"], r["task"], r["metric"]): (r["value"], r["stderr"], r["n"]) for r in report["rows"]}
+    assert shown == stored
+
+
+def test_ratio_against_the_published_number(study):
+    rows = {(r["run_id"], r["task"]): r for r in build_report(study)["rows"]}
+    fpb = rows[("b-pre", "dlm_fpb")]
+    assert fpb["baseline_value"] == GPT4_FPB_F1 and fpb["baseline_model"] == "gpt-4"
+    assert fpb["ratio"] == pytest.approx(0.70 / GPT4_FPB_F1)
+    assert rows[("a-zs", "dlm_mmlu")]["ratio"] == pytest.approx(0.25 / GPT4_MMLU)
+
+
+def test_matrix_cells_average_ratios_in_domain_and_cross_domain(study):
+    matrix = build_report(study)["matrix"]["gpt2"]
+    assert matrix["pretrain"]["finance"]["mean_ratio"] == pytest.approx(0.70 / GPT4_FPB_F1)
+    cross = matrix["pretrain"]["cross"]
+    assert cross["n"] == 2  # gsm8k (math) and mmlu (general) for a finance-trained run
+    assert cross["mean_ratio"] == pytest.approx((0.023 / GPT4_GSM8K + 0.30 / GPT4_MMLU) / 2)
+    assert matrix["zero-shot"]["math"]["mean_ratio"] == pytest.approx(0.02 / GPT4_GSM8K)
+    assert "cross" not in matrix["zero-shot"]  # zero-shot has no training domain
+
+
+def test_success_criteria_verdicts(study):
+    report = build_report(study)
+    finance = verdict(report, "Domain matching (finance)")
+    # best finance run: pretrain at 0.70/0.78 = 89.7% >= 80%
+    assert finance["verdict"] == "met" and "b-pre" in finance["detail"] and "89.7%" in finance["detail"]
+    math_check = verdict(report, "Domain matching (math)")
+    assert math_check["verdict"] == "not enough runs" and "dlm_gsm8k" in math_check["detail"]
+    assert verdict(report, "Transfer")["verdict"] == "not met"  # cross-domain ~18%
+    assert verdict(report, "Efficiency")["verdict"] == "met"
+
+
+def test_training_over_two_hours_fails_efficiency(results_dir):
+    slow = record("slow", "sft", [score("dlm_fpb", 0.5)], domain="finance", train={"wall_time_s": 8000.0})
+    report = build_report(write_all(results_dir, [slow]))
+    eff = verdict(report, "Efficiency")
+    assert eff["verdict"] == "not met" and "slow" in eff["detail"]
+
+
+def test_h1_pairs_pretrain_with_zero_shot_of_the_same_base_model(study):
+    h1 = verdict(build_report(study), "H1")
+    # finance task only (in-domain): 0.70 vs 0.40 -> +75%
+    assert h1["verdict"] == "supported" and "75.0%" in h1["detail"]
+    assert [(e["task"], e["treated"], e["control"]) for e in h1["evidence"]] == [("dlm_fpb", 0.70, 0.40)]
+
+
+def test_h1_below_threshold_is_not_supported(results_dir):
+    zs = record("zs", "zero-shot", [score("dlm_fpb", 0.50)])
+    pre = record("pre", "pretrain", [score("dlm_fpb", 0.55)], domain="finance")  # +10% < 20%
+    assert verdict(build_report(write_all(results_dir, [zs, pre])), "H1")["verdict"] == "not supported"
+
+
+def test_h2_compares_sequential_with_direct_sft(study):
+    h2 = verdict(build_report(study), "H2")
+    # 0.66 vs 0.60, stderr of the difference sqrt(0.01^2 + 0.01^2) = 0.0141 < 0.06
+    assert h2["verdict"] == "supported" and "+0.0600" in h2["detail"]
+
+
+def test_h2_within_noise_is_inconclusive(results_dir):
+    sft = record("sft", "sft", [score("dlm_fpb", 0.60, stderr=0.05)], domain="finance")
+    seq = record("seq", "sequential", [score("dlm_fpb", 0.61, stderr=0.05)], domain="finance")
+    assert verdict(build_report(write_all(results_dir, [sft, seq])), "H2")["verdict"] == "inconclusive"
+
+
+def test_h3_uses_out_of_domain_tasks(study):
+    h3 = verdict(build_report(study), "H3")
+    # gsm8k 0.023 vs 0.02 and mmlu 0.30 vs 0.25: pooled (0.1615 - 0.135) / 0.135 = +19.6% >= 10%
+    assert h3["verdict"] == "supported"
+    assert sorted(e["task"] for e in h3["evidence"]) == ["dlm_gsm8k", "dlm_mmlu"]
+
+
+def test_not_enough_runs_names_what_is_missing(results_dir):
+    pre = record("pre", "pretrain", [score("dlm_fpb", 0.7), score("dlm_mmlu", 0.3, "acc", shots=5)],
+                 model="qwen2-0.5b", domain="finance")
+    report = build_report(write_all(results_dir, [pre]))
+    h1, h2, h3 = (verdict(report, n) for n in ("H1", "H2", "H3"))
+    assert h1["verdict"] == "not enough runs" and "zero-shot run of qwen2-0.5b on dlm_fpb" in h1["detail"]
+    assert h3["verdict"] == "not enough runs" and "qwen2-0.5b on dlm_mmlu" in h3["detail"]
+    assert h2["verdict"] == "not enough runs" and "sequential" in h2["detail"]
+
+
+def test_protocol_differences_are_listed():
+    s = Score(task="dlm_gsm8k", metric="exact_match", value=0.1, stderr=None, n=50, num_fewshot=0)
+    b = match("dlm_gsm8k", "exact_match", "gpt-4", shots=0)
+    reasons = protocol_differs(s, b, limit=50)
+    assert "shots differ (ours 0, theirs 5)" in reasons
+    assert "baseline used chain-of-thought" in reasons
+    assert any("--limit" in r for r in reasons)
+    mc = Score(task="dlm_fpb", metric="f1_weighted", value=0.5, stderr=None, n=50, num_fewshot=0)
+    assert protocol_differs(mc, match("dlm_fpb", "f1_weighted", "gpt-4", shots=0)) == [
+        "ours log-likelihood multiple choice, theirs generative"]
+    same = Baseline(model="x", task="dlm_fpb", metric="f1_weighted", shots=0, cot=False, value=0.5,
+                    scoring="loglikelihood", protocol="", source="s")
+    assert protocol_differs(mc, same) == []
+
+
+def test_match_prefers_the_closest_protocol_and_falls_back_in_order():
+    assert match("dlm_mmlu", "acc", "claude-3.5-sonnet", shots=0).cot is False  # 5-shot direct beats 0-shot CoT
+    assert match("dlm_fpb", "f1_weighted", "gpt-4", shots=0).shots == 0  # FinBen 0-shot before FinGPT (unstated)
+    assert match("dlm_financemath", "exact_match", "gpt-4") is None
+    assert match("dlm_financemath", "exact_match", "gpt-4,gpt-4o").model == "gpt-4o"
+    assert match("dlm_glue_cola", "acc", "gpt-3.5") is None  # MCC is not comparable to accuracy
+
+
+def test_protocol_marks_and_contamination_in_the_table(results_dir):
+    rec = record("r", "sft", [score("dlm_fpb", 0.5)], domain="finance",
+                 train={"contamination": {"eval": "dlm_fpb", "above_threshold": True, "duplicated_fraction": 0.3}})
+    text = render_report(write_all(results_dir, [rec]), fmt="markdown")
+    assert "≠1" in text and "ours log-likelihood multiple choice, theirs generative" in text
+    assert "⚠ overlap 0.3000" in text
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "csv", "json"])
+def test_every_format_renders(study, fmt, capsys):
+    text = render_report(study, fmt=fmt)
+    assert text and "dlm_fpb" in text
+    if fmt == "json":
+        assert json.loads(text)["against"] == ["gpt-4"]
+    if fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert {r["run_id"] for r in rows} == {"a-zs", "b-pre", "c-sft", "d-seq"}
+    if fmt in ("table", "markdown"):
+        assert "Continued pretraining" in text and "H2" in text
+
+
+def test_tiny_model_note(results_dir):
+    tiny = record("t", "zero-shot", [score("dlm_fpb", 0.3)], model="tiny-gpt2")
+    assert "tiny-gpt2 runs demonstrate the pipeline only" in render_report(write_all(results_dir, [tiny]), fmt="table")
+
+
+def test_plot_writes_a_png(study, tmp_path):
+    # two data fractions of the same run make an ablation curve
+    extra = record("e-pre", "pretrain", [score("dlm_fpb", 0.6)], domain="finance", train={"config": {
+        "model": "gpt2", "mode": "pretrain", "data_fraction": 0.25, "data": {"parts": [{"dataset": "x"}]}}})
+    write_record(study, extra)
+    assert build_report(study)["ablations"]["data_fraction"]
+    out = tmp_path / "plots" / "report.png"
+    render_report(study, fmt="json", plot=str(out))
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_format_and_unknown_baseline_model_are_user_errors(study):
+    with pytest.raises(UserError, match="format"):
+        render_report(study, fmt="xml")
+    with pytest.raises(UserError, match="gpt-4"):
+        render_report(study, against="gpt4")
+
+
+def test_baselines_file_entries_are_complete():
+    table = load()
+    assert len(table.entries) > 50
+    for b in table.entries:
+        assert b.source and b.metric and b.protocol, b
+        assert b.shots is None or isinstance(b.shots, int), b
+        assert 0.0 <= b.value <= 1.0, b
+        assert b.scoring in ("generative", "loglikelihood", "unstated"), b
+    import yaml
+    from results.baselines import BASELINES_FILE
+
+    raw = yaml.safe_load(BASELINES_FILE.read_text())["baselines"]
+    assert all("shots" in e for e in raw)
+    assert all(e["shots"] is not None or "shots as published" in e.get("note", "") for e in raw)
+    for model in ("gpt-4", "gpt-4o", "claude-3.5-sonnet", "qwen2-0.5b", "gpt2"):
+        assert any(b.model == model for b in table.entries), model
+    assert table.task_domain("dlm_dm_algebra__linear_1d") == "math"
