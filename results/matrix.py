@@ -88,7 +88,7 @@ def base_model(record: dict, by_id: dict[str, dict], _depth: int = 0) -> str:
 
 def train_domains(record: dict) -> frozenset[str]:
     domain = record.get("domain")
-    if not domain or record.get("approach") == "zero-shot":
+    if not domain or approach_of(record) == "zero-shot":
         return frozenset()
     if domain == "mixed":
         return frozenset(TRAIN_DOMAIN_ALIASES.get(d, d) for d in _dataset_domains(record))
@@ -113,9 +113,17 @@ def _dataset_domains(record: dict) -> list[str]:
     return domains
 
 
+def approach_of(record: dict) -> str:
+    """Cycle records carry `approach`; a bare `dlm train` record only its training mode."""
+    if record.get("approach"):
+        return record["approach"]
+    mode = ((record.get("train") or {}).get("config") or {}).get("mode")
+    return mode if mode in APPROACHES else "zero-shot"
+
+
 def make_runs(records: list[dict]) -> list[Run]:
     by_id = {r["run_id"]: r for r in records}
-    return [Run(run_id=r["run_id"], approach=r.get("approach") or "zero-shot", base_model=base_model(r, by_id),
+    return [Run(run_id=r["run_id"], approach=approach_of(r), base_model=base_model(r, by_id),
                 train_domains=train_domains(r), record=r) for r in records]
 
 

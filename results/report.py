@@ -35,7 +35,8 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
         extra = f" ({len(skipped)} unreadable file(s) skipped: {', '.join(f for f, _ in skipped)})" if skipped else ""
         raise UserError(f"no run records in {runs_dir}{extra}; run `dlm demo` or `dlm run ...` first, "
                         "or point --runs at the directory that holds them")
-    runs = make_runs(records)
+    failed = [r["run_id"] for r in records if r.get("status") in ("failed", "error")]
+    runs = make_runs([r for r in records if r["run_id"] not in failed])
     rows = score_rows(runs, against_keys, table)
     primary = primary_rows(rows, table)
     units = comparison_units(primary)
@@ -49,6 +50,8 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
              "* = the published number was read in a copy or summary of the original source; re-check before quoting."]
     if any(run.tiny for run in runs):
         notes.insert(0, TINY_NOTE)
+    if failed:
+        notes.append(f"{len(failed)} failed run(s) left out: {', '.join(failed)}")
     return {
         "runs_dir": str(runs_dir), "against": against_keys, "notes": notes,
         "skipped": [{"file": f, "reason": why} for f, why in skipped],

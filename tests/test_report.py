@@ -260,3 +260,24 @@ def test_baselines_file_entries_are_complete():
     for model in ("gpt-4", "gpt-4o", "claude-3.5-sonnet", "qwen2-0.5b", "gpt2"):
         assert any(b.model == model for b in table.entries), model
     assert table.task_domain("dlm_dm_algebra__linear_1d") == "math"
+
+
+def test_train_only_and_failed_records(results_dir):
+    bare = record("bare", "pretrain", [], domain="finance")
+    del bare["approach"]  # `dlm train` records carry only the training mode
+    failed = {**record("bad-run", "sft", [score("dlm_fpb", 0.9)], domain="finance"), "status": "failed"}
+    report = build_report(write_all(results_dir, [bare, failed]))
+    assert [(r["run_id"], r["approach"]) for r in report["runs"]] == [("bare", "pretrain")]
+    assert any("bad-run" in note for note in report["notes"])
+    assert report["efficiency"][0]["run_id"] == "bare"
+
+
+def test_dlm_report_command(study, capsys):
+    from cli import main
+
+    main(["report", "--runs", str(study), "--format", "json", "--against", "gpt-4,gpt-4o"])
+    assert json.loads(capsys.readouterr().out)["against"] == ["gpt-4", "gpt-4o"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", "--runs", str(study), "--against", "gpt5"])
+    assert exit_info.value.code == 2
+    assert "unknown baseline model 'gpt5'" in capsys.readouterr().err
