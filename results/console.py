@@ -162,8 +162,9 @@ def print_task_table(rows: list[dict]) -> None:
 
 # --- train / eval -----------------------------------------------------------------------------------------
 def _steps(train: dict) -> Any:
-    if train.get("steps") is not None:
-        return train["steps"]
+    for key in ("global_step", "steps"):
+        if train.get(key) is not None:
+            return train[key]
     curve = train.get("loss_curve") or []
     if curve and isinstance(curve[-1], (list, tuple)) and curve[-1]:
         return curve[-1][0]

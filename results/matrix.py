@@ -77,20 +77,26 @@ def short_model(name: str | None) -> str:
     return str(name).rstrip("/").split("/")[-1].lower()
 
 
+def _origin_id(record: dict) -> str | None:
+    """The run whose checkpoint this run started from (cycle records: starts_from; train records: previous_run)."""
+    return ((record.get("starts_from") or {}).get("run_id")
+            or ((record.get("model") or {}).get("previous_run") or {}).get("run_id"))
+
+
 def base_model(record: dict, by_id: dict[str, dict], _depth: int = 0) -> str:
-    origin = (record.get("starts_from") or {}).get("run_id")
+    origin = _origin_id(record)
     if origin in by_id and _depth < 20:  # sequential: the pretrain run's own base
         return base_model(by_id[origin], by_id, _depth + 1)
     config = (record.get("train") or {}).get("config") or {}
     model = record.get("model") or {}
-    return short_model(config.get("model") or model.get("base_model") or model.get("name"))
+    return short_model(config.get("model") or model.get("name") or model.get("base_model"))
 
 
 def train_domains(record: dict) -> frozenset[str]:
     domain = record.get("domain")
-    if not domain or approach_of(record) == "zero-shot":
+    if approach_of(record) == "zero-shot":
         return frozenset()
-    if domain == "mixed":
+    if not domain or domain == "mixed":  # bare `dlm train` records name only their datasets
         return frozenset(TRAIN_DOMAIN_ALIASES.get(d, d) for d in _dataset_domains(record))
     return frozenset(TRAIN_DOMAIN_ALIASES.get(d, d) for d in str(domain).split("+"))
 
@@ -123,8 +129,18 @@ def approach_of(record: dict) -> str:
 
 def make_runs(records: list[dict]) -> list[Run]:
     by_id = {r["run_id"]: r for r in records}
-    return [Run(run_id=r["run_id"], approach=approach_of(r), base_model=base_model(r, by_id),
-                train_domains=train_domains(r), record=r) for r in records]
+    by_output = {str((r.get("train") or {}).get("output_dir")).rstrip("/"): r for r in records
+                 if (r.get("train") or {}).get("output_dir")}
+    runs = []
+    for r in records:
+        # `dlm eval --model <checkpoint>` records know only the path: they inherit the training run's identity
+        origin = by_output.get(str((r.get("model") or {}).get("name") or "").rstrip("/"))
+        if origin is not None and not r.get("train") and not r.get("approach") and not _origin_id(r):
+            r = {**r, "approach": approach_of(origin), "domain": origin.get("domain"),
+                 "starts_from": {"run_id": origin["run_id"]}}
+        runs.append(Run(run_id=r["run_id"], approach=approach_of(r), base_model=base_model(r, by_id),
+                        train_domains=train_domains(r), record=r))
+    return runs
 
 
 # --- rows ---------------------------------------------------------------------------------------------------

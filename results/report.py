@@ -231,7 +231,8 @@ def to_markdown(report: dict) -> list[str]:
                        [[v["name"], v["claim"], f"**{v['verdict']}**", v["detail"]]
                         for v in report["criteria"] + report["hypotheses"]])]
     if report["efficiency"]:
-        out += ["## Efficiency", "", *_md_table(EFFICIENCY_HEADER, [_efficiency_cells(e) for e in report["efficiency"]])]
+        lines = [_efficiency_cells(e) for e in report["efficiency"]]
+        out += ["## Efficiency", "", *_md_table(EFFICIENCY_HEADER, lines)]
     if report["tasks_without_published_number"]:
         out += [f"No published {against} number: " + ", ".join(report["tasks_without_published_number"]), ""]
     out += [f"Skipped {item['file']}: {item['reason']}" for item in report["skipped"]]

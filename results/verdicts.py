@@ -101,7 +101,8 @@ def training_time(runs: list[Run]) -> Verdict:
         return Verdict("Efficiency", claim, "not enough runs", "missing: a training run with a recorded wall time")
     slow = [(r, t) for r, t in timed if t >= MAX_TRAIN_SECONDS]
     longest = max(timed, key=lambda rt: rt[1])
-    device = ((longest[0].record.get("provenance") or {}).get("device")) or "unknown device"
+    record = longest[0].record
+    device = (record.get("train") or {}).get("device") or (record.get("provenance") or {}).get("device") or "?"
     detail = f"{len(timed)} run(s); longest {longest[1] / 60:.1f} min ({longest[0].run_id}, {device})"
     if slow:
         detail += "; over 2 h: " + ", ".join(r.run_id for r, _ in slow)

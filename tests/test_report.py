@@ -281,3 +281,15 @@ def test_dlm_report_command(study, capsys):
         main(["report", "--runs", str(study), "--against", "gpt5"])
     assert exit_info.value.code == 2
     assert "unknown baseline model 'gpt5'" in capsys.readouterr().err
+
+
+def test_eval_of_a_checkpoint_inherits_the_training_run(results_dir):
+    zs = record("zs", "zero-shot", [score("dlm_fpb", 0.40)])
+    trained = record("tr", "pretrain", [], domain="finance", train={"output_dir": "checkpoints/tr"})
+    trained["approach"] = None  # a bare `dlm train` record
+    evaluated = record("ev", "zero-shot", [score("dlm_fpb", 0.70)])
+    evaluated.update(approach=None, model={"name": "checkpoints/tr"})  # `dlm eval --model checkpoints/tr`
+    report = build_report(write_all(results_dir, [zs, trained, evaluated]))
+    run = next(r for r in report["runs"] if r["run_id"] == "ev")
+    assert (run["approach"], run["model"]) == ("pretrain", "gpt2")
+    assert verdict(report, "H1")["evidence"][0]["treated_run"] == "ev"
