@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from results.baselines import BASELINES_FILE, check_models, load
-from results.console import MISSING, fmt, fmt_score, fmt_seconds
+from results.console import MISSING, contamination_flags, fmt, fmt_score, fmt_seconds
 from results.matrix import (APPROACHES, DOMAINS, approach_matrix, ablation_series, comparison_units, efficiency,
                             make_runs, primary_rows, score_rows)
 from results.store import load_records
@@ -50,6 +50,12 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
              "* = the published number was read in a copy or summary of the original source; re-check before quoting."]
     if any(run.tiny for run in runs):
         notes.insert(0, TINY_NOTE)
+    for run in runs:  # overlap reports that name a dataset rather than one of the run's tasks
+        flags = contamination_flags((run.record.get("train") or {}).get("contamination"))
+        tasks = {r.score.task for r in rows if r.run is run}
+        for name, overlap in flags.items():
+            if name != "*" and name not in tasks:
+                notes.append(f"⚠ {run.run_id}: training data overlaps {name} above threshold (overlap {overlap})")
     if failed:
         notes.append(f"{len(failed)} failed run(s) left out: {', '.join(failed)}")
     return {

@@ -205,6 +205,13 @@ def test_protocol_marks_and_contamination_in_the_table(results_dir):
     text = render_report(write_all(results_dir, [rec]), fmt="markdown")
     assert "≠1" in text and "ours log-likelihood multiple choice, theirs generative" in text
     assert "⚠ overlap 0.3000" in text
+    other = record("o", "sft", [score("dlm_fpb", 0.5)], domain="finance", train={"contamination": [
+        {"eval": "AdaptLLM/finance-tasks:FPB", "above_threshold": True, "duplicated_fraction": 0.9},
+        {"eval": "dlm_tfns", "above_threshold": False, "duplicated_fraction": 0.0}]})
+    write_record(results_dir, other)
+    notes = build_report(results_dir)["notes"]
+    assert any("o: training data overlaps AdaptLLM/finance-tasks:FPB" in n for n in notes)
+    assert not any("dlm_tfns" in n for n in notes)  # below threshold: no warning
 
 
 @pytest.mark.parametrize("fmt", ["table", "markdown", "csv", "json"])
