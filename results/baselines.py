@@ -57,6 +57,7 @@ class BaselineTable:
     models: dict[str, str] = field(default_factory=dict)
     tasks: dict[str, dict] = field(default_factory=dict)
     domain_prefixes: dict[str, str] = field(default_factory=dict)
+    no_number: dict[str, str] = field(default_factory=dict)  # task -> why no large model has a published number
 
     def task_domain(self, task: str) -> str | None:
         if task in self.tasks:
@@ -78,7 +79,8 @@ def load(path: str | Path = BASELINES_FILE) -> BaselineTable:
     fields = Baseline.__dataclass_fields__
     entries = [Baseline(**{k: v for k, v in row.items() if k in fields}) for row in data.get("baselines", [])]
     return BaselineTable(entries=entries, models=data.get("models") or {}, tasks=data.get("tasks") or {},
-                         domain_prefixes=data.get("domain_prefixes") or {})
+                         domain_prefixes=data.get("domain_prefixes") or {},
+                         no_number=data.get("no_large_model_number") or {})
 
 
 def model_keys(model: str | list[str]) -> list[str]:

@@ -71,7 +71,8 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
         "hypotheses": [v.to_dict() for v in verdicts["hypotheses"]],
         "efficiency": efficiency(runs, primary),
         "ablations": ablation_series(primary),
-        "tasks_without_published_number": sorted({r.score.task for r in rows if r.baseline is None}),
+        "tasks_without_published_number": {task: _why_no_number(task, table)
+                                           for task in sorted({r.score.task for r in rows if r.baseline is None})},
     }
 
 
@@ -161,6 +162,18 @@ def _efficiency_cells(e: dict) -> list[str]:
             fmt(e["mean_score"]), fmt(e["score_per_m_params"], 5)]
 
 
+def _why_no_number(task: str, table) -> str:
+    if task in table.no_number:
+        return table.no_number[task]
+    others = sorted({b.model for b in table.entries if b.task == task})
+    return f"published for {', '.join(others)}: add it to --against, e.g. gpt-4,{others[0]}" if others else ""
+
+
+def _why_missing(report: dict) -> str:
+    return ", ".join(f"{task} ({why})" if why else task
+                     for task, why in report["tasks_without_published_number"].items())
+
+
 EFFICIENCY_HEADER = ["run", "model", "approach", "training time", "peak memory", "trainable params", "total params",
                      "mean score", "score / M params"]
 
@@ -193,6 +206,8 @@ def print_tables(report: dict) -> str:
         for line in lines:
             matrix.add_row(*line)
         console.print(matrix)
+    if not report["matrix"]:
+        console.print(f"% of {against}: no run has a score on a task with a published number", highlight=False)
     verdicts = Table(title="Success criteria and hypotheses", header_style="bold")
     for name in ("check", "claim", "verdict", "evidence / missing"):
         verdicts.add_column(name)
@@ -209,8 +224,7 @@ def print_tables(report: dict) -> str:
             eff.add_row(*_efficiency_cells(e))
         console.print(eff)
     if report["tasks_without_published_number"]:
-        console.print(f"no published {against} number: " + ", ".join(report["tasks_without_published_number"]),
-                      highlight=False)
+        console.print(f"no published {against} number: " + _why_missing(report), highlight=False)
     for item in report["skipped"]:
         console.print(f"[yellow]skipped {item['file']}: {item['reason']}[/yellow]", highlight=False)
     return console.export_text()
@@ -232,6 +246,8 @@ def to_markdown(report: dict) -> list[str]:
     out += [f"## % of {against} by approach and domain", ""]
     for model, lines in _matrix_lines(report):
         out += [f"### {model}", "", *_md_table(["approach", *DOMAINS.values()], lines)]
+    if not report["matrix"]:
+        out += ["No run has a score on a task with a published number.", ""]
     out += ["## Success criteria and hypotheses", "",
             *_md_table(["check", "claim", "verdict", "evidence / missing"],
                        [[v["name"], v["claim"], f"**{v['verdict']}**", v["detail"]]
@@ -240,7 +256,7 @@ def to_markdown(report: dict) -> list[str]:
         lines = [_efficiency_cells(e) for e in report["efficiency"]]
         out += ["## Efficiency", "", *_md_table(EFFICIENCY_HEADER, lines)]
     if report["tasks_without_published_number"]:
-        out += [f"No published {against} number: " + ", ".join(report["tasks_without_published_number"]), ""]
+        out += [f"No published {against} number: " + _why_missing(report), ""]
     out += [f"Skipped {item['file']}: {item['reason']}" for item in report["skipped"]]
     return out
 

@@ -267,6 +267,11 @@ def test_baselines_file_entries_are_complete():
     for model in ("gpt-4", "gpt-4o", "claude-3.5-sonnet", "qwen2-0.5b", "gpt2"):
         assert any(b.model == model for b in table.entries), model
     assert table.task_domain("dlm_dm_algebra__linear_1d") == "math"
+    # the "no large-model number" list agrees with the entries, and covers every task without one
+    large = {"gpt-4", "gpt-4o", "gpt-4-turbo", "claude-3.5-sonnet", "gpt-3.5"}
+    with_number = {b.task for b in table.entries if b.model in large}
+    assert not set(table.no_number) & with_number
+    assert {t for t in table.tasks if t not in with_number} == set(table.no_number)
 
 
 def test_train_only_and_failed_records(results_dir):
