@@ -246,7 +246,7 @@ def _print_contamination(console, contamination) -> None:
 
 
 def fmt_score(value: float | None, stderr: float | None) -> str:
-    if value is None:
+    if value is None or value != value:  # None or NaN (lm-eval reports NaN when a metric is undefined)
         return MISSING
     return f"{value:.4f}" + (f" ± {stderr:.4f}" if stderr is not None else "")
 

@@ -12,6 +12,7 @@ Definitions the report relies on:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from results.baselines import Baseline, BaselineTable, match, protocol_differs
@@ -152,7 +153,7 @@ def score_rows(runs: list[Run], against: str | list[str], table: BaselineTable) 
         for score in record_scores(run.record):
             baseline = match(score.task, score.metric, against, shots=score.num_fewshot, table=table)
             ratio = None
-            if baseline is not None and baseline.value > 0:
+            if baseline is not None and baseline.value > 0 and math.isfinite(score.value):
                 ratio = score.value / baseline.value
             differs = protocol_differs(score, baseline, limit=limit) if baseline else []
             overlap = flags.get(score.task, flags.get("*"))
@@ -188,7 +189,7 @@ def comparison_units(rows: list[Row]) -> list[Row]:
         present = {r.score.task for r in rows if r.run.run_id == run_id}
         hidden[run_id] = {m for group, subs in (raw.get("group_subtasks") or {}).items() if group in present
                           for m in subs}
-    return [r for r in rows if r.score.task not in hidden[r.run.run_id]]
+    return [r for r in rows if r.score.task not in hidden[r.run.run_id] and math.isfinite(r.score.value)]
 
 
 # --- the approach x domain matrix ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def render_report(runs_dir: str | Path, against: str = "gpt-4", fmt: str = "tabl
     for item in report["skipped"]:  # on stderr too, so csv/json output stays parseable
         print(f"skipped {item['file']}: {item['reason']}", file=sys.stderr)
     if fmt == "json":
-        text = json.dumps(report, indent=2, default=str)
+        text = json.dumps(_json_safe(report), indent=2, default=str)
         print(text)
     elif fmt == "csv":
         text = to_csv(report)
@@ -103,6 +104,17 @@ def render_report(runs_dir: str | Path, against: str = "gpt-4", fmt: str = "tabl
         written = write_plots(report, plot)
         print(f"plot written to {written}", file=sys.stderr)
     return text
+
+
+def _json_safe(value):
+    """NaN / inf (an undefined metric) become null: strict JSON readers reject NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 # --- shared cell text -----------------------------------------------------------------------------------------

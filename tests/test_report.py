@@ -227,6 +227,13 @@ def test_every_format_renders(study, fmt, capsys):
         assert "Continued pretraining" in text and "H2" in text
 
 
+def test_undefined_metric_is_shown_as_missing_and_json_stays_strict(results_dir, capsys):
+    write_all(results_dir, [record("nan", "zero-shot", [score("dlm_fpb", float("nan"))])])
+    text = render_report(results_dir, fmt="json")
+    row = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))["rows"][0]
+    assert row["value"] is None and row["ratio"] is None
+
+
 def test_tiny_model_note(results_dir):
     tiny = record("t", "zero-shot", [score("dlm_fpb", 0.3)], model="tiny-gpt2")
     assert "tiny-gpt2 runs demonstrate the pipeline only" in render_report(write_all(results_dir, [tiny]), fmt="table")
