@@ -312,3 +312,21 @@ def test_eval_of_a_checkpoint_inherits_the_training_run(results_dir):
     run = next(r for r in report["runs"] if r["run_id"] == "ev")
     assert (run["approach"], run["model"]) == ("pretrain", "gpt2")
     assert verdict(report, "H1")["evidence"][0]["treated_run"] == "ev"
+
+
+def test_console_printers_tolerate_missing_fields(capsys):
+    from results.console import print_eval, print_overlap, print_rows, print_task_table, print_train_summary
+
+    print_train_summary({})
+    print_eval({"run_id": "r", "model": {"name": "tiny-gpt2"}, "eval": {"scores": [
+        score("fin_sentiment", 0.5, group=True), score("dlm_gsm8k", 0.1, "exact_match", stderr=None, n=None,
+                                                        filt="strict-match")]}})
+    print_task_table([{"name": "dlm_fpb"}])
+    print_rows([{"prompt": "Q", "completion": " A"}], title="t")
+    print_overlap({"eval": "dlm_fpb", "above_threshold": True, "duplicated_fraction": 0.2,
+                   "examples": [{"kind": "exact", "eval": "x y", "train": "x y z"}]})
+    out = capsys.readouterr().out
+    assert "fin_sentiment (group)" in out and "0.1000 " in out and "exact_match (strict-match)" in out
+    assert "tiny-gpt2 numbers demonstrate the pipeline only" in out
+    assert "' A'" in out  # the completion's leading space stays visible
+    assert "overlap above threshold" in out and "–" in out
