@@ -345,7 +345,8 @@ def finance_alpaca(rng):
         else:
             rows.append({"instruction": qa["question"], "input": "", "output": qa["answer"], "text": ""})
     write_json("gbharti/finance-alpaca/Cleaned_date.json", rows)
-    write_card("gbharti/finance-alpaca", "Alpaca + FiQA + generated finance instructions (instruction, input, output).")
+    write_card("gbharti/finance-alpaca", "Alpaca + FiQA + generated finance instructions (instruction, input, output).",
+               extra={"language": ["en"]})
 
 
 def financial_qa_10k(rng):
@@ -502,7 +503,8 @@ def corpora(rng):
                          "language": "French" if "Le conseil" in paras[i] else "English"})
         write_parquet(f"PleIAs/common_corpus/common_corpus_{k}/subset_{k}_1.parquet", rows,
                       {"identifier": "string", "text": "string", "open_type": "string", "language": "string"})
-    write_card("PleIAs/common_corpus", "About 2 trillion tokens of open text, in folders common_corpus_1..10 (stream it).")
+    write_card("PleIAs/common_corpus", "About 2 trillion tokens of open text, in folders common_corpus_1..10 (stream it).",
+               extra={"language": ["en", "fr"]})
     web = [{"text": f"{rng.choice(paras)} {S.fin_phrase(rng, rng.choice(SENT3)).capitalize()}. {rng.choice(paras)}"}
            for _ in range(60)]
     export("Skylion007/openwebtext", "plain_text", {"text": "string"}, {"partial-train": web}, shards=3)

@@ -1,0 +1,352 @@
+"""Datasets: look up, load (Hub or local snapshot, one code path), format as text or prompt/completion, and mix.
+
+The table of datasets is trainers/datasets_table.py. Loading handles the real Hub's traps:
+- bare ids (`glue`) resolve to namespaced ones (`nyu-mll/glue`); a local snapshot is `<data_dir>/<hub_id>`;
+- script-only repos read their `refs/convert/parquet` branch with `data_dir=<config>` (the branch has no card,
+  so a config name would not be found); a local snapshot of that branch is read the same way;
+- split aliases (`validation` -> `valid` / `validation_matched`), label -1 rows dropped, row repairs applied;
+- huge corpora are streamed, so a run that needs N rows reads about N rows;
+- a gated set without a token, or no snapshot while offline, is a one-line `UserError` naming the fix.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import random
+from pathlib import Path
+
+from trainers.config import MixtureSpec
+from trainers.datasets_table import TABLE, DatasetEntry
+from trainers.errors import UserError, suggest
+
+__all__ = ["TABLE", "DatasetEntry", "lookup", "load_split", "to_pretrain_text", "to_sft_pair", "training_dataset",
+           "show_rows"]
+
+DATA_DIR_ENV = "DLM_DATA_DIR"
+PARQUET_BRANCH = "refs/convert/parquet"
+# Split names users (and the seed) write, and what real repos call them instead.
+SPLIT_ALIASES = {"validation": ("valid", "validation_matched", "dev", "val"), "valid": ("validation",),
+                 "dev": ("validation", "valid"), "val": ("validation", "valid"), "test": ("test_matched",)}
+PREVIEW_ROWS = 10_000  # `show_rows` reads at most this many rows to find n usable ones
+
+
+# --- lookup ------------------------------------------------------------------------------------------------
+def _index() -> dict[str, DatasetEntry]:
+    """Every accepted spelling (lower-case): id, hub id, aliases, and the bare name of the hub id."""
+    names: dict[str, DatasetEntry] = {}
+    for entry in TABLE:
+        for name in (entry.id, entry.hub_id, *entry.aliases, entry.hub_id.split("/")[-1]):
+            names.setdefault(name.lower(), entry)
+    return names
+
+
+def lookup(dataset_id: str, config: str | None = None) -> DatasetEntry:
+    """The table entry for an id as users write it (`glue`, `nyu-mll/glue`, `imdb`), resolved for `config`
+    (or the default config). Unknown ids and configs raise UserError listing what is valid."""
+    names = _index()
+    entry = names.get((dataset_id or "").strip().lower())
+    if entry is None:
+        raise suggest(dataset_id, [e.id for e in TABLE] + [n for n in names if "/" not in n], "dataset",
+                      "`dlm data list` shows all")
+    if config in (None, "", "None", "none", "default") or (not entry.configs and config == "default"):
+        config = entry.default_config
+    if config is not None and config not in entry.configs:
+        if not entry.configs:
+            raise UserError(f"dataset {entry.id} has no configs; leave the config out (or write None)")
+        raise UserError(f"unknown config '{config}' for {entry.id}; valid: {', '.join(entry.configs)}")
+    return entry.for_config(config)
+
+
+def _needs_config(entry: DatasetEntry) -> None:
+    if entry.configs and entry.config is None:
+        raise UserError(f"dataset {entry.id} needs a config (--dataset_config); one of: {', '.join(entry.configs)}")
+
+
+# --- loading -----------------------------------------------------------------------------------------------
+def _offline() -> bool:
+    flags = (os.environ.get("HF_HUB_OFFLINE"), os.environ.get("HF_DATASETS_OFFLINE"))
+    return any((v or "").strip().lower() in ("1", "true", "yes", "on") for v in flags)
+
+
+def data_root(data_dir: str | os.PathLike | None = None) -> Path | None:
+    root = data_dir or os.environ.get(DATA_DIR_ENV)
+    return Path(root).expanduser() if root else None
+
+
+def _source(entry: DatasetEntry, data_dir) -> tuple[str, dict, str]:
+    """(path for `datasets`, builder kwargs, 'local' | 'hub'): a local snapshot when there is one, else the Hub."""
+    export = entry.route == "parquet-export"
+    kwargs = {"data_dir": entry.config} if export else {"name": entry.config}
+    root = data_root(data_dir)
+    if root is not None and (root / entry.hub_id).is_dir():
+        return str(root / entry.hub_id), kwargs, "local"
+    where = f" under {root}" if root is not None else ""
+    if entry.route == "gated":
+        from huggingface_hub import get_token
+
+        if not get_token():
+            raise UserError(f"dataset {entry.hub_id} is gated: accept its terms at https://huggingface.co/datasets/"
+                            f"{entry.hub_id} and set HF_TOKEN (or `hf auth login`), or pass --data-dir with a "
+                            f"snapshot at DIR/{entry.hub_id} (none found{where})")
+    if _offline():
+        raise UserError(f"no local snapshot of {entry.hub_id}{where} and the Hub is offline (HF_HUB_OFFLINE); pass "
+                        f"--data-dir DIR with DIR/{entry.hub_id} (e.g. `hf download --repo-type dataset "
+                        f"{entry.hub_id} --local-dir DIR/{entry.hub_id}`), or go online")
+    if export:
+        kwargs["revision"] = PARQUET_BRANCH
+    return entry.hub_id, kwargs, "hub"
+
+
+def _builder(entry: DatasetEntry, path: str, kwargs: dict):
+    import datasets
+
+    try:
+        return datasets.load_dataset_builder(path, **kwargs)
+    except (ConnectionError, datasets.exceptions.DatasetNotFoundError) as exc:
+        raise UserError(f"cannot open {entry.hub_id} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+                        f"check the network or token, or pass --data-dir with a local snapshot") from None
+
+
+def _resolve_split(entry: DatasetEntry, split: str, available: list[str]) -> str:
+    if split in available:
+        return split
+    for alias in SPLIT_ALIASES.get(split, ()):
+        if alias in available:
+            return alias
+    held = f" (its eval set is a fixed {entry.holdout:.0%} of train)" if entry.holdout else ""
+    raise UserError(f"unknown split '{split}' for {entry.label()}; valid: {', '.join(available)}{held}")
+
+
+def load_split(dataset_id: str, config: str | None = None, split: str | None = None, data_dir=None,
+               streaming: bool | None = None):
+    """Raw rows of one split (a `Dataset`, or an `IterableDataset` when streamed), from the Hub or from
+    `<data_dir or DLM_DATA_DIR>/<hub_id>` by the same code. Label -1 rows are dropped; row repairs applied.
+    `streaming=None` streams the huge corpora only."""
+    entry = lookup(dataset_id, config)
+    _needs_config(entry)
+    path, kwargs, _ = _source(entry, data_dir)
+    builder = _builder(entry, path, kwargs)
+    available = [str(name) for name in (builder.config.data_files or builder.info.splits or {})]
+    split = _resolve_split(entry, split or entry.train_split or entry.eval_split, available)
+    if entry.streamed if streaming is None else streaming:
+        rows = builder.as_streaming_dataset(split=split)
+    else:
+        builder.download_and_prepare()
+        rows = builder.as_dataset(split=split)
+    if entry.clean is not None:
+        rows = rows.map(entry.clean)
+    return _drop_unlabelled(rows, entry.label_field)
+
+
+def _drop_unlabelled(rows, label_field: str | None):
+    """GLUE test splits and IMDB's `unsupervised` carry label -1 (hidden / none): never train or score on them."""
+    import datasets
+
+    features = rows.features or {}
+    feature = features.get(label_field) if label_field else None
+    is_int = isinstance(feature, datasets.ClassLabel) or str(getattr(feature, "dtype", "")).startswith("int")
+    if not is_int:
+        return rows
+    if isinstance(rows, datasets.Dataset):
+        import pyarrow.compute as pc
+
+        if not pc.any(pc.equal(rows.data.column(label_field), -1)).as_py():
+            return rows  # nothing to drop: skip a pass over the data
+    return rows.filter(lambda row: row[label_field] != -1)
+
+
+# --- formatting --------------------------------------------------------------------------------------------
+def _answer_word(entry: DatasetEntry, row: dict) -> str:
+    words = entry.answer_words or entry.label_names
+    return words[row[entry.label_field]]
+
+
+def to_sft_pair(entry: DatasetEntry, row: dict) -> tuple[str, str]:
+    """(prompt, completion): the prompt has no trailing space, the completion starts with one."""
+    _needs_config(entry)
+    if entry.formatter is not None:
+        prompt, completion = entry.formatter(entry, row)
+    elif entry.prompt is not None:
+        prompt = entry.prompt.format(**row)
+        label = _answer_word(entry, row) if "{label}" in entry.answer else None
+        completion = entry.answer.format(**{**row, "label": label})
+    else:
+        raise UserError(f"{entry.id} is a pretraining corpus with no prompt/completion; use --mode pretrain")
+    prompt = prompt.rstrip(" ")
+    return prompt, completion if completion.startswith(" ") else " " + completion.lstrip()
+
+
+def to_pretrain_text(entry: DatasetEntry, row: dict) -> str:
+    """Text for continued pretraining: the text fields (labels left out), or prompt + answer for QA and
+    instruction sets, whose answers are domain text too. Empty for blank rows (callers skip them)."""
+    _needs_config(entry)
+    if entry.pretrain_with_answer and entry.can_sft:
+        prompt, completion = to_sft_pair(entry, row)
+        return prompt + completion
+    parts = [row.get(name) for name in entry.text_fields]
+    return "\n".join(str(p) for p in parts if p is not None and str(p).strip()).strip("\n")
+
+
+def _formatter(entry: DatasetEntry, mode: str):
+    if mode == "pretrain":
+        return lambda row: {"text": to_pretrain_text(entry, row)}
+    if not entry.can_sft:
+        raise UserError(f"{entry.id} is a pretraining corpus with no prompt/completion; use --mode pretrain")
+    return lambda row: dict(zip(("prompt", "completion"), to_sft_pair(entry, row)))
+
+
+def _usable(example: dict) -> bool:
+    return any(str(v).strip() for v in example.values())
+
+
+# --- training data: fraction, holdout, mixture -------------------------------------------------------------
+def _unit_hash(text: str) -> float:
+    return int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:8], 16) / 0x100000000
+
+
+def _held_out(entry: DatasetEntry, row: dict) -> bool:
+    """True for rows an evaluation task scores (train-only sets): the same rule as harness_tasks/loader.py,
+    keyed on the first text field (the task's holdout key), so training never sees a scored row."""
+    if not entry.holdout:
+        return False
+    from harness_tasks.loader import in_holdout
+
+    return in_holdout(row[entry.text_fields[0]], entry.holdout)
+
+
+class _Part:
+    """One mixture component: its rows (in memory) or its stream, cycled in a seeded order."""
+
+    def __init__(self, entry, rows, mode: str, seed: int, fraction: float, rows_read: dict):
+        import datasets
+
+        self.entry, self.seed, self.fraction = entry, seed, fraction
+        self.format = _formatter(entry, mode)
+        self.streamed = isinstance(rows, datasets.IterableDataset)
+        self.rows_read = rows_read  # shared {label: raw rows read}, live while a stream is consumed
+        self.rows_read[entry.label()] = 0 if self.streamed else len(rows)
+        if self.streamed:
+            self.stream = rows
+            self.examples = None
+        else:  # a deterministic `fraction` subset: the first k of a seeded permutation (nested across fractions)
+            order = [i for i, row in enumerate(rows) if not _held_out(entry, row)] if entry.holdout \
+                else list(range(len(rows)))
+            random.Random(seed).shuffle(order)
+            keep = sorted(order[:max(1, round(len(order) * fraction))]) if order else []
+            self.examples = [ex for ex in map(self.format, rows.select(keep)) if _usable(ex)]
+            if not self.examples:
+                raise UserError(f"{entry.label()} has no usable training rows (check --data_fraction)")
+
+    def __len__(self):
+        return len(self.examples)
+
+    def _stream_pass(self):
+        for i, row in enumerate(self.stream):
+            self.rows_read[self.entry.label()] += 1
+            if self.fraction < 1 and _unit_hash(f"{self.seed}:{i}") >= self.fraction:
+                continue  # a deterministic share of a stream: whether row i is in depends on (seed, i) only
+            if not _held_out(self.entry, row):
+                example = self.format(row)
+                if _usable(example):
+                    yield example
+
+    def examples_forever(self):
+        for epoch in itertools.count():
+            if self.streamed:
+                produced = False
+                for example in self._stream_pass():
+                    produced = True
+                    yield example
+                if not produced:
+                    raise UserError(f"{self.entry.label()} yielded no usable training rows")
+            else:
+                order = list(range(len(self.examples)))
+                random.Random(f"{self.seed}-{epoch}").shuffle(order)
+                for i in order:
+                    yield self.examples[i]
+
+
+def mixture_schedule(rates: list[float]):
+    """Which part each draw comes from: smooth weighted round-robin, so after n draws every part has its share
+    within one row (deterministic, no sampling noise; proportions are exact to 1/n)."""
+    credit = [0.0] * len(rates)
+    while True:
+        for i, rate in enumerate(rates):
+            credit[i] += rate
+        j = max(range(len(rates)), key=credit.__getitem__)
+        credit[j] -= 1.0
+        yield j
+
+
+def _mixed(parts: list[_Part], rates: list[float]):
+    streams = [p.examples_forever() for p in parts]
+    for j in mixture_schedule(rates):
+        yield next(streams[j])
+
+
+def training_dataset(mixture: MixtureSpec, mode: str, data_dir=None, seed: int = 42, data_fraction: float = 1.0,
+                     max_rows: int | None = None):
+    """(dataset with `text` (pretrain) or `prompt`/`completion` (sft), info dict).
+
+    Rows are drawn from the parts by the mixture rates (exact proportions). Length: `max_rows` if given; else one
+    pass of the combined in-memory data (sum of the parts' sizes); with a streamed part and no `max_rows`, an
+    endless `IterableDataset` that reads its sources only as far as the trainer consumes it."""
+    import datasets
+
+    if mode not in ("pretrain", "sft"):
+        raise UserError(f"unknown mode '{mode}'; use pretrain or sft")
+    if not (0 < data_fraction <= 1):
+        raise UserError(f"data_fraction must be in (0, 1] (got {data_fraction})")
+    total = sum(mixture.rates)
+    rates = [r / total for r in mixture.rates]
+    parts, rows_read = [], {}
+    for spec in mixture.parts:
+        entry = lookup(spec.dataset, spec.config)
+        _needs_config(entry)
+        if entry.train_split is None:
+            raise UserError(f"{entry.label()} is evaluation-only (no training split); evaluate it with `dlm eval`, "
+                            f"or train on another dataset (`dlm data list`)")
+        rows = load_split(entry.id, entry.config, entry.train_split, data_dir=data_dir)
+        parts.append(_Part(entry, rows, mode, seed, data_fraction, rows_read))
+    streamed = any(p.streamed for p in parts)
+    info = {"parts": [p.entry.label() for p in parts], "rates": rates, "mode": mode, "seed": seed,
+            "data_fraction": data_fraction, "streamed": streamed, "rows_read": rows_read}
+    if max_rows is None and streamed:
+        def endless():
+            yield from _mixed(parts, rates)
+        dataset = datasets.IterableDataset.from_generator(endless)
+        schedule = list(itertools.islice(mixture_schedule(rates), 10_000))
+        counts = [schedule.count(i) for i in range(len(parts))]
+        rows = None
+    else:
+        rows = max_rows if max_rows is not None else sum(len(p) for p in parts)
+        examples, counts = [], [0] * len(parts)
+        streams = [p.examples_forever() for p in parts]
+        for j in itertools.islice(mixture_schedule(rates), rows):
+            examples.append(next(streams[j]))
+            counts[j] += 1
+        dataset = datasets.Dataset.from_list(examples)
+    info.update(rows=rows, realised_proportions=[c / max(1, sum(counts)) for c in counts],
+                rows_available=[None if p.streamed else len(p) for p in parts])
+    return dataset, info
+
+
+# --- preview -------------------------------------------------------------------------------------------------
+def show_rows(dataset: str, config: str | None = None, split: str | None = None, n: int = 5, as_: str = "raw",
+              data_dir=None) -> list[dict]:
+    """The first n rows of a split, raw or as training text / prompt+completion (`dlm data show`)."""
+    if as_ not in ("raw", "pretrain", "sft"):
+        raise UserError(f"unknown --as '{as_}'; use raw, pretrain or sft")
+    entry = lookup(dataset, config)
+    _needs_config(entry)
+    fmt = (lambda row: row) if as_ == "raw" else _formatter(entry, as_)
+    rows = load_split(dataset, entry.config, split, data_dir=data_dir, streaming=True)  # read only what is shown
+    out = []
+    for row in itertools.islice(rows, PREVIEW_ROWS):
+        example = fmt(row)
+        if as_ == "raw" or _usable(example):
+            out.append(example)
+        if len(out) >= n:
+            break
+    return out
