@@ -210,21 +210,33 @@ def glue(rng):
            "Test labels are -1 except MRPC.")
 
 
+def fpb_rows(rng) -> list[dict]:
+    labels = S.balanced(rng, 540, SENT3)
+    return [{"sentence": S.fpb_sentence(rng, lab), "label": SENT3.index(lab)} for lab in labels]
+
+
 def financial_phrasebank(rng):
     """Script repo: snapshot of refs/convert/parquet. Configs are nested: allagree < 75 < 66 < 50 agreement."""
-    labels = S.balanced(rng, 540, SENT3)
-    rows = [{"sentence": S.fpb_sentence(rng, lab), "label": SENT3.index(lab)} for lab in labels]
+    rows = fpb_rows(rng)
     spec = {"sentence": "string", "label": SENT3}
     for name, n in (("sentences_allagree", 400), ("sentences_75agree", 450), ("sentences_66agree", 490),
                     ("sentences_50agree", 540)):
         export("takala/financial_phrasebank", name, spec, {"train": rows[:n]})
 
 
+TFNS_LABELS = ["negative", "positive", "neutral"]  # 0 Bearish, 1 Bullish, 2 Neutral
+
+
+def tfns_rows(rng) -> tuple[list[dict], list[dict]]:
+    def rows(n): return [{"text": S.tweet(rng, lab), "label": TFNS_LABELS.index(lab)}
+                         for lab in S.balanced(rng, n, TFNS_LABELS)]
+    return rows(360), rows(90)
+
+
 def twitter_sentiment(rng):
-    names = ["negative", "positive", "neutral"]  # 0 Bearish, 1 Bullish, 2 Neutral
-    def rows(n): return [{"text": S.tweet(rng, lab), "label": names.index(lab)} for lab in S.balanced(rng, n, names)]
-    write_csv("zeroshot/twitter-financial-news-sentiment/sent_train.csv", rows(360))
-    write_csv("zeroshot/twitter-financial-news-sentiment/sent_valid.csv", rows(90))
+    train, valid = tfns_rows(rng)
+    write_csv("zeroshot/twitter-financial-news-sentiment/sent_train.csv", train)
+    write_csv("zeroshot/twitter-financial-news-sentiment/sent_valid.csv", valid)
     write_card("zeroshot/twitter-financial-news-sentiment", "Finance tweets, 3 classes.\n\n```\nsentiments = {\n"
                '    "LABEL_0": "Bearish",\n    "LABEL_1": "Bullish",\n    "LABEL_2": "Neutral"\n}\n```',
                extra={"license": "mit", "task_categories": ["text-classification"]})
@@ -267,6 +279,7 @@ def fingpt_sentiment(rng):
         else:
             instr = "What is the sentiment of this news? Please choose an answer from {negative/neutral/positive}."
         rows.append({"input": S.fpb_sentence(rng, lab.split()[-1]), "output": lab, "instruction": instr})
+    rows += fingpt_leaked_rows()
     r = Repo("FinGPT/fingpt-sentiment-train")
     r.add("default", {"input": "string", "output": "string", "instruction": "string"}, {"train": rows},
           pattern="data/{split}-00000-of-00001-dabab110260ac909.parquet")
@@ -480,7 +493,7 @@ def adaptllm(rng):
                               f"Q: what was the revenue in 2009? A: {a}\nQ: what was the change from 2008? A:",
                      "label": [str(a - b)]})
     files = {"ConvFinQA": ("ConviFinQA", conv), "FiQA_SA": ("FiQA_SA", sentiment_rows(60)),
-             "FPB": ("FPB", sentiment_rows(60)), "Headline": ("Headline", headline), "NER": ("NER", ner)}
+             "FPB": ("FPB", adaptllm_fpb_from_takala(sentiment_rows(60), demo)), "Headline": ("Headline", headline), "NER": ("NER", ner)}
     for _, (folder, rows) in files.items():
         write_json(f"AdaptLLM/finance-tasks/{folder}/test.json", rows)
     write_card("AdaptLLM/finance-tasks", "Evaluation sets of AdaptLLM (test only); `input` is a complete few-shot prompt.",
@@ -547,6 +560,47 @@ def wikitext(rng):
                 r.add(name, {"text": "string"}, splits)
     r.card("WikiText language modelling: one row per line (many empty), headings ` = Title = `.",
            extra={"license": ["cc-by-sa-3.0", "gfdl"]})
+
+
+# --- Known real leaks, reproduced so the contamination check (trainers/overlap.py) has real cases to catch ----
+# FinGPT sentiment train contains FPB's and the twitter set's train rows (duplicated); AdaptLLM's FPB test is
+# made of Financial PhraseBank sentences. The rows come from the same seeded streams as the takala and zeroshot
+# snapshots (so they are those datasets' rows); a separate stream picks them, so no other file changes.
+LEAKED_FPB, LEAKED_TFNS, LEAK_COPIES = 24, 16, 2
+
+
+def _leak_rng(name: str) -> random.Random:
+    return random.Random(f"{SEED}-leak-{name}")
+
+
+def _takala_rows() -> list[dict]:
+    return fpb_rows(random.Random(f"{SEED}-financial_phrasebank"))[:400]  # sentences_allagree
+
+
+def fingpt_leaked_rows() -> list[dict]:
+    rng = _leak_rng("fingpt")
+    news = "What is the sentiment of this news? Please choose an answer from {negative/neutral/positive}."
+    tweet = "What is the sentiment of this tweet? Please choose an answer from {negative/neutral/positive}."
+    fpb = [{"input": r["sentence"], "output": SENT3[r["label"]], "instruction": news}
+           for r in rng.sample(_takala_rows(), LEAKED_FPB)]
+    tfns_train, _ = tfns_rows(random.Random(f"{SEED}-twitter_sentiment"))
+    tfns = [{"input": r["text"], "output": TFNS_LABELS[r["label"]], "instruction": tweet}
+            for r in rng.sample(tfns_train, LEAKED_TFNS)]
+    return [row for row in fpb + tfns for _ in range(LEAK_COPIES)]
+
+
+def adaptllm_fpb_from_takala(rows: list[dict], demo) -> list[dict]:
+    """AdaptLLM FPB prompts rebuilt from takala sentences (demonstrations and scored sentence), labels kept."""
+    import re
+
+    rng = _leak_rng("adaptllm-fpb")
+    by_label = {lab: [r["sentence"] for r in _takala_rows() if SENT3[r["label"]] == lab] for lab in SENT3}
+    out = []
+    for row in rows:
+        shots = [demo(rng.choice(by_label[lab]), lab) for lab in re.findall(r"\nAnswer: (\w+)", row["input"])]
+        scored = demo(rng.choice(by_label[SENT3[row["gold_index"]]]), "").rstrip()
+        out.append({**row, "input": "\n\n".join(shots + [scored])})
+    return out
 
 
 def main() -> None:
