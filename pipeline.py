@@ -56,10 +56,10 @@ class Cycle:
 
 
 def say(message: str) -> None:
-    """Progress goes to stderr, so stdout stays the tables a user may pipe."""
+    """Progress lines, on stdout with the tables: stderr carries only the one-line error of a failed command."""
     from rich.console import Console
 
-    Console(stderr=True, highlight=False).print(f"[bold cyan]dlm[/] {message}")
+    Console(highlight=False).print(f"[bold cyan]dlm[/] {message}")
 
 
 # --- what a run is: approach, domain, default tasks ---------------------------------------------------------
@@ -95,8 +95,8 @@ def classify_approach(train: TrainConfig | None, origin: dict | None) -> str:
 
 
 def origin_mode(record: dict) -> str | None:
-    config = ((record.get("train") or {}).get("config")) or {}
-    return config.get("mode")
+    train = record.get("train") or {}
+    return train.get("mode") or (train.get("config") or {}).get("mode")
 
 
 def default_tasks(domains: list[str], transfer: bool) -> list[str]:
@@ -130,7 +130,23 @@ def find_origin(model: str, results_dir: str | Path) -> dict | None:
         output_dir = (record.get("train") or {}).get("output_dir")
         if output_dir and Path(output_dir).expanduser().resolve() == target:
             return record
-    return None
+    return _record_in_checkpoint(path)
+
+
+def _record_in_checkpoint(path: Path) -> dict | None:
+    """Checkpoints carry a copy of their training record (dlm_train.json), for records kept elsewhere."""
+    import json
+
+    from trainers.train import RECORD_IN_OUTPUT
+
+    try:
+        record = json.loads((path / RECORD_IN_OUTPUT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(record, dict) and not record.get("approach"):  # written before the cycle classified it
+        record["approach"] = "multitask" if len(((record.get("train") or {}).get("data") or {}).get("parts")
+                                                 or []) > 1 else origin_mode(record)
+    return record if isinstance(record, dict) else None
 
 
 # --- zero-shot reuse -----------------------------------------------------------------------------------------

@@ -133,6 +133,7 @@ def load_plan(file: str, data_dir: str | None = None, results_dir: str = "result
                 raise _at(file, mark, f"`from: {after}` must name an earlier training run of this plan"
                                       f" (earlier runs: {', '.join(by_name) or 'none'})")
             settings["model"] = upstream.settings["output_dir"]
+            after = upstream.name  # a twin of an earlier run is known by that run's name
         if not settings.get("model"):
             raise _at(file, mark, "this run has no model; set `model:` in defaults, the matrix or the run")
         key = run_key(settings, upstream.key if upstream else None, settings.get("data_dir"))
@@ -146,9 +147,23 @@ def load_plan(file: str, data_dir: str | None = None, results_dir: str = "result
         run = PlanRun(run_name, settings, key, after)
         if run.trains and not settings.get("output_dir"):
             settings["output_dir"] = str(Path(ckpt_dir) / f"{_slug(run_name)}-{key[:8]}")
+        _check_run(run, file, mark)
         planned.append(run)
         by_name[run_name] = run
     return Plan(name, str(file), planned)
+
+
+def _check_run(run: PlanRun, file: str, mark) -> None:
+    """Catch a bad run when the plan is read, not hours later when its turn comes (no I/O beyond the table)."""
+    from main import cycle_from_settings
+    from trainers.data import lookup
+
+    try:
+        cycle = cycle_from_settings(run.settings)
+        for part in cycle.data.parts if cycle.data else []:
+            lookup(part.dataset)
+    except UserError as err:
+        raise _at(file, mark, f"run '{run.name}': {err}") from None
 
 
 def _read_yaml(text: str, file: str):
@@ -197,7 +212,7 @@ class _MarkedList(list):
 def _at(file: str, mark, message: str) -> UserError:
     if mark is None:
         return UserError(f"{file}: {message}")
-    return UserError(f"{file}:{mark.line + 1}:{mark.column + 1}: {message}")
+    return UserError(f"{file}, line {mark.line + 1}, column {mark.column + 1}: {message}")
 
 
 def _unknown(name, choices, what: str) -> str:
