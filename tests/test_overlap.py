@@ -65,13 +65,106 @@ def test_fractions_and_threshold():
 
 
 def test_linear_time_on_realistic_sizes():
-    """76k training rows (FinGPT's size) against 5k evaluation documents in seconds, not minutes."""
+    """40k training rows against 5k evaluation documents in seconds (~1.5 s idle): a hash scan, no pairs."""
     rng = random.Random(3)
     evals = [{"sentence": _words(rng, 25)} for _ in range(5_000)]
-    train = [{"input": _words(rng, 25), "output": "neutral"} for _ in range(76_000)]
+    train = [{"input": _words(rng, 25), "output": "neutral"} for _ in range(40_000)]
     train[1000] = {"input": evals[7]["sentence"]}
     start = time.perf_counter()
     report = compare_rows(iter(train), evals)
     elapsed = time.perf_counter() - start
-    assert report["exact"] == 1 and report["train_rows"] == 76_000
+    assert report["exact"] == 1 and report["train_rows"] == 40_000
     assert elapsed < 20, f"{elapsed:.1f}s"  # ~3 s unloaded; generous for a busy 2-core machine
+
+
+def test_template_lines_shared_by_many_documents_are_not_content():
+    rng = random.Random(4)
+    template = "Question: what is the sentiment of this news?"
+    evals = [{"input": f"{_words(rng, 3)}\n{template}\nAnswer:"} for _ in range(20)]
+    report = compare_rows([{"instruction": template, "input": _words(rng, 12)}], evals)
+    assert report["duplicated"] == 0 and report["template_lines_ignored"] >= 1
+
+
+# --- the known real leaks, reproduced in samples/ (samples/make_samples.py, "Known real leaks") ----------------
+FINGPT = "FinGPT/fingpt-sentiment-train"
+TAKALA_ALL = "takala/financial_phrasebank:sentences_allagree"
+TFNS = "zeroshot/twitter-financial-news-sentiment"
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """The rows make_samples.py planted, straight from the generator."""
+    import sys
+
+    from tests.conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "samples"))
+    import make_samples
+
+    return make_samples.fingpt_leaked_rows(), make_samples
+
+
+def test_every_planted_fpb_and_tweet_row_in_fingpt_is_caught(planted):
+    from trainers.overlap import dataset_documents, find_duplicates, normalise, training_rows
+
+    leaked, _ = planted
+    fingpt = training_rows(FINGPT, None).rows
+    for source, column in ((TAKALA_ALL, "sentence"), (TFNS, "text")):
+        dataset, _, config = source.partition(":")
+        docs = dataset_documents(dataset, config or None, None).rows
+        flagged = {docs[d.doc][column] for d in find_duplicates(fingpt, docs)[0] if d.kind == "exact"}
+        planted_here = {normalise(d[column]) for d in docs} & {normalise(r["input"]) for r in leaked}
+        assert planted_here and planted_here <= {normalise(t) for t in flagged}
+
+
+def test_adaptllm_fpb_prompts_are_near_duplicates_of_takala(planted):
+    from trainers.data import load_split
+    from trainers.overlap import find_duplicates
+
+    _, make_samples = planted
+    takala = list(load_split("takala/financial_phrasebank", "sentences_allagree", "train"))
+    adapt = list(load_split("AdaptLLM/finance-tasks", "FPB", "test"))
+    found = find_duplicates(takala, adapt)[0]
+    assert len(adapt) == 60 and [d.kind for d in found] == ["near"] * 60  # every prompt: demos + scored sentence
+
+
+def test_overlap_report_on_tasks_flags_the_leaks_and_not_clean_pairs():
+    from trainers.overlap import overlap_report
+
+    fpb = overlap_report(FINGPT, "dlm_fpb")
+    assert fpb["above_threshold"] and fpb["exact"] >= 3 and fpb["eval_source"].startswith("takala/")
+    adapt = overlap_report(TAKALA_ALL, "dlm_adapt_fpb")
+    assert adapt["above_threshold"] and adapt["near"] >= 50 and adapt["template_lines_ignored"] >= 1
+    # training on takala leaves out dlm_fpb's held-out test rows: no overlap with the task it scores
+    own = overlap_report("takala/financial_phrasebank:sentences_50agree", "dlm_fpb")
+    assert own["train_rows_held_out"] == own["eval_docs"] > 0 and own["duplicated"] == 0
+    clean = overlap_report("openai/gsm8k:main", "dlm_fpb")
+    assert clean["duplicated"] == 0 and not clean["above_threshold"]
+
+
+def test_group_gives_one_line_per_task():
+    from trainers.overlap import overlap_report
+
+    report = overlap_report(FINGPT, "fin_sentiment")
+    assert set(report["by_task"]) == {"dlm_fpb", "dlm_tfns", "dlm_fiqa_sa"} and report["above_threshold"]
+    assert "ABOVE THRESHOLD" in report["by_task"]["dlm_fpb"]
+
+
+def test_contamination_for_run_lists_each_task():
+    from trainers.config import MixtureSpec
+    from trainers.overlap import contamination_for_run
+
+    mixture = MixtureSpec.from_flags(datasets=[FINGPT, "stanfordnlp/imdb"])
+    reports = contamination_for_run(mixture, ["fin_sentiment", "dlm_gsm8k"])
+    by_task = {r["eval"]: r for r in reports}
+    assert list(by_task) == ["dlm_fpb", "dlm_tfns", "dlm_fiqa_sa", "dlm_gsm8k"]
+    assert by_task["dlm_fpb"]["above_threshold"] and not by_task["dlm_gsm8k"]["above_threshold"]
+    assert by_task["dlm_fpb"]["train"] == mixture.label()
+
+
+def test_cli_prints_the_report(capsys):
+    import cli
+
+    cli.main(["data", "overlap", FINGPT, "dlm_fpb"])
+    out = capsys.readouterr().out
+    assert "duplicated_fraction" in out and "above threshold" in out and "exact" in out

@@ -5,16 +5,18 @@ Two measures, both on normalised text (lowercase, every run of punctuation/white
 - exact duplicate: a text field of an evaluation document equals a text field of some training row
   (FinGPT's `input` is word for word a Financial PhraseBank `sentence`);
 - near duplicate: at least `near_threshold` of the document's word 8-grams occur somewhere in the training
-  rows (containment, as in the GPT-3 / Llama contamination studies; it catches a sentence embedded in an
-  instruction prompt or re-punctuated). Fields shorter than 8 words can only match exactly.
+  rows (containment, as in the GPT-3 / Llama contamination studies). It catches a sentence re-punctuated, or
+  embedded in an instruction or a few-shot prompt (AdaptLLM's inputs hold FPB sentences plus a template).
 
-Fields are the string values of a row (nested lists/dicts included) with at least `MIN_WORDS` words, so label
-strings ("positive", "Bearish") never count as overlap. N-grams never cross a field boundary.
+What counts as text: string values of a row (nested lists/dicts included), split into lines; lines with fewer
+than `MIN_WORDS` words are labels or ids ("positive", "Bearish") and are ignored. N-grams never cross a line; a
+line shorter than 8 words counts as one unit that must match a training line whole. A line or field shared by
+many evaluation documents (a prompt template such as "Question: what is the sentiment?") is boilerplate, not
+content, and is left out of both measures.
 
-Cost is linear: the (small) evaluation side is indexed in hash sets, the training side streams through it
-once; no pairwise comparison. Both sides are capped (`MAX_TRAIN_ROWS`, `MAX_EVAL_DOCS`): a training set
-larger than the cap is a seeded random sample of that many rows (the first rows when streamed), and the
-report says so, so fractions are estimates there.
+Cost is linear: the evaluation side is indexed in hash sets, the training side streams through it once; no
+pairwise comparison. Both sides are capped (`MAX_TRAIN_ROWS`, `MAX_EVAL_DOCS`): a larger set is a seeded random
+sample of that many rows (the first rows when streamed), and the report says so, so fractions are estimates there.
 """
 from __future__ import annotations
 
@@ -25,10 +27,11 @@ from itertools import islice
 
 from trainers.errors import UserError
 
-NGRAM = 8  # words; long enough that shared boilerplate ("the company said that ...") rarely reaches it
+NGRAM = 8  # words; long enough that shared phrasing ("the company said that ...") rarely reaches it
 NEAR_THRESHOLD = 0.5  # share of a document's n-grams found in training data that makes it a near duplicate
 WARN_FRACTION = 0.01  # flag the pair when more than 1% of evaluation documents are duplicated
 MIN_WORDS = 4  # shorter strings are labels or ids, not documents
+BOILERPLATE_DOCS = 3  # a line in at least this many evaluation documents (and >1% of them) is a template
 MAX_TRAIN_ROWS = 100_000  # FinGPT sentiment train (76,772 rows) fits whole; huge corpora are sampled
 MAX_EVAL_DOCS = 20_000
 MAX_EXAMPLES = 5
@@ -42,15 +45,22 @@ def normalise(text: str) -> str:
     return _NON_WORD.sub(" ", text.lower()).strip()
 
 
-def text_fields(row, min_words: int = MIN_WORDS) -> list[tuple[str, str]]:
-    """The document-like strings of a row as (normalised, original) pairs, in column order."""
-    out: list[tuple[str, str]] = []
+@dataclass
+class _Field:
+    original: str
+    text: str  # normalised whole field
+    lines: list[str]  # normalised lines with at least MIN_WORDS words
+
+
+def text_fields(row, min_words: int = MIN_WORDS) -> list[_Field]:
+    """The document-like strings of a row, in column order."""
+    out: list[_Field] = []
 
     def collect(value):
         if isinstance(value, str):
-            norm = normalise(value)
-            if norm.count(" ") + 1 >= min_words:
-                out.append((norm, value))
+            lines = [line for line in map(normalise, value.splitlines()) if line.count(" ") + 1 >= min_words]
+            if lines:
+                out.append(_Field(value, normalise(value), lines))
         elif isinstance(value, dict):
             for v in value.values():
                 collect(v)
@@ -62,97 +72,362 @@ def text_fields(row, min_words: int = MIN_WORDS) -> list[tuple[str, str]]:
     return out
 
 
-def ngram_hashes(words: list[str], n: int = NGRAM) -> set[int]:
+def line_units(line: str, n: int = NGRAM) -> set[int]:
+    """Hashes of a line's word n-grams; a line shorter than n words is one unit, matched whole."""
+    words = line.split()
+    if len(words) < n:
+        return {hash(("line", line))}
     return {hash(gram) for gram in zip(*(words[i:] for i in range(n)))}
 
 
 @dataclass
 class _EvalIndex:
-    """Evaluation documents indexed by field hash and by n-gram hash; collects what the training rows hit."""
+    """Evaluation documents indexed by field hash and by unit hash; collects what the training rows hit."""
 
     docs: list[str]  # display text per document
     ngram: int
-    exact_by_field: dict[int, list[int]] = field(default_factory=dict)
-    docs_by_ngram: dict[int, list[int]] = field(default_factory=dict)
-    ngrams_per_doc: list[int] = field(default_factory=list)
-    exact_match: dict[int, str] = field(default_factory=dict)  # doc -> training text that equals it
-    found: list[set[int]] = field(default_factory=list)  # doc -> its n-grams seen in training
-    best_train: dict[int, tuple[int, str]] = field(default_factory=dict)  # doc -> (shared n-grams, training text)
+    docs_by_field: dict[int, list[int]] = field(default_factory=dict)
+    docs_by_unit: dict[int, list[int]] = field(default_factory=dict)
+    units_per_doc: list[int] = field(default_factory=list)
+    exact_match: dict[int, str] = field(default_factory=dict)  # doc -> training text that equals one of its fields
+    found: list[set[int]] = field(default_factory=list)  # doc -> its units seen in training
+    best_train: dict[int, tuple[int, str]] = field(default_factory=dict)  # doc -> (shared units, training text)
+    boilerplate: int = 0  # distinct template lines/fields left out
 
     @classmethod
     def build(cls, rows: list, ngram: int) -> "_EvalIndex":
         index = cls(docs=[], ngram=ngram)
-        for row in rows:
-            doc = len(index.docs)
-            fields = text_fields(row)
-            index.docs.append(" | ".join(original for _, original in fields))
-            grams: set[int] = set()
-            for text, _ in fields:
-                index.exact_by_field.setdefault(hash(text), []).append(doc)
-                grams |= ngram_hashes(text.split(), ngram)
-            for g in grams:
-                index.docs_by_ngram.setdefault(g, []).append(doc)
-            index.ngrams_per_doc.append(len(grams))
+        per_doc = [text_fields(row) for row in rows]
+        # how many documents each field / line occurs in: templates repeat, content does not
+        spread = Counter(h for fields in per_doc
+                         for h in {hash(f.text) for f in fields} | {hash(x) for f in fields for x in f.lines})
+        cutoff = max(BOILERPLATE_DOCS, 0.01 * len(per_doc))
+        template = {h for h, count in spread.items() if count >= cutoff}
+        index.boilerplate = len(template)
+        for doc, fields in enumerate(per_doc):
+            index.docs.append(" | ".join(f.original for f in fields))
+            units: set[int] = set()
+            for f in fields:
+                if hash(f.text) not in template:
+                    index.docs_by_field.setdefault(hash(f.text), []).append(doc)
+                for line in f.lines:
+                    if hash(line) not in template:
+                        units |= line_units(line, ngram)
+            for unit in units:
+                index.docs_by_unit.setdefault(unit, []).append(doc)
+            index.units_per_doc.append(len(units))
             index.found.append(set())
         return index
 
     def scan(self, train_rows) -> int:
         """Stream training rows through the index; returns how many rows were read."""
-        seen_fields: set[int] = set()  # FinGPT repeats FPB 6x: score each distinct field once
+        seen: set[int] = set()  # FinGPT repeats FPB 6x: score each distinct field once
         count = 0
         for row in train_rows:
             count += 1
-            for text, original in text_fields(row):
-                key = hash(text)
-                if key in seen_fields:
+            for f in text_fields(row):
+                key = hash(f.text)
+                if key in seen:
                     continue
-                seen_fields.add(key)
-                for doc in self.exact_by_field.get(key, ()):
-                    self.exact_match.setdefault(doc, original)
+                seen.add(key)
+                for doc in self.docs_by_field.get(key, ()):
+                    self.exact_match.setdefault(doc, f.original)
                 hits: Counter = Counter()
-                for g in ngram_hashes(text.split(), self.ngram):
-                    for doc in self.docs_by_ngram.get(g, ()):
-                        self.found[doc].add(g)
-                        hits[doc] += 1
+                for line in f.lines:
+                    for unit in line_units(line, self.ngram):
+                        for doc in self.docs_by_unit.get(unit, ()):
+                            self.found[doc].add(unit)
+                            hits[doc] += 1
                 for doc, shared in hits.items():
                     if shared > self.best_train.get(doc, (0, ""))[0]:
-                        self.best_train[doc] = (shared, original)
+                        self.best_train[doc] = (shared, f.original)
         return count
+
+
+@dataclass
+class Duplicate:
+    doc: int  # index of the evaluation document
+    kind: str  # "exact" | "near"
+    containment: float  # share of the document's n-grams found in the training rows
+    eval: str
+    train: str  # the training text that matched (best match for "near")
+
+
+def find_duplicates(train_rows, eval_rows: list, ngram: int = NGRAM,
+                    near_threshold: float = NEAR_THRESHOLD) -> tuple[list[Duplicate], int, _EvalIndex]:
+    """(duplicated evaluation documents in order, training rows read, the index) for in-memory rows."""
+    index = _EvalIndex.build(eval_rows, ngram)
+    train_count = index.scan(train_rows)
+    found = []
+    for doc in range(len(index.docs)):
+        total = index.units_per_doc[doc]
+        containment = len(index.found[doc]) / total if total else 0.0
+        if doc in index.exact_match:
+            found.append(Duplicate(doc, "exact", containment, index.docs[doc], index.exact_match[doc]))
+        elif total and containment >= near_threshold:
+            found.append(Duplicate(doc, "near", containment, index.docs[doc], index.best_train[doc][1]))
+    return found, train_count, index
 
 
 def compare_rows(train_rows, eval_rows: list, ngram: int = NGRAM, near_threshold: float = NEAR_THRESHOLD,
                  warn_fraction: float = WARN_FRACTION) -> dict:
     """The overlap measures for in-memory rows (dicts or strings); the engine behind every report."""
-    index = _EvalIndex.build(eval_rows, ngram)
-    train_count = index.scan(train_rows)
-    exact, near, examples = 0, 0, []
-    for doc in range(len(index.docs)):
-        total = index.ngrams_per_doc[doc]
-        containment = len(index.found[doc]) / total if total else 0.0
-        if doc in index.exact_match:
-            exact += 1
-            kind, train_text = "exact", index.exact_match[doc]
-        elif total and containment >= near_threshold:
-            near += 1
-            kind, train_text = "near", index.best_train[doc][1]
-        else:
-            continue
-        if len(examples) < MAX_EXAMPLES:
-            examples.append({"kind": kind, "containment": round(containment, 3),
-                             "eval": index.docs[doc][:200], "train": train_text[:200]})
+    found, train_count, index = find_duplicates(train_rows, eval_rows, ngram, near_threshold)
     n_docs = len(index.docs)
-    duplicated = exact + near
-    fraction = duplicated / n_docs if n_docs else 0.0
+    exact = sum(d.kind == "exact" for d in found)
+    near = len(found) - exact
+    fraction = len(found) / n_docs if n_docs else 0.0
     return {
         "train_rows": train_count, "eval_docs": n_docs,
         "exact": exact, "exact_fraction": _ratio(exact, n_docs),
         "near": near, "near_fraction": _ratio(near, n_docs),
-        "duplicated": duplicated, "duplicated_fraction": round(fraction, 4),
+        "duplicated": len(found), "duplicated_fraction": round(fraction, 4),
         "ngram": ngram, "near_threshold": near_threshold, "warn_fraction": warn_fraction,
+        "template_lines_ignored": index.boilerplate,
         "above_threshold": fraction > warn_fraction,
-        "examples": examples,
+        "examples": [{"kind": d.kind, "containment": round(d.containment, 3), "eval": d.eval[:200],
+                      "train": d.train[:200]} for d in found[:MAX_EXAMPLES]],
     }
 
 
 def _ratio(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
+
+
+# --- what to compare: training rows of a dataset / mixture, documents of a task / dataset --------------------
+@dataclass
+class _Rows:
+    label: str  # what the rows are, for the report ("takala/financial_phrasebank:sentences_50agree (test)")
+    rows: list
+    total: int | None  # rows available before the cap (None: a stream, length unknown)
+    held_out: int = 0  # training rows skipped because an evaluation task scores them (train-only sets)
+
+    @property
+    def sampled(self) -> bool:
+        return self.total is None or self.total > len(self.rows)
+
+
+def parse_dataset_spec(spec: str) -> tuple[str, str | None, str | None]:
+    """'id[:config[:split]]' -> (id, config, split); 'None' or an empty part means none."""
+    from trainers.config import parse_config_name
+
+    dataset, config, split = (spec.split(":", 2) + [None, None])[:3]
+    return dataset.strip(), parse_config_name(config), (split or "").strip() or None
+
+
+def _capped(rows, limit: int) -> tuple[list, int | None]:
+    """At most `limit` rows: a seeded random sample of an in-memory split, the first rows of a stream."""
+    import datasets
+
+    if isinstance(rows, datasets.IterableDataset):
+        return list(islice(rows, limit)), None
+    total = len(rows)
+    if total > limit:
+        import random
+
+        rows = rows.select(sorted(random.Random(SAMPLE_SEED).sample(range(total), limit)))
+    return list(rows), total
+
+
+def training_rows(dataset: str, config: str | None, data_dir=None, max_rows: int = MAX_TRAIN_ROWS) -> _Rows:
+    """The rows training on `dataset` would see: its training split, minus rows an evaluation task holds out."""
+    from trainers.data import _held_out, load_split, lookup
+
+    entry = lookup(dataset, config)
+    if entry.train_split is None:
+        raise UserError(f"{entry.label()} is evaluation-only (no training split); give it as the second argument")
+    rows, total = _capped(load_split(entry.id, entry.config, entry.train_split, data_dir=data_dir), max_rows)
+    kept = [row for row in rows if not _held_out(entry, row)]
+    return _Rows(f"{entry.label()} ({entry.train_split})", kept, total, held_out=len(rows) - len(kept))
+
+
+def dataset_documents(dataset: str, config: str | None, split: str | None, data_dir=None,
+                      max_docs: int = MAX_EVAL_DOCS) -> _Rows:
+    """Documents of a dataset given by id: the named split, else its training and evaluation splits together."""
+    from trainers.data import load_split, lookup
+
+    entry = lookup(dataset, config)
+    splits = [split] if split else [s for s in dict.fromkeys((entry.train_split, entry.eval_split)) if s]
+    docs, total = [], 0
+    for name in splits:
+        rows, available = _capped(load_split(entry.id, entry.config, name, data_dir=data_dir), max_docs)
+        docs += rows
+        total = None if total is None or available is None else total + available
+    return _Rows(f"{entry.label()} ({'+'.join(splits)})", docs[:max_docs], total)
+
+
+def task_documents(task: str, data_dir=None, max_docs: int = MAX_EVAL_DOCS) -> _Rows:
+    """The documents an lm-eval task of harness_tasks/ scores (its test split, else its validation split)."""
+    from harness_tasks import loader
+
+    config = task_config(task)
+    kwargs = dict(config.get("dataset_kwargs") or {})
+    split = config.get("test_split") or config.get("validation_split")
+    data = loader.load(**kwargs, data_dir=data_dir)
+    if split not in data:
+        raise UserError(f"task {task} scores split '{split}' but its data has {', '.join(data)}")
+    rows = data[split]
+    process = config.get("process_docs")
+    if process:  # e.g. FiQA score binning, MMLU-Pro's math subset: score what the task scores
+        rows = _function(config["_dir"], process)(rows)
+    docs, total = _capped(rows, max_docs)
+    source = kwargs.get("hub_id", "?") + (f":{kwargs['hub_config']}" if kwargs.get("hub_config") else "")
+    return _Rows(f"{source} ({split})", docs, total)
+
+
+# --- the task YAMLs: name -> merged config (includes resolved) ------------------------------------------------
+def _yaml_loader():
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!function", lambda loader, node: {"!function": loader.construct_scalar(node)})
+    return Loader
+
+
+def _read_yaml(path) -> dict:
+    import yaml
+    from pathlib import Path
+
+    path = Path(path)
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_yaml_loader()) or {}
+    merged: dict = {}
+    includes = data.pop("include", None) or []
+    for name in [includes] if isinstance(includes, str) else includes:
+        merged.update(_read_yaml(path.parent / name))
+    merged.update(data)
+    merged["_dir"] = str(path.parent)
+    return merged
+
+
+def _tasks_dir():
+    from pathlib import Path
+
+    import harness_tasks
+
+    return Path(harness_tasks.__file__).resolve().parent
+
+
+def _task_index() -> dict[str, dict]:
+    """{task or group name: merged YAML} for every plugin under harness_tasks/."""
+    index: dict[str, dict] = {}
+    for path in sorted(_tasks_dir().rglob("*.yaml")):
+        config = _read_yaml(path)
+        name = config.get("group") if "group" in config else config.get("task")
+        if isinstance(name, str):
+            index[name] = config
+    return index
+
+
+def task_config(task: str) -> dict:
+    config = _task_index().get(task)
+    if config is None or "group" in config:
+        raise UserError(f"'{task}' is not a single task")
+    return config
+
+
+def leaf_tasks(name: str, index: dict[str, dict] | None = None) -> list[str]:
+    """A task -> [task]; a group -> its tasks, recursively, in order."""
+    index = index if index is not None else _task_index()
+    config = index[name]
+    if "group" not in config:
+        return [name]
+    members = config.get("task") or []
+    out: list[str] = []
+    for member in [members] if isinstance(members, str) else members:
+        for leaf in leaf_tasks(member, index):
+            if leaf not in out:
+                out.append(leaf)
+    return out
+
+
+def _function(directory: str, ref):
+    """`!function utils.fiqa_sa_docs` of a YAML in harness_tasks/<family>/ -> the callable."""
+    import importlib
+    from pathlib import Path
+
+    module, _, attr = ref["!function"].rpartition(".")
+    package = ".".join(Path(directory).resolve().relative_to(_tasks_dir().resolve().parent).parts)
+    return getattr(importlib.import_module(f"{package}.{module}"), attr)
+
+
+# --- reports ---------------------------------------------------------------------------------------------------
+def _report(train: _Rows, evaluation: _Rows, eval_name: str, train_name: str) -> dict:
+    measures = compare_rows(train.rows, evaluation.rows)
+    return {
+        "eval": eval_name, "eval_source": evaluation.label, "train": train_name, "train_source": train.label,
+        **measures,
+        "train_sampled": train.sampled, "eval_sampled": evaluation.sampled,
+        "train_rows_held_out": train.held_out,
+    }
+
+
+def _evaluation_sets(evaluation: str, data_dir) -> list[tuple[str, _Rows]]:
+    index = _task_index()
+    if evaluation in index:
+        return [(task, task_documents(task, data_dir)) for task in leaf_tasks(evaluation, index)]
+    dataset, config, split = parse_dataset_spec(evaluation)
+    from trainers.data import TABLE, lookup
+
+    try:
+        lookup(dataset, config)
+    except UserError:
+        if ":" in evaluation or "/" in evaluation:
+            raise
+        from trainers.errors import suggest
+
+        raise suggest(evaluation, list(index) + [e.id for e in TABLE] + [e.hub_id for e in TABLE],
+                      "task or dataset", "`dlm tasks list` / `dlm data list`") from None
+    return [(evaluation, dataset_documents(dataset, config, split, data_dir))]
+
+
+def overlap_report(train: str, evaluation: str, data_dir=None) -> dict:
+    """`dlm data overlap TRAIN EVAL`: TRAIN is a dataset id[:config]; EVAL a task or group of harness_tasks/, or a
+    dataset id[:config[:split]] (no split: its training and evaluation splits). A group gives one line per task."""
+    dataset, config, _ = parse_dataset_spec(train)
+    train_rows = training_rows(dataset, config, data_dir)
+    reports = [_report(train_rows, docs, name, train) for name, docs in _evaluation_sets(evaluation, data_dir)]
+    if len(reports) == 1:
+        return reports[0]
+    return _combined(train, evaluation, reports)
+
+
+def _combined(train: str, evaluation: str, reports: list[dict]) -> dict:
+    docs = sum(r["eval_docs"] for r in reports)
+    duplicated = sum(r["duplicated"] for r in reports)
+    return {
+        "eval": evaluation, "train": train, "train_source": reports[0]["train_source"],
+        "train_rows": reports[0]["train_rows"], "eval_docs": docs,
+        "exact": sum(r["exact"] for r in reports), "near": sum(r["near"] for r in reports),
+        "duplicated": duplicated, "duplicated_fraction": _ratio(duplicated, docs),
+        "ngram": NGRAM, "near_threshold": NEAR_THRESHOLD, "warn_fraction": WARN_FRACTION,
+        "above_threshold": any(r["above_threshold"] for r in reports),
+        "by_task": {r["eval"]: f"{r['duplicated']}/{r['eval_docs']} duplicated ({r['duplicated_fraction']:.1%})"
+                                + (" ABOVE THRESHOLD" if r["above_threshold"] else "") for r in reports},
+        "examples": [e for r in reports for e in r["examples"]][:MAX_EXAMPLES],
+    }
+
+
+def contamination_for_run(mixture, task_names, data_dir=None) -> list[dict]:
+    """One overlap report per evaluated task for a run's training mixture (stored as record.train.contamination).
+
+    Provenance, never a reason to fail a run: a task whose data cannot be read gets {"eval", "error"}.
+    """
+    parts = [training_rows(p.dataset, p.config, data_dir) for p in mixture.parts]
+    train = _Rows(" + ".join(p.label for p in parts), [row for p in parts for row in p.rows],
+                  None if any(p.total is None for p in parts) else sum(p.total for p in parts),
+                  held_out=sum(p.held_out for p in parts))
+    index = _task_index()
+    tasks: list[str] = []
+    for name in task_names:
+        for task in leaf_tasks(name, index) if name in index else [name]:
+            if task not in tasks:
+                tasks.append(task)
+    out = []
+    for task in tasks:
+        try:
+            out.append(_report(train, task_documents(task, data_dir), task, mixture.label()))
+        except UserError as err:
+            out.append({"eval": task, "error": str(err), "above_threshold": None})
+    return out
