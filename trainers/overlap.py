@@ -16,7 +16,8 @@ content, and is left out of both measures.
 
 Cost is linear: the evaluation side is indexed in hash sets, the training side streams through it once; no
 pairwise comparison. Both sides are capped (`MAX_TRAIN_ROWS`, `MAX_EVAL_DOCS`): a larger set is a seeded random
-sample of that many rows (the first rows when streamed), and the report says so, so fractions are estimates there.
+sample of that many rows; a streamed corpus gives its first `MAX_STREAM_ROWS` documents. The report says when a
+side was sampled (`train_sampled`, `eval_sampled`): fractions are estimates there.
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ NEAR_THRESHOLD = 0.5  # share of a document's n-grams found in training data tha
 WARN_FRACTION = 0.01  # flag the pair when more than 1% of evaluation documents are duplicated
 MIN_WORDS = 4  # shorter strings are labels or ids, not documents
 BOILERPLATE_DOCS = 3  # a line in at least this many evaluation documents (and >1% of them) is a template
-MAX_TRAIN_ROWS = 100_000  # FinGPT sentiment train (76,772 rows) fits whole; huge corpora are sampled
+MAX_TRAIN_ROWS = 100_000  # FinGPT sentiment train (76,772 rows) fits whole; bigger sets are sampled
+MAX_STREAM_ROWS = 10_000  # streamed corpora (openwebtext, common_corpus...): their first documents only
 MAX_EVAL_DOCS = 20_000
 MAX_EXAMPLES = 5
 SAMPLE_SEED = 0
@@ -220,7 +222,7 @@ def _capped(rows, limit: int) -> tuple[list, int | None]:
     import datasets
 
     if isinstance(rows, datasets.IterableDataset):
-        return list(islice(rows, limit)), None
+        return list(islice(rows, min(limit, MAX_STREAM_ROWS))), None
     total = len(rows)
     if total > limit:
         import random
@@ -259,97 +261,43 @@ def dataset_documents(dataset: str, config: str | None, split: str | None, data_
 def task_documents(task: str, data_dir=None, max_docs: int = MAX_EVAL_DOCS) -> _Rows:
     """The documents an lm-eval task of harness_tasks/ scores (its test split, else its validation split)."""
     from harness_tasks import loader
+    from harness_tasks.catalog import catalog
 
-    config = task_config(task)
-    kwargs = dict(config.get("dataset_kwargs") or {})
-    split = config.get("test_split") or config.get("validation_split")
+    info = catalog()[task]
+    kwargs = dict(info.config.get("dataset_kwargs") or {})
+    split = info.config.get("test_split") or info.config.get("validation_split")
     data = loader.load(**kwargs, data_dir=data_dir)
     if split not in data:
         raise UserError(f"task {task} scores split '{split}' but its data has {', '.join(data)}")
     rows = data[split]
-    process = config.get("process_docs")
-    if process:  # e.g. FiQA score binning, MMLU-Pro's math subset: score what the task scores
-        rows = _function(config["_dir"], process)(rows)
+    process = info.config.get("process_docs")
+    if process:  # e.g. FiQA score binning, MMLU-Pro's math subset: compare what the task scores
+        rows = _yaml_function(info.path, process)(rows)
     docs, total = _capped(rows, max_docs)
-    source = kwargs.get("hub_id", "?") + (f":{kwargs['hub_config']}" if kwargs.get("hub_config") else "")
-    return _Rows(f"{source} ({split})", docs, total)
+    return _Rows(f"{info.dataset} ({split})", docs, total)
 
 
-# --- the task YAMLs: name -> merged config (includes resolved) ------------------------------------------------
-def _yaml_loader():
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_constructor("!function", lambda loader, node: {"!function": loader.construct_scalar(node)})
-    return Loader
-
-
-def _read_yaml(path) -> dict:
-    import yaml
-    from pathlib import Path
-
-    path = Path(path)
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_yaml_loader()) or {}
-    merged: dict = {}
-    includes = data.pop("include", None) or []
-    for name in [includes] if isinstance(includes, str) else includes:
-        merged.update(_read_yaml(path.parent / name))
-    merged.update(data)
-    merged["_dir"] = str(path.parent)
-    return merged
-
-
-def _tasks_dir():
-    from pathlib import Path
-
-    import harness_tasks
-
-    return Path(harness_tasks.__file__).resolve().parent
-
-
-def _task_index() -> dict[str, dict]:
-    """{task or group name: merged YAML} for every plugin under harness_tasks/."""
-    index: dict[str, dict] = {}
-    for path in sorted(_tasks_dir().rglob("*.yaml")):
-        config = _read_yaml(path)
-        name = config.get("group") if "group" in config else config.get("task")
-        if isinstance(name, str):
-            index[name] = config
-    return index
-
-
-def task_config(task: str) -> dict:
-    config = _task_index().get(task)
-    if config is None or "group" in config:
-        raise UserError(f"'{task}' is not a single task")
-    return config
-
-
-def leaf_tasks(name: str, index: dict[str, dict] | None = None) -> list[str]:
-    """A task -> [task]; a group -> its tasks, recursively, in order."""
-    index = index if index is not None else _task_index()
-    config = index[name]
-    if "group" not in config:
-        return [name]
-    members = config.get("task") or []
-    out: list[str] = []
-    for member in [members] if isinstance(members, str) else members:
-        for leaf in leaf_tasks(member, index):
-            if leaf not in out:
-                out.append(leaf)
-    return out
-
-
-def _function(directory: str, ref):
-    """`!function utils.fiqa_sa_docs` of a YAML in harness_tasks/<family>/ -> the callable."""
+def _yaml_function(yaml_path, ref: str):
+    """`!function utils.fiqa_sa_docs` in harness_tasks/<family>/x.yaml -> harness_tasks.<family>.utils.fiqa_sa_docs."""
     import importlib
-    from pathlib import Path
 
-    module, _, attr = ref["!function"].rpartition(".")
-    package = ".".join(Path(directory).resolve().relative_to(_tasks_dir().resolve().parent).parts)
+    from harness_tasks.catalog import TASKS_DIR
+
+    module, _, attr = ref.rpartition(".")
+    package = ".".join(yaml_path.parent.resolve().relative_to(TASKS_DIR.parent).parts)
     return getattr(importlib.import_module(f"{package}.{module}"), attr)
+
+
+def _leaf_tasks(names) -> list[str]:
+    """Tasks of harness_tasks/ that `names` (tasks or groups) stand for, each once, in order."""
+    from harness_tasks.catalog import catalog, leaf_tasks
+
+    out: list[str] = []
+    for name in names:
+        for task in leaf_tasks(name) if name in catalog() else [name]:
+            if task not in out:
+                out.append(task)
+    return out
 
 
 # --- reports ---------------------------------------------------------------------------------------------------
@@ -364,9 +312,11 @@ def _report(train: _Rows, evaluation: _Rows, eval_name: str, train_name: str) ->
 
 
 def _evaluation_sets(evaluation: str, data_dir) -> list[tuple[str, _Rows]]:
-    index = _task_index()
-    if evaluation in index:
-        return [(task, task_documents(task, data_dir)) for task in leaf_tasks(evaluation, index)]
+    from harness_tasks.catalog import DOMAIN_GROUPS, catalog
+
+    evaluation = DOMAIN_GROUPS.get(evaluation, evaluation)
+    if evaluation in catalog():
+        return [(task, task_documents(task, data_dir)) for task in _leaf_tasks([evaluation])]
     dataset, config, split = parse_dataset_spec(evaluation)
     from trainers.data import TABLE, lookup
 
@@ -377,7 +327,7 @@ def _evaluation_sets(evaluation: str, data_dir) -> list[tuple[str, _Rows]]:
             raise
         from trainers.errors import suggest
 
-        raise suggest(evaluation, list(index) + [e.id for e in TABLE] + [e.hub_id for e in TABLE],
+        raise suggest(evaluation, list(catalog()) + [e.id for e in TABLE] + [e.hub_id for e in TABLE],
                       "task or dataset", "`dlm tasks list` / `dlm data list`") from None
     return [(evaluation, dataset_documents(dataset, config, split, data_dir))]
 
@@ -418,14 +368,13 @@ def contamination_for_run(mixture, task_names, data_dir=None) -> list[dict]:
     train = _Rows(" + ".join(p.label for p in parts), [row for p in parts for row in p.rows],
                   None if any(p.total is None for p in parts) else sum(p.total for p in parts),
                   held_out=sum(p.held_out for p in parts))
-    index = _task_index()
-    tasks: list[str] = []
-    for name in task_names:
-        for task in leaf_tasks(name, index) if name in index else [name]:
-            if task not in tasks:
-                tasks.append(task)
+    from harness_tasks.catalog import catalog
+
     out = []
-    for task in tasks:
+    for task in _leaf_tasks(task_names):
+        if task not in catalog():  # an lm-eval built-in task: its data is not ours to read
+            out.append({"eval": task, "error": "not a harness_tasks task; overlap not checked", "above_threshold": None})
+            continue
         try:
             out.append(_report(train, task_documents(task, data_dir), task, mixture.label()))
         except UserError as err:
