@@ -55,7 +55,10 @@ def write_parquet(rel: str, rows: list[dict], spec: dict) -> int:
     path = ROOT / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     table = Dataset.from_list(rows, features=features(spec)).data.table
-    pq.write_table(table, path, compression="zstd", store_schema=False)
+    # Keep the `huggingface` features metadata (ClassLabel names), drop pyarrow's bulky ARROW:schema copy.
+    with pq.ParquetWriter(path, table.schema, compression="zstd", store_schema=False) as writer:
+        writer.add_key_value_metadata({"huggingface": table.schema.metadata[b"huggingface"].decode()})
+        writer.write_table(table)
     return table.nbytes
 
 

@@ -10,6 +10,8 @@ The table of datasets is trainers/datasets_table.py. Loading handles the real Hu
 """
 from __future__ import annotations
 
+import contextlib
+import difflib
 import hashlib
 import itertools
 import os
@@ -44,18 +46,33 @@ def _index() -> dict[str, DatasetEntry]:
 def lookup(dataset_id: str, config: str | None = None) -> DatasetEntry:
     """The table entry for an id as users write it (`glue`, `nyu-mll/glue`, `imdb`), resolved for `config`
     (or the default config). Unknown ids and configs raise UserError listing what is valid."""
-    names = _index()
-    entry = names.get((dataset_id or "").strip().lower())
+    entry = _index().get((dataset_id or "").strip().lower())
     if entry is None:
-        raise suggest(dataset_id, [e.id for e in TABLE] + [n for n in names if "/" not in n], "dataset",
-                      "`dlm data list` shows all")
+        raise _unknown_dataset(dataset_id)
     if config in (None, "", "None", "none", "default") or (not entry.configs and config == "default"):
         config = entry.default_config
     if config is not None and config not in entry.configs:
         if not entry.configs:
             raise UserError(f"dataset {entry.id} has no configs; leave the config out (or write None)")
-        raise UserError(f"unknown config '{config}' for {entry.id}; valid: {', '.join(entry.configs)}")
+        raise _unknown("config", config, entry.id, entry.configs)
     return entry.for_config(config)
+
+
+def _unknown_dataset(dataset_id: str) -> UserError:
+    """Suggest table ids for near misses of any accepted spelling ('imbd' -> 'stanfordnlp/imdb')."""
+    names, hint = _index(), "`dlm data list` shows all"
+    close = difflib.get_close_matches(str(dataset_id).strip().lower(), list(names), n=6, cutoff=0.6)
+    ids = list(dict.fromkeys(names[name].id for name in close))[:3]
+    if not ids:
+        return suggest(str(dataset_id), [e.id for e in TABLE], "dataset", hint)
+    return UserError(f"unknown dataset '{dataset_id}'; did you mean {' or '.join(map(repr, ids))}? ({hint})")
+
+
+def _unknown(what: str, name: str, owner: str, valid, extra: str = "") -> UserError:
+    """"unknown split 'tset' for X; did you mean 'test'? valid: train, test" - always listing what is valid."""
+    close = difflib.get_close_matches(name, list(valid), n=3, cutoff=0.5)
+    guess = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+    return UserError(f"unknown {what} '{name}' for {owner}; {guess}valid: {', '.join(valid)}{extra}")
 
 
 def _needs_config(entry: DatasetEntry) -> None:
@@ -115,7 +132,7 @@ def _resolve_split(entry: DatasetEntry, split: str, available: list[str]) -> str
         if alias in available:
             return alias
     held = f" (its eval set is a fixed {entry.holdout:.0%} of train)" if entry.holdout else ""
-    raise UserError(f"unknown split '{split}' for {entry.label()}; valid: {', '.join(available)}{held}")
+    raise _unknown("split", split, entry.label(), available, held)
 
 
 def load_split(dataset_id: str, config: str | None = None, split: str | None = None, data_dir=None,
@@ -125,18 +142,33 @@ def load_split(dataset_id: str, config: str | None = None, split: str | None = N
     `streaming=None` streams the huge corpora only."""
     entry = lookup(dataset_id, config)
     _needs_config(entry)
-    path, kwargs, _ = _source(entry, data_dir)
+    path, kwargs, where = _source(entry, data_dir)
     builder = _builder(entry, path, kwargs)
     available = [str(name) for name in (builder.config.data_files or builder.info.splits or {})]
     split = _resolve_split(entry, split or entry.train_split or entry.eval_split, available)
-    if entry.streamed if streaming is None else streaming:
-        rows = builder.as_streaming_dataset(split=split)
-    else:
-        builder.download_and_prepare()
-        rows = builder.as_dataset(split=split)
-    if entry.clean is not None:
-        rows = rows.map(entry.clean)
-    return _drop_unlabelled(rows, entry.label_field)
+    with _quiet(where == "local"):  # a local snapshot converts in a blink: no progress bars on stderr
+        if entry.streamed if streaming is None else streaming:
+            rows = builder.as_streaming_dataset(split=split)
+        else:
+            builder.download_and_prepare()
+            rows = builder.as_dataset(split=split)
+        if entry.clean is not None:
+            rows = rows.map(entry.clean)
+        return _drop_unlabelled(rows, entry.label_field)
+
+
+@contextlib.contextmanager
+def _quiet(enabled: bool):
+    import datasets
+
+    turn_off = enabled and datasets.is_progress_bar_enabled()
+    if turn_off:
+        datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if turn_off:
+            datasets.enable_progress_bars()
 
 
 def _drop_unlabelled(rows, label_field: str | None):
