@@ -174,10 +174,11 @@ def train(model: Model, mode: Mode = "pretrain", dataset: Dataset = None, datase
           data_dir: DataDir = None, results_dir: ResultsDir = "results/runs",
           trust_remote_code: TrustRemoteCode = False) -> None:
     """Continued pretraining (packed) or SFT (full / LoRA); writes a checkpoint and a run record."""
+    args = dict(locals())  # the flags only: taken before the imports below add names to locals()
     from trainers.train import train as run_training
     from results.report import print_train_summary
 
-    cfg = _train_config(**{k: v for k, v in locals().items()})
+    cfg = _train_config(**args)
     print_train_summary(run_training(cfg).record)
 
 
@@ -212,10 +213,10 @@ def run(model: Model, mode: Mode = "sft", dataset: Dataset = None, dataset_confi
         transfer: Annotated[bool, _opt("--transfer", help="also score the other domains' groups")] = False,
         evaluation_only: Annotated[bool, _opt("--evaluation_only", "--evaluation-only")] = False) -> None:
     """Train then evaluate, one run record. --max_steps 0 / --evaluation_only: evaluate the model as it is."""
+    args = dict(locals())  # the flags only: taken before the imports below add names to locals()
     from pipeline import Cycle, run_cycle
     from results.report import print_eval
 
-    args = dict(locals())
     eval_keys = ("tasks", "num_fewshot", "limit", "eval_batch_size", "allow_code_execution", "transfer",
                  "evaluation_only")
     evals = {k: args.pop(k) for k in eval_keys}
