@@ -299,9 +299,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as err:  # click usage errors (unknown option, bad int) are user errors too
         import click
 
-        if isinstance(err, click.exceptions.ClickException):
+        # typer >= 0.2x vendors its own click: its usage errors are TyperExceptions, not click's classes
+        if isinstance(err, (click.exceptions.ClickException, typer.TyperException)) and hasattr(err, "format_message"):
             _fail(err.format_message())
-        if isinstance(err, click.exceptions.Abort):
+        if isinstance(err, (click.exceptions.Abort, typer.Abort)):
             _fail("aborted", code=130)
         raise
 
