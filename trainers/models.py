@@ -122,6 +122,11 @@ def load_model(name: str, peft: str | None = None, dtype=None, trust_remote_code
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=trust_remote_code)
     except OSError as err:
         raise UserError(_load_error(name, resolved, err)) from None
+    except ValueError as err:  # transformers refuses a repo's own modeling code unless trust_remote_code
+        if "trust_remote_code" not in str(err):
+            raise
+        raise UserError(f"model '{name}' ships its own code, which runs on your machine if loaded; re-run with "
+                        "--trust-remote-code only if you trust its source") from None
     if tokenizer.pad_token is None:  # GPT-2 has none; padding positions are masked out of the loss anyway
         tokenizer.pad_token = tokenizer.eos_token
     if peft:
@@ -145,9 +150,16 @@ def _apply_adapter(model, adapter_dir: str, merge: bool):
 
 def _load_error(name: str, resolved: str, err: Exception) -> str:
     text = str(err).splitlines()[0] if str(err) else err.__class__.__name__
+    if Path(resolved).is_dir():  # a local checkpoint: the hub is not involved, the directory is incomplete
+        return (f"checkpoint '{name}' is incomplete ({text[:160]}); pass a complete checkpoint-N folder "
+                "(model.safetensors + config.json + tokenizer), or finish the run with `dlm train ... --resume`")
     if os.environ.get("HF_HUB_OFFLINE") == "1" or "connect" in text.lower():
+        import difflib
+
+        close = difflib.get_close_matches(name, list(ALIASES) + list(LOCAL_ALIASES), n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close and "/" not in name else ""
         return (f"cannot load model '{name}' ({resolved}): not in the local cache and the Hugging Face Hub is "
-                "unreachable/offline; download it first or pass a local checkpoint directory")
+                f"unreachable/offline; download it first or pass a local checkpoint directory{hint}")
     if "gated" in text.lower() or "401" in text or "403" in text:
         return f"model '{resolved}' is gated; accept its licence on the Hub and set HF_TOKEN"
     return f"cannot load model '{name}' ({resolved}): {text}"
