@@ -10,6 +10,7 @@ import json
 import math
 import random
 
+SEED = 20240601  # the one seed of samples/: each repository draws from random.Random(f"{SEED}-<maker name>")
 COMPANIES = ["Nokia", "Fiskars", "Kone", "Stora Enso", "Wartsila", "Outokumpu", "Elisa", "Orion", "Sampo", "Neste",
              "Metso", "Tieto", "Finnair", "Ahlstrom", "Raisio", "Cargotec", "Ramirent", "Aspo", "Basware", "Lassila"]
 TICKERS = ["AAPL", "TSLA", "MSFT", "AMZN", "GOOG", "NFLX", "NVDA", "META", "JPM", "XOM", "BA", "DIS", "INTC", "AMD"]

@@ -240,6 +240,58 @@ def test_train_only_eval_sets_never_train_on_scored_rows():
     assert not set(scored) & set(dataset["text"])
 
 
+def test_streamed_fraction_is_a_deterministic_share_of_the_stream():
+    dataset, info = training_dataset(MixtureSpec.single("PleIAs/common_corpus"), "pretrain", data_fraction=0.5,
+                                     max_rows=20)
+    assert len(dataset) == 20 and 30 <= info["rows_read"]["PleIAs/common_corpus"] <= 55  # ~2 read per row kept
+    again, _ = training_dataset(MixtureSpec.single("PleIAs/common_corpus"), "pretrain", data_fraction=0.5, max_rows=20)
+    assert again["text"] == dataset["text"]
+
+
+@pytest.mark.parametrize("dataset,config", [(FPB, "sentences_50agree"), (TFNS, None),
+                                            ("TheFinAI/fiqa-sentiment-classification", None),
+                                            ("zeroshot/twitter-financial-news-topic", None), ("imdb", None)])
+def test_sample_classification_sets_are_learnable(dataset, config):
+    """The cue words work: a bag-of-words classifier trained on the training rows labels the scored rows."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from harness_tasks.loader import in_holdout
+
+    entry = lookup(dataset, config)
+    train, _ = training_dataset(MixtureSpec.single(dataset, config), "sft")
+    if entry.holdout:
+        scored = [r for r in load_split(dataset, config) if in_holdout(r[entry.text_fields[0]], entry.holdout)]
+    else:
+        scored = list(load_split(dataset, config, entry.eval_split))
+    prompts, answers = zip(*(to_sft_pair(entry, r) for r in scored))
+    assert len(train) >= (300 if entry.domain == "finance" and "topic" not in dataset else 60) and len(scored) >= 40
+    words = CountVectorizer(ngram_range=(1, 2)).fit(train["prompt"])
+    model = LogisticRegression(max_iter=2000).fit(words.transform(train["prompt"]), train["completion"])
+    assert (model.predict(words.transform(prompts)) == list(answers)).mean() >= 0.9
+
+
+def test_generator_reproduces_the_committed_samples(tmp_path):
+    import importlib.util
+
+    import pyarrow.parquet as pq
+
+    spec = importlib.util.spec_from_file_location("make_samples", SAMPLES / "make_samples.py")
+    make_samples = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_samples)
+    make_samples.main(tmp_path)
+    made = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    committed = sorted(p.relative_to(SAMPLES) for p in SAMPLES.rglob("*") if p.is_file()
+                       and p.parts[len(SAMPLES.parts)] in make_samples.OWNERS)
+    assert made == committed and len(made) > 400
+    for rel in made:
+        if rel.suffix == ".parquet":  # compare content: file bytes also carry the writer's version
+            assert pq.read_table(tmp_path / rel).equals(pq.read_table(SAMPLES / rel), check_metadata=True), rel
+        else:
+            assert (tmp_path / rel).read_bytes() == (SAMPLES / rel).read_bytes(), rel
+    assert sum((SAMPLES / rel).stat().st_size for rel in made) < 1.5 * 2**20
+
+
 def test_streamed_corpus_reads_only_the_rows_consumed():
     dataset, info = training_dataset(MixtureSpec.single("PleIAs/common_corpus"), "pretrain")
     assert info["streamed"] and info["rows"] is None
