@@ -115,14 +115,23 @@ def _source(entry: DatasetEntry, data_dir) -> tuple[str, dict, str]:
     return entry.hub_id, kwargs, "hub"
 
 
-def _builder(entry: DatasetEntry, path: str, kwargs: dict):
+def _builder(entry: DatasetEntry, path: str, kwargs: dict, where: str):
     import datasets
 
     try:
         return datasets.load_dataset_builder(path, **kwargs)
     except (ConnectionError, datasets.exceptions.DatasetNotFoundError) as exc:
-        raise UserError(f"cannot open {entry.hub_id} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+        raise UserError(f"cannot open {entry.hub_id} ({type(exc).__name__}: {_first_line(exc)}); "
                         f"check the network or token, or pass --data-dir with a local snapshot") from None
+    except (FileNotFoundError, ValueError) as exc:  # a local snapshot lacking this config's files
+        if where != "local":
+            raise
+        raise UserError(f"the snapshot {path} has no data for {entry.label()} ({_first_line(exc)}); download it "
+                        f"again (for script repos: the refs/convert/parquet branch)") from None
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [""])[0][:160]
 
 
 def _resolve_split(entry: DatasetEntry, split: str, available: list[str]) -> str:
@@ -139,11 +148,11 @@ def load_split(dataset_id: str, config: str | None = None, split: str | None = N
                streaming: bool | None = None):
     """Raw rows of one split (a `Dataset`, or an `IterableDataset` when streamed), from the Hub or from
     `<data_dir or DLM_DATA_DIR>/<hub_id>` by the same code. Label -1 rows are dropped; row repairs applied.
-    `streaming=None` streams the huge corpora only."""
+    `streaming=None` streams the large and huge sets only."""
     entry = lookup(dataset_id, config)
     _needs_config(entry)
     path, kwargs, where = _source(entry, data_dir)
-    builder = _builder(entry, path, kwargs)
+    builder = _builder(entry, path, kwargs, where)
     available = [str(name) for name in (builder.config.data_files or builder.info.splits or {})]
     split = _resolve_split(entry, split or entry.train_split or entry.eval_split, available)
     with _quiet(where == "local"):  # a local snapshot converts in a blink: no progress bars on stderr

@@ -46,7 +46,7 @@ DM_MATH_MODULES = tuple(sorted(
 ))
 
 ROUTES = ("plain", "parquet-export", "gated", "stream")
-# Size classes; "huge" corpora (billions of tokens, or tens of millions of rows) are always streamed.
+# Size classes; "large" and "huge" sets (millions of rows, billions of tokens) are streamed by default.
 SIZE_CLASSES = ("small", "medium", "large", "huge")
 
 
@@ -80,7 +80,7 @@ class DatasetEntry:
 
     @property
     def streamed(self) -> bool:
-        return self.route == "stream" or self.size_class == "huge"
+        return self.route == "stream" or self.size_class in ("large", "huge")
 
     @property
     def can_sft(self) -> bool:
