@@ -1,0 +1,164 @@
+"""Security: remote code runs only when asked, secrets never reach disk or logs, weights are safetensors only.
+
+The secret test plants tokens/keys in the environment, runs a real tiny training (full and LoRA) and a real
+evaluation through the CLI, then greps every byte written (checkpoints, pickled training_args.bin, trainer
+state, adapter config, model cards, run records) and the captured stdout/stderr.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import cli
+from trainers.errors import UserError
+
+PLANTED = {  # distinctive values, so a hit can only be a leak
+    "HF_TOKEN": "hf_PlantedHubToken0123456789abcdef",
+    "HUGGING_FACE_HUB_TOKEN": "hf_PlantedLegacyToken0123456789",
+    "OPENAI_API_KEY": "sk-PlantedOpenAIKey0123456789abcdef",
+    "ANTHROPIC_API_KEY": "sk-ant-PlantedAnthropicKey012345",
+    "WANDB_API_KEY": "PlantedWandbKey0123456789abcdef01",
+}
+# Trainer state needed for an exact --resume: pickles, but never model weights.
+RESUME_STATE = {"training_args.bin", "optimizer.pt", "scheduler.pt", "scaler.pt"}
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+# --- trust_remote_code ------------------------------------------------------------------------------------
+def make_custom_code_model(directory: Path, tiny_model_dir: Path, marker: Path) -> Path:
+    """A checkpoint whose config maps to a modeling file that leaves `marker` behind when it is executed."""
+    directory.mkdir(parents=True)
+    for name in ("model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_model_dir / name, directory / name)
+    (directory / "custom_gpt.py").write_text(
+        "from pathlib import Path\n"
+        f"Path({str(marker)!r}).write_text('remote code ran')\n"
+        "from transformers import GPT2Config, GPT2LMHeadModel\n\n"
+        "class CustomConfig(GPT2Config):\n    model_type = 'custom_gpt'\n\n"
+        "class CustomModel(GPT2LMHeadModel):\n    config_class = CustomConfig\n")
+    config = json.loads((tiny_model_dir / "config.json").read_text())
+    config.update(model_type="custom_gpt", architectures=["CustomModel"],
+                  auto_map={"AutoConfig": "custom_gpt.CustomConfig", "AutoModelForCausalLM": "custom_gpt.CustomModel"})
+    (directory / "config.json").write_text(json.dumps(config))
+    return directory
+
+
+@pytest.fixture()
+def custom_code_model(tmp_path, tiny_model_dir):
+    marker = tmp_path / "remote-code-ran"
+    return make_custom_code_model(tmp_path / "custom", tiny_model_dir, marker), marker
+
+
+def test_remote_code_is_refused_without_opt_in(custom_code_model):
+    from trainers.models import load_model
+
+    model_dir, marker = custom_code_model
+    with pytest.raises(UserError, match="--trust-remote-code"):
+        load_model(str(model_dir))
+    assert not marker.exists(), "the model's own code ran without --trust-remote-code"
+
+
+def test_remote_code_runs_only_with_opt_in(custom_code_model):
+    from trainers.models import load_model
+
+    model_dir, marker = custom_code_model
+    model, _ = load_model(str(model_dir), trust_remote_code=True)
+    assert marker.exists() and type(model).__name__ == "CustomModel"
+
+
+def test_cli_eval_refuses_remote_code_with_one_line(custom_code_model, tmp_path, capfd):
+    model_dir, marker = custom_code_model
+    code, _, err = run_cli(capfd, "eval", "--model", str(model_dir), "--tasks", "dlm_fpb", "--limit", "2",
+                        "--results-dir", str(tmp_path / "runs"))
+    assert code == 2 and "--trust-remote-code" in err and len(err.strip().splitlines()) == 1
+    assert not marker.exists() and not (tmp_path / "runs").exists()
+
+
+def test_opt_in_runs_remote_code_and_is_recorded(custom_code_model, tmp_path, capfd):
+    model_dir, marker = custom_code_model
+    code, _, err = run_cli(capfd, "eval", "--model", str(model_dir), "--trust-remote-code", "--tasks", "dlm_fpb",
+                           "--limit", "2", "--results-dir", str(tmp_path / "runs"))
+    assert code == 0, err[-2000:]
+    record = json.loads(next((tmp_path / "runs").glob("*.json")).read_text())
+    assert marker.exists() and record["eval"]["config"]["trust_remote_code"] is True
+
+
+# --- code-executing tasks ----------------------------------------------------------------------------------------
+def test_lm_eval_itself_refuses_the_code_task_without_confirmation(tiny_model_dir):
+    """`lm_eval --tasks dlm_bigcodebench --include_path harness_tasks` also needs --confirm_run_unsafe_code."""
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    from harness_tasks.catalog import TASKS_DIR, catalog
+
+    assert catalog()["dlm_bigcodebench"].unsafe_code
+    manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
+    model = HFLM(pretrained=str(tiny_model_dir), device="cpu", batch_size=1)
+    with pytest.raises(ValueError, match="confirm_run_unsafe_code"):
+        lm_eval.simple_evaluate(model=model, tasks=["dlm_bigcodebench"], task_manager=manager, limit=1)
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+def run_cli(capfd, *argv: str) -> tuple[int, str, str]:
+    """cli.main in-process; (exit code, stdout, stderr). Exit code 0 when main returns normally."""
+    capfd.readouterr()
+    try:
+        cli.main(list(argv))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capfd.readouterr()
+    return code, out, err
+
+
+# --- secrets never reach disk or logs; weights are safetensors -------------------------------------------------
+TWEETS = "zeroshot/twitter-financial-news-sentiment"
+SMALL = ["--max_steps", "2", "--save_steps", "1", "--batch_size", "2", "--gradient_accumulation_steps", "1",
+         "--max_length", "64"]
+
+
+def _written_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+def test_secrets_stay_out_of_files_and_output_and_weights_are_safetensors(tmp_path, monkeypatch, capfd,
+                                                                          tiny_model_dir):
+    """One real train->eval cycle (LoRA SFT, merged copy) and one full pretraining, with secrets planted."""
+    for name, value in PLANTED.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    runs, cycle, full = tmp_path / "runs", tmp_path / "cycle", tmp_path / "full"
+    commands = [
+        ["run", "--model", "tiny-gpt2", "--dataset", TWEETS, "--mode", "sft", "--lora", "--merge_lora", *SMALL,
+         "--tasks", "dlm_tfns", "--limit", "4", "--output_dir", str(cycle), "--results-dir", str(runs)],
+        ["train", "--model", "tiny-gpt2", "--dataset", "stanfordnlp/imdb", "--mode", "pretrain", *SMALL,
+         "--output_dir", str(full), "--results-dir", str(runs)],
+    ]
+    printed = ""
+    for argv in commands:
+        code, out, err = run_cli(capfd, *argv)
+        assert code == 0, err[-2000:]
+        printed += out + err
+    files = _written_files(tmp_path)
+    names = {p.name for p in files}
+    assert {"training_args.bin", "trainer_state.json", "adapter_config.json", "README.md"} <= names
+    records = [json.loads(p.read_text()) for p in runs.glob("*.json")]
+    assert len(records) == 2 and printed.strip()
+    assert all(r["train"]["config"]["trust_remote_code"] is False for r in records)  # recorded, off by default
+
+    leaked = [(str(p.relative_to(tmp_path)), name) for p in files for name, value in PLANTED.items()
+              if value.encode() in p.read_bytes()]
+    leaked += [("stdout/stderr", name) for name, value in PLANTED.items() if value in printed]
+    assert leaked == [], f"secrets leaked: {leaked}"
+
+    model_dirs = [cycle, cycle / "merged", full, *cycle.glob("checkpoint-*"), *full.glob("checkpoint-*")]
+    assert len(model_dirs) >= 5
+    for directory in model_dirs:
+        assert list(directory.glob("*.safetensors")), f"no safetensors weights in {directory}"
+    pickles = [p for p in files if p.suffix in PICKLE_SUFFIXES
+               and p.name not in RESUME_STATE and not p.name.startswith("rng_state")]
+    assert pickles == [], f"pickled weights written: {pickles}"
