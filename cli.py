@@ -112,7 +112,7 @@ def _eval_config(model, tasks, peft, num_fewshot, limit, eval_batch_size, allow_
 def data_list() -> None:
     """All datasets of the study: id, domain, configs, splits, loading route, size class."""
     from trainers.data import TABLE
-    from results.report import print_dataset_table
+    from results.console import print_dataset_table
 
     print_dataset_table(TABLE)
 
@@ -126,7 +126,7 @@ def data_show(dataset: Annotated[str, typer.Argument(help="dataset id")],
               data_dir: DataDir = None) -> None:
     """Print the first rows of a dataset, raw or as training text / prompt+completion."""
     from trainers.data import show_rows
-    from results.report import print_rows
+    from results.console import print_rows
 
     print_rows(show_rows(dataset, config=config, split=split, n=n, as_=as_, data_dir=data_dir), title=dataset)
 
