@@ -93,21 +93,21 @@ TFNS = "zeroshot/twitter-financial-news-sentiment"
 
 @pytest.fixture(scope="module")
 def planted():
-    """The rows make_samples.py planted, straight from the generator."""
+    """The FinGPT rows samples/make_samples.py planted, straight from the generator."""
     import sys
 
     from tests.conftest import ROOT
 
     sys.path.insert(0, str(ROOT / "samples"))
-    import make_samples
+    import repos_finance
 
-    return make_samples.fingpt_leaked_rows(), make_samples
+    return repos_finance.fingpt_leaked_rows()
 
 
 def test_every_planted_fpb_and_tweet_row_in_fingpt_is_caught(planted):
     from trainers.overlap import dataset_documents, find_duplicates, normalise, training_rows
 
-    leaked, _ = planted
+    leaked = planted
     fingpt = training_rows(FINGPT, None).rows
     for source, column in ((TAKALA_ALL, "sentence"), (TFNS, "text")):
         dataset, _, config = source.partition(":")
@@ -117,11 +117,10 @@ def test_every_planted_fpb_and_tweet_row_in_fingpt_is_caught(planted):
         assert planted_here and planted_here <= {normalise(t) for t in flagged}
 
 
-def test_adaptllm_fpb_prompts_are_near_duplicates_of_takala(planted):
+def test_adaptllm_fpb_prompts_are_near_duplicates_of_takala():
     from trainers.data import load_split
     from trainers.overlap import find_duplicates
 
-    _, make_samples = planted
     takala = list(load_split("takala/financial_phrasebank", "sentences_allagree", "train"))
     adapt = list(load_split("AdaptLLM/finance-tasks", "FPB", "test"))
     found = find_duplicates(takala, adapt)[0]
