@@ -59,7 +59,7 @@ def say(message: str) -> None:
     """Progress lines, on stdout with the tables: stderr carries only the one-line error of a failed command."""
     from rich.console import Console
 
-    Console(highlight=False).print(f"[bold cyan]dlm[/] {message}")
+    Console(highlight=False, soft_wrap=True).print(f"[bold cyan]dlm[/] {message}")
 
 
 # --- what a run is: approach, domain, default tasks ---------------------------------------------------------
@@ -115,6 +115,19 @@ def choose_tasks(cycle: Cycle, domains: list[str]) -> list[str]:
             say("[yellow]--tasks given, so --transfer adds nothing[/]")
         return [t.strip() for t in cycle.tasks.split(",") if t.strip()]
     return default_tasks(domains, cycle.transfer)
+
+
+def check_tasks(tasks: list[str], allow_code_execution: bool) -> list[str]:
+    """Canonical task names, checked before any training (a typo found after hours of training costs hours)."""
+    from harness_tasks.catalog import catalog, leaf_tasks, resolve_tasks
+
+    names = resolve_tasks(tasks)
+    ours = catalog()
+    unsafe = [leaf for name in names if name in ours for leaf in leaf_tasks(name) if ours[leaf].unsafe_code]
+    if unsafe and not allow_code_execution:
+        raise UserError(f"{', '.join(unsafe)} runs model-generated code on this machine (no sandbox); "
+                        "add --allow-code-execution to accept that")
+    return names
 
 
 def find_origin(model: str, results_dir: str | Path) -> dict | None:
@@ -222,7 +235,7 @@ def run_cycle(cycle: Cycle) -> dict:
     domain = domain_label(domains) or ((origin or {}).get("domain") if cycle.train is None else None)
     if not domains and origin is not None and cycle.train is None:
         domains = [domain] if domain and domain != MIXED else []
-    tasks = choose_tasks(cycle, domains)
+    tasks = check_tasks(choose_tasks(cycle, domains), cycle.allow_code_execution)
     EvalConfig(model=cycle.model, tasks=tasks, num_fewshot=cycle.num_fewshot, limit=cycle.limit,
                batch_size=cycle.eval_batch_size).validate()  # fail before hours of training, not after
 
@@ -252,7 +265,10 @@ def run_cycle(cycle: Cycle) -> dict:
         say(f"[1/2] {approach}: training {cycle.model} on {cycle.train.data.label()} "
             f"({cycle.train.mode}, {cycle.train.max_steps} steps)")
         result = train(cycle.train)
-        extra["train"] = result.record.get("train")
+        # The cycle record takes over the training record's run id: written atomically over the same file, so
+        # one run is one record, and a crash while evaluating still leaves the training record behind.
+        extra.update(run_id=result.record["run_id"], train=result.record.get("train"),
+                     model={**(result.record.get("model") or {}), "checkpoint": str(result.output_dir)})
         model_obj, tokenizer, eval_model = result.model, result.tokenizer, str(result.output_dir)
         say(f"[2/2] evaluating the trained model on {', '.join(tasks)}")
     else:

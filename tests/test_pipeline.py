@@ -235,3 +235,106 @@ def test_with_resume_continues_an_interrupted_training_run(tmp_path):
     (out / "checkpoint-4").rmdir()
     (out / "config.json").write_text("{}")  # killed while saving the final model: start that run again
     assert pipeline.with_resume(run)["overwrite"] is True
+
+
+# --- real cycles on tiny-gpt2 and samples/ ------------------------------------------------------------------------
+def test_zero_shot_scores_are_computed_once_per_model_task_shots_limit(tiny_model_dir, results_dir, capsys):
+    cycle = pipeline.Cycle(model="tiny-gpt2", tasks="dlm_fpb", limit=3, bootstrap_iters=0,
+                           results_dir=str(results_dir))
+    first = pipeline.run_cycle(cycle)
+    assert first["kind"] == "cycle" and first["approach"] == "zero-shot"
+    assert {s["task"] for s in first["eval"]["scores"]} == {"dlm_fpb"}
+    capsys.readouterr()
+
+    again = pipeline.run_cycle(cycle)
+    assert "reusing stored zero-shot scores" in capsys.readouterr().out
+    assert again["reused_from"] == [first["run_id"]] and again["eval"]["scores"] == first["eval"]["scores"]
+    assert [r["run_id"] for r in records(results_dir)] == [first["run_id"]]  # nothing recomputed or written
+
+    wider = pipeline.run_cycle(pipeline.Cycle(model="tiny-gpt2", tasks="dlm_fpb,dlm_tfns", limit=3,
+                                              bootstrap_iters=0, results_dir=str(results_dir)))
+    stored = records(results_dir)
+    assert len(stored) == 2 and stored[-1]["eval"]["tasks"] == ["dlm_tfns"]  # only the missing task ran
+    assert {s["task"] for s in wider["eval"]["scores"]} == {"dlm_fpb", "dlm_tfns"}
+
+    other_limit = pipeline.zero_shot_key(pipeline.Cycle(model="tiny-gpt2", limit=4))
+    assert other_limit != first["zero_shot_key"]  # a different key is evaluated afresh
+
+
+@pytest.mark.parametrize("name,approach", [("fin-multitask", "multitask"), ("wikitext", "pretrain")])
+def test_study_command_runs_end_to_end_through_main(name, approach, tiny_model_dir, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    argv = study_argv(name, steps=2) + FAST_TRAIN + FAST_EVAL + [
+        "--tasks", "dlm_tfns", "--output_dir", str(tmp_path / "ckpt"), "--results_dir", str(runs)]
+    seed_main.main(argv)
+
+    [record] = records(runs)  # one cycle = one record, train and eval together
+    assert record["kind"] == "cycle" and record["approach"] == approach
+    assert record["domain"] == {"fin-multitask": "finance", "wikitext": "corpus"}[name]
+    assert record["train"]["global_step"] == 2 and record["train"]["output_dir"] == str(tmp_path / "ckpt")
+    assert {s["task"] for s in record["eval"]["scores"]} == {"dlm_tfns"}
+    assert record["command"][:2] == ["python", "main.py"]
+    assert "dlm_tfns" in capsys.readouterr().out  # the score table was printed
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory, tiny_model_dir):
+    """The demo, killed after its first two runs, then run again: it must finish the rest without duplicates."""
+    out = tmp_path_factory.mktemp("demo")
+    results, plot = out / "runs", out / "demo.png"
+    calls = []
+    real_run_cycle = pipeline.run_cycle
+
+    def interrupted(cycle):
+        calls.append(cycle)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_run_cycle(cycle)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(out)
+        patch.setattr(pipeline, "run_cycle", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.demo(results_dir=str(results), plot=str(plot))
+        before = records(results)
+        patch.setattr(pipeline, "run_cycle", real_run_cycle)
+        started = time.time()
+        pipeline.demo(results_dir=str(results), plot=str(plot))
+        seconds = time.time() - started
+    return {"results": results, "plot": plot, "before": before, "after": records(results), "seconds": seconds}
+
+
+def test_demo_runs_every_approach_and_reports_against_gpt4(demo_run, capsys):
+    after = demo_run["after"]
+    assert sorted(r["approach"] for r in after) == ["pretrain", "sequential", "sft", "zero-shot"]
+    assert all(r["kind"] == "cycle" and r["eval"]["scores"] for r in after)
+    sequential = next(r for r in after if r["approach"] == "sequential")
+    pretrain = next(r for r in after if r["approach"] == "pretrain")
+    assert sequential["starts_from"]["run_id"] == pretrain["run_id"]
+    assert demo_run["plot"].stat().st_size > 0
+    from results.report import render_report
+
+    text = render_report(demo_run["results"], against="gpt-4", fmt="markdown")
+    assert "gpt-4" in text.lower() and "demonstrate the pipeline" in text
+
+
+def test_plan_resumes_after_an_interruption_without_duplicates(demo_run, capsys):
+    before, after = demo_run["before"], demo_run["after"]
+    assert len(before) == 2 and len(after) == 4
+    assert [r["run_id"] for r in after[:2]] == [r["run_id"] for r in before]  # finished runs were not redone
+    assert len({r["plan_key"] for r in after}) == 4
+    pipeline.run_plan(str(pipeline.DEMO_PLAN), results_dir=str(demo_run["results"]), report=False,
+                      checkpoints_dir=str(demo_run["results"].parent / "checkpoints"))
+    assert "4 finished already, 0 to run" in capsys.readouterr().out
+    assert len(records(demo_run["results"])) == 4
+
+
+def test_plan_dry_run_prints_the_commands_and_marks_finished_runs(demo_run, capsys):
+    pipeline.run_plan(str(pipeline.DEMO_PLAN), dry_run=True, results_dir=str(demo_run["results"]))
+    lines = [l for l in capsys.readouterr().out.splitlines() if "main.py" in l]
+    assert len(lines) == 4 and all(l.startswith("# done (") for l in lines)
+    fresh = demo_run["results"].parent / "empty"
+    pipeline.run_plan(str(pipeline.DEMO_PLAN), dry_run=True, results_dir=str(fresh))
+    commands = [l for l in capsys.readouterr().out.splitlines() if l.startswith("python main.py")]
+    assert len(commands) == 4 and not fresh.exists()  # a dry run writes nothing
+    assert seed_main.parse(shlex.split(commands[1])[2:]).train.mode == "pretrain"
