@@ -20,7 +20,7 @@ import pytest
 from results.store import load_records, write_record
 
 ROOT = Path(__file__).resolve().parent.parent
-KILL_ROUNDS = 12  # each round kills a writer at a random moment around a record write
+KILL_ROUNDS = 10  # each round kills a writer at a random moment around a record write
 PAYLOAD = 8_000_000  # characters: big enough that a write takes a few ms, the window a kill must hit
 PROVENANCE = {"git_sha": None}  # given explicitly: provenance() would run git on every write
 

@@ -154,6 +154,7 @@ def test_secrets_stay_out_of_files_and_output_and_weights_are_safetensors(tmp_pa
               if value.encode() in p.read_bytes()]
     leaked += [("stdout/stderr", name) for name, value in PLANTED.items() if value in printed]
     assert leaked == [], f"secrets leaked: {leaked}"
+    print(f"secrets: {len(PLANTED)} planted, {len(files)} files + stdout/stderr scanned, 0 leaked")
 
     model_dirs = [cycle, cycle / "merged", full, *cycle.glob("checkpoint-*"), *full.glob("checkpoint-*")]
     assert len(model_dirs) >= 5
