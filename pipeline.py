@@ -130,6 +130,19 @@ def check_tasks(tasks: list[str], allow_code_execution: bool) -> list[str]:
     return names
 
 
+def contamination(data: MixtureSpec, tasks: list[str], data_dir: str | None) -> list[dict]:
+    """Overlap of the training data with every task to be scored (stored as train.contamination), checked before
+    training so a leak is announced before hours are spent; it warns, it never stops the run."""
+    from trainers.overlap import contamination_for_run
+
+    reports = contamination_for_run(data, tasks, data_dir)
+    for r in reports:
+        if r.get("above_threshold"):
+            say(f"[yellow]contamination: {r['duplicated']} of {r['eval_docs']} {r['eval']} documents occur in the "
+                f"training data; scores on {r['eval']} are suspect (dlm data overlap shows them)[/]")
+    return reports
+
+
 def find_origin(model: str, results_dir: str | Path) -> dict | None:
     """The newest record whose training wrote the checkpoint directory `model`, if any."""
     path = Path(model).expanduser()
@@ -262,12 +275,14 @@ def run_cycle(cycle: Cycle) -> dict:
     if cycle.train is not None:
         from trainers.train import train
 
+        overlap = contamination(cycle.train.data, tasks, cycle.data_dir)
         say(f"[1/2] {approach}: training {cycle.model} on {cycle.train.data.label()} "
             f"({cycle.train.mode}, {cycle.train.max_steps} steps)")
         result = train(cycle.train)
         # The cycle record takes over the training record's run id: written atomically over the same file, so
         # one run is one record, and a crash while evaluating still leaves the training record behind.
-        extra.update(run_id=result.record["run_id"], train=result.record.get("train"),
+        train_block = {**(result.record.get("train") or {}), "contamination": overlap}
+        extra.update(run_id=result.record["run_id"], train=train_block,
                      model={**(result.record.get("model") or {}), "checkpoint": str(result.output_dir)})
         model_obj, tokenizer, eval_model = result.model, result.tokenizer, str(result.output_dir)
         say(f"[2/2] evaluating the trained model on {', '.join(tasks)}")

@@ -167,3 +167,18 @@ def test_cli_prints_the_report(capsys):
     cli.main(["data", "overlap", FINGPT, "dlm_fpb"])
     out = capsys.readouterr().out
     assert "duplicated_fraction" in out and "above threshold" in out and "exact" in out
+
+
+def test_a_cycle_records_and_announces_its_contamination(tmp_path, capsys, tiny_model_dir):
+    from pipeline import Cycle, run_cycle
+    from trainers.config import MixtureSpec, TrainConfig
+
+    data = MixtureSpec.single(FINGPT)
+    train = TrainConfig(model="tiny-gpt2", data=data, mode="sft", max_steps=1, batch_size=2,
+                        gradient_accumulation_steps=1, max_length=64, output_dir=str(tmp_path / "out"),
+                        results_dir=str(tmp_path / "runs")).validate()
+    record = run_cycle(Cycle(model="tiny-gpt2", data=data, train=train, tasks="dlm_fpb,dlm_gsm8k", limit=2,
+                             results_dir=str(tmp_path / "runs")))
+    by_task = {r["eval"]: r for r in record["train"]["contamination"]}
+    assert by_task["dlm_fpb"]["above_threshold"] and not by_task["dlm_gsm8k"]["above_threshold"]
+    assert "contamination: " in capsys.readouterr().out
