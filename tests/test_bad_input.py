@@ -172,6 +172,8 @@ CASES = [
          r"did you mean.*dlm_fpb"),
     Case("data-overlap-misspelled-train", ["data", "overlap", "FinGPT/fingpt-sentimnt-train", "dlm_fpb"],
          r"did you mean.*FinGPT/fingpt-sentiment-train"),
+    Case("data-overlap-eval-only-as-train", ["data", "overlap", "AdaptLLM/finance-tasks:FPB", "dlm_fpb"],
+         r"evaluation-only.*second argument"),
     # --- main.py (the seed plan's flags) ---
     Case("main-misspelled-dataset", ["--model", TINY, "--dataset", "imbd", "--max_steps", "1"],
          r"did you mean.*stanfordnlp/imdb", entry="main.py"),
