@@ -24,14 +24,13 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from trainers.config import EvalConfig, MixtureSpec, TrainConfig
 from trainers.errors import UserError
 
-APPROACHES = ("zero-shot", "pretrain", "sft", "sequential", "multitask")
-MIXED = "mixed"
+MIXED = "mixed"  # the domain of a mixture whose datasets come from several domains
 
 
 @dataclass
