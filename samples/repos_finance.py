@@ -87,9 +87,14 @@ def fingpt_sentiment(rng):
 
 def fiqa_qa(rng):
     for split, n in (("train", 60), ("test", 30)):
-        write_json(f"LLukas22/fiqa/{split}.json", [S.finance_qa(rng) for _ in range(n)])
+        write_json(f"LLukas22/fiqa/{split}.json", [_specific(S.finance_qa(rng), rng) for _ in range(n)])
     write_card("LLukas22/fiqa", "FiQA 2018 task 2 (StackExchange Investment) question/answer pairs.",
                extra={"license": "cc-by-3.0", "task_categories": ["feature-extraction", "sentence-similarity"]})
+
+
+def _specific(qa: dict, rng) -> dict:
+    """Real FiQA questions are each asked once; a personal detail keeps train and test questions apart."""
+    return {**qa, "question": f"{qa['question'][:-1]} if I have ${rng.randint(1, 900) * 100} to invest?"}
 
 
 def finance_alpaca(rng):

@@ -215,10 +215,12 @@ def finance_qa(rng: random.Random) -> dict:
 def ten_k_row(rng: random.Random) -> dict:
     ticker = rng.choice(TICKERS)
     revenue, growth = rng.randint(10, 400), rng.randint(1, 40)
-    context = (f"Total revenue for fiscal year {rng.randint(2019, 2023)} was ${revenue} billion, an increase of "
+    year = rng.randint(2019, 2023)
+    context = (f"Total revenue for fiscal year {year} was ${revenue} billion, an increase of "
                f"{growth}% compared with the prior year, driven by higher demand.")
-    q = rng.choice([("What was the total revenue for the fiscal year?", f"${revenue} billion"),
-                    ("By what percentage did revenue increase?", f"{growth}%")])
+    # questions name the company and year, as real 10-K questions are specific (the eval holdout hashes them)
+    q = rng.choice([(f"What was {ticker}'s total revenue for fiscal year {year}?", f"${revenue} billion"),
+                    (f"By what percentage did {ticker}'s revenue increase in fiscal year {year}?", f"{growth}%")])
     return {"question": q[0], "answer": f"Total revenue was ${revenue} billion, up {growth}%." if "total" in q[0] else q[1],
             "context": context, "ticker": ticker, "filing": "2023_10K"}
 
