@@ -12,9 +12,13 @@ folder. So a task YAML says only which dataset and which splits:
       holdout: {key: sentence, fraction: 0.2}            # train-only data: a fixed test part carved out of train
       pool_rows: {train: 2000}                           # cap a huge few-shot pool (first N rows)
       where: {subject: anatomy}                          # keep rows whose column equals the value
+      distinct_pool: {split: train, key: [sentence]}     # drop pool rows whose key text equals a scored row's
 
 `where` lets the 57 MMLU subject tasks share one load of the `all` config (one snapshot/card parse instead of
 114, which took minutes). Splits are memoised per process for the same reason: a group loads each split once.
+`distinct_pool` exists because datasets repeat texts across splits (GLUE, DeepMind mathematics...): lm-eval only
+keeps a document out of its own shots when shots and scored documents share a split, so a train row equal to a
+validation row would show the model the scored question with its answer.
 
 lm-eval calls this as `load(**task metadata, **dataset_kwargs)`; the metadata carries `data_dir` when `dlm eval`
 sets it (`lm_eval ... --metadata '{"data_dir": "samples"}'` does the same on the command line), plus unrelated keys
@@ -32,7 +36,8 @@ _SPLITS: dict[tuple, object] = {}  # (hub_id, config, split, data_dir, max_rows)
 
 
 def load(hub_id: str, hub_config: str | None = None, splits: dict | None = None, holdout: dict | None = None,
-         pool_rows: dict | None = None, where: dict | None = None, data_dir: str | None = None, **_task_metadata):
+         pool_rows: dict | None = None, where: dict | None = None, distinct_pool: dict | None = None,
+         data_dir: str | None = None, **_task_metadata):
     """A `datasets.DatasetDict` with the splits the task names (see the module docstring)."""
     import datasets
 
@@ -45,6 +50,10 @@ def load(hub_id: str, hub_config: str | None = None, splits: dict | None = None,
     if holdout:
         source = holdout.get("from", "train")
         parts.update(split_holdout(parts.pop(source), key=holdout["key"], fraction=float(holdout["fraction"])))
+    if distinct_pool:
+        pool = distinct_pool.get("split", "train")
+        parts[pool] = drop_scored_texts(parts[pool], [rows for name, rows in parts.items() if name != pool],
+                                        distinct_pool["key"])
     empty = [name for name, rows in parts.items() if len(rows) == 0]
     if empty:  # lm-eval would fail later with a bare IndexError
         raise UserError(f"{hub_id}{':' + hub_config if hub_config else ''}: no rows in split(s) {', '.join(empty)} "
@@ -80,6 +89,17 @@ def select_where(rows, where: dict):
     """Rows whose columns equal the given values (an index selection: no map pass, no cache files)."""
     keep = [i for i, values in enumerate(zip(*(rows[c] for c in where))) if list(values) == list(where.values())]
     return rows.select(keep)
+
+
+def _signatures(rows, key: list[str]) -> list[tuple]:
+    return [tuple(" ".join(str(v).lower().split()) for v in values) for values in zip(*(rows[c] for c in key))]
+
+
+def drop_scored_texts(pool, scored_splits: list, key: str | list[str]):
+    """The pool without rows whose key columns (case and spacing aside) equal those of any scored row."""
+    key = [key] if isinstance(key, str) else list(key)
+    scored = {sig for rows in scored_splits for sig in _signatures(rows, key)}
+    return pool.select([i for i, sig in enumerate(_signatures(pool, key)) if sig not in scored])
 
 
 def in_holdout(text: str, fraction: float) -> bool:

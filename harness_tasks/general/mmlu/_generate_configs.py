@@ -42,6 +42,7 @@ dataset_kwargs:
   hub_config: all
   splits: {{dev: dev, test: test}}
   where: {{subject: {subject}}}
+  distinct_pool: {{split: dev, key: [question, choices]}}
 metadata:
   version: {version}
 """

@@ -1,0 +1,206 @@
+"""`dlm eval`: score a model on the task plugins with lm-eval, in-process, and write one run record.
+
+Order matters for the user: every check that can fail on their input (task names, code-execution opt-in, model
+path, few-shot pool size, gated data) runs before the model is loaded and before anything is written.
+
+Why in-process with our own HFLM: lm-eval ignores `batch_size` when handed a model object unless HFLM gets it
+(its issue #3207), a model fresh from training should not be reloaded from disk, and
+`TaskManager(include_defaults=False)` skips indexing ~15k built-in task files (about 6 s) when only our tasks are
+asked for. No `use_cache`: lm-eval's response cache is keyed by request text, not by weights, so a later checkpoint
+would get an earlier one's answers.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from trainers.config import EvalConfig
+from trainers.errors import UserError
+
+from harness_tasks.catalog import TASKS_DIR, catalog, leaf_tasks, resolve_tasks
+
+LM_EVAL_LOGGER = "lm_eval"
+
+
+def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = None, write: bool = True) -> dict:
+    """Run cfg.tasks on the model and return the eval record (also written to cfg.results_dir unless write=False).
+
+    `model`/`tokenizer`: an already loaded model (e.g. straight from training); its train/eval mode is restored.
+    `extra`: top-level record fields to add (approach, domain, train, ...); the caller's values win.
+    """
+    cfg.validate()
+    started = time.time()
+    names = resolve_tasks(cfg.tasks)
+    _check_opt_ins(names, cfg)
+    if model is None:
+        _check_model_paths(cfg)
+    _prepare_environment()
+
+    with _quiet_lm_eval():
+        _progress(f"loading {len(names)} task(s): {', '.join(names)}")
+        task_manager = task_manager_for(names, cfg.data_dir)
+        loaded = task_manager.load(names)
+        check_fewshot(loaded["tasks"], cfg.num_fewshot)
+        top_level = [loaded["groups"].get(name) or loaded["tasks"][name] for name in names]
+
+        model_info = {"name": cfg.model, "resolved": None, "revision": None, "peft": cfg.peft, "base_model": None}
+        if model is None:
+            _progress(f"loading model {cfg.model}" + (f" + adapter {cfg.peft}" if cfg.peft else ""))
+            model, tokenizer, model_info = load_for_eval(cfg)
+        elif tokenizer is None:
+            raise UserError("evaluate() got a model object without its tokenizer; pass tokenizer= as well")
+        was_training = bool(getattr(model, "training", False))
+        try:
+            results = run_harness(model, tokenizer, top_level, task_manager, cfg)
+        finally:
+            if was_training:
+                model.train()  # HFLM switched it to eval mode; the caller may go on training
+
+    record = build_record(cfg, results, model_info, time.time() - started, extra)
+    if write:
+        from results.store import write_record
+
+        record["path"] = str(write_record(cfg.results_dir, record))
+    return record
+
+
+# --- checks that need no model ------------------------------------------------------------------------------------
+def _check_opt_ins(names: list[str], cfg: EvalConfig) -> None:
+    ours = catalog()
+    unsafe = [leaf for name in names if name in ours for leaf in leaf_tasks(name) if ours[leaf].unsafe_code]
+    if unsafe and not cfg.allow_code_execution:
+        raise UserError(f"{', '.join(unsafe)} runs model-generated code on this machine (no sandbox); "
+                        "add --allow-code-execution to accept that")
+
+
+def _check_model_paths(cfg: EvalConfig) -> None:
+    from trainers.models import resolve_model
+
+    resolve_model(cfg.model)  # a missing local checkpoint is a UserError here, before any data is loaded
+    if cfg.peft and not Path(cfg.peft, "adapter_config.json").is_file():
+        raise UserError(f"adapter '{cfg.peft}' not found (no adapter_config.json); --peft takes the output_dir "
+                        "of `dlm train --lora`")
+
+
+def check_fewshot(tasks: dict, num_fewshot: int | None) -> None:
+    """k larger than a task's few-shot pool is a UserError (lm-eval would crash mid-run with a bare ValueError).
+
+    The pool is the task's fewshot_split; when that is also the scored split, the scored document is excluded,
+    so one fewer is available.
+    """
+    for name, task in tasks.items():
+        default = task.get_config("num_fewshot")
+        k = default if num_fewshot is None or default == 0 else num_fewshot  # lm-eval never overrides an explicit 0
+        if not k:
+            continue
+        docs = task.fewshot_docs()
+        pool = len(docs) if docs is not None else 0
+        if task.get_config("fewshot_split") is not None and task.get_config("fewshot_split") == task.get_config("test_split"):
+            pool -= 1
+        if k > pool:
+            split = task.get_config("fewshot_split") or "its fallback split"
+            raise UserError(f"--num_fewshot {k} is more than the {max(pool, 0)} examples {name} can draw from "
+                            f"({split}); use --num_fewshot {max(pool, 0)} or less")
+
+
+# --- lm-eval --------------------------------------------------------------------------------------------------------
+def task_manager_for(names: list[str], data_dir: str | None = None):
+    """Our tasks only, unless a built-in lm-eval task was asked for; `data_dir` reaches harness_tasks/loader.py
+    through the task metadata."""
+    from lm_eval.tasks import TaskManager
+
+    builtin = any(name not in catalog() for name in names)
+    metadata = {"data_dir": str(data_dir)} if data_dir else None
+    return TaskManager(include_path=str(TASKS_DIR), include_defaults=builtin, metadata=metadata)
+
+
+def run_harness(model, tokenizer, tasks: list, task_manager, cfg: EvalConfig, log_samples: bool = False) -> dict:
+    """lm-eval's simple_evaluate on an in-memory model with the batch size actually applied."""
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=cfg.batch_size)
+    limit = cfg.limit
+    if limit is not None and float(limit).is_integer():
+        limit = int(limit)  # lm-eval: an int is "first N documents", a float < 1 a fraction
+    return lm_eval.simple_evaluate(
+        model=lm, tasks=tasks, task_manager=task_manager, num_fewshot=cfg.num_fewshot, limit=limit,
+        bootstrap_iters=cfg.bootstrap_iters, log_samples=log_samples, use_cache=None, cache_requests=False,
+        confirm_run_unsafe_code=cfg.allow_code_execution,
+        numpy_random_seed=cfg.seed, torch_random_seed=cfg.seed, fewshot_random_seed=cfg.seed)
+
+
+def load_for_eval(cfg: EvalConfig):
+    """(model, tokenizer, record.model) via trainers.models, on cfg.device (default: cuda if available)."""
+    import torch
+
+    from trainers.models import adapter_base, hub_revision, is_adapter_dir, load_model, resolve_model
+
+    model, tokenizer = load_model(cfg.model, peft=cfg.peft, trust_remote_code=cfg.trust_remote_code)
+    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    resolved = resolve_model(cfg.model)
+    adapter = cfg.peft or (resolved if is_adapter_dir(resolved) else None)
+    base = adapter_base(adapter) if adapter and not cfg.peft else (resolved if adapter else None)
+    info = {"name": cfg.model, "resolved": resolved, "revision": hub_revision(base or resolved), "peft": adapter,
+            "base_model": base}
+    return model, tokenizer, info
+
+
+# --- the record -----------------------------------------------------------------------------------------------------
+def build_record(cfg: EvalConfig, results: dict, model_info: dict, wall_time_s: float, extra: dict | None) -> dict:
+    from results.store import new_run_id, provenance, scores_from_lm_eval
+
+    raw = {key: value for key, value in results.items() if key != "samples"}
+    record = {
+        "run_id": new_run_id(f"eval-{Path(str(cfg.model)).name}"),
+        "kind": "eval",
+        "status": "ok",
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": list(sys.argv),
+        "provenance": provenance(),
+        "model": model_info,
+        "approach": "zero-shot",
+        "domain": None,
+        "eval": {
+            "config": cfg.to_dict(),
+            "tasks": list(cfg.tasks),
+            "scores": [score.to_dict() for score in scores_from_lm_eval(results)],
+            "wall_time_s": round(wall_time_s, 3),
+            "raw": raw,
+        },
+    }
+    record.update(extra or {})
+    return record
+
+
+# --- process setup ---------------------------------------------------------------------------------------------------
+def _prepare_environment() -> None:
+    # lm-eval's request cache lives inside the installed package unless told otherwise (a shared venv!).
+    os.environ.setdefault("LM_HARNESS_CACHE_PATH", os.path.join(tempfile.gettempdir(), "dlm-lm-eval-cache"))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class _quiet_lm_eval:
+    """lm-eval logs a warning per task for things that are deliberate here (custom_dataset, overridden shots);
+    keep only errors unless the user set LMEVAL_LOG_LEVEL. Progress bars stay."""
+
+    def __enter__(self):
+        self.logger = logging.getLogger(LM_EVAL_LOGGER)
+        self.level = self.logger.level
+        if not os.environ.get("LMEVAL_LOG_LEVEL"):
+            self.logger.setLevel(logging.ERROR)
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.setLevel(self.level)
+        return False
+
+
+def _progress(message: str) -> None:
+    sys.stderr.write(f"[dlm eval] {message}\n")
+    sys.stderr.flush()
