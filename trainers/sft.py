@@ -2,17 +2,22 @@
 
 - Loss on the completion only: TRL tokenises `prompt` and `prompt + completion`, appends EOS to the completion
   and masks the prompt tokens with -100.
-- Packed, padding-free batches: examples are binned best-fit-decreasing into rows of at most `max_length` tokens
-  and a batch is concatenated into one sequence with position ids restarting per example (no padding computed,
-  no attention across examples: the same block-diagonal mask as pretraining). The `bfd_split` strategy cuts an
-  example longer than `max_length` into fragments instead of dropping its tail (plain `bfd` truncates), so no
-  completion token - in particular no EOS - is silently lost.
+- Packed batches: examples are binned best-fit-decreasing into rows of at most `max_length` tokens, with position
+  ids restarting per example and no attention_mask, so transformers builds a block-diagonal causal mask (no
+  attention across examples, as in pretraining). Strategy `bfd`: an example longer than `max_length` keeps its
+  first `max_length` tokens, like unpacked SFT truncation. (`bfd_split` would keep the tail as a separate
+  fragment, i.e. train the completion without its prompt - measured: a tiny model then never learns the label from
+  the text.) Truncated examples are counted and reported, so a too-small --max_length is visible.
+- How bins become a batch depends on the attention kernel. With FlashAttention (varlen kernels) TRL's
+  padding-free collator concatenates the batch into one row and attention costs sum(len_i^2). Without it (sdpa or
+  eager: CPUs, most setups) one long row costs (batch x max_length)^2 through a dense mask - 8x the attention of
+  8 separate rows - so bins are stacked as rows instead, padded to the longest bin (bins are ~95% full).
 - SFTConfig defaults that would break or slow a CPU run (bf16=True, gradient checkpointing on) are overridden by
   the caller's precision and checkpointing choices.
 """
 from __future__ import annotations
 
-PACKING_STRATEGY = "bfd_split"
+PACKING_STRATEGY = "bfd"
 SFT_COLUMNS = ("prompt", "completion")
 
 
@@ -35,25 +40,86 @@ def build_sft_trainer(model, tokenizer, dataset, args_kwargs: dict, max_length: 
 
     config = SFTConfig(**args_kwargs, max_length=max_length, packing=True, packing_strategy=PACKING_STRATEGY,
                        completion_only_loss=True)
-    trainer = counting_trainer(SFTTrainer)(model=model, args=config, train_dataset=sft_columns_only(dataset),
-                                           processing_class=tokenizer, callbacks=list(callbacks))
+    trainer = counting_trainer(_sft_trainer_class())(model=model, args=config,
+                                                     train_dataset=sft_columns_only(dataset),
+                                                     processing_class=tokenizer, callbacks=list(callbacks))
+    if not uses_varlen_attention(model):
+        trainer.data_collator = PackedRowsCollator(pad_token_id=tokenizer.pad_token_id)
     return trainer
 
 
+def _sft_trainer_class():
+    from transformers import Trainer
+    from trl import SFTTrainer
+
+    class DlmSFTTrainer(SFTTrainer):
+        """SFTTrainer whose loss on CPU is the model's own cross-entropy.
+
+        TRL computes the loss through a fused LM head that never materialises the logits; on GPUs its Triton kernel
+        scores only the supervised positions (a real saving for 150k-token vocabularies), but without Triton it
+        scores every position in Python-tiled chunks, which made a tiny-model CPU step ~3x slower than the plain
+        loss. Same value either way: summed NLL of the completion tokens over the tokens in the batch.
+        """
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if self.args.device.type == "cpu":
+                inputs["use_cache"] = False
+                return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    return DlmSFTTrainer
+
+
+def uses_varlen_attention(model) -> bool:
+    config = getattr(model, "config", None)
+    return "flash" in str(getattr(config, "_attn_implementation", "") or "")
+
+
+class PackedRowsCollator:
+    """One row per packed bin, right-padded to the longest bin of the batch; position ids restart per example.
+
+    Labels: TRL's completion mask, plus -100 at every example start (nothing precedes it in its own example) and
+    on padding. `real_tokens` (popped before the forward) lets the trainer count tokens vs positions.
+    """
+
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, rows: list[dict]) -> dict:
+        import torch
+
+        width = max(len(row["input_ids"]) for row in rows)
+        ids, positions, labels, real = [], [], [], []
+        for row in rows:
+            n, pad = len(row["input_ids"]), width - len(row["input_ids"])
+            lengths = row.get("seq_lengths") or [n]
+            row_positions = [i for length in lengths for i in range(length)] + list(range(pad))
+            row_labels = [(-100 if p == 0 else t) for t, p in zip(row["labels"], row_positions)] + [-100] * pad
+            ids.append(list(row["input_ids"]) + [self.pad_token_id] * pad)
+            positions.append(row_positions)
+            labels.append(row_labels)
+            real.append(n)
+        return {"input_ids": torch.tensor(ids), "position_ids": torch.tensor(positions),
+                "labels": torch.tensor(labels), "real_tokens": torch.tensor(real)}
+
+
 def packing_stats(packed_dataset, max_length: int, limit: int | None = None) -> dict:
-    """How full the packed rows are, and what padding every example to max_length would give instead.
+    """How full the packed rows are, what padding every example to max_length would give instead, and how many
+    examples reached max_length (were truncated, or fit exactly).
 
     `bin_fill` = real tokens / (rows x max_length); `padded_efficiency` = real tokens / (examples x max_length).
     Reads `limit` rows of a streamed dataset (re-reading its start), all rows of a finite one.
     """
-    tokens = rows = examples = 0
+    tokens = rows = examples = at_max = 0
     for row in packed_dataset:
         rows += 1
         tokens += len(row["input_ids"])
-        examples += len(row["seq_lengths"]) if "seq_lengths" in row else 1
+        lengths = row["seq_lengths"] if "seq_lengths" in row else [len(row["input_ids"])]
+        examples += len(lengths)
+        at_max += sum(1 for length in lengths if length >= max_length)
         if limit is not None and rows >= limit:
             break
     if not rows:
         return {"bin_fill": None, "padded_efficiency": None, "packed_rows": 0, "examples": 0}
     return {"bin_fill": tokens / (rows * max_length), "padded_efficiency": tokens / (examples * max_length),
-            "packed_rows": rows, "examples": examples, "tokens": tokens}
+            "packed_rows": rows, "examples": examples, "examples_at_max_length": at_max}

@@ -51,7 +51,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
     cfg.validate()
     runtime.init_distributed()
     run_id = runtime.broadcast_from_main(new_run_id(run_slug(cfg)))
-    output_dir = Path(cfg.output_dir or Path("checkpoints") / run_id)
+    output_dir = Path(cfg.output_dir or Path("checkpoints") / run_id).expanduser().resolve()
 
     # Every rank checks before any rank may write; only then does rank 0 clear an --overwrite directory.
     resume_from = prepare_output_dir(output_dir, cfg.resume, cfg.overwrite)
@@ -92,10 +92,18 @@ def _train(cfg: TrainConfig) -> TrainResult:
         from trainers.pretrain import build_pretrain_trainer
 
         trainer, blocks = build_pretrain_trainer(model, tokenizer, dataset, args_kwargs, cfg.max_length, callbacks)
+        packing = {"padded_efficiency": None}  # filled from blocks.stats after training (streams pack lazily)
     else:
-        from trainers.sft import build_sft_trainer
+        from trainers.sft import build_sft_trainer, packing_stats
 
         trainer, blocks = build_sft_trainer(model, tokenizer, dataset, args_kwargs, cfg.max_length, callbacks), None
+        # a streamed dataset: estimate from its first rows (re-read from the start; training reads them again)
+        packing = packing_stats(trainer.train_dataset, cfg.max_length,
+                                limit=200 if data_info.get("streamed") else None)
+        if packing.get("examples_at_max_length") and main:
+            print(f"warning: {packing['examples_at_max_length']} of {packing['examples']} examples reach "
+                  f"--max_length {cfg.max_length} and are cut there; raise --max_length to keep their ends",
+                  file=sys.stderr, flush=True)
     _quiet_trainer(trainer)
 
     train_start = time.time()
@@ -103,7 +111,10 @@ def _train(cfg: TrainConfig) -> TrainResult:
     train_seconds = time.time() - train_start
 
     final_model = _save_final(trainer, tokenizer, output_dir, cfg, model_info)
-    record = _record(cfg, run_id, output_dir, trainer, output, blocks, data_info, model_info, learning_rate,
+    if blocks is not None:  # pretrain: what packing gave vs padding each document to max_length
+        packing = {"padded_efficiency": blocks.stats.padded_efficiency(cfg.max_length),
+                   "documents": blocks.stats.documents, "blocks": blocks.stats.blocks}
+    record = _record(cfg, run_id, output_dir, trainer, output, packing, data_info, model_info, learning_rate,
                      trainable_params, total_params, train_seconds, time.time() - started)
     if main:
         from results.store import write_record
@@ -156,10 +167,13 @@ def _training_args(cfg: TrainConfig, output_dir: Path, learning_rate: float) -> 
 
 
 class _DropMessages(logging.Filter):
-    """Drops known-misleading library warnings: the 'pass an attention_mask' advice is wrong for packed batches,
-    whose isolation relies on having no attention_mask."""
+    """Drops known-misleading library warnings: the 'pass an attention_mask' advice is wrong for packed batches
+    (their isolation relies on having no attention_mask); GPT-2 configs carry loss_type=None, which means the
+    default loss; a tied LM head is never saved, so resuming always 'misses' it; mtime ordering is harmless."""
 
-    MESSAGES = ("strongly recommend passing in an `attention_mask`", "mtime may not be reliable")
+    MESSAGES = ("strongly recommend passing in an `attention_mask`", "mtime may not be reliable",
+                "`loss_type=None` was set in the config",
+                "missing keys in the checkpoint model loaded: ['lm_head.weight']")
 
     def filter(self, record):
         return not any(m in record.getMessage() for m in self.MESSAGES)
@@ -175,7 +189,8 @@ def _quiet_libraries():
     hf_logging.disable_progress_bar()
     datasets.disable_progress_bars()
     noise = _DropMessages()
-    loggers = [logging.getLogger(n) for n in ("transformers.modeling_utils", "transformers.trainer_utils")]
+    loggers = [logging.getLogger(n) for n in ("transformers.modeling_utils", "transformers.trainer_utils",
+                                              "transformers.trainer")]
     for logger in loggers:
         logger.addFilter(noise)
     try:
@@ -223,20 +238,11 @@ def _save_final(trainer, tokenizer, output_dir: Path, cfg: TrainConfig, model_in
     return model
 
 
-def _record(cfg, run_id, output_dir, trainer, output, blocks, data_info, model_info, learning_rate,
+def _record(cfg, run_id, output_dir, trainer, output, packing, data_info, model_info, learning_rate,
             trainable_params, total_params, train_seconds, wall_seconds) -> dict:
     state = trainer.state
     losses = [[entry["step"], entry["loss"]] for entry in state.log_history if "loss" in entry]
     positions = trainer.positions_processed
-    packing = {}
-    if blocks is not None:  # pretrain: what packing gave vs padding each document to max_length
-        packing = {"padded_efficiency": blocks.stats.padded_efficiency(cfg.max_length),
-                   "documents": blocks.stats.documents, "blocks": blocks.stats.blocks}
-    else:  # sft: how full TRL's packed rows are (a streamed dataset: its first rows only)
-        from trainers.sft import packing_stats
-
-        packing = packing_stats(trainer.train_dataset, cfg.max_length,
-                                limit=200 if (data_info or {}).get("streamed") else None)
     lora = cfg.lora is not None
     return {
         "kind": "train",

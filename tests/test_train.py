@@ -1,0 +1,331 @@
+"""`dlm train` end to end on the tiny GPT-2 and samples/: pretrain, SFT (full, LoRA), sequential runs, mixtures,
+data fractions, the output-directory contract, kill -9 + resume, and a 2-process torchrun smoke."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from trainers.config import LoraSpec, MixtureSpec, TrainConfig
+from trainers.errors import UserError
+
+ROOT = Path(__file__).resolve().parent.parent
+TWEETS = "zeroshot/twitter-financial-news-sentiment"
+
+
+def config(tmp: Path, name: str, mode: str = "pretrain", data: MixtureSpec | None = None, **overrides) -> TrainConfig:
+    values = dict(model="tiny-gpt2", data=data or MixtureSpec.single(TWEETS), mode=mode, max_steps=4,
+                  output_dir=str(tmp / name), batch_size=4, gradient_accumulation_steps=1, max_length=64,
+                  save_steps=2, save_total_limit=2, logging_steps=1, results_dir=str(tmp / "runs"), seed=7)
+    values.update(overrides)
+    return TrainConfig(**values).validate()
+
+
+def weights(model) -> dict:
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def tiny_weights(tiny_model_dir) -> dict:
+    from trainers.models import load_model
+
+    return weights(load_model(str(tiny_model_dir), for_training=True)[0])
+
+
+def records(results_dir: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(Path(results_dir).glob("*.json"))]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny-model ops are too small to gain from a second thread, and on a shared 2-core machine busy-waiting
+    OpenMP threads made steps several times slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("train")
+
+
+@pytest.fixture(scope="module")
+def pretrain_run(workdir, tiny_model_dir):
+    from trainers.train import train
+
+    return train(config(workdir, "pretrain", max_steps=6))
+
+
+@pytest.fixture(scope="module")
+def lora_run(workdir, tiny_model_dir):
+    from trainers.train import train
+
+    return train(config(workdir, "lora", mode="sft", max_steps=4, learning_rate=1e-2,
+                        lora=LoraSpec(r=4, alpha=8, dropout=0.0)))
+
+
+# --- pretraining --------------------------------------------------------------------------------------------
+def test_pretrain_trains_every_parameter_and_records_the_run(pretrain_run, tiny_model_dir, workdir):
+    record, out = pretrain_run.record, Path(pretrain_run.output_dir)
+    train = record["train"]
+    assert record["kind"] == "train" and train["mode"] == "pretrain" and train["lora"] is False
+    losses = [loss for _, loss in train["loss_curve"]]
+    assert len(losses) == 6 and all(math.isfinite(x) for x in losses) and math.isfinite(train["final_loss"])
+    before, after = tiny_weights(tiny_model_dir), weights(pretrain_run.model)
+    unchanged = [n for n in before if torch_equal(before[n], after[n])]
+    assert not unchanged, f"parameters not updated: {unchanged}"
+    # 6 steps x 4 blocks x 64 positions, nearly all real tokens
+    assert 0.9 * 6 * 4 * 64 <= train["tokens_seen"] <= 6 * 4 * 64
+    assert train["packing_efficiency"] >= 0.95 and train["padded_efficiency"] < 0.6
+    assert train["trainable_params"] == train["total_params"] > 0
+    for key in ("wall_time_s", "tokens_per_s", "peak_memory_mb", "command", "config"):
+        assert (train.get(key) or record.get(key)) is not None, key
+    assert record["command"] == sys.argv
+    assert train["data"]["parts"] == [TWEETS] and train["data"]["realised_proportions"] == [1.0]
+    stored = records(workdir / "runs")
+    assert any(r["run_id"] == record["run_id"] for r in stored), "record written to results_dir"
+    # final model + tokenizer at the root, loadable as a model name
+    from trainers.models import load_model
+
+    reloaded, tokenizer = load_model(str(out))
+    assert torch_equal(weights(reloaded)["transformer.wte.weight"], after["transformer.wte.weight"])
+    assert tokenizer.eos_token_id is not None and (out / "dlm_train.json").is_file()
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return torch.equal(a, b)
+
+
+def test_save_total_limit_keeps_the_newest_checkpoints(pretrain_run):
+    out = Path(pretrain_run.output_dir)
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-6"]
+
+
+def test_non_empty_output_dir_is_refused_and_left_alone(workdir, pretrain_run):
+    from trainers.train import train
+
+    out = Path(pretrain_run.output_dir)
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(UserError, match="--resume.*--overwrite"):
+        train(config(workdir, "pretrain"))
+    assert sorted(p.name for p in out.iterdir()) == before
+    stray = workdir / "stray"
+    stray.mkdir()
+    (stray / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="does not look like a training output"):
+        train(config(workdir, "stray", overwrite=True))
+    assert (stray / "notes.txt").read_text() == "mine"
+
+
+def test_data_fraction_trains_on_a_quarter(workdir, pretrain_run):
+    from trainers.train import train
+
+    result = train(config(workdir, "quarter", max_steps=1, data_fraction=0.25, save_steps=10))
+    data, full = result.record["train"]["data"], pretrain_run.record["train"]["data"]
+    assert data["rows"] == full["rows"] // 4 and data["data_fraction"] == 0.25
+    assert result.record["train"]["documents"] == data["rows"], "only the quarter was packed"
+
+
+def test_mixture_records_realised_proportions(workdir):
+    from trainers.train import train
+
+    mixture = MixtureSpec.from_flags(datasets=[TWEETS, "takala/financial_phrasebank"],
+                                     dataset_configs=["None", "sentences_allagree"], mixture_rates=["3", "1"])
+    result = train(config(workdir, "mixture", data=mixture, max_steps=1, save_steps=10))
+    data = result.record["train"]["data"]
+    assert len(data["parts"]) == 2 and data["rates"] == pytest.approx([0.75, 0.25])
+    assert data["realised_proportions"] == pytest.approx([0.75, 0.25], abs=0.02)
+
+
+# --- SFT ----------------------------------------------------------------------------------------------------
+def label_accuracy(model, tokenizer, pairs, choices) -> float:
+    """Share of examples whose gold completion is the most likely of `choices` (lm-eval multiple_choice style)."""
+    import torch
+
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for prompt, gold in pairs:
+            context = tokenizer(prompt)["input_ids"]
+            scores = []
+            for choice in choices:
+                continuation = tokenizer(prompt + choice)["input_ids"][len(context):]
+                logits = model(torch.tensor([context + continuation]), use_cache=False).logits[0]
+                logprobs = logits[len(context) - 1:-1].log_softmax(-1)
+                scores.append(sum(logprobs[i, t].item() for i, t in enumerate(continuation)))
+            correct += choices[max(range(len(choices)), key=scores.__getitem__)] == gold
+    model.train()
+    return correct / len(pairs)
+
+
+def test_sft_learns_financial_sentiment(workdir, tiny_model_dir):
+    from trainers.data import load_split, lookup, to_sft_pair
+    from trainers.models import load_model
+    from trainers.train import train
+
+    entry = lookup(TWEETS)
+    pairs = [to_sft_pair(entry, row) for row in load_split(TWEETS, split="validation")]
+    choices = sorted({completion for _, completion in pairs})
+    assert len(choices) == 3
+    base, tokenizer = load_model(str(tiny_model_dir))
+    before = label_accuracy(base, tokenizer, pairs, choices)
+    started = time.time()
+    # ~150 updates: the tiny model first learns the label prior (loss ~ln3/2), then to read the tweet
+    result = train(config(workdir, "sft", mode="sft", max_steps=150, batch_size=8, max_length=128,
+                          learning_rate=3e-3, warmup_steps=5, save_steps=1000, logging_steps=10))
+    after = label_accuracy(result.model, result.tokenizer, pairs, choices)
+    assert before < 0.6 <= 0.8 <= after, (before, after)
+    train_record = result.record["train"]
+    assert train_record["mode"] == "sft" and math.isfinite(train_record["final_loss"])
+    assert train_record["packing_efficiency"] > 0.8 and train_record["bin_fill"] > 0.8
+    assert train_record["padded_efficiency"] < 0.5, "padding each example to max_length would waste most compute"
+    base_weights = weights(base)
+    unchanged = [n for n, p in weights(result.model).items() if torch_equal(p, base_weights[n])]
+    assert not unchanged, f"parameters not updated: {unchanged}"
+    assert train_record["train_time_s"] < 120, "a learning check, not a benchmark: only catch pathologies"
+
+
+def test_lora_trains_only_the_adapter_and_saves_a_loadable_one(lora_run, tiny_model_dir):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    out = Path(lora_run.output_dir)
+    train_record = lora_run.record["train"]
+    assert train_record["lora"] is True and 0 < train_record["trainable_params"] < train_record["total_params"]
+    assert (out / "adapter_config.json").is_file() and (out / "adapter_model.safetensors").is_file()
+    assert not (out / "model.safetensors").exists()
+    adapter_config = json.loads((out / "adapter_config.json").read_text())
+    assert set(adapter_config["target_modules"]) == {"c_attn", "c_proj", "c_fc"} and adapter_config["fan_in_fan_out"]
+
+    model = lora_run.model  # a PeftModel
+    original = tiny_weights(tiny_model_dir)
+    for name, param in model.named_parameters():
+        if "lora_" in name:
+            continue
+        base_name = name.replace("base_model.model.", "").replace(".base_layer", "")
+        assert torch_equal(param, original[base_name]), f"base weight {base_name} changed"
+    assert any(float(p.detach().abs().sum()) > 0 for n, p in model.named_parameters() if "lora_B" in n)
+
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
+    reloaded = PeftModel.from_pretrained(base, str(out)).eval()
+    ids = torch.tensor([lora_run.tokenizer("Bullish: $JPM profit rose")["input_ids"]])
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(reloaded(ids).logits, model(ids).logits, atol=1e-5)
+    model.train()
+
+
+def test_merge_lora_saves_a_standalone_model(workdir):
+    from trainers.models import load_model
+    from trainers.train import train
+
+    result = train(config(workdir, "lora-merged", mode="sft", max_steps=1, lora=LoraSpec(r=4, merge=True)))
+    merged_dir = Path(result.output_dir) / "merged"
+    assert (merged_dir / "model.safetensors").is_file() and result.record["train"]["merged_dir"] == str(merged_dir)
+    reloaded, _ = load_model(str(merged_dir))
+    assert type(reloaded).__name__ == "GPT2LMHeadModel"
+
+
+# --- sequential runs ----------------------------------------------------------------------------------------
+def test_sft_continues_from_a_pretrain_checkpoint(workdir, pretrain_run):
+    from trainers.train import train
+
+    result = train(config(workdir, "seq-full", mode="sft", model=pretrain_run.output_dir, max_steps=1))
+    assert result.record["model"]["previous_run"]["mode"] == "pretrain"
+    assert result.record["model"]["resolved"] == str(Path(pretrain_run.output_dir).resolve())
+
+
+def test_adapter_dir_as_model_is_merged_before_training(workdir, lora_run, tiny_model_dir):
+    import torch
+
+    from trainers.models import load_model
+    from trainers.train import train
+
+    merged, _ = load_model(lora_run.output_dir, for_training=True)
+    assert type(merged).__name__ == "GPT2LMHeadModel", "a plain model, not a PeftModel"
+    expected = lora_run.model.merge_and_unload() if hasattr(lora_run.model, "merge_and_unload") else lora_run.model
+    for name, param in expected.named_parameters():
+        assert torch.allclose(param, dict(merged.named_parameters())[name], atol=1e-6), name
+    result = train(config(workdir, "seq-lora", mode="sft", model=lora_run.output_dir, max_steps=1,
+                          lora=LoraSpec(r=4)))
+    # an adapter over base+adapter cannot be re-applied to the base alone: the merged model is saved too
+    assert (Path(result.output_dir) / "merged" / "model.safetensors").is_file()
+    assert result.record["model"]["previous_run"]["mode"] == "sft"
+
+
+# --- interruption and resume --------------------------------------------------------------------------------
+def cli_train(output_dir: Path, results_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, str(ROOT / "cli.py"), "train", "--model", "tiny-gpt2", "--dataset", TWEETS,
+            "--mode", "pretrain", "--max_steps", "40", "--save_steps", "5", "--batch_size", "4",
+            "--gradient_accumulation_steps", "2", "--max_length", "64", "--seed", "11",
+            "--output_dir", str(output_dir), "--results-dir", str(results_dir), *extra]
+
+
+def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path, tiny_model_dir, capsys):
+    from trainers.checkpoints import newest_checkpoint
+    from trainers.train import train
+
+    killed = tmp_path / "killed"
+    # one thread like this process (see `one_thread`): thread count changes float reduction order
+    process = subprocess.Popen(cli_train(killed, tmp_path / "runs"), cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 120
+    while (newest_checkpoint(killed) is None or newest_checkpoint(killed).name == "checkpoint-5") \
+            and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run must be killed mid-way for this test to mean anything"
+    assert not (killed / "model.safetensors").exists()
+    assert not list((tmp_path / "runs").glob("*.json")), "no record for an unfinished run"
+
+    common = dict(model="tiny-gpt2", data=MixtureSpec.single(TWEETS), mode="pretrain", max_steps=40, save_steps=5,
+                  batch_size=4, gradient_accumulation_steps=2, max_length=64, seed=11,
+                  results_dir=str(tmp_path / "runs"))
+    capsys.readouterr()
+    resumed = train(TrainConfig(**common, output_dir=str(killed), resume=True))
+    err = capsys.readouterr().err
+    step = int(err.split("Resuming from checkpoint-")[1].split()[0])
+    assert 10 <= step < 40
+    uninterrupted = train(TrainConfig(**common, output_dir=str(tmp_path / "straight")))
+    a, b = weights(resumed.model), weights(uninterrupted.model)
+    assert all(torch_allclose(a[n], b[n]) for n in a), "resumed run ends with different weights"
+    assert resumed.record["train"]["tokens_seen"] == uninterrupted.record["train"]["tokens_seen"]
+    assert resumed.record["train"]["global_step"] == 40
+
+
+def torch_allclose(a, b) -> bool:
+    import torch
+
+    return torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_torchrun_two_processes(tmp_path, tiny_model_dir):
+    from shutil import which
+
+    torchrun = which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    command = [torchrun, "--standalone", "--nproc_per_node", "2", *cli_train(tmp_path / "ddp", tmp_path / "runs")[1:]]
+    command[command.index("40")] = "4"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    stored = records(tmp_path / "runs")
+    assert len(stored) == 1, "only rank 0 writes the record"
+    assert stored[0]["train"]["world_size"] == 2 and stored[0]["train"]["global_step"] == 4
+    # 4 steps x 2 micro-batches x 4 blocks x 64 positions on each of 2 ranks
+    assert stored[0]["train"]["tokens_seen"] > 0.9 * 4 * 2 * 4 * 64 * 2
+    assert (tmp_path / "ddp" / "model.safetensors").is_file()
+    assert done.stderr.count("step 1/4 |") == 1, "progress lines come from rank 0 only"
