@@ -202,5 +202,6 @@ class _quiet_lm_eval:
 
 
 def _progress(message: str) -> None:
-    sys.stderr.write(f"[dlm eval] {message}\n")
-    sys.stderr.flush()
+    # stdout, like the pipeline's progress: stderr carries only the one-line error of a failed command
+    sys.stdout.write(f"[dlm eval] {message}\n")
+    sys.stdout.flush()
