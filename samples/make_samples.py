@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -254,17 +255,24 @@ def wikitext(rng):
 
 
 def main(root: Path = ROOT) -> None:
-    writers.ROOT = root
-    for owner in OWNERS:
-        shutil.rmtree(root / owner, ignore_errors=True)
-    makers = [imdb, glue, financial_phrasebank, twitter_sentiment, twitter_topic, fiqa_sentiment, fingpt_sentiment,
-              mmlu, mmlu_pro, fiqa_qa, finance_alpaca, financial_qa_10k, financial_reports_sec, gsm8k, financemath,
-              math_dataset, bigcodebench, adaptllm, corpora, wikitext]
-    for make in makers:
-        make(random.Random(f"{SEED}-{make.__name__}"))  # one stream per repo: editing one leaves the others alone
+    # Build next to `root`, then swap each owner folder in: readers (tests running meanwhile) never see a
+    # half-written snapshot for longer than one rename.
+    build = Path(tempfile.mkdtemp(prefix=".samples-build-", dir=root.parent))
+    writers.ROOT = build
+    try:
+        makers = [imdb, glue, financial_phrasebank, twitter_sentiment, twitter_topic, fiqa_sentiment,
+                  fingpt_sentiment, mmlu, mmlu_pro, fiqa_qa, finance_alpaca, financial_qa_10k, financial_reports_sec,
+                  gsm8k, financemath, math_dataset, bigcodebench, adaptllm, corpora, wikitext]
+        for make in makers:
+            make(random.Random(f"{SEED}-{make.__name__}"))  # one stream per repo: editing one leaves others alone
+        root.mkdir(parents=True, exist_ok=True)
+        for owner in OWNERS:
+            shutil.rmtree(root / owner, ignore_errors=True)
+            (build / owner).replace(root / owner)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
     files = [p for p in root.rglob("*") if p.is_file() and p.parts[len(root.parts)] in OWNERS]
     print(f"wrote {len(files)} files, {sum(p.stat().st_size for p in files) / 1024:.0f} KiB under {root}")
-
 
 if __name__ == "__main__":
     main()

@@ -14,7 +14,9 @@ from trainers.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
-TFNS, FPB, FINGPT = "zeroshot/twitter-financial-news-sentiment", "takala/financial_phrasebank", "FinGPT/fingpt-sentiment-train"
+TFNS = "zeroshot/twitter-financial-news-sentiment"
+FPB = "takala/financial_phrasebank"
+FINGPT = "FinGPT/fingpt-sentiment-train"
 
 
 def _default(entry):
@@ -315,14 +317,17 @@ def test_show_rows_raw_pretrain_and_sft():
     (lambda empty: lookup("imbd"), r"unknown dataset 'imbd'; did you mean 'stanfordnlp/imdb'"),
     (lambda empty: lookup("glue", "sst3"), r"unknown config 'sst3' for glue; did you mean 'sst2'\? valid: cola, sst2"),
     (lambda empty: lookup("stanfordnlp/imdb", "sst2"), r"valid: plain_text"),
-    (lambda empty: load_split("imdb", split="tset"), r"unknown split 'tset' for stanfordnlp/imdb:plain_text; did you mean 'test'"),
-    (lambda empty: load_split("glue", "cola", "dev2"), r"unknown split 'dev2' for glue:cola; valid: train, validation, test"),
+    (lambda empty: load_split("imdb", split="tset"),
+     r"unknown split 'tset' for stanfordnlp/imdb:plain_text; did you mean 'test'"),
+    (lambda empty: load_split("glue", "cola", "dev2"),
+     r"unknown split 'dev2' for glue:cola; valid: train, validation, test"),
     (lambda empty: load_split("glue"), r"needs a config"),
     (lambda empty: load_split("yale-nlp/FinanceMath", data_dir=empty), r"gated.*HF_TOKEN"),
     (lambda empty: load_split("openai/gsm8k", "main", data_dir=empty), r"offline.*--data-dir"),
     (lambda empty: training_dataset(MixtureSpec.single("wikitext"), "sft"), r"--mode pretrain"),
     (lambda empty: training_dataset(MixtureSpec.single("AdaptLLM/finance-tasks", "NER"), "sft"), r"evaluation-only"),
-], ids=["id", "config", "no-configs", "split-typo", "split", "needs-config", "gated", "offline", "corpus-sft", "eval-only"])
+], ids=["id", "config", "no-configs", "split-typo", "split", "needs-config", "gated", "offline", "corpus-sft",
+        "eval-only"])
 def test_bad_input_raises_one_line_user_error(call, message, tmp_path):
     with pytest.raises(UserError, match=message) as err:
         call(str(tmp_path))  # an empty --data-dir: no snapshot there
