@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -43,7 +42,7 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
     with _quiet_lm_eval():
         _progress(f"loading {len(names)} task(s): {', '.join(names)}")
         task_manager = task_manager_for(names, cfg.data_dir)
-        loaded = task_manager.load(names)
+        loaded = load_tasks(task_manager, names)
         check_fewshot(loaded["tasks"], cfg.num_fewshot)
         top_level = [loaded["groups"].get(name) or loaded["tasks"][name] for name in names]
 
@@ -118,6 +117,19 @@ def task_manager_for(names: list[str], data_dir: str | None = None):
     return TaskManager(include_path=str(TASKS_DIR), include_defaults=builtin, metadata=metadata)
 
 
+def load_tasks(task_manager, names: list[str]) -> dict:
+    """Build the tasks (this reads their data). Our loader raises UserError itself; lm-eval's built-in tasks read
+    the Hub directly, so an unreachable Hub becomes a one-line error here too."""
+    import datasets
+
+    try:
+        return task_manager.load(names)
+    except (ConnectionError, datasets.exceptions.DatasetNotFoundError) as err:
+        reason = str(err).splitlines()[0] if str(err) else err.__class__.__name__
+        raise UserError(f"cannot load the data of {', '.join(names)}: {reason}; go online (unset HF_HUB_OFFLINE / "
+                        f"HF_DATASETS_OFFLINE) or use the dlm_ tasks with --data-dir") from None
+
+
 def run_harness(model, tokenizer, tasks: list, task_manager, cfg: EvalConfig, log_samples: bool = False) -> dict:
     """lm-eval's simple_evaluate on an in-memory model with the batch size actually applied."""
     import lm_eval
@@ -180,8 +192,10 @@ def build_record(cfg: EvalConfig, results: dict, model_info: dict, wall_time_s: 
 
 # --- process setup ---------------------------------------------------------------------------------------------------
 def _prepare_environment() -> None:
+    from trainers.tiny import cache_root
+
     # lm-eval's request cache lives inside the installed package unless told otherwise (a shared venv!).
-    os.environ.setdefault("LM_HARNESS_CACHE_PATH", os.path.join(tempfile.gettempdir(), "dlm-lm-eval-cache"))
+    os.environ.setdefault("LM_HARNESS_CACHE_PATH", str(cache_root() / "lm-eval-cache"))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
