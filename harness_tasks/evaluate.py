@@ -63,7 +63,8 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
     if write:
         from results.store import write_record
 
-        record["path"] = str(write_record(cfg.results_dir, record))
+        path = write_record(cfg.results_dir, record)
+        _progress(f"record written: {path}")
     return record
 
 
