@@ -329,3 +329,46 @@ def test_torchrun_two_processes(tmp_path, tiny_model_dir):
     assert stored[0]["train"]["tokens_seen"] > 0.9 * 4 * 2 * 4 * 64 * 2
     assert (tmp_path / "ddp" / "model.safetensors").is_file()
     assert done.stderr.count("step 1/4 |") == 1, "progress lines come from rank 0 only"
+
+
+# --- small contracts ----------------------------------------------------------------------------------------
+def test_model_names_resolve_or_fail_with_the_fix(tmp_path, tiny_model_dir):
+    from trainers.models import default_lr, load_model, resolve_model
+
+    assert resolve_model("gpt2") == "openai-community/gpt2" and resolve_model("qwen2-0.5b") == "Qwen/Qwen2-0.5B"
+    assert resolve_model("tiny-gpt2") == str(tiny_model_dir)
+    with pytest.raises(UserError, match="not found"):
+        resolve_model("./checkpoints/never-trained")
+    (tmp_path / "interrupted" / "checkpoint-3").mkdir(parents=True)
+    with pytest.raises(UserError, match="checkpoint-N"):
+        load_model(str(tmp_path / "interrupted"))
+    with pytest.raises(UserError, match="offline|unreachable|cannot load"):
+        load_model("someone/model-that-is-not-cached")
+    assert default_lr("sft", lora=True, total_params=124_000_000) > default_lr("sft", False, 124_000_000)
+    assert default_lr("pretrain", False, 124_000_000) == 1e-4
+
+
+def test_resume_without_checkpoints(tmp_path, capsys):
+    from trainers.train import train
+
+    result = train(config(tmp_path, "fresh", max_steps=1, resume=True, save_steps=10))
+    assert "starting from step 0" in capsys.readouterr().err
+    assert result.record["train"]["global_step"] == 1
+    assert (tmp_path / "fresh" / "checkpoint-1").is_dir(), "the last step is always checkpointed"
+    (tmp_path / "exported").mkdir()
+    (tmp_path / "exported" / "config.json").write_text("{}")  # a model but no checkpoint-N
+    with pytest.raises(UserError, match="no complete checkpoint"):
+        train(config(tmp_path, "exported", max_steps=2, resume=True))
+
+
+def test_missing_tracker_is_a_user_error_before_anything_is_written(tmp_path, monkeypatch):
+    import importlib.util
+
+    from trainers.train import train
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("wandb",) else real_find_spec(name, *a))
+    with pytest.raises(UserError, match="pip install wandb"):
+        train(config(tmp_path, "tracked", report_to="wandb"))
+    assert not (tmp_path / "tracked").exists() and not (tmp_path / "runs").exists()

@@ -53,10 +53,13 @@ def make_progress_callback(stream=None, min_interval_s: float = 0.5):
                     print(self.line(state), file=self.stream, flush=True)
 
         def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step >= state.max_steps:
+                control.should_log = True  # the loss curve and final loss include the last step
             now = time.perf_counter()
             if self.live and state.is_world_process_zero and now - self.last_draw >= min_interval_s:
                 self.last_draw = now
                 print("\r" + self.line(state).ljust(79), end="", file=self.stream, flush=True)
+            return control
 
         def on_train_end(self, args, state, control, **kwargs):
             if self.live and state.is_world_process_zero:

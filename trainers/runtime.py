@@ -60,6 +60,16 @@ def barrier() -> None:
         dist.barrier()
 
 
+def check_report_to(report_to: str) -> None:
+    """Fail before training, not at its first log step, when the chosen tracker is not installed."""
+    import importlib.util
+
+    needs = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}.get(report_to, ())
+    if needs and not any(importlib.util.find_spec(m) for m in needs):
+        raise UserError(f"--report_to {report_to} needs the {needs[0]} package: pip install {needs[0]} "
+                        "(or use --report_to none)")
+
+
 def cpu_supports_bf16() -> bool:
     import torch
 

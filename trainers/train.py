@@ -49,6 +49,8 @@ def _train(cfg: TrainConfig) -> TrainResult:
     from results.store import new_run_id
 
     cfg.validate()
+    runtime.check_report_to(cfg.report_to)
+    runtime.precision(cfg.bf16)  # an impossible --bf16 fails here, before anything is loaded or written
     runtime.init_distributed()
     run_id = runtime.broadcast_from_main(new_run_id(run_slug(cfg)))
     output_dir = Path(cfg.output_dir or Path("checkpoints") / run_id).expanduser().resolve()
