@@ -165,6 +165,15 @@ def _load_error(name: str, resolved: str, err: Exception) -> str:
     return f"cannot load model '{name}' ({resolved}): {text}"
 
 
+def check_max_length(model, max_length: int, name: str) -> None:
+    """A sequence longer than the model's position table fails deep inside the forward pass (IndexError)."""
+    config = model.config
+    positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    if positions and max_length > positions:
+        raise UserError(f"--max_length {max_length} is more than {name} can take ({positions} positions); "
+                        f"use --max_length {positions} or less")
+
+
 def lora_targets(model) -> tuple[list[str] | str, bool]:
     """(target module names, fan_in_fan_out) for this architecture; 'all-linear' when the family is unknown."""
     model_type = getattr(model.config, "model_type", "")

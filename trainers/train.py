@@ -69,6 +69,9 @@ def _train(cfg: TrainConfig) -> TrainResult:
 
     started = time.time()
     model, tokenizer, model_info = _load_for_training(cfg)
+    from trainers.models import check_max_length
+
+    check_max_length(model, cfg.max_length, cfg.model)
     dataset, data_info = _training_data(cfg)
 
     from transformers import set_seed
