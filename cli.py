@@ -137,7 +137,7 @@ def data_overlap(train: Annotated[str, typer.Argument(help="training dataset id[
                  data_dir: DataDir = None) -> None:
     """Exact and near-duplicate overlap between a training set and an evaluation set."""
     from trainers.overlap import overlap_report
-    from results.report import print_overlap
+    from results.console import print_overlap
 
     print_overlap(overlap_report(train, evaluation, data_dir=data_dir))
 
@@ -147,7 +147,7 @@ def data_overlap(train: Annotated[str, typer.Argument(help="training dataset id[
 def tasks_list() -> None:
     """Every task and group: name, family, dataset, metric, shots, version."""
     from harness_tasks.catalog import list_tasks
-    from results.report import print_task_table
+    from results.console import print_task_table
 
     print_task_table(list_tasks())
 
@@ -176,7 +176,7 @@ def train(model: Model, mode: Mode = "pretrain", dataset: Dataset = None, datase
     """Continued pretraining (packed) or SFT (full / LoRA); writes a checkpoint and a run record."""
     args = dict(locals())  # the flags only: taken before the imports below add names to locals()
     from trainers.train import train as run_training
-    from results.report import print_train_summary
+    from results.console import print_train_summary
 
     cfg = _train_config(**args)
     print_train_summary(run_training(cfg).record)
@@ -190,7 +190,7 @@ def eval_(model: Model, tasks: Tasks = None, peft: Peft = None, num_fewshot: Num
           batch_size: Annotated[Optional[int], _opt("--batch_size", "--batch-size", hidden=True)] = None) -> None:
     """Score a model (hub id, alias, checkpoint, or base + --peft adapter) on lm-eval tasks."""
     from harness_tasks.evaluate import evaluate
-    from results.report import print_eval
+    from results.console import print_eval
 
     cfg = _eval_config(model, tasks, peft, num_fewshot, limit, batch_size or eval_batch_size,
                        allow_code_execution, data_dir, results_dir, trust_remote_code, seed)
@@ -215,7 +215,7 @@ def run(model: Model, mode: Mode = "sft", dataset: Dataset = None, dataset_confi
     """Train then evaluate, one run record. --max_steps 0 / --evaluation_only: evaluate the model as it is."""
     args = dict(locals())  # the flags only: taken before the imports below add names to locals()
     from pipeline import Cycle, run_cycle
-    from results.report import print_eval
+    from results.console import print_eval
 
     eval_keys = ("tasks", "num_fewshot", "limit", "eval_batch_size", "allow_code_execution", "transfer",
                  "evaluation_only")
