@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import tempfile
 
-import common
+import benchlib as common
 
 
 def corpus(n_docs: int) -> list[str]:
@@ -72,7 +72,7 @@ def main(argv=None) -> dict:
     p.add_argument("--length", type=int, default=128)
     p.add_argument("--steps", type=int, default=None, help="steps per side per round")
     p.add_argument("--docs", type=int, default=4000)
-    args = p.parse_args(argv)
+    args = common.parse(p, argv)
     if args.tiny:
         args.gpt2, args.steps, args.docs, args.batch = False, 3, 200, 4
     steps = args.steps or (6 if args.gpt2 else 60)

@@ -1,0 +1,322 @@
+"""What every benchmark script shares: offline environment, the --tiny flag, alternated timing, child processes.
+
+Timings on a shared machine are noisy, so every comparison runs its two sides alternately in the same run
+(A, B, A, B, ...) and reports the ratio of medians; absolute times are printed for context only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# GPT-2 124M: the shapes of openai-community/gpt2 (random init: nothing is downloaded).
+GPT2_124M = dict(n_layer=12, n_head=12, n_embd=768, n_positions=1024, vocab_size=50257)
+
+
+def offline_env() -> None:
+    """Hub calls fail at once instead of hanging (every input here is local); a private HF_HOME and the sample
+    snapshots as the data dir unless set. Settings already in the environment win (tests set their own)."""
+    defaults = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                "TOKENIZERS_PARALLELISM": "false", "DLM_DATA_DIR": str(SAMPLES), "WANDB_MODE": "disabled"}
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)
+    if "HF_HOME" not in os.environ:
+        os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="dlm-bench-hf-")
+
+
+offline_env()  # before any Hugging Face import in the importing script
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=doc.strip().splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
+    p.add_argument("--tiny", "--quick", dest="tiny", action="store_true",
+                   help="smallest sizes, one round: checks the script runs (a few seconds), measures nothing")
+    p.add_argument("--json", dest="json_out", default=None, help="also write the results to this JSON file")
+    return p
+
+
+TINY = False  # set by parse(): a --tiny run checks that the script works; its numbers mean nothing
+
+
+def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    global TINY
+    args = p.parse_args(argv)
+    TINY = bool(args.tiny)
+    return args
+
+
+def alternate(sides: dict[str, Callable[[], object]], rounds: int) -> dict[str, list]:
+    """Run the sides in turn, `rounds` times (A, B, A, B, ...); each side's results in order."""
+    results: dict[str, list] = {name: [] for name in sides}
+    for _ in range(rounds):
+        for name, run in sides.items():
+            results[name].append(run())
+    return results
+
+
+def median(values) -> float:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else float("nan")
+
+
+def spread(values) -> str:
+    values = [v for v in values if v is not None]
+    return f"{min(values):.3g}..{max(values):.3g}" if values else "-"
+
+
+def verdict(ratio: float, target: float, lower_is_better: bool) -> str:
+    if ratio != ratio:
+        return "n/a"
+    if TINY:
+        return "(--tiny: no verdict)"
+    if target != target:
+        return "reported (no target)"
+    ok = ratio <= target if lower_is_better else ratio >= target
+    return "MEETS" if ok else "MISSES"
+
+
+def result_line(name: str, ratio: float, target: float, lower_is_better: bool, what: str) -> dict:
+    """Print the one line a reader looks for; return it as a dict for --json."""
+    sign = "<=" if lower_is_better else ">="
+    goal = f"target {sign} {target}" if target == target else "no target"
+    print(f"RESULT {name}: {ratio:.3f} ({what}; {goal}) {verdict(ratio, target, lower_is_better)}", flush=True)
+    return {"name": name, "ratio": ratio, "target": target, "lower_is_better": lower_is_better, "what": what,
+            "verdict": verdict(ratio, target, lower_is_better)}
+
+
+def write_json(path: str | None, payload: dict) -> None:
+    if path:
+        payload = {**payload, "machine": machine()}
+        Path(path).write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+
+
+def machine() -> dict:
+    """The CPU model (lscpu's model name), core count, and library versions."""
+    model = None
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        model = next((line.split(":", 1)[1].strip() for line in out.splitlines()
+                      if line.startswith("Model name")), None)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    info = {"cpu": model, "cores": os.cpu_count()}
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["threads"] = torch.get_num_threads()
+        info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:
+        pass
+    return info
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+class ProcessResult:
+    def __init__(self, wall_s, rc, peak_rss_mb, output, marks):
+        self.wall_s, self.rc, self.peak_rss_mb, self.output, self.marks = wall_s, rc, peak_rss_mb, output, marks
+
+    def check(self, what: str) -> "ProcessResult":
+        if self.rc != 0:
+            raise SystemExit(f"{what} failed (exit {self.rc}):\n{self.output[-3000:]}")
+        return self
+
+
+def run_process(cmd: list[str], env: dict | None = None, marks: dict[str, str] | None = None,
+                cwd: str | Path | None = None) -> ProcessResult:
+    """Run `cmd` as a whole process: wall time, exit code, its own peak RSS (wait4), combined output, and the
+    seconds from start until the first output line containing each of `marks` (name -> substring)."""
+    marks = marks or {}
+    seen: dict[str, float] = {}
+    lines: list[str] = []
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                            env={**os.environ, **(env or {})}, cwd=str(cwd or ROOT))
+
+    def read():
+        for line in proc.stdout:
+            now = time.perf_counter() - start
+            lines.append(line)
+            for name, text in marks.items():
+                if name not in seen and text in line:
+                    seen[name] = now
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    reader.join(timeout=10)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return ProcessResult(wall, proc.returncode, usage.ru_maxrss / 1024, "".join(lines), seen)
+
+
+def python() -> str:
+    return sys.executable
+
+
+def dlm_command() -> list[str]:
+    """`dlm` as installed next to this interpreter (the console script), else `python -m` on cli.py."""
+    script = Path(sys.executable).parent / "dlm"
+    return [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
+
+
+def save_gpt2_124m(directory: str | Path, tokenizer=None, seed: int = 0) -> Path:
+    """A random-init GPT-2-124M-shaped checkpoint (tied embeddings) with the tiny tokenizer, for `--model DIR`."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from trainers.models import load_model
+
+    if tokenizer is None:
+        _, tokenizer = load_model("tiny-gpt2")
+    torch.manual_seed(seed)
+    config = GPT2Config(**GPT2_124M, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                        pad_token_id=tokenizer.pad_token_id)
+    model = GPT2LMHeadModel(config)
+    directory = Path(directory)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def gpt2_124m(tokenizer, seed: int = 0):
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    return GPT2LMHeadModel(GPT2Config(**GPT2_124M, bos_token_id=tokenizer.bos_token_id,
+                                      eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
+
+
+class Lockstep:
+    """Runs several training loops in threads that take turns one optimizer step at a time (A, B, A, B, ...).
+
+    The finest alternation there is: load from other users of the machine hits both sides alike. Only one side
+    computes at any moment (a turn passes at a step end), so they never compete for cores. Each side's step time
+    runs from the moment its turn starts to its next step end, so batch fetch and collation are included.
+    Trainers take `callback(name)`; hand-written loops call `step_end(name)` after each step.
+    """
+
+    def __init__(self, names: list[str]):
+        self.names = list(names)
+        self.turn = self.names[0]
+        self.done: set[str] = set()
+        self.times: dict[str, list[float]] = {n: [] for n in self.names}
+        self.started: dict[str, float] = {}
+        self.cond = threading.Condition()
+        self.errors: list[BaseException] = []
+
+    def _wait(self, name: str) -> None:
+        with self.cond:
+            self.cond.wait_for(lambda: self.turn == name or self.errors)
+        self.started[name] = time.perf_counter()
+
+    def _pass(self, name: str) -> None:
+        with self.cond:
+            waiting = [n for n in self.names if n not in self.done]
+            if waiting:
+                i = self.names.index(name)
+                for k in range(1, len(self.names) + 1):
+                    candidate = self.names[(i + k) % len(self.names)]
+                    if candidate not in self.done:
+                        self.turn = candidate
+                        break
+            self.cond.notify_all()
+
+    def begin(self, name: str) -> None:
+        self._wait(name)
+
+    def step_end(self, name: str) -> None:
+        self.times[name].append(time.perf_counter() - self.started[name])
+        self._pass(name)
+        self._wait(name)
+
+    def end(self, name: str) -> None:
+        with self.cond:
+            if name in self.done:
+                return
+            self.done.add(name)
+        self._pass(name)
+
+    def callback(self, name: str):
+        from transformers import TrainerCallback
+
+        lockstep = self
+
+        class _Turns(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kwargs):
+                lockstep.begin(name)
+
+            def on_step_end(self, args, state, control, **kwargs):
+                lockstep.step_end(name)
+
+            def on_train_end(self, args, state, control, **kwargs):
+                lockstep.end(name)
+
+        return _Turns()
+
+    def run(self, loops: dict[str, Callable[[], object]]) -> dict[str, object]:
+        """Run each loop (which must use this lockstep's hooks under its name) in its own thread; results."""
+        results: dict[str, object] = {}
+
+        def target(name, loop):
+            try:
+                results[name] = loop()
+            except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+                with self.cond:
+                    self.errors.append(err)
+                    self.cond.notify_all()
+            finally:
+                self.end(name)
+
+        threads = [threading.Thread(target=target, args=(n, loops[n]), daemon=True) for n in self.names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if self.errors:
+            raise self.errors[0]
+        return results
+
+
+class StepTimes:
+    """A TrainerCallback factory: seconds between consecutive step ends (batch fetch + forward + backward +
+    clip + optimizer + callbacks), the first measured from on_train_begin."""
+
+    @staticmethod
+    def make():
+        from transformers import TrainerCallback
+
+        class _StepTimes(TrainerCallback):
+            def __init__(self):
+                self.times: list[float] = []
+                self.last = None
+
+            def on_train_begin(self, args, state, control, **kwargs):
+                self.last = time.perf_counter()
+
+            def on_step_end(self, args, state, control, **kwargs):
+                now = time.perf_counter()
+                self.times.append(now - self.last)
+                self.last = now
+
+        return _StepTimes()

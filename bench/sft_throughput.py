@@ -1,0 +1,156 @@
+"""SFT real tokens/s on Twitter-length texts: dlm's packed path vs TRL SFTTrainer's default padded batches.
+
+    python bench/sft_throughput.py                  # GPT-2-124M shape (random init), 5 steps each
+    python bench/sft_throughput.py --model tiny     # the 2-layer tiny-gpt2 (overhead-bound, not compute-bound)
+    python bench/sft_throughput.py --tiny           # a few seconds: checks the script runs
+
+Data: zeroshot/twitter-financial-news-sentiment as `dlm train --mode sft` formats it (prompt + completion,
+~55 tokens per example with the tiny tokenizer), read from DLM_DATA_DIR (default samples/).
+dlm side: `trainers.sft.build_sft_trainer` with the arguments `dlm train` builds (bfd_split packing into rows of
+max_length, position ids restarting per example, completion-only loss).
+TRL side: `SFTTrainer` with SFTConfig's defaults for the data path (no packing, not padding-free, pad to the
+longest example of each batch, completion-only loss). Both sides: same model, same batch_size, fp32, no activation
+checkpointing (TRL's own defaults, bf16=True and checkpointing on, do not start on a CPU without use_cpu and
+would slow the baseline for reasons that have nothing to do with packing).
+Real tokens = non-padding positions (prompt + completion + EOS). Both trainers start from the same weights and
+run in lockstep, one optimizer step each in turn (dlm, TRL, dlm, TRL, ...), so load from other users of the
+machine hits both alike; the first steps are warm-up and not counted.
+"""
+from __future__ import annotations
+
+import copy
+import tempfile
+
+import benchlib as common
+
+DATASET = "zeroshot/twitter-financial-news-sentiment"
+
+
+class CountingCollator:
+    """Wraps a trainer's collator: real tokens and positions of every batch, in the order steps consume them."""
+
+    def __init__(self, inner):
+        self.inner, self.real, self.positions = inner, [], []
+
+    def __call__(self, rows):
+        batch = self.inner(rows)
+        positions = batch["input_ids"].numel()
+        if "real_tokens" in batch:
+            real = int(batch["real_tokens"].sum())
+        elif "attention_mask" in batch:
+            real = int(batch["attention_mask"].sum())
+        else:
+            real = positions
+        self.real.append(real)
+        self.positions.append(positions)
+        return batch
+
+
+def sft_data(n_rows: int | None):
+    from trainers.config import MixtureSpec
+    from trainers.data import training_dataset
+
+    dataset, _ = training_dataset(MixtureSpec.single(DATASET), "sft", max_rows=n_rows)
+    return dataset
+
+
+def dlm_args(out: str, batch: int, max_length: int, steps: int, lr: float) -> dict:
+    """The TrainingArguments `dlm train --mode sft` builds, with saving and logging out of the way."""
+    from pathlib import Path
+
+    from trainers.config import MixtureSpec, TrainConfig
+    from trainers.train import _training_args
+
+    cfg = TrainConfig(model="bench", data=MixtureSpec.single(DATASET), mode="sft", max_steps=steps,
+                      batch_size=batch, gradient_accumulation_steps=1, max_length=max_length)
+    args = _training_args(cfg, Path(out), lr)
+    args.update(save_strategy="no", logging_steps=10**6, logging_first_step=False)
+    return args
+
+
+def dlm_trainer(model, tokenizer, dataset, out, batch, max_length, steps, lr, callbacks):
+    from trainers.sft import build_sft_trainer
+
+    return build_sft_trainer(model, tokenizer, dataset, dlm_args(out, batch, max_length, steps, lr), max_length,
+                             callbacks=callbacks)
+
+
+def trl_trainer(model, tokenizer, dataset, out, batch, steps, lr, callbacks):
+    """SFTTrainer as shipped: only what a CPU run must set (use_cpu, fp32) and what is held equal (no
+    activation checkpointing, batch size, steps, learning rate, no saving or logging) is passed."""
+    from trl import SFTConfig, SFTTrainer
+
+    config = SFTConfig(output_dir=out, max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr,
+                       use_cpu=True, bf16=False, activation_checkpointing=False, save_strategy="no",
+                       report_to="none", disable_tqdm=True, logging_steps=10**6, dataloader_num_workers=0, seed=42)
+    return SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+                      callbacks=callbacks)
+
+
+def counted(trainer) -> CountingCollator:
+    from trainers.train import _quiet_trainer
+
+    counter = CountingCollator(trainer.data_collator)
+    trainer.data_collator = counter
+    _quiet_trainer(trainer)
+    return counter
+
+
+def tokens_per_s(times, real, skip: int) -> float:
+    """Real tokens over time of the steps after warm-up (batch i is consumed by step i: no accumulation)."""
+    return sum(real[skip:len(times)]) / sum(times[skip:])
+
+
+def main(argv=None) -> dict:
+    p = common.parser(__doc__)
+    p.add_argument("--model", choices=("gpt2-124m", "tiny"), default="gpt2-124m")
+    p.add_argument("--batch", type=int, default=8, help="per-device batch size, both sides (TRL's default: 8)")
+    p.add_argument("--max-length", type=int, default=256, help="dlm's packed row length (dlm's default: 256)")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps per side")
+    args = common.parse(p, argv)
+    if args.tiny:
+        args.model, args.steps, args.batch, args.max_length = "tiny", 3, 4, 128
+    steps = args.steps or (5 if args.model == "gpt2-124m" else 40)
+
+    import torch
+
+    from trainers.models import load_model
+    from trainers.train import _quiet_libraries
+
+    tiny_model, tokenizer = load_model("tiny-gpt2", for_training=True)
+    base = tiny_model if args.model == "tiny" else common.gpt2_124m(tokenizer)
+    dataset = sft_data(40 if args.tiny else None)
+    lr = 5e-5
+    print(f"model {args.model} ({sum(p.numel() for p in base.parameters()) / 1e6:.1f}M params), {len(dataset)} "
+          f"examples of {DATASET}, batch {args.batch}, dlm max_length {args.max_length}, {steps} steps per "
+          f"side in lockstep, torch threads {torch.get_num_threads()}", flush=True)
+
+    lockstep = common.Lockstep(["dlm", "trl"])
+    with _quiet_libraries(), tempfile.TemporaryDirectory() as out_a, tempfile.TemporaryDirectory() as out_b:
+        ours = dlm_trainer(copy.deepcopy(base), tokenizer, dataset, out_a, args.batch, args.max_length, steps, lr,
+                           [lockstep.callback("dlm")])
+        theirs = trl_trainer(copy.deepcopy(base), tokenizer, dataset, out_b, args.batch, steps, lr,
+                             [lockstep.callback("trl")])
+        counters = {"dlm": counted(ours), "trl": counted(theirs)}
+        lockstep.run({"dlm": ours.train, "trl": theirs.train})
+    skip = 2 if steps > 4 else 1  # first steps pay allocator/optimizer warm-up
+    summary = {}
+    for name, counter in counters.items():
+        times = lockstep.times[name]
+        rate = tokens_per_s(times, counter.real, skip)
+        summary[name] = {"step_s": times, "real_tokens": counter.real[:len(times)],
+                         "positions": counter.positions[:len(times)], "tokens_per_s": rate,
+                         "real_over_positions": sum(counter.real) / sum(counter.positions)}
+        print(f"{name:>4}: {rate:8.0f} real tok/s, {common.median(times[skip:]) * 1000:.0f} ms/step median "
+              f"(steps {common.spread(times[skip:])} s), {common.median(counter.real):.0f} real tokens/step, "
+              f"real/positions {summary[name]['real_over_positions']:.3f}", flush=True)
+    line = common.result_line(f"sft_tokens_per_s[{args.model}]",
+                              summary["dlm"]["tokens_per_s"] / summary["trl"]["tokens_per_s"], 3.0,
+                              False, "dlm packed / TRL default padded, real tokens/s")
+    payload = {"bench": "sft_throughput", "args": vars(args), "summary": summary, "result": line}
+    common.write_json(args.json_out, payload)
+    return payload
+
+
+if __name__ == "__main__":
+    main()
