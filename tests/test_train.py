@@ -372,3 +372,24 @@ def test_missing_tracker_is_a_user_error_before_anything_is_written(tmp_path, mo
     with pytest.raises(UserError, match="pip install wandb"):
         train(config(tmp_path, "tracked", report_to="wandb"))
     assert not (tmp_path / "tracked").exists() and not (tmp_path / "runs").exists()
+
+
+def test_lora_targets_per_architecture_and_override():
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from trainers.models import apply_lora
+
+    qwen = Qwen2ForCausalLM(Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                        num_attention_heads=2, num_key_value_heads=1))
+    wrapped = apply_lora(qwen, r=2, alpha=4, dropout=0.0)
+    config = wrapped.peft_config["default"]
+    assert set(config.target_modules) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                          "down_proj"} and not config.fan_in_fan_out
+    adapted = {n.split(".")[-1] for n, m in wrapped.named_modules() if hasattr(m, "lora_A")}
+    assert adapted == set(config.target_modules)
+    other = Qwen2ForCausalLM(Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=1))
+    assert set(apply_lora(other, 2, 4, 0.0, ["q_proj,v_proj"]).peft_config["default"].target_modules) == {
+        "q_proj", "v_proj"}
+    with pytest.raises(UserError, match="lora_target_modules"):
+        apply_lora(Qwen2ForCausalLM(other.config), 2, 4, 0.0, ["c_attn"])
