@@ -157,8 +157,12 @@ def load_for_eval(cfg: EvalConfig):
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     resolved = resolve_model(cfg.model)
-    adapter = cfg.peft or (resolved if is_adapter_dir(resolved) else None)
-    base = adapter_base(adapter) if adapter and not cfg.peft else (resolved if adapter else None)
+    if cfg.peft:  # base + --peft ADAPTER
+        adapter, base = cfg.peft, resolved
+    elif is_adapter_dir(resolved):  # an adapter dir given as the model: its base comes from adapter_config.json
+        adapter, base = resolved, adapter_base(resolved)
+    else:
+        adapter, base = None, None
     info = {"name": cfg.model, "resolved": resolved, "revision": hub_revision(base or resolved), "peft": adapter,
             "base_model": base}
     return model, tokenizer, info

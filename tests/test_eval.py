@@ -89,6 +89,24 @@ def test_resolve_tasks_suggests_and_refuses_overlaps():
         resolve_tasks(["dlm_finance", "fin_sentiment"])
 
 
+def test_loader_holdout_and_pool_are_disjoint_and_stable():
+    import datasets
+
+    from harness_tasks.loader import drop_scored_texts, in_holdout, split_holdout
+
+    texts = [f"Company {i} reported results" for i in range(400)] + ["Company 7 reported  RESULTS"]  # a duplicate
+    parts = split_holdout(datasets.Dataset.from_dict({"sentence": texts}), key="sentence", fraction=0.2)
+    train, test = set(parts["train"]["sentence"]), set(parts["test"]["sentence"])
+    assert not train & test and len(train) + len(test) == 401
+    assert 0.12 < len(test) / 401 < 0.28
+    assert in_holdout(texts[7], 0.2) == in_holdout(texts[-1], 0.2)  # case and spacing do not move a row
+    # trainers/data.py excludes the same rows from training: the rule must not drift silently
+    assert [in_holdout(f"sentence {i}", 0.2) for i in range(8)] == [False, True, False, True, False, False, True, False]
+    pool = datasets.Dataset.from_dict({"q": ["a", "B", "c"], "x": [1, 2, 3]})
+    scored = datasets.Dataset.from_dict({"q": ["b "], "x": [9]})
+    assert drop_scored_texts(pool, [scored], ["q"])["q"] == ["a", "c"]
+
+
 # --- every task runs --------------------------------------------------------------------------------------------
 def test_every_task_yields_its_metrics(full_run):
     tasks, results = full_run
@@ -167,6 +185,7 @@ def test_f1_aggregations_match_sklearn_on_a_constructed_case():
 # --- scorers on hand-written answers ----------------------------------------------------------------------------
 def _gsm8k_scores(response: str, answer: str) -> dict:
     """Apply dlm_gsm8k's own filter_list and exact_match settings (read from its YAML) to one response."""
+    import lm_eval.filters  # noqa: F401  (registers the filters by name)
     from lm_eval.api.metrics import exact_match_hf_evaluate
     from lm_eval.api.registry import get_filter
 
