@@ -20,8 +20,8 @@ import pytest
 from results.store import load_records, write_record
 
 ROOT = Path(__file__).resolve().parent.parent
-KILL_ROUNDS = 10  # each round kills a writer at a random moment around a record write
-PAYLOAD = 8_000_000  # characters: big enough that a write takes a few ms, the window a kill must hit
+KILL_ROUNDS = 12  # each kills a writer: 3 of 4 aim inside the temp-file -> rename window
+PAYLOAD = 2_000_000  # characters: a write of a few ms, the window a kill must hit
 PROVENANCE = {"git_sha": None}  # given explicitly: provenance() would run git on every write
 
 
@@ -50,14 +50,16 @@ WRITER = """
 """
 
 
-def _kill_during_a_write(directory: Path, delay: float) -> bool:
-    """Start a writer, wait until its temp file appears, kill -9 `delay` s later; True if the kill hit a write."""
+def _kill_writer(directory: Path, during_write: bool, delay: float) -> bool:
+    """Start a writer and kill -9 it: `delay` s after its temp file appears (during_write), or `delay` s after
+    it starts. True if the kill hit a write (its temp file is left behind)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     before = set(os.listdir(directory))
     proc = subprocess.Popen(_python(WRITER, str(directory), str(PAYLOAD)), env=env, cwd=ROOT,
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not any(n.endswith(".tmp") for n in set(os.listdir(directory)) - before):
+    while during_write and time.monotonic() < deadline and not any(
+            n.endswith(".tmp") for n in set(os.listdir(directory)) - before):
         pass
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
@@ -65,14 +67,41 @@ def _kill_during_a_write(directory: Path, delay: float) -> bool:
     return any(n.endswith(".tmp") for n in set(os.listdir(directory)) - before)
 
 
-def test_kill9_at_random_moments_never_leaves_a_partial_record(tmp_path):
+def _write_window(directory: Path, monkeypatch) -> float:
+    """Seconds from a record's temp file being created to its rename, measured on one write here."""
+    from results import store
+
+    marks: dict[str, float] = {}
+    real_mkstemp, real_replace = store.tempfile.mkstemp, store.os.replace
+
+    def mkstemp(*args, **kwargs):
+        marks["created"] = time.perf_counter()
+        return real_mkstemp(*args, **kwargs)
+
+    def replace(*args):
+        marks["renamed"] = time.perf_counter()
+        return real_replace(*args)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store.tempfile, "mkstemp", mkstemp)
+        patch.setattr(store.os, "replace", replace)
+        write_record(directory, {"kind": "crash", "payload": "x" * PAYLOAD, "size": PAYLOAD, "provenance": {}})
+    return marks["renamed"] - marks["created"]
+
+
+def test_kill9_at_random_moments_never_leaves_a_partial_record(tmp_path, monkeypatch):
     rng = random.Random(0)
+    window = _write_window(tmp_path, monkeypatch)
     inside_write = 0
-    for _ in range(KILL_ROUNDS):
-        inside_write += _kill_during_a_write(tmp_path, delay=rng.random() * 0.03)
+    for i in range(KILL_ROUNDS):  # mostly inside the write window, sometimes anywhere in the writer's life
+        if i % 4:
+            inside_write += _kill_writer(tmp_path, during_write=True, delay=rng.random() * window / 4)
+        else:
+            _kill_writer(tmp_path, during_write=False, delay=0.05 + rng.random() * 0.3)
         _assert_only_whole_records(tmp_path)
-    assert inside_write >= KILL_ROUNDS // 3, "too few kills landed inside a write to prove anything"
-    assert _assert_only_whole_records(tmp_path), "no write ever completed; the kills were all too early"
+    print(f"kill -9: {KILL_ROUNDS} rounds, {inside_write} inside a write ({window * 1000:.1f} ms window)")
+    assert inside_write >= 1, f"no kill landed inside a write (window {window * 1000:.1f} ms)"
+    assert len(_assert_only_whole_records(tmp_path)) > 1, "no write completed besides the calibration one"
 
 
 CRASH_BEFORE_RENAME = """
@@ -117,7 +146,7 @@ CONCURRENT_WRITER = """
 
 def test_two_processes_writing_at_once_lose_nothing(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    count = 300
+    count = 100
     procs = [subprocess.Popen(_python(CONCURRENT_WRITER, str(tmp_path), who, str(count)), env=env, cwd=ROOT)
              for who in ("a", "b")]
     assert [p.wait(timeout=60) for p in procs] == [0, 0]
