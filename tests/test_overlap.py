@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from trainers.overlap import NGRAM, compare_rows, normalise
+from trainers.overlap import compare_rows, normalise
 
 FPB_SENTENCE = "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period in 2007 ."
 FINGPT_ROW = {"instruction": "What is the sentiment of this news? Please choose an answer from "
