@@ -95,12 +95,14 @@ TFNS = "zeroshot/twitter-financial-news-sentiment"
 def planted():
     """The FinGPT rows samples/make_samples.py planted, straight from the generator."""
     import sys
+    from pathlib import Path
 
-    from tests.conftest import ROOT
-
-    sys.path.insert(0, str(ROOT / "samples"))
-    import repos_finance
-
+    samples = str(Path(__file__).resolve().parent.parent / "samples")
+    sys.path.insert(0, samples)  # the generator imports its sibling modules by bare name
+    try:
+        import repos_finance
+    finally:
+        sys.path.remove(samples)
     return repos_finance.fingpt_leaked_rows()
 
 
