@@ -179,7 +179,11 @@ def train(model: Model, mode: Mode = "pretrain", dataset: Dataset = None, datase
     from results.console import print_train_summary
 
     cfg = _train_config(**args)
-    print_train_summary(run_training(cfg).record)
+    result = run_training(cfg)
+    from trainers.runtime import is_main_process
+
+    if is_main_process():  # under torchrun every rank returns here; one summary is enough
+        print_train_summary(result.record)
 
 
 @app.command("eval")
