@@ -329,6 +329,7 @@ def test_torchrun_two_processes(tmp_path, tiny_model_dir):
     assert stored[0]["train"]["tokens_seen"] > 0.9 * 4 * 2 * 4 * 64 * 2
     assert (tmp_path / "ddp" / "model.safetensors").is_file()
     assert done.stderr.count("step 1/4 |") == 1, "progress lines come from rank 0 only"
+    assert done.stdout.count("Training run") == 1, "one summary, from rank 0"
 
 
 # --- small contracts ----------------------------------------------------------------------------------------
