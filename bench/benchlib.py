@@ -46,6 +46,9 @@ def parser(doc: str) -> argparse.ArgumentParser:
     p.add_argument("--tiny", "--quick", dest="tiny", action="store_true",
                    help="smallest sizes, one round: checks the script runs (a few seconds), measures nothing")
     p.add_argument("--json", dest="json_out", default=None, help="also write the results to this JSON file")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads (default: torch's, one per core); 1 keeps ratios stable while "
+                        "other processes load the machine (2 threads on 2 busy cores stall at every barrier)")
     return p
 
 
@@ -56,6 +59,11 @@ def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     global TINY
     args = p.parse_args(argv)
     TINY = bool(args.tiny)
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # child processes (dlm, lm_eval) follow
     return args
 
 
@@ -205,97 +213,6 @@ def gpt2_124m(tokenizer, seed: int = 0):
     torch.manual_seed(seed)
     return GPT2LMHeadModel(GPT2Config(**GPT2_124M, bos_token_id=tokenizer.bos_token_id,
                                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
-
-
-class Lockstep:
-    """Runs several training loops in threads that take turns one optimizer step at a time (A, B, A, B, ...).
-
-    The finest alternation there is: load from other users of the machine hits both sides alike. Only one side
-    computes at any moment (a turn passes at a step end), so they never compete for cores. Each side's step time
-    runs from the moment its turn starts to its next step end, so batch fetch and collation are included.
-    Trainers take `callback(name)`; hand-written loops call `step_end(name)` after each step.
-    """
-
-    def __init__(self, names: list[str]):
-        self.names = list(names)
-        self.turn = self.names[0]
-        self.done: set[str] = set()
-        self.times: dict[str, list[float]] = {n: [] for n in self.names}
-        self.started: dict[str, float] = {}
-        self.cond = threading.Condition()
-        self.errors: list[BaseException] = []
-
-    def _wait(self, name: str) -> None:
-        with self.cond:
-            self.cond.wait_for(lambda: self.turn == name or self.errors)
-        self.started[name] = time.perf_counter()
-
-    def _pass(self, name: str) -> None:
-        with self.cond:
-            waiting = [n for n in self.names if n not in self.done]
-            if waiting:
-                i = self.names.index(name)
-                for k in range(1, len(self.names) + 1):
-                    candidate = self.names[(i + k) % len(self.names)]
-                    if candidate not in self.done:
-                        self.turn = candidate
-                        break
-            self.cond.notify_all()
-
-    def begin(self, name: str) -> None:
-        self._wait(name)
-
-    def step_end(self, name: str) -> None:
-        self.times[name].append(time.perf_counter() - self.started[name])
-        self._pass(name)
-        self._wait(name)
-
-    def end(self, name: str) -> None:
-        with self.cond:
-            if name in self.done:
-                return
-            self.done.add(name)
-        self._pass(name)
-
-    def callback(self, name: str):
-        from transformers import TrainerCallback
-
-        lockstep = self
-
-        class _Turns(TrainerCallback):
-            def on_train_begin(self, args, state, control, **kwargs):
-                lockstep.begin(name)
-
-            def on_step_end(self, args, state, control, **kwargs):
-                lockstep.step_end(name)
-
-            def on_train_end(self, args, state, control, **kwargs):
-                lockstep.end(name)
-
-        return _Turns()
-
-    def run(self, loops: dict[str, Callable[[], object]]) -> dict[str, object]:
-        """Run each loop (which must use this lockstep's hooks under its name) in its own thread; results."""
-        results: dict[str, object] = {}
-
-        def target(name, loop):
-            try:
-                results[name] = loop()
-            except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
-                with self.cond:
-                    self.errors.append(err)
-                    self.cond.notify_all()
-            finally:
-                self.end(name)
-
-        threads = [threading.Thread(target=target, args=(n, loops[n]), daemon=True) for n in self.names]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if self.errors:
-            raise self.errors[0]
-        return results
 
 
 class StepTimes:

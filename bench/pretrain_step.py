@@ -7,14 +7,16 @@
 Both loops do the same work per step: fetch a batch of packed blocks (position ids, no attention mask) from a
 DataLoader with the same collator, forward, backward, gradient clipping at 1.0, fused AdamW, zero_grad. The dlm
 side is `trainers.pretrain.build_pretrain_trainer` with the arguments `dlm train` builds. Both start from the
-same initial weights and run in lockstep, one optimizer step each in turn (hand, dlm, hand, dlm, ...), so load
-from other users of the machine hits both alike; the first steps are warm-up and not counted.
+same initial weights and are interleaved one optimizer step at a time in the same thread (dlm, hand, dlm, hand,
+...: the hand step runs inside a Trainer callback and is timed apart), so load from other users of the machine
+hits both alike; the first steps are warm-up and not counted.
 Prints median step times and their ratio (dlm / hand loop), and the corpus's packing efficiency.
 """
 from __future__ import annotations
 
 import copy
 import tempfile
+import time
 
 import benchlib as common
 
@@ -26,40 +28,67 @@ def corpus(n_docs: int) -> list[str]:
     return (texts * (n_docs // max(len(texts), 1) + 1))[:n_docs]
 
 
-def hand_loop(model, blocks, batch: int, steps: int, lr: float, lockstep) -> None:
-    import torch
-    from transformers import default_data_collator
+class HandLoop:
+    """The hand-written loop, one step per call: fetch, forward, backward, clip, fused AdamW, zero_grad."""
 
-    lockstep.begin("hand")
-    model.train()
-    model.config.use_cache = False
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, fused=True)
-    loader = torch.utils.data.DataLoader(blocks, batch_size=batch, shuffle=True, collate_fn=default_data_collator,
-                                         generator=torch.Generator().manual_seed(0))
-    batches = iter(loader)
-    for _ in range(steps):
+    def __init__(self, model, blocks, batch: int, lr: float):
+        import torch
+        from transformers import default_data_collator
+
+        self.torch = torch
+        self.model = model
+        model.train()
+        model.config.use_cache = False
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=lr, fused=True)
+        self.loader = torch.utils.data.DataLoader(blocks, batch_size=batch, shuffle=True,
+                                                  collate_fn=default_data_collator,
+                                                  generator=torch.Generator().manual_seed(0))
+        self.batches = iter(self.loader)
+
+    def step(self) -> None:
         try:
-            inputs = next(batches)
+            inputs = next(self.batches)
         except StopIteration:
-            batches = iter(loader)
-            inputs = next(batches)
+            self.batches = iter(self.loader)
+            inputs = next(self.batches)
         inputs.pop("real_tokens")
-        loss = model(**inputs).loss
+        loss = self.model(**inputs).loss
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        lockstep.step_end("hand")
-    lockstep.end("hand")
+        self.torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
 
 
-def dlm_trainer(model, tokenizer, data, out: str, length: int, batch: int, steps: int, lr: float, lockstep):
+def interleaved(hand: HandLoop):
+    """A TrainerCallback that runs one hand-loop step after every Trainer step, in the same thread, and times
+    both: the Trainer's step from the end of the previous hand step to its own end (batch fetch included)."""
+    from transformers import TrainerCallback
+
+    class _Interleave(TrainerCallback):
+        def __init__(self):
+            self.times = {"hand": [], "dlm": []}
+            self.last = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.last = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            now = time.perf_counter()
+            self.times["dlm"].append(now - self.last)
+            hand.step()
+            self.last = time.perf_counter()
+            self.times["hand"].append(self.last - now)
+
+    return _Interleave()
+
+
+def dlm_trainer(model, tokenizer, data, out: str, length: int, batch: int, steps: int, lr: float, callbacks):
     from sft_throughput import dlm_args
     from trainers.pretrain import build_pretrain_trainer
     from trainers.train import _quiet_trainer
 
     trainer, _ = build_pretrain_trainer(model, tokenizer, data, dlm_args(out, batch, length, steps, lr), length,
-                                        callbacks=[lockstep.callback("dlm")])
+                                        callbacks=callbacks)
     _quiet_trainer(trainer)
     return trainer
 
@@ -98,15 +127,12 @@ def main(argv=None) -> dict:
     lr = 1e-4
     name = "gpt2-124m" if args.gpt2 else "tiny"
     print(f"model {name} ({sum(p.numel() for p in base.parameters()) / 1e6:.1f}M params), batch {args.batch} x "
-          f"{args.length}, {steps} steps each in lockstep, torch threads {torch.get_num_threads()}", flush=True)
-    lockstep = common.Lockstep(["hand", "dlm"])
-    hand_model = copy.deepcopy(base)
+          f"{args.length}, {steps} steps each, interleaved, torch threads {torch.get_num_threads()}", flush=True)
+    probe = interleaved(HandLoop(copy.deepcopy(base), blocks, args.batch, lr))
     with _quiet_libraries(), tempfile.TemporaryDirectory() as out:
-        trainer = dlm_trainer(copy.deepcopy(base), tokenizer, data, out, args.length, args.batch, steps, lr, lockstep)
-        lockstep.run({"hand": lambda: hand_loop(hand_model, blocks, args.batch, steps, lr, lockstep),
-                      "dlm": trainer.train})
+        dlm_trainer(copy.deepcopy(base), tokenizer, data, out, args.length, args.batch, steps, lr, [probe]).train()
     skip = 2 if steps > 4 else 1  # first steps pay allocator/optimizer warm-up
-    times = {side: values[skip:] for side, values in lockstep.times.items()}
+    times = {side: values[skip:] for side, values in probe.times.items()}
     hand_s, ours_s = common.median(times["hand"]), common.median(times["dlm"])
     tokens = args.batch * args.length
     for label, side, value in (("hand-written loop", "hand", hand_s), ("dlm Trainer", "dlm", ours_s)):

@@ -1,6 +1,6 @@
 """SFT real tokens/s on Twitter-length texts: dlm's packed path vs TRL SFTTrainer's default padded batches.
 
-    python bench/sft_throughput.py                  # GPT-2-124M shape (random init), 5 steps each
+    python bench/sft_throughput.py                  # GPT-2-124M shape (random init), 3 rounds x 3 steps each
     python bench/sft_throughput.py --model tiny     # the 2-layer tiny-gpt2 (overhead-bound, not compute-bound)
     python bench/sft_throughput.py --tiny           # a few seconds: checks the script runs
 
@@ -12,9 +12,9 @@ TRL side: `SFTTrainer` with SFTConfig's defaults for the data path (no packing, 
 longest example of each batch, completion-only loss). Both sides: same model, same batch_size, fp32, no activation
 checkpointing (TRL's own defaults, bf16=True and checkpointing on, do not start on a CPU without use_cpu and
 would slow the baseline for reasons that have nothing to do with packing).
-Real tokens = non-padding positions (prompt + completion + EOS). Both trainers start from the same weights and
-run in lockstep, one optimizer step each in turn (dlm, TRL, dlm, TRL, ...), so load from other users of the
-machine hits both alike; the first steps are warm-up and not counted.
+Real tokens = non-padding positions (prompt + completion + EOS). Rounds alternate (dlm, TRL, dlm, TRL, ...); each
+builds its trainer afresh from the same initial weights and times `--steps` optimizer steps (the first is
+warm-up, not counted). The ratio is of the median real tokens/s over rounds.
 """
 from __future__ import annotations
 
@@ -106,11 +106,13 @@ def main(argv=None) -> dict:
     p.add_argument("--model", choices=("gpt2-124m", "tiny"), default="gpt2-124m")
     p.add_argument("--batch", type=int, default=8, help="per-device batch size, both sides (TRL's default: 8)")
     p.add_argument("--max-length", type=int, default=256, help="dlm's packed row length (dlm's default: 256)")
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps per side")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps per side per round")
+    p.add_argument("--rounds", type=int, default=None, help="alternated rounds (dlm, TRL, dlm, TRL, ...)")
     args = common.parse(p, argv)
     if args.tiny:
-        args.model, args.steps, args.batch, args.max_length = "tiny", 3, 4, 128
-    steps = args.steps or (5 if args.model == "gpt2-124m" else 40)
+        args.model, args.steps, args.batch, args.max_length, args.rounds = "tiny", 2, 4, 128, 1
+    steps = args.steps or (3 if args.model == "gpt2-124m" else 12)
+    rounds = args.rounds or (3 if args.model == "gpt2-124m" else 5)
 
     import torch
 
@@ -123,29 +125,44 @@ def main(argv=None) -> dict:
     lr = 5e-5
     print(f"model {args.model} ({sum(p.numel() for p in base.parameters()) / 1e6:.1f}M params), {len(dataset)} "
           f"examples of {DATASET}, batch {args.batch}, dlm max_length {args.max_length}, {steps} steps per "
-          f"side in lockstep, torch threads {torch.get_num_threads()}", flush=True)
+          f"side per round, {rounds} alternated rounds, torch threads {torch.get_num_threads()}", flush=True)
 
-    lockstep = common.Lockstep(["dlm", "trl"])
-    with _quiet_libraries(), tempfile.TemporaryDirectory() as out_a, tempfile.TemporaryDirectory() as out_b:
-        ours = dlm_trainer(copy.deepcopy(base), tokenizer, dataset, out_a, args.batch, args.max_length, steps, lr,
-                           [lockstep.callback("dlm")])
-        theirs = trl_trainer(copy.deepcopy(base), tokenizer, dataset, out_b, args.batch, steps, lr,
-                             [lockstep.callback("trl")])
-        counters = {"dlm": counted(ours), "trl": counted(theirs)}
-        lockstep.run({"dlm": ours.train, "trl": theirs.train})
-    skip = 2 if steps > 4 else 1  # first steps pay allocator/optimizer warm-up
+    skip = 1  # the first step of every run pays allocator/optimizer warm-up
+
+    def run(build) -> dict:
+        timer = common.StepTimes.make()
+        with tempfile.TemporaryDirectory() as out:
+            trainer = build(copy.deepcopy(base), out, [timer])
+            counter = counted(trainer)
+            trainer.train()
+        times = timer.times[skip:]
+        real = counter.real[skip:len(timer.times)]
+        positions = counter.positions[skip:len(timer.times)]
+        return {"tokens_per_s": sum(real) / sum(times), "step_s": times, "real": real, "positions": positions}
+
+    sides = {
+        "dlm": lambda: run(lambda m, out, cb: dlm_trainer(m, tokenizer, dataset, out, args.batch, args.max_length,
+                                                           steps, lr, cb)),
+        "trl": lambda: run(lambda m, out, cb: trl_trainer(m, tokenizer, dataset, out, args.batch, steps, lr, cb)),
+    }
+    with _quiet_libraries():
+        runs = common.alternate(sides, rounds)
     summary = {}
-    for name, counter in counters.items():
-        times = lockstep.times[name]
-        rate = tokens_per_s(times, counter.real, skip)
-        summary[name] = {"step_s": times, "real_tokens": counter.real[:len(times)],
-                         "positions": counter.positions[:len(times)], "tokens_per_s": rate,
-                         "real_over_positions": sum(counter.real) / sum(counter.positions)}
-        print(f"{name:>4}: {rate:8.0f} real tok/s, {common.median(times[skip:]) * 1000:.0f} ms/step median "
-              f"(steps {common.spread(times[skip:])} s), {common.median(counter.real):.0f} real tokens/step, "
-              f"real/positions {summary[name]['real_over_positions']:.3f}", flush=True)
+    for name, results in runs.items():
+        rates = [r["tokens_per_s"] for r in results]
+        real = sum(sum(r["real"]) for r in results)
+        positions = sum(sum(r["positions"]) for r in results)
+        step_s = common.median([t for r in results for t in r["step_s"]])
+        summary[name] = {"tokens_per_s": rates, "median_tokens_per_s": common.median(rates),
+                         "real_over_positions": real / positions, "median_step_s": step_s,
+                         "real_tokens_per_step": real / sum(len(r["real"]) for r in results)}
+        print(f"{name:>4}: {common.median(rates):8.0f} real tok/s (rounds {common.spread(rates)}), "
+              f"{step_s * 1000:.0f} ms/step median, {summary[name]['real_tokens_per_step']:.0f} real tokens/step, "
+              f"real/positions {real / positions:.3f}", flush=True)
+    ratios = [a / b for a, b in zip(summary["dlm"]["tokens_per_s"], summary["trl"]["tokens_per_s"])]
+    print(f"per-round ratios: {', '.join(f'{r:.2f}' for r in ratios)}")
     line = common.result_line(f"sft_tokens_per_s[{args.model}]",
-                              summary["dlm"]["tokens_per_s"] / summary["trl"]["tokens_per_s"], 3.0,
+                              summary["dlm"]["median_tokens_per_s"] / summary["trl"]["median_tokens_per_s"], 3.0,
                               False, "dlm packed / TRL default padded, real tokens/s")
     payload = {"bench": "sft_throughput", "args": vars(args), "summary": summary, "result": line}
     common.write_json(args.json_out, payload)

@@ -37,21 +37,3 @@ def test_script_runs_tiny(name, tiny_model_dir, capsys):
     assert "RESULT " in out, out[-2000:]  # every script ends with its ratio line(s)
     if name == "cycle":  # the one thing a tiny run does measure: the trained model reaches the evaluator as is
         assert payload["weight_reads"] == 1
-
-
-def test_lockstep_alternates():
-    """The alternation the timing benches rely on: sides take strict turns, one step each."""
-    benchlib = load("benchlib")
-    order = []
-    lockstep = benchlib.Lockstep(["a", "b"])
-
-    def loop(name, steps):
-        lockstep.begin(name)
-        for _ in range(steps):
-            order.append(name)
-            lockstep.step_end(name)
-        lockstep.end(name)
-
-    lockstep.run({"a": lambda: loop("a", 3), "b": lambda: loop("b", 5)})
-    assert order == ["a", "b", "a", "b", "a", "b", "b", "b"]
-    assert len(lockstep.times["a"]) == 3 and len(lockstep.times["b"]) == 5
