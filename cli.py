@@ -14,11 +14,14 @@ import typer
 
 from trainers.errors import UserError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+# rich_markup_mode=None: plain help. Rich-rendered help imports and lays out ~0.2 s of rich/markdown code, which
+# alone broke the "instant --help" budget (0.3 s); errors are printed by main() either way.
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Train small LMs on domain data (continued pretraining, SFT, LoRA, mixtures) and compare "
                        "their zero/few-shot scores with GPT-4-class models.")
-data_app = typer.Typer(no_args_is_help=True, help="The study's datasets: list, inspect, check overlap.")
-tasks_app = typer.Typer(no_args_is_help=True, help="The lm-evaluation-harness task plugins.")
+data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                       help="The study's datasets: list, inspect, check overlap.")
+tasks_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="The lm-evaluation-harness task plugins.")
 app.add_typer(data_app, name="data")
 app.add_typer(tasks_app, name="tasks")
 
