@@ -18,9 +18,11 @@ def fpb_rows(rng) -> list[dict]:
 
 
 def tfns_rows(rng) -> tuple[list[dict], list[dict]]:
-    def rows(n): return [{"text": S.tweet(rng, lab), "label": TFNS_LABELS.index(lab)}
-                         for lab in S.balanced(rng, n, TFNS_LABELS)]
-    return rows(360), rows(90)
+    def rows(n, seen=frozenset()):
+        return [{"text": S.unseen(rng, lambda: S.tweet(rng, lab), seen), "label": TFNS_LABELS.index(lab)}
+                for lab in S.balanced(rng, n, TFNS_LABELS)]
+    train = rows(360)
+    return train, rows(90, {r["text"] for r in train})  # no validation tweet repeats a training tweet
 
 
 def financial_phrasebank(rng):
@@ -50,14 +52,18 @@ def twitter_topic(rng):
 
 
 def fiqa_sentiment(rng):
+    seen: set[str] = set()  # no valid/test sentence repeats an earlier split's sentence
+
     def rows(n):
         out = []
         for lab in S.balanced(rng, n, SENT3):
             kind = rng.choice(["headline", "post"])
-            text = S.tweet(rng, lab) if kind == "post" else S.fpb_sentence(rng, lab).replace(" .", "")
+            text = S.unseen(rng, lambda: S.tweet(rng, lab) if kind == "post"
+                            else S.fpb_sentence(rng, lab).replace(" .", ""), seen)
             out.append({"_id": str(rng.randint(1000, 99999)), "sentence": text, "target": rng.choice(S.COMPANIES),
                         "aspect": rng.choice(["Stock/Price Action", "Corporate/Sales", "Corporate/Risks"]),
                         "score": S.fiqa_score(rng, lab), "type": kind})
+        seen.update(r["sentence"] for r in out)
         return out
     spec = {"_id": "string", "sentence": "string", "target": "string", "aspect": "string", "score": "float64",
             "type": "string"}

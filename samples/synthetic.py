@@ -55,6 +55,15 @@ def tweet(rng: random.Random, polarity: str) -> str:
     return f"{word} ${tag} {fin_phrase(rng, polarity)}{extra}"
 
 
+def unseen(rng: random.Random, make, seen, tries: int = 50) -> str:
+    """A text from `make()` that is not in `seen`: evaluation rows must not repeat training rows by accident."""
+    for _ in range(tries):
+        text = make()
+        if text not in seen:
+            return text
+    raise RuntimeError("sample generator: template space too small for distinct rows")
+
+
 def fiqa_score(rng: random.Random, polarity: str) -> float:
     """A continuous score whose FinGPT bin (<-0.1 neg, [-0.1, 0.1) neu, >=0.1 pos) is `polarity`."""
     lo, hi = {"positive": (0.15, 0.95), "negative": (-0.95, -0.15), "neutral": (-0.08, 0.08)}[polarity]
