@@ -395,4 +395,4 @@ def demo(results_dir: str = "results/demo", plot: str | None = "results/demo/dem
 
     render_report(runs_dir=results_dir, against="gpt-4", fmt="table", plot=plot)
     say(f"demo finished in {time.time() - started:.0f} s" + (f"; plot: {plot}" if plot else ""))
-    say(f"[bold yellow]remember: {DEMO_NOTE}.[/] Real runs: `dlm plan plans/phase1_baselines.yaml` and on.")
+    say(f"[bold yellow]note: {DEMO_NOTE}.[/] Real runs: `dlm plan plans/phase1_baselines.yaml` and on.")

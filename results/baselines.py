@@ -156,5 +156,5 @@ def protocol_differs(score, baseline: Baseline, limit: int | None = None) -> lis
     if baseline.variant:
         reasons.append(f"dataset variant: {baseline.variant}")
     if limit:
-        reasons.append(f"ours on the first {limit} examples only (--limit)")
+        reasons.append(f"ours on the first {float(limit):g} examples only (--limit)")
     return reasons

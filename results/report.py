@@ -73,7 +73,8 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
         "efficiency": efficiency(runs, primary),
         "ablations": ablation_series(primary),
         "tasks_without_published_number": {task: _why_no_number(task, table)
-                                           for task in sorted({r.score.task for r in rows if r.baseline is None})},
+                                           for task in sorted({r.score.task for r in rows if r.baseline is None}
+                                                              - {r.score.task for r in rows if r.baseline})},
     }
 
 
