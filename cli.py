@@ -312,6 +312,14 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(err, (click.exceptions.Abort, typer.Abort)):
             _fail("aborted", code=130)
         raise
+    finally:
+        # Streamed parquet readers left in garbage cycles would otherwise be finalised at interpreter shutdown,
+        # after pyarrow's runtime is gone: the process aborts (exit 134) or hangs once its work is done
+        # (apache/arrow#45214; datasets' workaround covers pyarrow <= 24 only). `dlm data show` on a 2 GB
+        # snapshot: 5 of 37 runs aborted without this collection, 0 of 32 with it.
+        import gc
+
+        gc.collect()
 
 
 def _fail(message: str, code: int = 2) -> None:
