@@ -1,6 +1,7 @@
 """Peak memory of LoRA vs full SFT on a GPT-2-124M-shaped model (target: LoRA <= 0.6x full).
 
     python bench/lora_memory.py            # GPT-2-124M shape (random init), batch 4 x 256, 3 steps, 2 rounds
+    python bench/lora_memory.py --gradient-checkpointing   # both sides with activation checkpointing
     python bench/lora_memory.py --tiny     # tiny-gpt2, 2 steps, in-process (checks the script runs)
 
 Each run is its own process (peak RSS only grows within a process), alternated full, LoRA, full, LoRA, ...
@@ -21,7 +22,7 @@ import benchlib as common
 MARK = "LORA_MEMORY_CHILD "
 
 
-def child(kind: str, tiny: bool, batch: int, length: int, steps: int) -> dict:
+def child(kind: str, tiny: bool, batch: int, length: int, steps: int, checkpointing: bool = False) -> dict:
     from sft_throughput import dlm_args, sft_data
     from trainers.config import LoraSpec
     from trainers.models import apply_lora, count_params, load_model
@@ -35,9 +36,13 @@ def child(kind: str, tiny: bool, batch: int, length: int, steps: int) -> dict:
     if kind == "lora":
         spec = LoraSpec()
         model = apply_lora(model, spec.r, spec.alpha, spec.dropout, spec.targets)
+        if checkpointing:  # as trainers/train.py does: checkpointed blocks need an input that requires grad
+            model.enable_input_require_grads()
     trainable, total = count_params(model)
     with _quiet_libraries(), tempfile.TemporaryDirectory() as out:
-        trainer = build_sft_trainer(model, tokenizer, dataset, dlm_args(out, batch, length, steps, 1e-4), length)
+        args = dlm_args(out, batch, length, steps, 1e-4)
+        args["activation_checkpointing"] = checkpointing
+        trainer = build_sft_trainer(model, tokenizer, dataset, args, length)
         _quiet_trainer(trainer)
         trainer.train()
     result = {"kind": kind, "before_model_mb": before_model, "peak_mb": common.peak_rss_mb(), "trainable": trainable,
@@ -48,10 +53,11 @@ def child(kind: str, tiny: bool, batch: int, length: int, steps: int) -> dict:
 
 def run_child(kind: str, args) -> dict:
     if args.tiny:  # in this process: checks the code path, measures nothing
-        result = child(kind, True, args.batch, args.length, args.steps)
+        result = child(kind, True, args.batch, args.length, args.steps, args.gradient_checkpointing)
         return {**result, "process_peak_mb": result["peak_mb"]}
     cmd = [sys.executable, __file__, "--child", kind, "--batch", str(args.batch), "--length", str(args.length),
-           "--steps", str(args.steps)] + (["--tiny"] if args.tiny else [])
+           "--steps", str(args.steps)] + (["--tiny"] if args.tiny else []) + \
+        (["--gradient-checkpointing"] if args.gradient_checkpointing else [])
     result = common.run_process(cmd).check(f"{kind} run")
     line = next(l for l in result.output.splitlines() if l.startswith(MARK))
     return {**json.loads(line[len(MARK):]), "process_peak_mb": result.peak_rss_mb}
@@ -63,12 +69,14 @@ def main(argv=None) -> dict:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--length", type=int, default=256)
     p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--gradient-checkpointing", action="store_true",
+                   help="both sides with `dlm train --gradient_checkpointing` (activations recomputed)")
     p.add_argument("--child", choices=("full", "lora"), help=argparse_hidden())
     args = common.parse(p, argv)
     if args.tiny:
         args.rounds, args.steps = 1, 2
     if args.child:
-        child(args.child, args.tiny, args.batch, args.length, args.steps)
+        child(args.child, args.tiny, args.batch, args.length, args.steps, args.gradient_checkpointing)
         return {}
     runs = common.alternate({kind: (lambda k=kind: run_child(k, args)) for kind in ("full", "lora")}, args.rounds)
     summary = {}
@@ -83,7 +91,8 @@ def main(argv=None) -> dict:
     if summary["full"]["above_start_mb"] > 0:
         print(f"ratio of the memory above the start (training only): "
               f"{summary['lora']['above_start_mb'] / summary['full']['above_start_mb']:.3f}")
-    line = common.result_line(f"lora_peak_memory[{'tiny' if args.tiny else 'gpt2-124m'}]",
+    name = ("tiny" if args.tiny else "gpt2-124m") + (", checkpointing" if args.gradient_checkpointing else "")
+    line = common.result_line(f"lora_peak_memory[{name}]",
                               summary["lora"]["peak_mb"] / summary["full"]["peak_mb"], 0.6, True,
                               "LoRA / full SFT, process peak RSS")
     payload = {"bench": "lora_memory", "args": vars(args), "runs": runs, "summary": summary, "result": line}

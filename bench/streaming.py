@@ -5,7 +5,8 @@
 
 Both corpora are local snapshots of a streamed pretraining corpus (Skylion007/openwebtext, read from its
 `refs/convert/parquet` layout: plain_text/partial-train/NNNN.parquet with a `text` column), generated at run time
-in a temporary data dir with the same synthetic documents, row-group size and shard size, and deleted afterwards.
+in a temporary data dir with the same synthetic documents, row-group size (1,000 rows, ~2 MB) and file size
+(`--shard-mb`, default 256; the 10 MB corpus is one file), and deleted afterwards.
 Each round runs `dlm train --model tiny-gpt2 --dataset openwebtext --mode pretrain --max_steps 1 --data-dir <dir>`
 once per corpus (small, large, small, large, ...) as a whole process. Time to first step = process start until
 the progress line of step 1 (printed after the first optimizer step); peak RSS = the process's own maximum
@@ -43,7 +44,7 @@ def synthetic_documents(n: int, seed: int) -> list[str]:
     return documents
 
 
-def write_snapshot(root: Path, total_bytes: int) -> int:
+def write_snapshot(root: Path, total_bytes: int, shard_bytes: int = SHARD_BYTES) -> int:
     """Parquet shards under root/<hub id>/plain_text/partial-train until the files hold `total_bytes`."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -56,7 +57,7 @@ def write_snapshot(root: Path, total_bytes: int) -> int:
         path = folder / f"{shard:04d}.parquet"
         with pq.ParquetWriter(path, block.schema) as writer:
             size = 0
-            while size < min(SHARD_BYTES, total_bytes - written):
+            while size < min(shard_bytes, total_bytes - written):
                 writer.write_table(block, row_group_size=ROWS_PER_GROUP)
                 size = path.stat().st_size
         written += path.stat().st_size
@@ -96,6 +97,8 @@ def main(argv=None) -> dict:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--small-mb", type=float, default=10)
     p.add_argument("--large-mb", type=float, default=2048)
+    p.add_argument("--shard-mb", type=float, default=SHARD_BYTES / 2**20,
+                   help="size of each parquet file (the Hub's exports: up to a few hundred MB)")
     args = common.parse(p, argv)
     if args.tiny:
         args.rounds, args.small_mb, args.large_mb = 1, 1, 4
@@ -107,7 +110,7 @@ def main(argv=None) -> dict:
         tmp = Path(tmp)
         sizes = {}
         for name, mb in (("small", args.small_mb), ("large", args.large_mb)):
-            sizes[name] = write_snapshot(tmp / name, int(mb * 2**20))
+            sizes[name] = write_snapshot(tmp / name, int(mb * 2**20), int(args.shard_mb * 2**20))
             print(f"{name}: {sizes[name] / 2**20:,.0f} MB of parquet under {tmp / name / SPLIT_DIR}", flush=True)
         measure = train_in_process if args.tiny else first_step
         runs = common.alternate({name: (lambda n=name: measure(tmp / n, tmp / "out" / n))
