@@ -43,6 +43,18 @@ def _index() -> dict[str, DatasetEntry]:
     return names
 
 
+def iter_strings(value):
+    """Every string inside a row (nested dicts and lists included), in column order."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from iter_strings(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from iter_strings(v)
+
+
 def lookup(dataset_id: str, config: str | None = None) -> DatasetEntry:
     """The table entry for an id as users write it (`glue`, `nyu-mll/glue`, `imdb`), resolved for `config`
     (or the default config). Unknown ids and configs raise UserError listing what is valid."""

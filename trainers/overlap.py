@@ -56,21 +56,13 @@ class _Field:
 
 def text_fields(row, min_words: int = MIN_WORDS) -> list[_Field]:
     """The document-like strings of a row, in column order."""
+    from trainers.data import iter_strings
+
     out: list[_Field] = []
-
-    def collect(value):
-        if isinstance(value, str):
-            lines = [line for line in map(normalise, value.splitlines()) if line.count(" ") + 1 >= min_words]
-            if lines:
-                out.append(_Field(value, normalise(value), lines))
-        elif isinstance(value, dict):
-            for v in value.values():
-                collect(v)
-        elif isinstance(value, (list, tuple)):
-            for v in value:
-                collect(v)
-
-    collect(row)
+    for value in iter_strings(row):
+        lines = [line for line in map(normalise, value.splitlines()) if line.count(" ") + 1 >= min_words]
+        if lines:
+            out.append(_Field(value, normalise(value), lines))
     return out
 
 

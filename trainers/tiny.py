@@ -41,18 +41,12 @@ def sample_texts(root: Path = SAMPLES_DIR) -> list[str]:
     import pyarrow.parquet as pq
     import csv
 
+    from trainers.data import iter_strings
+
     texts: list[str] = []
 
     def collect(value):
-        if isinstance(value, str):
-            if value.strip():
-                texts.append(value)
-        elif isinstance(value, dict):
-            for v in value.values():
-                collect(v)
-        elif isinstance(value, (list, tuple)):
-            for v in value:
-                collect(v)
+        texts.extend(text for text in iter_strings(value) if text.strip())
 
     for path in sorted(root.rglob("*")):
         if path.suffix == ".parquet":
