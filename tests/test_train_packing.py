@@ -127,3 +127,35 @@ def test_sft_supervises_exactly_the_completion_and_eos(tiny, tmp_path):
             segments += 1
             assert tok.decode(supervised[:-1]) in completions and supervised[-1] == tok.eos_token_id
     assert segments == sum(len(r["seq_lengths"]) for r in rows[:2])
+
+
+def test_sft_rows_are_nearly_equal_where_best_fit_leaves_them_short():
+    import random
+
+    from trainers.sft_packing import balanced_bins, best_fit_decreasing, row_efficiency
+
+    rng = random.Random(0)
+    tweets = [rng.randint(50, 65) for _ in range(1000)]  # tweet-like lengths: 4 per 256-token bin, never 5
+    bins = balanced_bins(tweets, 256)
+    assert sorted(i for b in bins for i in b) == list(range(len(tweets))), "every example once, none split"
+    assert max(sum(tweets[i] for i in b) for b in bins) <= 256
+    assert row_efficiency(best_fit_decreasing(tweets, 256), tweets) < 0.95, "the case best-fit handles badly"
+    assert row_efficiency(bins, tweets) >= 0.98
+    mixed = [rng.randint(5, 120) for _ in range(1000)]  # many small ones: best fit fills every gap
+    assert row_efficiency(balanced_bins(mixed, 256), mixed) >= 0.98
+
+
+def test_sft_trainer_rows_are_equal_length_on_the_real_path(tiny, tmp_path):
+    import datasets
+
+    from trainers.sft import build_sft_trainer
+
+    model, tok = tiny
+    data = datasets.Dataset.from_list([{"prompt": f"Tweet: {t} #{i}\nSentiment:", "completion": " neutral"}
+                                       for i, t in enumerate(TWEETS * 3)])
+    args = dict(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=4, report_to="none",
+                use_cpu=True, bf16=False, activation_checkpointing=False, save_strategy="no", disable_tqdm=True)
+    trainer = build_sft_trainer(model, tok, data, args, max_length=128)
+    lengths = [len(row["input_ids"]) for row in trainer.train_dataset]
+    assert sum(len(row["seq_lengths"]) for row in trainer.train_dataset) == len(data)
+    assert max(lengths) <= 128 and sum(lengths) / (len(lengths) * max(lengths)) >= 0.98
