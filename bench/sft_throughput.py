@@ -3,11 +3,13 @@
     python bench/sft_throughput.py                  # GPT-2-124M shape (random init), 3 rounds x 3 steps each
     python bench/sft_throughput.py --model tiny     # the 2-layer tiny-gpt2 (overhead-bound, not compute-bound)
     python bench/sft_throughput.py --tiny           # a few seconds: checks the script runs
+    python bench/sft_throughput.py --trl-padding max_length   # TRL padding every batch to max_length instead
 
 Data: zeroshot/twitter-financial-news-sentiment as `dlm train --mode sft` formats it (prompt + completion,
 ~55 tokens per example with the tiny tokenizer), read from DLM_DATA_DIR (default samples/).
-dlm side: `trainers.sft.build_sft_trainer` with the arguments `dlm train` builds (bfd_split packing into rows of
-max_length, position ids restarting per example, completion-only loss).
+dlm side: `trainers.sft.build_sft_trainer` with the arguments `dlm train` builds (whole examples packed into rows
+of nearly equal length <= max_length, position ids restarting per example, completion-only loss, LM head applied
+at the supervised positions only).
 TRL side: `SFTTrainer` with SFTConfig's defaults for the data path (no packing, not padding-free, pad to the
 longest example of each batch, completion-only loss). Both sides: same model, same batch_size, fp32, no activation
 checkpointing (TRL's own defaults, bf16=True and checkpointing on, do not start on a CPU without use_cpu and
@@ -75,12 +77,14 @@ def dlm_trainer(model, tokenizer, dataset, out, batch, max_length, steps, lr, ca
                              callbacks=callbacks)
 
 
-def trl_trainer(model, tokenizer, dataset, out, batch, steps, lr, callbacks):
+def trl_trainer(model, tokenizer, dataset, out, batch, steps, lr, callbacks, pad_to: int | None = None):
     """SFTTrainer as shipped: only what a CPU run must set (use_cpu, fp32) and what is held equal (no
-    activation checkpointing, batch size, steps, learning rate, no saving or logging) is passed."""
+    activation checkpointing, batch size, steps, learning rate, no saving or logging) is passed. `pad_to`: pad
+    every batch to that many positions (the fixed-shape batches of a classic fine-tuning script) instead of
+    TRL's default, the longest example of the batch."""
     from trl import SFTConfig, SFTTrainer
 
-    config = SFTConfig(output_dir=out, max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr,
+    config = SFTConfig(output_dir=out, pad_to_multiple_of=pad_to, max_length=pad_to or 1024, max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr,
                        use_cpu=True, bf16=False, activation_checkpointing=False, save_strategy="no",
                        report_to="none", disable_tqdm=True, logging_steps=10**6, dataloader_num_workers=0, seed=42)
     return SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
@@ -108,6 +112,8 @@ def main(argv=None) -> dict:
     p.add_argument("--max-length", type=int, default=256, help="dlm's packed row length (dlm's default: 256)")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps per side per round")
     p.add_argument("--rounds", type=int, default=None, help="alternated rounds (dlm, TRL, dlm, TRL, ...)")
+    p.add_argument("--trl-padding", choices=("longest", "max_length"), default="longest",
+                   help="TRL side: its default (pad to the longest example of each batch) or pad to --max-length")
     args = common.parse(p, argv)
     if args.tiny:
         args.model, args.steps, args.batch, args.max_length, args.rounds = "tiny", 2, 4, 128, 1
@@ -127,6 +133,7 @@ def main(argv=None) -> dict:
           f"examples of {DATASET}, batch {args.batch}, dlm max_length {args.max_length}, {steps} steps per "
           f"side per round, {rounds} alternated rounds, torch threads {torch.get_num_threads()}", flush=True)
 
+    pad_to = args.max_length if args.trl_padding == "max_length" else None
     skip = 1  # the first step of every run pays allocator/optimizer warm-up
 
     def run(build) -> dict:
@@ -143,7 +150,8 @@ def main(argv=None) -> dict:
     sides = {
         "dlm": lambda: run(lambda m, out, cb: dlm_trainer(m, tokenizer, dataset, out, args.batch, args.max_length,
                                                            steps, lr, cb)),
-        "trl": lambda: run(lambda m, out, cb: trl_trainer(m, tokenizer, dataset, out, args.batch, steps, lr, cb)),
+        "trl": lambda: run(lambda m, out, cb: trl_trainer(m, tokenizer, dataset, out, args.batch, steps, lr, cb,
+                                                           pad_to)),
     }
     with _quiet_libraries():
         runs = common.alternate(sides, rounds)
@@ -161,9 +169,10 @@ def main(argv=None) -> dict:
               f"real/positions {real / positions:.3f}", flush=True)
     ratios = [a / b for a, b in zip(summary["dlm"]["tokens_per_s"], summary["trl"]["tokens_per_s"])]
     print(f"per-round ratios: {', '.join(f'{r:.2f}' for r in ratios)}")
+    baseline = "TRL default padded" if pad_to is None else f"TRL padded to {pad_to}"
     line = common.result_line(f"sft_tokens_per_s[{args.model}]",
                               summary["dlm"]["median_tokens_per_s"] / summary["trl"]["median_tokens_per_s"], 3.0,
-                              False, "dlm packed / TRL default padded, real tokens/s")
+                              False, f"dlm packed / {baseline}, real tokens/s")
     payload = {"bench": "sft_throughput", "args": vars(args), "summary": summary, "result": line}
     common.write_json(args.json_out, payload)
     return payload
