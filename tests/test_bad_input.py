@@ -85,6 +85,8 @@ def plan_with_bad_rates(tmp: Path) -> None:
 CASES = [
     # --- train: data ---
     Case("train-unknown-dataset", ["train", "--model", TINY, "--dataset", "imbd"], r"did you mean.*stanfordnlp/imdb"),
+    Case("train-unknown-dataset-checked-before-the-model-loads",
+         ["train", "--model", "./checkpoints/none", "--dataset", "imbd"], r"did you mean.*stanfordnlp/imdb"),
     Case("train-unknown-config", ["train", "--model", TINY, "--dataset", "nyu-mll/glue", "--dataset_config", "colaa"],
          r"cola"),
     Case("train-configs-mismatch", ["train", "--model", TINY, "--datasets", IMDB, "nyu-mll/glue",

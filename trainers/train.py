@@ -49,6 +49,10 @@ def _train(cfg: TrainConfig) -> TrainResult:
     from results.store import new_run_id
 
     cfg.validate()
+    from trainers.data import lookup
+
+    for part in cfg.data.parts:  # a misspelt dataset or config fails now, not after the model has loaded
+        lookup(part.dataset, part.config)
     runtime.check_report_to(cfg.report_to)
     runtime.precision(cfg.bf16)  # an impossible --bf16 fails here, before anything is loaded or written
     runtime.init_distributed()
