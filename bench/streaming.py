@@ -2,6 +2,7 @@
 
     python bench/streaming.py                  # 10 MB vs 2 GB snapshots, 3 alternated rounds
     python bench/streaming.py --tiny           # 1 MB vs 4 MB, in-process (checks the script runs)
+    python bench/streaming.py --batch-rows 0   # as before the readahead bound: record batches of a row group
 
 Both corpora are local snapshots of a streamed pretraining corpus (Skylion007/openwebtext, read from its
 `refs/convert/parquet` layout: plain_text/partial-train/NNNN.parquet with a `text` column), generated at run time
@@ -11,6 +12,8 @@ Each round runs `dlm train --model tiny-gpt2 --dataset openwebtext --mode pretra
 once per corpus (small, large, small, large, ...) as a whole process. Time to first step = process start until
 the progress line of step 1 (printed after the first optimizer step); peak RSS = the process's own maximum
 resident set (wait4). A data path that reads only what it needs makes both ratios ~1.
+`--batch-rows N` sets the rows per streamed record batch in the dlm processes (trainers.data.STREAM_BATCH_ROWS;
+0 = one row group per batch, datasets' default, which lets pyarrow decode a whole file ahead of the reader).
 """
 from __future__ import annotations
 
@@ -65,24 +68,42 @@ def write_snapshot(root: Path, total_bytes: int, shard_bytes: int = SHARD_BYTES)
     return written
 
 
-def train_in_process(data_dir: Path, out: Path) -> dict:
+# `dlm` with trainers.data.STREAM_BATCH_ROWS set from the first argument (0: datasets' default, a row group)
+LAUNCH = ("import sys, trainers.data as d; d.STREAM_BATCH_ROWS = int(sys.argv.pop(1)) or None; "
+          "import cli; sys.exit(cli.main())")
+
+
+def dlm_command(batch_rows: int | None) -> list[str]:
+    if batch_rows is None:
+        return common.dlm_command()
+    return [common.python(), "-c", LAUNCH, str(batch_rows)]
+
+
+def train_in_process(data_dir: Path, out: Path, batch_rows: int | None = None) -> dict:
     """--tiny: the same training through trainers.train in this process (checks the data path, times nothing)."""
     from trainers.config import MixtureSpec, TrainConfig
+    import trainers.data
     from trainers.train import train
 
     shutil.rmtree(out, ignore_errors=True)
     cfg = TrainConfig(model="tiny-gpt2", data=MixtureSpec.single("openwebtext"), mode="pretrain", max_steps=1,
                       batch_size=4, gradient_accumulation_steps=1, max_length=256, output_dir=str(out),
                       data_dir=str(data_dir), results_dir=str(out.parent / "runs"))
-    record = train(cfg).record
+    default = trainers.data.STREAM_BATCH_ROWS
+    if batch_rows is not None:
+        trainers.data.STREAM_BATCH_ROWS = batch_rows or None
+    try:
+        record = train(cfg).record
+    finally:
+        trainers.data.STREAM_BATCH_ROWS = default
     if not record["train"]["tokens_seen"]:
         raise SystemExit("no tokens trained on")
     return {"first_step_s": float("nan"), "wall_s": float("nan"), "peak_rss_mb": float("nan")}
 
 
-def first_step(data_dir: Path, out: Path) -> dict:
+def first_step(data_dir: Path, out: Path, batch_rows: int | None = None) -> dict:
     shutil.rmtree(out, ignore_errors=True)
-    cmd = common.dlm_command() + ["train", "--model", "tiny-gpt2", "--dataset", "openwebtext", "--mode", "pretrain",
+    cmd = dlm_command(batch_rows) + ["train", "--model", "tiny-gpt2", "--dataset", "openwebtext", "--mode", "pretrain",
                                   "--max_steps", "1", "--batch_size", "4", "--gradient_accumulation_steps", "1",
                                   "--max_length", "256", "--output_dir", str(out), "--data-dir", str(data_dir),
                                   "--results-dir", str(out.parent / "runs")]
@@ -99,6 +120,8 @@ def main(argv=None) -> dict:
     p.add_argument("--large-mb", type=float, default=2048)
     p.add_argument("--shard-mb", type=float, default=SHARD_BYTES / 2**20,
                    help="size of each parquet file (the Hub's exports: up to a few hundred MB)")
+    p.add_argument("--batch-rows", type=int, default=None,
+                   help="rows per streamed record batch (default: dlm's; 0: a row group, datasets' default)")
     args = common.parse(p, argv)
     if args.tiny:
         args.rounds, args.small_mb, args.large_mb = 1, 1, 4
@@ -113,7 +136,7 @@ def main(argv=None) -> dict:
             sizes[name] = write_snapshot(tmp / name, int(mb * 2**20), int(args.shard_mb * 2**20))
             print(f"{name}: {sizes[name] / 2**20:,.0f} MB of parquet under {tmp / name / SPLIT_DIR}", flush=True)
         measure = train_in_process if args.tiny else first_step
-        runs = common.alternate({name: (lambda n=name: measure(tmp / n, tmp / "out" / n))
+        runs = common.alternate({name: (lambda n=name: measure(tmp / n, tmp / "out" / n, args.batch_rows))
                                  for name in ("small", "large")}, args.rounds)
     summary = {}
     for name, results in runs.items():

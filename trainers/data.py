@@ -31,6 +31,13 @@ PARQUET_BRANCH = "refs/convert/parquet"
 SPLIT_ALIASES = {"validation": ("valid", "validation_matched", "dev", "val"), "valid": ("validation",),
                  "dev": ("validation", "valid"), "val": ("validation", "valid"), "test": ("test_matched",)}
 PREVIEW_ROWS = 10_000  # `show_rows` reads at most this many rows to find n usable ones
+# Rows per record batch when a parquet source is streamed. The pyarrow dataset scanner that datasets' parquet
+# reader uses decodes a file ahead of the reader, in background threads, until its output queue holds 1 GiB
+# (Acero's default backpressure), even with batch_readahead=0 and fragment_readahead=0. The queue counts a batch
+# at its buffers' full size, and a batch smaller than a row group is a slice of the whole decoded row group, so
+# small batches bound the decoded data held ahead to ~1 GiB x STREAM_BATCH_ROWS / rows per row group (16 MB for
+# 1,000-row groups) instead of up to the whole file (bench/README.md, row 6).
+STREAM_BATCH_ROWS = 16
 
 
 # --- lookup ------------------------------------------------------------------------------------------------
@@ -169,6 +176,7 @@ def load_split(dataset_id: str, config: str | None = None, split: str | None = N
     split = _resolve_split(entry, split or entry.train_split or entry.eval_split, available)
     with _quiet(where == "local"):  # a local snapshot converts in a blink: no progress bars on stderr
         if entry.streamed if streaming is None else streaming:
+            _bound_readahead(builder)
             rows = builder.as_streaming_dataset(split=split)
         else:
             builder.download_and_prepare()
@@ -176,6 +184,13 @@ def load_split(dataset_id: str, config: str | None = None, split: str | None = N
         if entry.clean is not None:
             rows = rows.map(entry.clean)
         return _drop_unlabelled(rows, entry.label_field)
+
+
+def _bound_readahead(builder) -> None:
+    """Stream a parquet source in small record batches (STREAM_BATCH_ROWS), unless the builder sets its own."""
+    config = builder.config
+    if type(config).__name__ == "ParquetConfig" and getattr(config, "batch_size", None) is None:
+        config.batch_size = STREAM_BATCH_ROWS
 
 
 @contextlib.contextmanager
