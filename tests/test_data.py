@@ -304,6 +304,20 @@ def test_streamed_corpus_reads_only_the_rows_consumed():
     assert len(capped) == 12 and info["rows_read"]["Skylion007/openwebtext:plain_text"] <= 12
 
 
+def test_streamed_parquet_is_read_in_small_record_batches():
+    """pyarrow decodes a streamed parquet file ahead of the reader until ~1 GiB of batches wait (counted at their
+    row group's size): small batches are what bound it (bench/README.md, row 6). The reader's batch size is only
+    visible on the builder behind the stream."""
+    from trainers.data import STREAM_BATCH_ROWS
+
+    stream = load_split("Skylion007/openwebtext", streaming=True)
+    source = stream._ex_iterable
+    while not hasattr(source, "generate_tables_fn"):  # through the filter that drops unlabelled rows, if any
+        source = source.ex_iterable
+    assert source.generate_tables_fn.__self__.config.batch_size == STREAM_BATCH_ROWS
+    assert len(list(itertools.islice(stream, 40))) == 40 and STREAM_BATCH_ROWS < 40, "rows span several batches"
+
+
 def test_show_rows_raw_pretrain_and_sft():
     raw = show_rows("glue", config="mrpc", split="test", n=3)
     assert len(raw) == 3 and {"sentence1", "sentence2", "label"} <= set(raw[0])
