@@ -197,6 +197,9 @@ def build_pretrain_trainer(model, tokenizer, dataset, args_kwargs: dict, max_len
     """A Trainer over packed blocks of `dataset` (column "text")."""
     from transformers import Trainer, TrainingArguments, default_data_collator
 
+    from trainers.models import fuse_activations
+
+    fuse_activations(model)
     blocks = packed_dataset(dataset, tokenizer, max_length)
     # remove_unused_columns would strip real_tokens before training_step sees it
     args = TrainingArguments(**args_kwargs, remove_unused_columns=False)

@@ -38,8 +38,10 @@ def sft_columns_only(dataset):
 def build_sft_trainer(model, tokenizer, dataset, args_kwargs: dict, max_length: int, callbacks=()):
     from trl import SFTConfig, SFTTrainer
 
+    from trainers.models import fuse_activations
     from trainers.pretrain import counting_trainer
 
+    fuse_activations(model)
     config = SFTConfig(**args_kwargs, max_length=max_length, packing=True, packing_strategy=PACKING_STRATEGY,
                        completion_only_loss=True)
     rows = not uses_varlen_attention(model)
