@@ -7,7 +7,7 @@
 Both loops do the same work per step: fetch a batch of packed blocks (position ids, no attention mask) from a
 DataLoader with the same collator, forward, backward, gradient clipping at 1.0, fused AdamW, zero_grad. The dlm
 side is `trainers.pretrain.build_pretrain_trainer` with the arguments `dlm train` builds. Both start from the
-same initial weights and are interleaved one optimizer step at a time in the same thread (dlm, hand, dlm, hand,
+same initial weights (with the fused tanh-GELU dlm's trainers install, so the arithmetic is identical) and are interleaved one optimizer step at a time in the same thread (dlm, hand, dlm, hand,
 ...: the hand step runs inside a Trainer callback and is timed apart), so load from other users of the machine
 hits both alike; the first steps are warm-up and not counted.
 Prints median step times and their ratio (dlm / hand loop), and the corpus's packing efficiency.
@@ -115,6 +115,11 @@ def main(argv=None) -> dict:
 
     tiny_model, tokenizer = load_model("tiny-gpt2", for_training=True)
     base = common.gpt2_124m(tokenizer) if args.gpt2 else tiny_model
+    # dlm's trainers run GPT-2 with the fused tanh-GELU; the hand loop gets the same model, so the two sides do
+    # identical arithmetic and the ratio is the training loop's own overhead
+    from trainers.models import fuse_activations
+
+    fuse_activations(base)
     texts = corpus(args.docs)
     stats = PackStats()
     for _ in pack_token_ids(document_token_ids(texts, tokenizer), args.length, tokenizer.pad_token_id, stats):
