@@ -7,9 +7,10 @@
 Both loops do the same work per step: fetch a batch of packed blocks (position ids, no attention mask) from a
 DataLoader with the same collator, forward, backward, gradient clipping at 1.0, fused AdamW, zero_grad. The dlm
 side is `trainers.pretrain.build_pretrain_trainer` with the arguments `dlm train` builds. Both start from the
-same initial weights (with the fused tanh-GELU dlm's trainers install, so the arithmetic is identical) and are interleaved one optimizer step at a time in the same thread (dlm, hand, dlm, hand,
-...: the hand step runs inside a Trainer callback and is timed apart), so load from other users of the machine
-hits both alike; the first steps are warm-up and not counted.
+same initial weights (with the fused tanh-GELU dlm's trainers install, so the arithmetic is identical) and are
+interleaved one optimizer step at a time in the same thread (dlm, hand, dlm, hand, ...: the hand step runs
+inside a Trainer callback and is timed apart), so load from other users of the machine hits both alike; the
+first steps are warm-up and not counted.
 Prints median step times and their ratio (dlm / hand loop), and the corpus's packing efficiency.
 """
 from __future__ import annotations
