@@ -75,7 +75,7 @@ def main(argv=None) -> dict:
     names = SHORT_TEXT_SETS[:1] if args.tiny else SHORT_TEXT_SETS
 
     from trainers.config import MixtureSpec
-    from trainers.data import training_dataset
+    from trainers.mixture import training_dataset
     from trainers.models import load_model
     from trainers.train import _quiet_libraries
 

@@ -50,7 +50,7 @@ class CountingCollator:
 
 def sft_data(n_rows: int | None):
     from trainers.config import MixtureSpec
-    from trainers.data import training_dataset
+    from trainers.mixture import training_dataset
 
     dataset, _ = training_dataset(MixtureSpec.single(DATASET), "sft", max_rows=n_rows)
     return dataset

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from trainers.config import MixtureSpec
-from trainers.data import TABLE, load_split, lookup, show_rows, to_pretrain_text, to_sft_pair, training_dataset
+from trainers.data import TABLE, load_split, lookup, show_rows, to_pretrain_text, to_sft_pair
+from trainers.mixture import training_dataset
 from trainers.datasets_table import fiqa_label
 from trainers.errors import UserError
 

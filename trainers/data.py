@@ -1,4 +1,5 @@
-"""Datasets: look up, load (Hub or local snapshot, one code path), format as text or prompt/completion, and mix.
+"""Datasets: look up, load (Hub or local snapshot, one code path), format as text or prompt/completion.
+(Which rows a run trains on, and the mixture of several datasets: trainers/mixture.py.)
 
 The table of datasets is trainers/datasets_table.py. Loading handles the real Hub's traps:
 - bare ids (`glue`) resolve to namespaced ones (`nyu-mll/glue`); a local snapshot is `<data_dir>/<hub_id>`;
@@ -12,18 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import hashlib
 import itertools
 import os
-import random
 from pathlib import Path
 
-from trainers.config import MixtureSpec
 from trainers.datasets_table import TABLE, DatasetEntry
 from trainers.errors import UserError, suggest
 
-__all__ = ["TABLE", "DatasetEntry", "lookup", "load_split", "to_pretrain_text", "to_sft_pair", "training_dataset",
-           "show_rows"]
+__all__ = ["TABLE", "DatasetEntry", "lookup", "load_split", "to_pretrain_text", "to_sft_pair", "show_rows",
+           "held_out"]
 
 DATA_DIR_ENV = "DLM_DATA_DIR"
 PARQUET_BRANCH = "refs/convert/parquet"
@@ -94,7 +92,7 @@ def _unknown(what: str, name: str, owner: str, valid, extra: str = "") -> UserEr
     return UserError(f"unknown {what} '{name}' for {owner}; {guess}valid: {', '.join(valid)}{extra}")
 
 
-def _needs_config(entry: DatasetEntry) -> None:
+def require_config(entry: DatasetEntry) -> None:
     if entry.configs and entry.config is None:
         raise UserError(f"dataset {entry.id} needs a config (--dataset_config); one of: {', '.join(entry.configs)}")
 
@@ -169,7 +167,7 @@ def load_split(dataset_id: str, config: str | None = None, split: str | None = N
     `<data_dir or DLM_DATA_DIR>/<hub_id>` by the same code. Label -1 rows are dropped; row repairs applied.
     `streaming=None` streams the large and huge sets only."""
     entry = lookup(dataset_id, config)
-    _needs_config(entry)
+    require_config(entry)
     path, kwargs, where = _source(entry, data_dir)
     builder = _builder(entry, path, kwargs, where)
     available = [str(name) for name in (builder.config.data_files or builder.info.splits or {})]
@@ -232,7 +230,7 @@ def _answer_word(entry: DatasetEntry, row: dict) -> str:
 
 def to_sft_pair(entry: DatasetEntry, row: dict) -> tuple[str, str]:
     """(prompt, completion): the prompt has no trailing space, the completion starts with one."""
-    _needs_config(entry)
+    require_config(entry)
     if entry.formatter is not None:
         prompt, completion = entry.formatter(entry, row)
     elif entry.prompt is not None:
@@ -248,7 +246,7 @@ def to_sft_pair(entry: DatasetEntry, row: dict) -> tuple[str, str]:
 def to_pretrain_text(entry: DatasetEntry, row: dict) -> str:
     """Text for continued pretraining: the text fields (labels left out), or prompt + answer for QA and
     instruction sets, whose answers are domain text too. Empty for blank rows (callers skip them)."""
-    _needs_config(entry)
+    require_config(entry)
     if entry.pretrain_with_answer and entry.can_sft:
         prompt, completion = to_sft_pair(entry, row)
         return prompt + completion
@@ -256,7 +254,7 @@ def to_pretrain_text(entry: DatasetEntry, row: dict) -> str:
     return "\n".join(str(p) for p in parts if p is not None and str(p).strip()).strip("\n")
 
 
-def _formatter(entry: DatasetEntry, mode: str):
+def row_formatter(entry: DatasetEntry, mode: str):
     if mode == "pretrain":
         return lambda row: {"text": to_pretrain_text(entry, row)}
     if not entry.can_sft:
@@ -264,16 +262,12 @@ def _formatter(entry: DatasetEntry, mode: str):
     return lambda row: dict(zip(("prompt", "completion"), to_sft_pair(entry, row)))
 
 
-def _usable(example: dict) -> bool:
+def is_usable(example: dict) -> bool:
     return any(str(v).strip() for v in example.values())
 
 
-# --- training data: fraction, holdout, mixture -------------------------------------------------------------
-def _unit_hash(text: str) -> float:
-    return int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:8], 16) / 0x100000000
-
-
-def _held_out(entry: DatasetEntry, row: dict) -> bool:
+# --- holdout --------------------------------------------------------------------------------------------
+def held_out(entry: DatasetEntry, row: dict) -> bool:
     """True for rows an evaluation task scores (train-only sets): the same rule as harness_tasks/loader.py,
     keyed on the first text field (the task's holdout key), so training never sees a scored row."""
     if not entry.holdout:
@@ -283,123 +277,6 @@ def _held_out(entry: DatasetEntry, row: dict) -> bool:
     return in_holdout(row[entry.text_fields[0]], entry.holdout)
 
 
-class _Part:
-    """One mixture component: its rows (in memory) or its stream, cycled in a seeded order."""
-
-    def __init__(self, entry, rows, mode: str, seed: int, fraction: float, rows_read: dict):
-        import datasets
-
-        self.entry, self.seed, self.fraction = entry, seed, fraction
-        self.format = _formatter(entry, mode)
-        self.streamed = isinstance(rows, datasets.IterableDataset)
-        self.rows_read = rows_read  # shared {label: raw rows read}, live while a stream is consumed
-        self.rows_read[entry.label()] = 0 if self.streamed else len(rows)
-        if self.streamed:
-            self.stream = rows
-            self.examples = None
-        else:  # a deterministic `fraction` subset: the first k of a seeded permutation (nested across fractions)
-            order = [i for i, row in enumerate(rows) if not _held_out(entry, row)] if entry.holdout \
-                else list(range(len(rows)))
-            random.Random(seed).shuffle(order)
-            keep = sorted(order[:max(1, round(len(order) * fraction))]) if order else []
-            self.examples = [ex for ex in map(self.format, rows.select(keep)) if _usable(ex)]
-            if not self.examples:
-                raise UserError(f"{entry.label()} has no usable training rows (check --data_fraction)")
-
-    def __len__(self):
-        return len(self.examples)
-
-    def _stream_pass(self):
-        for i, row in enumerate(self.stream):
-            self.rows_read[self.entry.label()] += 1
-            if self.fraction < 1 and _unit_hash(f"{self.seed}:{i}") >= self.fraction:
-                continue  # a deterministic share of a stream: whether row i is in depends on (seed, i) only
-            if not _held_out(self.entry, row):
-                example = self.format(row)
-                if _usable(example):
-                    yield example
-
-    def examples_forever(self):
-        for epoch in itertools.count():
-            if self.streamed:
-                produced = False
-                for example in self._stream_pass():
-                    produced = True
-                    yield example
-                if not produced:
-                    raise UserError(f"{self.entry.label()} yielded no usable training rows")
-            else:
-                order = list(range(len(self.examples)))
-                random.Random(f"{self.seed}-{epoch}").shuffle(order)
-                for i in order:
-                    yield self.examples[i]
-
-
-def mixture_schedule(rates: list[float]):
-    """Which part each draw comes from: smooth weighted round-robin, so after n draws every part has its share
-    within one row (deterministic, no sampling noise; proportions are exact to 1/n)."""
-    credit = [0.0] * len(rates)
-    while True:
-        for i, rate in enumerate(rates):
-            credit[i] += rate
-        j = max(range(len(rates)), key=credit.__getitem__)
-        credit[j] -= 1.0
-        yield j
-
-
-def _mixed(parts: list[_Part], rates: list[float]):
-    streams = [p.examples_forever() for p in parts]
-    for j in mixture_schedule(rates):
-        yield next(streams[j])
-
-
-def training_dataset(mixture: MixtureSpec, mode: str, data_dir=None, seed: int = 42, data_fraction: float = 1.0,
-                     max_rows: int | None = None):
-    """(dataset with `text` (pretrain) or `prompt`/`completion` (sft), info dict).
-
-    Rows are drawn from the parts by the mixture rates (exact proportions). Length: `max_rows` if given; else one
-    pass of the combined in-memory data (sum of the parts' sizes); with a streamed part and no `max_rows`, an
-    endless `IterableDataset` that reads its sources only as far as the trainer consumes it."""
-    import datasets
-
-    if mode not in ("pretrain", "sft"):
-        raise UserError(f"unknown mode '{mode}'; use pretrain or sft")
-    if not (0 < data_fraction <= 1):
-        raise UserError(f"data_fraction must be in (0, 1] (got {data_fraction})")
-    total = sum(mixture.rates)
-    rates = [r / total for r in mixture.rates]
-    parts, rows_read = [], {}
-    for spec in mixture.parts:
-        entry = lookup(spec.dataset, spec.config)
-        _needs_config(entry)
-        if entry.train_split is None:
-            raise UserError(f"{entry.label()} is evaluation-only (no training split); evaluate it with `dlm eval`, "
-                            f"or train on another dataset (`dlm data list`)")
-        rows = load_split(entry.id, entry.config, entry.train_split, data_dir=data_dir)
-        parts.append(_Part(entry, rows, mode, seed, data_fraction, rows_read))
-    streamed = any(p.streamed for p in parts)
-    info = {"parts": [p.entry.label() for p in parts], "rates": rates, "mode": mode, "seed": seed,
-            "data_fraction": data_fraction, "streamed": streamed, "rows_read": rows_read}
-    if max_rows is None and streamed:
-        def endless():
-            yield from _mixed(parts, rates)
-        dataset = datasets.IterableDataset.from_generator(endless)
-        schedule = list(itertools.islice(mixture_schedule(rates), 10_000))
-        counts = [schedule.count(i) for i in range(len(parts))]
-        rows = None
-    else:
-        rows = max_rows if max_rows is not None else sum(len(p) for p in parts)
-        examples, counts = [], [0] * len(parts)
-        streams = [p.examples_forever() for p in parts]
-        for j in itertools.islice(mixture_schedule(rates), rows):
-            examples.append(next(streams[j]))
-            counts[j] += 1
-        dataset = datasets.Dataset.from_list(examples)
-    info.update(rows=rows, realised_proportions=[c / max(1, sum(counts)) for c in counts],
-                rows_available=[None if p.streamed else len(p) for p in parts])
-    return dataset, info
-
-
 # --- preview -------------------------------------------------------------------------------------------------
 def show_rows(dataset: str, config: str | None = None, split: str | None = None, n: int = 5, as_: str = "raw",
               data_dir=None) -> list[dict]:
@@ -407,13 +284,13 @@ def show_rows(dataset: str, config: str | None = None, split: str | None = None,
     if as_ not in ("raw", "pretrain", "sft"):
         raise UserError(f"unknown --as '{as_}'; use raw, pretrain or sft")
     entry = lookup(dataset, config)
-    _needs_config(entry)
-    fmt = (lambda row: row) if as_ == "raw" else _formatter(entry, as_)
+    require_config(entry)
+    fmt = (lambda row: row) if as_ == "raw" else row_formatter(entry, as_)
     rows = load_split(dataset, entry.config, split, data_dir=data_dir, streaming=True)  # read only what is shown
     out = []
     for row in itertools.islice(rows, PREVIEW_ROWS):
         example = fmt(row)
-        if as_ == "raw" or _usable(example):
+        if as_ == "raw" or is_usable(example):
             out.append(example)
         if len(out) >= n:
             break

@@ -225,13 +225,13 @@ def _capped(rows, limit: int) -> tuple[list, int | None]:
 
 def training_rows(dataset: str, config: str | None, data_dir=None, max_rows: int = MAX_TRAIN_ROWS) -> _Rows:
     """The rows training on `dataset` would see: its training split, minus rows an evaluation task holds out."""
-    from trainers.data import _held_out, load_split, lookup
+    from trainers.data import held_out, load_split, lookup
 
     entry = lookup(dataset, config)
     if entry.train_split is None:
         raise UserError(f"{entry.label()} is evaluation-only (no training split); give it as the second argument")
     rows, total = _capped(load_split(entry.id, entry.config, entry.train_split, data_dir=data_dir), max_rows)
-    kept = [row for row in rows if not _held_out(entry, row)]
+    kept = [row for row in rows if not held_out(entry, row)]
     return _Rows(f"{entry.label()} ({entry.train_split})", kept, total, held_out=len(rows) - len(kept))
 
 

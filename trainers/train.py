@@ -155,7 +155,7 @@ def _load_for_training(cfg: TrainConfig):
 
 
 def _training_data(cfg: TrainConfig):
-    from trainers.data import training_dataset
+    from trainers.mixture import training_dataset
 
     return training_dataset(cfg.data, cfg.mode, data_dir=cfg.data_dir, seed=cfg.seed,
                             data_fraction=cfg.data_fraction)
