@@ -143,6 +143,9 @@ def test_sft_rows_are_nearly_equal_where_best_fit_leaves_them_short():
     assert row_efficiency(bins, tweets) >= 0.98
     mixed = [rng.randint(5, 120) for _ in range(1000)]  # many small ones: best fit fills every gap
     assert row_efficiency(balanced_bins(mixed, 256), mixed) >= 0.98
+    long = [rng.randint(150, 256) for _ in range(1000)]  # one per bin: no two fit together
+    bins = balanced_bins(long, 256)
+    assert len(bins) == len(long) and sorted(i for b in bins for i in b) == list(range(len(long)))
 
 
 def test_sft_trainer_rows_are_equal_length_on_the_real_path(tiny, tmp_path):

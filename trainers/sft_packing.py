@@ -42,21 +42,32 @@ def best_fit_decreasing(lengths: list[int], capacity: int) -> list[list[int]]:
 
 def longest_to_shortest_bin(lengths: list[int], capacity: int) -> list[list[int]]:
     """Indices spread over the fewest bins that hold them all when each example, longest first, goes to the
-    currently shortest bin (LPT scheduling): bin totals end within about one short example of each other."""
+    currently shortest bin (LPT scheduling): bin totals end within about one short example of each other.
+    The bin count is found by bisection (~log2(n) LPT passes): from the tokens' lower bound up to one bin per
+    example, which always fits (examples are at most `capacity` long)."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    count = max(1, math.ceil(sum(lengths) / capacity))
-    while True:
+
+    def spread(count: int) -> list[list[int]] | None:
         heap = [(0, number) for number in range(count)]
         bins: list[list[int]] = [[] for _ in range(count)]
         for index in order:
             load, number = heapq.heappop(heap)
             if load + lengths[index] > capacity:
-                break
+                return None
             bins[number].append(index)
             heapq.heappush(heap, (load + lengths[index], number))
+        return bins
+
+    low, high = max(1, math.ceil(sum(lengths) / capacity)), max(1, len(lengths))
+    best = spread(high)
+    while low < high:
+        middle = (low + high) // 2
+        bins = spread(middle)
+        if bins is None:
+            low = middle + 1
         else:
-            return [b for b in bins if b]
-        count += 1
+            best, high = bins, middle
+    return [b for b in best if b]
 
 
 def row_efficiency(bins: list[list[int]], lengths: list[int]) -> float:
