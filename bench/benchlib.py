@@ -215,6 +215,22 @@ def gpt2_124m(tokenizer, seed: int = 0):
                                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
 
 
+# Qwen/Qwen2-0.5B's shapes (config.json of the hub repo): 494M parameters with the tied embedding counted once
+QWEN2_05B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+                 num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768, rope_theta=1_000_000.0,
+                 rms_norm_eps=1e-6, tie_word_embeddings=True)
+
+
+def qwen2_05b(tokenizer, seed: int = 0):
+    """A random-init Qwen2ForCausalLM of Qwen2-0.5B's shapes (nothing is downloaded); fed the tiny tokenizer's ids."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(seed)
+    return Qwen2ForCausalLM(Qwen2Config(**QWEN2_05B, bos_token_id=tokenizer.bos_token_id,
+                                        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
+
+
 class StepTimes:
     """A TrainerCallback factory: seconds between consecutive step ends (batch fetch + forward + backward +
     clip + optimizer + callbacks), the first measured from on_train_begin."""
