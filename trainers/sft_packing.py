@@ -60,6 +60,8 @@ def longest_to_shortest_bin(lengths: list[int], capacity: int) -> list[list[int]
 
     low, high = max(1, math.ceil(sum(lengths) / capacity)), max(1, len(lengths))
     best = spread(high)
+    if best is None:  # an example over `capacity` (preparation cuts them; never split one here): best-fit copes
+        return best_fit_decreasing(lengths, capacity)
     while low < high:
         middle = (low + high) // 2
         bins = spread(middle)
