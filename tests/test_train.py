@@ -1,57 +1,23 @@
 """`dlm train` end to end on the tiny GPT-2 and samples/: pretrain, SFT (full, LoRA), sequential runs, mixtures,
-data fractions, the output-directory contract, kill -9 + resume, and a 2-process torchrun smoke."""
+data fractions and the output-directory contract (interruption, resume, torchrun: test_train_resume.py)."""
 from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from trainers.config import LoraSpec, MixtureSpec, TrainConfig
+from train_support import TWEETS, config, one_thread, records, weights  # noqa: F401 (one_thread: autouse fixture)
+
+from trainers.config import LoraSpec, MixtureSpec
 from trainers.errors import UserError
-
-ROOT = Path(__file__).resolve().parent.parent
-TWEETS = "zeroshot/twitter-financial-news-sentiment"
-
-
-def config(tmp: Path, name: str, mode: str = "pretrain", data: MixtureSpec | None = None, **overrides) -> TrainConfig:
-    values = dict(model="tiny-gpt2", data=data or MixtureSpec.single(TWEETS), mode=mode, max_steps=4,
-                  output_dir=str(tmp / name), batch_size=4, gradient_accumulation_steps=1, max_length=64,
-                  save_steps=2, save_total_limit=2, logging_steps=1, results_dir=str(tmp / "runs"), seed=7)
-    values.update(overrides)
-    return TrainConfig(**values).validate()
-
-
-def weights(model) -> dict:
-    return {name: p.detach().clone() for name, p in model.named_parameters()}
-
 
 def tiny_weights(tiny_model_dir) -> dict:
     from trainers.models import load_model
 
     return weights(load_model(str(tiny_model_dir), for_training=True)[0])
-
-
-def records(results_dir: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(Path(results_dir).glob("*.json"))]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny-model ops are too small to gain from a second thread, and on a shared 2-core machine busy-waiting
-    OpenMP threads made steps several times slower."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +147,6 @@ def test_sft_learns_financial_sentiment(workdir, tiny_model_dir):
     assert len(choices) == 3
     base, tokenizer = load_model(str(tiny_model_dir))
     before = label_accuracy(base, tokenizer, pairs, choices)
-    started = time.time()
     # ~150 updates: the tiny model first learns the label prior (loss ~ln3/2), then to read the tweet
     result = train(config(workdir, "sft", mode="sft", max_steps=150, batch_size=8, max_length=128,
                           learning_rate=3e-3, warmup_steps=5, save_steps=1000, logging_steps=10))
@@ -266,72 +231,6 @@ def test_adapter_dir_as_model_is_merged_before_training(workdir, lora_run, tiny_
     assert result.record["model"]["previous_run"]["mode"] == "sft"
 
 
-# --- interruption and resume --------------------------------------------------------------------------------
-def cli_train(output_dir: Path, results_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, str(ROOT / "cli.py"), "train", "--model", "tiny-gpt2", "--dataset", TWEETS,
-            "--mode", "pretrain", "--max_steps", "40", "--save_steps", "5", "--batch_size", "4",
-            "--gradient_accumulation_steps", "2", "--max_length", "64", "--seed", "11",
-            "--output_dir", str(output_dir), "--results-dir", str(results_dir), *extra]
-
-
-def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path, tiny_model_dir, capsys):
-    from trainers.checkpoints import newest_checkpoint
-    from trainers.train import train
-
-    killed = tmp_path / "killed"
-    # one thread like this process (see `one_thread`): thread count changes float reduction order
-    process = subprocess.Popen(cli_train(killed, tmp_path / "runs"), cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    deadline = time.time() + 120
-    while (newest_checkpoint(killed) is None or newest_checkpoint(killed).name == "checkpoint-5") \
-            and process.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run must be killed mid-way for this test to mean anything"
-    assert not (killed / "model.safetensors").exists()
-    assert not list((tmp_path / "runs").glob("*.json")), "no record for an unfinished run"
-
-    common = dict(model="tiny-gpt2", data=MixtureSpec.single(TWEETS), mode="pretrain", max_steps=40, save_steps=5,
-                  batch_size=4, gradient_accumulation_steps=2, max_length=64, seed=11,
-                  results_dir=str(tmp_path / "runs"))
-    capsys.readouterr()
-    resumed = train(TrainConfig(**common, output_dir=str(killed), resume=True))
-    err = capsys.readouterr().err
-    step = int(err.split("Resuming from checkpoint-")[1].split()[0])
-    assert 10 <= step < 40
-    uninterrupted = train(TrainConfig(**common, output_dir=str(tmp_path / "straight")))
-    a, b = weights(resumed.model), weights(uninterrupted.model)
-    assert all(torch_allclose(a[n], b[n]) for n in a), "resumed run ends with different weights"
-    assert resumed.record["train"]["tokens_seen"] == uninterrupted.record["train"]["tokens_seen"]
-    assert resumed.record["train"]["global_step"] == 40
-
-
-def torch_allclose(a, b) -> bool:
-    import torch
-
-    return torch.allclose(a, b, atol=1e-5, rtol=1e-4)
-
-
-def test_torchrun_two_processes(tmp_path, tiny_model_dir):
-    from shutil import which
-
-    torchrun = which("torchrun") or str(Path(sys.executable).parent / "torchrun")
-    command = [torchrun, "--standalone", "--nproc_per_node", "2", *cli_train(tmp_path / "ddp", tmp_path / "runs")[1:]]
-    command[command.index("40")] = "4"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
-    stored = records(tmp_path / "runs")
-    assert len(stored) == 1, "only rank 0 writes the record"
-    assert stored[0]["train"]["world_size"] == 2 and stored[0]["train"]["global_step"] == 4
-    # 4 steps x 2 micro-batches x 4 blocks x 64 positions on each of 2 ranks
-    assert stored[0]["train"]["tokens_seen"] > 0.9 * 4 * 2 * 4 * 64 * 2
-    assert (tmp_path / "ddp" / "model.safetensors").is_file()
-    assert done.stderr.count("step 1/4 |") == 1, "progress lines come from rank 0 only"
-    assert done.stdout.count("Training run") == 1, "one summary, from rank 0"
-
-
 # --- small contracts ----------------------------------------------------------------------------------------
 def test_model_names_resolve_or_fail_with_the_fix(tmp_path, tiny_model_dir):
     from trainers.models import default_lr, load_model, resolve_model
@@ -348,19 +247,6 @@ def test_model_names_resolve_or_fail_with_the_fix(tmp_path, tiny_model_dir):
         load_model("someone/model-that-is-not-cached")
     assert default_lr("sft", lora=True, total_params=124_000_000) > default_lr("sft", False, 124_000_000)
     assert default_lr("pretrain", False, 124_000_000) == 1e-4
-
-
-def test_resume_without_checkpoints(tmp_path, capsys):
-    from trainers.train import train
-
-    result = train(config(tmp_path, "fresh", max_steps=1, resume=True, save_steps=10))
-    assert "starting from step 0" in capsys.readouterr().err
-    assert result.record["train"]["global_step"] == 1
-    assert (tmp_path / "fresh" / "checkpoint-1").is_dir(), "the last step is always checkpointed"
-    (tmp_path / "exported").mkdir()
-    (tmp_path / "exported" / "config.json").write_text("{}")  # a model but no checkpoint-N
-    with pytest.raises(UserError, match="no complete checkpoint"):
-        train(config(tmp_path, "exported", max_steps=2, resume=True))
 
 
 def test_missing_tracker_is_a_user_error_before_anything_is_written(tmp_path, monkeypatch):
@@ -395,22 +281,3 @@ def test_lora_targets_per_architecture_and_override():
         "q_proj", "v_proj"}
     with pytest.raises(UserError, match="lora_target_modules"):
         apply_lora(Qwen2ForCausalLM(other.config), 2, 4, 0.0, ["c_attn"])
-
-
-def test_streamed_corpus_trains_lazily_and_resumes_exactly(tmp_path):
-    """A streamed corpus (openwebtext is streamed by the data layer) is packed while training reads it; resuming
-    re-reads the stream up to the checkpoint, so the data order - and the final weights - match a straight run."""
-    import shutil
-
-    from trainers.train import train
-
-    common = dict(data=MixtureSpec.single("Skylion007/openwebtext"), max_steps=6, save_steps=3, save_total_limit=5,
-                  batch_size=2, gradient_accumulation_steps=2, max_length=64)
-    straight = train(config(tmp_path, "straight", **common))
-    assert straight.record["train"]["data"]["streamed"] is True
-    assert straight.record["train"]["tokens_seen"] == 6 * 2 * 2 * 64, "a stream never runs short: no padding"
-    interrupted = tmp_path / "interrupted"
-    shutil.copytree(Path(straight.output_dir) / "checkpoint-3", interrupted / "checkpoint-3")
-    resumed = train(config(tmp_path, "interrupted", resume=True, **common))
-    a, b = weights(resumed.model), weights(straight.model)
-    assert all(torch_allclose(a[n], b[n]) for n in a)
