@@ -231,13 +231,41 @@ def qwen2_05b(tokenizer, seed: int = 0):
                                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
 
 
+def matmul_peak(dtype, n: int, device=None, repeats: int = 3) -> float:
+    """Best FLOP/s of `repeats` n x n x n torch.mm in `dtype` on `device` (CPU by default), synchronised on CUDA."""
+    import torch
+
+    device = torch.device(device or "cpu")
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
+    torch.mm(a, b)  # warm-up: kernel selection, page faults
+    best = float("inf")
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        torch.mm(a, b)
+        sync()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
 class StepTimes:
     """A TrainerCallback factory: seconds between consecutive step ends (batch fetch + forward + backward +
-    clip + optimizer + callbacks), the first measured from on_train_begin."""
+    clip + optimizer + callbacks), the first measured from on_train_begin. `sync` (e.g. torch.cuda.synchronize)
+    runs before each clock reading, so asynchronous GPU work is charged to the step that queued it."""
 
     @staticmethod
-    def make():
+    def make(sync=None):
         from transformers import TrainerCallback
+
+        def clock() -> float:
+            if sync is not None:
+                sync()
+            return time.perf_counter()
 
         class _StepTimes(TrainerCallback):
             def __init__(self):
@@ -245,10 +273,10 @@ class StepTimes:
                 self.last = None
 
             def on_train_begin(self, args, state, control, **kwargs):
-                self.last = time.perf_counter()
+                self.last = clock()
 
             def on_step_end(self, args, state, control, **kwargs):
-                now = time.perf_counter()
+                now = clock()
                 self.times.append(now - self.last)
                 self.last = now
 

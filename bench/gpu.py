@@ -20,53 +20,10 @@ from __future__ import annotations
 import copy
 import gc
 import tempfile
-import time
 
 import benchlib as common
 
 SHAPES = {"gpt2-124m": common.gpt2_124m, "qwen2-0.5b": common.qwen2_05b}
-
-
-def matmul_peak(device, dtype, n: int, repeats: int = 5) -> float:
-    import torch
-
-    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        torch.mm(a, b)
-        _sync(device)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best
-
-
-def _sync(device) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def synced_step_times(device):
-    from transformers import TrainerCallback
-
-    class _Times(TrainerCallback):
-        def __init__(self):
-            self.times, self.last = [], None
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            _sync(device)
-            self.last = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            _sync(device)
-            now = time.perf_counter()
-            self.times.append(now - self.last)
-            self.last = now
-
-    return _Times()
 
 
 def run_one(model, tokenizer, mode: str, batch: int, length: int, steps: int, device) -> dict:
@@ -76,7 +33,7 @@ def run_one(model, tokenizer, mode: str, batch: int, length: int, steps: int, de
     from pretrain_step import corpus
     from sft_throughput import counted, dlm_args, sft_data
 
-    timer = synced_step_times(device)
+    timer = common.StepTimes.make(torch.cuda.synchronize if device.type == "cuda" else None)
     with tempfile.TemporaryDirectory() as out:
         args = dlm_args(out, batch, length, steps, 1e-4)
         if mode == "pretrain":
@@ -134,7 +91,7 @@ def main(argv=None) -> dict:
                 run = run_one(model, tokenizer, mode, args.batch, lengths[mode], args.steps, device)
                 del model
                 dtype = torch.bfloat16 if run["bf16"] else torch.float16 if run["fp16"] else torch.float32
-                peak = matmul_peak(device, dtype, 256 if args.tiny else 8192)
+                peak = common.matmul_peak(dtype, 256 if args.tiny else 8192, device, repeats=5)
                 counted_steps = slice(args.warmup, len(run["times"]))
                 seconds = sum(run["times"][counted_steps])
                 real = sum(run["real"][counted_steps]) / seconds

@@ -18,19 +18,10 @@ import time
 import benchlib as common
 
 
-def matmul_flops(dtype_name: str, n: int, repeats: int = 3) -> float:
-    """Best FLOP/s of `repeats` n x n x n matmuls."""
+def matmul_flops(dtype_name: str, n: int) -> float:
     import torch
 
-    dtype = getattr(torch, dtype_name)
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    torch.mm(a, b)  # warm-up: kernel selection, page faults
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best
+    return common.matmul_peak(getattr(torch, dtype_name), n)
 
 
 def timed_steps_with_peak(dtype_name: str, n: int):
