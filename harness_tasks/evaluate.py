@@ -170,14 +170,14 @@ def load_for_eval(cfg: EvalConfig):
 
 # --- the record -----------------------------------------------------------------------------------------------------
 def build_record(cfg: EvalConfig, results: dict, model_info: dict, wall_time_s: float, extra: dict | None) -> dict:
-    from results.store import new_run_id, provenance, scores_from_lm_eval
+    from results.store import new_run_id, provenance, scores_from_lm_eval, timestamp
 
     raw = {key: value for key, value in results.items() if key != "samples"}
     record = {
         "run_id": new_run_id(f"eval-{Path(str(cfg.model)).name}"),
         "kind": "eval",
         "status": "ok",
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "created_at": timestamp(),
         "command": list(sys.argv),
         "provenance": provenance(),
         "model": model_info,

@@ -80,6 +80,14 @@ def scores_from_lm_eval(results: dict) -> list[Score]:
     return out
 
 
+def timestamp() -> str:
+    """`created_at`: local ISO time with microseconds, so records written within one second still sort in the
+    order they were made (run ids break ties at random)."""
+    import datetime
+
+    return datetime.datetime.now().astimezone().isoformat(timespec="microseconds")
+
+
 def new_run_id(slug: str = "run") -> str:
     """Sortable and unique even for runs started in the same second by different processes."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", slug).strip("-")[:60] or "run"
@@ -125,7 +133,7 @@ def write_record(results_dir: str | Path, record: dict) -> Path:
     record = dict(record)
     record.setdefault("schema_version", SCHEMA_VERSION)
     record.setdefault("run_id", new_run_id(record.get("kind", "run")))
-    record.setdefault("created_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    record.setdefault("created_at", timestamp())
     record.setdefault("provenance", provenance())
     text = json.dumps(scrub(json.loads(json.dumps(record, default=_json_default))), indent=2, sort_keys=False)
     directory = Path(results_dir)

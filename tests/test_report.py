@@ -75,6 +75,12 @@ def test_records_round_trip_through_the_store(results_dir):
     assert loaded[0]["train"]["total_params"] == 124_000_000
 
 
+def test_records_written_within_one_second_load_in_the_order_they_were_written(results_dir):
+    written = [write_record(results_dir, {"kind": "eval", "status": "ok"}) for _ in range(30)]
+    loaded, _ = load_records(results_dir)
+    assert [r["run_id"] for r in loaded] == [path.stem for path in written]
+
+
 def test_corrupt_file_is_skipped_and_named(results_dir, capsys):
     write_all(results_dir, [record("ok", "zero-shot", [score("dlm_fpb", 0.5)])])
     (results_dir / "broken.json").write_text('{"run_id": "half', encoding="utf-8")
