@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from trainers.errors import UserError
+from dlm_data.errors import UserError
 
 # rich_markup_mode=None: plain help. Rich-rendered help imports and lays out ~0.2 s of rich/markdown code, which
 # alone broke the "instant --help" budget (0.3 s); errors are printed by main() either way.
@@ -25,96 +25,82 @@ tasks_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="The l
 app.add_typer(data_app, name="data")
 app.add_typer(tasks_app, name="tasks")
 
-# Flags that take several values in the seed plan's spelling (`--datasets A B`); see expand_list_flags.
-LIST_FLAGS = ("--datasets", "--dataset_configs", "--dataset-configs", "--mixture_rates", "--mixture-rates",
-              "--lora_target_modules", "--lora-target-modules")
-
 
 def _opt(*names: str, help: str = "", **kw):
     return typer.Option(*names, help=help, **kw)
 
 
-# --- options shared by train / run (declared once) ---------------------------------------------------------
-Model = Annotated[str, _opt("--model", help="hub id, alias (gpt2, gpt2-medium, qwen2-0.5b, tiny-gpt2) or checkpoint dir")]
-Dataset = Annotated[Optional[str], _opt("--dataset", help="dataset id as the study plan writes it")]
-DatasetConfig = Annotated[Optional[str], _opt("--dataset_config", "--dataset-config", help="config of --dataset")]
-Datasets = Annotated[Optional[list[str]], _opt("--datasets", help="mixture: --datasets A B ...")]
-DatasetConfigs = Annotated[Optional[list[str]], _opt("--dataset_configs", "--dataset-configs",
-                                                    help="one config per --datasets entry (None = no config)")]
-MixtureRates = Annotated[Optional[list[str]], _opt("--mixture_rates", "--mixture-rates", help="one rate per dataset")]
-Mode = Annotated[str, _opt("--mode", help="pretrain (packed continued pretraining) or sft (TRL SFTTrainer)")]
-MaxSteps = Annotated[int, _opt("--max_steps", "--max-steps", help="optimizer steps")]
-OutputDir = Annotated[Optional[str], _opt("--output_dir", "--output-dir", help="checkpoint dir (default checkpoints/<run>)")]
-BatchSize = Annotated[int, _opt("--batch_size", "--batch-size", help="per-device batch size")]
-GradAccum = Annotated[int, _opt("--gradient_accumulation_steps", "--gradient-accumulation-steps")]
-MaxLength = Annotated[int, _opt("--max_length", "--max-length", help="tokens per packed sequence")]
-SaveSteps = Annotated[int, _opt("--save_steps", "--save-steps")]
-SaveLimit = Annotated[int, _opt("--save_total_limit", "--save-total-limit")]
-LearningRate = Annotated[Optional[float], _opt("--learning_rate", "--learning-rate", help="default depends on mode/LoRA")]
-WarmupSteps = Annotated[int, _opt("--warmup_steps", "--warmup-steps")]
-Seed = Annotated[int, _opt("--seed")]
-DataFraction = Annotated[float, _opt("--data_fraction", "--data-fraction", help="train on this share of the data")]
-Lora = Annotated[bool, _opt("--lora", help="LoRA instead of full fine-tuning")]
-LoraR = Annotated[int, _opt("--lora_r", "--lora-r")]
-LoraAlpha = Annotated[int, _opt("--lora_alpha", "--lora-alpha")]
-LoraDropout = Annotated[float, _opt("--lora_dropout", "--lora-dropout")]
-LoraTargets = Annotated[Optional[list[str]], _opt("--lora_target_modules", "--lora-target-modules",
-                                                 help="override the per-architecture LoRA targets")]
-MergeLora = Annotated[bool, _opt("--merge_lora", "--merge-lora", help="also save a merged full model")]
-Bf16 = Annotated[bool, _opt("--bf16", help="bf16 autocast on CPU (GPUs pick bf16/fp16 themselves)")]
-GradCkpt = Annotated[bool, _opt("--gradient_checkpointing", "--gradient-checkpointing")]
-ReportTo = Annotated[str, _opt("--report_to", "--report-to", help="none | tensorboard | wandb")]
-Resume = Annotated[bool, _opt("--resume", help="continue from the newest checkpoint in --output_dir")]
-Overwrite = Annotated[bool, _opt("--overwrite", help="replace a non-empty --output_dir")]
-DataDir = Annotated[Optional[str], _opt("--data-dir", "--data_dir", envvar="DLM_DATA_DIR",
-                                        help="local dataset snapshots DIR/<owner>/<name>/ (e.g. samples/)")]
-ResultsDir = Annotated[str, _opt("--results-dir", "--results_dir", help="where run records are written")]
-TrustRemoteCode = Annotated[bool, _opt("--trust-remote-code", "--trust_remote_code",
-                                       help="allow model repos to run their own code (off by default)")]
-# --- evaluation options ---
-Tasks = Annotated[Optional[str], _opt("--tasks", help="comma-separated tasks or groups (dlm tasks list)")]
-Peft = Annotated[Optional[str], _opt("--peft", help="LoRA adapter dir applied on top of --model")]
-NumFewshot = Annotated[Optional[int], _opt("--num_fewshot", "--num-fewshot", help="k in-context examples")]
-Limit = Annotated[Optional[float], _opt("--limit", help="first N documents per task (or a fraction < 1)")]
-EvalBatch = Annotated[int, _opt("--eval_batch_size", "--eval-batch-size")]
-AllowCode = Annotated[bool, _opt("--allow-code-execution", "--allow_code_execution",
-                                 help="let code tasks (BigCodeBench) execute generated code")]
+def _setting(name: str):
+    """The option of one row of study/settings.py, for the commands outside train/eval/run that take it too."""
+    from study.settings import BY_NAME
+
+    s = BY_NAME[name]
+    kind = s.kind if s.default is not None else Optional[s.kind]
+    return Annotated[kind, _opt(*s.spellings(), help=s.help, envvar=s.envvar)]
 
 
-def _train_config(model, dataset, dataset_config, datasets, dataset_configs, mixture_rates, mode, max_steps,
-                  output_dir, batch_size, gradient_accumulation_steps, max_length, save_steps, save_total_limit,
-                  learning_rate, warmup_steps, seed, data_fraction, lora, lora_r, lora_alpha, lora_dropout,
-                  lora_target_modules, merge_lora, bf16, gradient_checkpointing, report_to, resume, overwrite,
-                  data_dir, results_dir, trust_remote_code):
-    from trainers.config import LoraSpec, MixtureSpec, TrainConfig
-
-    data = MixtureSpec.from_flags(dataset, dataset_config, datasets, dataset_configs, mixture_rates)
-    lora_spec = LoraSpec(lora_r, lora_alpha, lora_dropout, lora_target_modules, merge_lora) if lora else None
-    return TrainConfig(model=model, data=data, mode=mode, max_steps=max_steps, output_dir=output_dir,
-                       batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps,
-                       max_length=max_length, save_steps=save_steps, save_total_limit=save_total_limit,
-                       learning_rate=learning_rate, warmup_steps=warmup_steps, seed=seed,
-                       data_fraction=data_fraction, lora=lora_spec, bf16=bf16,
-                       gradient_checkpointing=gradient_checkpointing, report_to=report_to, resume=resume,
-                       overwrite=overwrite, data_dir=data_dir, results_dir=results_dir,
-                       trust_remote_code=trust_remote_code).validate()
+DataDir = _setting("data_dir")
+DatasetConfig = _setting("dataset_config")
+ResultsDir = _setting("results_dir")
+HiddenConfig = Annotated[Optional[str], _opt("--config", hidden=True)]  # the old spelling of --dataset_config
+HiddenRuns = Annotated[Optional[str], _opt("--runs", hidden=True)]  # the old spelling of --results-dir
 
 
-def _eval_config(model, tasks, peft, num_fewshot, limit, eval_batch_size, allow_code_execution, data_dir,
-                 results_dir, trust_remote_code, seed=1234):
-    from trainers.config import EvalConfig
+def settings_command(command: str, name: str | None = None):
+    """Register `body(settings: dict)` as a Typer command whose options are the rows of study/settings.py that
+    `command` takes, with their defaults and help (written there once)."""
+    import inspect
 
-    names = [t.strip() for t in (tasks or "").split(",") if t.strip()]
-    return EvalConfig(model=model, tasks=names, peft=peft, num_fewshot=num_fewshot, limit=limit,
-                      batch_size=eval_batch_size, allow_code_execution=allow_code_execution, data_dir=data_dir,
-                      results_dir=results_dir, trust_remote_code=trust_remote_code, seed=seed).validate()
+    from study.settings import for_command
+
+    taken = for_command(command)
+    names = {s.name for s in taken}
+
+    def register(body):
+        params, annotations, aliases = [], {}, {}
+        for s in taken:
+            kind = list[str] if s.many else s.kind  # several values are parsed by the config (None, rates)
+            default = s.default_for(command)
+            if default is None and not s.required:
+                kind = Optional[kind]
+            option = typer.Option(... if s.required else default, *s.spellings(), help=s.help, envvar=s.envvar,
+                                  show_default=default is not None and s.kind is not bool)
+            params.append(inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind))
+            annotations[s.name] = kind
+            for alias in s.hidden_aliases:
+                if alias not in names:  # `dlm eval --batch_size` is --eval_batch_size; in `dlm run` it trains
+                    param = f"alias__{alias}"
+                    aliases[param] = s.name
+                    option = typer.Option(None, *_spellings(alias), hidden=True)
+                    params.append(inspect.Parameter(param, inspect.Parameter.KEYWORD_ONLY, default=option,
+                                                    annotation=Optional[s.kind]))
+                    annotations[param] = Optional[s.kind]
+
+        def command_function(**values):
+            for param, target in aliases.items():
+                value = values.pop(param)
+                if value is not None:
+                    values[target] = value
+            return body(values)
+
+        command_function.__signature__ = inspect.Signature(params)
+        command_function.__annotations__ = annotations
+        command_function.__doc__ = body.__doc__
+        command_function.__name__ = body.__name__
+        return app.command(name or command)(command_function)
+
+    return register
+
+
+def _spellings(name: str) -> list[str]:
+    return [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
 
 
 # --- data --------------------------------------------------------------------------------------------------
 @data_app.command("list")
 def data_list() -> None:
     """All datasets of the study: id, domain, configs, splits, loading route, size class."""
-    from trainers.data import TABLE
+    from dlm_data.data import TABLE
     from results.console import print_dataset_table
 
     print_dataset_table(TABLE)
@@ -122,26 +108,31 @@ def data_list() -> None:
 
 @data_app.command("show")
 def data_show(dataset: Annotated[str, typer.Argument(help="dataset id")],
-              config: Annotated[Optional[str], _opt("--config")] = None,
+              dataset_config: DatasetConfig = None, config: HiddenConfig = None,
               split: Annotated[Optional[str], _opt("--split")] = None,
               n: Annotated[int, _opt("-n", "--n")] = 5,
               as_: Annotated[str, _opt("--as", help="raw | pretrain | sft")] = "raw",
               data_dir: DataDir = None) -> None:
     """Print the first rows of a dataset, raw or as training text / prompt+completion."""
-    from trainers.data import show_rows
+    from dlm_data.data import show_rows
     from results.console import print_rows
 
-    print_rows(show_rows(dataset, config=config, split=split, n=n, as_=as_, data_dir=data_dir), title=dataset)
+    chosen = dataset_config or config
+    print_rows(show_rows(dataset, config=chosen, split=split, n=n, as_=as_, data_dir=data_dir), title=dataset)
 
 
 @data_app.command("overlap")
 def data_overlap(train: Annotated[str, typer.Argument(help="training dataset id[:config]")],
                  evaluation: Annotated[str, typer.Argument(help="task name, or dataset id[:config]")],
-                 data_dir: DataDir = None) -> None:
+                 dataset_config: DatasetConfig = None, data_dir: DataDir = None) -> None:
     """Exact and near-duplicate overlap between a training set and an evaluation set."""
-    from trainers.overlap import overlap_report
+    from harness_tasks.overlap import overlap_report
     from results.console import print_overlap
 
+    if dataset_config is not None:  # the same as writing TRAIN as id:config
+        if ":" in train:
+            raise UserError(f"give the config once: '{train}' already names one, so drop --dataset_config")
+        train = f"{train}:{dataset_config}"
     print_overlap(overlap_report(train, evaluation, data_dir=data_dir))
 
 
@@ -163,97 +154,50 @@ def tasks_path() -> None:
     print(TASKS_DIR)
 
 
-# --- train / eval / run ------------------------------------------------------------------------------------
-@app.command()
-def train(model: Model, mode: Mode = "pretrain", dataset: Dataset = None, dataset_config: DatasetConfig = None,
-          datasets: Datasets = None, dataset_configs: DatasetConfigs = None, mixture_rates: MixtureRates = None,
-          max_steps: MaxSteps = 1000, output_dir: OutputDir = None, batch_size: BatchSize = 4,
-          gradient_accumulation_steps: GradAccum = 4, max_length: MaxLength = 256, save_steps: SaveSteps = 200,
-          save_total_limit: SaveLimit = 3, learning_rate: LearningRate = None, warmup_steps: WarmupSteps = 0,
-          seed: Seed = 42, data_fraction: DataFraction = 1.0, lora: Lora = False, lora_r: LoraR = 16,
-          lora_alpha: LoraAlpha = 32, lora_dropout: LoraDropout = 0.05, lora_target_modules: LoraTargets = None,
-          merge_lora: MergeLora = False, bf16: Bf16 = False, gradient_checkpointing: GradCkpt = False,
-          report_to: ReportTo = "none", resume: Resume = False, overwrite: Overwrite = False,
-          data_dir: DataDir = None, results_dir: ResultsDir = "results/runs",
-          trust_remote_code: TrustRemoteCode = False) -> None:
+# --- train / eval / run: options generated from study/settings.py -----------------------------------------
+@settings_command("train")
+def train(settings: dict) -> None:
     """Continued pretraining (packed) or SFT (full / LoRA); writes a checkpoint and a run record."""
-    args = dict(locals())  # the flags only: taken before the imports below add names to locals()
-    from trainers.train import train as run_training
     from results.console import print_train_summary
-
-    cfg = _train_config(**args)
-    result = run_training(cfg)
+    from study.settings import train_config
     from trainers.runtime import is_main_process
+    from trainers.train import train as run_training
 
+    result = run_training(train_config(settings))
     if is_main_process():  # under torchrun every rank returns here; one summary is enough
         print_train_summary(result.record)
 
 
-@app.command("eval")
-def eval_(model: Model, tasks: Tasks = None, peft: Peft = None, num_fewshot: NumFewshot = None,
-          limit: Limit = None, eval_batch_size: EvalBatch = 8, allow_code_execution: AllowCode = False,
-          seed: Seed = 1234, data_dir: DataDir = None, results_dir: ResultsDir = "results/runs",
-          trust_remote_code: TrustRemoteCode = False,
-          batch_size: Annotated[Optional[int], _opt("--batch_size", "--batch-size", hidden=True)] = None) -> None:
+@settings_command("eval")
+def eval_(settings: dict) -> None:
     """Score a model (hub id, alias, checkpoint, or base + --peft adapter) on lm-eval tasks."""
     from harness_tasks.evaluate import evaluate
     from results.console import print_eval
+    from study.settings import eval_config
 
-    cfg = _eval_config(model, tasks, peft, num_fewshot, limit, batch_size or eval_batch_size,
-                       allow_code_execution, data_dir, results_dir, trust_remote_code, seed)
-    print_eval(evaluate(cfg))
+    print_eval(evaluate(eval_config(settings)))
 
 
-@app.command()
-def run(model: Model, mode: Mode = "sft", dataset: Dataset = None, dataset_config: DatasetConfig = None,
-        datasets: Datasets = None, dataset_configs: DatasetConfigs = None, mixture_rates: MixtureRates = None,
-        max_steps: MaxSteps = 1000, output_dir: OutputDir = None, batch_size: BatchSize = 4,
-        gradient_accumulation_steps: GradAccum = 4, max_length: MaxLength = 256, save_steps: SaveSteps = 200,
-        save_total_limit: SaveLimit = 3, learning_rate: LearningRate = None, warmup_steps: WarmupSteps = 0,
-        seed: Seed = 42, data_fraction: DataFraction = 1.0, lora: Lora = False, lora_r: LoraR = 16,
-        lora_alpha: LoraAlpha = 32, lora_dropout: LoraDropout = 0.05, lora_target_modules: LoraTargets = None,
-        merge_lora: MergeLora = False, bf16: Bf16 = False, gradient_checkpointing: GradCkpt = False,
-        report_to: ReportTo = "none", resume: Resume = False, overwrite: Overwrite = False,
-        data_dir: DataDir = None, results_dir: ResultsDir = "results/runs",
-        trust_remote_code: TrustRemoteCode = False, tasks: Tasks = None, num_fewshot: NumFewshot = None,
-        limit: Limit = None, eval_batch_size: EvalBatch = 8, allow_code_execution: AllowCode = False,
-        transfer: Annotated[bool, _opt("--transfer", help="also score the other domains' groups")] = False,
-        evaluation_only: Annotated[bool, _opt("--evaluation_only", "--evaluation-only")] = False) -> None:
+@settings_command("run")
+def run(settings: dict) -> None:
     """Train then evaluate, one run record. --max_steps 0 / --evaluation_only: evaluate the model as it is."""
-    args = dict(locals())  # the flags only: taken before the imports below add names to locals()
-    from pipeline import Cycle, run_cycle
     from results.console import print_eval
+    from study.cycle import run_cycle
+    from study.settings import cycle_from_settings
 
-    eval_keys = ("tasks", "num_fewshot", "limit", "eval_batch_size", "allow_code_execution", "transfer",
-                 "evaluation_only")
-    evals = {k: args.pop(k) for k in eval_keys}
-    evaluate_only = evals["evaluation_only"] or max_steps == 0
-    train_cfg = None if evaluate_only else _train_config(**args)
-    cycle = Cycle(model=model, data=None if not (dataset or datasets) else
-                  _data_spec(dataset, dataset_config, datasets, dataset_configs, mixture_rates),
-                  train=train_cfg, tasks=evals["tasks"], transfer=evals["transfer"],
-                  num_fewshot=evals["num_fewshot"], limit=evals["limit"], eval_batch_size=evals["eval_batch_size"],
-                  allow_code_execution=evals["allow_code_execution"], data_dir=data_dir, results_dir=results_dir,
-                  trust_remote_code=trust_remote_code)
-    print_eval(run_cycle(cycle))
-
-
-def _data_spec(dataset, dataset_config, datasets, dataset_configs, mixture_rates):
-    from trainers.config import MixtureSpec
-
-    return MixtureSpec.from_flags(dataset, dataset_config, datasets, dataset_configs, mixture_rates)
+    print_eval(run_cycle(cycle_from_settings(settings)))
 
 
 # --- report / plan / demo ----------------------------------------------------------------------------------
 @app.command()
-def report(runs: Annotated[str, _opt("--runs", help="directory of run records")] = "results/runs",
+def report(results_dir: ResultsDir = "results/runs", runs: HiddenRuns = None,
            against: Annotated[str, _opt("--against", help="large model to compare with")] = "gpt-4",
            format: Annotated[str, _opt("--format", help="table | markdown | csv | json")] = "table",
            plot: Annotated[Optional[str], _opt("--plot", help="write figures to FILE.png")] = None) -> None:
     """Tables from stored run records against stored large-model numbers (never recomputes)."""
     from results.report import render_report
 
-    render_report(runs_dir=runs, against=against, fmt=format, plot=plot)
+    render_report(runs_dir=runs or results_dir, against=against, fmt=format, plot=plot)
 
 
 @app.command()
@@ -261,7 +205,7 @@ def plan(file: Annotated[str, typer.Argument(help="plan YAML (see plans/)")],
          dry_run: Annotated[bool, _opt("--dry-run", "--dry_run", help="print the commands only")] = False,
          data_dir: DataDir = None, results_dir: ResultsDir = "results/runs") -> None:
     """Run a matrix of train->evaluate cycles; finished runs are skipped on re-run."""
-    from pipeline import run_plan
+    from study.plan_runner import run_plan
 
     run_plan(file, dry_run=dry_run, data_dir=data_dir, results_dir=results_dir)
 
@@ -270,7 +214,7 @@ def plan(file: Annotated[str, typer.Argument(help="plan YAML (see plans/)")],
 def demo(results_dir: ResultsDir = "results/demo",
          plot: Annotated[str, _opt("--plot")] = "results/demo/demo.png") -> None:
     """Offline end-to-end on tiny-gpt2 and samples/: zero-shot, pretrain, SFT, pretrain->SFT, report."""
-    from pipeline import demo as run_demo
+    from study.demo import demo as run_demo
 
     run_demo(results_dir=results_dir, plot=plot)
 
@@ -282,7 +226,7 @@ def expand_list_flags(argv: list[str]) -> list[str]:
     for arg in argv:
         is_value = current is not None and re.fullmatch(r"-[0-9.].*|-nan|-inf", arg, re.I)  # `--mixture_rates -0.5`
         if arg.startswith("-") and not is_value:
-            current = arg if arg in LIST_FLAGS else None
+            current = arg if arg in _list_flags() else None
             if current is None or "=" in arg:
                 out.append(arg)
             continue
@@ -291,6 +235,12 @@ def expand_list_flags(argv: list[str]) -> list[str]:
         else:
             out.append(arg)
     return out
+
+
+def _list_flags() -> set[str]:
+    from study.settings import SETTINGS
+
+    return {spelling for s in SETTINGS if s.many for spelling in s.spellings()}
 
 
 def main(argv: list[str] | None = None) -> None:

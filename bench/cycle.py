@@ -4,7 +4,7 @@
     python bench/cycle.py --model gpt2-124m --steps 2 --rounds 2    # GPT-2-124M-shaped random checkpoint
     python bench/cycle.py --tiny               # the hand-off check only, in-process (a few seconds)
 
-Hand-off check (in-process, always run first): during `pipeline.run_cycle` the model's weights are read from
+Hand-off check (in-process, always run first): during `study.cycle.run_cycle` the model's weights are read from
 disk exactly once (the training load): the evaluator gets the trained model object, not the checkpoint.
 Timing (whole processes, alternated): A = `dlm run --mode sft ... --tasks T --limit N`; B = `dlm train ...` then
 `dlm eval --model <its output_dir> --tasks T --limit N`. Ratio = median(A) / median(B_train + B_eval).
@@ -37,7 +37,7 @@ def handoff_check(model: str, steps: int, limit: int, tmp: Path) -> int:
 
     import transformers
 
-    from pipeline import Cycle, run_cycle
+    from study.cycle import Cycle, run_cycle
     from trainers.config import MixtureSpec, TrainConfig
 
     reads = []

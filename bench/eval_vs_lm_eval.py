@@ -40,7 +40,7 @@ def lm_eval_cmd(model_dir: str, limit: int, output: Path) -> list[str]:
 
 
 def dlm_scores(results: Path) -> dict:
-    from results.store import load_records
+    from dlm_data.records import load_records
 
     records, _ = load_records(results)
     scores = (records[-1].get("eval") or {}).get("scores") or [] if records else []

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from trainers.errors import UserError
+from dlm_data.errors import UserError
 
 TASKS_DIR = Path(__file__).resolve().parent
 DOMAIN_GROUPS = {"finance": "dlm_finance", "math": "dlm_math", "general": "dlm_general"}

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from trainers.config import EvalConfig
-from trainers.errors import UserError
+from dlm_data.errors import UserError
 
 from harness_tasks.catalog import TASKS_DIR, catalog, leaf_tasks, resolve_tasks
 
@@ -61,7 +61,7 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
 
     record = build_record(cfg, results, model_info, time.time() - started, extra)
     if write:
-        from results.store import write_record
+        from dlm_data.records import write_record
 
         path = write_record(cfg.results_dir, record)
         _progress(f"record written: {path}")
@@ -170,7 +170,7 @@ def load_for_eval(cfg: EvalConfig):
 
 # --- the record -----------------------------------------------------------------------------------------------------
 def build_record(cfg: EvalConfig, results: dict, model_info: dict, wall_time_s: float, extra: dict | None) -> dict:
-    from results.store import new_run_id, provenance, scores_from_lm_eval, timestamp
+    from dlm_data.records import new_run_id, provenance, scores_from_lm_eval, timestamp
 
     raw = {key: value for key, value in results.items() if key != "samples"}
     record = {

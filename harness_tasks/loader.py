@@ -1,6 +1,6 @@
-"""The `custom_dataset` hook of every task: rows come from `trainers.data.load_split`, hub or local snapshot alike.
+"""The `custom_dataset` hook of every task: rows come from `dlm_data.data.load_split`, hub or local snapshot alike.
 
-Why a hook and not `dataset_path`: `trainers.data` already knows every dataset's real-world traps (script-only
+Why a hook and not `dataset_path`: `dlm_data.data` already knows every dataset's real-world traps (script-only
 repos, the parquet-export branch, split names, gated sets without a token, label -1 rows, byte-repr cleaning)
 and where a local snapshot lives (`--data-dir` / `DLM_DATA_DIR`). Relative `data_files` would also resolve against the working directory, not this
 folder. So a task YAML says only which dataset and which splits:
@@ -26,10 +26,10 @@ sets it (`lm_eval ... --metadata '{"data_dir": "samples"}'` does the same on the
 """
 from __future__ import annotations
 
-import hashlib
 import os
 
-from trainers.errors import UserError
+from dlm_data.data import in_holdout
+from dlm_data.errors import UserError
 
 DATA_DIR_ENV = "DLM_DATA_DIR"
 _SPLITS: dict[tuple, object] = {}  # (hub_id, config, split, data_dir, max_rows) -> Dataset, for this process
@@ -72,7 +72,7 @@ def read_split(hub_id: str, config: str | None, split: str, data_dir: str | None
 def _read_split(hub_id: str, config: str | None, split: str, data_dir: str | None, max_rows: int | None):
     import datasets
 
-    from trainers.data import load_split
+    from dlm_data.data import load_split
 
     if max_rows:
         rows = load_split(hub_id, config=config, split=split, data_dir=data_dir, streaming=True)
@@ -102,17 +102,10 @@ def drop_scored_texts(pool, scored_splits: list, key: str | list[str]):
     return pool.select([i for i, sig in enumerate(_signatures(pool, key)) if sig not in scored])
 
 
-def in_holdout(text: str, fraction: float) -> bool:
-    """Whether a row belongs to the held-out test part: a hash of its normalised key text, so the choice is stable
-    across machines and library versions, and identical texts (duplicates) always land on the same side."""
-    digest = hashlib.sha1(" ".join(str(text).lower().split()).encode("utf-8")).hexdigest()
-    return int(digest[:8], 16) / 0x100000000 < fraction
-
-
 def split_holdout(rows, key: str, fraction: float) -> dict:
     """{'train': rows outside the holdout (few-shot pool), 'test': rows inside it (scored)}.
 
-    trainers/data.py applies the same `in_holdout` rule (same key column, same fraction) to keep these test rows
+    `in_holdout` (dlm_data/data.py) is the one rule; training applies it (same key column, same fraction) to keep these test rows
     out of training."""
     mask = [in_holdout(text, fraction) for text in rows[key]]
     return {

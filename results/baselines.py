@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from trainers.errors import suggest
+from dlm_data.errors import suggest
 
 BASELINES_FILE = Path(__file__).with_name("baselines.yaml")
 
@@ -129,7 +129,7 @@ def our_scoring(metric: str) -> str:
 
 
 def protocol_differs(score, baseline: Baseline, limit: int | None = None) -> list[str]:
-    """Why `score` (a results.store.Score) and `baseline` are not measured the same way; [] when they are."""
+    """Why `score` (a dlm_data.records.Score) and `baseline` are not measured the same way; [] when they are."""
     reasons = []
     if score.metric != baseline.metric:
         reasons.append(f"metric differs (ours {score.metric}, theirs {baseline.metric})")

@@ -1,6 +1,6 @@
 """Rich printers for the CLI: dataset table, rows, overlap, task list, training summary, eval scores.
 
-Every printer takes plain data (records are dicts, see results/store.py) and tolerates missing fields:
+Every printer takes plain data (records are dicts, see dlm_data/records.py) and tolerates missing fields:
 a value that is absent or None prints as "–", so a partial record never crashes the command that made it.
 """
 from __future__ import annotations
@@ -253,7 +253,7 @@ def fmt_score(value: float | None, stderr: float | None) -> str:
 
 def print_eval(record: dict) -> None:
     """After `dlm eval` / `dlm run`: one row per (task, metric, filter); groups in bold and marked."""
-    from results.store import record_scores
+    from dlm_data.records import record_scores
 
     record = record or {}
     model = (record.get("model") or {}).get("name")

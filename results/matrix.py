@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from results.baselines import Baseline, BaselineTable, match, protocol_differs
 from results.console import contamination_flags
-from results.store import Score, record_scores
+from dlm_data.records import Score, record_scores
 
 APPROACHES = {"zero-shot": "Zero-shot baseline", "pretrain": "Continued pretraining", "sft": "Direct fine-tuning",
               "sequential": "Sequential training", "multitask": "Multi-task training"}
@@ -107,7 +107,7 @@ def _dataset_domains(record: dict) -> list[str]:
     config = (record.get("train") or {}).get("config") or {}
     parts = ((config.get("data") or {}).get("parts")) or []
     try:
-        from trainers.data import lookup
+        from dlm_data.data import lookup
     except ImportError:
         return []
     domains = []

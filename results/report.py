@@ -18,9 +18,9 @@ from results.baselines import BASELINES_FILE, check_models, load
 from results.console import MISSING, contamination_flags, fmt, fmt_score, fmt_seconds
 from results.matrix import (APPROACHES, DOMAINS, approach_matrix, ablation_series, comparison_units, efficiency,
                             make_runs, primary_rows, score_rows)
-from results.store import load_records
+from dlm_data.records import load_records
 from results.verdicts import all_verdicts, pct
-from trainers.errors import UserError
+from dlm_data.errors import UserError
 
 FORMATS = ("table", "markdown", "csv", "json")
 TINY_NOTE = ("tiny-gpt2 runs demonstrate the pipeline only: a 2-layer toy model on miniature sample data says "

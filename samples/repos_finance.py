@@ -225,7 +225,7 @@ def adaptllm(rng):
                configs=[config(name, {"test": f"{folder}/test.json"}) for name, (folder, _) in files.items()])
 
 
-# --- Known real leaks, reproduced so the contamination check (trainers/overlap.py) has real cases to catch ----
+# --- Known real leaks, reproduced so the contamination check (harness_tasks/overlap.py) has real cases to catch ----
 # FinGPT sentiment train contains FPB's and the twitter set's train rows (duplicated); AdaptLLM's FPB test is
 # made of Financial PhraseBank sentences. The rows come from the same seeded streams as the takala and zeroshot
 # snapshots (so they are those datasets' rows); a separate stream picks them, so no other file changes.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from results.store import load_records, write_record
+from dlm_data.records import load_records, write_record
 
 ROOT = Path(__file__).resolve().parent.parent
 KILL_ROUNDS = 12  # each kills a writer: 3 of 4 aim inside the temp-file -> rename window
@@ -40,7 +40,7 @@ def _assert_only_whole_records(directory: Path) -> list[dict]:
 
 WRITER = """
     import sys
-    from results.store import write_record
+    from dlm_data.records import write_record
     directory, size = sys.argv[1], int(sys.argv[2])
     i = 0
     while True:  # until killed
@@ -69,7 +69,7 @@ def _kill_writer(directory: Path, during_write: bool, delay: float) -> bool:
 
 def _write_window(directory: Path, monkeypatch) -> float:
     """Seconds from a record's temp file being created to its rename, measured on one write here."""
-    from results import store
+    from dlm_data import records as store
 
     marks: dict[str, float] = {}
     real_mkstemp, real_replace = store.tempfile.mkstemp, store.os.replace
@@ -106,7 +106,7 @@ def test_kill9_at_random_moments_never_leaves_a_partial_record(tmp_path, monkeyp
 
 CRASH_BEFORE_RENAME = """
     import os, sys
-    from results import store
+    from dlm_data import records as store
     def die(*args, **kwargs):  # the data is written and fsynced; the process dies before the rename
         os._exit(137)
     store.os.replace = die
@@ -123,7 +123,7 @@ def test_kill_between_write_and_rename_leaves_no_record(tmp_path):
 
 
 def test_exception_during_write_cleans_up(tmp_path, monkeypatch):
-    from results import store
+    from dlm_data import records as store
 
     def fail(*args, **kwargs):
         raise KeyboardInterrupt
@@ -136,7 +136,7 @@ def test_exception_during_write_cleans_up(tmp_path, monkeypatch):
 
 CONCURRENT_WRITER = """
     import sys
-    from results.store import write_record
+    from dlm_data.records import write_record
     directory, who, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     for i in range(count):
         write_record(directory, {"kind": "cycle", "writer": who, "i": i, "payload": "x" * 5000, "size": 5000,

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from trainers.config import MixtureSpec
-from trainers.data import TABLE, load_split, lookup, show_rows, to_pretrain_text, to_sft_pair
+from dlm_data.data import TABLE, load_split, lookup, show_rows, to_pretrain_text, to_sft_pair
 from trainers.mixture import training_dataset
-from trainers.datasets_table import fiqa_label
-from trainers.errors import UserError
+from dlm_data.datasets_table import fiqa_label
+from dlm_data.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -105,7 +105,7 @@ def test_split_aliases_hidden_labels_and_row_repairs():
 
 def test_hub_routes_without_network(monkeypatch):
     """Script-only repos go to the parquet-export branch with data_dir=<config>; others pass the config name."""
-    from trainers.data import _source
+    from dlm_data.data import _source
 
     monkeypatch.delenv("DLM_DATA_DIR")
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
@@ -309,7 +309,7 @@ def test_streamed_parquet_is_read_in_small_record_batches():
     """pyarrow decodes a streamed parquet file ahead of the reader until ~1 GiB of batches wait (counted at their
     row group's size): small batches are what bound it (bench/README.md, row 6). The reader's batch size is only
     visible on the builder behind the stream."""
-    from trainers.data import STREAM_BATCH_ROWS
+    from dlm_data.data import STREAM_BATCH_ROWS
 
     stream = load_split("Skylion007/openwebtext", streaming=True)
     source = stream._ex_iterable

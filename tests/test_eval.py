@@ -17,7 +17,7 @@ import pytest
 
 from harness_tasks.catalog import DOMAIN_GROUPS, PREFIX, TASKS_DIR, catalog, leaf_tasks, list_tasks, resolve_tasks
 from trainers.config import EvalConfig
-from trainers.errors import UserError
+from dlm_data.errors import UserError
 
 ALL = ["dlm_all", "dlm_financemath", "dlm_bigcodebench"]  # every task: the suite, the gated one, the code one
 
@@ -100,7 +100,7 @@ def test_loader_holdout_and_pool_are_disjoint_and_stable():
     assert not train & test and len(train) + len(test) == 401
     assert 0.12 < len(test) / 401 < 0.28
     assert in_holdout(texts[7], 0.2) == in_holdout(texts[-1], 0.2)  # case and spacing do not move a row
-    # trainers/data.py excludes the same rows from training: the rule must not drift silently
+    # dlm_data/data.py excludes the same rows from training: the rule must not drift silently
     assert [in_holdout(f"sentence {i}", 0.2) for i in range(8)] == [False, True, False, True, False, False, True, False]
     pool = datasets.Dataset.from_dict({"q": ["a", "B", "c"], "x": [1, 2, 3]})
     scored = datasets.Dataset.from_dict({"q": ["b "], "x": [9]})

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from trainers.overlap import compare_rows, normalise
+from harness_tasks.overlap import compare_rows, normalise
 
 FPB_SENTENCE = "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period in 2007 ."
 FINGPT_ROW = {"instruction": "What is the sentiment of this news? Please choose an answer from "
@@ -107,7 +107,7 @@ def planted():
 
 
 def test_every_planted_fpb_and_tweet_row_in_fingpt_is_caught(planted):
-    from trainers.overlap import dataset_documents, find_duplicates, normalise, training_rows
+    from harness_tasks.overlap import dataset_documents, find_duplicates, normalise, training_rows
 
     leaked = planted
     fingpt = training_rows(FINGPT, None).rows
@@ -120,8 +120,8 @@ def test_every_planted_fpb_and_tweet_row_in_fingpt_is_caught(planted):
 
 
 def test_adaptllm_fpb_prompts_are_near_duplicates_of_takala():
-    from trainers.data import load_split
-    from trainers.overlap import find_duplicates
+    from dlm_data.data import load_split
+    from harness_tasks.overlap import find_duplicates
 
     takala = list(load_split("takala/financial_phrasebank", "sentences_allagree", "train"))
     adapt = list(load_split("AdaptLLM/finance-tasks", "FPB", "test"))
@@ -130,7 +130,7 @@ def test_adaptllm_fpb_prompts_are_near_duplicates_of_takala():
 
 
 def test_overlap_report_on_tasks_flags_the_leaks_and_not_clean_pairs():
-    from trainers.overlap import overlap_report
+    from harness_tasks.overlap import overlap_report
 
     fpb = overlap_report(FINGPT, "dlm_fpb")
     assert fpb["above_threshold"] and fpb["exact"] >= 3 and fpb["eval_source"].startswith("takala/")
@@ -144,7 +144,7 @@ def test_overlap_report_on_tasks_flags_the_leaks_and_not_clean_pairs():
 
 
 def test_group_gives_one_line_per_task():
-    from trainers.overlap import overlap_report
+    from harness_tasks.overlap import overlap_report
 
     report = overlap_report(FINGPT, "fin_sentiment")
     assert set(report["by_task"]) == {"dlm_fpb", "dlm_tfns", "dlm_fiqa_sa"} and report["above_threshold"]
@@ -153,7 +153,7 @@ def test_group_gives_one_line_per_task():
 
 def test_contamination_for_run_lists_each_task():
     from trainers.config import MixtureSpec
-    from trainers.overlap import contamination_for_run
+    from harness_tasks.overlap import contamination_for_run
 
     mixture = MixtureSpec.from_flags(datasets=[FINGPT, "stanfordnlp/imdb"])
     reports = contamination_for_run(mixture, ["fin_sentiment", "dlm_gsm8k"])
@@ -172,7 +172,7 @@ def test_cli_prints_the_report(capsys):
 
 
 def test_a_cycle_records_and_announces_its_contamination(tmp_path, capsys, tiny_model_dir):
-    from pipeline import Cycle, run_cycle
+    from study.cycle import Cycle, run_cycle
     from trainers.config import MixtureSpec, TrainConfig
 
     data = MixtureSpec.single(FINGPT)

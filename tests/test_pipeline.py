@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 import main as seed_main
-import pipeline
-from plan_file import load_plan
-from results.store import load_records
+from study import cycle as study_cycle, demo as demo_module, plan_runner, settings
+from study.plan_file import load_plan
+from dlm_data.records import load_records
 from trainers.config import MixtureSpec, TrainConfig
-from trainers.errors import UserError
+from dlm_data.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 TFNS = "zeroshot/twitter-financial-news-sentiment"
@@ -136,38 +136,38 @@ def test_approach_classification():
     mixture = MixtureSpec.from_flags(datasets=[TFNS, FPB])
     pretrain_origin = {"run_id": "a", "approach": "pretrain", "domain": "finance", "train": {"mode": "pretrain"}}
     sft_origin = {"run_id": "b", "approach": "sft", "domain": "finance", "train": {"mode": "sft"}}
-    assert pipeline.classify_approach(None, None) == "zero-shot"
-    assert pipeline.classify_approach(_train(single, "pretrain"), None) == "pretrain"
-    assert pipeline.classify_approach(_train(single, "sft"), None) == "sft"
-    assert pipeline.classify_approach(_train(mixture, "sft"), None) == "multitask"
-    assert pipeline.classify_approach(_train(mixture, "pretrain"), None) == "multitask"
-    assert pipeline.classify_approach(_train(single), pretrain_origin) == "sequential"
-    assert pipeline.classify_approach(_train(mixture), pretrain_origin) == "sequential"  # the base wins
-    assert pipeline.classify_approach(_train(single), sft_origin) == "sft"  # only pretrain -> X is sequential
-    assert pipeline.classify_approach(None, pretrain_origin) == "pretrain"  # re-scoring a trained checkpoint
+    assert study_cycle.classify_approach(None, None) == "zero-shot"
+    assert study_cycle.classify_approach(_train(single, "pretrain"), None) == "pretrain"
+    assert study_cycle.classify_approach(_train(single, "sft"), None) == "sft"
+    assert study_cycle.classify_approach(_train(mixture, "sft"), None) == "multitask"
+    assert study_cycle.classify_approach(_train(mixture, "pretrain"), None) == "multitask"
+    assert study_cycle.classify_approach(_train(single), pretrain_origin) == "sequential"
+    assert study_cycle.classify_approach(_train(mixture), pretrain_origin) == "sequential"  # the base wins
+    assert study_cycle.classify_approach(_train(single), sft_origin) == "sft"  # only pretrain -> X is sequential
+    assert study_cycle.classify_approach(None, pretrain_origin) == "pretrain"  # re-scoring a trained checkpoint
 
 
 def test_domain_comes_from_the_dataset_table():
-    assert pipeline.data_domains(MixtureSpec.from_flags(datasets=[TFNS, FPB])) == ["finance"]
-    both = pipeline.data_domains(MixtureSpec.from_flags(datasets=[TFNS, "openai/gsm8k"], dataset_configs=[None, "main"]))
-    assert both == ["finance", "math"] and pipeline.domain_label(both) == "mixed"
-    assert pipeline.domain_label(pipeline.data_domains(MixtureSpec.single("glue", "sst2"))) == "general"
-    assert pipeline.domain_label([]) is None
+    assert study_cycle.data_domains(MixtureSpec.from_flags(datasets=[TFNS, FPB])) == ["finance"]
+    both = study_cycle.data_domains(MixtureSpec.from_flags(datasets=[TFNS, "openai/gsm8k"], dataset_configs=[None, "main"]))
+    assert both == ["finance", "math"] and study_cycle.domain_label(both) == "mixed"
+    assert study_cycle.domain_label(study_cycle.data_domains(MixtureSpec.single("glue", "sst2"))) == "general"
+    assert study_cycle.domain_label([]) is None
 
 
 def test_default_tasks_follow_the_domain_and_transfer_adds_the_others():
     from harness_tasks.catalog import DOMAIN_GROUPS
 
     every = list(DOMAIN_GROUPS.values())
-    assert pipeline.default_tasks(["finance"], transfer=False) == [DOMAIN_GROUPS["finance"]]
-    transfer = pipeline.default_tasks(["math"], transfer=True)
+    assert study_cycle.default_tasks(["finance"], transfer=False) == [DOMAIN_GROUPS["finance"]]
+    transfer = study_cycle.default_tasks(["math"], transfer=True)
     assert transfer[0] == DOMAIN_GROUPS["math"] and sorted(transfer) == sorted(every)
-    assert sorted(pipeline.default_tasks(["finance", "math"], transfer=False)) == \
+    assert sorted(study_cycle.default_tasks(["finance", "math"], transfer=False)) == \
            sorted([DOMAIN_GROUPS["finance"], DOMAIN_GROUPS["math"]])
-    assert sorted(pipeline.default_tasks(["corpus"], transfer=False)) == sorted(every)  # no group of its own
-    assert sorted(pipeline.default_tasks([], transfer=False)) == sorted(every)
-    cycle = pipeline.Cycle(model="tiny-gpt2", tasks="dlm_fpb, dlm_tfns", transfer=True)
-    assert pipeline.choose_tasks(cycle, ["finance"]) == ["dlm_fpb", "dlm_tfns"]  # --tasks overrides
+    assert sorted(study_cycle.default_tasks(["corpus"], transfer=False)) == sorted(every)  # no group of its own
+    assert sorted(study_cycle.default_tasks([], transfer=False)) == sorted(every)
+    cycle = study_cycle.Cycle(model="tiny-gpt2", tasks="dlm_fpb, dlm_tfns", transfer=True)
+    assert study_cycle.choose_tasks(cycle, ["finance"]) == ["dlm_fpb", "dlm_tfns"]  # --tasks overrides
 
 
 # --- plans -------------------------------------------------------------------------------------------------
@@ -208,9 +208,9 @@ def test_shipped_plans_load_and_their_commands_round_trip_through_main(path):
             upstream = plan.runs[names.index(run.after)]
             assert names.index(run.after) < names.index(run.name) and upstream.trains
             assert run.settings["model"] == upstream.settings["output_dir"]
-        command = seed_main.command_line(run.settings, ("python", "main.py"))
+        command = settings.command_line(run.settings, ("python", "main.py"))
         reparsed = vars(seed_main.build_parser().parse_args(command[2:]))
-        assert seed_main.command_line(reparsed, ("python", "main.py")) == command
+        assert settings.command_line(reparsed, ("python", "main.py")) == command
 
 
 def test_plan_phases_cover_the_study(tmp_path):
@@ -225,39 +225,39 @@ def test_plan_phases_cover_the_study(tmp_path):
 
 
 def test_with_resume_continues_an_interrupted_training_run(tmp_path):
-    from plan_file import PlanRun
+    from study.plan_file import PlanRun
 
     out = tmp_path / "ckpt"
     run = PlanRun("r", {"model": "tiny-gpt2", "dataset": TFNS, "output_dir": str(out)}, "k")
-    assert "resume" not in pipeline.with_resume(run)
+    assert "resume" not in plan_runner.with_resume(run)
     (out / "checkpoint-4").mkdir(parents=True)
-    assert pipeline.with_resume(run)["resume"] is True
+    assert plan_runner.with_resume(run)["resume"] is True
     (out / "checkpoint-4").rmdir()
     (out / "config.json").write_text("{}")  # killed while saving the final model: start that run again
-    assert pipeline.with_resume(run)["overwrite"] is True
+    assert plan_runner.with_resume(run)["overwrite"] is True
 
 
 # --- real cycles on tiny-gpt2 and samples/ ------------------------------------------------------------------------
 def test_zero_shot_scores_are_computed_once_per_model_task_shots_limit(tiny_model_dir, results_dir, capsys):
-    cycle = pipeline.Cycle(model="tiny-gpt2", tasks="dlm_fpb", limit=3, bootstrap_iters=0,
+    cycle = study_cycle.Cycle(model="tiny-gpt2", tasks="dlm_fpb", limit=3, bootstrap_iters=0,
                            results_dir=str(results_dir))
-    first = pipeline.run_cycle(cycle)
+    first = study_cycle.run_cycle(cycle)
     assert first["kind"] == "cycle" and first["approach"] == "zero-shot"
     assert {s["task"] for s in first["eval"]["scores"]} == {"dlm_fpb"}
     capsys.readouterr()
 
-    again = pipeline.run_cycle(cycle)
+    again = study_cycle.run_cycle(cycle)
     assert "reusing stored zero-shot scores" in capsys.readouterr().out
     assert again["reused_from"] == [first["run_id"]] and again["eval"]["scores"] == first["eval"]["scores"]
     assert [r["run_id"] for r in records(results_dir)] == [first["run_id"]]  # nothing recomputed or written
 
-    wider = pipeline.run_cycle(pipeline.Cycle(model="tiny-gpt2", tasks="dlm_fpb,dlm_tfns", limit=3,
+    wider = study_cycle.run_cycle(study_cycle.Cycle(model="tiny-gpt2", tasks="dlm_fpb,dlm_tfns", limit=3,
                                               bootstrap_iters=0, results_dir=str(results_dir)))
     stored = records(results_dir)
     assert len(stored) == 2 and stored[-1]["eval"]["tasks"] == ["dlm_tfns"]  # only the missing task ran
     assert {s["task"] for s in wider["eval"]["scores"]} == {"dlm_fpb", "dlm_tfns"}
 
-    other_limit = pipeline.zero_shot_key(pipeline.Cycle(model="tiny-gpt2", limit=4))
+    other_limit = study_cycle.zero_shot_key(study_cycle.Cycle(model="tiny-gpt2", limit=4))
     assert other_limit != first["zero_shot_key"]  # a different key is evaluated afresh
 
 
@@ -283,7 +283,7 @@ def demo_run(tmp_path_factory, tiny_model_dir):
     out = tmp_path_factory.mktemp("demo")
     results, plot = out / "runs", out / "demo.png"
     calls = []
-    real_run_cycle = pipeline.run_cycle
+    real_run_cycle = study_cycle.run_cycle
 
     def interrupted(cycle):
         calls.append(cycle)
@@ -293,13 +293,13 @@ def demo_run(tmp_path_factory, tiny_model_dir):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(out)
-        patch.setattr(pipeline, "run_cycle", interrupted)
+        patch.setattr(plan_runner, "run_cycle", interrupted)
         with pytest.raises(KeyboardInterrupt):
-            pipeline.demo(results_dir=str(results), plot=str(plot))
+            demo_module.demo(results_dir=str(results), plot=str(plot))
         before = records(results)
-        patch.setattr(pipeline, "run_cycle", real_run_cycle)
+        patch.setattr(plan_runner, "run_cycle", real_run_cycle)
         started = time.time()
-        pipeline.demo(results_dir=str(results), plot=str(plot))
+        demo_module.demo(results_dir=str(results), plot=str(plot))
         seconds = time.time() - started
     return {"results": results, "plot": plot, "before": before, "after": records(results), "seconds": seconds}
 
@@ -323,18 +323,18 @@ def test_plan_resumes_after_an_interruption_without_duplicates(demo_run, capsys)
     assert len(before) == 2 and len(after) == 4
     assert [r["run_id"] for r in after[:2]] == [r["run_id"] for r in before]  # finished runs were not redone
     assert len({r["plan_key"] for r in after}) == 4
-    pipeline.run_plan(str(pipeline.DEMO_PLAN), results_dir=str(demo_run["results"]), report=False,
+    plan_runner.run_plan(str(demo_module.DEMO_PLAN), results_dir=str(demo_run["results"]), report=False,
                       checkpoints_dir=str(demo_run["results"].parent / "checkpoints"))
     assert "4 finished already, 0 to run" in capsys.readouterr().out
     assert len(records(demo_run["results"])) == 4
 
 
 def test_plan_dry_run_prints_the_commands_and_marks_finished_runs(demo_run, capsys):
-    pipeline.run_plan(str(pipeline.DEMO_PLAN), dry_run=True, results_dir=str(demo_run["results"]))
+    plan_runner.run_plan(str(demo_module.DEMO_PLAN), dry_run=True, results_dir=str(demo_run["results"]))
     lines = [l for l in capsys.readouterr().out.splitlines() if "main.py" in l]
     assert len(lines) == 4 and all(l.startswith("# done (") for l in lines)
     fresh = demo_run["results"].parent / "empty"
-    pipeline.run_plan(str(pipeline.DEMO_PLAN), dry_run=True, results_dir=str(fresh))
+    plan_runner.run_plan(str(demo_module.DEMO_PLAN), dry_run=True, results_dir=str(fresh))
     commands = [l for l in capsys.readouterr().out.splitlines() if l.startswith("python main.py")]
     assert len(commands) == 4 and not fresh.exists()  # a dry run writes nothing
     assert seed_main.parse(shlex.split(commands[1])[2:]).train.mode == "pretrain"

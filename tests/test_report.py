@@ -13,8 +13,8 @@ import pytest
 
 from results.baselines import Baseline, load, match, protocol_differs
 from results.report import build_report, render_report
-from results.store import Score, load_records, write_record
-from trainers.errors import UserError
+from dlm_data.records import Score, load_records, write_record
+from dlm_data.errors import UserError
 
 GPT4_FPB_F1 = 0.78  # results/baselines.yaml: GPT-4, dlm_fpb, f1_weighted, 0-shot (FinBen)
 GPT4_GSM8K = 0.92  # GPT-4, dlm_gsm8k, exact_match, 5-shot CoT

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import cli
-from trainers.errors import UserError
+from dlm_data.errors import UserError
 
 PLANTED = {  # distinctive values, so a hit can only be a leak
     "HF_TOKEN": "hf_PlantedHubToken0123456789abcdef",

@@ -12,7 +12,7 @@ import pytest
 from train_support import TWEETS, config, one_thread, records, weights  # noqa: F401 (one_thread: autouse fixture)
 
 from trainers.config import LoraSpec, MixtureSpec
-from trainers.errors import UserError
+from dlm_data.errors import UserError
 
 def tiny_weights(tiny_model_dir) -> dict:
     from trainers.models import load_model
@@ -137,7 +137,7 @@ def label_accuracy(model, tokenizer, pairs, choices) -> float:
 
 
 def test_sft_learns_financial_sentiment(workdir, tiny_model_dir):
-    from trainers.data import load_split, lookup, to_sft_pair
+    from dlm_data.data import load_split, lookup, to_sft_pair
     from trainers.models import load_model
     from trainers.train import train
 

@@ -14,7 +14,7 @@ import pytest
 from train_support import ROOT, TWEETS, config, one_thread, records, torch_allclose, weights  # noqa: F401 (one_thread: autouse fixture)
 
 from trainers.config import MixtureSpec, TrainConfig
-from trainers.errors import UserError
+from dlm_data.errors import UserError
 
 
 def cli_train(output_dir: Path, results_dir: Path, *extra: str) -> list[str]:

@@ -11,7 +11,7 @@ import re
 import shutil
 from pathlib import Path
 
-from trainers.errors import UserError
+from dlm_data.errors import UserError
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 # Files that mark a directory as written by a training run (ours or any HF Trainer): only those are deleted by

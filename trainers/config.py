@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from trainers.errors import UserError
+from dlm_data.errors import UserError
 
 MODES = ("pretrain", "sft")
 REPORT_TO = ("none", "tensorboard", "wandb")

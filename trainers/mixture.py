@@ -1,7 +1,7 @@
 """Training data from the table's datasets: a deterministic fraction of each, evaluation rows held out, and a
 mixture drawn by exact rates (in memory, or lazily from streamed corpora).
 
-Loading and formatting rows is trainers/data.py; this module decides which rows a run trains on and in what order.
+Loading and formatting rows is dlm_data/data.py; this module decides which rows a run trains on and in what order.
 """
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import itertools
 import random
 
 from trainers.config import MixtureSpec
-from trainers.data import held_out, is_usable, load_split, lookup, require_config, row_formatter
-from trainers.errors import UserError
+from dlm_data.data import held_out, is_usable, load_split, lookup, require_config, row_formatter
+from dlm_data.errors import UserError
 
 
 def _unit_hash(text: str) -> float:

@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from trainers.errors import UserError
+from dlm_data.errors import UserError
 
 ALIASES = {
     "gpt2": "openai-community/gpt2",

@@ -119,7 +119,7 @@ def _torch_datasets():
                 positions.append(np.asarray(block_positions, dtype=np.int32))
                 n_real.append(real)
             if not ids:
-                from trainers.errors import UserError
+                from dlm_data.errors import UserError
 
                 raise UserError("the training data holds no text to pretrain on; check --dataset/--data_fraction")
             self.ids, self.positions, self.n_real = np.stack(ids), np.stack(positions), n_real

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from trainers.errors import UserError
+from dlm_data.errors import UserError
 
 
 def world_size() -> int:

@@ -41,7 +41,7 @@ def sample_texts(root: Path = SAMPLES_DIR) -> list[str]:
     import pyarrow.parquet as pq
     import csv
 
-    from trainers.data import iter_strings
+    from dlm_data.data import iter_strings
 
     texts: list[str] = []
 

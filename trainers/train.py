@@ -20,7 +20,7 @@ from typing import Any
 from trainers import runtime
 from trainers.checkpoints import clear_output_dir, prepare_output_dir
 from trainers.config import TrainConfig
-from trainers.errors import UserError
+from dlm_data.errors import UserError
 
 RECORD_IN_OUTPUT = "dlm_train.json"
 MERGED_SUBDIR = "merged"
@@ -46,10 +46,10 @@ def train(cfg: TrainConfig) -> TrainResult:
 
 
 def _train(cfg: TrainConfig) -> TrainResult:
-    from results.store import new_run_id
+    from dlm_data.records import new_run_id
 
     cfg.validate()
-    from trainers.data import lookup
+    from dlm_data.data import lookup
 
     for part in cfg.data.parts:  # a misspelt dataset or config fails now, not after the model has loaded
         lookup(part.dataset, part.config)
@@ -126,7 +126,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
     record = _record(cfg, run_id, output_dir, trainer, output, packing, data_info, model_info, learning_rate,
                      trainable_params, total_params, train_seconds, time.time() - started)
     if main:
-        from results.store import write_record
+        from dlm_data.records import write_record
 
         write_record(cfg.results_dir, record)
         _write_json(output_dir / RECORD_IN_OUTPUT, record)
@@ -299,7 +299,7 @@ def _data_block(info: dict | None) -> dict:
 
 
 def _write_json(path: Path, record: dict) -> None:
-    from results.store import scrub
+    from dlm_data.records import scrub
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

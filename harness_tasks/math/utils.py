@@ -1,6 +1,6 @@
 """What the math YAMLs cannot say in Jinja: DeepMind answer matching, MMLU-Pro prompts.
 
-(trainers.data.load_split already cleans the DeepMind rows of b'...' reprs and trailing newlines.)
+(dlm_data.data.load_split already cleans the DeepMind rows of b'...' reprs and trailing newlines.)
 """
 import math
 

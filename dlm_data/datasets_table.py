@@ -3,7 +3,7 @@
 Facts (ids, configs, split names, label encodings, routes, sizes) follow the Hub repositories as they are, not as
 older tutorials show them: bare ids (`glue`, `wikitext`) are resolved to namespaced ones, script-only repos are read
 from their `refs/convert/parquet` branch, FiQA's validation split is `valid`, WNLI's labels are reversed, twitter
-sentiment is 0 Bearish / 1 Bullish / 2 Neutral. Loading, formatting and mixing live in trainers/data.py.
+sentiment is 0 Bearish / 1 Bullish / 2 Neutral. Loading, formatting and mixing live in dlm_data/data.py.
 
 Prompts of classification and QA sets are the ones the evaluation tasks in harness_tasks/ score, so a model
 fine-tuned here is asked at evaluation time exactly what it was taught.

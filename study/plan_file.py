@@ -1,11 +1,9 @@
-"""Plan files: read, check and expand an experiment plan (plans/*.yaml) into keyed runs.
-
-    dlm plan plans/phase3_finetune.yaml --dry-run     # the equivalent `python main.py ...` commands
-    dlm plan plans/phase3_finetune.yaml               # run what is not finished yet
+"""Plan files: read, check and expand an experiment plan (plans/*.yaml) into keyed runs (running them:
+study/plan_runner.py).
 
 A plan holds `defaults` (settings for every run), `matrix` (one mapping, or a list of them, of {setting: [values]},
 expanded as a cartesian product: models x approaches x datasets x fractions ...) and `runs` (explicit runs, e.g. the
-steps of sequential training). Settings are main.py's flag names plus four plan words: `name`, `approach`
+steps of sequential training). Settings are the names of study/settings.py's table plus four plan words: `name`, `approach`
 (zero-shot | pretrain | sft), `data` ("id", "id:config" or a mapping of dataset flags, for mixtures) and `from`
 (start from that earlier run's checkpoint: pretrain -> SFT). Each run's key is a hash of its resolved settings
 (how and where it is run left out), so a re-run recognises finished runs by the key stored in their records.
@@ -16,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainers.errors import UserError
+from dlm_data.errors import UserError
 
 PLAN_KEYS = ("name", "description", "checkpoints_dir", "defaults", "matrix", "runs")
 PLAN_WORDS = ("name", "approach", "data", "from")
@@ -29,13 +27,13 @@ NOT_IN_KEY = ("results_dir", "output_dir", "resume", "overwrite", "report_to", "
 @dataclass
 class PlanRun:
     name: str
-    settings: dict  # main.py flag values; defaults not filled in
+    settings: dict  # setting values (study/settings.py); defaults not filled in
     key: str
     after: str | None = None  # the plan run whose checkpoint this one starts from
 
     @property
     def trains(self) -> bool:
-        from main import DEFAULTS
+        from study.settings import DEFAULTS
 
         s = {**DEFAULTS, **self.settings}
         return not (s["evaluation_only"] or s["max_steps"] == 0)
@@ -52,8 +50,8 @@ def run_key(settings: dict, upstream_key: str | None, data_dir: str | None) -> s
     import hashlib
     import json
 
-    from main import DEFAULTS, EVAL_FLAGS
-    from pipeline import data_source
+    from study.settings import DEFAULTS, EVAL_FLAGS
+    from study.cycle import data_source
 
     s = {**DEFAULTS, **settings}
     if s["evaluation_only"] or s["max_steps"] == 0:  # what is evaluated, never how it would have been trained
@@ -155,8 +153,8 @@ def load_plan(file: str, data_dir: str | None = None, results_dir: str = "result
 
 def _check_run(run: PlanRun, file: str, mark) -> None:
     """Catch a bad run when the plan is read, not hours later when its turn comes (no I/O beyond the table)."""
-    from main import cycle_from_settings
-    from trainers.data import lookup
+    from study.settings import cycle_from_settings
+    from dlm_data.data import lookup
 
     try:
         cycle = cycle_from_settings(run.settings)
@@ -216,14 +214,14 @@ def _at(file: str, mark, message: str) -> UserError:
 
 
 def _unknown(name, choices, what: str) -> str:
-    from trainers.errors import suggest
+    from dlm_data.errors import suggest
 
     return str(suggest(str(name), choices, what))
 
 
 def _layer(raw, file: str, where: str, marks: dict | None = None, key_marks: dict | None = None) -> dict:
-    """One mapping of plan settings, checked and turned into main.py flag values (approach/data expanded)."""
-    from main import BY_NAME
+    """One mapping of plan settings, checked and turned into setting values (approach/data expanded)."""
+    from study.settings import BY_NAME
 
     if not isinstance(raw, dict):
         raise _at(file, getattr(raw, "mark", None), f"expected a mapping of settings in {where} (name: value)")
@@ -258,7 +256,7 @@ def _layer(raw, file: str, where: str, marks: dict | None = None, key_marks: dic
 
 
 def _data(value, file: str, mark) -> dict:
-    from main import BY_NAME
+    from study.settings import BY_NAME
 
     if isinstance(value, str):
         dataset, _, config = value.partition(":")

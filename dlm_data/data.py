@@ -1,7 +1,7 @@
 """Datasets: look up, load (Hub or local snapshot, one code path), format as text or prompt/completion.
 (Which rows a run trains on, and the mixture of several datasets: trainers/mixture.py.)
 
-The table of datasets is trainers/datasets_table.py. Loading handles the real Hub's traps:
+The table of datasets is dlm_data/datasets_table.py. Loading handles the real Hub's traps:
 - bare ids (`glue`) resolve to namespaced ones (`nyu-mll/glue`); a local snapshot is `<data_dir>/<hub_id>`;
 - script-only repos read their `refs/convert/parquet` branch with `data_dir=<config>` (the branch has no card,
   so a config name would not be found); a local snapshot of that branch is read the same way;
@@ -12,13 +12,14 @@ The table of datasets is trainers/datasets_table.py. Loading handles the real Hu
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import difflib
 import itertools
 import os
 from pathlib import Path
 
-from trainers.datasets_table import TABLE, DatasetEntry
-from trainers.errors import UserError, suggest
+from dlm_data.datasets_table import TABLE, DatasetEntry
+from dlm_data.errors import UserError, suggest
 
 __all__ = ["TABLE", "DatasetEntry", "lookup", "load_split", "to_pretrain_text", "to_sft_pair", "show_rows",
            "held_out"]
@@ -267,13 +268,18 @@ def is_usable(example: dict) -> bool:
 
 
 # --- holdout --------------------------------------------------------------------------------------------
+def in_holdout(text: str, fraction: float) -> bool:
+    """Whether a row belongs to the held-out test part: a hash of its normalised key text, so the choice is stable
+    across machines and library versions, and identical texts (duplicates) always land on the same side."""
+    digest = hashlib.sha1(" ".join(str(text).lower().split()).encode("utf-8")).hexdigest()
+    return int(digest[:8], 16) / 0x100000000 < fraction
+
+
 def held_out(entry: DatasetEntry, row: dict) -> bool:
-    """True for rows an evaluation task scores (train-only sets): the same rule as harness_tasks/loader.py,
-    keyed on the first text field (the task's holdout key), so training never sees a scored row."""
+    """True for rows an evaluation task scores (train-only sets): the rule harness_tasks/loader.py splits its
+    test rows by, keyed on the first text field (the task's holdout key), so training never sees a scored row."""
     if not entry.holdout:
         return False
-    from harness_tasks.loader import in_holdout
-
     return in_holdout(row[entry.text_fields[0]], entry.holdout)
 
 

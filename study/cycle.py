@@ -7,7 +7,7 @@
 A cycle trains (trainers.train.train), hands the trained model object straight to the evaluator
 (harness_tasks.evaluate.evaluate; no reload from disk) and writes ONE record holding both parts, plus
 `approach` (zero-shot | pretrain | sft | sequential | multitask) and `domain` (of the training data).
-Plans (plan_file.py reads them) run many cycles, resumably; `demo` runs plans/demo.yaml offline on tiny-gpt2.
+Plans (study/plan_file.py reads them, study/plan_runner.py runs them) run many cycles, resumably.
 
 Choices a researcher should know:
 - sequential = training that starts from a local checkpoint written by an earlier *pretrain* run (found through
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trainers.config import EvalConfig, MixtureSpec, TrainConfig
-from trainers.errors import UserError
+from dlm_data.errors import UserError
 
 MIXED = "mixed"  # the domain of a mixture whose datasets come from several domains
 
@@ -66,7 +66,7 @@ def data_domains(data: MixtureSpec | None) -> list[str]:
     """Domains of the mixture's datasets, in order, without repeats (from the dataset table)."""
     if data is None:
         return []
-    from trainers.data import lookup
+    from dlm_data.data import lookup
 
     domains: list[str] = []
     for part in data.parts:
@@ -132,7 +132,7 @@ def check_tasks(tasks: list[str], allow_code_execution: bool) -> list[str]:
 def contamination(data: MixtureSpec, tasks: list[str], data_dir: str | None) -> list[dict]:
     """Overlap of the training data with every task to be scored (stored as train.contamination), checked before
     training so a leak is announced before hours are spent; it warns, it never stops the run."""
-    from trainers.overlap import contamination_for_run
+    from harness_tasks.overlap import contamination_for_run
 
     reports = contamination_for_run(data, tasks, data_dir)
     for r in reports:
@@ -147,7 +147,7 @@ def find_origin(model: str, results_dir: str | Path) -> dict | None:
     path = Path(model).expanduser()
     if not path.is_dir():
         return None
-    from results.store import load_records
+    from dlm_data.records import load_records
 
     target = path.resolve()
     records, _ = load_records(results_dir)
@@ -203,7 +203,7 @@ def zero_shot_key(cycle: Cycle) -> dict:
 
 def stored_zero_shot(key: dict, tasks: list[str], results_dir: str | Path) -> dict[str, dict]:
     """{task: newest stored record that scored it} for the tasks a finished zero-shot run with `key` covers."""
-    from results.store import load_records
+    from dlm_data.records import load_records
 
     records, _ = load_records(results_dir)
     found: dict[str, dict] = {}
@@ -296,103 +296,3 @@ def run_cycle(cycle: Cycle) -> dict:
                      trust_remote_code=cycle.trust_remote_code, bootstrap_iters=cycle.bootstrap_iters).validate()
     record = evaluate(cfg, model=model_obj, tokenizer=tokenizer, extra=extra)
     return merge_reused(record, reused) if reused else record
-
-
-# --- plans and the demo ------------------------------------------------------------------------------------
-def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, results_dir: str = "results/runs",
-             checkpoints_dir: str | None = None, report: bool = True) -> list[dict]:
-    """Run every unfinished run of a plan file in order; return the records written. --dry-run: print commands."""
-    import shlex
-
-    from main import command_line, cycle_from_settings
-    from plan_file import load_plan
-
-    plan = load_plan(file, data_dir=data_dir, results_dir=results_dir, checkpoints_dir=checkpoints_dir)
-    done = finished_runs(results_dir)
-    todo = [r for r in plan.runs if r.key not in done]
-    if dry_run:
-        print(f"# plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished in {results_dir}")
-        for run in plan.runs:
-            mark = f"# done ({done[run.key]}): " if run.key in done else ""
-            print(f"{mark}{shlex.join(command_line(run.settings, ('python', 'main.py')))}")
-        return []
-    say(f"plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished already, "
-        f"{len(todo)} to run")
-    written, failed = [], {}
-    for i, run in enumerate(plan.runs, 1):
-        step = f"[{i}/{len(plan.runs)}] {run.name}"
-        if run.key in done:
-            say(f"{step}: finished already (run {done[run.key]}), skipped")
-            continue
-        if run.after in failed:
-            failed[run.name] = f"starts from '{run.after}', which failed"
-            say(f"[red]{step}: skipped, {failed[run.name]}[/]")
-            continue
-        settings = with_resume(run)
-        command = command_line(settings, ("python", "main.py"))
-        say(f"{step}: {shlex.join(command)}")
-        started = time.time()
-        try:
-            record = run_cycle(cycle_from_settings(settings, command=command, tags={
-                "plan": {"name": plan.name, "file": str(file), "run": run.name}, "plan_key": run.key}))
-        except UserError as err:
-            failed[run.name] = str(err)
-            say(f"[red]{step} failed: {err}[/]")
-            continue
-        written.append(record)
-        say(f"{step}: done in {time.time() - started:.0f} s")
-    if report:
-        from results.report import render_report
-
-        render_report(runs_dir=results_dir, against="gpt-4", fmt="table")
-    if failed:
-        raise UserError(f"{len(failed)} of {len(plan.runs)} runs failed ({', '.join(failed)}); fix the cause and "
-                        f"re-run `dlm plan {file}`: finished runs are skipped")
-    return written
-
-
-def finished_runs(results_dir: str | Path) -> dict[str, str]:
-    """{plan key: run id} of the runs whose record exists (records are written only when a cycle completes)."""
-    from results.store import load_records
-
-    records, _ = load_records(results_dir)
-    return {r["plan_key"]: r["run_id"] for r in records
-            if r.get("plan_key") and r.get("status") not in ("failed", "error")}
-
-
-def with_resume(run) -> dict:
-    """An interrupted training run continues from its newest checkpoint; a half-written dir is replaced."""
-    settings = dict(run.settings)
-    out = Path(settings.get("output_dir") or "")
-    if run.trains and settings.get("output_dir") and out.is_dir():
-        if any(out.glob("checkpoint-*")):
-            settings["resume"] = True
-        elif any(out.iterdir()):
-            settings["overwrite"] = True
-    return settings
-
-
-
-
-DEMO_PLAN = Path(__file__).resolve().parent / "plans" / "demo.yaml"
-DEMO_NOTE = ("tiny-gpt2 (2 layers, 64 dims) on miniature sample data: these numbers demonstrate the pipeline, "
-             "not the research answer")
-
-
-def demo(results_dir: str = "results/demo", plot: str | None = "results/demo/demo.png") -> None:
-    """Offline end to end: zero-shot, continued pretraining, SFT, pretrain -> SFT, each evaluated, then the report."""
-    samples = Path(__file__).resolve().parent / "samples"
-    # before any Hugging Face import: a hub call would otherwise hang for tens of seconds per attempt
-    for name, value in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                        "DLM_DATA_DIR": str(samples), "TOKENIZERS_PARALLELISM": "false"}.items():
-        os.environ.setdefault(name, value)
-    started = time.time()
-    say(f"demo: {DEMO_NOTE}")
-    say(f"demo: data from {os.environ['DLM_DATA_DIR']}; records in {results_dir}")
-    run_plan(str(DEMO_PLAN), results_dir=results_dir, report=False,
-             checkpoints_dir=str(Path(results_dir) / "checkpoints"))
-    from results.report import render_report
-
-    render_report(runs_dir=results_dir, against="gpt-4", fmt="table", plot=plot)
-    say(f"demo finished in {time.time() - started:.0f} s" + (f"; plot: {plot}" if plot else ""))
-    say(f"[bold yellow]note: {DEMO_NOTE}.[/] Real runs: `dlm plan plans/phase1_baselines.yaml` and on.")

@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import islice
 
-from trainers.errors import UserError
+from dlm_data.errors import UserError
 
 NGRAM = 8  # words; long enough that shared phrasing ("the company said that ...") rarely reaches it
 NEAR_THRESHOLD = 0.5  # share of a document's n-grams found in training data that makes it a near duplicate
@@ -56,7 +56,7 @@ class _Field:
 
 def text_fields(row, min_words: int = MIN_WORDS) -> list[_Field]:
     """The document-like strings of a row, in column order."""
-    from trainers.data import iter_strings
+    from dlm_data.data import iter_strings
 
     out: list[_Field] = []
     for value in iter_strings(row):
@@ -225,7 +225,7 @@ def _capped(rows, limit: int) -> tuple[list, int | None]:
 
 def training_rows(dataset: str, config: str | None, data_dir=None, max_rows: int = MAX_TRAIN_ROWS) -> _Rows:
     """The rows training on `dataset` would see: its training split, minus rows an evaluation task holds out."""
-    from trainers.data import held_out, load_split, lookup
+    from dlm_data.data import held_out, load_split, lookup
 
     entry = lookup(dataset, config)
     if entry.train_split is None:
@@ -238,7 +238,7 @@ def training_rows(dataset: str, config: str | None, data_dir=None, max_rows: int
 def dataset_documents(dataset: str, config: str | None, split: str | None, data_dir=None,
                       max_docs: int = MAX_EVAL_DOCS) -> _Rows:
     """Documents of a dataset given by id: the named split, else its training and evaluation splits together."""
-    from trainers.data import load_split, lookup
+    from dlm_data.data import load_split, lookup
 
     entry = lookup(dataset, config)
     splits = [split] if split else [s for s in dict.fromkeys((entry.train_split, entry.eval_split)) if s]
@@ -310,14 +310,14 @@ def _evaluation_sets(evaluation: str, data_dir) -> list[tuple[str, _Rows]]:
     if evaluation in catalog():
         return [(task, task_documents(task, data_dir)) for task in _leaf_tasks([evaluation])]
     dataset, config, split = parse_dataset_spec(evaluation)
-    from trainers.data import TABLE, lookup
+    from dlm_data.data import TABLE, lookup
 
     try:
         lookup(dataset, config)
     except UserError:
         if ":" in evaluation or "/" in evaluation:
             raise
-        from trainers.errors import suggest
+        from dlm_data.errors import suggest
 
         raise suggest(evaluation, list(catalog()) + [e.id for e in TABLE] + [e.hub_id for e in TABLE],
                       "task or dataset", "`dlm tasks list` / `dlm data list`") from None

@@ -1,0 +1,88 @@
+"""Running a plan: every unfinished run of a plan file, in order, each one train -> evaluate cycle.
+
+    dlm plan plans/phase3_finetune.yaml --dry-run     # the equivalent `python main.py ...` commands
+    dlm plan plans/phase3_finetune.yaml               # run what is not finished yet
+
+A run is finished when a record carrying its plan key exists in the results dir; an interrupted training run
+resumes from its newest checkpoint. Reading and checking the file is study/plan_file.py.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from dlm_data.errors import UserError
+from study.cycle import run_cycle, say
+
+
+def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, results_dir: str = "results/runs",
+             checkpoints_dir: str | None = None, report: bool = True) -> list[dict]:
+    """Run every unfinished run of a plan file in order; return the records written. --dry-run: print commands."""
+    import shlex
+
+    from study.plan_file import load_plan
+    from study.settings import command_line, cycle_from_settings
+
+    plan = load_plan(file, data_dir=data_dir, results_dir=results_dir, checkpoints_dir=checkpoints_dir)
+    done = finished_runs(results_dir)
+    todo = [r for r in plan.runs if r.key not in done]
+    if dry_run:
+        print(f"# plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished in {results_dir}")
+        for run in plan.runs:
+            mark = f"# done ({done[run.key]}): " if run.key in done else ""
+            print(f"{mark}{shlex.join(command_line(run.settings, ('python', 'main.py')))}")
+        return []
+    say(f"plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished already, "
+        f"{len(todo)} to run")
+    written, failed = [], {}
+    for i, run in enumerate(plan.runs, 1):
+        step = f"[{i}/{len(plan.runs)}] {run.name}"
+        if run.key in done:
+            say(f"{step}: finished already (run {done[run.key]}), skipped")
+            continue
+        if run.after in failed:
+            failed[run.name] = f"starts from '{run.after}', which failed"
+            say(f"[red]{step}: skipped, {failed[run.name]}[/]")
+            continue
+        settings = with_resume(run)
+        command = command_line(settings, ("python", "main.py"))
+        say(f"{step}: {shlex.join(command)}")
+        started = time.time()
+        try:
+            record = run_cycle(cycle_from_settings(settings, command=command, tags={
+                "plan": {"name": plan.name, "file": str(file), "run": run.name}, "plan_key": run.key}))
+        except UserError as err:
+            failed[run.name] = str(err)
+            say(f"[red]{step} failed: {err}[/]")
+            continue
+        written.append(record)
+        say(f"{step}: done in {time.time() - started:.0f} s")
+    if report:
+        from results.report import render_report
+
+        render_report(runs_dir=results_dir, against="gpt-4", fmt="table")
+    if failed:
+        raise UserError(f"{len(failed)} of {len(plan.runs)} runs failed ({', '.join(failed)}); fix the cause and "
+                        f"re-run `dlm plan {file}`: finished runs are skipped")
+    return written
+
+
+def finished_runs(results_dir: str | Path) -> dict[str, str]:
+    """{plan key: run id} of the runs whose record exists (records are written only when a cycle completes)."""
+    from dlm_data.records import load_records
+
+    records, _ = load_records(results_dir)
+    return {r["plan_key"]: r["run_id"] for r in records
+            if r.get("plan_key") and r.get("status") not in ("failed", "error")}
+
+
+def with_resume(run) -> dict:
+    """An interrupted training run continues from its newest checkpoint; a half-written dir is replaced."""
+    settings = dict(run.settings)
+    out = Path(settings.get("output_dir") or "")
+    if run.trains and settings.get("output_dir") and out.is_dir():
+        if any(out.glob("checkpoint-*")):
+            settings["resume"] = True
+        elif any(out.iterdir()):
+            settings["overwrite"] = True
+    return settings
