@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from dlm_data.errors import UserError
-from study.settings import RUN_SETTINGS, cycle_from_settings
+from study import settings as table
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,7 +26,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="main.py", allow_abbrev=False, argument_default=argparse.SUPPRESS,
                      description="Train then evaluate (same as `dlm run`), with the study plan's flags.")
-    for setting in RUN_SETTINGS:
+    for setting in table.RUN_SETTINGS:
         default = "" if setting.default is None else f" (default {setting.default})"
         if setting.kind is bool:
             parser.add_argument(*setting.spellings(), dest=setting.name, action="store_true", help=setting.help)
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 def parse(argv: list[str]):
     """argv (without the program name) -> study.cycle.Cycle; UserError on any mistake."""
     settings = vars(build_parser().parse_args(argv))
-    return cycle_from_settings(settings, command=["python", "main.py", *argv])
+    return table.cycle_from_settings(settings, command=["python", "main.py", *argv])
 
 
 def main(argv: list[str] | None = None) -> None:

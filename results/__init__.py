@@ -1,1 +1,1 @@
-"""The record side: run records (store.py), published baselines (baselines.yaml), reports (report.py)."""
+"""The report side: published baselines (baselines.yaml), matching, verdicts, tables and plots (report.py)."""

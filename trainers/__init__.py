@@ -1,1 +1,1 @@
-"""Everything that produces a checkpoint: configs, the dataset table, pretraining and SFT."""
+"""Everything that produces a checkpoint: configs, which rows a run trains on, model loading, pretraining, SFT."""
