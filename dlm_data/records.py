@@ -136,16 +136,20 @@ def write_record(results_dir: str | Path, record: dict) -> Path:
     record.setdefault("created_at", timestamp())
     record.setdefault("provenance", provenance())
     text = json.dumps(scrub(json.loads(json.dumps(record, default=_json_default))), indent=2, sort_keys=False)
-    directory = Path(results_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    # not "*.json": a temp file orphaned by kill -9 must never be read back as a record by load_records
-    fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=".tmp", dir=directory)
+    return atomic_write_text(Path(results_dir) / f"{record['run_id']}.json", text)
+
+
+def atomic_write_text(path: str | Path, text: str | bytes) -> Path:
+    """Write a file atomically: temp file in the same dir, fsync, rename. A kill leaves the old file or the new one.
+    The temp name is not "*.json": one orphaned by kill -9 is never read back as a record by load_records."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8") if isinstance(text, str) else text)
             f.flush()
             os.fsync(f.fileno())
-        path = directory / f"{record['run_id']}.json"
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

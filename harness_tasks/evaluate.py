@@ -170,8 +170,10 @@ def load_for_eval(cfg: EvalConfig):
 
 # --- the record -----------------------------------------------------------------------------------------------------
 def build_record(cfg: EvalConfig, results: dict, model_info: dict, wall_time_s: float, extra: dict | None) -> dict:
+    from dlm_data.lineage import describe_model
     from dlm_data.records import new_run_id, provenance, scores_from_lm_eval, timestamp
 
+    evaluated = describe_model(cfg.model, cfg.peft)  # what was scored, from the lineage beside the weights
     raw = {key: value for key, value in results.items() if key != "samples"}
     record = {
         "run_id": new_run_id(f"eval-{Path(str(cfg.model)).name}"),
@@ -181,8 +183,9 @@ def build_record(cfg: EvalConfig, results: dict, model_info: dict, wall_time_s: 
         "command": list(sys.argv),
         "provenance": provenance(),
         "model": model_info,
-        "approach": "zero-shot",
-        "domain": None,
+        "approach": evaluated["approach"],
+        "domain": evaluated["domain"],
+        "evaluated": evaluated,
         "eval": {
             "config": cfg.to_dict(),
             "tasks": list(cfg.tasks),

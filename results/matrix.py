@@ -25,6 +25,7 @@ DOMAINS = {"finance": "Financial", "math": "Mathematical", "general": "General",
 TRAIN_DOMAIN_ALIASES = {"corpus": "general", "financial": "finance", "mathematical": "math"}
 # lm-eval reports GSM8K under two answer filters; the matrix and the hypotheses read the stricter one.
 FILTER_PREFERENCE = ("strict-match", "none")
+TRAINED_APPROACHES = ("pretrain", "sft", "sequential", "multitask")
 TINY_MODEL = "tiny-gpt2"
 
 
@@ -37,8 +38,8 @@ class Run:
     record: dict
 
     @property
-    def trained(self) -> bool:
-        return self.approach != "zero-shot"
+    def trained(self) -> bool:  # "unknown" (a local model dlm did not train) is neither trained nor a control
+        return self.approach in TRAINED_APPROACHES
 
     @property
     def tiny(self) -> bool:
@@ -85,6 +86,9 @@ def _origin_id(record: dict) -> str | None:
 
 
 def base_model(record: dict, by_id: dict[str, dict], _depth: int = 0) -> str:
+    lineage = (record.get("evaluated") or {}).get("lineage") or {}
+    if lineage.get("base_model"):  # an evaluation of a dlm checkpoint or adapter: the base its lineage names
+        return short_model(lineage["base_model"])
     origin = _origin_id(record)
     if origin in by_id and _depth < 20:  # sequential: the pretrain run's own base
         return base_model(by_id[origin], by_id, _depth + 1)

@@ -243,6 +243,16 @@ def run_cycle(cycle: Cycle) -> dict:
     data = cycle.train.data if cycle.train is not None else cycle.data
     origin = find_origin(cycle.model, cycle.results_dir)
     approach = classify_approach(cycle.train, origin)
+    evaluated = None
+    if cycle.train is None and origin is None:  # zero-shot only for a published model; a foreign dir is "unknown"
+        from dlm_data.lineage import describe_model
+
+        evaluated = describe_model(cycle.model)
+        approach = evaluated["approach"]
+        if evaluated["lineage"]:
+            last = evaluated["lineage"]["stages"][-1]
+            origin = {"run_id": last.get("run_id"), "approach": approach, "domain": evaluated["domain"],
+                      "train": {"mode": last.get("mode")}}
     domains = data_domains(data)
     domain = domain_label(domains) or ((origin or {}).get("domain") if cycle.train is None else None)
     if not domains and origin is not None and cycle.train is None:
@@ -258,7 +268,7 @@ def run_cycle(cycle: Cycle) -> dict:
                                 "domain": origin.get("domain"), "mode": origin_mode(origin)}
 
     reused: dict[str, dict] = {}
-    if cycle.train is None and origin is None:
+    if cycle.train is None and approach == "zero-shot":
         key = zero_shot_key(cycle)
         extra["zero_shot_key"] = key
         reused = stored_zero_shot(key, tasks, cycle.results_dir)

@@ -130,6 +130,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
 
         write_record(cfg.results_dir, record)
         _write_json(output_dir / RECORD_IN_OUTPUT, record)
+        _write_lineage(cfg, run_id, output_dir, model_info)
     runtime.barrier()
     return TrainResult(record=record, model=final_model, tokenizer=tokenizer, output_dir=str(output_dir))
 
@@ -296,6 +297,18 @@ def _data_block(info: dict | None) -> dict:
     if parts is not None:
         info["parts"] = [p.label() if hasattr(p, "label") else p for p in parts]
     return info
+
+
+def _write_lineage(cfg: TrainConfig, run_id: str, output_dir: Path, model_info: dict) -> None:
+    """dlm_lineage.json beside the weights (and beside a merged copy): what every later evaluation of this
+    directory reads to know what it scores (dlm_data/lineage.py)."""
+    from dlm_data.lineage import new_lineage, write_lineage
+
+    lineage = new_lineage(cfg.model, run_id, cfg.mode, [p.label() for p in cfg.data.parts], cfg.max_steps,
+                          cfg.lora is not None, cfg.seed, resolved_start=model_info.get("resolved"))
+    write_lineage(output_dir, lineage)
+    if (output_dir / MERGED_SUBDIR).is_dir():
+        write_lineage(output_dir / MERGED_SUBDIR, {**lineage, "adapter": False, "merged": True})
 
 
 def _write_json(path: Path, record: dict) -> None:
