@@ -45,6 +45,7 @@ class Score:
     version: str | None = None  # task metadata.version
     is_group: bool = False
     higher_is_better: bool = True
+    stderr_method: str | None = None  # "lm-eval" (its analytic or bootstrap stderr) | "bootstrap" (dlm's, per doc)
 
     def to_dict(self) -> dict:
         return asdict(self)

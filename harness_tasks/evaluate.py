@@ -54,15 +54,23 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
             raise UserError("evaluate() got a model object without its tokenizer; pass tokenizer= as well")
         was_training = bool(getattr(model, "training", False))
         try:
-            results = run_harness(model, tokenizer, top_level, task_manager, cfg)
+            results = run_harness(model, tokenizer, top_level, task_manager, cfg, log_samples=True)
         finally:
             if was_training:
                 model.train()  # HFLM switched it to eval mode; the caller may go on training
 
-    record = build_record(cfg, results, model_info, time.time() - started, extra)
+    from harness_tasks.outcomes import from_samples
+
+    aggregations = {name: task.aggregation() for name, task in loaded["tasks"].items()}
+    outcomes = from_samples(results.pop("samples", None) or {}, aggregations, results.get("versions") or {})
+    record = build_record(cfg, results, model_info, time.time() - started, extra, outcomes)
     if write:
         from dlm_data.records import write_record
+        from harness_tasks.outcomes import outcomes_path, write_outcomes
 
+        if outcomes:  # first, so a record never names an outcomes file that is not there
+            write_outcomes(cfg.results_dir, record["run_id"], outcomes)
+            record["eval"]["outcomes"] = outcomes_path(".", record["run_id"]).name
         path = write_record(cfg.results_dir, record)
         _progress(f"record written: {path}")
     return record
@@ -169,7 +177,8 @@ def load_for_eval(cfg: EvalConfig):
 
 
 # --- the record -----------------------------------------------------------------------------------------------------
-def build_record(cfg: EvalConfig, results: dict, model_info: dict, wall_time_s: float, extra: dict | None) -> dict:
+def build_record(cfg: EvalConfig, results: dict, model_info: dict, wall_time_s: float, extra: dict | None,
+                 outcomes: dict | None = None) -> dict:
     from dlm_data.lineage import describe_model
     from dlm_data.records import new_run_id, provenance, scores_from_lm_eval, timestamp
 
@@ -189,13 +198,30 @@ def build_record(cfg: EvalConfig, results: dict, model_info: dict, wall_time_s: 
         "eval": {
             "config": cfg.to_dict(),
             "tasks": list(cfg.tasks),
-            "scores": [score.to_dict() for score in scores_from_lm_eval(results)],
+            "scores": [score.to_dict() for score in with_bootstrap_stderr(scores_from_lm_eval(results), outcomes,
+                                                                          cfg.bootstrap_iters, cfg.seed)],
             "wall_time_s": round(wall_time_s, 3),
             "raw": raw,
         },
     }
     record.update(extra or {})
     return record
+
+
+def with_bootstrap_stderr(scores: list, outcomes: dict | None, iters: int, seed: int) -> list:
+    """lm-eval bootstraps only its own aggregations: F1, MCC, headline F1, BLEU... come back without a stderr.
+    Those get one from `iters` resamples of the per-document outcomes; lm-eval's own stay (stderr_method says which)."""
+    from harness_tasks.outcomes import bootstrap_stderr
+
+    for score in scores:
+        if score.stderr is not None:
+            score.stderr_method = "lm-eval"
+            continue
+        block = ((outcomes or {}).get(score.task) or {}).get(score.filter)
+        if block is not None and iters > 0:
+            score.stderr = bootstrap_stderr(block, score.metric, iters, seed)
+            score.stderr_method = "bootstrap" if score.stderr is not None else None
+    return scores
 
 
 # --- process setup ---------------------------------------------------------------------------------------------------

@@ -239,23 +239,21 @@ def parse_entities(text: str) -> list[tuple[str, str]]:
 
 
 def entity_f1(gold_text: str, pred_text: str) -> float:
-    """Entity-level F1 of one document, scored like the `nereval` package that AdaptLLM uses.
+    """Entity-level F1 of one document: a predicted entity matches a gold one when both its text and its type are
+    equal, and each gold entity is matched at most once. precision = matches / #pred, recall = matches / #gold.
 
-    Every gold entity can earn two credits: one for its exact text, one for its type (type credit needs a
-    non-empty text on both sides, since all entities share position 0). Each gold entity is credited by the first
-    prediction that earns either credit. precision = credits / (2 * #pred), recall = credits / (2 * #gold).
+    Version 1 of adapt_ner followed AdaptLLM's `nereval` scoring, which also credits a type match alone, so a
+    prediction that named none of the gold entities could still score up to 0.5; version 2 (this) does not.
     """
     gold, pred = parse_entities(gold_text), parse_entities(pred_text)
-    credits = 0
-    for g_text, g_type in gold:
-        for p_text, p_type in pred:
-            text_ok = g_text == p_text
-            type_ok = g_type == p_type and bool(g_text) and bool(p_text)
-            credits += int(text_ok) + int(type_ok)
-            if text_ok or type_ok:
-                break
-    precision = credits / (2 * len(pred)) if pred else 0.0
-    recall = credits / (2 * len(gold)) if gold else 0.0
+    unmatched = list(gold)
+    matches = 0
+    for entity in pred:
+        if entity in unmatched and entity[0]:
+            unmatched.remove(entity)
+            matches += 1
+    precision = matches / len(pred) if pred else 0.0
+    recall = matches / len(gold) if gold else 0.0
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 

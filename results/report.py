@@ -42,7 +42,9 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
     primary = primary_rows(rows, table)
     units = comparison_units(primary)
     matrix = approach_matrix(primary)
-    verdicts = all_verdicts(runs, primary, units, table, against_keys)
+    from results.paired import Outcomes
+
+    verdicts = all_verdicts(runs, primary, units, table, against_keys, Outcomes(runs_dir))
     primary_ids = {id(row) for row in primary}
     notes = ["ratio = our score / the published score; ≠ marks a comparison that is not like-for-like (footnotes "
              "say why); sources of every published number are in results/baselines.yaml.",

@@ -5,9 +5,11 @@ naming the runs that would decide it. Thresholds are the study plan's:
 - domain matching: a trained small model reaches >= 80% of the large model's published number on its domain;
 - transfer: >= 60% on tasks outside the training domain;  - efficiency: every training run < 2 h;
 - H1: continued pretraining on finance/math data beats the same model zero-shot by >= 20% (relative, on the
-  pooled mean of paired scores); H2: pretrain -> SFT (sequential) beats direct SFT on the same tasks;
-- H3: domain pretraining improves out-of-domain tasks by >= 10% (relative) over the zero-shot model.
-Pairs always share base model, task, metric, filter and shot count.
+  pooled mean of paired scores); H2: pretrain -> SFT (sequential) beats direct SFT with the same SFT data, steps,
+  LoRA setting and seed; H3: domain pretraining improves out-of-domain tasks by >= 10% (relative) over zero-shot.
+Pairs share base model, task, version, metric, filter, shots, limit, data source and documents (results/paired.py);
+each hypothesis is decided on full test sets from a 95% interval of the difference: "supported", "not supported"
+or "inconclusive" (results/paired.py `decide`).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import math
 from dataclasses import dataclass, field
 
 from results.matrix import DOMAINS, Row, Run
+from results.paired import Outcomes, decide, difference, mismatch
 
 DOMAIN_MATCH = 0.80
 TRANSFER = 0.60
@@ -33,10 +36,11 @@ class Verdict:
     verdict: str
     detail: str
     evidence: list[dict] = field(default_factory=list)
+    difference: dict | None = None  # hypotheses: results/paired.Difference.to_dict()
 
     def to_dict(self) -> dict:
         return {"name": self.name, "claim": self.claim, "verdict": self.verdict, "detail": self.detail,
-                "evidence": self.evidence}
+                "evidence": self.evidence, "difference": self.difference}
 
 
 def pct(x: float | None) -> str:
@@ -116,12 +120,38 @@ def _key(row: Row) -> tuple:
     return (row.run.base_model, s.task, s.metric, s.filter, s.num_fewshot)
 
 
-def pairs(treated: list[Row], control: list[Row]) -> list[tuple[Row, Row]]:
-    """(treated, control) with equal base model, task, metric, filter, shots; the newest control run wins."""
-    latest = {}
-    for row in control:  # records are oldest first, so later rows overwrite earlier ones
-        latest[_key(row)] = row
-    return [(row, latest[_key(row)]) for row in treated if _key(row) in latest]
+def sft_setup(run: Run) -> tuple:
+    """What an H2 control must share with the sequential run's SFT stage: data, steps, LoRA, seed."""
+    config = (run.record.get("train") or {}).get("config") or {}
+    lora = config.get("lora")
+    return (repr((config.get("data") or {}).get("parts")), config.get("max_steps"),
+            repr(lora) if lora else None, config.get("seed"))
+
+
+def pairs(treated: list[Row], control: list[Row], outcomes: Outcomes | None = None,
+          same_setup=None) -> tuple[list[tuple[Row, Row]], list[str]]:
+    """(treated, control) pairs that may be compared (results/paired.py `mismatch`), the newest qualifying control
+    for each treated score; and one reason for each treated score left unpaired although a control exists."""
+    outcomes = outcomes or Outcomes(None)
+    by_key: dict[tuple, list[Row]] = {}
+    for row in control:  # records are oldest first
+        by_key.setdefault(_key(row), []).append(row)
+    found, unpaired = [], []
+    for row in treated:
+        candidates = by_key.get(_key(row), [])
+        reasons = []
+        for candidate in reversed(candidates):
+            why = mismatch(row, candidate, outcomes)
+            if why is None and same_setup is not None and same_setup(row.run) != same_setup(candidate.run):
+                why = "different SFT data, steps, LoRA setting or seed"
+            if why is None:
+                found.append((row, candidate))
+                break
+            reasons.append(f"{candidate.run.run_id}: {why}")
+        else:
+            if candidates:
+                unpaired.append(f"{row.run.run_id} {row.score.task} {row.score.metric} not paired ({'; '.join(reasons)})")
+    return found, unpaired
 
 
 def _missing(treated: list[Row], what: str) -> str:
@@ -133,75 +163,61 @@ def _missing(treated: list[Row], what: str) -> str:
 
 def _evidence(found: list[tuple[Row, Row]]) -> list[dict]:
     return [{"task": a.score.task, "metric": a.score.metric, "model": a.run.base_model, "treated_run": a.run.run_id,
-             "treated": a.score.value, "control_run": b.run.run_id, "control": b.score.value} for a, b in found]
-
-
-def _relative_gain(found: list[tuple[Row, Row]]) -> tuple[float, float, float]:
-    treated, control = _mean(a.score.value for a, _ in found), _mean(b.score.value for _, b in found)
-    if control == 0:
-        return treated, control, (math.inf if treated > 0 else 0.0)
-    return treated, control, (treated - control) / control
+             "treated": a.score.value, "control_run": b.run.run_id, "control": b.score.value, "n": a.score.n}
+            for a, b in found]
 
 
 def _higher_better(rows: list[Row]) -> list[Row]:
     return [r for r in rows if r.score.higher_is_better]
 
 
-def h1(units: list[Row]) -> Verdict:
+def _full(rows: list[Row]) -> list[Row]:
+    """Hypotheses are decided on full test sets: a --limit run is a subset and decides nothing."""
+    return [r for r in rows if ((r.run.record.get("eval") or {}).get("config") or {}).get("limit") is None]
+
+
+def h1(units: list[Row], outcomes: Outcomes | None = None) -> Verdict:
     claim = f"continued pretraining on finance/math data beats zero-shot by >= {H1_GAIN:.0%} (relative)"
     treated = [r for r in _higher_better(units) if r.run.approach == "pretrain" and r.task_domain in ("finance", "math")
                and r.task_domain in r.run.train_domains]
     control = [r for r in units if r.run.approach == "zero-shot"]
-    return _gain_verdict("H1", claim, treated, control, H1_GAIN,
-                         "missing: a continued-pretraining run on finance or math data evaluated on its domain's "
-                         f"tasks, e.g. `{EXAMPLE['finance']}`")
+    return _comparison("H1", claim, treated, control, H1_GAIN, "a zero-shot run", outcomes,
+                       "missing: a continued-pretraining run on finance or math data evaluated on its domain's "
+                       f"tasks, e.g. `{EXAMPLE['finance']}`")
 
 
-def h3(units: list[Row]) -> Verdict:
+def h3(units: list[Row], outcomes: Outcomes | None = None) -> Verdict:
     claim = f"domain pretraining improves out-of-domain tasks by >= {H3_GAIN:.0%} (relative) over zero-shot"
     treated = [r for r in _higher_better(units) if r.run.approach == "pretrain" and r.task_domain
                and r.run.train_domains and r.task_domain not in r.run.train_domains]
     control = [r for r in units if r.run.approach == "zero-shot"]
-    return _gain_verdict("H3", claim, treated, control, H3_GAIN,
-                         "missing: a continued-pretraining run evaluated on tasks outside its training domain, e.g. "
-                         f"`{EXAMPLE['finance']} --transfer`")
+    return _comparison("H3", claim, treated, control, H3_GAIN, "a zero-shot run", outcomes,
+                       "missing: a continued-pretraining run evaluated on tasks outside its training domain, e.g. "
+                       f"`{EXAMPLE['finance']} --transfer`")
 
 
-def _gain_verdict(name, claim, treated, control, threshold, no_treated) -> Verdict:
-    if not treated:
-        return Verdict(name, claim, "not enough runs", no_treated)
-    found = pairs(treated, control)
-    if not found:
-        return Verdict(name, claim, "not enough runs", "missing: " + _missing(treated, "a zero-shot run"))
-    mean_t, mean_c, gain = _relative_gain(found)
-    verdict = "supported" if gain >= threshold else "not supported"
-    return Verdict(name, claim, verdict, f"{len(found)} paired score(s): trained mean {mean_t:.4f} vs zero-shot "
-                   f"{mean_c:.4f}, relative change {pct(gain)} (threshold {threshold:.0%})", _evidence(found))
-
-
-def h2(units: list[Row]) -> Verdict:
-    claim = "pretrain -> SFT (sequential) beats direct SFT on the same tasks"
+def h2(units: list[Row], outcomes: Outcomes | None = None) -> Verdict:
+    claim = "pretrain -> SFT (sequential) beats direct SFT (same data, steps, LoRA setting, seed) on the same tasks"
     treated = [r for r in _higher_better(units) if r.run.approach == "sequential"]
     control = [r for r in units if r.run.approach == "sft"]
+    return _comparison("H2", claim, treated, control, None, "a direct SFT run with the same SFT setup", outcomes,
+                       "missing: a sequential run (pretrain, then `dlm run --model <pretrain checkpoint> --mode sft "
+                       "...`) and a direct SFT run of the same base model", same_setup=sft_setup)
+
+
+def _comparison(name, claim, treated, control, threshold, what, outcomes, no_treated, same_setup=None) -> Verdict:
     if not treated:
-        return Verdict("H2", claim, "not enough runs", "missing: a sequential run (pretrain, then `dlm run --model "
-                       "<pretrain checkpoint> --mode sft ...`) and a direct SFT run of the same base model")
-    found = pairs(treated, control)
+        return Verdict(name, claim, "not enough runs", no_treated)
+    subsets = [r for r in treated if r not in _full(treated)]
+    found, unpaired = pairs(_full(treated), _full(control), outcomes, same_setup)
+    notes = ([f"{len(subsets)} --limit (subset) score(s) shown but not deciding"] if subsets else []) + unpaired
     if not found:
-        return Verdict("H2", claim, "not enough runs", "missing: " + _missing(treated, "a direct SFT run"))
-    mean_t, mean_c, _ = _relative_gain(found)
-    diff = mean_t - mean_c
-    errors = [(a.score.stderr, b.score.stderr) for a, b in found]
-    noise = None
-    if all(x is not None and y is not None for x, y in errors):  # stderr of the difference of the two means
-        noise = math.sqrt(sum(x * x + y * y for x, y in errors)) / len(found)
-    if noise is not None and abs(diff) <= noise:
-        verdict = "inconclusive"
-    else:
-        verdict = "supported" if diff > 0 else "not supported"
-    spread = f" ± {noise:.4f}" if noise is not None else " (no stderr recorded)"
-    return Verdict("H2", claim, verdict, f"{len(found)} paired score(s): sequential mean {mean_t:.4f} vs direct SFT "
-                   f"{mean_c:.4f}, difference {diff:+.4f}{spread}", _evidence(found))
+        detail = "missing: " + _missing(_full(treated) or treated, f"a full-test-set score of {what}")
+        return Verdict(name, claim, "not enough runs", "; ".join([detail, *notes]))
+    diff = difference(found, outcomes or Outcomes(None))
+    rule = f" (threshold {threshold:.0%} relative)" if threshold is not None else ""
+    detail = diff.describe() + rule + "".join(f"; {n}" for n in notes)
+    return Verdict(name, claim, decide(diff, threshold), detail, _evidence(found), diff.to_dict())
 
 
 def covered_tasks(table, against_keys: list[str]) -> dict[str, list[str]]:
@@ -213,9 +229,10 @@ def covered_tasks(table, against_keys: list[str]) -> dict[str, list[str]]:
     return {d: sorted(t) for d, t in out.items()}
 
 
-def all_verdicts(runs: list[Run], primary: list[Row], units: list[Row], table, against_keys: list[str]) -> dict:
+def all_verdicts(runs: list[Run], primary: list[Row], units: list[Row], table, against_keys: list[str],
+                 outcomes: Outcomes | None = None) -> dict:
     against = ",".join(against_keys)
     covered = covered_tasks(table, against_keys)
     return {"criteria": [*domain_matching(primary, covered, against), transfer(primary, against),
                          training_time(runs)],
-            "hypotheses": [h1(units), h2(units), h3(units)]}
+            "hypotheses": [h1(units, outcomes), h2(units, outcomes), h3(units, outcomes)]}

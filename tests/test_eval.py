@@ -216,9 +216,12 @@ def test_adaptllm_and_math_scorers_on_hand_written_answers():
 
     gold = "Apple (organization), Cupertino (location)"
     assert metrics.entity_f1(gold, gold) == 1.0
-    # one of two gold entities fully right (2 credits of 4); one prediction of two is wrong type+text -> p = r = 1/2
+    # one of two gold entities right in text and type; the other prediction is wrong -> p = r = 1/2
     assert _close(metrics.entity_f1(gold, "Apple (organization), Paris (person)"), 0.5)
     assert metrics.entity_f1(gold, "no entities here") == 0.0
+    # a match needs text and type: same types with other names, or the right names with swapped types, score 0
+    assert metrics.entity_f1(gold, "Microsoft (organization), Paris (location)") == 0.0
+    assert metrics.entity_f1(gold, "Apple (location), Cupertino (organization)") == 0.0
     assert metrics.convfinqa_match("0.12", "the change was 12%") == 1.0  # percent means /100
     assert metrics.convfinqa_match("1,234.5", "it is 7 and 1234.504") == 1.0  # AdaptLLM: any number on line 1
     assert metrics.convfinqa_match("3.5", "about 3.6\n3.5") == 0.0  # only the first line counts

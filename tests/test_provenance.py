@@ -41,7 +41,7 @@ def trained(tmp_path_factory, tiny_model_dir):
 def _eval(trained, *model_args) -> dict:
     results = trained / "runs"
     before = set(_records(results))
-    cli.main(["eval", *model_args, "--tasks", "dlm_tfns", "--limit", "4", "--bootstrap_iters", "0",
+    cli.main(["eval", *model_args, "--tasks", "dlm_tfns", "--bootstrap_iters", "0",
               "--results-dir", str(results)])
     (new,) = set(_records(results)) - before
     return _records(results)[new]
