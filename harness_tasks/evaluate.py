@@ -23,6 +23,7 @@ from dlm_data.errors import UserError
 from harness_tasks.catalog import TASKS_DIR, catalog, leaf_tasks, resolve_tasks
 
 LM_EVAL_LOGGER = "lm_eval"
+EVAL_DTYPE = "float32"  # every evaluation scores float32 weights (recorded as eval.dtype)
 
 
 def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = None, write: bool = True) -> dict:
@@ -61,9 +62,11 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
 
     from harness_tasks.outcomes import from_samples
 
+    dtype = _dtype_of(model)
     aggregations = {name: task.aggregation() for name, task in loaded["tasks"].items()}
     outcomes = from_samples(results.pop("samples", None) or {}, aggregations, results.get("versions") or {})
     record = build_record(cfg, results, model_info, time.time() - started, extra, outcomes)
+    record["eval"]["dtype"] = dtype
     if write:
         from dlm_data.records import write_record
         from harness_tasks.outcomes import outcomes_path, write_outcomes
@@ -74,6 +77,12 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
         path = write_record(cfg.results_dir, record)
         _progress(f"record written: {path}")
     return record
+
+
+def _dtype_of(model) -> str | None:
+    for parameter in model.parameters():
+        return str(parameter.dtype).replace("torch.", "")
+    return None
 
 
 # --- checks that need no model ------------------------------------------------------------------------------------
@@ -161,7 +170,8 @@ def load_for_eval(cfg: EvalConfig):
 
     from trainers.models import adapter_base, hub_revision, is_adapter_dir, load_model, resolve_model
 
-    model, tokenizer = load_model(cfg.model, peft=cfg.peft, trust_remote_code=cfg.trust_remote_code)
+    # float32 like a model handed over from training: a bf16 checkpoint scored in bf16 would not compare
+    model, tokenizer = load_model(cfg.model, peft=cfg.peft, dtype=EVAL_DTYPE, trust_remote_code=cfg.trust_remote_code)
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     resolved = resolve_model(cfg.model)

@@ -196,9 +196,37 @@ def data_source(data_dir: str | None) -> str:
     return str(Path(chosen).expanduser().resolve()) if chosen else "hub"
 
 
+def snapshot_stamp(data_dir: str | None) -> str | None:
+    """Sizes and modification times of every file of a local snapshot dir: an edited snapshot is another source."""
+    import hashlib
+
+    chosen = data_dir or os.environ.get("DLM_DATA_DIR")
+    if not chosen or not Path(chosen).expanduser().is_dir():
+        return None
+    root = Path(chosen).expanduser()
+    digest = hashlib.sha1()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and ".cache" not in p.parts):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
 def zero_shot_key(cycle: Cycle) -> dict:
+    from harness_tasks.evaluate import EVAL_DTYPE
+
     return {"model": model_identity(cycle.model), "num_fewshot": cycle.num_fewshot,
-            "limit": None if cycle.limit is None else float(cycle.limit), "data": data_source(cycle.data_dir)}
+            "limit": None if cycle.limit is None else float(cycle.limit), "data": data_source(cycle.data_dir),
+            "snapshot": snapshot_stamp(cycle.data_dir), "dtype": EVAL_DTYPE}
+
+
+def _current_versions(task: str) -> dict[str, str | None] | None:
+    """{leaf task: version} of one of our tasks or groups now; None for lm-eval's built-in tasks."""
+    from harness_tasks.catalog import catalog, leaf_tasks
+
+    ours = catalog()
+    if task not in ours:
+        return None
+    return {leaf: ours[leaf].version for leaf in leaf_tasks(task) if leaf in ours}
 
 
 def stored_zero_shot(key: dict, tasks: list[str], results_dir: str | Path) -> dict[str, dict]:
@@ -212,9 +240,14 @@ def stored_zero_shot(key: dict, tasks: list[str], results_dir: str | Path) -> di
             continue
         scored = set(((record.get("eval") or {}).get("config") or {}).get("tasks") or [])
         scored |= {s.get("task") for s in (record.get("eval") or {}).get("scores") or []}
+        stored_versions = {sc.get("task"): sc.get("version") for sc in (record.get("eval") or {}).get("scores") or []}
         for task in tasks:
-            if task in scored and task not in found:
-                found[task] = record
+            if task not in scored or task in found:
+                continue
+            current = _current_versions(task)
+            if current and any(stored_versions.get(leaf) != version for leaf, version in current.items()):
+                continue  # scored with another prompt or metric version: score it again
+            found[task] = record
     return found
 
 

@@ -259,6 +259,33 @@ def test_zero_shot_scores_are_computed_once_per_model_task_shots_limit(tiny_mode
 
     other_limit = study_cycle.zero_shot_key(study_cycle.Cycle(model="tiny-gpt2", limit=4))
     assert other_limit != first["zero_shot_key"]  # a different key is evaluated afresh
+    assert first["zero_shot_key"]["dtype"] == "float32" == first["eval"]["dtype"]
+
+
+def test_zero_shot_reuse_needs_the_same_task_version_and_snapshot(tiny_model_dir, results_dir, tmp_path, capsys):
+    import json
+    import shutil
+
+    snapshot = tmp_path / "snapshot"
+    shutil.copytree(ROOT / "samples" / "takala", snapshot / "takala")
+    cycle = study_cycle.Cycle(model="tiny-gpt2", tasks="dlm_fpb", limit=3, bootstrap_iters=0,
+                              results_dir=str(results_dir), data_dir=str(snapshot))
+    first = study_cycle.run_cycle(cycle)
+    path = next(results_dir.glob("*.json"))
+    stored = json.loads(path.read_text())
+    for sc in stored["eval"]["scores"]:
+        sc["version"] = "0.9"  # as if scored with an older prompt
+    path.write_text(json.dumps(stored))
+    capsys.readouterr()
+    second = study_cycle.run_cycle(cycle)
+    assert "reusing" not in capsys.readouterr().out and second["run_id"] != first["run_id"]
+
+    edited = next(p for p in (snapshot / "takala").rglob("*") if p.is_file())
+    edited.write_bytes(edited.read_bytes())
+    import os
+
+    os.utime(edited, ns=(edited.stat().st_atime_ns, edited.stat().st_mtime_ns + 10**9))
+    assert study_cycle.zero_shot_key(cycle) != second["zero_shot_key"]  # an edited snapshot is another source
 
 
 @pytest.mark.parametrize("name,approach", [("fin-multitask", "multitask"), ("wikitext", "pretrain")])
