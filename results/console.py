@@ -193,6 +193,10 @@ def print_train_summary(record: dict) -> None:
         ("peak memory", MISSING if peak is None else f"{peak:,.0f} MB"),
         ("trainable / total params", f"{fmt(train.get('trainable_params'))} / {fmt(train.get('total_params'))}"),
     ]
+    fitted = train.get("fit_to_max_length")
+    if fitted:
+        rows.append(("over --max_length", f"{fitted['prompts_cut_from_left']} of {fitted['examples']} prompts cut "
+                     f"from the left, {fitted['completions_too_long']} completions too long"))
     for key, value in rows:
         out.add_row(key, value)
     console = _console()

@@ -104,11 +104,19 @@ def _train(cfg: TrainConfig) -> TrainResult:
         packing = {"padded_efficiency": None}  # filled from blocks.stats after training (streams pack lazily)
     else:
         from trainers.sft import build_sft_trainer, packing_stats
+        from trainers.sft_fit import fit_to_max_length
 
+        dataset, fitted = fit_to_max_length(dataset, tokenizer, cfg.max_length)
+        if fitted and (fitted["prompts_cut_from_left"] or fitted["completions_too_long"]) and main:
+            print(f"warning: {fitted['prompts_cut_from_left']} of {fitted['examples']} examples do not fit "
+                  f"--max_length {cfg.max_length}: their prompts are cut from the left so the completion is kept"
+                  + (f"; {fitted['completions_too_long']} completions alone are longer and keep their start"
+                     if fitted["completions_too_long"] else ""), file=sys.stderr, flush=True)
         trainer, blocks = build_sft_trainer(model, tokenizer, dataset, args_kwargs, cfg.max_length, callbacks), None
         # a streamed dataset: estimate from its first rows (re-read from the start; training reads them again)
         packing = packing_stats(trainer.train_dataset, cfg.max_length,
                                 limit=200 if data_info.get("streamed") else None)
+        packing["fit_to_max_length"] = fitted  # None: a streamed set, fitted row by row and not counted
         if packing.get("examples_at_max_length") and main:
             print(f"warning: {packing['examples_at_max_length']} of {packing['examples']} examples reach "
                   f"--max_length {cfg.max_length} and are cut there; raise --max_length to keep their ends",

@@ -1,0 +1,32 @@
+"""SFT examples longer than --max_length are counted and keep their completion (trainers/sft_fit.py)."""
+from __future__ import annotations
+
+from train_support import config
+
+
+def test_fit_example_cuts_the_prompt_from_the_left_and_keeps_the_completion(tiny_model_dir):
+    from trainers.models import load_model
+    from trainers.sft_fit import fit_example
+
+    _, tokenizer = load_model("tiny-gpt2")
+    prompt = " ".join(f"word{i}" for i in range(200)) + "\nAnswer:"
+    fitted = fit_example({"prompt": prompt, "completion": " positive"}, tokenizer, 32)
+    assert fitted["_dlm_fit"] == 1 and fitted["completion"] == " positive"
+    assert fitted["prompt"].endswith("\nAnswer:") and "word0 " not in fitted["prompt"]
+    ids = tokenizer(fitted["prompt"] + fitted["completion"], add_special_tokens=False)["input_ids"]
+    assert len(ids) + 1 <= 32  # + EOS
+    short = fit_example({"prompt": "Text: up\nAnswer:", "completion": " positive"}, tokenizer, 32)
+    assert short["_dlm_fit"] == 0 and short["prompt"] == "Text: up\nAnswer:"
+    too_long = fit_example({"prompt": "x", "completion": " word" * 80}, tokenizer, 32)
+    assert too_long["_dlm_fit"] == 2
+
+
+def test_a_run_with_a_short_max_length_counts_what_it_cut(tmp_path, tiny_model_dir):
+    from trainers.train import train
+
+    result = train(config(tmp_path, "fit", mode="sft", data=None, max_length=24, max_steps=1))
+    fitted = result.record["train"]["fit_to_max_length"]
+    assert fitted["examples"] > 0 and fitted["prompts_cut_from_left"] > 0
+    assert fitted["prompts_cut_from_left"] + fitted["completions_too_long"] <= fitted["examples"]
+    # every example survives: the packed rows hold as many examples as the data had
+    assert result.record["train"]["examples"] == fitted["examples"]
