@@ -79,7 +79,7 @@ def short_model(name: str | None) -> str:
     return str(name).rstrip("/").split("/")[-1].lower()
 
 
-def _origin_id(record: dict) -> str | None:
+def origin_id(record: dict) -> str | None:
     """The run whose checkpoint this run started from (cycle records: starts_from; train records: previous_run)."""
     return ((record.get("starts_from") or {}).get("run_id")
             or ((record.get("model") or {}).get("previous_run") or {}).get("run_id"))
@@ -89,7 +89,7 @@ def base_model(record: dict, by_id: dict[str, dict], _depth: int = 0) -> str:
     lineage = (record.get("evaluated") or {}).get("lineage") or {}
     if lineage.get("base_model"):  # an evaluation of a dlm checkpoint or adapter: the base its lineage names
         return short_model(lineage["base_model"])
-    origin = _origin_id(record)
+    origin = origin_id(record)
     if origin in by_id and _depth < 20:  # sequential: the pretrain run's own base
         return base_model(by_id[origin], by_id, _depth + 1)
     config = (record.get("train") or {}).get("config") or {}
@@ -140,7 +140,7 @@ def make_runs(records: list[dict]) -> list[Run]:
     for r in records:
         # `dlm eval --model <checkpoint>` records know only the path: they inherit the training run's identity
         origin = by_output.get(str((r.get("model") or {}).get("name") or "").rstrip("/"))
-        if origin is not None and not r.get("train") and not r.get("approach") and not _origin_id(r):
+        if origin is not None and not r.get("train") and not r.get("approach") and not origin_id(r):
             r = {**r, "approach": approach_of(origin), "domain": origin.get("domain"),
                  "starts_from": {"run_id": origin["run_id"]}}
         runs.append(Run(run_id=r["run_id"], approach=approach_of(r), base_model=base_model(r, by_id),

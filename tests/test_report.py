@@ -140,6 +140,14 @@ def test_training_over_two_hours_fails_efficiency(results_dir):
     assert eff["verdict"] == "not met" and "slow" in eff["detail"]
 
 
+def test_a_sequential_run_counts_both_stages_against_two_hours(results_dir):
+    pre = record("pre", "pretrain", [score("dlm_fpb", 0.5)], domain="finance", train={"wall_time_s": 4000.0})
+    seq = record("seq", "sequential", [score("dlm_fpb", 0.6)], domain="finance", train={"wall_time_s": 4000.0},
+                 starts_from="pre", created="2025-01-02")
+    eff = verdict(build_report(write_all(results_dir, [pre, seq])), "Efficiency")
+    assert eff["verdict"] == "not met" and "seq" in eff["detail"].split("over 2 h:")[1]  # 8000 s in all
+
+
 def test_h1_pairs_pretrain_with_zero_shot_of_the_same_base_model(study):
     h1 = verdict(build_report(study), "H1")
     # finance task only (in-domain): 0.70 vs 0.40 -> +75%

@@ -30,3 +30,11 @@ def test_a_run_with_a_short_max_length_counts_what_it_cut(tmp_path, tiny_model_d
     assert fitted["prompts_cut_from_left"] + fitted["completions_too_long"] <= fitted["examples"]
     # every example survives: the packed rows hold as many examples as the data had
     assert result.record["train"]["examples"] == fitted["examples"]
+
+
+def test_a_small_run_after_a_large_one_records_its_own_smaller_peak(tmp_path, tiny_model_dir):
+    from trainers.train import train
+
+    large = train(config(tmp_path, "large", batch_size=64, max_length=256, max_steps=1))
+    small = train(config(tmp_path, "small", batch_size=1, max_length=16, max_steps=1))
+    assert small.record["train"]["peak_memory_mb"] < large.record["train"]["peak_memory_mb"]

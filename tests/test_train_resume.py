@@ -45,8 +45,15 @@ def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path, tiny_model
     common = dict(model="tiny-gpt2", data=MixtureSpec.single(TWEETS), mode="pretrain", max_steps=40, save_steps=5,
                   batch_size=4, gradient_accumulation_steps=2, max_length=64, seed=11,
                   results_dir=str(tmp_path / "runs"))
+    import json
+
+    killed_part = json.loads((killed / "dlm_time.json").read_text())["wall_time_s"]
+    assert killed_part > 0
     capsys.readouterr()
     resumed = train(TrainConfig(**common, output_dir=str(killed), resume=True))
+    timing = resumed.record["train"]
+    assert timing["processes"] == 2  # the killed process and this one
+    assert timing["wall_time_s"] >= killed_part + timing["this_process_wall_time_s"] - 1e-6
     err = capsys.readouterr().err
     step = int(err.split("Resuming from checkpoint-")[1].split()[0])
     assert 10 <= step < 40

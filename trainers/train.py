@@ -72,6 +72,10 @@ def _train(cfg: TrainConfig) -> TrainResult:
         print(f"--resume: no checkpoint in {output_dir} yet; starting from step 0", file=sys.stderr, flush=True)
 
     started = time.time()
+    runtime.reset_peak_memory()  # this run's peak, not one carried over from an earlier run in this process
+    from trainers.clock import RunClock
+
+    clock = RunClock(output_dir, resuming=resume_from is not None, started=started)
     model, tokenizer, model_info = _load_for_training(cfg)
     from trainers.models import check_max_length
 
@@ -96,7 +100,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
 
     from trainers.progress import make_progress_callback
 
-    callbacks = [make_progress_callback()]
+    callbacks = [make_progress_callback(), clock.callback()]
     if cfg.mode == "pretrain":
         from trainers.pretrain import build_pretrain_trainer
 
@@ -133,6 +137,9 @@ def _train(cfg: TrainConfig) -> TrainResult:
                    "documents": blocks.stats.documents, "blocks": blocks.stats.blocks}
     record = _record(cfg, run_id, output_dir, trainer, output, packing, data_info, model_info, learning_rate,
                      trainable_params, total_params, train_seconds, time.time() - started)
+    totals = clock.totals()  # summed over every process that trained this output dir (a resumed run)
+    record["train"].update(wall_time_s=totals["wall_time_s"], train_time_s=totals["train_time_s"],
+                           processes=totals["processes"], this_process_wall_time_s=totals["this_process_wall_time_s"])
     if main:
         from dlm_data.records import write_record
 
