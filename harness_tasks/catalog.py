@@ -17,6 +17,9 @@ from dlm_data.errors import UserError
 
 TASKS_DIR = Path(__file__).resolve().parent
 DOMAIN_GROUPS = {"finance": "dlm_finance", "math": "dlm_math", "general": "dlm_general"}
+# Groups that are one benchmark split into parts: their aggregate is the benchmark's score and stands for the parts
+# in comparisons. Every other group (a domain, GLUE, a family) is a list of tasks, each of which counts once.
+BENCHMARK_GROUPS = ("dlm_mmlu", "dlm_deepmind_math")
 PREFIX = "dlm_"  # every name except the user's `fin_sentiment` group, so none shadows an lm-eval built-in
 
 

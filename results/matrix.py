@@ -185,14 +185,20 @@ def primary_rows(rows: list[Row], table: BaselineTable) -> list[Row]:
 
 
 def comparison_units(rows: list[Row]) -> list[Row]:
-    """Rows for run-vs-run comparisons: a group's row stands for its subtasks (57 MMLU subjects must not outvote
-    eight other tasks); group membership comes from lm-eval's `group_subtasks` kept in the record."""
-    hidden: dict[str, set[str]] = {}  # run id -> subtasks whose group row is present
+    """Rows for run-vs-run comparisons and domain scores: every task counts once. A benchmark group's row (MMLU:
+    57 subjects must not outvote eight other tasks) stands for its subtasks; the row of any other group (dlm_finance,
+    dlm_glue, ...) is dropped for its tasks', so a domain's score is the mean of its tasks with equal weights, not
+    lm-eval's size-weighted group number. Membership comes from lm-eval's `group_subtasks` kept in the record."""
+    from harness_tasks.catalog import BENCHMARK_GROUPS
+
+    hidden: dict[str, set[str]] = {}  # run id -> rows replaced by others
     for run_id, record in {r.run.run_id: r.run.record for r in rows}.items():
         raw = (record.get("eval") or {}).get("raw") or {}
         present = {r.score.task for r in rows if r.run.run_id == run_id}
-        hidden[run_id] = {m for group, subs in (raw.get("group_subtasks") or {}).items() if group in present
+        groups = raw.get("group_subtasks") or {}
+        hidden[run_id] = {m for group, subs in groups.items() if group in present and group in BENCHMARK_GROUPS
                           for m in subs}
+        hidden[run_id] |= {group for group in groups if group in present and group not in BENCHMARK_GROUPS}
     return [r for r in rows if r.score.task not in hidden[r.run.run_id] and math.isfinite(r.score.value)]
 
 

@@ -22,6 +22,7 @@ from results.paired import Outcomes, decide, difference, mismatch
 DOMAIN_MATCH = 0.80
 TRANSFER = 0.60
 MAX_TRAIN_SECONDS = 2 * 3600
+Z95 = 1.959964
 H1_GAIN = 0.20
 H3_GAIN = 0.10
 EXAMPLE = {"finance": "dlm run --model gpt2 --dataset gbharti/finance-alpaca --mode pretrain --max_steps 2000",
@@ -55,12 +56,62 @@ def _mean(values) -> float | None:
 
 
 # --- success criteria ---------------------------------------------------------------------------------------
-def _best_run(rows: list[Row]) -> tuple[Run, float, int] | None:
+def _deciding(rows: list[Row]) -> tuple[list[Row], list[str]]:
+    """Rows that may decide a criterion: full test set, and a published number of the same shot count (zero-shot
+    means zero-shot). The rest are named, not counted."""
+    keep, notes = [], []
+    subsets = [r for r in rows if r not in _full(rows)]
+    other = [r for r in _full(rows) if r.baseline is not None and r.baseline.shots != r.score.num_fewshot]
+    keep = [r for r in _full(rows) if r not in other]
+    if subsets:
+        notes.append(f"{len(subsets)} --limit (subset) score(s) shown in the tables, not deciding")
+    if other:
+        notes.append("other protocol, not deciding: " + ", ".join(
+            sorted({f"{r.score.task} ({r.baseline.shots}-shot published vs {r.score.num_fewshot}-shot here)"
+                    for r in other})))
+    return keep, notes
+
+
+def _runs_ratio(rows: list[Row]) -> list[tuple[Run, float, float | None, list[str]]]:
+    """(run, mean ratio over its tasks, stderr of that mean or None, tasks) per run, best first."""
     per_run: dict[str, list[Row]] = {}
     for row in rows:
         per_run.setdefault(row.run.run_id, []).append(row)
-    scored = [(group[0].run, _mean(r.ratio for r in group), len(group)) for group in per_run.values()]
-    return max(scored, key=lambda t: t[1]) if scored else None
+    out = []
+    for group in per_run.values():
+        ratios = [r.ratio for r in group]
+        errors = [r.score.stderr / r.baseline.value if r.score.stderr is not None else None for r in group]
+        se = (math.sqrt(sum(e * e for e in errors)) / len(errors)) if all(e is not None for e in errors) else None
+        out.append((group[0].run, _mean(ratios), se, sorted(r.score.task for r in group)))
+    return sorted(out, key=lambda t: -t[1])
+
+
+def _ratio_verdict(name, claim, rows, threshold, missing, covered=None) -> Verdict:
+    deciding, notes = _deciding(rows)
+    ranked = _runs_ratio(deciding)
+    if not ranked:
+        return Verdict(name, claim, "not enough runs", "; ".join([missing, *notes]))
+    lows = [ratio - Z95 * se if se is not None else None for _, ratio, se, _ in ranked]
+    highs = [ratio + Z95 * se if se is not None else None for _, ratio, se, _ in ranked]
+    if any(low is not None and low >= threshold for low in lows):
+        verdict = "met"
+    elif all(high is not None and high < threshold for high in highs):
+        verdict = "not met"
+    else:
+        verdict = "inconclusive"
+    shown = []
+    for (run, ratio, se, tasks), low, high in zip(ranked, lows, highs):
+        interval = f" [{pct(low)}, {pct(high)}]" if low is not None else " (no stderr)"
+        shown.append(f"{run.run_id} ({run.base_model}, {run.approach}) {pct(ratio)}{interval} over {len(tasks)} "
+                     f"task(s)")
+    detail = "; ".join(shown)
+    if covered is not None:
+        scored = set(ranked[0][3])
+        absent = [t for t in covered if t not in scored]
+        detail += f"; tasks: {', '.join(ranked[0][3])}" + (f"; not scored: {', '.join(absent)}" if absent else "")
+    return Verdict(name, claim, verdict, "; ".join([detail, *notes]),
+                   [{"run_id": run.run_id, "ratio": ratio, "stderr": se, "tasks": tasks}
+                    for run, ratio, se, tasks in ranked])
 
 
 def domain_matching(primary: list[Row], covered: dict[str, list[str]], against: str) -> list[Verdict]:
@@ -69,16 +120,10 @@ def domain_matching(primary: list[Row], covered: dict[str, list[str]], against: 
         claim = f"a trained small model reaches >= {DOMAIN_MATCH:.0%} of {against} on {DOMAINS[domain].lower()} tasks"
         rows = [r for r in primary if r.run.trained and r.ratio is not None and r.task_domain == domain
                 and domain in r.run.train_domains]
-        best = _best_run(rows)
-        if best is None:
-            tasks = ", ".join(covered.get(domain, [])) or f"(no {domain} task has a {against} number)"
-            out.append(Verdict(f"Domain matching ({domain})", claim, "not enough runs",
-                               f"missing: a trained run on {domain} data evaluated on {tasks}; e.g. {EXAMPLE[domain]}"))
-            continue
-        run, ratio, n = best
-        out.append(Verdict(f"Domain matching ({domain})", claim, "met" if ratio >= DOMAIN_MATCH else "not met",
-                           f"best: {run.run_id} ({run.base_model}, {run.approach}) at {pct(ratio)} of {against} "
-                           f"over {n} task(s)", [{"run_id": run.run_id, "ratio": ratio, "tasks": n}]))
+        tasks = ", ".join(covered.get(domain, [])) or f"(no {domain} task has a {against} number)"
+        missing = f"missing: a trained run on {domain} data evaluated on {tasks}; e.g. {EXAMPLE[domain]}"
+        out.append(_ratio_verdict(f"Domain matching ({domain})", claim, rows, DOMAIN_MATCH, missing,
+                                  covered.get(domain, [])))
     return out
 
 
@@ -86,15 +131,9 @@ def transfer(primary: list[Row], against: str) -> Verdict:
     claim = f"cross-domain performance >= {TRANSFER:.0%} of {against}"
     rows = [r for r in primary if r.run.trained and r.ratio is not None and r.task_domain
             and r.run.train_domains and r.task_domain not in r.run.train_domains]
-    best = _best_run(rows)
-    if best is None:
-        return Verdict("Transfer", claim, "not enough runs",
-                       f"missing: a trained run evaluated on tasks of another domain that have a {against} number "
-                       "(add --transfer to `dlm run`)")
-    run, ratio, n = best
-    return Verdict("Transfer", claim, "met" if ratio >= TRANSFER else "not met",
-                   f"best: {run.run_id} ({run.base_model}, trained on {'+'.join(sorted(run.train_domains))}) at "
-                   f"{pct(ratio)} over {n} out-of-domain task(s)", [{"run_id": run.run_id, "ratio": ratio}])
+    return _ratio_verdict("Transfer", claim, rows, TRANSFER,
+                          f"missing: a trained run evaluated on tasks of another domain that have a {against} number "
+                          "(add --transfer to `dlm run`)")
 
 
 def training_time(runs: list[Run]) -> Verdict:
@@ -246,6 +285,6 @@ def all_verdicts(runs: list[Run], primary: list[Row], units: list[Row], table, a
                  outcomes: Outcomes | None = None) -> dict:
     against = ",".join(against_keys)
     covered = covered_tasks(table, against_keys)
-    return {"criteria": [*domain_matching(primary, covered, against), transfer(primary, against),
+    return {"criteria": [*domain_matching(units, covered, against), transfer(units, against),
                          training_time(runs)],
             "hypotheses": [h1(units, outcomes), h2(units, outcomes), h3(units, outcomes)]}

@@ -344,3 +344,28 @@ def test_console_printers_tolerate_missing_fields(capsys):
     assert "tiny-gpt2 numbers demonstrate the pipeline only" in out
     assert "' A'" in out  # the completion's leading space stays visible
     assert "overlap above threshold" in out and "–" in out
+
+
+def test_domain_matching_is_decided_on_full_sets_with_same_shot_comparators_and_shows_every_run(results_dir):
+    subset = record("sub", "sft", [score("dlm_fpb", 0.75)], domain="finance")
+    subset["eval"]["config"]["limit"] = 30.0
+    report = build_report(write_all(results_dir, [subset]))
+    finance = verdict(report, "Domain matching (finance)")
+    assert finance["verdict"] == "not enough runs" and "subset" in finance["detail"]
+
+    a = record("run-a", "sft", [score("dlm_fpb", 0.70)], domain="finance", created="2025-01-02")
+    b = record("run-b", "sft", [score("dlm_fpb", 0.50)], domain="finance", created="2025-01-03")
+    math_zero = record("m0", "sft", [score("dlm_gsm8k", 0.90, "exact_match", shots=0, filt="strict-match")],
+                       domain="math", created="2025-01-04")
+    report = build_report(write_all(results_dir, [a, b, math_zero]))
+    finance = verdict(report, "Domain matching (finance)")
+    assert finance["verdict"] == "met" and "run-a" in finance["detail"] and "run-b" in finance["detail"]
+    assert [e["run_id"] for e in finance["evidence"]] == ["run-a", "run-b"]  # all qualifying runs, best first
+    math_check = verdict(report, "Domain matching (math)")  # GPT-4's GSM8K number is 5-shot: not a 0-shot comparator
+    assert math_check["verdict"] == "not enough runs" and "other protocol" in math_check["detail"]
+
+
+def test_a_ratio_whose_interval_straddles_the_threshold_is_inconclusive(results_dir):
+    near = record("near", "sft", [score("dlm_fpb", 0.63, stderr=0.05)], domain="finance")  # 80.8% +- 12.6%
+    finance = verdict(build_report(write_all(results_dir, [near])), "Domain matching (finance)")
+    assert finance["verdict"] == "inconclusive"
