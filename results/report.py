@@ -19,6 +19,7 @@ from results.console import MISSING, contamination_flags, fmt, fmt_score, fmt_se
 from results.matrix import (APPROACHES, DOMAINS, approach_matrix, ablation_series, comparison_units, efficiency,
                             make_runs, primary_rows, score_rows)
 from dlm_data.records import load_records
+from results.seeds import seed_groups
 from results.verdicts import all_verdicts, pct
 from dlm_data.errors import UserError
 
@@ -73,6 +74,7 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
         "criteria": [v.to_dict() for v in verdicts["criteria"]],
         "hypotheses": [v.to_dict() for v in verdicts["hypotheses"]],
         "efficiency": efficiency(runs, primary),
+        "seeds": seed_groups(units),
         "ablations": ablation_series(primary),
         "tasks_without_published_number": {task: _why_no_number(task, table)
                                            for task in sorted({r.score.task for r in rows if r.baseline is None}
@@ -231,6 +233,14 @@ def print_tables(report: dict) -> str:
                                                                                                     "yellow")
         verdicts.add_row(v["name"], v["claim"], f"[{color}]{v['verdict']}[/{color}]", v["detail"])
     console.print(verdicts)
+    if report["seeds"]:
+        seeds = Table(title="Runs that differ only by seed", header_style="bold")
+        for name in ("model", "approach", "task", "metric", "mean ± sd", "seeds"):
+            seeds.add_column(name)
+        for e in report["seeds"]:
+            seeds.add_row(e["model"], e["approach"], e["task"], e["metric"], f"{e['mean']:.4f} ± {e['sd']:.4f}",
+                          str(e["seeds"]))
+        console.print(seeds)
     if report["efficiency"]:
         eff = Table(title="Efficiency", header_style="bold")
         for name in EFFICIENCY_HEADER:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dlm_data.errors import UserError
 
-PLAN_KEYS = ("name", "description", "checkpoints_dir", "defaults", "matrix", "runs")
+PLAN_KEYS = ("name", "description", "checkpoints_dir", "seeds", "defaults", "matrix", "runs")
 PLAN_WORDS = ("name", "approach", "data", "from")
 PLAN_APPROACHES = ("zero-shot", "pretrain", "sft")
 DATA_FLAGS = ("dataset", "dataset_config", "datasets", "dataset_configs", "mixture_rates")
@@ -115,6 +115,8 @@ def load_plan(file: str, data_dir: str | None = None, results_dir: str = "result
         entries.append(({**defaults, **layer}, layer.pop("name", None), raw.mark))
     if not entries:
         raise UserError(f"{file}: the plan has no runs; add a `matrix` or a `runs` list (see plans/)")
+    if doc.get("seeds") is not None:
+        entries = _with_seeds(entries, doc["seeds"], file, doc.marks["seeds"])
 
     planned: list[PlanRun] = []
     by_name: dict[str, PlanRun] = {}
@@ -149,6 +151,27 @@ def load_plan(file: str, data_dir: str | None = None, results_dir: str = "result
         planned.append(run)
         by_name[run_name] = run
     return Plan(name, str(file), planned)
+
+
+def _with_seeds(entries: list, seeds, file: str, mark) -> list:
+    """`seeds: [1, 2, 3]`: every training run once per seed (`<name>-seed<k>`); a `from:` run starts from the
+    replica of its upstream run with the same seed. Evaluation-only runs do not depend on a seed: run once."""
+    from study.settings import DEFAULTS, evaluates_only
+
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(x, int) and not isinstance(x, bool)
+                                                           and 0 <= x < 2**32 for x in seeds):
+        raise _at(file, mark, "`seeds` is a list of integers in [0, 2^32), e.g. seeds: [1, 2, 3]")
+    out = []
+    for settings, label, entry_mark in entries:
+        if evaluates_only({**DEFAULTS, **settings}):
+            out.append((settings, label, entry_mark))
+            continue
+        for seed in seeds:
+            replica = {**settings, "seed": seed}
+            if replica.get("from"):
+                replica["from"] = f"{replica['from']}-seed{seed}"
+            out.append((replica, f"{label}-seed{seed}" if label else f"seed{seed}", entry_mark))
+    return out
 
 
 def _check_run(run: PlanRun, file: str, mark) -> None:
