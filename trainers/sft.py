@@ -84,7 +84,12 @@ def _sft_trainer_class(equal_rows: bool):
             if self.args.device.type == "cpu":
                 inputs["use_cache"] = False
                 if not return_outputs and "labels" in inputs and accepts_logits_to_keep(model):
-                    return supervised_positions_loss(model, inputs, num_items_in_batch)
+                    loss = supervised_positions_loss(model, inputs, num_items_in_batch)
+                    if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                        # num_items_in_batch is the count over all processes and DDP averages the gradients:
+                        # scale back like Trainer.compute_loss does, or loss and gradient shrink by world size
+                        loss = loss * self.accelerator.num_processes
+                    return loss
                 return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
