@@ -246,13 +246,17 @@ def _list_flags() -> set[str]:
 def main(argv: list[str] | None = None) -> None:
     argv = expand_list_flags(list(sys.argv[1:] if argv is None else argv))
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C into Exit(130) and, outside standalone mode, returns that code
+            raise KeyboardInterrupt
+        if isinstance(code, int) and code:
+            raise SystemExit(code)
     except UserError as err:
         _fail(str(err))
     except typer.Exit as err:
         raise SystemExit(err.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted; checkpoints saved so far are kept (re-run with --resume to continue)", code=130)
+        _fail(INTERRUPTED, code=130)
     except Exception as err:  # click usage errors (unknown option, bad int) are user errors too
         import click
 
@@ -270,6 +274,10 @@ def main(argv: list[str] | None = None) -> None:
         import gc
 
         gc.collect()
+
+
+INTERRUPTED = ("interrupted: the records and complete checkpoints written so far are kept (`--resume` continues a "
+               "training run, re-running `dlm plan` skips finished runs)")
 
 
 def _fail(message: str, code: int = 2) -> None:

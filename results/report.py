@@ -51,7 +51,11 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
              "say why); sources of every published number are in results/baselines.yaml.",
              "matrix cell = mean ratio over the runs of an approach and the tasks of a domain that have a published "
              "number (primary metric per task); cross-domain = tasks outside the run's training domain.",
-             "* = the published number was read in a copy or summary of the original source; re-check before quoting."]
+             "* = the published number was read in a copy or summary of the original source; re-check before quoting.",
+             "gains: absolute = treated - control (points); relative = (treated - control) / |control| (n/a for a "
+             "control of 0); a hypothesis is supported when the paired 95% interval clears zero and the effect "
+             "reaches the threshold, not supported when it lies below the threshold, inconclusive otherwise; "
+             "--limit (subset) runs decide nothing."]
     if any(run.tiny for run in runs):
         notes.insert(0, TINY_NOTE)
     for run in runs:  # overlap reports that name a dataset rather than one of the run's tasks
