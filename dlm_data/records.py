@@ -30,6 +30,9 @@ from pathlib import Path
 
 SCHEMA_VERSION = 1
 SECRET_ENV_HINTS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "CREDENTIAL")
+# tokens recognised by their shape even when they are not in this process's environment (Hugging Face, OpenAI,
+# Anthropic keys)
+SECRET_SHAPES = re.compile(r"\b(?:hf_[A-Za-z0-9]{30,}|sk-ant-[A-Za-z0-9_-]{20,}|sk-(?:proj-)?[A-Za-z0-9_-]{20,})")
 LIBRARIES = ("torch", "transformers", "datasets", "lm_eval", "trl", "peft", "accelerate", "tokenizers")
 
 
@@ -105,7 +108,7 @@ def scrub(value, secret_values: set[str] | None = None):
         for s in secret_values:
             if s in value:
                 value = value.replace(s, "***")
-        return value
+        return SECRET_SHAPES.sub("***", value)
     if isinstance(value, dict):
         return {scrub(k, secret_values): scrub(v, secret_values) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -173,12 +176,49 @@ def load_records(results_dir: str | Path) -> tuple[list[dict], list[tuple[str, s
         if not isinstance(record, dict) or "run_id" not in record:
             skipped.append((str(path), "not a dlm run record (no run_id)"))
             continue
+        problem = malformed(record)
+        if problem:
+            skipped.append((str(path), problem))
+            continue
         if record.get("schema_version", 0) > SCHEMA_VERSION:
             skipped.append((str(path), f"schema_version {record['schema_version']} is newer than this dlm"))
             continue
         records.append(record)
     records.sort(key=lambda r: (r.get("created_at", ""), r["run_id"]))
     return records, skipped
+
+
+_NUMBER = (int, float)
+
+
+def malformed(record: dict) -> str | None:
+    """Why a record cannot be read (a field of the wrong type), or None. Checked once here, so a hand-edited or
+    foreign file is skipped and named instead of crashing the report, a plan or zero-shot reuse."""
+    checks = [("run_id", str, False), ("created_at", str, True), ("status", str, True), ("approach", str, True),
+              ("domain", str, True), ("kind", str, True), ("plan_key", str, True), ("eval", dict, True),
+              ("train", dict, True), ("model", dict, True), ("starts_from", dict, True),
+              ("zero_shot_key", dict, True), ("schema_version", int, True)]
+    for name, kind, optional in checks:
+        value = record.get(name)
+        if (value is None and not optional) or (value is not None and not isinstance(value, kind)):
+            return f"field '{name}' is {type(value).__name__}, expected {kind.__name__}"
+    evaluation = record.get("eval") or {}
+    for key, kind in (("scores", list), ("config", dict), ("tasks", list), ("outcomes", str)):
+        if evaluation.get(key) is not None and not isinstance(evaluation[key], kind):
+            return f"field 'eval.{key}' is {type(evaluation[key]).__name__}, expected {kind.__name__}"
+    for i, score in enumerate(evaluation.get("scores") or []):
+        if not isinstance(score, dict) or not isinstance(score.get("task"), str) \
+                or not isinstance(score.get("metric"), str) or not isinstance(score.get("value"), _NUMBER) \
+                or isinstance(score.get("value"), bool):
+            return f"eval.scores[{i}] is not a score (task, metric, numeric value)"
+        for key in ("stderr", "n", "num_fewshot"):
+            if score.get(key) is not None and not isinstance(score[key], _NUMBER):
+                return f"eval.scores[{i}].{key} is {type(score[key]).__name__}, expected a number"
+    train = record.get("train") or {}
+    for key, kind in (("config", dict), ("wall_time_s", _NUMBER), ("output_dir", str), ("data", dict)):
+        if train.get(key) is not None and not isinstance(train[key], kind):
+            return f"field 'train.{key}' has the wrong type ({type(train[key]).__name__})"
+    return None
 
 
 def record_scores(record: dict) -> list[Score]:

@@ -171,7 +171,8 @@ def load_for_eval(cfg: EvalConfig):
     from trainers.models import adapter_base, hub_revision, is_adapter_dir, load_model, resolve_model
 
     # float32 like a model handed over from training: a bf16 checkpoint scored in bf16 would not compare
-    model, tokenizer = load_model(cfg.model, peft=cfg.peft, dtype=EVAL_DTYPE, trust_remote_code=cfg.trust_remote_code)
+    model, tokenizer = load_model(cfg.model, peft=cfg.peft, dtype=EVAL_DTYPE, trust_remote_code=cfg.trust_remote_code,
+                                  allow_pickle=cfg.allow_pickle)
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     resolved = resolve_model(cfg.model)

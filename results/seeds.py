@@ -8,7 +8,7 @@ import statistics
 from results.matrix import Row, Run
 
 # settings that say where or how a run was done, or its seed: runs equal in everything else are one setup
-NOT_SETUP = ("seed", "output_dir", "results_dir", "resume", "overwrite", "report_to", "data_dir", "logging_steps")
+NOT_SETUP = ("seed", "run_key", "output_dir", "results_dir", "resume", "overwrite", "report_to", "data_dir", "logging_steps")
 
 
 def setup_key(run: Run) -> str | None:

@@ -49,6 +49,7 @@ class Cycle:
     data_dir: str | None = None
     results_dir: str = "results/runs"
     trust_remote_code: bool = False
+    allow_pickle: bool = False
     bootstrap_iters: int = 1000
     command: list[str] | None = None  # recorded as the run's command; default sys.argv
     tags: dict = field(default_factory=dict)  # merged into the record (plans put their run key here)
@@ -336,6 +337,7 @@ def run_cycle(cycle: Cycle) -> dict:
     cfg = EvalConfig(model=eval_model, tasks=tasks, num_fewshot=cycle.num_fewshot, limit=cycle.limit,
                      batch_size=cycle.eval_batch_size, allow_code_execution=cycle.allow_code_execution,
                      data_dir=cycle.data_dir, results_dir=cycle.results_dir,
-                     trust_remote_code=cycle.trust_remote_code, bootstrap_iters=cycle.bootstrap_iters).validate()
+                     trust_remote_code=cycle.trust_remote_code, bootstrap_iters=cycle.bootstrap_iters,
+                     allow_pickle=cycle.allow_pickle).validate()
     record = evaluate(cfg, model=model_obj, tokenizer=tokenizer, extra=extra)
     return merge_reused(record, reused) if reused else record

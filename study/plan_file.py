@@ -80,7 +80,7 @@ def load_plan(file: str, data_dir: str | None = None, results_dir: str = "result
         if key not in PLAN_KEYS:
             raise _at(file, doc.key_marks[key], _unknown(key, PLAN_KEYS, "plan section"))
     name = str(doc.get("name") or path.stem)
-    ckpt_dir = checkpoints_dir or doc.get("checkpoints_dir") or f"checkpoints/{name}"
+    ckpt_dir = checkpoints_dir or doc.get("checkpoints_dir") or f"checkpoints/{_slug(name)}"  # one path component
     defaults = _layer(doc.get("defaults") or {}, file, "defaults")
 
     entries: list[tuple[dict, str | None, object]] = []  # (settings, explicit name, mark for errors)
@@ -148,6 +148,12 @@ def load_plan(file: str, data_dir: str | None = None, results_dir: str = "result
         if run.trains and not settings.get("output_dir"):
             settings["output_dir"] = str(Path(ckpt_dir) / f"{_slug(run_name)}-{key[:8]}")
         _check_run(run, file, mark)
+        if run.trains:
+            shared = next((r for r in planned if r.trains and r.settings.get("output_dir") == settings["output_dir"]),
+                          None)
+            if shared is not None:
+                raise _at(file, mark, f"runs '{shared.name}' and '{run_name}' both write output_dir "
+                                      f"{settings['output_dir']}; give each run its own (or leave output_dir out)")
         planned.append(run)
         by_name[run_name] = run
     return Plan(name, str(file), planned)
@@ -334,4 +340,4 @@ def _label(key: str, layer: dict) -> str:
 def _slug(text: str) -> str:
     import re
 
-    return re.sub(r"[^A-Za-z0-9._=+-]+", "_", text).strip("_")[:80] or "run"
+    return re.sub(r"[^A-Za-z0-9._=+-]+", "_", text).strip("._")[:80] or "run"

@@ -49,15 +49,18 @@ def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, resu
         say(f"{step}: {shlex.join(command)}")
         started = time.time()
         try:
-            record = run_cycle(cycle_from_settings(settings, command=command, tags={
-                "plan": {"name": plan.name, "file": str(file), "run": run.name}, "plan_key": run.key}))
+            cycle = cycle_from_settings(settings, command=command, tags={
+                "plan": {"name": plan.name, "file": str(file), "run": run.name}, "plan_key": run.key})
+            if cycle.train is not None:
+                cycle.train.run_key = run.key  # its output dir is refused to every other run
+            record = run_cycle(cycle)
         except UserError as err:
             failed[run.name] = str(err)
             say(f"[red]{step} failed: {err}[/]")
             continue
         written.append(record)
         say(f"{step}: done in {time.time() - started:.0f} s")
-    if report:
+    if report and (written or done):
         from results.report import render_report
 
         render_report(runs_dir=results_dir, against="gpt-4", fmt="table")
@@ -77,12 +80,15 @@ def finished_runs(results_dir: str | Path) -> dict[str, str]:
 
 
 def with_resume(run) -> dict:
-    """An interrupted training run continues from its newest checkpoint; a half-written dir is replaced."""
+    """A plan run continues in its own output dir: from the newest checkpoint, or from step 0 when it was stopped
+    before its first one. A plan never adds --overwrite: a dir that holds anything else is refused by training,
+    and what is in it stays."""
+    from trainers.checkpoints import read_owner
+
     settings = dict(run.settings)
     out = Path(settings.get("output_dir") or "")
     if run.trains and settings.get("output_dir") and out.is_dir():
-        if any(out.glob("checkpoint-*")):
+        owner = read_owner(out) or {}
+        if any(out.glob("checkpoint-*")) or owner.get("run_key") == run.key:
             settings["resume"] = True
-        elif any(out.iterdir()):
-            settings["overwrite"] = True
     return settings

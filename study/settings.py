@@ -94,6 +94,8 @@ SETTINGS = (
     Setting("results_dir", str, "results/runs", "where run records are written", scores=True),
     Setting("trust_remote_code", bool, False, "allow model repos to run their own code (off by default)",
             scores=True),
+    Setting("allow_pickle", bool, False, "load pickled .bin weights, which can run code when loaded (default: "
+            "safetensors only)", scores=True),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 RUN_SETTINGS = tuple(s for s in SETTINGS if "run" in s.commands)  # python main.py, dlm run, plan files
@@ -144,7 +146,7 @@ def train_config(settings: dict, command: str = "train", data=None):
         data_fraction=s["data_fraction"], lora=lora, bf16=s["bf16"],
         gradient_checkpointing=s["gradient_checkpointing"], report_to=s["report_to"], resume=s["resume"],
         overwrite=s["overwrite"], data_dir=s["data_dir"], results_dir=s["results_dir"],
-        trust_remote_code=s["trust_remote_code"]).validate()
+        trust_remote_code=s["trust_remote_code"], allow_pickle=s["allow_pickle"]).validate()
 
 
 def eval_config(settings: dict):
@@ -157,7 +159,7 @@ def eval_config(settings: dict):
                       limit=s["limit"], batch_size=s["eval_batch_size"], seed=s["seed"],
                       bootstrap_iters=s["bootstrap_iters"], allow_code_execution=s["allow_code_execution"],
                       data_dir=s["data_dir"], results_dir=s["results_dir"],
-                      trust_remote_code=s["trust_remote_code"]).validate()
+                      trust_remote_code=s["trust_remote_code"], allow_pickle=s["allow_pickle"]).validate()
 
 
 def cycle_from_settings(settings: dict, command: list[str] | None = None, tags: dict | None = None):
@@ -174,7 +176,8 @@ def cycle_from_settings(settings: dict, command: list[str] | None = None, tags: 
                  num_fewshot=s["num_fewshot"], limit=s["limit"], eval_batch_size=s["eval_batch_size"],
                  allow_code_execution=s["allow_code_execution"], data_dir=s["data_dir"],
                  results_dir=s["results_dir"], trust_remote_code=s["trust_remote_code"],
-                 bootstrap_iters=s["bootstrap_iters"], command=command, tags=dict(tags or {}))
+                 allow_pickle=s["allow_pickle"], bootstrap_iters=s["bootstrap_iters"], command=command,
+                 tags=dict(tags or {}))
 
 
 def command_line(settings: dict, program: tuple[str, ...] = ("dlm", "run")) -> list[str]:

@@ -56,6 +56,25 @@ def config_without_weights(tmp: Path) -> None:
     _write(tmp / "ckpt" / "config.json", (tiny_gpt2_path() / "config.json").read_text())
 
 
+def _tiny_copy(tmp: Path, skip: tuple[str, ...]) -> Path:
+    import shutil
+
+    from trainers.tiny import tiny_gpt2_path
+
+    target = tmp / "ckpt"
+    shutil.copytree(tiny_gpt2_path(), target, ignore=shutil.ignore_patterns(*skip))
+    return target
+
+
+def checkpoint_without_tokenizer(tmp: Path) -> None:
+    _tiny_copy(tmp, ("tokenizer*", "vocab.json", "merges.txt", "special_tokens_map.json"))
+
+
+def pickled_checkpoint(tmp: Path) -> None:
+    target = _tiny_copy(tmp, ("*.safetensors",))
+    (target / "pytorch_model.bin").write_bytes(b"not loaded: refused before unpickling")
+
+
 def adapter_without_base(tmp: Path) -> None:
     _write(tmp / "adapter" / "adapter_config.json", json.dumps({"peft_type": "LORA", "r": 8}))
 
@@ -187,6 +206,18 @@ CASES = [
          entry="main.py"),
     Case("main-fraction-above-one", ["--model", TINY, "--dataset", IMDB, "--data_fraction", "2"], r"\(0, 1\]",
          entry="main.py"),
+    Case("train-max-length-one", ["train", *TRAIN_OK, "--max_length", "1"], r"--max_length"),
+    Case("run-max-length-one", ["run", *TRAIN_OK, "--max_length", "1"], r"--max_length"),
+    Case("train-checkpoint-without-tokenizer", ["train", "--model", "{tmp}/ckpt", "--dataset", IMDB,
+                                                "--max_steps", "1"], r"tokenizer", checkpoint_without_tokenizer),
+    Case("eval-checkpoint-without-tokenizer", ["eval", "--model", "{tmp}/ckpt", "--tasks", "dlm_fpb"], r"tokenizer",
+         checkpoint_without_tokenizer),
+    Case("train-pickled-weights", ["train", "--model", "{tmp}/ckpt", "--dataset", IMDB, "--max_steps", "1"],
+         r"--allow_pickle", pickled_checkpoint),
+    Case("eval-pickled-weights", ["eval", "--model", "{tmp}/ckpt", "--tasks", "dlm_fpb"], r"--allow_pickle",
+         pickled_checkpoint),
+    Case("train-output-is-results-dir", ["train", *TRAIN_OK, "--output_dir", "{tmp}/empty",
+                                         "--results-dir", "{tmp}/empty"], r"separate directories", empty_dir),
     Case("main-unknown-flag", ["--model", TINY, "--dataset", IMDB, "--max_stepz", "3"], r"max_stepz",
          entry="main.py"),
 ]

@@ -233,8 +233,10 @@ def test_with_resume_continues_an_interrupted_training_run(tmp_path):
     (out / "checkpoint-4").mkdir(parents=True)
     assert plan_runner.with_resume(run)["resume"] is True
     (out / "checkpoint-4").rmdir()
-    (out / "config.json").write_text("{}")  # killed while saving the final model: start that run again
-    assert plan_runner.with_resume(run)["overwrite"] is True
+    (out / "config.json").write_text("{}")  # a dir dlm did not mark: never overwritten by a plan
+    assert "resume" not in plan_runner.with_resume(run) and "overwrite" not in plan_runner.with_resume(run)
+    (out / ".dlm-output.json").write_text('{"owner": "dlm", "run_key": "k", "entries": ["config.json"]}')
+    assert plan_runner.with_resume(run)["resume"] is True  # its own dir, stopped before a checkpoint
 
 
 # --- real cycles on tiny-gpt2 and samples/ ------------------------------------------------------------------------

@@ -369,3 +369,25 @@ def test_a_ratio_whose_interval_straddles_the_threshold_is_inconclusive(results_
     near = record("near", "sft", [score("dlm_fpb", 0.63, stderr=0.05)], domain="finance")  # 80.8% +- 12.6%
     finance = verdict(build_report(write_all(results_dir, [near])), "Domain matching (finance)")
     assert finance["verdict"] == "inconclusive"
+
+
+@pytest.mark.parametrize("bad", [
+    {"run_id": 7, "kind": "eval"},
+    {"run_id": "x", "eval": "scores"},
+    {"run_id": "x", "eval": {"scores": [{"task": "dlm_fpb", "metric": "acc", "value": "high"}]}},
+    {"run_id": "x", "eval": {"scores": [{"task": "dlm_fpb", "metric": "acc", "value": 0.5, "n": "all"}]}},
+    {"run_id": "x", "train": {"wall_time_s": "long"}},
+    {"run_id": "x", "created_at": 20250101},
+    {"run_id": "x", "zero_shot_key": ["gpt2"]},
+])
+def test_a_malformed_record_is_skipped_and_named_by_report_plan_and_reuse(results_dir, bad, capsys):
+    from study.cycle import stored_zero_shot
+    from study.plan_runner import finished_runs
+
+    write_all(results_dir, [record("good", "zero-shot", [score("dlm_fpb", 0.5)])])
+    (results_dir / "bad.json").write_text(json.dumps(bad), encoding="utf-8")
+    report = build_report(results_dir)
+    assert [r["run_id"] for r in report["runs"]] == ["good"]
+    assert report["skipped"][0]["file"].endswith("bad.json") and report["skipped"][0]["reason"]
+    assert finished_runs(results_dir) == {}
+    assert stored_zero_shot({"model": "gpt2"}, ["dlm_fpb"], results_dir) == {}

@@ -163,3 +163,21 @@ def test_secrets_stay_out_of_files_and_output_and_weights_are_safetensors(tmp_pa
     pickles = [p for p in files if p.suffix in PICKLE_SUFFIXES
                and p.name not in RESUME_STATE and not p.name.startswith("rng_state")]
     assert pickles == [], f"pickled weights written: {pickles}"
+
+
+def test_secrets_recognised_by_shape_are_scrubbed_from_every_file(tmp_path, monkeypatch, capfd, tiny_model_dir):
+    """Tokens that are not in this environment, only in a path the user chose (an output dir named after a key)."""
+    shaped = {"hf": "hf_" + "S" * 34, "openai": "sk-proj-" + "T" * 40, "anthropic": "sk-ant-api03-" + "U" * 30}
+    for name, value in PLANTED.items():
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    runs = tmp_path / "runs"
+    out = tmp_path / ("run-" + "-".join(shaped.values()))
+    code, _, err = run_cli(capfd, "train", "--model", "tiny-gpt2", "--dataset", TWEETS, "--mode", "sft", *SMALL,
+                           "--output_dir", str(out), "--results-dir", str(runs))
+    assert code == 0, err[-2000:]
+    files = _written_files(tmp_path)
+    assert any(p.name == "training_args.bin" for p in files) and any(p.name == "README.md" for p in files)
+    leaked = [(str(p.relative_to(tmp_path)), kind) for p in files for kind, value in shaped.items()
+              if value.encode() in p.read_bytes()]
+    assert leaked == [], f"secrets leaked: {leaked}"

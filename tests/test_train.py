@@ -90,7 +90,7 @@ def test_non_empty_output_dir_is_refused_and_left_alone(workdir, pretrain_run):
     stray = workdir / "stray"
     stray.mkdir()
     (stray / "notes.txt").write_text("mine")
-    with pytest.raises(UserError, match="does not look like a training output"):
+    with pytest.raises(UserError, match="was not written by dlm"):
         train(config(workdir, "stray", overwrite=True))
     assert (stray / "notes.txt").read_text() == "mine"
 

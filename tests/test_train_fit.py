@@ -38,3 +38,23 @@ def test_a_small_run_after_a_large_one_records_its_own_smaller_peak(tmp_path, ti
     large = train(config(tmp_path, "large", batch_size=64, max_length=256, max_steps=1))
     small = train(config(tmp_path, "small", batch_size=1, max_length=16, max_steps=1))
     assert small.record["train"]["peak_memory_mb"] < large.record["train"]["peak_memory_mb"]
+
+
+def test_a_non_finite_run_fails_with_a_failed_record_and_no_final_model(tmp_path, tiny_model_dir, capsys):
+    import json
+
+    import pytest
+
+    import cli
+
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["train", "--model", "tiny-gpt2", "--dataset", "glue", "--dataset_config", "sst2", "--max_steps", "2",
+                  "--max_length", "32", "--learning_rate", "1e308", "--output_dir", str(out),
+                  "--results-dir", str(runs)])
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # the lines above it are the progress lines
+    assert exit_.value.code == 2 and last.startswith("error: ") and "--learning_rate" in last
+    (record,) = [json.loads(p.read_text()) for p in runs.glob("*.json")]
+    assert record["status"] == "failed" and "finite" in record["error"]
+    assert not (out / "model.safetensors").exists() and not (out / "dlm_lineage.json").exists()

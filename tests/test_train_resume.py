@@ -120,14 +120,14 @@ def test_torchrun_sft_records_the_loss_of_the_same_global_batch_in_one_process(t
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
     def sft(name: str, batch: str, launcher: list[str]) -> dict:
-        argv = cli_train(tmp_path / name, tmp_path / name / "runs")[1:]
+        argv = cli_train(tmp_path / name, tmp_path / f"{name}-runs")[1:]
         argv[argv.index("pretrain")] = "sft"
         argv[argv.index("40")] = "2"
         argv[argv.index("--batch_size") + 1] = batch
         argv[argv.index("--gradient_accumulation_steps") + 1] = "1"
         done = subprocess.run([*launcher, *argv], cwd=ROOT, capture_output=True, text=True, timeout=240, env=env)
         assert done.returncode == 0, done.stderr[-3000:]
-        (record,) = records(tmp_path / name / "runs")
+        (record,) = records(tmp_path / f"{name}-runs")
         return record["train"]
 
     two = sft("ddp", "2", [torchrun, "--standalone", "--nproc_per_node", "2"])

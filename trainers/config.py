@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from pathlib import Path
+
 from dlm_data.errors import UserError
 
 MODES = ("pretrain", "sft")
@@ -123,8 +125,16 @@ class TrainConfig:
     data_dir: str | None = None
     results_dir: str = "results/runs"
     trust_remote_code: bool = False
+    allow_pickle: bool = False  # load pickled (.bin) weights, which can run code when unpickled
+    run_key: str | None = None  # a plan run's key: its output dir is refused to any other run key
 
     def validate(self) -> "TrainConfig":
+        if self.output_dir:
+            out = Path(self.output_dir).expanduser().resolve()
+            results = Path(self.results_dir).expanduser().resolve()
+            if out == results or out in results.parents:  # --overwrite of the output dir must never reach records
+                raise UserError(f"--output_dir '{self.output_dir}' and --results-dir '{self.results_dir}' overlap; "
+                                "checkpoints and run records need separate directories")
         if self.mode not in MODES:
             raise UserError(f"unknown --mode '{self.mode}'; use --mode pretrain or --mode sft")
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "max_length",
@@ -132,6 +142,9 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise UserError(f"--{name} must be a positive integer (got {value})")
+        if self.max_length < 2:
+            raise UserError(f"--max_length {self.max_length} leaves no next token to learn; use 2 or more "
+                            "(typically 256-1024)")
         if not (0 < self.data_fraction <= 1) or math.isnan(self.data_fraction):
             raise UserError(f"--data_fraction must be in (0, 1] (got {self.data_fraction}); e.g. 0.25 for a quarter")
         if self.learning_rate is not None and not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
@@ -167,6 +180,7 @@ class EvalConfig:
     data_dir: str | None = None
     results_dir: str = "results/runs"
     trust_remote_code: bool = False
+    allow_pickle: bool = False
     device: str | None = None  # None: cuda if available, else cpu
 
     def validate(self) -> "EvalConfig":

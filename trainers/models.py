@@ -95,7 +95,7 @@ def _torch_dtype(dtype, for_training: bool):
 
 
 def load_model(name: str, peft: str | None = None, dtype=None, trust_remote_code: bool = False,
-               for_training: bool = False):
+               for_training: bool = False, allow_pickle: bool = False):
     """(model, tokenizer) for an alias, hub id, checkpoint directory or adapter directory.
 
     An adapter directory (or `peft=`) loads its base and applies the adapter; for training the adapter is merged so
@@ -109,15 +109,18 @@ def load_model(name: str, peft: str | None = None, dtype=None, trust_remote_code
             raise UserError(f"'{name}' is already a LoRA adapter; pass its base as --model and the adapter as --peft, "
                             "or drop --peft")
         return load_model(adapter_base(resolved), peft=resolved, dtype=dtype, trust_remote_code=trust_remote_code,
-                          for_training=for_training)
+                          for_training=for_training, allow_pickle=allow_pickle)
     if Path(resolved).is_dir() and not Path(resolved, "config.json").is_file():
         raise UserError(f"'{name}' holds no model (no config.json or adapter_config.json); pass one of its "
                         "checkpoint-N folders, or finish the run with `dlm train ... --resume`")
 
+    if Path(resolved).is_dir():
+        check_local_model(name, Path(resolved), allow_pickle)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
-        model = AutoModelForCausalLM.from_pretrained(resolved, dtype=torch_dtype, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(resolved, dtype=torch_dtype, trust_remote_code=trust_remote_code,
+                                                     use_safetensors=None if allow_pickle else True)
         tokenizer_source = peft if peft and _has_tokenizer(peft) else resolved
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=trust_remote_code)
     except OSError as err:
@@ -135,7 +138,24 @@ def load_model(name: str, peft: str | None = None, dtype=None, trust_remote_code
 
 
 def _has_tokenizer(directory: str) -> bool:
-    return any(Path(directory, f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.json"))
+    return any(Path(directory, f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.json",
+                                                      "tokenizer.model"))
+
+
+def check_local_model(name: str, directory: Path, allow_pickle: bool) -> None:
+    """A local model dir is refused before anything runs when its weights are pickled (unless --allow_pickle) or
+    its tokenizer is missing (training would go on with an empty one)."""
+    weights = sorted(p.name for p in directory.iterdir() if p.suffix in (".safetensors", ".bin", ".pt", ".pth"))
+    pickled = [w for w in weights if not w.endswith(".safetensors") and w != "training_args.bin"]
+    if not pickled and not any(w.endswith(".safetensors") for w in weights):
+        raise UserError(f"'{name}' has no weights (no *.safetensors); pass a finished output dir or one of its "
+                        "checkpoint-N folders")
+    if pickled and not any(w.endswith(".safetensors") for w in weights) and not allow_pickle:
+        raise UserError(f"'{name}' has pickled weights only ({', '.join(pickled)}), which can run code when "
+                        "loaded; convert them to safetensors, or pass --allow_pickle if you trust their source")
+    if not _has_tokenizer(str(directory)):
+        raise UserError(f"'{name}' has no tokenizer (no tokenizer.json / tokenizer_config.json / vocab.json); copy "
+                        "the tokenizer files of its base model into it")
 
 
 def _apply_adapter(model, adapter_dir: str, merge: bool):

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from trainers import runtime
-from trainers.checkpoints import clear_output_dir, prepare_output_dir
+from trainers.checkpoints import claim, clear_output_dir, note_entries, prepare_output_dir
 from trainers.config import TrainConfig
+from trainers.guards import NonFiniteTraining, check_finite_weights, check_has_examples, finite_loss_callback
 from dlm_data.errors import UserError
 
 RECORD_IN_OUTPUT = "dlm_train.json"
@@ -59,12 +60,12 @@ def _train(cfg: TrainConfig) -> TrainResult:
     run_id = runtime.broadcast_from_main(new_run_id(run_slug(cfg)))
     output_dir = Path(cfg.output_dir or Path("checkpoints") / run_id).expanduser().resolve()
 
-    # Every rank checks before any rank may write; only then does rank 0 clear an --overwrite directory.
-    resume_from = prepare_output_dir(output_dir, cfg.resume, cfg.overwrite)
-    runtime.barrier()
-    if cfg.overwrite and runtime.is_main_process():
-        clear_output_dir(output_dir)
-    runtime.barrier()
+    # Every rank checks before any rank may write; only then does rank 0 clear what dlm wrote there (--overwrite,
+    # or this run key's own dir that never reached a checkpoint) and mark the dir as this run's.
+    resume_from = prepare_output_dir(output_dir, cfg.resume, cfg.overwrite, cfg.run_key)
+    if resume_from is not None:
+        _check_unfinished(resume_from, cfg.max_steps)
+    restart_own = cfg.resume and resume_from is None and output_dir.is_dir() and any(output_dir.iterdir())
     main = runtime.is_main_process()
     if resume_from is not None and main:
         print(f"Resuming from {resume_from.name}", file=sys.stderr, flush=True)
@@ -100,7 +101,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
 
     from trainers.progress import make_progress_callback
 
-    callbacks = [make_progress_callback(), clock.callback()]
+    callbacks = [make_progress_callback(), clock.callback(), _entries_callback(output_dir), finite_loss_callback()]
     if cfg.mode == "pretrain":
         from trainers.pretrain import build_pretrain_trainer
 
@@ -126,9 +127,30 @@ def _train(cfg: TrainConfig) -> TrainResult:
                   f"--max_length {cfg.max_length} and are cut there; raise --max_length to keep their ends",
                   file=sys.stderr, flush=True)
     _quiet_trainer(trainer)
+    check_has_examples(trainer.train_dataset, cfg.max_length)
 
+    # Only now, with model and data loaded (a bad input has failed by here), is anything removed or written.
+    runtime.barrier()
+    if main:
+        if cfg.overwrite or restart_own:
+            clear_output_dir(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        claim(output_dir, cfg.run_key, run_id)
+    runtime.barrier()
     train_start = time.time()
-    output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
+    try:
+        output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
+        check_finite_weights(trainer.model)
+    except NonFiniteTraining as err:
+        message = (f"{err}; the run is recorded as failed and its checkpoints are not to be trusted. Lower "
+                   f"--learning_rate (it was {learning_rate:g}) or check the data")
+        if main:
+            from dlm_data.records import write_record
+
+            write_record(cfg.results_dir, {"kind": "train", "run_id": run_id, "status": "failed", "error": message,
+                                           "command": list(sys.argv), "model": {"name": cfg.model},
+                                           "train": {"config": cfg.to_dict(), "output_dir": str(output_dir)}})
+        raise UserError(message) from None
     train_seconds = time.time() - train_start
 
     final_model = _save_final(trainer, tokenizer, output_dir, cfg, model_info)
@@ -146,6 +168,8 @@ def _train(cfg: TrainConfig) -> TrainResult:
         write_record(cfg.results_dir, record)
         _write_json(output_dir / RECORD_IN_OUTPUT, record)
         _write_lineage(cfg, run_id, output_dir, model_info)
+        _scrub_text_files(output_dir)
+        note_entries(output_dir, complete=True)
     runtime.barrier()
     return TrainResult(record=record, model=final_model, tokenizer=tokenizer, output_dir=str(output_dir))
 
@@ -155,7 +179,8 @@ def _load_for_training(cfg: TrainConfig):
 
     resolved = resolve_model(cfg.model)
     from_adapter = Path(resolved).is_dir() and is_adapter_dir(resolved)
-    model, tokenizer = load_model(cfg.model, trust_remote_code=cfg.trust_remote_code, for_training=True)
+    model, tokenizer = load_model(cfg.model, trust_remote_code=cfg.trust_remote_code, for_training=True,
+                                  allow_pickle=cfg.allow_pickle)
     model_info = {"name": cfg.model, "resolved": resolved, "revision": hub_revision(resolved),
                   "from_adapter": from_adapter, "base_model": getattr(model, "name_or_path", None)}
     upstream = Path(resolved, RECORD_IN_OUTPUT)
@@ -312,6 +337,68 @@ def _data_block(info: dict | None) -> dict:
     if parts is not None:
         info["parts"] = [p.label() if hasattr(p, "label") else p for p in parts]
     return info
+
+
+def _entries_callback(output_dir: Path):
+    """After every checkpoint save, the mark lists what dlm wrote so far (what --overwrite may remove later)."""
+    from transformers import TrainerCallback
+
+    class NoteEntries(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                _scrub_text_files(output_dir)
+                note_entries(output_dir)
+
+    return NoteEntries()
+
+
+def _scrub_text_files(output_dir: Path) -> None:
+    """Model cards and configs that libraries write (README.md names the output dir, and with it any secret a
+    path holds) get the same scrubbing as records."""
+    from dlm_data.records import scrub
+
+    for path in [*output_dir.glob("*.md"), *output_dir.glob("*.json"), *output_dir.glob(f"{MERGED_SUBDIR}/*.md"),
+                 *output_dir.glob("checkpoint-*/*.md"), *output_dir.glob("checkpoint-*/*.json")]:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        clean = scrub(text)
+        if clean != text:
+            path.write_text(clean, encoding="utf-8")
+    for path in [*output_dir.glob("training_args.bin"), *output_dir.glob("checkpoint-*/training_args.bin")]:
+        _scrub_training_args(path)
+
+
+def _scrub_training_args(path: Path) -> None:
+    """training_args.bin is the pickled TrainingArguments (our own, just written): its strings are scrubbed too."""
+    import torch
+
+    args = torch.load(path, weights_only=False)
+    changed = False
+    for key, value in vars(args).items():
+        if isinstance(value, str) and scrub_text(value) != value:
+            setattr(args, key, scrub_text(value))
+            changed = True
+    if changed:
+        torch.save(args, path)
+
+
+def scrub_text(value: str) -> str:
+    from dlm_data.records import scrub
+
+    return scrub(value)
+
+
+def _check_unfinished(checkpoint: Path, max_steps: int) -> None:
+    """Resuming a run that already reached --max_steps would train past it: say so and do nothing."""
+    try:
+        step = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8")).get("global_step")
+    except (OSError, ValueError, AttributeError):
+        return
+    if isinstance(step, int) and step >= max_steps:
+        raise UserError(f"--resume: this run already finished ({checkpoint.name}, --max_steps {max_steps}); "
+                        "nothing to do. Raise --max_steps to train further, or use another --output_dir")
 
 
 def _write_lineage(cfg: TrainConfig, run_id: str, output_dir: Path, model_info: dict) -> None:

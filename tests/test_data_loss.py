@@ -1,0 +1,133 @@
+"""Data-loss scenarios, each with the exact files before and after: dlm never deletes or overwrites what it did not
+write (plans never add --overwrite; --overwrite removes only dlm's own entries; runs never share an output dir)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import cli
+
+TWEETS = "zeroshot/twitter-financial-news-sentiment"
+FAST = ["--max_steps", "1", "--max_length", "32", "--batch_size", "2", "--gradient_accumulation_steps", "1"]
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _user_dir(root: Path) -> Path:
+    mine = root / "my-notes"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "thesis.tex").write_text("\\section{Results}")
+    (mine / "config.json").write_text('{"not": "a model of dlm"}')  # looks like a model dir
+    (mine / "sub" / "data.csv").write_text("a,b\n1,2\n")
+    return mine
+
+
+def _fails(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_a_plan_naming_a_user_directory_as_output_dir_leaves_it_alone(tmp_path, tiny_model_dir, capsys):
+    mine = _user_dir(tmp_path)
+    before = tree(mine)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"defaults: {{model: tiny-gpt2, max_steps: 1, max_length: 32, batch_size: 2, "
+                    f"gradient_accumulation_steps: 1, tasks: dlm_tfns, limit: 2}}\n"
+                    f"runs:\n  - {{name: r, approach: sft, data: '{TWEETS}', output_dir: '{mine}'}}\n")
+    err = _fails(["plan", str(plan), "--results-dir", str(tmp_path / "runs")], capsys)
+    assert "1 of 1 runs failed" in err
+    assert tree(mine) == before
+
+
+def test_two_runs_of_a_plan_may_not_share_an_output_dir(tmp_path, capsys):
+    plan = tmp_path / "plan.yaml"
+    shared = tmp_path / "shared"
+    plan.write_text(f"defaults: {{model: tiny-gpt2, max_steps: 1}}\nruns:\n"
+                    f"  - {{name: a, approach: sft, data: '{TWEETS}', output_dir: '{shared}'}}\n"
+                    f"  - {{name: b, approach: sft, data: 'takala/financial_phrasebank:sentences_allagree', "
+                    f"output_dir: '{shared}'}}\n")
+    err = _fails(["plan", str(plan), "--dry-run"], capsys)
+    assert "both write output_dir" in err and "line 4" in err
+    assert not shared.exists()
+
+
+def test_output_dir_equal_to_the_results_dir_is_refused_before_any_work(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "old-run.json").write_text(json.dumps({"run_id": "old-run", "kind": "eval"}))
+    before = tree(tmp_path)
+    for extra in ([], ["--overwrite"]):
+        err = _fails(["train", "--model", "tiny-gpt2", "--dataset", TWEETS, *FAST, "--output_dir", str(runs),
+                      "--results-dir", str(runs), *extra], capsys)
+        assert "overlap" in err
+    assert tree(tmp_path) == before
+
+
+def test_overwrite_of_a_foreign_model_dir_is_refused(tmp_path, capsys):
+    mine = _user_dir(tmp_path)
+    before = tree(mine)
+    err = _fails(["train", "--model", "tiny-gpt2", "--dataset", TWEETS, *FAST, "--output_dir", str(mine),
+                  "--overwrite", "--results-dir", str(tmp_path / "runs")], capsys)
+    assert "not written by dlm" in err and tree(mine) == before
+
+
+def test_overwrite_removes_only_what_dlm_wrote(tmp_path, tiny_model_dir):
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    argv = ["train", "--model", "tiny-gpt2", "--dataset", TWEETS, *FAST, "--output_dir", str(out),
+            "--results-dir", str(runs)]
+    cli.main(argv)
+    dlm_files = set(tree(out))
+    (out / "my-analysis.ipynb").write_text("{}")  # the user's, added after the run
+    record = next(runs.glob("*.json"))
+    (out / record.name).write_bytes(record.read_bytes())  # a run record copied in by hand
+    cli.main([*argv, "--overwrite"])
+    after = tree(out)
+    assert after["my-analysis.ipynb"] == b"{}" and after[record.name] == record.read_bytes()
+    assert set(after) - {"my-analysis.ipynb", record.name} <= dlm_files | {".dlm-output.json"}
+    owner = json.loads((out / ".dlm-output.json").read_text())
+    assert owner["complete"] is True and "my-analysis.ipynb" not in owner["entries"]
+
+
+def test_a_dir_of_another_run_key_is_refused(tmp_path, tiny_model_dir):
+    from dlm_data.errors import UserError
+    from trainers.checkpoints import claim
+    from trainers.config import MixtureSpec, TrainConfig
+    from trainers.train import train
+
+    out = tmp_path / "out"
+    out.mkdir()
+    claim(out, "key-of-run-a", "run-a")
+    (out / "checkpoint-1").mkdir()
+    before = tree(out)
+    cfg = TrainConfig(model="tiny-gpt2", data=MixtureSpec.single(TWEETS), mode="pretrain", max_steps=1, output_dir=str(out),
+                      resume=True, run_key="key-of-run-b", results_dir=str(tmp_path / "runs"))
+    with pytest.raises(UserError, match="holds another run"):
+        train(cfg)
+    assert tree(out) == before
+
+
+def test_resuming_a_finished_run_does_nothing_and_says_so(tmp_path, tiny_model_dir, capsys):
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    argv = ["train", "--model", "tiny-gpt2", "--dataset", TWEETS, *FAST, "--output_dir", str(out),
+            "--results-dir", str(runs)]
+    cli.main(argv)
+    before = tree(out), tree(runs)
+    err = _fails([*argv, "--resume"], capsys)
+    assert "already finished" in err and (tree(out), tree(runs)) == before
+
+
+def test_a_plan_name_is_one_path_component(tmp_path):
+    from study.plan_file import load_plan
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"name: ../../escape\ndefaults: {{model: tiny-gpt2}}\nruns:\n"
+                    f"  - {{name: ../../r, approach: sft, data: '{TWEETS}'}}\n")
+    (run,) = load_plan(str(plan)).runs
+    out = Path(run.settings["output_dir"])
+    assert out.parts[0] == "checkpoints" and ".." not in out.parts and len(out.parts) == 3
