@@ -115,7 +115,11 @@ def _source(entry: DatasetEntry, data_dir) -> tuple[str, dict, str]:
     kwargs = {"data_dir": entry.config} if export else {"name": entry.config}
     root = data_root(data_dir)
     if root is not None and (root / entry.hub_id).is_dir():
-        return str(root / entry.hub_id), kwargs, "local"
+        snapshot = root / entry.hub_id
+        # `datasets` caches a converted local snapshot under a key that does not see edits to its files; a cache
+        # dir per stamp of the files (sizes and modification times) makes an edited snapshot read again
+        kwargs["cache_dir"] = str(_snapshot_cache(snapshot))
+        return str(snapshot), kwargs, "local"
     where = f" under {root}" if root is not None else ""
     if entry.route == "gated":
         from huggingface_hub import get_token
@@ -131,6 +135,21 @@ def _source(entry: DatasetEntry, data_dir) -> tuple[str, dict, str]:
     if export:
         kwargs["revision"] = PARQUET_BRANCH
     return entry.hub_id, kwargs, "hub"
+
+
+def snapshot_stamp(directory: Path) -> str:
+    """A hash of every file's relative path, size and modification time under `directory`."""
+    digest = hashlib.sha1()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and ".cache" not in p.parts):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(directory)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _snapshot_cache(snapshot: Path) -> Path:
+    import datasets
+
+    return Path(datasets.config.HF_DATASETS_CACHE) / "dlm-snapshots" / f"{snapshot.name}-{snapshot_stamp(snapshot)}"
 
 
 def _builder(entry: DatasetEntry, path: str, kwargs: dict, where: str):
@@ -178,11 +197,26 @@ def load_split(dataset_id: str, config: str | None = None, split: str | None = N
             _bound_readahead(builder)
             rows = builder.as_streaming_dataset(split=split)
         else:
-            builder.download_and_prepare()
+            _prepare(builder, entry, path, where)
             rows = builder.as_dataset(split=split)
         if entry.clean is not None:
             rows = rows.map(entry.clean)
         return _drop_unlabelled(rows, entry.label_field)
+
+
+def _prepare(builder, entry: DatasetEntry, path: str, where: str) -> None:
+    """Convert the split files; a truncated or corrupt file of a local snapshot is one line naming the snapshot."""
+    import datasets
+    import pyarrow
+
+    try:
+        builder.download_and_prepare()
+    except (datasets.exceptions.DatasetGenerationError, pyarrow.ArrowException, OSError) as exc:
+        if where != "local" or isinstance(exc, (ConnectionError, PermissionError)):
+            raise
+        cause = exc.__cause__ or exc
+        raise UserError(f"cannot read the snapshot {path} of {entry.label()} ({type(cause).__name__}: "
+                        f"{_first_line(cause)}); download it again") from None
 
 
 def _bound_readahead(builder) -> None:

@@ -28,6 +28,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from dlm_data.errors import UserError
+
 SCHEMA_VERSION = 1
 SECRET_ENV_HINTS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "CREDENTIAL")
 # tokens recognised by their shape even when they are not in this process's environment (Hugging Face, OpenAI,
@@ -141,6 +143,29 @@ def write_record(results_dir: str | Path, record: dict) -> Path:
     record.setdefault("provenance", provenance())
     text = json.dumps(scrub(json.loads(json.dumps(record, default=_json_default))), indent=2, sort_keys=False)
     return atomic_write_text(Path(results_dir) / f"{record['run_id']}.json", text)
+
+
+def check_writable(path: str | Path, flag: str) -> None:
+    """A directory dlm will write into is usable, or creatable, before any work starts (not after hours)."""
+    target = Path(path).expanduser()
+    if target.exists() and not target.is_dir():
+        raise UserError(f"{flag} '{path}' is a file; pass a directory")
+    existing = target
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{flag} '{path}' cannot be created: '{existing}' is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} '{path}' is not writable ('{existing}' is read-only); choose another directory")
+
+
+def check_plot_path(plot: str | None) -> None:
+    """`--plot FILE.png`, checked before the work whose figure it is."""
+    if not plot:
+        return
+    if not str(plot).lower().endswith(".png"):
+        raise UserError(f"--plot takes a .png file name (got '{plot}')")
+    check_writable(Path(plot).expanduser().parent, "--plot's folder")
 
 
 def atomic_write_text(path: str | Path, text: str | bytes) -> Path:

@@ -101,6 +101,10 @@ def _check_model_paths(cfg: EvalConfig) -> None:
     if cfg.peft and not Path(cfg.peft, "adapter_config.json").is_file():
         raise UserError(f"adapter '{cfg.peft}' not found (no adapter_config.json); --peft takes the output_dir "
                         "of `dlm train --lora`")
+    if cfg.peft:
+        from trainers.models import adapter_config
+
+        adapter_config(cfg.peft)
 
 
 def check_fewshot(tasks: dict, num_fewshot: int | None) -> None:

@@ -91,8 +91,9 @@ def render_report(runs_dir: str | Path, against: str = "gpt-4", fmt: str = "tabl
     """Print the report in `fmt` (and write the PNG `plot`); returns the printed text."""
     if fmt not in FORMATS:
         raise UserError(f"unknown report format '{fmt}'; use one of: {', '.join(FORMATS)}")
-    if plot and not str(plot).lower().endswith(".png"):
-        raise UserError(f"--plot takes a .png file name (got '{plot}')")
+    from dlm_data.records import check_plot_path
+
+    check_plot_path(plot)
     report = build_report(runs_dir, against, baselines)
     for item in report["skipped"]:  # on stderr too, so csv/json output stays parseable
         print(f"skipped {item['file']}: {item['reason']}", file=sys.stderr)

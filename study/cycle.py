@@ -198,18 +198,13 @@ def data_source(data_dir: str | None) -> str:
 
 
 def snapshot_stamp(data_dir: str | None) -> str | None:
-    """Sizes and modification times of every file of a local snapshot dir: an edited snapshot is another source."""
-    import hashlib
+    """The stamp of a local snapshot dir's files (dlm_data.data.snapshot_stamp): an edited snapshot is another source."""
+    from dlm_data.data import snapshot_stamp as stamp
 
     chosen = data_dir or os.environ.get("DLM_DATA_DIR")
     if not chosen or not Path(chosen).expanduser().is_dir():
         return None
-    root = Path(chosen).expanduser()
-    digest = hashlib.sha1()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and ".cache" not in p.parts):
-        stat = path.stat()
-        digest.update(f"{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:16]
+    return stamp(Path(chosen).expanduser())
 
 
 def zero_shot_key(cycle: Cycle) -> dict:

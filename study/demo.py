@@ -17,6 +17,10 @@ DEMO_NOTE = ("tiny-gpt2 (2 layers, 64 dims) on miniature sample data: these numb
 
 def demo(results_dir: str = "results/demo", plot: str | None = "results/demo/demo.png") -> None:
     """Offline end to end: zero-shot, continued pretraining, SFT, pretrain -> SFT, each evaluated, then the report."""
+    from dlm_data.records import check_plot_path, check_writable
+
+    check_plot_path(plot)  # before the demo, not after it
+    check_writable(results_dir, "--results-dir")
     samples = REPO / "samples"
     # before any Hugging Face import: a hub call would otherwise hang for tens of seconds per attempt
     for name, value in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",

@@ -73,6 +73,8 @@ def load_plan(file: str, data_dir: str | None = None, results_dir: str = "result
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise UserError(f"cannot read plan '{file}' ({err.strerror or err}); plans/ holds examples")
+    except UnicodeDecodeError as err:
+        raise UserError(f"plan '{file}' is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
     doc = _read_yaml(text, file)
     if not isinstance(doc, dict):
         raise _at(file, getattr(doc, "mark", None), "a plan is a mapping with `defaults`, `matrix` and/or `runs`")

@@ -23,7 +23,11 @@ def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, resu
     from study.plan_file import load_plan
     from study.settings import command_line, cycle_from_settings
 
+    from dlm_data.records import check_writable
+
     plan = load_plan(file, data_dir=data_dir, results_dir=results_dir, checkpoints_dir=checkpoints_dir)
+    if not dry_run:
+        check_writable(results_dir, "--results-dir")
     done = finished_runs(results_dir)
     todo = [r for r in plan.runs if r.key not in done]
     if dry_run:

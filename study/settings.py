@@ -112,6 +112,14 @@ def evaluates_only(s: dict) -> bool:
 
 
 # --- settings -> configs -----------------------------------------------------------------------------------
+def _check_dirs(s: dict) -> None:
+    from dlm_data.records import check_writable
+
+    check_writable(s["results_dir"], "--results-dir")
+    if s.get("output_dir"):
+        check_writable(s["output_dir"], "--output_dir")
+
+
 def _filled(settings: dict, command: str) -> dict:
     allowed = {s.name: s.default_for(command) for s in for_command(command)}
     unknown = sorted(set(settings) - set(allowed))
@@ -120,6 +128,7 @@ def _filled(settings: dict, command: str) -> dict:
     s = {**allowed, **settings}
     if not s["model"]:
         raise UserError("--model is required, e.g. --model gpt2 (or a checkpoint dir)")
+    _check_dirs(s)
     return s
 
 

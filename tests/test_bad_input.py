@@ -75,6 +75,63 @@ def pickled_checkpoint(tmp: Path) -> None:
     (target / "pytorch_model.bin").write_bytes(b"not loaded: refused before unpickling")
 
 
+def a_file(tmp: Path) -> None:
+    _write(tmp / "afile", "not a directory")
+
+
+def plan_not_utf8(tmp: Path) -> None:
+    (tmp / "plan.yaml").write_bytes(b"defaults: {model: tiny-gpt2}\nname: caf\xe9\n")
+
+
+def plan_sharing_output_dir(tmp: Path) -> None:
+    _write(tmp / "plan.yaml", "defaults: {model: tiny-gpt2}\nruns:\n"
+           "  - {name: a, approach: sft, data: glue:sst2, output_dir: same}\n"
+           "  - {name: b, approach: sft, data: glue:cola, output_dir: same}\n")
+
+
+def plan_bad_seeds(tmp: Path) -> None:
+    _write(tmp / "plan.yaml", "seeds: [1, two]\ndefaults: {model: tiny-gpt2}\nmatrix: {approach: [sft], "
+           "data: [glue:sst2]}\n")
+
+
+def plan_from_unknown(tmp: Path) -> None:
+    _write(tmp / "plan.yaml", "defaults: {model: tiny-gpt2}\nruns:\n  - {name: b, from: nowhere, approach: sft, "
+           "data: glue:sst2}\n")
+
+
+def plan_not_mapping(tmp: Path) -> None:
+    _write(tmp / "plan.yaml", "- just\n- a list\n")
+
+
+def config_is_a_list(tmp: Path) -> None:
+    target = _tiny_copy(tmp, ())
+    (target / "config.json").write_text("[1, 2]")
+
+
+def truncated_weights(tmp: Path) -> None:
+    target = _tiny_copy(tmp, ())
+    data = (target / "model.safetensors").read_bytes()
+    (target / "model.safetensors").write_bytes(data[: len(data) // 2])
+
+
+def empty_weights(tmp: Path) -> None:
+    target = _tiny_copy(tmp, ())
+    (target / "model.safetensors").write_bytes(b"")
+
+
+def adapter_invalid_json(tmp: Path) -> None:
+    _write(tmp / "adapter" / "adapter_config.json", "{not json")
+
+
+def adapter_unknown_type(tmp: Path) -> None:
+    _write(tmp / "adapter" / "adapter_config.json", json.dumps({"peft_type": "PROMPT_TUNING",
+                                                                "base_model_name_or_path": "tiny-gpt2"}))
+
+
+def record_with_wrong_types(tmp: Path) -> None:
+    _write(tmp / "runs" / "bad.json", json.dumps({"run_id": 5, "eval": "x"}))
+
+
 def adapter_without_base(tmp: Path) -> None:
     _write(tmp / "adapter" / "adapter_config.json", json.dumps({"peft_type": "LORA", "r": 8}))
 
@@ -218,6 +275,83 @@ CASES = [
          pickled_checkpoint),
     Case("train-output-is-results-dir", ["train", *TRAIN_OK, "--output_dir", "{tmp}/empty",
                                          "--results-dir", "{tmp}/empty"], r"separate directories", empty_dir),
+    # numbers out of range
+    Case("train-seed-negative", ["train", *TRAIN_OK, "--seed", "-1"], r"--seed.*2\^32"),
+    Case("train-seed-too-large", ["train", *TRAIN_OK, "--seed", "4294967296"], r"--seed.*2\^32"),
+    Case("eval-seed-negative", ["eval", "--model", TINY, "--tasks", "dlm_fpb", "--seed", "-3"], r"--seed"),
+    Case("main-seed-negative", ["--model", TINY, "--dataset", IMDB, "--seed", "-1"], r"--seed", entry="main.py"),
+    Case("eval-limit-inf", ["eval", "--model", TINY, "--tasks", "dlm_fpb", "--limit", "inf"], r"finite"),
+    Case("eval-limit-nan", ["eval", "--model", TINY, "--tasks", "dlm_fpb", "--limit", "nan"], r"--limit"),
+    Case("eval-limit-fractional-count", ["eval", "--model", TINY, "--tasks", "dlm_fpb", "--limit", "2.5"],
+         r"whole number"),
+    Case("run-limit-inf", ["run", *TRAIN_OK, "--limit", "inf"], r"finite"),
+    Case("run-eval-only-limit-inf", ["run", "--model", TINY, "--max_steps", "0", "--tasks", "dlm_fpb",
+                                     "--limit", "inf"], r"finite"),
+    Case("train-rate-huge", ["train", "--model", TINY, "--datasets", IMDB, "glue", "--dataset_configs", "None",
+                             "sst2", "--mixture_rates", "1e308", "1"], r"rates are relative"),
+    Case("main-rate-huge", ["--model", TINY, "--datasets", IMDB, "glue", "--dataset_configs", "None", "sst2",
+                            "--mixture_rates", "1e308", "1"], r"rates are relative", entry="main.py"),
+    Case("train-batch-huge", ["train", *TRAIN_OK, "--batch_size", "100000000"], r"beyond any real run"),
+    Case("train-accumulation-huge", ["train", *TRAIN_OK, "--gradient_accumulation_steps", "999999999"],
+         r"beyond any real run"),
+    Case("train-steps-huge", ["train", *TRAIN_OK[:-1], "1000000000"], r"beyond any real run"),
+    Case("eval-batch-huge", ["eval", "--model", TINY, "--tasks", "dlm_fpb", "--eval_batch_size", "100000000"],
+         r"beyond any real run"),
+    Case("eval-batch-zero", ["eval", "--model", TINY, "--tasks", "dlm_fpb", "--eval_batch_size", "0"], r"positive"),
+    Case("train-lora-rank-huge", ["train", *TRAIN_OK, "--lora", "--lora_r", "1000000"], r"--lora_r"),
+    Case("train-lora-rank-zero", ["train", *TRAIN_OK, "--lora", "--lora_r", "0"], r"--lora_r"),
+    Case("train-lora-dropout-one", ["train", *TRAIN_OK, "--lora", "--lora_dropout", "1.5"], r"--lora_dropout"),
+    Case("train-warmup-negative", ["train", *TRAIN_OK, "--warmup_steps", "-2"], r"--warmup_steps"),
+    Case("train-lr-inf", ["train", *TRAIN_OK, "--learning_rate", "inf"], r"--learning_rate"),
+    Case("train-resume-and-overwrite", ["train", *TRAIN_OK, "--resume", "--overwrite"], r"pick one"),
+    Case("eval-bootstrap-negative", ["eval", "--model", TINY, "--tasks", "dlm_fpb", "--bootstrap_iters", "-1"],
+         r"bootstrap"),
+    # directories and paths
+    Case("train-results-dir-is-file", ["train", *TRAIN_OK, "--results-dir", "{tmp}/afile"], r"is a file", a_file),
+    Case("train-output-dir-is-file", ["train", *TRAIN_OK, "--output_dir", "{tmp}/afile"], r"is a file", a_file),
+    Case("train-results-dir-under-a-file", ["train", *TRAIN_OK, "--results-dir", "{tmp}/afile/runs"],
+         r"cannot be created", a_file),
+    Case("eval-results-dir-is-file", ["eval", "--model", TINY, "--tasks", "dlm_fpb", "--results-dir",
+                                      "{tmp}/afile"], r"is a file", a_file),
+    Case("run-results-dir-is-file", ["run", *TRAIN_OK, "--results-dir", "{tmp}/afile"], r"is a file", a_file),
+    Case("plan-results-dir-is-file", ["plan", str(Path(__file__).resolve().parent.parent / "plans" / "demo.yaml"),
+                                      "--results-dir", "{tmp}/afile"], r"is a file", a_file),
+    Case("train-peft-style-adapter-invalid-json", ["train", "--model", "{tmp}/adapter", "--dataset", IMDB,
+                                                   "--max_steps", "1"], r"unreadable", adapter_invalid_json),
+    Case("demo-results-dir-is-file", ["demo", "--results-dir", "{tmp}/afile"], r"is a file", a_file),
+    Case("demo-plot-not-png", ["demo", "--plot", "{tmp}/x.jpg", "--results-dir", "{tmp}/demo"], r"\.png"),
+    Case("demo-plot-under-a-file", ["demo", "--plot", "{tmp}/afile/x.png", "--results-dir", "{tmp}/demo"],
+         r"is a file", a_file),
+    Case("report-plot-not-png", ["report", "--plot", "{tmp}/x.jpg"], r"\.png"),
+    Case("report-plot-under-a-file", ["report", "--plot", "{tmp}/afile/x.png"], r"is a file", a_file),
+    Case("main-results-dir-is-file", ["--model", TINY, "--dataset", IMDB, "--results_dir", "{tmp}/afile"],
+         r"is a file", a_file, entry="main.py"),
+    # plan files
+    Case("plan-not-utf8", ["plan", "{tmp}/plan.yaml", "--dry-run"], r"UTF-8|utf-8|encoding", plan_not_utf8),
+    Case("plan-shared-output-dir", ["plan", "{tmp}/plan.yaml", "--dry-run"], r"both write output_dir",
+         plan_sharing_output_dir),
+    Case("plan-bad-seeds", ["plan", "{tmp}/plan.yaml", "--dry-run"], r"seeds", plan_bad_seeds),
+    Case("plan-from-unknown-run", ["plan", "{tmp}/plan.yaml", "--dry-run"], r"from: nowhere", plan_from_unknown),
+    Case("plan-not-a-mapping", ["plan", "{tmp}/plan.yaml", "--dry-run"], r"mapping", plan_not_mapping),
+    # broken model and adapter dirs
+    Case("train-config-is-a-list", ["train", "--model", "{tmp}/ckpt", "--dataset", IMDB, "--max_steps", "1"],
+         r"config\.json", config_is_a_list),
+    Case("eval-config-is-a-list", ["eval", "--model", "{tmp}/ckpt", "--tasks", "dlm_fpb"], r"config\.json",
+         config_is_a_list),
+    Case("train-truncated-weights", ["train", "--model", "{tmp}/ckpt", "--dataset", IMDB, "--max_steps", "1"],
+         r"truncated", truncated_weights),
+    Case("eval-truncated-weights", ["eval", "--model", "{tmp}/ckpt", "--tasks", "dlm_fpb"], r"truncated",
+         truncated_weights),
+    Case("eval-empty-weights", ["eval", "--model", "{tmp}/ckpt", "--tasks", "dlm_fpb"], r"truncated|empty",
+         empty_weights),
+    Case("eval-adapter-invalid-json", ["eval", "--model", TINY, "--peft", "{tmp}/adapter", "--tasks", "dlm_fpb"],
+         r"unreadable", adapter_invalid_json),
+    Case("eval-adapter-unknown-type", ["eval", "--model", TINY, "--peft", "{tmp}/adapter", "--tasks", "dlm_fpb"],
+         r"LoRA adapters only", adapter_unknown_type),
+    Case("train-adapter-unknown-type", ["train", "--model", "{tmp}/adapter", "--dataset", IMDB, "--max_steps", "1"],
+         r"LoRA adapters only", adapter_unknown_type),
+    Case("report-only-malformed-record", ["report", "--results-dir", "{tmp}/runs"], r"bad\.json",
+         record_with_wrong_types),
     Case("main-unknown-flag", ["--model", TINY, "--dataset", IMDB, "--max_stepz", "3"], r"max_stepz",
          entry="main.py"),
 ]
@@ -257,4 +391,4 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case: Case, tmp_path
 
 def test_table_is_big_enough():
     commands = {c.argv[0] if c.entry == "dlm" else "main.py" for c in CASES}
-    assert len(CASES) >= 30 and commands >= {"train", "eval", "run", "report", "plan", "data", "main.py"}
+    assert len(CASES) >= 120 and commands >= {"train", "eval", "run", "report", "plan", "data", "main.py"}

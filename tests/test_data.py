@@ -369,3 +369,28 @@ def test_cli_data_list_and_show(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["data", "show", "imbd"])
     assert exit_info.value.code == 2 and "stanfordnlp/imdb" in capsys.readouterr().err
+
+
+def test_an_edited_snapshot_is_read_again_and_a_truncated_file_is_one_clear_error(tmp_path):
+    import shutil
+
+    from dlm_data.data import load_split
+    from dlm_data.errors import UserError
+
+    root = tmp_path / "snap"
+    tweets = root / "zeroshot" / "twitter-financial-news-sentiment"
+    shutil.copytree(SAMPLES / "zeroshot" / "twitter-financial-news-sentiment", tweets)
+    first = load_split("zeroshot/twitter-financial-news-sentiment", split="train", data_dir=str(root))
+    train_csv = tweets / "sent_train.csv"
+    header = train_csv.read_text().splitlines()[0]
+    train_csv.write_text(header + '\n"an edited row, the only one",1\n')
+    edited = load_split("zeroshot/twitter-financial-news-sentiment", split="train", data_dir=str(root))
+    assert len(first) > 1 and len(edited) == 1 and edited[0]["text"] == "an edited row, the only one"
+
+    imdb = root / "stanfordnlp" / "imdb"
+    shutil.copytree(SAMPLES / "stanfordnlp" / "imdb", imdb)
+    parquet = sorted(imdb.rglob("*.parquet"))[0]
+    load_split("stanfordnlp/imdb", split=parquet.stem.split("-")[0], data_dir=str(root))
+    parquet.write_bytes(parquet.read_bytes()[: parquet.stat().st_size // 2])  # truncated in a copy
+    with pytest.raises(UserError, match=r"cannot read the snapshot .*imdb"):
+        load_split("stanfordnlp/imdb", split=parquet.stem.split("-")[0], data_dir=str(root))

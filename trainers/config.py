@@ -24,13 +24,26 @@ def parse_config_name(value: str | None) -> str | None:
     return value.strip()
 
 
+# Numbers no real run uses: a typo (an extra zero, an exponent) fails here instead of as an allocation error
+UPPER_BOUNDS = {"batch_size": 65536, "gradient_accumulation_steps": 1_000_000, "max_length": 1_048_576,
+                "max_steps": 100_000_000, "save_total_limit": 100_000, "warmup_steps": 100_000_000}
+MAX_LORA_RANK = 4096
+MAX_RATE = 1e6
+
+
+def check_seed(seed: int) -> None:
+    if not isinstance(seed, int) or not (0 <= seed < 2**32):
+        raise UserError(f"--seed must be an integer in [0, 2^32) (got {seed})")
+
+
 def parse_rate(value) -> float:
     try:
         rate = float(value)
     except (TypeError, ValueError):
         raise UserError(f"mixture rate '{value}' is not a number; give positive numbers like --mixture_rates 0.7 0.3")
-    if math.isnan(rate) or math.isinf(rate) or rate <= 0:
-        raise UserError(f"mixture rate {value} must be a positive finite number; e.g. --mixture_rates 0.7 0.3")
+    if math.isnan(rate) or math.isinf(rate) or rate <= 0 or rate > MAX_RATE:
+        raise UserError(f"mixture rate {value} must be a positive number up to {MAX_RATE:g} (rates are relative); "
+                        "e.g. --mixture_rates 0.7 0.3")
     return rate
 
 
@@ -142,6 +155,11 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise UserError(f"--{name} must be a positive integer (got {value})")
+        for name, bound in UPPER_BOUNDS.items():
+            if getattr(self, name) > bound:
+                raise UserError(f"--{name} {getattr(self, name)} is beyond any real run (at most {bound:,}); "
+                                "check the value")
+        check_seed(self.seed)
         if self.max_length < 2:
             raise UserError(f"--max_length {self.max_length} leaves no next token to learn; use 2 or more "
                             "(typically 256-1024)")
@@ -158,6 +176,11 @@ class TrainConfig:
         if self.lora is not None:
             if self.lora.r <= 0 or self.lora.alpha <= 0:
                 raise UserError("--lora_r and --lora_alpha must be positive integers")
+            if self.lora.r > MAX_LORA_RANK:
+                raise UserError(f"--lora_r {self.lora.r} is above {MAX_LORA_RANK}, wider than the layers it adapts; "
+                                "typical ranks are 8-64")
+            if not (0 <= self.lora.dropout < 1):
+                raise UserError(f"--lora_dropout must be in [0, 1) (got {self.lora.dropout})")
             if not (0 <= self.lora.dropout < 1):
                 raise UserError(f"--lora_dropout must be in [0, 1) (got {self.lora.dropout})")
         return self
@@ -188,8 +211,15 @@ class EvalConfig:
             raise UserError("no tasks given; e.g. --tasks fin_sentiment or --tasks dlm_finance (dlm tasks list)")
         if self.num_fewshot is not None and self.num_fewshot < 0:
             raise UserError(f"--num_fewshot must be >= 0 (got {self.num_fewshot})")
-        if self.limit is not None and not (self.limit > 0):
-            raise UserError(f"--limit must be positive (got {self.limit})")
+        if self.limit is not None and not (self.limit > 0 and math.isfinite(self.limit)):
+            raise UserError(f"--limit must be a positive finite number (got {self.limit}); leave it out for the "
+                            "full test set")
+        if self.limit is not None and self.limit >= 1 and not float(self.limit).is_integer():
+            raise UserError(f"--limit {self.limit}: a count of documents is a whole number (a share is < 1)")
+        if self.batch_size > UPPER_BOUNDS["batch_size"]:
+            raise UserError(f"--eval_batch_size {self.batch_size} is beyond any real run (at most "
+                            f"{UPPER_BOUNDS['batch_size']:,})")
+        check_seed(self.seed)
         if self.batch_size <= 0:
             raise UserError(f"--batch_size must be a positive integer (got {self.batch_size})")
         if self.bootstrap_iters < 0:

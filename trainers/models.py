@@ -57,9 +57,25 @@ def is_adapter_dir(path: str | Path) -> bool:
     return Path(path, "adapter_config.json").is_file()
 
 
+def adapter_config(adapter_dir: str | Path) -> dict:
+    """adapter_config.json, checked: JSON, a mapping, a LoRA adapter (the only kind dlm writes and loads)."""
+    path = Path(adapter_dir, "adapter_config.json")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise UserError(f"adapter '{adapter_dir}': adapter_config.json is unreadable ({type(err).__name__}); "
+                        "re-save the adapter (`dlm train --lora` writes a valid one)") from None
+    if not isinstance(config, dict):
+        raise UserError(f"adapter '{adapter_dir}': adapter_config.json is not a JSON object; re-save the adapter")
+    if str(config.get("peft_type", "LORA")).upper() != "LORA":
+        raise UserError(f"adapter '{adapter_dir}' is a {config.get('peft_type')} adapter; dlm loads LoRA adapters "
+                        "only (peft_type LORA)")
+    return config
+
+
 def adapter_base(adapter_dir: str | Path) -> str:
     """The base model an adapter was trained on (peft writes it into adapter_config.json)."""
-    config = json.loads(Path(adapter_dir, "adapter_config.json").read_text(encoding="utf-8"))
+    config = adapter_config(adapter_dir)
     base = config.get("base_model_name_or_path")
     if not base:
         raise UserError(f"adapter '{adapter_dir}' does not name its base model; pass the base with --model "
@@ -142,6 +158,23 @@ def _has_tokenizer(directory: str) -> bool:
                                                       "tokenizer.model"))
 
 
+def _complete_safetensors(path: Path) -> bool:
+    """A safetensors file starts with an 8-byte header length and a JSON header; a cut file fails either check."""
+    import struct
+
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            (header,) = struct.unpack("<Q", f.read(8))
+            if header + 8 > size:
+                return False
+            meta = json.loads(f.read(header))
+    except (OSError, struct.error, ValueError, UnicodeDecodeError):
+        return False
+    ends = [v["data_offsets"][1] for k, v in meta.items() if k != "__metadata__" and isinstance(v, dict)]
+    return 8 + header + max(ends, default=0) <= size
+
+
 def check_local_model(name: str, directory: Path, allow_pickle: bool) -> None:
     """A local model dir is refused before anything runs when its weights are pickled (unless --allow_pickle) or
     its tokenizer is missing (training would go on with an empty one)."""
@@ -153,6 +186,18 @@ def check_local_model(name: str, directory: Path, allow_pickle: bool) -> None:
     if pickled and not any(w.endswith(".safetensors") for w in weights) and not allow_pickle:
         raise UserError(f"'{name}' has pickled weights only ({', '.join(pickled)}), which can run code when "
                         "loaded; convert them to safetensors, or pass --allow_pickle if you trust their source")
+    try:
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise UserError(f"'{name}': config.json is unreadable ({type(err).__name__}); copy it again from the "
+                        "model it came from") from None
+    if not isinstance(config, dict) or "model_type" not in config:
+        raise UserError(f"'{name}': config.json is not a model config (a JSON object with model_type); copy it "
+                        "again from the model it came from")
+    for weight in (directory / w for w in weights if w.endswith(".safetensors")):
+        if not _complete_safetensors(weight):
+            raise UserError(f"'{name}': {weight.name} is truncated or empty; the save did not finish - use an "
+                            "earlier checkpoint-N or train again")
     if not _has_tokenizer(str(directory)):
         raise UserError(f"'{name}' has no tokenizer (no tokenizer.json / tokenizer_config.json / vocab.json); copy "
                         "the tokenizer files of its base model into it")
