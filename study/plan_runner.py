@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from dlm_data.errors import UserError
+from dlm_data.leases import try_lease
 from study.cycle import run_cycle, say
 
 
@@ -20,10 +21,9 @@ def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, resu
     """Run every unfinished run of a plan file in order; return the records written. --dry-run: print commands."""
     import shlex
 
-    from study.plan_file import load_plan
-    from study.settings import command_line, cycle_from_settings
-
     from dlm_data.records import check_writable
+    from study.plan_file import load_plan
+    from study.settings import command_line
 
     plan = load_plan(file, data_dir=data_dir, results_dir=results_dir, checkpoints_dir=checkpoints_dir)
     if not dry_run:
@@ -38,7 +38,7 @@ def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, resu
         return []
     say(f"plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished already, "
         f"{len(todo)} to run")
-    written, failed = [], {}
+    written, failed, busy = [], {}, []
     for i, run in enumerate(plan.runs, 1):
         step = f"[{i}/{len(plan.runs)}] {run.name}"
         if run.key in done:
@@ -48,30 +48,53 @@ def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, resu
             failed[run.name] = f"starts from '{run.after}', which failed"
             say(f"[red]{step}: skipped, {failed[run.name]}[/]")
             continue
-        settings = with_resume(run)
-        command = command_line(settings, ("python", "main.py"))
-        say(f"{step}: {shlex.join(command)}")
-        started = time.time()
-        try:
-            cycle = cycle_from_settings(settings, command=command, tags={
-                "plan": {"name": plan.name, "file": str(file), "run": run.name}, "plan_key": run.key})
-            if cycle.train is not None:
-                cycle.train.run_key = run.key  # its output dir is refused to every other run
-            record = run_cycle(cycle)
-        except UserError as err:
-            failed[run.name] = str(err)
-            say(f"[red]{step} failed: {err}[/]")
+        lease = try_lease(results_dir, run.key)
+        if isinstance(lease, str):  # another `dlm plan` on this results dir is running it now
+            busy.append(run.name)
+            say(f"[yellow]{step}: running in {lease}, skipped here[/]")
             continue
-        written.append(record)
-        say(f"{step}: done in {time.time() - started:.0f} s")
+        with lease:
+            if run.key in finished_runs(results_dir):  # finished by another process since this plan started
+                say(f"{step}: finished by another process meanwhile, skipped")
+                continue
+            record = _run_one(run, plan, file, step, failed)
+        if record is not None:
+            written.append(record)
     if report and (written or done):
         from results.report import render_report
 
         render_report(runs_dir=results_dir, against="gpt-4", fmt="table")
+    if busy:
+        say(f"{len(busy)} run(s) were running in another process: {', '.join(busy)}; re-run `dlm plan {file}` "
+            "when it is done to pick up what it did not finish")
     if failed:
         raise UserError(f"{len(failed)} of {len(plan.runs)} runs failed ({', '.join(failed)}); fix the cause and "
                         f"re-run `dlm plan {file}`: finished runs are skipped")
     return written
+
+
+def _run_one(run, plan, file: str, step: str, failed: dict) -> dict | None:
+    """One plan run, under its lease; None when it failed (the reason goes into `failed`)."""
+    import shlex
+
+    from study.settings import command_line, cycle_from_settings
+
+    settings = with_resume(run)
+    command = command_line(settings, ("python", "main.py"))
+    say(f"{step}: {shlex.join(command)}")
+    started = time.time()
+    try:
+        cycle = cycle_from_settings(settings, command=command, tags={
+            "plan": {"name": plan.name, "file": str(file), "run": run.name}, "plan_key": run.key})
+        if cycle.train is not None:
+            cycle.train.run_key = run.key  # its output dir is refused to every other run
+        record = run_cycle(cycle)
+    except UserError as err:
+        failed[run.name] = str(err)
+        say(f"[red]{step} failed: {err}[/]")
+        return None
+    say(f"{step}: done in {time.time() - started:.0f} s")
+    return record
 
 
 def finished_runs(results_dir: str | Path) -> dict[str, str]:

@@ -131,3 +131,35 @@ def test_a_plan_name_is_one_path_component(tmp_path):
     (run,) = load_plan(str(plan)).runs
     out = Path(run.settings["output_dir"])
     assert out.parts[0] == "checkpoints" and ".." not in out.parts and len(out.parts) == 3
+
+
+def test_a_run_key_runs_once_while_another_process_holds_its_lease(tmp_path, tiny_model_dir, capsys):
+    import subprocess
+    import sys
+    import time
+
+    from study.plan_file import load_plan
+    from study.plan_runner import run_plan
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("defaults: {model: tiny-gpt2, tasks: dlm_fpb, limit: 2, bootstrap_iters: 0}\n"
+                    "runs:\n  - {name: zs, approach: zero-shot}\n")
+    runs = tmp_path / "runs"
+    (run,) = load_plan(str(plan), results_dir=str(runs)).runs
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; sys.path.insert(0, '.');"
+        "from dlm_data.leases import try_lease;"
+        f"lease = try_lease({str(runs)!r}, {run.key!r}); print('held', flush=True); time.sleep(60)")],
+        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert run_plan(str(plan), results_dir=str(runs), report=False) == []
+        assert "running in process" in capsys.readouterr().out
+        assert not list(runs.glob("*.json"))
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    (record,) = run_plan(str(plan), results_dir=str(runs), report=False)  # the dead holder's lease is taken over
+    assert record["plan_key"] == run.key
+    assert len(list(runs.glob("*.json"))) == 1

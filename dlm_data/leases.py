@@ -1,0 +1,58 @@
+"""One run key runs once: a lease per run key, shared by every process that uses the same results dir.
+
+A lease is an exclusive `flock` on `<results_dir>/.leases/<run key>.lock`, held for as long as the run lasts.
+The kernel drops it when its holder exits or dies (kill -9 included), so a dead holder's lease is taken over by
+the next process that asks; nothing has to be cleaned up. The file names the holder (pid, host) for messages.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+LEASE_DIR = ".leases"
+
+
+class Lease:
+    def __init__(self, fd: int, path: Path):
+        self.fd, self.path = fd, path
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)  # closing the descriptor drops the flock
+            self.fd = -1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+
+
+def try_lease(results_dir: str | Path, key: str) -> Lease | str:
+    """The lease of `key`, or a description of the live process that holds it."""
+    import fcntl
+
+    path = Path(results_dir) / LEASE_DIR / f"{key}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder(fd)
+        os.close(fd)
+        return holder
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}).encode())
+    return Lease(fd, path)
+
+
+def _holder(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except (OSError, ValueError):
+        info = {}
+    return f"process {info.get('pid', '?')} on {info.get('host', '?')}"
