@@ -38,7 +38,8 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
         raise UserError(f"no run records in {runs_dir}{extra}; run `dlm demo` or `dlm run ...` first, "
                         "or point --runs at the directory that holds them")
     failed = [r["run_id"] for r in records if r.get("status") in ("failed", "error")]
-    runs = make_runs([r for r in records if r["run_id"] not in failed])
+    incomplete = [r["run_id"] for r in records if r.get("status") == "incomplete"]
+    runs = make_runs([r for r in records if r["run_id"] not in failed and r["run_id"] not in incomplete])
     rows = score_rows(runs, against_keys, table)
     primary = primary_rows(rows, table)
     units = comparison_units(primary)
@@ -66,6 +67,9 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
                 notes.append(f"⚠ {run.run_id}: training data overlaps {name} above threshold (overlap {overlap})")
     if failed:
         notes.append(f"{len(failed)} failed run(s) left out: {', '.join(failed)}")
+    if incomplete:
+        notes.append(f"{len(incomplete)} incomplete run(s) left out (trained, interrupted before their evaluation "
+                     f"finished; re-run them with --resume): {', '.join(incomplete)}")
     return {
         "runs_dir": str(runs_dir), "against": against_keys, "notes": notes,
         "skipped": [{"file": f, "reason": why} for f, why in skipped],

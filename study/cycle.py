@@ -264,6 +264,30 @@ def merge_reused(record: dict | None, reused: dict[str, dict]) -> dict:
     return view
 
 
+def trained_not_evaluated(train_cfg) -> dict | None:
+    """The training record of a cycle whose training finished but whose evaluation never did (same output dir,
+    complete mark, record status "incomplete"), when it is resumed."""
+    import json
+
+    from trainers.checkpoints import read_owner
+    from trainers.train import RECORD_IN_OUTPUT
+
+    if not (train_cfg.resume and train_cfg.output_dir):
+        return None
+    out = Path(train_cfg.output_dir).expanduser()
+    if not (read_owner(out) or {}).get("complete"):
+        return None
+    try:
+        record = json.loads((out / RECORD_IN_OUTPUT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("status") != "incomplete":
+        return None
+    if ((record.get("train") or {}).get("config") or {}).get("max_steps") != train_cfg.max_steps:
+        return None
+    return record
+
+
 # --- the cycle ---------------------------------------------------------------------------------------------
 def run_cycle(cycle: Cycle) -> dict:
     """Train (unless cycle.train is None), evaluate the trained model object, write one record; return it."""
@@ -310,15 +334,23 @@ def run_cycle(cycle: Cycle) -> dict:
 
     model_obj = tokenizer = None
     eval_model = cycle.model
-    if cycle.train is not None:
+    pending = trained_not_evaluated(cycle.train) if cycle.train is not None else None
+    if pending is not None:  # interrupted while evaluating: the training is done, only its scores are missing
+        say(f"[1/2] {approach}: training finished before an interruption (run {pending['run_id']}); not repeated")
+        extra.update(run_id=pending["run_id"], train=pending.get("train"),
+                     model={**(pending.get("model") or {}), "checkpoint": pending["train"]["output_dir"]})
+        eval_model = pending["train"]["output_dir"]
+        say(f"[2/2] evaluating the trained model on {', '.join(tasks)}")
+    elif cycle.train is not None:
         from trainers.train import train
 
         overlap = contamination(cycle.train.data, tasks, cycle.data_dir)
         say(f"[1/2] {approach}: training {cycle.model} on {cycle.train.data.label()} "
             f"({cycle.train.mode}, {cycle.train.max_steps} steps)")
-        result = train(cycle.train)
-        # The cycle record takes over the training record's run id: written atomically over the same file, so
-        # one run is one record, and a crash while evaluating still leaves the training record behind.
+        # "incomplete" until the evaluation is done: the cycle record takes over the training record's run id,
+        # written atomically over the same file, so one run is one record, and a kill while evaluating leaves a
+        # record that the report and plans know is unfinished (a re-run evaluates it, without training again)
+        result = train(cycle.train, status="incomplete")
         train_block = {**(result.record.get("train") or {}), "contamination": overlap}
         extra.update(run_id=result.record["run_id"], train=train_block,
                      model={**(result.record.get("model") or {}), "checkpoint": str(result.output_dir)})

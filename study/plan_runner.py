@@ -103,7 +103,7 @@ def finished_runs(results_dir: str | Path) -> dict[str, str]:
 
     records, _ = load_records(results_dir)
     return {r["plan_key"]: r["run_id"] for r in records
-            if r.get("plan_key") and r.get("status") not in ("failed", "error")}
+            if r.get("plan_key") and r.get("status") not in ("failed", "error", "incomplete")}
 
 
 def with_resume(run) -> dict:

@@ -163,3 +163,48 @@ def test_a_run_key_runs_once_while_another_process_holds_its_lease(tmp_path, tin
     (record,) = run_plan(str(plan), results_dir=str(runs), report=False)  # the dead holder's lease is taken over
     assert record["plan_key"] == run.key
     assert len(list(runs.glob("*.json"))) == 1
+
+
+def test_a_cycle_killed_while_evaluating_is_incomplete_and_resumes_without_training_again(tmp_path, tiny_model_dir,
+                                                                                          monkeypatch, capsys):
+    import harness_tasks.evaluate as evaluation
+    from results.report import build_report
+    from study.plan_runner import run_plan
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"defaults: {{model: tiny-gpt2, max_steps: 1, max_length: 32, batch_size: 2, "
+                    f"gradient_accumulation_steps: 1, tasks: dlm_tfns, limit: 2, bootstrap_iters: 0}}\n"
+                    f"runs:\n  - {{name: s, approach: sft, data: '{TWEETS}'}}\n"
+                    f"  - {{name: zs, approach: zero-shot}}\n")
+    runs = tmp_path / "runs"
+    real = evaluation.evaluate
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluation, "evaluate", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_plan(str(plan), results_dir=str(runs), report=False, checkpoints_dir=str(tmp_path / "ckpt"))
+    (record,) = [json.loads(p.read_text()) for p in runs.glob("*.json")]
+    assert record["status"] == "incomplete"
+    monkeypatch.setattr(evaluation, "evaluate", real)
+    run_plan(str(plan), results_dir=str(runs), report=False, checkpoints_dir=str(tmp_path / "ckpt"))
+    assert "not repeated" in capsys.readouterr().out
+    stored = {r["run_id"]: r for r in (json.loads(p.read_text()) for p in runs.glob("*.json"))}
+    assert stored[record["run_id"]]["status"] == "ok" and stored[record["run_id"]]["eval"]["scores"]
+    assert len(stored) == 2  # the SFT run (one record, same id) and the zero-shot run
+    report = build_report(runs)
+    assert not any("incomplete" in n for n in report["notes"])
+
+
+def test_the_report_leaves_an_incomplete_run_out_and_says_so(tmp_path):
+    from dlm_data.records import write_record
+    from results.report import build_report
+
+    write_record(tmp_path, {"run_id": "ok-run", "kind": "eval", "status": "ok", "approach": "zero-shot",
+                            "model": {"name": "gpt2"}, "eval": {"config": {}, "scores": []}})
+    write_record(tmp_path, {"run_id": "half", "kind": "train", "status": "incomplete",
+                            "train": {"config": {"mode": "sft"}}})
+    report = build_report(tmp_path)
+    assert [r["run_id"] for r in report["runs"]] == ["ok-run"]
+    assert any("incomplete" in n and "half" in n for n in report["notes"])

@@ -41,12 +41,14 @@ def run_slug(cfg: TrainConfig) -> str:
     return f"{cfg.mode}{'-lora' if cfg.lora else ''}-{model}-{data}"
 
 
-def train(cfg: TrainConfig) -> TrainResult:
+def train(cfg: TrainConfig, status: str = "ok") -> TrainResult:
+    """`status`: what the training record says once training is done; a train -> evaluate cycle passes
+    "incomplete" (the evaluation is still to come) and its own record replaces this one when it finishes."""
     with _quiet_libraries():
-        return _train(cfg)
+        return _train(cfg, status)
 
 
-def _train(cfg: TrainConfig) -> TrainResult:
+def _train(cfg: TrainConfig, status: str = "ok") -> TrainResult:
     from dlm_data.records import new_run_id
 
     cfg.validate()
@@ -159,6 +161,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
                    "documents": blocks.stats.documents, "blocks": blocks.stats.blocks}
     record = _record(cfg, run_id, output_dir, trainer, output, packing, data_info, model_info, learning_rate,
                      trainable_params, total_params, train_seconds, time.time() - started)
+    record["status"] = status
     totals = clock.totals()  # summed over every process that trained this output dir (a resumed run)
     record["train"].update(wall_time_s=totals["wall_time_s"], train_time_s=totals["train_time_s"],
                            processes=totals["processes"], this_process_wall_time_s=totals["this_process_wall_time_s"])
