@@ -53,6 +53,13 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
             model, tokenizer, model_info = load_for_eval(cfg)
         elif tokenizer is None:
             raise UserError("evaluate() got a model object without its tokenizer; pass tokenizer= as well")
+        if cfg.allow_code_execution:  # the generated programs run as children of this process
+            from dlm_data.environment import forget_secrets
+
+            forgotten = forget_secrets()
+            if forgotten:
+                _progress(f"{len(forgotten)} secret variable(s) removed from this process before running "
+                          f"model-generated code: {', '.join(forgotten)}")
         was_training = bool(getattr(model, "training", False))
         try:
             results = run_harness(model, tokenizer, top_level, task_manager, cfg, log_samples=True)

@@ -181,3 +181,50 @@ def test_secrets_recognised_by_shape_are_scrubbed_from_every_file(tmp_path, monk
     leaked = [(str(p.relative_to(tmp_path)), kind) for p in files for kind, value in shaped.items()
               if value.encode() in p.read_bytes()]
     assert leaked == [], f"secrets leaked: {leaked}"
+
+
+def test_model_generated_code_cannot_read_the_parents_secrets(tmp_path):
+    """A child of a process that called forget_secrets() finds the secret neither in its own environment nor in
+    /proc/<parent>/environ (the kernel's copy of the parent's initial environment)."""
+    import subprocess
+    import sys
+
+    probe = ("import os; block = open(f'/proc/{os.getppid()}/environ', 'rb').read(); "
+             "print(block.count(b'PlantedSecret'), 'PLANTED_API_KEY' in os.environ)")
+    script = ("import subprocess, sys\n"
+              "from dlm_data.environment import forget_secrets\n"
+              f"before = subprocess.run([sys.executable, '-c', {probe!r}], capture_output=True, text=True).stdout\n"
+              "forget_secrets()\n"
+              f"after = subprocess.run([sys.executable, '-c', {probe!r}], capture_output=True, text=True).stdout\n"
+              "print(before.strip(), '|', after.strip())\n")
+    env = {**__import__("os").environ, "PLANTED_API_KEY": "PlantedSecret0123456789"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                          cwd=Path(__file__).resolve().parent.parent, timeout=60)
+    before, after = done.stdout.strip().split(" | ")
+    assert before == "1 True"  # without it, the child reads the key both ways
+    assert after == "0 False", done.stderr[-1000:]
+
+
+def test_evaluate_forgets_secrets_before_code_tasks_run(tiny_model_dir, tmp_path, monkeypatch):
+    import os
+
+    import harness_tasks.evaluate as evaluation
+    from trainers.config import EvalConfig
+
+    from dlm_data.environment import secret_names
+
+    for name in secret_names():  # forget_secrets() pops them: let monkeypatch put them back afterwards
+        monkeypatch.setenv(name, os.environ[name])
+    monkeypatch.setenv("PLANTED_API_KEY", "PlantedSecret0123456789")
+    seen = {}
+
+    def harness(model, tokenizer, tasks, manager, cfg, log_samples=False):
+        seen["key"] = os.environ.get("PLANTED_API_KEY")
+        raise KeyboardInterrupt  # what the harness would do is not the point
+
+    monkeypatch.setattr(evaluation, "run_harness", harness)
+    cfg = EvalConfig(model="tiny-gpt2", tasks=["dlm_fpb"], limit=2, allow_code_execution=True,
+                     results_dir=str(tmp_path / "runs"))
+    with pytest.raises(KeyboardInterrupt):
+        evaluation.evaluate(cfg)
+    assert seen == {"key": None}
