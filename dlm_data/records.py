@@ -142,7 +142,18 @@ def write_record(results_dir: str | Path, record: dict) -> Path:
     record.setdefault("created_at", timestamp())
     record.setdefault("provenance", provenance())
     text = json.dumps(scrub(json.loads(json.dumps(record, default=_json_default))), indent=2, sort_keys=False)
-    return atomic_write_text(Path(results_dir) / f"{record['run_id']}.json", text)
+    target = Path(results_dir) / f"{record['run_id']}.json"
+    try:
+        return atomic_write_text(target, text)
+    except OSError as err:  # disk full, quota, read-only mount: the scores must not be lost with the error
+        rescue = Path(tempfile.gettempdir()) / "dlm-rescued-records" / target.name
+        try:
+            atomic_write_text(rescue, text)
+        except OSError:
+            raise UserError(f"cannot write the record {target} ({err.strerror or err}), nor a copy in "
+                            f"{rescue.parent}; free some space and re-run") from None
+        raise UserError(f"cannot write the record {target} ({err.strerror or err}); it was saved to {rescue}: "
+                        f"move it into {results_dir} once there is room") from None
 
 
 def check_writable(path: str | Path, flag: str) -> None:

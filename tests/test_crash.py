@@ -161,3 +161,30 @@ def test_record_file_is_complete_json_with_its_run_id(tmp_path):
     path = write_record(tmp_path, {"kind": "eval", "payload": "abc", "size": 3, "provenance": PROVENANCE})
     record = json.loads(path.read_text())
     assert path.name == f"{record['run_id']}.json" and record["payload"] == "abc"
+
+
+def test_a_full_disk_at_the_end_keeps_the_scores_elsewhere_and_says_where(tmp_path, monkeypatch, capsys):
+    import errno
+    import json
+
+    import pytest
+
+    from dlm_data import records as store
+    from dlm_data.errors import UserError
+
+    real = store.atomic_write_text
+    results = tmp_path / "runs"
+
+    def full(path, text):
+        if str(path).startswith(str(results)):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, text)
+
+    monkeypatch.setattr(store, "atomic_write_text", full)
+    monkeypatch.setattr(store.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    with pytest.raises(UserError, match="No space left on device.*saved to") as err:
+        store.write_record(results, {"run_id": "r1", "kind": "eval", "eval": {"scores": [{"value": 0.5}]}})
+    rescued = tmp_path / "tmp" / "dlm-rescued-records" / "r1.json"
+    assert str(rescued) in str(err.value)
+    assert json.loads(rescued.read_text())["eval"]["scores"] == [{"value": 0.5}]
+    assert not list(results.glob("*.json"))
