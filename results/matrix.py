@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from results.baselines import Baseline, BaselineTable, match, protocol_differs
 from results.console import contamination_flags
+from dlm_data.errors import UserError
 from dlm_data.records import Score, record_scores
 
 APPROACHES = {"zero-shot": "Zero-shot baseline", "pretrain": "Continued pretraining", "sft": "Direct fine-tuning",
@@ -119,7 +120,7 @@ def _dataset_domains(record: dict) -> list[str]:
         dataset = part.get("dataset") if isinstance(part, dict) else str(part).split(":")[0]
         try:
             domains.append(lookup(dataset).domain)
-        except Exception:  # an unknown id in an old record must not break the report
+        except UserError:  # an id no longer in the table, in an old record, must not break the report
             continue
     return domains
 

@@ -128,6 +128,21 @@ def adapter_unknown_type(tmp: Path) -> None:
                                                                 "base_model_name_or_path": "tiny-gpt2"}))
 
 
+def adapter_for_another_base_size(tmp: Path) -> None:
+    """A LoRA adapter of tiny-gpt2 (64 dims) next to a base of the same family with 32 dims."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from trainers.models import load_model
+
+    base, _ = load_model(TINY)
+    get_peft_model(base, LoraConfig(r=4, target_modules=["c_attn"])).save_pretrained(str(tmp / "adapter"))
+    other = _tiny_copy(tmp, ("*.safetensors", "config.json"))
+    config = GPT2Config(vocab_size=base.config.vocab_size, n_positions=base.config.n_positions, n_embd=32,
+                        n_layer=2, n_head=2)
+    GPT2LMHeadModel(config).save_pretrained(str(other))
+
+
 def record_with_wrong_types(tmp: Path) -> None:
     _write(tmp / "runs" / "bad.json", json.dumps({"run_id": 5, "eval": "x"}))
 
@@ -350,6 +365,8 @@ CASES = [
          r"LoRA adapters only", adapter_unknown_type),
     Case("train-adapter-unknown-type", ["train", "--model", "{tmp}/adapter", "--dataset", IMDB, "--max_steps", "1"],
          r"LoRA adapters only", adapter_unknown_type),
+    Case("eval-adapter-for-another-base-size", ["eval", "--model", "{tmp}/ckpt", "--peft", "{tmp}/adapter",
+                                                "--tasks", "dlm_fpb"], r"another size", adapter_for_another_base_size),
     Case("report-only-malformed-record", ["report", "--results-dir", "{tmp}/runs"], r"bad\.json",
          record_with_wrong_types),
     Case("main-unknown-flag", ["--model", TINY, "--dataset", IMDB, "--max_stepz", "3"], r"max_stepz",

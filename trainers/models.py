@@ -134,6 +134,8 @@ def load_model(name: str, peft: str | None = None, dtype=None, trust_remote_code
         check_local_model(name, Path(resolved), allow_pickle)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if peft:
+        check_adapter_fits(peft, resolved, name, trust_remote_code)
     try:
         model = AutoModelForCausalLM.from_pretrained(resolved, dtype=torch_dtype, trust_remote_code=trust_remote_code,
                                                      use_safetensors=None if allow_pickle else True)
@@ -203,13 +205,47 @@ def check_local_model(name: str, directory: Path, allow_pickle: bool) -> None:
                         "the tokenizer files of its base model into it")
 
 
+def check_adapter_fits(adapter_dir: str, resolved: str, name: str, trust_remote_code: bool) -> None:
+    """Before any weights load: the input widths of the adapter's LoRA A matrices (read from the safetensors
+    header) must be widths the base model has (hidden or intermediate size); else it was trained on another base."""
+    import struct
+
+    from transformers import AutoConfig
+
+    path = Path(adapter_dir, "adapter_model.safetensors")
+    try:
+        with open(path, "rb") as f:
+            (length,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(length))
+        config = AutoConfig.from_pretrained(resolved, trust_remote_code=trust_remote_code)
+    except (OSError, struct.error, ValueError):
+        return  # unreadable pieces fail with their own message when loaded
+    hidden = getattr(config, "hidden_size", None) or getattr(config, "n_embd", None)
+    inner = getattr(config, "intermediate_size", None) or getattr(config, "n_inner", None) or (4 * hidden if hidden
+                                                                                              else None)
+    widths = {v["shape"][1] for k, v in header.items() if "lora_A" in k and isinstance(v, dict) and
+              len(v.get("shape") or []) == 2}
+    if hidden and widths - {hidden, inner}:
+        raise UserError(f"adapter '{adapter_dir}' was trained on a base of another size than '{name}' (its LoRA "
+                        f"inputs are {sorted(widths)} wide, the model's {hidden}/{inner}); pass the base model it "
+                        "was trained on")
+
+
 def _apply_adapter(model, adapter_dir: str, merge: bool):
     if not Path(adapter_dir, "adapter_config.json").is_file():
         raise UserError(f"adapter '{adapter_dir}' not found (no adapter_config.json); pass a LoRA output_dir of "
                         "`dlm train --lora`")
     from peft import PeftModel
 
-    model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
+    adapter_config(adapter_dir)
+    try:
+        model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
+    except RuntimeError as err:
+        if "size mismatch" not in str(err):
+            raise
+        raise UserError(f"adapter '{adapter_dir}' was trained on a base of another size than "
+                        f"{getattr(model, 'name_or_path', 'this model')} ({str(err).splitlines()[1].strip()[:120]}"
+                        "...); pass the base model it was trained on") from None
     return model.merge_and_unload() if merge else model
 
 
