@@ -21,6 +21,7 @@ from trainers import runtime
 from trainers.checkpoints import claim, clear_output_dir, note_entries, prepare_output_dir
 from trainers.config import TrainConfig
 from trainers.guards import NonFiniteTraining, check_finite_weights, check_has_examples, finite_loss_callback
+from trainers.scrubbing import scrub_output_dir
 from dlm_data.errors import UserError
 
 RECORD_IN_OUTPUT = "dlm_train.json"
@@ -171,7 +172,7 @@ def _train(cfg: TrainConfig, status: str = "ok") -> TrainResult:
         write_record(cfg.results_dir, record)
         _write_json(output_dir / RECORD_IN_OUTPUT, record)
         _write_lineage(cfg, run_id, output_dir, model_info)
-        _scrub_text_files(output_dir)
+        scrub_output_dir(output_dir)
         note_entries(output_dir, complete=True)
     runtime.barrier()
     return TrainResult(record=record, model=final_model, tokenizer=tokenizer, output_dir=str(output_dir))
@@ -349,48 +350,10 @@ def _entries_callback(output_dir: Path):
     class NoteEntries(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
-                _scrub_text_files(output_dir)
+                scrub_output_dir(output_dir)
                 note_entries(output_dir)
 
     return NoteEntries()
-
-
-def _scrub_text_files(output_dir: Path) -> None:
-    """Model cards and configs that libraries write (README.md names the output dir, and with it any secret a
-    path holds) get the same scrubbing as records."""
-    from dlm_data.records import scrub
-
-    for path in [*output_dir.glob("*.md"), *output_dir.glob("*.json"), *output_dir.glob(f"{MERGED_SUBDIR}/*.md"),
-                 *output_dir.glob("checkpoint-*/*.md"), *output_dir.glob("checkpoint-*/*.json")]:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        clean = scrub(text)
-        if clean != text:
-            path.write_text(clean, encoding="utf-8")
-    for path in [*output_dir.glob("training_args.bin"), *output_dir.glob("checkpoint-*/training_args.bin")]:
-        _scrub_training_args(path)
-
-
-def _scrub_training_args(path: Path) -> None:
-    """training_args.bin is the pickled TrainingArguments (our own, just written): its strings are scrubbed too."""
-    import torch
-
-    args = torch.load(path, weights_only=False)
-    changed = False
-    for key, value in vars(args).items():
-        if isinstance(value, str) and scrub_text(value) != value:
-            setattr(args, key, scrub_text(value))
-            changed = True
-    if changed:
-        torch.save(args, path)
-
-
-def scrub_text(value: str) -> str:
-    from dlm_data.records import scrub
-
-    return scrub(value)
 
 
 def _check_unfinished(checkpoint: Path, max_steps: int) -> None:
