@@ -51,7 +51,7 @@ def settings_command(command: str, name: str | None = None):
     `command` takes, with their defaults and help (written there once)."""
     import inspect
 
-    from study.settings import for_command
+    from study.settings import for_command, spellings
 
     taken = for_command(command)
     names = {s.name for s in taken}
@@ -71,7 +71,7 @@ def settings_command(command: str, name: str | None = None):
                 if alias not in names:  # `dlm eval --batch_size` is --eval_batch_size; in `dlm run` it trains
                     param = f"alias__{alias}"
                     aliases[param] = s.name
-                    option = typer.Option(None, *_spellings(alias), hidden=True)
+                    option = typer.Option(None, *spellings(alias), hidden=True)
                     params.append(inspect.Parameter(param, inspect.Parameter.KEYWORD_ONLY, default=option,
                                                     annotation=Optional[s.kind]))
                     annotations[param] = Optional[s.kind]
@@ -90,10 +90,6 @@ def settings_command(command: str, name: str | None = None):
         return app.command(name or command)(command_function)
 
     return register
-
-
-def _spellings(name: str) -> list[str]:
-    return [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
 
 
 # --- data --------------------------------------------------------------------------------------------------

@@ -39,7 +39,12 @@ class Setting:
         return self.command_defaults.get(command, self.default)
 
     def spellings(self) -> list[str]:
-        return [f"--{self.name}"] + ([f"--{self.name.replace('_', '-')}"] if "_" in self.name else [])
+        return spellings(self.name)
+
+
+def spellings(name: str) -> list[str]:
+    """--max_steps and --max-steps: the study plan's underscores, and the dashes of most CLIs."""
+    return [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
 
 
 SETTINGS = (

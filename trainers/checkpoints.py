@@ -19,9 +19,6 @@ from pathlib import Path
 from dlm_data.errors import UserError
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
-# Files that mark a directory as written by a training run (ours or any HF Trainer): only those are deleted by
-# --overwrite, so a typo like `--output_dir ~` cannot wipe a home directory.
-RUN_MARKERS = ("config.json", "adapter_config.json", "trainer_state.json", "training_args.bin", "dlm_train.json")
 OWNER_FILE = ".dlm-output.json"
 # what a dlm output dir written before the mark existed holds (recognised by dlm_train.json)
 LEGACY_ENTRIES = ("config.json", "generation_config.json", "model.safetensors", "adapter_config.json",

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dlm_data.lineage import TRAIN_RECORD_FILE
 from trainers import runtime
 from trainers.checkpoints import claim, clear_output_dir, note_entries, prepare_output_dir
 from trainers.config import TrainConfig
@@ -24,7 +25,7 @@ from trainers.guards import NonFiniteTraining, check_finite_weights, check_has_e
 from trainers.scrubbing import scrub_output_dir
 from dlm_data.errors import UserError
 
-RECORD_IN_OUTPUT = "dlm_train.json"
+RECORD_IN_OUTPUT = TRAIN_RECORD_FILE  # the training record copied beside the weights
 MERGED_SUBDIR = "merged"
 
 
