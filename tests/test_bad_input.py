@@ -47,6 +47,8 @@ from bad_input_setups import (
 TINY = "tiny-gpt2"
 IMDB = "stanfordnlp/imdb"
 TRAIN_OK = ["--model", TINY, "--dataset", IMDB, "--max_steps", "1"]  # a valid training command to vary
+TRAIN_CKPT = ["train", "--model", "{tmp}/ckpt", "--dataset", IMDB, "--max_steps", "1"]  # a setup's checkpoint
+EVAL_CKPT = ["eval", "--model", "{tmp}/ckpt", "--tasks", "dlm_fpb"]
 
 
 @dataclass
@@ -96,7 +98,7 @@ CASES = [
          r"did you mean.*tiny-gpt2"),
     Case("train-missing-checkpoint", ["train", "--model", "./checkpoints/none", "--dataset", IMDB, "--max_steps", "1"],
          r"not found"),
-    Case("train-checkpoint-without-weights", ["train", "--model", "{tmp}/ckpt", "--dataset", IMDB, "--max_steps", "1"],
+    Case("train-checkpoint-without-weights", TRAIN_CKPT,
          r"weights|safetensors", config_without_weights),
     Case("train-output-not-empty", ["train", *TRAIN_OK, "--output_dir", "{tmp}/out"], r"--resume.*--overwrite",
          non_empty_output),
@@ -165,13 +167,12 @@ CASES = [
          entry="main.py"),
     Case("train-max-length-one", ["train", *TRAIN_OK, "--max_length", "1"], r"--max_length"),
     Case("run-max-length-one", ["run", *TRAIN_OK, "--max_length", "1"], r"--max_length"),
-    Case("train-checkpoint-without-tokenizer", ["train", "--model", "{tmp}/ckpt", "--dataset", IMDB,
-                                                "--max_steps", "1"], r"tokenizer", checkpoint_without_tokenizer),
-    Case("eval-checkpoint-without-tokenizer", ["eval", "--model", "{tmp}/ckpt", "--tasks", "dlm_fpb"], r"tokenizer",
+    Case("train-checkpoint-without-tokenizer", TRAIN_CKPT, r"tokenizer", checkpoint_without_tokenizer),
+    Case("eval-checkpoint-without-tokenizer", EVAL_CKPT, r"tokenizer",
          checkpoint_without_tokenizer),
-    Case("train-pickled-weights", ["train", "--model", "{tmp}/ckpt", "--dataset", IMDB, "--max_steps", "1"],
+    Case("train-pickled-weights", TRAIN_CKPT,
          r"--allow_pickle", pickled_checkpoint),
-    Case("eval-pickled-weights", ["eval", "--model", "{tmp}/ckpt", "--tasks", "dlm_fpb"], r"--allow_pickle",
+    Case("eval-pickled-weights", EVAL_CKPT, r"--allow_pickle",
          pickled_checkpoint),
     Case("train-output-is-results-dir", ["train", *TRAIN_OK, "--output_dir", "{tmp}/empty",
                                          "--results-dir", "{tmp}/empty"], r"separate directories", empty_dir),
@@ -234,15 +235,15 @@ CASES = [
     Case("plan-from-unknown-run", ["plan", "{tmp}/plan.yaml", "--dry-run"], r"from: nowhere", plan_from_unknown),
     Case("plan-not-a-mapping", ["plan", "{tmp}/plan.yaml", "--dry-run"], r"mapping", plan_not_mapping),
     # broken model and adapter dirs
-    Case("train-config-is-a-list", ["train", "--model", "{tmp}/ckpt", "--dataset", IMDB, "--max_steps", "1"],
+    Case("train-config-is-a-list", TRAIN_CKPT,
          r"config\.json", config_is_a_list),
-    Case("eval-config-is-a-list", ["eval", "--model", "{tmp}/ckpt", "--tasks", "dlm_fpb"], r"config\.json",
+    Case("eval-config-is-a-list", EVAL_CKPT, r"config\.json",
          config_is_a_list),
-    Case("train-truncated-weights", ["train", "--model", "{tmp}/ckpt", "--dataset", IMDB, "--max_steps", "1"],
+    Case("train-truncated-weights", TRAIN_CKPT,
          r"truncated", truncated_weights),
-    Case("eval-truncated-weights", ["eval", "--model", "{tmp}/ckpt", "--tasks", "dlm_fpb"], r"truncated",
+    Case("eval-truncated-weights", EVAL_CKPT, r"truncated",
          truncated_weights),
-    Case("eval-empty-weights", ["eval", "--model", "{tmp}/ckpt", "--tasks", "dlm_fpb"], r"truncated|empty",
+    Case("eval-empty-weights", EVAL_CKPT, r"truncated|empty",
          empty_weights),
     Case("eval-adapter-invalid-json", ["eval", "--model", TINY, "--peft", "{tmp}/adapter", "--tasks", "dlm_fpb"],
          r"unreadable", adapter_invalid_json),
