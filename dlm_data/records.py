@@ -51,6 +51,12 @@ class Score:
     is_group: bool = False
     higher_is_better: bool = True
     stderr_method: str | None = None  # "lm-eval" (its analytic or bootstrap stderr) | "bootstrap" (dlm's, per doc)
+    protocol: dict | None = None  # how it was obtained (harness_tasks/protocol.py); None in records before it existed
+
+    @property
+    def scoring(self) -> str | None:
+        """"loglikelihood" | "generative" | "perplexity" | "mixed", or None when the record does not say."""
+        return (self.protocol or {}).get("scoring")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -21,6 +21,8 @@ DOMAIN_GROUPS = {"finance": "dlm_finance", "math": "dlm_math", "general": "dlm_g
 # in comparisons. Every other group (a domain, GLUE, a family) is a list of tasks, each of which counts once.
 BENCHMARK_GROUPS = ("dlm_mmlu", "dlm_deepmind_math")
 PREFIX = "dlm_"  # every name except the user's `fin_sentiment` group, so none shadows an lm-eval built-in
+TWIN_CLASS = "harness_tasks.twins.GenerativeTwin"  # the `class:` of every generative twin (harness_tasks/twins.py)
+TWIN_SUFFIX = "_gen"  # dlm_fpb -> dlm_fpb_gen, fin_sentiment -> fin_sentiment_gen
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class TaskInfo:
     version: str | None = None
     members: tuple[str, ...] = ()  # groups: direct children
     unsafe_code: bool = False
+    twin: bool = False  # a generative twin (task), or a group of twins
     config: dict = field(default_factory=dict, repr=False, compare=False)
 
     def row(self) -> dict:
@@ -68,6 +71,8 @@ def _metric_names(config: dict) -> tuple[str, ...]:
     if "aggregate_metric_list" in config:
         return tuple(str(m["metric"]) for m in config["aggregate_metric_list"])
     names = tuple(str(m["metric"]) for m in config.get("metric_list") or [])
+    if config.get("class") == TWIN_CLASS:
+        names += ("missing",)
     filters = [f["name"] for f in config.get("filter_list") or []]
     if filters:
         names = tuple(f"{n} ({'/'.join(filters)})" for n in names)
@@ -92,7 +97,7 @@ def _info(path: Path, config: dict) -> TaskInfo:
         dataset += "[" + ",".join(f"{k}={v}" for k, v in kwargs["where"].items()) + "]"
     return TaskInfo(name=str(config["task"]), kind="task", dataset=dataset,
                     num_fewshot=int(config.get("num_fewshot") or 0), fewshot_split=config.get("fewshot_split"),
-                    unsafe_code=bool(config.get("unsafe_code")), **common)
+                    unsafe_code=bool(config.get("unsafe_code")), twin=config.get("class") == TWIN_CLASS, **common)
 
 
 @lru_cache(maxsize=1)
@@ -111,6 +116,34 @@ def catalog() -> dict[str, TaskInfo]:
             raise ValueError(f"{path}: name '{info.name}' is also defined in {out[info.name].path}")
         out[info.name] = info
     return out
+
+
+def scoring_of(name: str) -> str:
+    """"generative" for tasks scored on generated text (the twins, QA, math), "loglikelihood" for multiple choice,
+    "mixed" for a group of both; lm-eval's built-in tasks are read when they are loaded (evaluate.py)."""
+    info = catalog()[name]
+    if info.kind == "task":
+        return "loglikelihood" if info.config.get("output_type") == "multiple_choice" else "generative"
+    kinds = {scoring_of(leaf) for leaf in leaf_tasks(name)}
+    return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def twin_of(name: str) -> str | None:
+    """The multiple-choice task a generative twin belongs to (dlm_fpb_gen -> dlm_fpb, fin_sentiment_gen ->
+    fin_sentiment); None for anything else. Published numbers are filed under the sibling's name."""
+    ours = catalog()
+    info = ours.get(name)
+    if info is None or not name.endswith(TWIN_SUFFIX) or name[: -len(TWIN_SUFFIX)] not in ours:
+        return None
+    if info.kind == "task":
+        return name[: -len(TWIN_SUFFIX)] if info.twin else None
+    return name[: -len(TWIN_SUFFIX)] if all(ours[leaf].twin for leaf in leaf_tasks(name)) else None
+
+
+def twin_for(name: str) -> str | None:
+    """The generative twin of a multiple-choice task or group, when there is one."""
+    twin = name + TWIN_SUFFIX
+    return twin if twin in catalog() and twin_of(twin) == name else None
 
 
 def list_tasks() -> list[dict]:

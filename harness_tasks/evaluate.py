@@ -38,6 +38,9 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
     _check_opt_ins(names, cfg)
     if model is None:
         _check_model_paths(cfg)
+        from trainers.chat import check as check_chat_template
+
+        check_chat_template(cfg.model, cfg.chat_template, cfg.peft, cfg.trust_remote_code)
     _prepare_environment()
 
     with _quiet_lm_eval():
@@ -60,9 +63,14 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
             if forgotten:
                 _progress(f"{len(forgotten)} secret variable(s) removed from this process before running "
                           f"model-generated code: {', '.join(forgotten)}")
+        from trainers.chat import applied_to, resolve
+
+        template = resolve(tokenizer, cfg.chat_template, cfg.model)
         was_training = bool(getattr(model, "training", False))
         try:
-            results = run_harness(model, tokenizer, top_level, task_manager, cfg, log_samples=True)
+            with applied_to(tokenizer, template):
+                results = run_harness(model, tokenizer, top_level, task_manager, cfg, log_samples=True,
+                                      chat=template is not None)
         finally:
             if was_training:
                 model.train()  # HFLM switched it to eval mode; the caller may go on training
@@ -72,7 +80,11 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
     dtype = _dtype_of(model)
     aggregations = {name: task.aggregation() for name, task in loaded["tasks"].items()}
     outcomes = from_samples(results.pop("samples", None) or {}, aggregations, results.get("versions") or {})
-    record = build_record(cfg, results, model_info, time.time() - started, extra, outcomes)
+    from harness_tasks.protocol import protocols, run_fields
+
+    protocol = protocols(loaded["tasks"], results.get("group_subtasks") or {},
+                         run_fields(template, cfg.system_instruction, cfg.fewshot_as_multiturn))
+    record = build_record(cfg, results, model_info, time.time() - started, extra, outcomes, protocol)
     record["eval"]["dtype"] = dtype
     if write:
         from dlm_data.records import write_record
@@ -159,8 +171,10 @@ def load_tasks(task_manager, names: list[str]) -> dict:
                         f"HF_DATASETS_OFFLINE) or use the dlm_ tasks with --data-dir") from None
 
 
-def run_harness(model, tokenizer, tasks: list, task_manager, cfg: EvalConfig, log_samples: bool = False) -> dict:
-    """lm-eval's simple_evaluate on an in-memory model with the batch size actually applied."""
+def run_harness(model, tokenizer, tasks: list, task_manager, cfg: EvalConfig, log_samples: bool = False,
+                chat: bool = False) -> dict:
+    """lm-eval's simple_evaluate on an in-memory model with the batch size actually applied. `chat`: render the
+    prompts in the tokenizer's chat template (trainers.chat.applied_to has set the one asked for)."""
     import lm_eval
     from lm_eval.models.huggingface import HFLM
 
@@ -171,7 +185,8 @@ def run_harness(model, tokenizer, tasks: list, task_manager, cfg: EvalConfig, lo
     return lm_eval.simple_evaluate(
         model=lm, tasks=tasks, task_manager=task_manager, num_fewshot=cfg.num_fewshot, limit=limit,
         bootstrap_iters=cfg.bootstrap_iters, log_samples=log_samples, use_cache=None, cache_requests=False,
-        confirm_run_unsafe_code=cfg.allow_code_execution,
+        confirm_run_unsafe_code=cfg.allow_code_execution, apply_chat_template=chat,
+        system_instruction=cfg.system_instruction, fewshot_as_multiturn=chat and cfg.fewshot_as_multiturn,
         numpy_random_seed=cfg.seed, torch_random_seed=cfg.seed, fewshot_random_seed=cfg.seed)
 
 
@@ -200,7 +215,7 @@ def load_for_eval(cfg: EvalConfig):
 
 # --- the record -----------------------------------------------------------------------------------------------------
 def build_record(cfg: EvalConfig, results: dict, model_info: dict, wall_time_s: float, extra: dict | None,
-                 outcomes: dict | None = None) -> dict:
+                 outcomes: dict | None = None, protocol: dict | None = None) -> dict:
     from dlm_data.lineage import describe_model
     from dlm_data.records import new_run_id, provenance, scores_from_lm_eval, timestamp
 
@@ -220,14 +235,23 @@ def build_record(cfg: EvalConfig, results: dict, model_info: dict, wall_time_s: 
         "eval": {
             "config": cfg.to_dict(),
             "tasks": list(cfg.tasks),
-            "scores": [score.to_dict() for score in with_bootstrap_stderr(scores_from_lm_eval(results), outcomes,
-                                                                          cfg.bootstrap_iters, cfg.seed)],
+            "scores": [score.to_dict() for score in with_protocol(
+                with_bootstrap_stderr(scores_from_lm_eval(results), outcomes, cfg.bootstrap_iters, cfg.seed),
+                protocol or {})],
             "wall_time_s": round(wall_time_s, 3),
             "raw": raw,
         },
     }
     record.update(extra or {})
     return record
+
+
+def with_protocol(scores: list, protocol: dict[str, dict]) -> list:
+    """Each score's protocol (harness_tasks/protocol.py): its task's, with the shots it was scored with."""
+    for score in scores:
+        if score.task in protocol:
+            score.protocol = {**protocol[score.task], "shots": score.num_fewshot}
+    return scores
 
 
 def with_bootstrap_stderr(scores: list, outcomes: dict | None, iters: int, seed: int) -> list:

@@ -23,7 +23,12 @@ SEM_SIM_ENV = "DLM_SEM_SIM_MODEL"
 
 # --- classification (multiple_choice tasks) -------------------------------------------------------------------
 def predicted_index(results) -> int:
-    """Index of the choice with the highest log-likelihood (the first one on ties, like numpy.argmax)."""
+    """Index of the choice with the highest log-likelihood (the first one on ties, like numpy.argmax).
+
+    A generative twin (harness_tasks/twins.py) passes the choice it read from the text instead: an int, -1 when
+    the text named no label."""
+    if isinstance(results, int):
+        return results
     lls = [ll for ll, _is_greedy in results]
     return max(range(len(lls)), key=lls.__getitem__)
 
@@ -46,29 +51,39 @@ def _pairs(items):
     return golds, preds
 
 
-# sklearn's defaults otherwise: labels = classes seen in gold or pred, as FinBen/PIXIU compute them.
+def _labels(golds, preds) -> list[int]:
+    """The classes averaged over: those seen in gold or predicted. A twin's "no label found" (-1) is not a class:
+    it counts as a miss of the gold class (FinBen/PIXIU likewise average over real labels only)."""
+    return sorted(set(golds) | {p for p in preds if p >= 0})
+
+
+def _averaged(score, items, average: str) -> float:
+    golds, preds = _pairs(items)
+    return float(score(golds, preds, labels=_labels(golds, preds), average=average, zero_division=0))
+
+
 def f1_macro(items) -> float:
     from sklearn.metrics import f1_score
 
-    return float(f1_score(*_pairs(items), average="macro", zero_division=0))
+    return _averaged(f1_score, items, "macro")
 
 
 def f1_weighted(items) -> float:
     from sklearn.metrics import f1_score
 
-    return float(f1_score(*_pairs(items), average="weighted", zero_division=0))
+    return _averaged(f1_score, items, "weighted")
 
 
 def precision_macro(items) -> float:
     from sklearn.metrics import precision_score
 
-    return float(precision_score(*_pairs(items), average="macro", zero_division=0))
+    return _averaged(precision_score, items, "macro")
 
 
 def recall_macro(items) -> float:
     from sklearn.metrics import recall_score
 
-    return float(recall_score(*_pairs(items), average="macro", zero_division=0))
+    return _averaged(recall_score, items, "macro")
 
 
 def mcc(items) -> float:
@@ -94,7 +109,7 @@ def grouped_f1_weighted(items) -> float:
     for group, gold, pred in items:
         by_group[group][0].append(int(gold))
         by_group[group][1].append(int(pred))
-    scores = [f1_score(g, p, average="weighted", zero_division=0) for g, p in by_group.values()]
+    scores = [f1_score(g, p, labels=_labels(g, p), average="weighted", zero_division=0) for g, p in by_group.values()]
     return float(sum(scores) / len(scores)) if scores else 0.0
 
 

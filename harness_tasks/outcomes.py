@@ -147,16 +147,18 @@ def _confusion(values, draws):
     k = len(labels)
     cell = codes.reshape(-1, 2) @ np.array([k, 1])
     flat = cell[draws] + (np.arange(len(draws)) * k * k)[:, None]
-    return np.bincount(flat.ravel(), minlength=len(draws) * k * k).reshape(len(draws), k, k).astype(float)
+    counts = np.bincount(flat.ravel(), minlength=len(draws) * k * k).reshape(len(draws), k, k).astype(float)
+    return counts, labels
 
 
 def _per_class(values, draws):
     import numpy as np
 
-    c = _confusion(values, draws)
+    c, labels = _confusion(values, draws)
     tp = np.diagonal(c, axis1=1, axis2=2)
     gold, pred = c.sum(axis=2), c.sum(axis=1)
-    present = (gold + pred) > 0  # sklearn's labels: classes seen in gold or pred of this resample
+    # the labels averaged over: classes seen in gold or pred of this resample; a twin's -1 ("no label") is none
+    present = ((gold + pred) > 0) & (labels >= 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = np.where(pred > 0, tp / pred, 0.0)
         recall = np.where(gold > 0, tp / gold, 0.0)

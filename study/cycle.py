@@ -51,6 +51,9 @@ class Cycle:
     trust_remote_code: bool = False
     allow_pickle: bool = False
     bootstrap_iters: int = 1000
+    chat_template: str | None = None
+    system_instruction: str | None = None
+    fewshot_as_multiturn: bool = False
     command: list[str] | None = None  # recorded as the run's command; default sys.argv
     tags: dict = field(default_factory=dict)  # merged into the record (plans put their run key here)
 
@@ -210,9 +213,15 @@ def snapshot_stamp(data_dir: str | None) -> str | None:
 def zero_shot_key(cycle: Cycle) -> dict:
     from harness_tasks.evaluate import EVAL_DTYPE
 
-    return {"model": model_identity(cycle.model), "num_fewshot": cycle.num_fewshot,
-            "limit": None if cycle.limit is None else float(cycle.limit), "data": data_source(cycle.data_dir),
-            "snapshot": snapshot_stamp(cycle.data_dir), "dtype": EVAL_DTYPE}
+    from trainers.chat import text_hash
+
+    key = {"model": model_identity(cycle.model), "num_fewshot": cycle.num_fewshot,
+           "limit": None if cycle.limit is None else float(cycle.limit), "data": data_source(cycle.data_dir),
+           "snapshot": snapshot_stamp(cycle.data_dir), "dtype": EVAL_DTYPE}
+    if cycle.chat_template or cycle.system_instruction:  # another prompt: never reuse plain-prompt scores
+        key.update(chat_template=cycle.chat_template, system_instruction=text_hash(cycle.system_instruction),
+                   fewshot_as_multiturn=cycle.fewshot_as_multiturn)
+    return key
 
 
 def _current_versions(task: str) -> dict[str, str | None] | None:
@@ -312,7 +321,11 @@ def run_cycle(cycle: Cycle) -> dict:
         domains = [domain] if domain and domain != MIXED else []
     tasks = check_tasks(choose_tasks(cycle, domains), cycle.allow_code_execution)
     EvalConfig(model=cycle.model, tasks=tasks, num_fewshot=cycle.num_fewshot, limit=cycle.limit,
-               batch_size=cycle.eval_batch_size).validate()  # fail before hours of training, not after
+               batch_size=cycle.eval_batch_size, chat_template=cycle.chat_template,
+               fewshot_as_multiturn=cycle.fewshot_as_multiturn).validate()  # fail before hours of training, not after
+    from trainers.chat import check as check_chat_template
+
+    check_chat_template(cycle.model, cycle.chat_template, trust_remote_code=cycle.trust_remote_code)
 
     extra = {"kind": "cycle", "approach": approach, "domain": domain, "command": cycle.command or list(sys.argv),
              **cycle.tags}
@@ -365,6 +378,8 @@ def run_cycle(cycle: Cycle) -> dict:
                      batch_size=cycle.eval_batch_size, allow_code_execution=cycle.allow_code_execution,
                      data_dir=cycle.data_dir, results_dir=cycle.results_dir,
                      trust_remote_code=cycle.trust_remote_code, bootstrap_iters=cycle.bootstrap_iters,
-                     allow_pickle=cycle.allow_pickle).validate()
+                     allow_pickle=cycle.allow_pickle, chat_template=cycle.chat_template,
+                     system_instruction=cycle.system_instruction,
+                     fewshot_as_multiturn=cycle.fewshot_as_multiturn).validate()
     record = evaluate(cfg, model=model_obj, tokenizer=tokenizer, extra=extra)
     return merge_reused(record, reused) if reused else record

@@ -89,6 +89,12 @@ SETTINGS = (
             commands=EVAL, scores=True),
     Setting("transfer", bool, False, "also score the other domains' groups", RUN_ONLY, scores=True),
     Setting("num_fewshot", int, help="k in-context examples", commands=EVAL, scores=True),
+    Setting("chat_template", str, help="wrap prompts in a chat template: `default` (the tokenizer's own), a template "
+            "name, or a Jinja file; SFT prompts too", scores=True),
+    Setting("system_instruction", str, help="system turn of every prompt (with --chat-template; plain text before "
+            "the prompt without)", scores=True),
+    Setting("fewshot_as_multiturn", bool, False, "with --chat-template: each shot as its own user/assistant turn",
+            EVAL, scores=True),
     Setting("limit", float, help="first N documents per task (or a fraction < 1)", commands=EVAL, scores=True),
     Setting("eval_batch_size", int, 8, "evaluation batch size", EVAL, hidden_aliases=("batch_size",), scores=True),
     Setting("bootstrap_iters", int, 1000, "stderr resamples of non-mean metrics; 0 = none", EVAL, scores=True),
@@ -160,7 +166,10 @@ def train_config(settings: dict, command: str = "train", data=None):
         data_fraction=s["data_fraction"], lora=lora, bf16=s["bf16"],
         gradient_checkpointing=s["gradient_checkpointing"], report_to=s["report_to"], resume=s["resume"],
         overwrite=s["overwrite"], data_dir=s["data_dir"], results_dir=s["results_dir"],
-        trust_remote_code=s["trust_remote_code"], allow_pickle=s["allow_pickle"]).validate()
+        trust_remote_code=s["trust_remote_code"], allow_pickle=s["allow_pickle"],
+        # `dlm run`: the template shapes SFT prompts and the evaluation; pretraining text is never templated
+        chat_template=s["chat_template"] if command == "train" or s["mode"] == "sft" else None,
+        system_instruction=s["system_instruction"] if command == "train" or s["mode"] == "sft" else None).validate()
 
 
 def eval_config(settings: dict):
@@ -173,7 +182,9 @@ def eval_config(settings: dict):
                       limit=s["limit"], batch_size=s["eval_batch_size"], seed=s["seed"],
                       bootstrap_iters=s["bootstrap_iters"], allow_code_execution=s["allow_code_execution"],
                       data_dir=s["data_dir"], results_dir=s["results_dir"],
-                      trust_remote_code=s["trust_remote_code"], allow_pickle=s["allow_pickle"]).validate()
+                      trust_remote_code=s["trust_remote_code"], allow_pickle=s["allow_pickle"],
+                      chat_template=s["chat_template"], system_instruction=s["system_instruction"],
+                      fewshot_as_multiturn=s["fewshot_as_multiturn"]).validate()
 
 
 def cycle_from_settings(settings: dict, command: list[str] | None = None, tags: dict | None = None):
@@ -190,7 +201,9 @@ def cycle_from_settings(settings: dict, command: list[str] | None = None, tags: 
                  num_fewshot=s["num_fewshot"], limit=s["limit"], eval_batch_size=s["eval_batch_size"],
                  allow_code_execution=s["allow_code_execution"], data_dir=s["data_dir"],
                  results_dir=s["results_dir"], trust_remote_code=s["trust_remote_code"],
-                 allow_pickle=s["allow_pickle"], bootstrap_iters=s["bootstrap_iters"], command=command,
+                 allow_pickle=s["allow_pickle"], bootstrap_iters=s["bootstrap_iters"],
+                 chat_template=s["chat_template"], system_instruction=s["system_instruction"],
+                 fewshot_as_multiturn=s["fewshot_as_multiturn"], command=command,
                  tags=dict(tags or {}))
 
 

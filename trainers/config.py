@@ -140,6 +140,8 @@ class TrainConfig:
     trust_remote_code: bool = False
     allow_pickle: bool = False  # load pickled (.bin) weights, which can run code when unpickled
     run_key: str | None = None  # a plan run's key: its output dir is refused to any other run key
+    chat_template: str | None = None  # SFT prompts wrapped in this chat template (trainers/chat.py), saved with it
+    system_instruction: str | None = None  # the system turn of those chat prompts
 
     def validate(self) -> "TrainConfig":
         if self.output_dir:
@@ -181,8 +183,9 @@ class TrainConfig:
                                 "typical ranks are 8-64")
             if not (0 <= self.lora.dropout < 1):
                 raise UserError(f"--lora_dropout must be in [0, 1) (got {self.lora.dropout})")
-            if not (0 <= self.lora.dropout < 1):
-                raise UserError(f"--lora_dropout must be in [0, 1) (got {self.lora.dropout})")
+        if self.mode == "pretrain" and (self.chat_template or self.system_instruction):
+            raise UserError("--chat-template and --system-instruction shape SFT prompts; continued pretraining reads "
+                            "plain text: drop them, or use --mode sft")
         return self
 
     def to_dict(self) -> dict:
@@ -205,6 +208,9 @@ class EvalConfig:
     trust_remote_code: bool = False
     allow_pickle: bool = False
     device: str | None = None  # None: cuda if available, else cpu
+    chat_template: str | None = None  # "default", a template name or a Jinja file (trainers/chat.py)
+    system_instruction: str | None = None
+    fewshot_as_multiturn: bool = False  # with a chat template: each shot its own user/assistant turn
 
     def validate(self) -> "EvalConfig":
         if not self.tasks:
@@ -224,6 +230,9 @@ class EvalConfig:
             raise UserError(f"--batch_size must be a positive integer (got {self.batch_size})")
         if self.bootstrap_iters < 0:
             raise UserError("--bootstrap_iters must be >= 0")
+        if self.fewshot_as_multiturn and not self.chat_template:
+            raise UserError("--fewshot-as-multiturn lays the shots out as chat turns, so it needs --chat-template "
+                            "(e.g. --chat-template default)")
         return self
 
     def to_dict(self) -> dict:

@@ -11,9 +11,13 @@ import os
 import tempfile
 from pathlib import Path
 
-BUILD_VERSION = "1"  # bump when the recipe changes, so caches rebuild
+BUILD_VERSION = "2"  # bump when the recipe changes, so caches rebuild (2: the chat template)
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
 EOS = "<|endoftext|>"
+# A small chat template of the usual shape (role markers, an end-of-turn marker, a generation prompt), so the
+# chat-template path (--chat-template, lm_eval --apply_chat_template, chat SFT) runs offline on the tiny model.
+CHAT_TEMPLATE = ("{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}<|end|>\n"
+                 "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
 
 
 def cache_root() -> Path:
@@ -77,6 +81,7 @@ def build_tiny_gpt2(out_dir: Path, vocab_size: int = 4096, n_positions: int = 10
     # GPT-2 convention: one special token serves as bos, eos, unk and pad.
     hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=EOS, eos_token=EOS, unk_token=EOS,
                                      pad_token=EOS, model_max_length=n_positions)
+    hf_tok.chat_template = CHAT_TEMPLATE
     torch.manual_seed(seed)
     config = GPT2Config(n_layer=2, n_head=2, n_embd=64, n_positions=n_positions, vocab_size=len(hf_tok),
                         bos_token_id=hf_tok.bos_token_id, eos_token_id=hf_tok.eos_token_id,

@@ -60,6 +60,10 @@ def _train(cfg: TrainConfig, status: str = "ok") -> TrainResult:
         lookup(part.dataset, part.config)
     runtime.check_report_to(cfg.report_to)
     runtime.precision(cfg.bf16)  # an impossible --bf16 fails here, before anything is loaded or written
+    if cfg.chat_template:  # a model without a template, or a missing file: before the output dir is touched
+        from trainers.chat import check
+
+        check(cfg.model, cfg.chat_template, trust_remote_code=cfg.trust_remote_code)
     runtime.init_distributed()
     run_id = runtime.broadcast_from_main(new_run_id(run_slug(cfg)))
     output_dir = Path(cfg.output_dir or Path("checkpoints") / run_id).expanduser().resolve()
@@ -82,6 +86,12 @@ def _train(cfg: TrainConfig, status: str = "ok") -> TrainResult:
 
     clock = RunClock(output_dir, resuming=resume_from is not None, started=started)
     model, tokenizer, model_info = _load_for_training(cfg)
+    from trainers import chat
+
+    template = chat.resolve(tokenizer, cfg.chat_template, cfg.model)
+    if template is not None:  # kept on the tokenizer: the checkpoint carries the template it was trained in
+        tokenizer.chat_template = template.text
+        model_info["chat_template"] = template.to_dict()
     from trainers.models import check_max_length
 
     check_max_length(model, cfg.max_length, cfg.model)
@@ -115,6 +125,8 @@ def _train(cfg: TrainConfig, status: str = "ok") -> TrainResult:
         from trainers.sft import build_sft_trainer, packing_stats
         from trainers.sft_fit import fit_to_max_length
 
+        if template is not None:
+            dataset = chat.as_chat_pairs(dataset, tokenizer, cfg.system_instruction)
         dataset, fitted = fit_to_max_length(dataset, tokenizer, cfg.max_length)
         if fitted and (fitted["prompts_cut_from_left"] or fitted["completions_too_long"]) and main:
             print(f"warning: {fitted['prompts_cut_from_left']} of {fitted['examples']} examples do not fit "
