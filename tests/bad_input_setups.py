@@ -145,3 +145,11 @@ def plan_with_typo(tmp: Path) -> None:
 def plan_with_bad_rates(tmp: Path) -> None:
     _write(tmp / "plan.yaml", "runs:\n  - model: tiny-gpt2\n    datasets: [stanfordnlp/imdb, nyu-mll/glue]\n"
                               "    dataset_configs: [None, sst2]\n    mixture_rates: [0.5]\n")
+
+
+def model_without_chat_template(tmp: Path) -> None:
+    """A checkpoint whose tokenizer has no chat template (GPT-2 and most base models)."""
+    target = _tiny_copy(tmp, ("chat_template.jinja",))
+    config = json.loads((target / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (target / "tokenizer_config.json").write_text(json.dumps(config))

@@ -42,6 +42,7 @@ from bad_input_setups import (
     malformed_plan,
     plan_with_typo,
     plan_with_bad_rates,
+    model_without_chat_template,
 )
 
 TINY = "tiny-gpt2"
@@ -107,6 +108,23 @@ CASES = [
     Case("train-adapter-without-base", ["train", "--model", "{tmp}/adapter", "--dataset", IMDB, "--max_steps", "1"],
          r"base", adapter_without_base),
     # --- eval ---
+    # --- chat templates ---
+    Case("eval-chat-template-model-has-none", ["eval", "--model", "{tmp}/ckpt", "--tasks", "dlm_fpb_gen",
+                                               "--chat-template", "default"], r"no chat template.*FILE\.jinja",
+         model_without_chat_template),
+    Case("eval-chat-template-unknown-name", ["eval", "--model", TINY, "--tasks", "dlm_fpb_gen", "--chat-template",
+                                             "tool_use"], r"no chat template named 'tool_use'.*default"),
+    Case("eval-chat-template-file-missing", ["eval", "--model", TINY, "--tasks", "dlm_fpb_gen", "--chat-template",
+                                             "{tmp}/chat.jinja"], r"not found"),
+    Case("eval-multiturn-without-template", ["eval", "--model", TINY, "--tasks", "dlm_fpb_gen",
+                                             "--fewshot-as-multiturn"], r"needs --chat-template"),
+    Case("train-chat-template-model-has-none", ["train", "--model", "{tmp}/ckpt", "--dataset", IMDB, "--mode", "sft",
+                                                "--max_steps", "1", "--chat-template", "default"],
+         r"no chat template", model_without_chat_template),
+    Case("train-chat-template-pretrain", ["train", *TRAIN_OK, "--chat-template", "default"], r"--mode sft"),
+    Case("run-chat-template-model-has-none", ["run", "--model", "{tmp}/ckpt", "--dataset", IMDB, "--max_steps", "1",
+                                              "--chat-template", "default"], r"no chat template",
+         model_without_chat_template),
     Case("eval-misspelled-task", ["eval", "--model", TINY, "--tasks", "dlm_fbp"], r"did you mean.*dlm_fpb"),
     Case("eval-no-tasks", ["eval", "--model", TINY], r"--tasks"),
     Case("eval-misspelled-alias", ["eval", "--model", "gtp2", "--tasks", "dlm_fpb"], r"did you mean.*'gpt2'"),

@@ -19,7 +19,8 @@ from harness_tasks.catalog import DOMAIN_GROUPS, PREFIX, TASKS_DIR, catalog, lea
 from trainers.config import EvalConfig
 from dlm_data.errors import UserError
 
-ALL = ["dlm_all", "dlm_financemath", "dlm_bigcodebench"]  # every task: the suite, the gated one, the code one
+# every task: the suite, its generative twins, the gated one, the code one
+ALL = ["dlm_all", "dlm_all_gen", "dlm_financemath", "dlm_bigcodebench"]
 
 
 def _close(a, b, tol=1e-9):
@@ -67,7 +68,7 @@ def test_every_yaml_file_is_registered_by_lm_eval():
 
 def test_names_are_prefixed_versioned_and_listed():
     for name, info in catalog().items():
-        assert name.startswith(PREFIX) or name == "fin_sentiment", name
+        assert name.startswith(PREFIX) or name in ("fin_sentiment", "fin_sentiment_gen"), name
         assert info.version, f"{name} has no metadata.version"
         if info.kind == "group":
             assert info.metrics, f"group {name} has no aggregate_metric_list"
@@ -118,10 +119,14 @@ def test_every_task_yields_its_metrics(full_run):
         for metric in expected:
             values = [v for k, v in row.items() if k.split(",")[0] == metric]
             assert values and all(math.isfinite(float(v)) for v in values), (name, metric, row)
+        if catalog()[name].twin:
+            assert 0 <= row["missing,none"] <= 1, name
         assert results["n-shot"][name] == 1
         assert results["n-samples"][name]["effective"] == 3
         assert "sem_sim,none" not in row  # opt-in only
-    for group in ("fin_sentiment", "dlm_adaptllm", "dlm_finance", "dlm_glue", "dlm_mmlu", "dlm_math", "dlm_all"):
+    for group in ("fin_sentiment", "dlm_adaptllm", "dlm_finance", "dlm_glue", "dlm_mmlu", "dlm_math", "dlm_all",
+                  "fin_sentiment_gen", "dlm_adaptllm_gen", "dlm_finance_gen", "dlm_glue_gen", "dlm_mmlu_gen",
+                  "dlm_math_gen", "dlm_general_gen", "dlm_all_gen"):
         aggregates = {k.split(",")[0] for k in results["groups"][group] if "," in k and "_stderr" not in k}
         assert set(catalog()[group].metrics) <= aggregates, (group, aggregates)
     assert results["results"]["dlm_gsm8k"].keys() >= {"exact_match,strict-match", "exact_match,flexible-extract"}
