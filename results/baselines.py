@@ -60,6 +60,7 @@ class BaselineTable:
     no_number: dict[str, str] = field(default_factory=dict)  # task -> why no large model has a published number
 
     def task_domain(self, task: str) -> str | None:
+        task = filed_under(task)
         if task in self.tasks:
             return self.tasks[task].get("domain")
         for prefix, domain in self.domain_prefixes.items():
@@ -68,7 +69,15 @@ class BaselineTable:
         return None
 
     def primary_metric(self, task: str) -> str | None:
-        return (self.tasks.get(task) or {}).get("metric")
+        return (self.tasks.get(filed_under(task)) or {}).get("metric")
+
+
+def filed_under(task: str) -> str:
+    """The task name published numbers are filed under: a generative twin's numbers are its sibling's (the same
+    documents and metric; `scoring` tells the protocols apart)."""
+    from harness_tasks.catalog import twin_of
+
+    return twin_of(task) or task
 
 
 @lru_cache(maxsize=4)
@@ -100,32 +109,42 @@ def check_models(model: str | list[str], table: BaselineTable | None = None) -> 
     return keys
 
 
-def _distance(b: Baseline, metric: str, shots: int | None) -> tuple:
-    """Sort key: same metric first, then whole test set, same dataset variant, no CoT, nearest shot count."""
+def _distance(b: Baseline, metric: str, shots: int | None, scoring: str | None) -> tuple:
+    """Sort key: same metric first, then same scoring, whole test set, same dataset variant, no CoT, nearest shot
+    count."""
     shot_gap = 99 if shots is None or b.shots is None else abs(b.shots - shots)
-    return (b.metric != metric, b.subset is not None, b.variant is not None, b.cot is not False, shot_gap,
-            b.second_hand, b.scoring == "unstated")
+    return (b.metric != metric, scoring is not None and b.scoring != scoring, b.subset is not None,
+            b.variant is not None, b.cot is not False, shot_gap, b.second_hand, b.scoring == "unstated")
 
 
 def match(task: str, metric: str, model: str | list[str] = "gpt-4", shots: int | None = None,
-          table: BaselineTable | None = None) -> Baseline | None:
+          table: BaselineTable | None = None, scoring: str | None = None) -> Baseline | None:
     """The published number of `model` (or the first of several that has one) closest to our protocol.
 
     Only baselines in the same metric family are candidates; among them the closest protocol wins (see
-    `_distance`). None when the model has no number for the task.
+    `_distance`). A generative twin is set only against generated-answer numbers: its point is to be measured
+    the way they were. None when the model has no number for the task.
     """
+    from harness_tasks.catalog import twin_of
+
     table = table or load()
     family = METRIC_FAMILY.get(metric, metric)
+    twin = twin_of(task) is not None
     for key in model_keys(model):
-        candidates = [b for b in table.entries if b.model == key and b.task == task
-                      and METRIC_FAMILY.get(b.metric, b.metric) == family]
+        candidates = [b for b in table.entries if b.model == key and b.task == filed_under(task)
+                      and METRIC_FAMILY.get(b.metric, b.metric) == family and (not twin or b.scoring == "generative")]
         if candidates:
-            return min(candidates, key=lambda b: _distance(b, metric, shots))
+            return min(candidates, key=lambda b: _distance(b, metric, shots, scoring))
     return None
 
 
-def our_scoring(metric: str) -> str:
-    return "generative" if metric in GENERATIVE_METRICS else "loglikelihood"
+def our_scoring(score) -> str:
+    """How a score was obtained: its recorded protocol, else (records made before protocols were recorded) a guess
+    from the metric."""
+    recorded = getattr(score, "scoring", None)
+    if recorded:
+        return recorded
+    return "generative" if score.metric in GENERATIVE_METRICS else "loglikelihood"
 
 
 def protocol_differs(score, baseline: Baseline, limit: int | None = None) -> list[str]:
@@ -139,12 +158,13 @@ def protocol_differs(score, baseline: Baseline, limit: int | None = None) -> lis
         reasons.append(f"our shot count unknown (theirs {baseline.shots})")
     elif score.num_fewshot != baseline.shots:
         reasons.append(f"shots differ (ours {score.num_fewshot}, theirs {baseline.shots})")
-    ours = our_scoring(score.metric)
+    ours = our_scoring(score)
     if baseline.scoring == "unstated":
         reasons.append("baseline scoring not stated")
     elif ours != baseline.scoring:
-        reasons.append("ours log-likelihood multiple choice, theirs generative" if ours == "loglikelihood"
-                       else "ours generative, theirs log-likelihood multiple choice")
+        reasons.append({"loglikelihood": "ours log-likelihood multiple choice, theirs generative",
+                        "generative": "ours generative, theirs log-likelihood multiple choice"}.get(
+                            ours, f"ours {ours}, theirs {baseline.scoring}"))
     if baseline.cot is True:
         reasons.append("baseline used chain-of-thought")
     elif baseline.cot == "program-of-thought":

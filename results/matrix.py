@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from results.baselines import Baseline, BaselineTable, match, protocol_differs
+from results.baselines import Baseline, BaselineTable, filed_under, match, our_scoring, protocol_differs
 from results.console import contamination_flags
 from dlm_data.errors import UserError
 from dlm_data.records import Score, record_scores
@@ -58,9 +58,15 @@ class Row:
     ratio: float | None  # value / published value
     differs: list[str] = field(default_factory=list)  # why the comparison is not like-for-like
     contamination: str | None = None  # overlap of this run's training data with the task, when above threshold
+    other_protocol: Score | None = None  # the same run, task and metric under the other scoring (twin <-> MC)
+
+    @property
+    def like_for_like(self) -> bool:
+        return self.baseline is not None and our_scoring(self.score) == self.baseline.scoring
 
     def to_dict(self) -> dict:
         b = self.baseline
+        other = self.other_protocol
         return {"run_id": self.run.run_id, "model": self.run.base_model, "approach": self.run.approach,
                 "train_domains": sorted(self.run.train_domains), "task": self.score.task,
                 "task_domain": self.task_domain, "metric": self.score.metric, "filter": self.score.filter,
@@ -69,7 +75,11 @@ class Row:
                 "baseline_model": b.model if b else None, "baseline_value": b.value if b else None,
                 "baseline_shots": b.shots if b else None, "baseline_source": b.source if b else None,
                 "baseline_second_hand": b.second_hand if b else None,
-                "ratio": self.ratio, "protocol_differs": self.differs, "contamination": self.contamination}
+                "ratio": self.ratio, "protocol_differs": self.differs, "contamination": self.contamination,
+                "scoring": our_scoring(self.score), "protocol": self.score.protocol,
+                "other_protocol": None if other is None else {
+                    "task": other.task, "scoring": our_scoring(other), "value": other.value, "stderr": other.stderr,
+                    "n": other.n}}
 
 
 # --- runs ---------------------------------------------------------------------------------------------------
@@ -156,7 +166,8 @@ def score_rows(runs: list[Run], against: str | list[str], table: BaselineTable) 
         flags = contamination_flags((run.record.get("train") or {}).get("contamination"))
         limit = ((run.record.get("eval") or {}).get("config") or {}).get("limit")
         for score in record_scores(run.record):
-            baseline = match(score.task, score.metric, against, shots=score.num_fewshot, table=table)
+            baseline = match(score.task, score.metric, against, shots=score.num_fewshot, table=table,
+                             scoring=our_scoring(score))
             ratio = None
             if baseline is not None and baseline.value > 0 and math.isfinite(score.value):
                 ratio = score.value / baseline.value
@@ -164,7 +175,39 @@ def score_rows(runs: list[Run], against: str | list[str], table: BaselineTable) 
             overlap = flags.get(score.task, flags.get("*"))
             rows.append(Row(run=run, score=score, task_domain=table.task_domain(score.task), baseline=baseline,
                             ratio=ratio, differs=differs, contamination=overlap))
+    _pair_protocols(rows)
     return rows
+
+
+def _protocol_key(row: Row) -> tuple:
+    return (row.run.run_id, filed_under(row.score.task), row.score.metric, row.score.filter)
+
+
+def _pair_protocols(rows: list[Row]) -> None:
+    """A run scored on a task and on its generative twin: each row names the other's score (shown beside it)."""
+    by_key: dict[tuple, list[Row]] = {}
+    for row in rows:
+        by_key.setdefault(_protocol_key(row), []).append(row)
+    for group in by_key.values():
+        if len(group) == 2 and our_scoring(group[0].score) != our_scoring(group[1].score):
+            group[0].other_protocol, group[1].other_protocol = group[1].score, group[0].score
+
+
+def one_protocol_per_task(rows: list[Row]) -> list[Row]:
+    """Where a run has a task under both scorings, the row that compares like-for-like with its published number
+    counts (the twin beside a generative GPT-4 number), else the log-likelihood one; the other is only shown beside
+    it. So no task counts twice in a domain score, and no ratio mixes protocols when a like-for-like one exists."""
+    by_score = {id(r.score): r for r in rows}
+    kept = []
+    for row in rows:
+        other = by_score.get(id(row.other_protocol)) if row.other_protocol is not None else None
+        if other is None:
+            kept.append(row)
+            continue
+        mine, theirs = row.like_for_like, other.like_for_like
+        if (mine and not theirs) or (mine == theirs and our_scoring(row.score) == "loglikelihood"):
+            kept.append(row)
+    return kept
 
 
 def primary_rows(rows: list[Row], table: BaselineTable) -> list[Row]:
@@ -200,7 +243,8 @@ def comparison_units(rows: list[Row]) -> list[Row]:
         hidden[run_id] = {m for group, subs in groups.items() if group in present and group in BENCHMARK_GROUPS
                           for m in subs}
         hidden[run_id] |= {group for group in groups if group in present and group not in BENCHMARK_GROUPS}
-    return [r for r in rows if r.score.task not in hidden[r.run.run_id] and math.isfinite(r.score.value)]
+    return one_protocol_per_task([r for r in rows if r.score.task not in hidden[r.run.run_id]
+                                  and math.isfinite(r.score.value)])
 
 
 # --- the approach x domain matrix ------------------------------------------------------------------------------

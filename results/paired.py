@@ -117,9 +117,29 @@ def mismatch(treated, control, outcomes: Outcomes) -> str | None:
         return f"{a.n} vs {b.n} documents"
     if _data_source(treated) != _data_source(control):
         return f"data from {_data_source(treated)} vs {_data_source(control)}"
+    differs = protocol_mismatch(a.protocol, b.protocol)
+    if differs:
+        return differs
     ba, bb = outcomes.block(treated), outcomes.block(control)
     if ba is not None and bb is not None and sorted(ba["docs"]) != sorted(bb["docs"]):
         return "different documents scored"
+    return None
+
+
+PROTOCOL_FIELDS = ("scoring", "chat_template", "system_instruction", "fewshot_as_multiturn", "generation",
+                   "extraction")
+
+
+def protocol_mismatch(a: dict | None, b: dict | None) -> str | None:
+    """The first protocol field (harness_tasks/protocol.py) two scores differ in. Records from before protocols
+    were recorded (None) were all plain prompts: they pair with scores that used no chat template."""
+    plain = {"chat_template": None, "system_instruction": None, "fewshot_as_multiturn": False}
+    a, b = a or plain, b or plain
+    for name in PROTOCOL_FIELDS:
+        if name in a and name in b and a[name] != b[name]:
+            def shown(value):
+                return (value or {}).get("name", "none") if name == "chat_template" else value
+            return f"{name.replace('_', ' ')} {shown(a[name])} vs {shown(b[name])}"
     return None
 
 

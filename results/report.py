@@ -17,7 +17,7 @@ from pathlib import Path
 from results.baselines import BASELINES_FILE, check_models, load
 from results.console import MISSING, contamination_flags, fmt, fmt_score, fmt_seconds
 from results.matrix import (APPROACHES, DOMAINS, approach_matrix, ablation_series, comparison_units, efficiency,
-                            make_runs, primary_rows, score_rows)
+                            make_runs, one_protocol_per_task, primary_rows, score_rows)
 from dlm_data.records import load_records
 from results.seeds import seed_groups
 from results.verdicts import all_verdicts, pct
@@ -43,7 +43,7 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
     rows = score_rows(runs, against_keys, table)
     primary = primary_rows(rows, table)
     units = comparison_units(primary)
-    matrix = approach_matrix(primary)
+    matrix = approach_matrix(one_protocol_per_task(primary))
     from results.paired import Outcomes
 
     verdicts = all_verdicts(runs, primary, units, table, against_keys, Outcomes(runs_dir))
@@ -53,6 +53,9 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
              "matrix cell = mean ratio over the runs of an approach and the tasks of a domain that have a published "
              "number (primary metric per task); cross-domain = tasks outside the run's training domain.",
              "* = the published number was read in a copy or summary of the original source; re-check before quoting.",
+             "scoring: LL = options ranked by log-likelihood, gen = an answer read from generated text (the "
+             "generative twins, dlm_<task>_gen); a twin is set only against generated-answer numbers, and where a "
+             "run has both, the like-for-like one counts and the other is shown beside it.",
              "gains: absolute = treated - control (points); relative = (treated - control) / |control| (n/a for a "
              "control of 0); a hypothesis is supported when the paired 95% interval clears zero and the effect "
              "reaches the threshold, not supported when it lies below the threshold, inconclusive otherwise; "
@@ -150,13 +153,18 @@ def _row_cells(row: dict, notes: dict[tuple, int]) -> list[str]:
         shots = "?" if row["baseline_shots"] is None else row["baseline_shots"]
         published = f"{row['baseline_value']:.3f} ({row['baseline_model']}, {shots}-shot)"
         published += " *" if row["baseline_second_hand"] else ""
+    other = row.get("other_protocol")
+    beside = MISSING if not other else f"{fmt_score(other['value'], other['stderr'])} ({SCORING[other['scoring']]})"
     return [row["task"] + (" (group)" if row["is_group"] else ""), metric, row["run_id"], row["model"],
-            row["approach"], score, fmt(row["shots"]), published, pct(row["ratio"]), mark,
+            row["approach"], SCORING.get(row.get("scoring"), row.get("scoring") or MISSING), score, beside,
+            fmt(row["shots"]), published, pct(row["ratio"]), mark,
             f"⚠ overlap {row['contamination']}" if row["contamination"] else ""]
 
 
-ROW_HEADER = ["task", "metric", "run", "model", "approach", "score ± stderr", "shots", "published", "ratio",
-              "protocol", "contamination"]
+# how each score was obtained, in the scores table; "other protocol" is the same task and metric scored the other way
+SCORING = {"loglikelihood": "LL", "generative": "gen", "perplexity": "ppl", "mixed": "mixed"}
+ROW_HEADER = ["task", "metric", "run", "model", "approach", "scoring", "score ± stderr", "other protocol", "shots",
+              "published", "ratio", "protocol", "contamination"]
 
 
 def _sorted_rows(report: dict) -> list[dict]:
