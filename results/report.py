@@ -197,6 +197,9 @@ def _efficiency_cells(e: dict) -> list[str]:
 
 
 def _why_no_number(task: str, table) -> str:
+    from results.baselines import filed_under
+
+    task = filed_under(task)  # a twin has its sibling's numbers, or its sibling's reason for having none
     if task in table.no_number:
         return table.no_number[task]
     others = sorted({b.model for b in table.entries if b.task == task})
