@@ -36,7 +36,15 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
     started = time.time()
     names = resolve_tasks(cfg.tasks)
     _check_opt_ins(names, cfg)
-    if model is None:
+    from harness_tasks.api_models import is_api_model
+
+    api = None
+    if is_api_model(cfg.model):
+        from harness_tasks.api_models import check_key, parse
+
+        api = parse(cfg.model, cfg.base_url, cfg.api_key_env)
+        check_key(api)
+    elif model is None:
         _check_model_paths(cfg)
         from trainers.chat import check as check_chat_template
 
@@ -49,35 +57,19 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
         loaded = load_tasks(task_manager, names)
         check_fewshot(loaded["tasks"], cfg.num_fewshot)
         top_level = [loaded["groups"].get(name) or loaded["tasks"][name] for name in names]
+        if api is not None:
+            from harness_tasks.api_models import check_generative, run_api
 
-        model_info = {"name": cfg.model, "resolved": None, "revision": None, "peft": cfg.peft, "base_model": None}
-        if model is None:
-            _progress(f"loading model {cfg.model}" + (f" + adapter {cfg.peft}" if cfg.peft else ""))
-            model, tokenizer, model_info = load_for_eval(cfg)
-        elif tokenizer is None:
-            raise UserError("evaluate() got a model object without its tokenizer; pass tokenizer= as well")
-        if cfg.allow_code_execution:  # the generated programs run as children of this process
-            from dlm_data.environment import forget_secrets
-
-            forgotten = forget_secrets()
-            if forgotten:
-                _progress(f"{len(forgotten)} secret variable(s) removed from this process before running "
-                          f"model-generated code: {', '.join(forgotten)}")
-        from trainers.chat import applied_to, resolve
-
-        template = resolve(tokenizer, cfg.chat_template, cfg.model)
-        was_training = bool(getattr(model, "training", False))
-        try:
-            with applied_to(tokenizer, template):
-                results = run_harness(model, tokenizer, top_level, task_manager, cfg, log_samples=True,
-                                      chat=template is not None)
-        finally:
-            if was_training:
-                model.train()  # HFLM switched it to eval mode; the caller may go on training
+            check_generative(loaded["tasks"])
+            run = _run_api_or_record_why_not(api, cfg, top_level, task_manager, run_api)
+            if run.get("dry_run"):
+                return {"dry_run": run["estimate"], "model": {"name": cfg.model, "api": api.to_dict()}}
+            results, template, model_info, dtype = run["results"], run["template"], run["model_info"], None
+        else:
+            results, template, model_info, dtype = _run_local(cfg, model, tokenizer, top_level, task_manager)
 
     from harness_tasks.outcomes import from_samples
 
-    dtype = _dtype_of(model)
     aggregations = {name: task.aggregation() for name, task in loaded["tasks"].items()}
     outcomes = from_samples(results.pop("samples", None) or {}, aggregations, results.get("versions") or {})
     from harness_tasks.protocol import protocols, run_fields
@@ -86,6 +78,8 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
                          run_fields(template, cfg.system_instruction, cfg.fewshot_as_multiturn))
     record = build_record(cfg, results, model_info, time.time() - started, extra, outcomes, protocol)
     record["eval"]["dtype"] = dtype
+    if api is not None:
+        record["api"] = run["api"]
     if write:
         from dlm_data.records import write_record
         from harness_tasks.outcomes import outcomes_path, write_outcomes
@@ -96,6 +90,52 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
         path = write_record(cfg.results_dir, record)
         _progress(f"record written: {path}")
     return record
+
+
+def _run_api_or_record_why_not(api, cfg: EvalConfig, top_level, task_manager, run_api) -> dict:
+    """An API run whose requests did not all get answers leaves an "incomplete" record (no scores) and exits."""
+    from harness_tasks.api_models import ApiIncomplete
+
+    try:
+        return run_api(api, cfg, top_level, task_manager)
+    except ApiIncomplete as err:
+        from dlm_data.records import new_run_id, timestamp, write_record
+
+        write_record(cfg.results_dir, {"run_id": new_run_id(f"eval-{api.name}"), "kind": "eval",
+                                       "status": "incomplete", "created_at": timestamp(), "command": list(sys.argv),
+                                       "model": {"name": cfg.model, "api": api.to_dict()},
+                                       "approach": "api", "error": str(err), "api": getattr(err, "api", None),
+                                       "eval": {"config": cfg.to_dict(), "tasks": list(cfg.tasks), "scores": []}})
+        raise
+
+
+def _run_local(cfg: EvalConfig, model, tokenizer, top_level: list, task_manager):
+    """(lm-eval results, chat template, record.model, dtype) of a model evaluated in this process."""
+    model_info = {"name": cfg.model, "resolved": None, "revision": None, "peft": cfg.peft, "base_model": None}
+    if model is None:
+        _progress(f"loading model {cfg.model}" + (f" + adapter {cfg.peft}" if cfg.peft else ""))
+        model, tokenizer, model_info = load_for_eval(cfg)
+    elif tokenizer is None:
+        raise UserError("evaluate() got a model object without its tokenizer; pass tokenizer= as well")
+    if cfg.allow_code_execution:  # the generated programs run as children of this process
+        from dlm_data.environment import forget_secrets
+
+        forgotten = forget_secrets()
+        if forgotten:
+            _progress(f"{len(forgotten)} secret variable(s) removed from this process before running "
+                      f"model-generated code: {', '.join(forgotten)}")
+    from trainers.chat import applied_to, resolve
+
+    template = resolve(tokenizer, cfg.chat_template, cfg.model)
+    was_training = bool(getattr(model, "training", False))
+    try:
+        with applied_to(tokenizer, template):
+            results = run_harness(model, tokenizer, top_level, task_manager, cfg, log_samples=True,
+                                  chat=template is not None)
+    finally:
+        if was_training:
+            model.train()  # HFLM switched it to eval mode; the caller may go on training
+    return results, template, model_info, _dtype_of(model)
 
 
 def _dtype_of(model) -> str | None:
@@ -172,13 +212,14 @@ def load_tasks(task_manager, names: list[str]) -> dict:
 
 
 def run_harness(model, tokenizer, tasks: list, task_manager, cfg: EvalConfig, log_samples: bool = False,
-                chat: bool = False) -> dict:
+                chat: bool = False, lm=None) -> dict:
     """lm-eval's simple_evaluate on an in-memory model with the batch size actually applied. `chat`: render the
-    prompts in the tokenizer's chat template (trainers.chat.applied_to has set the one asked for)."""
+    prompts in the tokenizer's chat template (trainers.chat.applied_to has set the one asked for). `lm`: an lm-eval
+    model object to use instead (an API model: harness_tasks/api_models.py)."""
     import lm_eval
     from lm_eval.models.huggingface import HFLM
 
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=cfg.batch_size)
+    lm = lm or HFLM(pretrained=model, tokenizer=tokenizer, batch_size=cfg.batch_size)
     limit = cfg.limit
     if limit is not None and float(limit).is_integer():
         limit = int(limit)  # lm-eval: an int is "first N documents", a float < 1 a fraction
@@ -219,7 +260,11 @@ def build_record(cfg: EvalConfig, results: dict, model_info: dict, wall_time_s: 
     from dlm_data.lineage import describe_model
     from dlm_data.records import new_run_id, provenance, scores_from_lm_eval, timestamp
 
-    evaluated = describe_model(cfg.model, cfg.peft)  # what was scored, from the lineage beside the weights
+    from harness_tasks.api_models import is_api_model
+
+    # what was scored: from the lineage beside the weights; an API model is a large-model baseline, not a run
+    evaluated = ({"role": "api", "approach": "api", "domain": None, "lineage": None} if is_api_model(cfg.model)
+                 else describe_model(cfg.model, cfg.peft))
     raw = {key: value for key, value in results.items() if key != "samples"}
     record = {
         "run_id": new_run_id(f"eval-{Path(str(cfg.model)).name}"),

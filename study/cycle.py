@@ -54,6 +54,7 @@ class Cycle:
     chat_template: str | None = None
     system_instruction: str | None = None
     fewshot_as_multiturn: bool = False
+    api: dict = field(default_factory=dict)  # base_url, api_key_env, concurrency, max_wait, max_cost, no_cache
     command: list[str] | None = None  # recorded as the run's command; default sys.argv
     tags: dict = field(default_factory=dict)  # merged into the record (plans put their run key here)
 
@@ -306,7 +307,11 @@ def run_cycle(cycle: Cycle) -> dict:
     origin = find_origin(cycle.model, cycle.results_dir)
     approach = classify_approach(cycle.train, origin)
     evaluated = None
-    if cycle.train is None and origin is None:  # zero-shot only for a published model; a foreign dir is "unknown"
+    from trainers.config import is_api_model
+
+    if is_api_model(cycle.model):  # a large model behind an API: a measured baseline, not a small-model run
+        approach, origin = "api", None
+    elif cycle.train is None and origin is None:  # zero-shot only for a published model; a foreign dir is "unknown"
         from dlm_data.lineage import describe_model
 
         evaluated = describe_model(cycle.model)
@@ -322,10 +327,18 @@ def run_cycle(cycle: Cycle) -> dict:
     tasks = check_tasks(choose_tasks(cycle, domains), cycle.allow_code_execution)
     EvalConfig(model=cycle.model, tasks=tasks, num_fewshot=cycle.num_fewshot, limit=cycle.limit,
                batch_size=cycle.eval_batch_size, chat_template=cycle.chat_template,
-               fewshot_as_multiturn=cycle.fewshot_as_multiturn).validate()  # fail before hours of training, not after
-    from trainers.chat import check as check_chat_template
+               fewshot_as_multiturn=cycle.fewshot_as_multiturn,
+               **cycle.api).validate()  # fail before hours of training, not after
+    from trainers.config import is_api_model
 
-    check_chat_template(cycle.model, cycle.chat_template, trust_remote_code=cycle.trust_remote_code)
+    if is_api_model(cycle.model):
+        if cycle.train is not None:
+            raise UserError(f"{cycle.model} is served by an API and cannot be trained here; evaluate it with "
+                            "--evaluation_only (or max_steps: 0 in a plan)")
+    else:
+        from trainers.chat import check as check_chat_template
+
+        check_chat_template(cycle.model, cycle.chat_template, trust_remote_code=cycle.trust_remote_code)
 
     extra = {"kind": "cycle", "approach": approach, "domain": domain, "command": cycle.command or list(sys.argv),
              **cycle.tags}
@@ -380,6 +393,6 @@ def run_cycle(cycle: Cycle) -> dict:
                      trust_remote_code=cycle.trust_remote_code, bootstrap_iters=cycle.bootstrap_iters,
                      allow_pickle=cycle.allow_pickle, chat_template=cycle.chat_template,
                      system_instruction=cycle.system_instruction,
-                     fewshot_as_multiturn=cycle.fewshot_as_multiturn).validate()
+                     fewshot_as_multiturn=cycle.fewshot_as_multiturn, **cycle.api).validate()
     record = evaluate(cfg, model=model_obj, tokenizer=tokenizer, extra=extra)
     return merge_reused(record, reused) if reused else record

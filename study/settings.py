@@ -95,6 +95,18 @@ SETTINGS = (
             "the prompt without)", scores=True),
     Setting("fewshot_as_multiturn", bool, False, "with --chat-template: each shot as its own user/assistant turn",
             EVAL, scores=True),
+    Setting("base_url", str, help="API models: the OpenAI-compatible server root, e.g. http://127.0.0.1:8000/v1",
+            commands=EVAL, scores=True),
+    Setting("api_key_env", str, help="API models: the environment variable holding the key (default OPENAI_API_KEY "
+            "/ ANTHROPIC_API_KEY)", commands=EVAL, scores=True),
+    Setting("concurrency", int, 1, "API models: requests in flight at once", EVAL, scores=True),
+    Setting("max_wait", float, 300.0, "API models: seconds one request may wait out 429/5xx before the run stops "
+            "incomplete", EVAL, scores=True),
+    Setting("max_cost", float, help="API models: refuse a run estimated above this many US dollars", commands=EVAL,
+            scores=True),
+    Setting("no_cache", bool, False, "API models: neither read nor store responses", EVAL, scores=True),
+    Setting("dry_run", bool, False, "API models: print requests, tokens and estimated cost; send nothing",
+            frozenset({"eval"})),
     Setting("limit", float, help="first N documents per task (or a fraction < 1)", commands=EVAL, scores=True),
     Setting("eval_batch_size", int, 8, "evaluation batch size", EVAL, hidden_aliases=("batch_size",), scores=True),
     Setting("bootstrap_iters", int, 1000, "stderr resamples of non-mean metrics; 0 = none", EVAL, scores=True),
@@ -184,7 +196,12 @@ def eval_config(settings: dict):
                       data_dir=s["data_dir"], results_dir=s["results_dir"],
                       trust_remote_code=s["trust_remote_code"], allow_pickle=s["allow_pickle"],
                       chat_template=s["chat_template"], system_instruction=s["system_instruction"],
-                      fewshot_as_multiturn=s["fewshot_as_multiturn"]).validate()
+                      fewshot_as_multiturn=s["fewshot_as_multiturn"], **api_settings(s),
+                      dry_run=s["dry_run"]).validate()
+
+
+def api_settings(s: dict) -> dict:
+    return {name: s[name] for name in ("base_url", "api_key_env", "concurrency", "max_wait", "max_cost", "no_cache")}
 
 
 def cycle_from_settings(settings: dict, command: list[str] | None = None, tags: dict | None = None):
@@ -203,7 +220,7 @@ def cycle_from_settings(settings: dict, command: list[str] | None = None, tags: 
                  results_dir=s["results_dir"], trust_remote_code=s["trust_remote_code"],
                  allow_pickle=s["allow_pickle"], bootstrap_iters=s["bootstrap_iters"],
                  chat_template=s["chat_template"], system_instruction=s["system_instruction"],
-                 fewshot_as_multiturn=s["fewshot_as_multiturn"], command=command,
+                 fewshot_as_multiturn=s["fewshot_as_multiturn"], api=api_settings(s), command=command,
                  tags=dict(tags or {}))
 
 

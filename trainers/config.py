@@ -192,6 +192,14 @@ class TrainConfig:
         return asdict(self)
 
 
+API_PROVIDERS = ("openai", "anthropic", "openai-compatible")  # --model PROVIDER:NAME (harness_tasks/api_models.py)
+
+
+def is_api_model(model: str | None) -> bool:
+    provider, sep, name = str(model or "").partition(":")
+    return bool(sep) and provider in API_PROVIDERS and bool(name.strip())
+
+
 @dataclass
 class EvalConfig:
     model: str
@@ -211,6 +219,14 @@ class EvalConfig:
     chat_template: str | None = None  # "default", a template name or a Jinja file (trainers/chat.py)
     system_instruction: str | None = None
     fewshot_as_multiturn: bool = False  # with a chat template: each shot its own user/assistant turn
+    # API models (harness_tasks/api_models.py)
+    base_url: str | None = None
+    api_key_env: str | None = None
+    concurrency: int = 1
+    max_wait: float = 300.0  # seconds of backoff one request may wait out (429 / 5xx) before the run is incomplete
+    max_cost: float | None = None  # USD: refuse a run estimated above it
+    no_cache: bool = False
+    dry_run: bool = False  # print the estimate, send nothing
 
     def validate(self) -> "EvalConfig":
         if not self.tasks:
@@ -230,7 +246,20 @@ class EvalConfig:
             raise UserError(f"--batch_size must be a positive integer (got {self.batch_size})")
         if self.bootstrap_iters < 0:
             raise UserError("--bootstrap_iters must be >= 0")
-        if self.fewshot_as_multiturn and not self.chat_template:
+        if self.concurrency < 1 or self.concurrency > 256:
+            raise UserError(f"--concurrency must be between 1 and 256 (got {self.concurrency})")
+        if not (self.max_wait >= 0 and math.isfinite(self.max_wait)):
+            raise UserError(f"--max-wait must be a number of seconds >= 0 (got {self.max_wait})")
+        if self.max_cost is not None and not (self.max_cost >= 0 and math.isfinite(self.max_cost)):
+            raise UserError(f"--max-cost must be a dollar amount >= 0 (got {self.max_cost})")
+        api = is_api_model(self.model)
+        if (self.base_url or self.api_key_env) and not api:
+            raise UserError("--base-url and --api-key-env go with an API model (--model openai:NAME, anthropic:NAME "
+                            "or openai-compatible:NAME)")
+        if api and (self.chat_template or self.peft):
+            raise UserError(f"{self.model} is served: its server applies its own chat template and weights; drop "
+                            "--chat-template / --peft")
+        if self.fewshot_as_multiturn and not (self.chat_template or api):
             raise UserError("--fewshot-as-multiturn lays the shots out as chat turns, so it needs --chat-template "
                             "(e.g. --chat-template default)")
         return self
