@@ -71,7 +71,7 @@ def parse(model: str, base_url: str | None = None, api_key_env: str | None = Non
     return ApiSpec(provider, name.strip(), url, api_key_env or key_env)
 
 
-def check_key(spec: ApiSpec) -> None:
+def check_key(spec: ApiSpec, needed: bool = True) -> None:
     """The client libraries are installed and the key is in the environment, before anything is loaded or sent
     (its value is never printed)."""
     try:
@@ -80,7 +80,7 @@ def check_key(spec: ApiSpec) -> None:
         import tenacity  # noqa: F401
     except ImportError as err:
         raise UserError(f"API models need the client libraries ({err.name} is missing): pip install 'dlm[api]'") from None
-    if spec.key_env and not os.environ.get(spec.key_env):
+    if needed and spec.key_env and not os.environ.get(spec.key_env):
         raise UserError(f"{spec.label} needs an API key in ${spec.key_env}; export it (or name another variable "
                         "with --api-key-env NAME)")
 

@@ -43,7 +43,7 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
         from harness_tasks.api_models import check_key, parse
 
         api = parse(cfg.model, cfg.base_url, cfg.api_key_env)
-        check_key(api)
+        check_key(api, needed=not cfg.dry_run)  # a dry run sends nothing: costs can be planned without a key
     elif model is None:
         _check_model_paths(cfg)
         from trainers.chat import check as check_chat_template

@@ -44,6 +44,9 @@ class Baseline:
     variant: str | None = None
     second_hand: bool = False
     note: str = ""
+    measured: bool = False  # an API run in this results dir (dlm eval --model openai:...), not a publication
+    n: int | None = None
+    stderr: float | None = None
 
     def label(self) -> str:
         shots = "?-shot" if self.shots is None else f"{self.shots}-shot"
@@ -92,6 +95,40 @@ def load(path: str | Path = BASELINES_FILE) -> BaselineTable:
                          no_number=data.get("no_large_model_number") or {})
 
 
+def api_model_matches(key: str, api_model: str) -> bool:
+    """`--against gpt-4o` covers openai:gpt-4o-2024-08-06; `claude-3.5-sonnet` covers claude-3-5-sonnet-20240620."""
+    def norm(text: str) -> str:
+        return text.lower().replace(".", "-")
+
+    name = norm(api_model.split(":", 1)[-1])
+    return name == norm(key) or name.startswith(norm(key) + "-")
+
+
+def measured_baselines(records: list[dict], keys: list[str]) -> list[Baseline]:
+    """The scores of API runs (records whose `approach` is "api") as baselines of every `--against` key they match:
+    same prompts, documents and metric as the small models, so these come before published numbers."""
+    from dlm_data.records import record_scores
+
+    out = []
+    for record in records:
+        if record.get("approach") != "api" or record.get("status") != "ok":
+            continue
+        name = str((record.get("model") or {}).get("name") or "")
+        returned = ((record.get("api") or {}).get("models_returned")) or []
+        for key in keys:
+            if not api_model_matches(key, name):
+                continue
+            for score in record_scores(record):
+                out.append(Baseline(model=key, task=filed_under(score.task), metric=score.metric, shots=score.num_fewshot,
+                                    cot=False, value=score.value, scoring=our_scoring(score),
+                                    protocol="measured here: dlm's prompts and documents through the API",
+                                    source=f"run {record['run_id']} ({name})", model_version=", ".join(returned),
+                                    subset=None if not ((record.get("eval") or {}).get("config") or {}).get("limit")
+                                    else "first documents only (--limit)",
+                                    measured=True, n=score.n, stderr=score.stderr))
+    return out
+
+
 def model_keys(model: str | list[str]) -> list[str]:
     """`--against gpt-4,gpt-4o` means: GPT-4's number where there is one, else GPT-4o's."""
     if isinstance(model, str):
@@ -99,21 +136,22 @@ def model_keys(model: str | list[str]) -> list[str]:
     return [m.lower() for m in model]
 
 
-def check_models(model: str | list[str], table: BaselineTable | None = None) -> list[str]:
+def check_models(model: str | list[str], table: BaselineTable | None = None, api_models=()) -> list[str]:
     table = table or load()
-    known = {b.model for b in table.entries}
+    known = {b.model for b in table.entries} | {str(m).split(":", 1)[-1].lower() for m in api_models}
     keys = model_keys(model)
     for key in keys:
-        if key not in known:
+        if key not in known and not any(api_model_matches(key, m) for m in api_models):
             raise suggest(key, known, "baseline model", hint="models with published numbers in results/baselines.yaml")
     return keys
 
 
 def _distance(b: Baseline, metric: str, shots: int | None, scoring: str | None) -> tuple:
-    """Sort key: same metric first, then same scoring, whole test set, same dataset variant, no CoT, nearest shot
-    count."""
+    """Sort key: same metric first, then same scoring, then a number measured here with the same shots, whole test
+    set, same dataset variant, no CoT, nearest shot count."""
     shot_gap = 99 if shots is None or b.shots is None else abs(b.shots - shots)
-    return (b.metric != metric, scoring is not None and b.scoring != scoring, b.subset is not None,
+    return (b.metric != metric, scoring is not None and b.scoring != scoring,
+            not (b.measured and b.shots == shots), b.subset is not None,
             b.variant is not None, b.cot is not False, shot_gap, b.second_hand, b.scoring == "unstated")
 
 

@@ -75,6 +75,8 @@ class Row:
                 "baseline_model": b.model if b else None, "baseline_value": b.value if b else None,
                 "baseline_shots": b.shots if b else None, "baseline_source": b.source if b else None,
                 "baseline_second_hand": b.second_hand if b else None,
+                "baseline_measured": b.measured if b else None, "baseline_n": b.n if b else None,
+                "baseline_stderr": b.stderr if b else None,
                 "ratio": self.ratio, "protocol_differs": self.differs, "contamination": self.contamination,
                 "scoring": our_scoring(self.score), "protocol": self.score.protocol,
                 "other_protocol": None if other is None else {

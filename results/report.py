@@ -14,7 +14,9 @@ import math
 import sys
 from pathlib import Path
 
-from results.baselines import BASELINES_FILE, check_models, load
+from dataclasses import replace
+
+from results.baselines import BASELINES_FILE, check_models, load, measured_baselines
 from results.console import MISSING, contamination_flags, fmt, fmt_score, fmt_seconds
 from results.matrix import (APPROACHES, DOMAINS, approach_matrix, ablation_series, comparison_units, efficiency,
                             make_runs, one_protocol_per_task, primary_rows, score_rows)
@@ -31,9 +33,14 @@ TINY_NOTE = ("tiny-gpt2 runs demonstrate the pipeline only: a 2-layer toy model 
 def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | Path = BASELINES_FILE) -> dict:
     """The report as plain data (the JSON format is exactly this)."""
     table = load(str(baselines))
-    against_keys = check_models(against, table)
     records, skipped = load_records(runs_dir)
-    if not records:
+    api_names = [str((r.get("model") or {}).get("name")) for r in records if r.get("approach") == "api"]
+    against_keys = check_models(against, table, api_names)
+    measured = measured_baselines(records, against_keys)
+    if measured:  # API runs measured here come first (baselines.py `_distance`), published numbers after
+        table = replace(table, entries=[*measured, *table.entries])
+    records = [r for r in records if r.get("approach") != "api"]  # baselines, not small-model runs
+    if not records and not measured:
         extra = f" ({len(skipped)} unreadable file(s) skipped: {', '.join(f for f, _ in skipped)})" if skipped else ""
         raise UserError(f"no run records in {runs_dir}{extra}; run `dlm demo` or `dlm run ...` first, "
                         "or point --runs at the directory that holds them")
@@ -53,6 +60,9 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
              "matrix cell = mean ratio over the runs of an approach and the tasks of a domain that have a published "
              "number (primary metric per task); cross-domain = tasks outside the run's training domain.",
              "* = the published number was read in a copy or summary of the original source; re-check before quoting.",
+             "measured here = the large model's score from an API run in this results dir (same prompts, "
+             "documents and metric; n and stderr shown); otherwise the published number, whose source is in "
+             "results/baselines.yaml.",
              "scoring: LL = options ranked by log-likelihood, gen = an answer read from generated text (the "
              "generative twins, dlm_<task>_gen); a twin is set only against generated-answer numbers, and where a "
              "run has both, the like-for-like one counts and the other is shown beside it.",
@@ -152,6 +162,9 @@ def _row_cells(row: dict, notes: dict[tuple, int]) -> list[str]:
     if row["baseline_value"] is not None:
         shots = "?" if row["baseline_shots"] is None else row["baseline_shots"]
         published = f"{row['baseline_value']:.3f} ({row['baseline_model']}, {shots}-shot)"
+        if row.get("baseline_measured"):
+            published = (f"{fmt_score(row['baseline_value'], row.get('baseline_stderr'))} ({row['baseline_model']}, "
+                         f"{shots}-shot, measured here, n={row.get('baseline_n')})")
         published += " *" if row["baseline_second_hand"] else ""
     other = row.get("other_protocol")
     beside = MISSING if not other else f"{fmt_score(other['value'], other['stderr'])} ({SCORING[other['scoring']]})"

@@ -14,6 +14,7 @@ from pathlib import Path
 from dlm_data.errors import UserError
 from dlm_data.leases import try_lease
 from study.cycle import run_cycle, say
+from trainers.config import is_api_model
 
 
 def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, results_dir: str = "results/runs",
@@ -35,6 +36,7 @@ def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, resu
         for run in plan.runs:
             mark = f"# done ({done[run.key]}): " if run.key in done else ""
             print(f"{mark}{shlex.join(command_line(run.settings, ('python', 'main.py')))}")
+        _print_api_costs([r for r in todo if is_api_model(r.settings.get("model"))])
         return []
     say(f"plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished already, "
         f"{len(todo)} to run")
@@ -71,6 +73,34 @@ def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, resu
         raise UserError(f"{len(failed)} of {len(plan.runs)} runs failed ({', '.join(failed)}); fix the cause and "
                         f"re-run `dlm plan {file}`: finished runs are skipped")
     return written
+
+
+def _print_api_costs(runs: list) -> None:
+    """--dry-run of a plan with API runs: each run's requests, tokens and estimated cost, and the total (nothing is
+    sent: the tasks are built and their prompts counted, as `dlm eval --dry-run` does)."""
+    if not runs:
+        return
+    from study.cycle import dry_run_estimate
+
+    total, unknown, requests, failed = 0.0, [], 0, []
+    for run in runs:
+        try:
+            estimate = dry_run_estimate(run.settings)
+        except UserError as err:  # e.g. a few-shot pool too small for this data: say so, estimate the rest
+            print(f"# {run.name}: no estimate: {err}")
+            failed.append(run.name)
+            continue
+        print(f"# {run.name}: {estimate['requests']:,} requests, "
+              + (f"~${estimate['cost_usd']:.2f}" if estimate["cost_usd"] is not None else "cost unknown"))
+        requests += estimate["requests"]
+        if estimate["cost_usd"] is None:
+            unknown.append(run.name)
+        else:
+            total += estimate["cost_usd"]
+    priced = f"~${total:.2f} at the list prices of harness_tasks/api_prices.yml (output at its maximum)"
+    print(f"# API runs: {len(runs)}, {requests:,} requests, {priced}"
+          + (f"; no price for {', '.join(unknown)}" if unknown else "")
+          + (f"; not estimated: {', '.join(failed)}" if failed else ""))
 
 
 def _run_one(run, plan, file: str, step: str, failed: dict) -> dict | None:

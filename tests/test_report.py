@@ -444,3 +444,24 @@ def test_scores_under_different_chat_templates_are_not_paired(results_dir):
     write_all(results_dir, [zs, pre])
     h1 = verdict(build_report(results_dir), "H1")
     assert h1["verdict"] == "not enough runs" and "chat template default vs none" in h1["detail"]
+
+
+def test_api_runs_measured_here_are_the_baselines_first(results_dir):
+    api = record("z-api", "zero-shot", [protocol_score("dlm_fpb_gen", 0.70, GENERATIVE, stderr=0.05, n=90),
+                                        protocol_score("dlm_tfns_gen", 0.60, GENERATIVE, stderr=0.05, n=90, shots=5)])
+    api.update(approach="api", model={"name": "openai:gpt-4o-2024-08-06"},
+               api={"models_returned": ["gpt-4o-2024-08-06"]})
+    small = record("a-zs", "zero-shot", [protocol_score("dlm_fpb_gen", 0.35, GENERATIVE),
+                                         protocol_score("dlm_tfns_gen", 0.30, GENERATIVE)])
+    write_all(results_dir, [api, small])
+    report = build_report(results_dir, against="gpt-4o")
+    assert [r["run_id"] for r in report["runs"]] == ["a-zs"]  # the API run is a baseline, not a small-model run
+    rows = {(r["task"], r["metric"]): r for r in report["rows"]}
+    fpb = rows[("dlm_fpb_gen", "f1_weighted")]
+    assert fpb["baseline_measured"] and fpb["baseline_value"] == 0.70 and fpb["baseline_n"] == 90
+    assert fpb["ratio"] == pytest.approx(0.5) and fpb["protocol_differs"] == []
+    # TFNS was measured 5-shot only: the 0-shot published number is closer in protocol than a 5-shot measurement
+    tfns = rows[("dlm_tfns_gen", "f1_weighted")]
+    assert not tfns["baseline_measured"] and tfns["baseline_shots"] == 0
+    text = render_report(results_dir, against="gpt-4o", fmt="markdown")
+    assert "0.7000 ± 0.0500 (gpt-4o, 0-shot, measured here, n=90)" in text
