@@ -196,11 +196,11 @@ def _generate(lm, spec: ApiSpec, cfg, cache, requests, sender_class) -> list[str
     return texts
 
 
-def run_api(spec: ApiSpec, cfg, top_level: list, task_manager) -> dict:
-    """Evaluate through the API: {"results", "template", "model_info", "api"}, or {"dry_run": True, "estimate"}.
+def run_api(spec: ApiSpec, cfg, top_level: list, task_manager, run_harness) -> dict:
+    """Evaluate through the API with `run_harness` (harness_tasks/evaluate.py's, handed down so this module does
+    not import its caller): {"results", "template", "model_info", "api"}, or {"dry_run": True, "estimate"}.
     An ApiIncomplete (requests that failed after retries) propagates: nothing is scored."""
     from harness_tasks.api_cache import ResponseCache, default_path
-    from harness_tasks.evaluate import run_harness
     from trainers.chat import ChatTemplate
 
     cache = ResponseCache(None if cfg.no_cache else default_path())

@@ -97,7 +97,7 @@ def _run_api_or_record_why_not(api, cfg: EvalConfig, top_level, task_manager, ru
     from harness_tasks.api_models import ApiIncomplete
 
     try:
-        return run_api(api, cfg, top_level, task_manager)
+        return run_api(api, cfg, top_level, task_manager, run_harness)
     except ApiIncomplete as err:
         from dlm_data.records import new_run_id, timestamp, write_record
 

@@ -298,20 +298,6 @@ def trained_not_evaluated(train_cfg) -> dict | None:
     return record
 
 
-def dry_run_estimate(settings: dict) -> dict:
-    """What an API model's evaluation-only run would send (harness_tasks/api_budget.py), sending nothing."""
-    from harness_tasks.evaluate import evaluate
-    from study.settings import cycle_from_settings
-
-    cycle = cycle_from_settings(settings)
-    tasks = check_tasks(choose_tasks(cycle, []), cycle.allow_code_execution)
-    cfg = EvalConfig(model=cycle.model, tasks=tasks, num_fewshot=cycle.num_fewshot, limit=cycle.limit,
-                     data_dir=cycle.data_dir, results_dir=cycle.results_dir, system_instruction=cycle.system_instruction,
-                     fewshot_as_multiturn=cycle.fewshot_as_multiturn, **{**cycle.api, "max_cost": None},
-                     dry_run=True).validate()
-    return evaluate(cfg, write=False)["dry_run"]
-
-
 # --- the cycle ---------------------------------------------------------------------------------------------
 def run_cycle(cycle: Cycle) -> dict:
     """Train (unless cycle.train is None), evaluate the trained model object, write one record; return it."""

@@ -80,8 +80,6 @@ def _print_api_costs(runs: list) -> None:
     sent: the tasks are built and their prompts counted, as `dlm eval --dry-run` does)."""
     if not runs:
         return
-    from study.cycle import dry_run_estimate
-
     total, unknown, requests, failed = 0.0, [], 0, []
     for run in runs:
         try:
@@ -101,6 +99,22 @@ def _print_api_costs(runs: list) -> None:
     print(f"# API runs: {len(runs)}, {requests:,} requests, {priced}"
           + (f"; no price for {', '.join(unknown)}" if unknown else "")
           + (f"; not estimated: {', '.join(failed)}" if failed else ""))
+
+
+def dry_run_estimate(settings: dict) -> dict:
+    """What an API model's evaluation-only run would send (harness_tasks/api_budget.py), sending nothing."""
+    from harness_tasks.evaluate import evaluate
+    from study.cycle import check_tasks, choose_tasks
+    from study.settings import cycle_from_settings
+    from trainers.config import EvalConfig
+
+    cycle = cycle_from_settings(settings)
+    tasks = check_tasks(choose_tasks(cycle, []), cycle.allow_code_execution)
+    cfg = EvalConfig(model=cycle.model, tasks=tasks, num_fewshot=cycle.num_fewshot, limit=cycle.limit,
+                     data_dir=cycle.data_dir, results_dir=cycle.results_dir, system_instruction=cycle.system_instruction,
+                     fewshot_as_multiturn=cycle.fewshot_as_multiturn, **{**cycle.api, "max_cost": None},
+                     dry_run=True).validate()
+    return evaluate(cfg, write=False)["dry_run"]
 
 
 def _run_one(run, plan, file: str, step: str, failed: dict) -> dict | None:

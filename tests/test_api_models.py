@@ -3,6 +3,7 @@ fault-injecting proxy that counts every request (tests/api_support.py). No reque
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -206,3 +207,27 @@ def test_lm_eval_s_own_chat_class_runs_the_twins_against_the_server(server, tmp_
     assert done.returncode == 0, done.stderr[-3000:]
     (results,) = out.rglob("results_*.json")
     assert "missing,none" in json.loads(results.read_text())["results"]["dlm_tfns_gen"]
+
+
+def test_the_guard_restores_what_lm_eval_s_classes_change(monkeypatch):
+    """lm-eval's OpenAI class drops `stop` and sets temperature 1 for "5" in the name; its Anthropic class replaces
+    a whitespace-only stop list with "\\n\\nHuman:". The guarded payload is the task's."""
+    from lm_eval.api.registry import get_model
+
+    from harness_tasks.api_models import guarded
+
+    monkeypatch.setenv("OPENAI_API_KEY", PLANTED)
+    gen = {"until": ["\n\n", "Text:"], "max_gen_toks": 16, "do_sample": False, "temperature": 0.0}
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    openai = get_model("openai-chat-completions")(model="gpt-4o-2024-05-13")
+    raw = openai._create_payload(messages, generate=True, gen_kwargs=copy.deepcopy(gen))  # it mutates `until`
+    assert raw["temperature"] == 1 and "stop" not in raw  # the trap
+    fixed = guarded(raw, gen, "openai")
+    assert fixed["temperature"] == 0.0 and fixed["stop"] == ["\n\n", "Text:"]
+    anthropic = get_model("anthropic-chat")(model="claude-3-5-sonnet-20240620")
+    raw = anthropic._create_payload(messages, generate=True, gen_kwargs={**copy.deepcopy(gen), "until": ["\n\n"]})
+    assert raw["stop_sequences"] == ["\n\nHuman:"] and raw["system"] == "s"
+    fixed = guarded(raw, {**gen, "until": ["\n\n"]}, "anthropic")
+    assert "stop_sequences" not in fixed and fixed["temperature"] == 0.0 and fixed["max_tokens"] == 16
+    fixed = guarded(raw, gen, "anthropic")
+    assert fixed["stop_sequences"] == ["Text:"]

@@ -215,8 +215,11 @@ def test_shipped_plans_load_and_their_commands_round_trip_through_main(path):
 
 def test_plan_phases_cover_the_study(tmp_path):
     phases = {p.stem: load_plan(str(p)) for p in (ROOT / "plans").glob("phase*.yaml")}
-    assert sorted(phases) == ["phase1_baselines", "phase2_pretrain", "phase3_finetune", "phase4_transfer",
-                              "phase5_ablations"]
+    assert sorted(phases) == ["phase1_baselines", "phase1_large_models", "phase2_pretrain", "phase3_finetune",
+                              "phase4_transfer", "phase5_ablations"]
+    large = phases["phase1_large_models"].runs
+    assert {r.settings["model"] for r in large} == {"openai:gpt-4o-2024-08-06", "anthropic:claude-3-5-sonnet-20240620"}
+    assert {r.settings["num_fewshot"] for r in large} == {0, 5} and all(r.settings["max_cost"] for r in large)
     ablation = phases["phase5_ablations"].runs
     assert {r.settings.get("data_fraction") for r in ablation} >= {0.25, 0.5, 0.75, 1.0}
     assert {r.settings.get("model") for r in ablation} >= {"gpt2", "gpt2-medium", "qwen2-0.5b"}
