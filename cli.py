@@ -199,11 +199,13 @@ def report(results_dir: ResultsDir = "results/runs", runs: HiddenRuns = None,
 @app.command()
 def plan(file: Annotated[str, typer.Argument(help="plan YAML (see plans/)")],
          dry_run: Annotated[bool, _opt("--dry-run", "--dry_run", help="print the commands only")] = False,
+         device: Annotated[Optional[str], _opt("--device", help="with --dry-run: estimate training times on this "
+                                               "device (t4, v100, l4, a100, h100, cpu; default: this machine)")] = None,
          data_dir: DataDir = None, results_dir: ResultsDir = "results/runs") -> None:
     """Run a matrix of train->evaluate cycles; finished runs are skipped on re-run."""
     from study.plan_runner import run_plan
 
-    run_plan(file, dry_run=dry_run, data_dir=data_dir, results_dir=results_dir)
+    run_plan(file, dry_run=dry_run, data_dir=data_dir, results_dir=results_dir, device=device)
 
 
 @app.command()

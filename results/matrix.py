@@ -295,8 +295,11 @@ def efficiency(runs: list[Run], primary: list[Row]) -> list[dict]:
         values = [r.score.value for r in comparison_units(primary) if r.run is run]
         mean = sum(values) / len(values) if values else None
         total = train.get("total_params")
+        estimate = train.get("time_estimate") or {}
         out.append({"run_id": run.run_id, "model": run.base_model, "approach": run.approach,
-                    "wall_time_s": train.get("wall_time_s"), "peak_memory_mb": train.get("peak_memory_mb"),
+                    "wall_time_s": train.get("wall_time_s"),
+                    "predicted_s": estimate.get("calibrated_s", estimate.get("predicted_s")),
+                    "peak_memory_mb": train.get("peak_memory_mb"),
                     "trainable_params": train.get("trainable_params"), "total_params": total,
                     "mean_score": mean, "tasks": len(values),
                     "score_per_m_params": mean / (total / 1e6) if mean is not None and total else None})

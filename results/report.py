@@ -204,7 +204,7 @@ def _matrix_lines(report: dict) -> list[tuple[str, list[list[str]]]]:
 
 def _efficiency_cells(e: dict) -> list[str]:
     peak = e["peak_memory_mb"]
-    return [e["run_id"], e["model"], e["approach"], fmt_seconds(e["wall_time_s"]),
+    return [e["run_id"], e["model"], e["approach"], fmt_seconds(e["wall_time_s"]), fmt_seconds(e.get("predicted_s")),
             MISSING if peak is None else f"{peak:,.0f} MB", fmt(e["trainable_params"]), fmt(e["total_params"]),
             fmt(e["mean_score"]), fmt(e["score_per_m_params"], 5)]
 
@@ -224,7 +224,7 @@ def _why_missing(report: dict) -> str:
                      for task, why in report["tasks_without_published_number"].items())
 
 
-EFFICIENCY_HEADER = ["run", "model", "approach", "training time", "peak memory", "trainable params", "total params",
+EFFICIENCY_HEADER = ["run", "model", "approach", "training time", "estimated", "peak memory", "trainable params", "total params",
                      "mean score", "score / M params"]
 
 

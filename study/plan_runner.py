@@ -18,7 +18,7 @@ from trainers.config import is_api_model
 
 
 def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, results_dir: str = "results/runs",
-             checkpoints_dir: str | None = None, report: bool = True) -> list[dict]:
+             checkpoints_dir: str | None = None, report: bool = True, device: str | None = None) -> list[dict]:
     """Run every unfinished run of a plan file in order; return the records written. --dry-run: print commands."""
     import shlex
 
@@ -36,6 +36,7 @@ def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, resu
         for run in plan.runs:
             mark = f"# done ({done[run.key]}): " if run.key in done else ""
             print(f"{mark}{shlex.join(command_line(run.settings, ('python', 'main.py')))}")
+        _print_training_times([r for r in todo if r.trains], plan.runs, device)
         _print_api_costs([r for r in todo if is_api_model(r.settings.get("model"))])
         return []
     say(f"plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished already, "
@@ -73,6 +74,37 @@ def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, resu
         raise UserError(f"{len(failed)} of {len(plan.runs)} runs failed ({', '.join(failed)}); fix the cause and "
                         f"re-run `dlm plan {file}`: finished runs are skipped")
     return written
+
+
+def _print_training_times(runs: list, every_run: list, device: str | None) -> None:
+    """--dry-run: each training run's estimated time on `device` (trainers/estimate.py), flagged over 2 h."""
+    if not runs:
+        return
+    from study.settings import train_config
+    from trainers import estimate
+    from trainers.progress import format_duration
+
+    by_name = {r.name: r for r in every_run}
+    _, basis = estimate.throughput(device)
+    total, over, unknown = 0.0, [], []
+    print(f"# training time estimates ({basis}; 6 x params FLOPs per token, tokens an upper bound):")
+    for run in runs:
+        origin = run
+        while origin.after in by_name:  # a run that starts from another's checkpoint has that run's base model
+            origin = by_name[origin.after]
+        params = estimate.model_params(origin.settings.get("model"))
+        if params is None:
+            unknown.append(run.name)
+            print(f"#   {run.name}: size of {origin.settings.get('model')} unknown")
+            continue
+        cfg = train_config({**run.settings, "model": "tiny-gpt2"}, command="run")  # steps and shapes only
+        seconds, _ = estimate.predict_seconds(estimate.tokens_to_process(cfg), params, device)
+        total += seconds
+        flag = "  OVER 2 h" if seconds > estimate.BUDGET_S else ""
+        over += [run.name] if flag else []
+        print(f"#   {run.name}: {format_duration(seconds)} ({seconds / 3600:.2f} h){flag}")
+    print(f"# training total: {format_duration(total)} over {len(runs) - len(unknown)} run(s)"
+          + (f"; {len(over)} over 2 h: {', '.join(over)}" if over else ""))
 
 
 def _print_api_costs(runs: list) -> None:

@@ -165,3 +165,13 @@ def clear_output_dir(output_dir: str | Path) -> list[str]:
             path.unlink(missing_ok=True)
     (directory / OWNER_FILE).unlink(missing_ok=True)
     return sorted(c.name for c in directory.iterdir())
+
+
+def resumed_step(checkpoint: Path | None) -> int:
+    """The optimizer step a resumed run starts from (0 for a fresh run)."""
+    if checkpoint is None:
+        return 0
+    try:
+        return int(json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8")).get("global_step", 0))
+    except (OSError, ValueError, AttributeError):
+        return 0

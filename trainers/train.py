@@ -115,7 +115,12 @@ def _train(cfg: TrainConfig, status: str = "ok") -> TrainResult:
 
     from trainers.progress import make_progress_callback
 
-    callbacks = [make_progress_callback(), clock.callback(), _entries_callback(output_dir), finite_loss_callback()]
+    from trainers import estimate
+    from trainers.checkpoints import resumed_step
+
+    time_estimate = estimate.before_training(cfg, total_params, resumed_step(resume_from), runtime.world_size(), main)
+    callbacks = [make_progress_callback(), clock.callback(), _entries_callback(output_dir), finite_loss_callback(),
+                 estimate.calibration_callback(time_estimate)]
     if cfg.mode == "pretrain":
         from trainers.pretrain import build_pretrain_trainer
 
@@ -178,7 +183,8 @@ def _train(cfg: TrainConfig, status: str = "ok") -> TrainResult:
     record["status"] = status
     totals = clock.totals()  # summed over every process that trained this output dir (a resumed run)
     record["train"].update(wall_time_s=totals["wall_time_s"], train_time_s=totals["train_time_s"],
-                           processes=totals["processes"], this_process_wall_time_s=totals["this_process_wall_time_s"])
+                           processes=totals["processes"], this_process_wall_time_s=totals["this_process_wall_time_s"],
+                           time_estimate={**time_estimate, "actual_train_s": round(train_seconds, 3)})
     if main:
         from dlm_data.records import write_record
 
