@@ -155,11 +155,13 @@ def tasks_path() -> None:
 def train(settings: dict) -> None:
     """Continued pretraining (packed) or SFT (full / LoRA); writes a checkpoint and a run record."""
     from results.console import print_train_summary
+    from study.cycle import curve_evaluator_for
     from study.settings import train_config
     from trainers.runtime import is_main_process
     from trainers.train import train as run_training
 
-    result = run_training(train_config(settings))
+    cfg = train_config(settings)
+    result = run_training(cfg, evaluator=curve_evaluator_for(cfg))
     if is_main_process():  # under torchrun every rank returns here; one summary is enough
         print_train_summary(result.record)
 

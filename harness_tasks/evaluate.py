@@ -33,6 +33,10 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
     `extra`: top-level record fields to add (approach, domain, train, ...); the caller's values win.
     """
     cfg.validate()
+    if cfg.checkpoints:  # one curve over the saved checkpoints of a training run
+        from harness_tasks.checkpoint_curve import evaluate_checkpoints
+
+        return evaluate_checkpoints(cfg, evaluate)
     started = time.time()
     names = resolve_tasks(cfg.tasks)
     _check_opt_ins(names, cfg)
@@ -136,6 +140,20 @@ def _run_local(cfg: EvalConfig, model, tokenizer, top_level: list, task_manager)
         if was_training:
             model.train()  # HFLM switched it to eval mode; the caller may go on training
     return results, template, model_info, _dtype_of(model)
+
+
+def curve_evaluator(tasks: list[str], limit: float | None, data_dir: str | None = None, seed: int = 1234,
+                    batch_size: int = 8):
+    """`(model, tokenizer) -> score dicts` for learning-curve points (trainers/curve.py): the same evaluation as
+    `dlm eval`, on an in-memory model, nothing written. Task names are checked now, before training starts."""
+    names = resolve_tasks(tasks)
+    cfg = EvalConfig(model="(model in training)", tasks=names, limit=limit, data_dir=data_dir, seed=seed,
+                     batch_size=batch_size, bootstrap_iters=200).validate()
+
+    def score(model, tokenizer) -> list[dict]:
+        return evaluate(cfg, model=model, tokenizer=tokenizer, write=False)["eval"]["scores"]
+
+    return score
 
 
 def _dtype_of(model) -> str | None:

@@ -332,3 +332,43 @@ def ablation_series(primary: list[Row]) -> dict[str, dict[str, list[tuple[float,
     keep = lambda series: {k: sorted(v) for k, v in series.items() if len({x for x, _ in v}) > 1}  # noqa: E731
     return {"data_fraction": keep(fraction), "model_size": keep(size)}
 
+
+
+# --- learning curves and the steps budget ----------------------------------------------------------------------
+def learning_curves(runs: list[Run], table: BaselineTable) -> dict[str, dict[str, list[list]]]:
+    """{task: {run id: [[tokens, value, stderr], ...]}} from `train.curve` (--eval_steps) and `eval.curve`
+    (--checkpoints), the task's primary metric only, groups left out."""
+    out: dict[str, dict[str, list[list]]] = {}
+    for run in runs:
+        points = ((run.record.get("train") or {}).get("curve") or []) + \
+                 ((run.record.get("eval") or {}).get("curve") or [])
+        for p in points:
+            if p.get("is_group") or p.get("metric") != (table.primary_metric(p["task"]) or "acc"):
+                continue
+            out.setdefault(p["task"], {}).setdefault(run.run_id, []).append([p["tokens"], p["value"], p.get("stderr")])
+    return {task: {rid: sorted(series) for rid, series in by_run.items()} for task, by_run in out.items()}
+
+
+def steps_budget(units: list[Row], by_id: dict[str, dict]) -> list[dict]:
+    """Runs that split one budget of optimizer steps between pretraining (k) and SFT (total - k): sequential runs
+    (k = the pretraining run's steps) beside direct SFT runs (k = 0) of the same base model, SFT data and total.
+    Only budgets with two or more splits are kept."""
+    cells: dict[tuple, list[dict]] = {}
+    for row in units:
+        run = row.run
+        if run.approach not in ("sft", "sequential"):
+            continue
+        config = (run.record.get("train") or {}).get("config") or {}
+        sft_steps = config.get("max_steps")
+        origin = by_id.get(origin_id(run.record) or "")
+        k = 0 if run.approach == "sft" else (((origin or {}).get("train") or {}).get("config") or {}).get("max_steps")
+        if sft_steps is None or k is None:
+            continue
+        key = (run.base_model, _data_key(run), int(k) + int(sft_steps), row.score.task, row.score.metric)
+        cells.setdefault(key, []).append({"model": run.base_model, "sft_data": _data_key(run),
+                                          "total_steps": int(k) + int(sft_steps), "pretrain_steps": int(k),
+                                          "sft_steps": int(sft_steps), "task": row.score.task,
+                                          "metric": row.score.metric, "value": row.score.value,
+                                          "stderr": row.score.stderr, "run_id": run.run_id})
+    rows = [r for group in cells.values() if len({c["pretrain_steps"] for c in group}) > 1 for r in group]
+    return sorted(rows, key=lambda r: (r["model"], r["sft_data"], r["task"], r["total_steps"], r["pretrain_steps"]))

@@ -8,6 +8,7 @@ from pathlib import Path
 from results.matrix import APPROACHES, DOMAINS
 
 MAX_TASKS = 40  # bars beyond this are unreadable; the tables hold every task
+MAX_CURVE_PANELS = 6  # one panel per task with a learning curve
 
 
 def write_plots(report: dict, path: str | Path) -> Path:
@@ -19,7 +20,8 @@ def write_plots(report: dict, path: str | Path) -> Path:
     against = ",".join(report["against"])
     models = sorted(report["matrix"])
     ablations = [(k, v) for k, v in report["ablations"].items() if v]
-    panels = len(models) + 1 + len(ablations)
+    curves = sorted((report.get("curves") or {}).items())[:MAX_CURVE_PANELS]
+    panels = len(models) + 1 + len(ablations) + len(curves)
     fig, axes = plt.subplots(panels, 1, figsize=(12, 4.5 * panels), squeeze=False)
     axes = list(axes[:, 0])
     for ax, model in zip(axes, models):
@@ -27,6 +29,8 @@ def write_plots(report: dict, path: str | Path) -> Path:
     _task_bars(axes[len(models)], report, against)
     for ax, (kind, series) in zip(axes[len(models) + 1:], ablations):
         _curves(ax, kind, series)
+    for ax, (task, by_run) in zip(axes[len(models) + 1 + len(ablations):], curves):
+        _learning_curve(ax, task, by_run)
     if any(run["tiny"] for run in report["runs"]):
         fig.suptitle("tiny-gpt2 runs demonstrate the pipeline only", color="firebrick")
     fig.tight_layout()
@@ -99,4 +103,17 @@ def _curves(ax, kind: str, series: dict) -> None:
         ax.set_xlabel("fraction of training data")
     ax.set_ylabel("score (primary metric)")
     ax.set_title("Data-size ablation" if kind == "data_fraction" else "Model-size ablation")
+    ax.legend(fontsize="small")
+
+
+def _learning_curve(ax, task: str, by_run: dict) -> None:
+    """Score vs tokens seen for every run with curve points on `task` (error bars: the points' stderr)."""
+    for run_id, points in sorted(by_run.items()):
+        xs = [p[0] for p in points]
+        ys = [p[1] for p in points]
+        errors = [p[2] or 0.0 for p in points]
+        ax.errorbar(xs, ys, yerr=errors, marker="o", capsize=3, label=run_id[-28:])
+    ax.set_xlabel("tokens seen")
+    ax.set_ylabel("score (primary metric)")
+    ax.set_title(f"Learning curve — {task}")
     ax.legend(fontsize="small")

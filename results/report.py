@@ -19,7 +19,7 @@ from dataclasses import replace
 from results.baselines import BASELINES_FILE, check_models, load, measured_baselines
 from results.console import MISSING, contamination_flags, fmt, fmt_score, fmt_seconds
 from results.matrix import (APPROACHES, DOMAINS, approach_matrix, ablation_series, comparison_units, efficiency,
-                            make_runs, one_protocol_per_task, primary_rows, score_rows)
+                            learning_curves, make_runs, one_protocol_per_task, primary_rows, score_rows, steps_budget)
 from dlm_data.records import load_records
 from results.seeds import seed_groups
 from results.verdicts import all_verdicts, pct
@@ -97,6 +97,8 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
         "efficiency": efficiency(runs, primary),
         "seeds": seed_groups(units),
         "ablations": ablation_series(primary),
+        "curves": learning_curves(runs, table),
+        "steps_budget": steps_budget(units, {r.run_id: r.record for r in runs}),
         "tasks_without_published_number": {task: _why_no_number(task, table)
                                            for task in sorted({r.score.task for r in rows if r.baseline is None}
                                                               - {r.score.task for r in rows if r.baseline})},
@@ -224,6 +226,15 @@ def _why_missing(report: dict) -> str:
                      for task, why in report["tasks_without_published_number"].items())
 
 
+BUDGET_HEADER = ["model", "SFT data", "task", "metric", "total steps", "pretrain k", "SFT steps", "score ± stderr",
+                 "run"]
+
+
+def _budget_lines(report: dict) -> list[list[str]]:
+    return [[r["model"], r["sft_data"], r["task"], r["metric"], str(r["total_steps"]), str(r["pretrain_steps"]),
+             str(r["sft_steps"]), fmt_score(r["value"], r["stderr"]), r["run_id"]] for r in report["steps_budget"]]
+
+
 EFFICIENCY_HEADER = ["run", "model", "approach", "training time", "estimated", "peak memory", "trainable params", "total params",
                      "mean score", "score / M params"]
 
@@ -274,6 +285,13 @@ def print_tables(report: dict) -> str:
             seeds.add_row(e["model"], e["approach"], e["task"], e["metric"], f"{e['mean']:.4f} ± {e['sd']:.4f}",
                           str(e["seeds"]))
         console.print(seeds)
+    if report["steps_budget"]:
+        budget = Table(title="Steps budget: pretraining k steps, then SFT (total - k)", header_style="bold")
+        for name in BUDGET_HEADER:
+            budget.add_column(name)
+        for line in _budget_lines(report):
+            budget.add_row(*line)
+        console.print(budget)
     if report["efficiency"]:
         eff = Table(title="Efficiency", header_style="bold")
         for name in EFFICIENCY_HEADER:
@@ -310,6 +328,8 @@ def to_markdown(report: dict) -> list[str]:
             *_md_table(["check", "claim", "verdict", "evidence / missing"],
                        [[v["name"], v["claim"], f"**{v['verdict']}**", v["detail"]]
                         for v in report["criteria"] + report["hypotheses"]])]
+    if report["steps_budget"]:
+        out += ["## Steps budget", "", *_md_table(BUDGET_HEADER, _budget_lines(report))]
     if report["efficiency"]:
         lines = [_efficiency_cells(e) for e in report["efficiency"]]
         out += ["## Efficiency", "", *_md_table(EFFICIENCY_HEADER, lines)]

@@ -274,6 +274,18 @@ def merge_reused(record: dict | None, reused: dict[str, dict]) -> dict:
     return view
 
 
+def curve_evaluator_for(train_cfg, tasks: list[str] | None = None):
+    """The scorer of `--eval_steps` curve points: `--eval_tasks`, else the run's tasks (`dlm train`: the domain
+    group of its data); None without --eval_steps."""
+    if not train_cfg.eval_steps:
+        return None
+    from harness_tasks.evaluate import curve_evaluator
+
+    names = ([t.strip() for t in train_cfg.eval_tasks.split(",") if t.strip()] if train_cfg.eval_tasks
+             else tasks or default_tasks(data_domains(train_cfg.data), False))
+    return curve_evaluator(names, train_cfg.eval_limit, train_cfg.data_dir, seed=train_cfg.seed)
+
+
 def trained_not_evaluated(train_cfg) -> dict | None:
     """The training record of a cycle whose training finished but whose evaluation never did (same output dir,
     complete mark, record status "incomplete"), when it is resumed."""
@@ -376,7 +388,7 @@ def run_cycle(cycle: Cycle) -> dict:
         # "incomplete" until the evaluation is done: the cycle record takes over the training record's run id,
         # written atomically over the same file, so one run is one record, and a kill while evaluating leaves a
         # record that the report and plans know is unfinished (a re-run evaluates it, without training again)
-        result = train(cycle.train, status="incomplete")
+        result = train(cycle.train, status="incomplete", evaluator=curve_evaluator_for(cycle.train, tasks))
         train_block = {**(result.record.get("train") or {}), "contamination": overlap}
         extra.update(run_id=result.record["run_id"], train=train_block,
                      model={**(result.record.get("model") or {}), "checkpoint": str(result.output_dir)})

@@ -78,6 +78,10 @@ SETTINGS = (
     Setting("lora_dropout", float, 0.05, "LoRA dropout", TRAIN),
     Setting("lora_target_modules", str, help="override the per-architecture LoRA targets", commands=TRAIN,
             many=True),
+    Setting("eval_steps", int, help="learning curve: score the model every N optimizer steps and at step 0",
+            commands=TRAIN),
+    Setting("eval_tasks", str, help="tasks of the curve points (default: the run's tasks)", commands=TRAIN),
+    Setting("eval_limit", float, 50, "documents per task for each curve point", TRAIN),
     Setting("merge_lora", bool, False, "also save a merged full model", TRAIN),
     Setting("bf16", bool, False, "bf16 autocast on CPU (GPUs pick bf16/fp16 themselves)", TRAIN),
     Setting("gradient_checkpointing", bool, False, "recompute activations to save memory", TRAIN),
@@ -107,6 +111,8 @@ SETTINGS = (
     Setting("no_cache", bool, False, "API models: neither read nor store responses", EVAL, scores=True),
     Setting("dry_run", bool, False, "API models: print requests, tokens and estimated cost; send nothing",
             frozenset({"eval"})),
+    Setting("checkpoints", bool, False, "--model is a training output dir: score every checkpoint-N and the final "
+            "model into one learning curve", frozenset({"eval"})),
     Setting("limit", float, help="first N documents per task (or a fraction < 1)", commands=EVAL, scores=True),
     Setting("eval_batch_size", int, 8, "evaluation batch size", EVAL, hidden_aliases=("batch_size",), scores=True),
     Setting("bootstrap_iters", int, 1000, "stderr resamples of non-mean metrics; 0 = none", EVAL, scores=True),
@@ -178,7 +184,8 @@ def train_config(settings: dict, command: str = "train", data=None):
         data_fraction=s["data_fraction"], lora=lora, bf16=s["bf16"],
         gradient_checkpointing=s["gradient_checkpointing"], report_to=s["report_to"], resume=s["resume"],
         overwrite=s["overwrite"], data_dir=s["data_dir"], results_dir=s["results_dir"],
-        trust_remote_code=s["trust_remote_code"], allow_pickle=s["allow_pickle"],
+        trust_remote_code=s["trust_remote_code"], allow_pickle=s["allow_pickle"], eval_steps=s["eval_steps"],
+        eval_tasks=s["eval_tasks"], eval_limit=s["eval_limit"],
         # `dlm run`: the template shapes SFT prompts and the evaluation; pretraining text is never templated
         chat_template=s["chat_template"] if command == "train" or s["mode"] == "sft" else None,
         system_instruction=s["system_instruction"] if command == "train" or s["mode"] == "sft" else None).validate()
@@ -197,7 +204,7 @@ def eval_config(settings: dict):
                       trust_remote_code=s["trust_remote_code"], allow_pickle=s["allow_pickle"],
                       chat_template=s["chat_template"], system_instruction=s["system_instruction"],
                       fewshot_as_multiturn=s["fewshot_as_multiturn"], **api_settings(s),
-                      dry_run=s["dry_run"]).validate()
+                      dry_run=s["dry_run"], checkpoints=s["checkpoints"]).validate()
 
 
 def api_settings(s: dict) -> dict:

@@ -42,7 +42,7 @@ def test_main_py_and_plan_files_take_the_run_rows():
     from study.plan_file import PLAN_WORDS
 
     eval_only = {s.name for s in table.SETTINGS if s.commands == frozenset({"eval"})}
-    assert eval_only == {"peft", "dry_run"}
+    assert eval_only == {"peft", "dry_run", "checkpoints"}
     assert set(table.BY_NAME) - eval_only == {s.name for s in table.RUN_SETTINGS}  # plan keys = run rows
     assert not set(PLAN_WORDS) & set(table.BY_NAME)
 

@@ -140,6 +140,9 @@ class TrainConfig:
     trust_remote_code: bool = False
     allow_pickle: bool = False  # load pickled (.bin) weights, which can run code when unpickled
     run_key: str | None = None  # a plan run's key: its output dir is refused to any other run key
+    eval_steps: int | None = None  # learning curve: score the model every N optimizer steps (trainers/curve.py)
+    eval_tasks: str | None = None  # comma-separated; default: the run's tasks
+    eval_limit: float | None = 50  # documents per task for each curve point
     chat_template: str | None = None  # SFT prompts wrapped in this chat template (trainers/chat.py), saved with it
     system_instruction: str | None = None  # the system turn of those chat prompts
 
@@ -183,6 +186,10 @@ class TrainConfig:
                                 "typical ranks are 8-64")
             if not (0 <= self.lora.dropout < 1):
                 raise UserError(f"--lora_dropout must be in [0, 1) (got {self.lora.dropout})")
+        if self.eval_steps is not None and self.eval_steps <= 0:
+            raise UserError(f"--eval_steps must be a positive number of optimizer steps (got {self.eval_steps})")
+        if self.eval_limit is not None and not (self.eval_limit > 0 and math.isfinite(self.eval_limit)):
+            raise UserError(f"--eval_limit must be a positive number of documents (got {self.eval_limit})")
         if self.mode == "pretrain" and (self.chat_template or self.system_instruction):
             raise UserError("--chat-template and --system-instruction shape SFT prompts; continued pretraining reads "
                             "plain text: drop them, or use --mode sft")
@@ -227,6 +234,7 @@ class EvalConfig:
     max_cost: float | None = None  # USD: refuse a run estimated above it
     no_cache: bool = False
     dry_run: bool = False  # print the estimate, send nothing
+    checkpoints: bool = False  # score every checkpoint-N of the output dir `model` (harness_tasks/checkpoint_curve.py)
 
     def validate(self) -> "EvalConfig":
         if not self.tasks:

@@ -43,14 +43,15 @@ def run_slug(cfg: TrainConfig) -> str:
     return f"{cfg.mode}{'-lora' if cfg.lora else ''}-{model}-{data}"
 
 
-def train(cfg: TrainConfig, status: str = "ok") -> TrainResult:
+def train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
     """`status`: what the training record says once training is done; a train -> evaluate cycle passes
-    "incomplete" (the evaluation is still to come) and its own record replaces this one when it finishes."""
+    "incomplete" (the evaluation is still to come) and its own record replaces this one when it finishes.
+    `evaluator(model, tokenizer) -> scores`: what `--eval_steps` scores with (trainers/curve.py)."""
     with _quiet_libraries():
-        return _train(cfg, status)
+        return _train(cfg, status, evaluator)
 
 
-def _train(cfg: TrainConfig, status: str = "ok") -> TrainResult:
+def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
     from dlm_data.records import new_run_id
 
     cfg.validate()
@@ -119,8 +120,11 @@ def _train(cfg: TrainConfig, status: str = "ok") -> TrainResult:
     from trainers.checkpoints import resumed_step
 
     time_estimate = estimate.before_training(cfg, total_params, resumed_step(resume_from), runtime.world_size(), main)
+    from trainers.curve import CurveRun
+
+    curve = CurveRun(cfg, evaluator, output_dir, resume_from is not None, tokenizer)
     callbacks = [make_progress_callback(), clock.callback(), _entries_callback(output_dir), finite_loss_callback(),
-                 estimate.calibration_callback(time_estimate)]
+                 estimate.calibration_callback(time_estimate), *([curve.callback] if curve.callback else [])]
     if cfg.mode == "pretrain":
         from trainers.pretrain import build_pretrain_trainer
 
@@ -148,6 +152,7 @@ def _train(cfg: TrainConfig, status: str = "ok") -> TrainResult:
                   f"--max_length {cfg.max_length} and are cut there; raise --max_length to keep their ends",
                   file=sys.stderr, flush=True)
     _quiet_trainer(trainer)
+    curve.attach(trainer)
     check_has_examples(trainer.train_dataset, cfg.max_length)
 
     # Only now, with model and data loaded (a bad input has failed by here), is anything removed or written.
@@ -172,7 +177,7 @@ def _train(cfg: TrainConfig, status: str = "ok") -> TrainResult:
                                            "command": list(sys.argv), "model": {"name": cfg.model},
                                            "train": {"config": cfg.to_dict(), "output_dir": str(output_dir)}})
         raise UserError(message) from None
-    train_seconds = time.time() - train_start
+    train_seconds = time.time() - train_start - curve.eval_seconds  # scoring curve points is not training
 
     final_model = _save_final(trainer, tokenizer, output_dir, cfg, model_info)
     if blocks is not None:  # pretrain: what packing gave vs padding each document to max_length
@@ -182,9 +187,11 @@ def _train(cfg: TrainConfig, status: str = "ok") -> TrainResult:
                      trainable_params, total_params, train_seconds, time.time() - started)
     record["status"] = status
     totals = clock.totals()  # summed over every process that trained this output dir (a resumed run)
-    record["train"].update(wall_time_s=totals["wall_time_s"], train_time_s=totals["train_time_s"],
+    record["train"].update(wall_time_s=totals["wall_time_s"],
+                           train_time_s=round(totals["train_time_s"] - curve.eval_seconds, 3),
                            processes=totals["processes"], this_process_wall_time_s=totals["this_process_wall_time_s"],
-                           time_estimate={**time_estimate, "actual_train_s": round(train_seconds, 3)})
+                           time_estimate={**time_estimate, "actual_train_s": round(train_seconds, 3)},
+                           **curve.record_fields())
     if main:
         from dlm_data.records import write_record
 

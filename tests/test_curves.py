@@ -1,0 +1,109 @@
+"""Learning curves: `--eval_steps` points during training, `dlm eval --checkpoints`, resume, plots, and the
+steps-budget table."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from train_support import config, records
+
+
+def run_cli(argv):
+    import cli
+
+    try:
+        cli.main(argv)
+    except SystemExit as done:
+        return done.code
+    return 0
+
+
+def curve_of(record, metric="acc", task="dlm_tfns"):
+    return {p["step"]: p["value"] for p in record["train"]["curve"] if p["metric"] == metric and p["task"] == task}
+
+
+def test_eval_steps_records_points_and_the_last_equals_a_separate_eval(tmp_path, tiny_model_dir):
+    from trainers.train import train
+    from study.cycle import curve_evaluator_for
+
+    cfg = config(tmp_path, "curve", mode="sft", max_steps=20, batch_size=8, max_length=128, save_steps=10,
+                 learning_rate=3e-3, eval_steps=5, eval_tasks="dlm_tfns", eval_limit=30)
+    result = train(cfg, evaluator=curve_evaluator_for(cfg))
+    record = result.record
+    points = curve_of(record)
+    assert sorted(points) == [0, 5, 10, 15, 20]
+    tokens = {p["step"]: p["tokens"] for p in record["train"]["curve"]}
+    assert tokens[0] == 0 and tokens[5] < tokens[10] < tokens[20]
+    assert record["train"]["curve_eval_s"] > 0
+    assert record["train"]["train_time_s"] < record["train"]["wall_time_s"] - record["train"]["curve_eval_s"] + 1
+    saved = json.loads((tmp_path / "curve" / "dlm_curve.json").read_text())
+    assert len(saved) == len(record["train"]["curve"])
+    # the last point is what `dlm eval` gives for the saved model on the same documents
+    results = tmp_path / "eval"
+    assert run_cli(["eval", "--model", str(tmp_path / "curve"), "--tasks", "dlm_tfns", "--limit", "30",
+                    "--results-dir", str(results)]) == 0
+    (separate,) = records(results)
+    scores = {s["metric"]: s["value"] for s in separate["eval"]["scores"]}
+    assert scores["acc"] == pytest.approx(points[20])
+    assert scores["f1_weighted"] == pytest.approx(curve_of(record, "f1_weighted")[20])
+    # --checkpoints: one point per saved checkpoint (10, 20), and a re-run keeps them
+    assert run_cli(["eval", "--model", str(tmp_path / "curve"), "--checkpoints", "--tasks", "dlm_tfns", "--limit",
+                    "30", "--results-dir", str(results)]) == 0
+    curve = [r for r in records(results) if (r["eval"] or {}).get("curve")][-1]["eval"]["curve"]
+    by_step = {p["step"]: p["value"] for p in curve if p["metric"] == "acc"}
+    assert sorted(by_step) == [10, 20] and by_step[20] == pytest.approx(points[20])
+    assert by_step[10] == pytest.approx(points[10])
+
+
+def test_checkpoints_rerun_keeps_points_and_resume_keeps_the_curve(tmp_path, tiny_model_dir, capsys):
+    from trainers.train import train
+    from study.cycle import curve_evaluator_for
+
+    first = config(tmp_path, "resumed", mode="sft", max_steps=10, batch_size=8, max_length=128, save_steps=5,
+                   eval_steps=5, eval_tasks="dlm_tfns", eval_limit=10)
+    before = curve_of(train(first, evaluator=curve_evaluator_for(first)).record)
+    longer = config(tmp_path, "resumed", mode="sft", max_steps=15, batch_size=8, max_length=128, save_steps=5,
+                    eval_steps=5, eval_tasks="dlm_tfns", eval_limit=10, resume=True)
+    after = curve_of(train(longer, evaluator=curve_evaluator_for(longer)).record)
+    assert sorted(after) == [0, 5, 10, 15] and all(after[s] == before[s] for s in before)
+    results = tmp_path / "eval"
+    argv = ["eval", "--model", str(tmp_path / "resumed"), "--checkpoints", "--tasks", "dlm_tfns", "--limit", "10",
+            "--results-dir", str(results)]
+    assert run_cli(argv) == 0
+    capsys.readouterr()
+    assert run_cli(argv) == 0
+    out = capsys.readouterr().out
+    assert "scoring" not in out and out.count("kept from run") >= 2
+
+
+def test_curves_are_plotted_and_the_steps_budget_is_tabled(tmp_path):
+    from results.report import build_report, render_report
+    from dlm_data.records import write_record
+
+    def run(run_id, approach, steps, value, starts_from=None, curve=None, created="2025-01-01"):
+        rec = {"run_id": run_id, "kind": "cycle", "status": "ok", "created_at": created, "approach": approach,
+               "domain": "finance", "model": {"name": f"checkpoints/{run_id}"},
+               "train": {"config": {"model": "gpt2", "mode": "sft" if approach != "pretrain" else "pretrain",
+                                    "max_steps": steps, "data": {"parts": [{"dataset": "tfns", "config": None}]}},
+                         "wall_time_s": 60.0, "total_params": 124_000_000, "curve": curve or []},
+               "eval": {"config": {"limit": None}, "scores": [
+                   {"task": "dlm_tfns", "metric": "f1_weighted", "value": value, "stderr": 0.02, "n": 90,
+                    "num_fewshot": 0, "filter": "none", "version": "1.0", "is_group": False}] if value else []}}
+        if starts_from:
+            rec["starts_from"] = {"run_id": starts_from}
+        return rec
+
+    curve = [{"step": s, "tokens": 100 * s, "task": "dlm_tfns", "metric": "f1_weighted", "value": v, "stderr": 0.03,
+              "is_group": False} for s, v in [(0, 0.2), (500, 0.5), (1000, 0.6)]]
+    runs = tmp_path / "runs"
+    for rec in [run("a-sft", "sft", 1000, 0.60, curve=curve), run("b-pre", "pretrain", 250, None),
+                run("c-seq", "sequential", 750, 0.65, starts_from="b-pre", created="2025-01-02")]:
+        write_record(runs, rec)
+    report = build_report(runs, against="gpt-4")
+    assert report["curves"]["dlm_tfns"]["a-sft"] == [[0, 0.2, 0.03], [50000, 0.5, 0.03], [100000, 0.6, 0.03]]
+    budget = {(r["pretrain_steps"], r["sft_steps"]): r["value"] for r in report["steps_budget"]}
+    assert budget == {(0, 1000): 0.60, (250, 750): 0.65}
+    plot = tmp_path / "report.png"
+    text = render_report(runs, against="gpt-4", fmt="markdown", plot=str(plot))
+    assert "## Steps budget" in text and plot.stat().st_size > 10_000
