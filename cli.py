@@ -203,11 +203,16 @@ def plan(file: Annotated[str, typer.Argument(help="plan YAML (see plans/)")],
          dry_run: Annotated[bool, _opt("--dry-run", "--dry_run", help="print the commands only")] = False,
          device: Annotated[Optional[str], _opt("--device", help="with --dry-run: estimate training times on this "
                                                "device (t4, v100, l4, a100, h100, cpu; default: this machine)")] = None,
+         jobs: Annotated[int, _opt("--jobs", help="runs at once, each in its own process")] = 1,
+         executor: Annotated[str, _opt("--executor", help="local | ray | slurm (submitit)")] = "local",
+         address: Annotated[Optional[str], _opt("--address", help="--executor ray: the cluster address")] = None,
+         gpus_per_run: Annotated[int, _opt("--gpus-per-run", "--gpus_per_run", help="GPUs given to each run")] = 1,
          data_dir: DataDir = None, results_dir: ResultsDir = "results/runs") -> None:
     """Run a matrix of train->evaluate cycles; finished runs are skipped on re-run."""
     from study.plan_runner import run_plan
 
-    run_plan(file, dry_run=dry_run, data_dir=data_dir, results_dir=results_dir, device=device)
+    run_plan(file, dry_run=dry_run, data_dir=data_dir, results_dir=results_dir, device=device, jobs=jobs,
+             executor=executor, address=address, gpus_per_run=gpus_per_run)
 
 
 @app.command()

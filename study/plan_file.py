@@ -11,12 +11,13 @@ Every mistake in a plan file is reported as file:line:column.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dlm_data.errors import UserError
 
-PLAN_KEYS = ("name", "description", "checkpoints_dir", "seeds", "defaults", "matrix", "runs")
+PLAN_KEYS = ("name", "description", "checkpoints_dir", "seeds", "defaults", "matrix", "runs", "slurm")
+SLURM_KEYS = ("partition", "time_min", "account", "cpus_per_task", "mem_gb", "cluster")
 PLAN_WORDS = ("name", "approach", "data", "from")
 PLAN_APPROACHES = ("zero-shot", "pretrain", "sft")
 DATA_FLAGS = ("dataset", "dataset_config", "datasets", "dataset_configs", "mixture_rates")
@@ -44,6 +45,7 @@ class Plan:
     name: str
     file: str
     runs: list[PlanRun]
+    slurm: dict = field(default_factory=dict)  # `dlm plan --executor slurm`: partition, time_min, account, ...
 
 
 def run_key(settings: dict, upstream_key: str | None, data_dir: str | None) -> str:
@@ -158,7 +160,12 @@ def load_plan(file: str, data_dir: str | None = None, results_dir: str = "result
                                       f"{settings['output_dir']}; give each run its own (or leave output_dir out)")
         planned.append(run)
         by_name[run_name] = run
-    return Plan(name, str(file), planned)
+    slurm = doc.get("slurm") or {}
+    if not isinstance(slurm, dict) or any(k not in SLURM_KEYS for k in slurm):
+        bad = next((k for k in slurm if k not in SLURM_KEYS), None) if isinstance(slurm, dict) else None
+        raise _at(file, doc.key_marks.get("slurm"), f"`slurm:` maps {', '.join(SLURM_KEYS)} to values"
+                  + (f" (got '{bad}')" if bad else ""))
+    return Plan(name, str(file), planned, dict(slurm))
 
 
 def _with_seeds(entries: list, seeds, file: str, mark) -> list:

@@ -18,7 +18,8 @@ from trainers.config import is_api_model
 
 
 def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, results_dir: str = "results/runs",
-             checkpoints_dir: str | None = None, report: bool = True, device: str | None = None) -> list[dict]:
+             checkpoints_dir: str | None = None, report: bool = True, device: str | None = None, jobs: int = 1,
+             executor: str = "local", address: str | None = None, gpus_per_run: int = 1) -> list[dict]:
     """Run every unfinished run of a plan file in order; return the records written. --dry-run: print commands."""
     import shlex
 
@@ -41,6 +42,9 @@ def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, resu
         return []
     say(f"plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished already, "
         f"{len(todo)} to run")
+    if jobs > 1 or executor != "local":
+        return _run_parallel(plan, file, jobs, executor, address, gpus_per_run, data_dir, results_dir,
+                             checkpoints_dir, report)
     written, failed, busy = [], {}, []
     for i, run in enumerate(plan.runs, 1):
         step = f"[{i}/{len(plan.runs)}] {run.name}"
@@ -74,6 +78,36 @@ def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, resu
         raise UserError(f"{len(failed)} of {len(plan.runs)} runs failed ({', '.join(failed)}); fix the cause and "
                         f"re-run `dlm plan {file}`: finished runs are skipped")
     return written
+
+
+def _run_parallel(plan, file, jobs, executor, address, gpus_per_run, data_dir, results_dir, checkpoints_dir,
+                  report) -> list[dict]:
+    """--jobs N / --executor: every run in its own process (study/plan_jobs.py); exit code 1 when any failed."""
+    from study.plan_executors import make_executor
+    from study.plan_jobs import run_parallel
+
+    if jobs < 1:
+        raise UserError(f"--jobs must be 1 or more (got {jobs})")
+    runner = make_executor(executor, results_dir, address, plan.slurm)
+    finished = run_parallel(plan, file, jobs, runner, results_dir, data_dir, checkpoints_dir, gpus_per_run)
+    states = {state: [j.run.name for j in finished if j.state == state] for state in
+              ("done", "failed", "busy", "skipped")}
+    say(f"plan {plan.name}: " + ", ".join(f"{len(names)} {state}" for state, names in states.items()))
+    if report and states["done"]:
+        from results.report import render_report
+
+        render_report(runs_dir=results_dir, against="gpt-4", fmt="table")
+    if states["busy"]:
+        say(f"running in another process: {', '.join(states['busy'])}; re-run `dlm plan {file}` when it is done")
+    if states["failed"] or states["skipped"]:
+        logs = Path(results_dir) / "logs"
+        say(f"[red]failed: {', '.join(states['failed']) or '-'}; skipped (their `from:` run did not finish): "
+            f"{', '.join(states['skipped']) or '-'}; logs in {logs}; re-run the same command to finish them[/]")
+        raise SystemExit(1)
+    from dlm_data.records import load_records
+
+    keys = {j.run.key for j in finished}
+    return [r for r in load_records(results_dir)[0] if r.get("plan_key") in keys]
 
 
 def _print_training_times(runs: list, every_run: list, device: str | None) -> None:

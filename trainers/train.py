@@ -73,7 +73,7 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
     # or this run key's own dir that never reached a checkpoint) and mark the dir as this run's.
     resume_from = prepare_output_dir(output_dir, cfg.resume, cfg.overwrite, cfg.run_key)
     if resume_from is not None:
-        _check_unfinished(resume_from, cfg.max_steps)
+        _check_unfinished(resume_from, cfg.max_steps, finishing=cfg.run_key is not None)
     restart_own = cfg.resume and resume_from is None and output_dir.is_dir() and any(output_dir.iterdir())
     main = runtime.is_main_process()
     if resume_from is not None and main:
@@ -382,11 +382,15 @@ def _entries_callback(output_dir: Path):
     return NoteEntries()
 
 
-def _check_unfinished(checkpoint: Path, max_steps: int) -> None:
-    """Resuming a run that already reached --max_steps would train past it: say so and do nothing."""
+def _check_unfinished(checkpoint: Path, max_steps: int, finishing: bool = False) -> None:
+    """Resuming a run that already reached --max_steps would train past it: say so and do nothing. A plan run
+    (`finishing`) killed after its last checkpoint but before its record resumes there: 0 steps, then it saves and
+    records as usual."""
     try:
         step = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8")).get("global_step")
     except (OSError, ValueError, AttributeError):
+        return
+    if isinstance(step, int) and step == max_steps and finishing:
         return
     if isinstance(step, int) and step >= max_steps:
         raise UserError(f"--resume: this run already finished ({checkpoint.name}, --max_steps {max_steps}); "

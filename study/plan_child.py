@@ -1,0 +1,50 @@
+"""One run of a plan, in its own process: what `dlm plan --jobs N` starts for every run (study/plan_jobs.py).
+
+    python -m study.plan_child PLAN_FILE RUN_NAME --results-dir DIR [--data-dir DIR] [--checkpoints-dir DIR]
+
+Exit codes: 0 the run's record is written (now or before), 1 it failed, 3 another live process holds its lease,
+2 bad input (the plan file, the run name).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv=None) -> int:
+    from dlm_data.errors import UserError
+    from dlm_data.leases import try_lease
+    from study.plan_file import load_plan
+    from study.plan_jobs import CHILD_BUSY
+    from study.plan_runner import _run_one, finished_runs
+
+    parser = argparse.ArgumentParser(prog="python -m study.plan_child")
+    parser.add_argument("file")
+    parser.add_argument("run")
+    parser.add_argument("--results-dir", required=True)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--checkpoints-dir")
+    args = parser.parse_args(argv)
+    try:
+        plan = load_plan(args.file, data_dir=args.data_dir, results_dir=args.results_dir,
+                         checkpoints_dir=args.checkpoints_dir)
+        (run,) = [r for r in plan.runs if r.name == args.run] or [None]
+        if run is None:
+            raise UserError(f"plan {plan.name} has no run named '{args.run}'")
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    lease = try_lease(args.results_dir, run.key)
+    if isinstance(lease, str):
+        print(f"{run.name}: running in {lease}", file=sys.stderr)
+        return CHILD_BUSY
+    with lease:
+        if run.key in finished_runs(args.results_dir):
+            return 0
+        failed: dict = {}
+        record = _run_one(run, plan, args.file, run.name, failed)
+    return 0 if record is not None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
