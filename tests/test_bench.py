@@ -24,7 +24,7 @@ def load(name: str):
 
 def test_every_script_is_covered():
     expected = {"cli_startup", "cycle", "eval_vs_lm_eval", "gpu", "lora_memory", "mfu", "packing", "pretrain_step",
-                "sft_throughput", "streaming", "report_scale", "twins", "api_throughput", "time_estimate"}
+                "sft_throughput", "streaming", "report_scale", "twins", "api_throughput", "time_estimate", "plan_jobs"}
     assert expected <= set(SCRIPTS)
 
 
