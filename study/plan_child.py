@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+CHILD_BUSY = 3  # the run key is leased by another live process (study/plan_jobs.py waits for no one)
+
 
 def main(argv=None) -> int:
     from dlm_data.errors import UserError
     from dlm_data.leases import try_lease
     from study.plan_file import load_plan
-    from study.plan_jobs import CHILD_BUSY
-    from study.plan_runner import _run_one, finished_runs
+    from study.plan_run import _run_one, finished_runs
 
     parser = argparse.ArgumentParser(prog="python -m study.plan_child")
     parser.add_argument("file")

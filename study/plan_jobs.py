@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CHILD_BUSY = 3  # the child found its run key leased by another live process
+from study.plan_child import CHILD_BUSY
 POLL_S = 0.5
 
 
@@ -85,7 +85,7 @@ def _table(jobs: list[Job]) -> None:
 def run_parallel(plan, file: str, jobs_at_once: int, executor, results_dir: str, data_dir: str | None,
                  checkpoints_dir: str | None, gpus_per_run: int = 1) -> list[Job]:
     """Run every unfinished run of `plan`, up to `jobs_at_once` at a time; returns the jobs with their states."""
-    from study.plan_runner import finished_runs
+    from study.plan_run import finished_runs
 
     done = finished_runs(results_dir)
     jobs = [Job(run, state="done" if run.key in done else "queued") for run in plan.runs]

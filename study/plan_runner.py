@@ -8,12 +8,12 @@ resumes from its newest checkpoint. Reading and checking the file is study/plan_
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from dlm_data.errors import UserError
 from dlm_data.leases import try_lease
-from study.cycle import run_cycle, say
+from study.cycle import say
+from study.plan_run import _run_one, finished_runs, with_resume  # noqa: F401 (re-exported)
 from trainers.config import is_api_model
 
 
@@ -183,49 +183,3 @@ def dry_run_estimate(settings: dict) -> dict:
     return evaluate(cfg, write=False)["dry_run"]
 
 
-def _run_one(run, plan, file: str, step: str, failed: dict) -> dict | None:
-    """One plan run, under its lease; None when it failed (the reason goes into `failed`)."""
-    import shlex
-
-    from study.settings import command_line, cycle_from_settings
-
-    settings = with_resume(run)
-    command = command_line(settings, ("python", "main.py"))
-    say(f"{step}: {shlex.join(command)}")
-    started = time.time()
-    try:
-        cycle = cycle_from_settings(settings, command=command, tags={
-            "plan": {"name": plan.name, "file": str(file), "run": run.name}, "plan_key": run.key})
-        if cycle.train is not None:
-            cycle.train.run_key = run.key  # its output dir is refused to every other run
-        record = run_cycle(cycle)
-    except UserError as err:
-        failed[run.name] = str(err)
-        say(f"[red]{step} failed: {err}[/]")
-        return None
-    say(f"{step}: done in {time.time() - started:.0f} s")
-    return record
-
-
-def finished_runs(results_dir: str | Path) -> dict[str, str]:
-    """{plan key: run id} of the runs whose record exists (records are written only when a cycle completes)."""
-    from dlm_data.records import load_records
-
-    records, _ = load_records(results_dir)
-    return {r["plan_key"]: r["run_id"] for r in records
-            if r.get("plan_key") and r.get("status") not in ("failed", "error", "incomplete")}
-
-
-def with_resume(run) -> dict:
-    """A plan run continues in its own output dir: from the newest checkpoint, or from step 0 when it was stopped
-    before its first one. A plan never adds --overwrite: a dir that holds anything else is refused by training,
-    and what is in it stays."""
-    from trainers.checkpoints import read_owner
-
-    settings = dict(run.settings)
-    out = Path(settings.get("output_dir") or "")
-    if run.trains and settings.get("output_dir") and out.is_dir():
-        owner = read_owner(out) or {}
-        if any(out.glob("checkpoint-*")) or owner.get("run_key") == run.key:
-            settings["resume"] = True
-    return settings

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import main as seed_main
-from study import cycle as study_cycle, demo as demo_module, plan_runner, settings
+from study import cycle as study_cycle, demo as demo_module, plan_run, plan_runner, settings
 from study.plan_file import load_plan
 from dlm_data.records import load_records
 from trainers.config import MixtureSpec, TrainConfig
@@ -325,11 +325,11 @@ def demo_run(tmp_path_factory, tiny_model_dir):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(out)
-        patch.setattr(plan_runner, "run_cycle", interrupted)
+        patch.setattr(plan_run, "run_cycle", interrupted)
         with pytest.raises(KeyboardInterrupt):
             demo_module.demo(results_dir=str(results), plot=str(plot))
         before = records(results)
-        patch.setattr(plan_runner, "run_cycle", real_run_cycle)
+        patch.setattr(plan_run, "run_cycle", real_run_cycle)
         started = time.time()
         demo_module.demo(results_dir=str(results), plot=str(plot))
         seconds = time.time() - started
