@@ -40,7 +40,8 @@ def _counter(provider: str, model: str):
             return (lambda text: len(encoding.encode(text))), f"tiktoken {encoding.name}"
         except ImportError:
             why = "tiktoken not installed"
-        except Exception as err:  # tiktoken downloads its encodings on first use: offline, it cannot
+        except (OSError, ValueError) as err:  # tiktoken downloads its encodings on first use (requests' errors are
+            # OSErrors); offline, or with a corrupt cache, it cannot
             why = f"tiktoken's encoding could not be loaded ({err.__class__.__name__})"
     return (lambda text: -(-len(text) // CHARS_PER_TOKEN)), f"estimate: {CHARS_PER_TOKEN} characters per token; {why}"
 

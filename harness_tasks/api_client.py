@@ -80,8 +80,8 @@ class Sender:
     def run(self, jobs: list[Job]) -> None:
         """Answer every job: from the cache, else over HTTP (jobs left with `error` failed after retries)."""
         pending = []
-        for job in jobs:
-            cached = self.cache.get(job.key)
+        for job in jobs:  # a job that arrives with a response was answered from the cache by the caller
+            cached = job.response if job.response is not None else self.cache.get(job.key)
             if cached is not None:
                 job.response = cached
                 self.stats.cache_hits += 1

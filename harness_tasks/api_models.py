@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass
 
 from dlm_data.errors import UserError
-from trainers.config import API_PROVIDERS, is_api_model  # noqa: F401  (is_api_model: re-exported for callers)
+from trainers.config import API_PROVIDERS
 
 PROVIDERS = {
     # provider: (lm-eval model class name, default chat URL, key variable)
@@ -165,9 +165,9 @@ def _generate(lm, spec: ApiSpec, cfg, cache, requests, sender_class) -> list[str
         payload = guarded(payload, gen_kwargs, spec.provider)
         key = request_key(spec.provider, spec.url, spec.name, request.task_name, _task_version(request.task_name),
                           payload)
-        jobs.append(Job(key=key, payload=payload))
+        jobs.append(Job(key=key, payload=payload, response=cache.get(key)))
         untils.append(list(gen_kwargs.get("until") or []))
-    to_send = [job for job in jobs if cache.get(job.key) is None]
+    to_send = [job for job in jobs if job.response is None]
     estimate = api_budget.estimate([job.payload for job in to_send], spec.provider, spec.name)
     sys.stdout.write(f"[dlm eval] {spec.label}: {api_budget.describe(estimate, len(jobs) - len(to_send))}\n")
     sys.stdout.flush()

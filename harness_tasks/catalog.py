@@ -118,16 +118,6 @@ def catalog() -> dict[str, TaskInfo]:
     return out
 
 
-def scoring_of(name: str) -> str:
-    """"generative" for tasks scored on generated text (the twins, QA, math), "loglikelihood" for multiple choice,
-    "mixed" for a group of both; lm-eval's built-in tasks are read when they are loaded (evaluate.py)."""
-    info = catalog()[name]
-    if info.kind == "task":
-        return "loglikelihood" if info.config.get("output_type") == "multiple_choice" else "generative"
-    kinds = {scoring_of(leaf) for leaf in leaf_tasks(name)}
-    return kinds.pop() if len(kinds) == 1 else "mixed"
-
-
 def twin_of(name: str) -> str | None:
     """The multiple-choice task a generative twin belongs to (dlm_fpb_gen -> dlm_fpb, fin_sentiment_gen ->
     fin_sentiment); None for anything else. Published numbers are filed under the sibling's name."""

@@ -40,7 +40,7 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
     started = time.time()
     names = resolve_tasks(cfg.tasks)
     _check_opt_ins(names, cfg)
-    from harness_tasks.api_models import is_api_model
+    from trainers.config import is_api_model
 
     api = None
     if is_api_model(cfg.model):
@@ -278,7 +278,7 @@ def build_record(cfg: EvalConfig, results: dict, model_info: dict, wall_time_s: 
     from dlm_data.lineage import describe_model
     from dlm_data.records import new_run_id, provenance, scores_from_lm_eval, timestamp
 
-    from harness_tasks.api_models import is_api_model
+    from trainers.config import is_api_model
 
     # what was scored: from the lineage beside the weights; an API model is a large-model baseline, not a run
     evaluated = ({"role": "api", "approach": "api", "domain": None, "lineage": None} if is_api_model(cfg.model)

@@ -180,9 +180,11 @@ class SlurmExecutor:
     def poll(self, handle):
         if not handle.done():
             return None
+        from submitit.core.utils import FailedJobError, UncompletedJobError
+
         try:
             return int(handle.result())
-        except Exception:  # the job itself died (node failure, time limit): the run failed; its log says why
+        except (FailedJobError, UncompletedJobError):  # the job died (node failure, time limit): its log says why
             return 1
 
     def close(self) -> None:

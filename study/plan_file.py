@@ -53,7 +53,7 @@ def run_key(settings: dict, upstream_key: str | None, data_dir: str | None) -> s
     import json
 
     from study.settings import DEFAULTS, EVAL_FLAGS
-    from study.cycle import data_source
+    from study.zero_shot import data_source
 
     s = {**DEFAULTS, **settings}
     if s["evaluation_only"] or s["max_steps"] == 0:  # what is evaluated, never how it would have been trained

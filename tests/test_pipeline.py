@@ -13,6 +13,7 @@ import pytest
 
 import main as seed_main
 from study import cycle as study_cycle, demo as demo_module, plan_run, plan_runner, settings
+from study import zero_shot
 from study.plan_file import load_plan
 from dlm_data.records import load_records
 from trainers.config import MixtureSpec, TrainConfig
@@ -262,7 +263,7 @@ def test_zero_shot_scores_are_computed_once_per_model_task_shots_limit(tiny_mode
     assert len(stored) == 2 and stored[-1]["eval"]["tasks"] == ["dlm_tfns"]  # only the missing task ran
     assert {s["task"] for s in wider["eval"]["scores"]} == {"dlm_fpb", "dlm_tfns"}
 
-    other_limit = study_cycle.zero_shot_key(study_cycle.Cycle(model="tiny-gpt2", limit=4))
+    other_limit = zero_shot.zero_shot_key(study_cycle.Cycle(model="tiny-gpt2", limit=4))
     assert other_limit != first["zero_shot_key"]  # a different key is evaluated afresh
     assert first["zero_shot_key"]["dtype"] == "float32" == first["eval"]["dtype"]
 
@@ -290,7 +291,7 @@ def test_zero_shot_reuse_needs_the_same_task_version_and_snapshot(tiny_model_dir
     import os
 
     os.utime(edited, ns=(edited.stat().st_atime_ns, edited.stat().st_mtime_ns + 10**9))
-    assert study_cycle.zero_shot_key(cycle) != second["zero_shot_key"]  # an edited snapshot is another source
+    assert zero_shot.zero_shot_key(cycle) != second["zero_shot_key"]  # an edited snapshot is another source
 
 
 @pytest.mark.parametrize("name,approach", [("fin-multitask", "multitask"), ("wikitext", "pretrain")])

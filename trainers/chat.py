@@ -102,6 +102,16 @@ def applied_to(tokenizer, template: ChatTemplate | None):
         tokenizer.chat_template = before
 
 
+def keep_for_training(tokenizer, spec: str | None, model: str, model_info: dict) -> ChatTemplate | None:
+    """The template a training run renders its SFT prompts in, set on the tokenizer for good: the checkpoint
+    carries the template it was trained in (and model_info records which)."""
+    template = resolve(tokenizer, spec, model)
+    if template is not None:
+        tokenizer.chat_template = template.text
+        model_info["chat_template"] = template.to_dict()
+    return template
+
+
 def chat_messages(prompt: str, system_instruction: str | None = None) -> list[dict]:
     """A one-turn conversation as lm-eval builds it for a zero-shot prompt: system (if any), then the user."""
     messages = [{"role": "system", "content": system_instruction}] if system_instruction else []

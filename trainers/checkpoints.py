@@ -175,3 +175,18 @@ def resumed_step(checkpoint: Path | None) -> int:
         return int(json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8")).get("global_step", 0))
     except (OSError, ValueError, AttributeError):
         return 0
+
+
+def check_unfinished(checkpoint: Path, max_steps: int, finishing: bool = False) -> None:
+    """Resuming a run that already reached --max_steps would train past it: say so and do nothing. A plan run
+    (`finishing`) killed after its last checkpoint but before its record resumes there: 0 steps, then it saves and
+    records as usual."""
+    try:
+        step = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8")).get("global_step")
+    except (OSError, ValueError, AttributeError):
+        return
+    if isinstance(step, int) and step == max_steps and finishing:
+        return
+    if isinstance(step, int) and step >= max_steps:
+        raise UserError(f"--resume: this run already finished ({checkpoint.name}, --max_steps {max_steps}); "
+                        "nothing to do. Raise --max_steps to train further, or use another --output_dir")

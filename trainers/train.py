@@ -19,7 +19,7 @@ from typing import Any
 
 from dlm_data.lineage import TRAIN_RECORD_FILE
 from trainers import runtime
-from trainers.checkpoints import claim, clear_output_dir, note_entries, prepare_output_dir
+from trainers.checkpoints import check_unfinished, claim, clear_output_dir, note_entries, prepare_output_dir
 from trainers.config import TrainConfig
 from trainers.guards import NonFiniteTraining, check_finite_weights, check_has_examples, finite_loss_callback
 from trainers.scrubbing import scrub_output_dir
@@ -73,7 +73,7 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
     # or this run key's own dir that never reached a checkpoint) and mark the dir as this run's.
     resume_from = prepare_output_dir(output_dir, cfg.resume, cfg.overwrite, cfg.run_key)
     if resume_from is not None:
-        _check_unfinished(resume_from, cfg.max_steps, finishing=cfg.run_key is not None)
+        check_unfinished(resume_from, cfg.max_steps, finishing=cfg.run_key is not None)
     restart_own = cfg.resume and resume_from is None and output_dir.is_dir() and any(output_dir.iterdir())
     main = runtime.is_main_process()
     if resume_from is not None and main:
@@ -89,10 +89,7 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
     model, tokenizer, model_info = _load_for_training(cfg)
     from trainers import chat
 
-    template = chat.resolve(tokenizer, cfg.chat_template, cfg.model)
-    if template is not None:  # kept on the tokenizer: the checkpoint carries the template it was trained in
-        tokenizer.chat_template = template.text
-        model_info["chat_template"] = template.to_dict()
+    template = chat.keep_for_training(tokenizer, cfg.chat_template, cfg.model, model_info)
     from trainers.models import check_max_length
 
     check_max_length(model, cfg.max_length, cfg.model)
@@ -380,21 +377,6 @@ def _entries_callback(output_dir: Path):
                 note_entries(output_dir)
 
     return NoteEntries()
-
-
-def _check_unfinished(checkpoint: Path, max_steps: int, finishing: bool = False) -> None:
-    """Resuming a run that already reached --max_steps would train past it: say so and do nothing. A plan run
-    (`finishing`) killed after its last checkpoint but before its record resumes there: 0 steps, then it saves and
-    records as usual."""
-    try:
-        step = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8")).get("global_step")
-    except (OSError, ValueError, AttributeError):
-        return
-    if isinstance(step, int) and step == max_steps and finishing:
-        return
-    if isinstance(step, int) and step >= max_steps:
-        raise UserError(f"--resume: this run already finished ({checkpoint.name}, --max_steps {max_steps}); "
-                        "nothing to do. Raise --max_steps to train further, or use another --output_dir")
 
 
 def _write_lineage(cfg: TrainConfig, run_id: str, output_dir: Path, model_info: dict) -> None:
