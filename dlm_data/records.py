@@ -150,7 +150,7 @@ def write_record(results_dir: str | Path, record: dict) -> Path:
     text = json.dumps(scrub(json.loads(json.dumps(record, default=_json_default))), indent=2, sort_keys=False)
     target = Path(results_dir) / f"{record['run_id']}.json"
     try:
-        return atomic_write_text(target, text)
+        written = atomic_write_text(target, text)
     except OSError as err:  # disk full, quota, read-only mount: the scores must not be lost with the error
         rescue = Path(tempfile.gettempdir()) / "dlm-rescued-records" / target.name
         try:
@@ -160,6 +160,31 @@ def write_record(results_dir: str | Path, record: dict) -> Path:
                             f"{rescue.parent}; free some space and re-run") from None
         raise UserError(f"cannot write the record {target} ({err.strerror or err}); it was saved to {rescue}: "
                         f"move it into {results_dir} once there is room") from None
+    remember_results_dir(results_dir)
+    return written
+
+
+def _last_results_file() -> Path:
+    return Path(os.environ.get("DLM_CACHE") or Path.home() / ".cache" / "dlm") / "last-results-dir.json"
+
+
+def remember_results_dir(results_dir: str | Path) -> None:
+    """Where the newest record went, so that a plain `dlm report` reads what the last command wrote (the demo's
+    results/demo as much as a run's results/runs). Losing this note loses nothing: --results-dir still works."""
+    try:
+        atomic_write_text(_last_results_file(), json.dumps({"results_dir": str(Path(results_dir).resolve()),
+                                                           "written_at": timestamp()}))
+    except OSError:  # a read-only home: the record itself is written, the convenience is not
+        pass
+
+
+def last_results_dir() -> str | None:
+    """The results dir of the newest record dlm wrote on this machine (None when unknown or gone)."""
+    try:
+        found = json.loads(_last_results_file().read_text(encoding="utf-8")).get("results_dir")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found if found and Path(found).is_dir() else None
 
 
 def check_writable(path: str | Path, flag: str) -> None:
@@ -176,13 +201,13 @@ def check_writable(path: str | Path, flag: str) -> None:
         raise UserError(f"{flag} '{path}' is not writable ('{existing}' is read-only); choose another directory")
 
 
-def check_plot_path(plot: str | None) -> None:
-    """`--plot FILE.png`, checked before the work whose figure it is."""
+def check_plot_path(plot: str | None, suffix: str = ".png", flag: str = "--plot") -> None:
+    """`--plot FILE.png` (or `--output FILE.html`), checked before the work whose output it is."""
     if not plot:
         return
-    if not str(plot).lower().endswith(".png"):
-        raise UserError(f"--plot takes a .png file name (got '{plot}')")
-    check_writable(Path(plot).expanduser().parent, "--plot's folder")
+    if not str(plot).lower().endswith(suffix):
+        raise UserError(f"{flag} takes a {suffix} file name (got '{plot}')")
+    check_writable(Path(plot).expanduser().parent, f"{flag}'s folder")
 
 
 def atomic_write_text(path: str | Path, text: str | bytes) -> Path:

@@ -7,8 +7,6 @@ only; nothing is recomputed.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import sys
@@ -16,16 +14,18 @@ from pathlib import Path
 
 from dataclasses import replace
 
+from results.labels import run_labels
+from results.questions import answer_questions
 from results.baselines import BASELINES_FILE, check_models, load, measured_baselines
-from results.console import MISSING, contamination_flags, fmt, fmt_score, fmt_seconds
-from results.matrix import (APPROACHES, DOMAINS, approach_matrix, ablation_series, comparison_units, efficiency,
+from results.console import contamination_flags
+from results.matrix import (approach_matrix, ablation_series, comparison_units, efficiency,
                             learning_curves, make_runs, one_protocol_per_task, primary_rows, score_rows, steps_budget)
 from dlm_data.records import load_records
 from results.seeds import seed_groups
-from results.verdicts import all_verdicts, pct
+from results.verdicts import all_verdicts
 from dlm_data.errors import UserError
 
-FORMATS = ("table", "markdown", "csv", "json")
+FORMATS = ("table", "markdown", "csv", "json", "html")
 TINY_NOTE = ("tiny-gpt2 runs demonstrate the pipeline only: a 2-layer toy model on miniature sample data says "
              "nothing about the research question.")
 
@@ -43,7 +43,7 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
     if not records and not measured:
         extra = f" ({len(skipped)} unreadable file(s) skipped: {', '.join(f for f, _ in skipped)})" if skipped else ""
         raise UserError(f"no run records in {runs_dir}{extra}; run `dlm demo` or `dlm run ...` first, "
-                        "or point --runs at the directory that holds them")
+                        "or point --results-dir at the directory that holds them")
     failed = [r["run_id"] for r in records if r.get("status") in ("failed", "error")]
     incomplete = [r["run_id"] for r in records if r.get("status") == "incomplete"]
     runs = make_runs([r for r in records if r["run_id"] not in failed and r["run_id"] not in incomplete])
@@ -53,8 +53,11 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
     matrix = approach_matrix(one_protocol_per_task(primary))
     from results.paired import Outcomes
 
-    verdicts = all_verdicts(runs, primary, units, table, against_keys, Outcomes(runs_dir))
+    outcomes = Outcomes(runs_dir)
+    verdicts = all_verdicts(runs, primary, units, table, against_keys, outcomes)
+    budget = steps_budget(units, {r.run_id: r.record for r in runs})
     primary_ids = {id(row) for row in primary}
+    labels = run_labels(runs)
     notes = ["ratio = our score / the published score; ≠ marks a comparison that is not like-for-like (footnotes "
              "say why); sources of every published number are in results/baselines.yaml.",
              "matrix cell = mean ratio over the runs of an approach and the tasks of a domain that have a published "
@@ -86,9 +89,9 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
     return {
         "runs_dir": str(runs_dir), "against": against_keys, "notes": notes,
         "skipped": [{"file": f, "reason": why} for f, why in skipped],
-        "runs": [{"run_id": r.run_id, "model": r.base_model, "approach": r.approach,
+        "runs": [{"run_id": r.run_id, "label": labels[r.run_id], "model": r.base_model, "approach": r.approach,
                   "train_domains": sorted(r.train_domains), "tiny": r.tiny} for r in runs],
-        "rows": [{**row.to_dict(), "primary": id(row) in primary_ids} for row in rows],
+        "rows": [{**row.to_dict(), "label": labels[row.run.run_id], "primary": id(row) in primary_ids} for row in rows],
         "matrix": {model: {approach: {col: {"mean_ratio": cell.mean, "n": len(cell.ratios), "runs": sorted(cell.runs)}
                                       for col, cell in cols.items()} for approach, cols in approaches.items()}
                    for model, approaches in matrix.items()},
@@ -98,21 +101,52 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
         "seeds": seed_groups(units),
         "ablations": ablation_series(primary),
         "curves": learning_curves(runs, table),
-        "steps_budget": steps_budget(units, {r.run_id: r.record for r in runs}),
+        "steps_budget": budget,
+        "questions": answer_questions(units, outcomes, [v.to_dict() for v in verdicts["hypotheses"]], budget,
+                                      ",".join(against_keys)),
         "tasks_without_published_number": {task: _why_no_number(task, table)
                                            for task in sorted({r.score.task for r in rows if r.baseline is None}
                                                               - {r.score.task for r in rows if r.baseline})},
     }
 
 
+DEFAULT_RESULTS_DIR = "results/runs"
+
+
+def find_results_dir(explicit: str | None) -> str:
+    """--results-dir when given; else the dir the newest record went to (the demo's, a run's, a plan's), else
+    results/runs. Says on stderr where it looked, so a report of the wrong records is never silent."""
+    from dlm_data.records import last_results_dir
+
+    if explicit:
+        return explicit
+    last = last_results_dir()
+    if last and any(Path(last).glob("*.json")):
+        print(f"dlm report: reading {last} (where dlm last wrote a record; --results-dir to choose)", file=sys.stderr)
+        return last
+    print(f"dlm report: reading {DEFAULT_RESULTS_DIR} (the default; --results-dir to choose)", file=sys.stderr)
+    return DEFAULT_RESULTS_DIR
+
+
+def next_step(results_dir: str | Path) -> str:
+    """The command to read what was just written (printed by every command that writes records)."""
+    same = Path(results_dir).resolve() == Path(DEFAULT_RESULTS_DIR).resolve()
+    return "next: dlm report" + ("" if same else f" --results-dir {results_dir}") + \
+        "   (--detail for every score, --format html for a page to share)"
+
+
 def render_report(runs_dir: str | Path, against: str = "gpt-4", fmt: str = "table", plot: str | None = None,
-                  baselines: str | Path = BASELINES_FILE) -> str:
-    """Print the report in `fmt` (and write the PNG `plot`); returns the printed text."""
+                  baselines: str | Path = BASELINES_FILE, detail: bool = False, output: str | None = None) -> str:
+    """Print the report in `fmt` (and write the PNG `plot`); returns the printed text. The table format is one
+    screen (results/screen.py) unless `detail`; html is written to `output` (default <runs_dir>/report.html)."""
     if fmt not in FORMATS:
         raise UserError(f"unknown report format '{fmt}'; use one of: {', '.join(FORMATS)}")
     from dlm_data.records import check_plot_path
 
     check_plot_path(plot)
+    html_path = Path(output or Path(runs_dir) / "report.html") if fmt == "html" else None
+    if html_path is not None:
+        check_plot_path(str(html_path), suffix=".html", flag="--output")
     report = build_report(runs_dir, against, baselines)
     for item in report["skipped"]:  # on stderr too, so csv/json output stays parseable
         print(f"skipped {item['file']}: {item['reason']}", file=sys.stderr)
@@ -120,13 +154,30 @@ def render_report(runs_dir: str | Path, against: str = "gpt-4", fmt: str = "tabl
         text = json.dumps(_json_safe(report), indent=2, default=str)
         print(text)
     elif fmt == "csv":
+        from results.detail import to_csv
+
         text = to_csv(report)
         sys.stdout.write(text)
     elif fmt == "markdown":
+        from results.detail import to_markdown
+
         text = "\n".join(to_markdown(report))
         print(text)
-    else:
+    elif fmt == "html":
+        from dlm_data.records import atomic_write_text
+        from results.html import to_html
+
+        text = to_html(report)
+        atomic_write_text(html_path, text)
+        print(f"report written to {html_path}", file=sys.stderr)
+    elif detail:
+        from results.detail import print_tables
+
         text = print_tables(report)
+    else:
+        from results.screen import print_screen
+
+        text = print_screen(report)
     if plot:
         from results.plots import write_plots
 
@@ -146,71 +197,6 @@ def _json_safe(value):
     return value
 
 
-# --- shared cell text -----------------------------------------------------------------------------------------
-def _footnotes(rows: list[dict]) -> dict[tuple, int]:
-    notes: dict[tuple, int] = {}
-    for row in rows:
-        reasons = tuple(row["protocol_differs"])
-        if reasons and reasons not in notes:
-            notes[reasons] = len(notes) + 1
-    return notes
-
-
-def _row_cells(row: dict, notes: dict[tuple, int]) -> list[str]:
-    metric = row["metric"] if row["filter"] in (None, "none") else f"{row['metric']} ({row['filter']})"
-    score = fmt_score(row["value"], row["stderr"]) + (f" (n={row['n']})" if row["n"] is not None else "")
-    mark = f"≠{notes[tuple(row['protocol_differs'])]}" if row["protocol_differs"] else ""
-    published = MISSING
-    if row["baseline_value"] is not None:
-        shots = "?" if row["baseline_shots"] is None else row["baseline_shots"]
-        published = f"{row['baseline_value']:.3f} ({row['baseline_model']}, {shots}-shot)"
-        if row.get("baseline_measured"):
-            published = (f"{fmt_score(row['baseline_value'], row.get('baseline_stderr'))} ({row['baseline_model']}, "
-                         f"{shots}-shot, measured here, n={row.get('baseline_n')})")
-        published += " *" if row["baseline_second_hand"] else ""
-    other = row.get("other_protocol")
-    beside = MISSING if not other else f"{fmt_score(other['value'], other['stderr'])} ({SCORING[other['scoring']]})"
-    return [row["task"] + (" (group)" if row["is_group"] else ""), metric, row["run_id"], row["model"],
-            row["approach"], SCORING.get(row.get("scoring"), row.get("scoring") or MISSING), score, beside,
-            fmt(row["shots"]), published, pct(row["ratio"]), mark,
-            f"⚠ overlap {row['contamination']}" if row["contamination"] else ""]
-
-
-# how each score was obtained, in the scores table; "other protocol" is the same task and metric scored the other way
-SCORING = {"loglikelihood": "LL", "generative": "gen", "perplexity": "ppl", "mixed": "mixed"}
-ROW_HEADER = ["task", "metric", "run", "model", "approach", "scoring", "score ± stderr", "other protocol", "shots",
-              "published", "ratio", "protocol", "contamination"]
-
-
-def _sorted_rows(report: dict) -> list[dict]:
-    return sorted(report["rows"], key=lambda r: (r["task_domain"] or "~", r["task"], r["metric"], r["run_id"]))
-
-
-def _matrix_lines(report: dict) -> list[tuple[str, list[list[str]]]]:
-    """[(model, [[approach label, cell, ...], ...])] for every model with at least one published comparison."""
-    out = []
-    for model, approaches in sorted(report["matrix"].items()):
-        lines = []
-        for approach, label in APPROACHES.items():
-            cols = approaches.get(approach, {})
-            cells = []
-            for col in DOMAINS:
-                cell = cols.get(col)
-                cells.append(f"{pct(cell['mean_ratio'])} (n={cell['n']})" if cell else MISSING)
-            if approach == "zero-shot" and not cols.get("cross"):
-                cells[-1] = "n/a"
-            lines.append([label, *cells])
-        out.append((model, lines))
-    return out
-
-
-def _efficiency_cells(e: dict) -> list[str]:
-    peak = e["peak_memory_mb"]
-    return [e["run_id"], e["model"], e["approach"], fmt_seconds(e["wall_time_s"]), fmt_seconds(e.get("predicted_s")),
-            MISSING if peak is None else f"{peak:,.0f} MB", fmt(e["trainable_params"]), fmt(e["total_params"]),
-            fmt(e["mean_score"]), fmt(e["score_per_m_params"], 5)]
-
-
 def _why_no_number(task: str, table) -> str:
     from results.baselines import filed_under
 
@@ -219,132 +205,3 @@ def _why_no_number(task: str, table) -> str:
         return table.no_number[task]
     others = sorted({b.model for b in table.entries if b.task == task})
     return f"published for {', '.join(others)}: add it to --against, e.g. gpt-4,{others[0]}" if others else ""
-
-
-def _why_missing(report: dict) -> str:
-    return ", ".join(f"{task} ({why})" if why else task
-                     for task, why in report["tasks_without_published_number"].items())
-
-
-BUDGET_HEADER = ["model", "SFT data", "task", "metric", "total steps", "pretrain k", "SFT steps", "score ± stderr",
-                 "run"]
-
-
-def _budget_lines(report: dict) -> list[list[str]]:
-    return [[r["model"], r["sft_data"], r["task"], r["metric"], str(r["total_steps"]), str(r["pretrain_steps"]),
-             str(r["sft_steps"]), fmt_score(r["value"], r["stderr"]), r["run_id"]] for r in report["steps_budget"]]
-
-
-EFFICIENCY_HEADER = ["run", "model", "approach", "training time", "estimated", "peak memory", "trainable params", "total params",
-                     "mean score", "score / M params"]
-
-
-# --- renderers ------------------------------------------------------------------------------------------------
-def print_tables(report: dict) -> str:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(record=True)
-    if not console.is_terminal:
-        console.width = max(console.width, 200)
-    against = ",".join(report["against"])
-    for note in report["notes"]:
-        console.print(f"[dim]• {note}[/dim]", highlight=False)
-    rows = _sorted_rows(report)
-    notes = _footnotes(rows)
-    scores = Table(title=f"Scores against {against}", header_style="bold")
-    for name in ROW_HEADER:
-        scores.add_column(name)
-    for row in rows:
-        scores.add_row(*_row_cells(row, notes))
-    console.print(scores)
-    for reasons, number in notes.items():
-        console.print(f"≠{number}: " + "; ".join(reasons), highlight=False)
-    for model, lines in _matrix_lines(report):
-        matrix = Table(title=f"% of {against} — {model}", header_style="bold")
-        for name in ["approach", *DOMAINS.values()]:
-            matrix.add_column(name)
-        for line in lines:
-            matrix.add_row(*line)
-        console.print(matrix)
-    if not report["matrix"]:
-        console.print(f"% of {against}: no run has a score on a task with a published number", highlight=False)
-    verdicts = Table(title="Success criteria and hypotheses", header_style="bold")
-    for name in ("check", "claim", "verdict", "evidence / missing"):
-        verdicts.add_column(name)
-    for v in report["criteria"] + report["hypotheses"]:
-        color = {"met": "green", "supported": "green", "not met": "red", "not supported": "red"}.get(v["verdict"],
-                                                                                                    "yellow")
-        verdicts.add_row(v["name"], v["claim"], f"[{color}]{v['verdict']}[/{color}]", v["detail"])
-    console.print(verdicts)
-    if report["seeds"]:
-        seeds = Table(title="Runs that differ only by seed", header_style="bold")
-        for name in ("model", "approach", "task", "metric", "mean ± sd", "seeds"):
-            seeds.add_column(name)
-        for e in report["seeds"]:
-            seeds.add_row(e["model"], e["approach"], e["task"], e["metric"], f"{e['mean']:.4f} ± {e['sd']:.4f}",
-                          str(e["seeds"]))
-        console.print(seeds)
-    if report["steps_budget"]:
-        budget = Table(title="Steps budget: pretraining k steps, then SFT (total - k)", header_style="bold")
-        for name in BUDGET_HEADER:
-            budget.add_column(name)
-        for line in _budget_lines(report):
-            budget.add_row(*line)
-        console.print(budget)
-    if report["efficiency"]:
-        eff = Table(title="Efficiency", header_style="bold")
-        for name in EFFICIENCY_HEADER:
-            eff.add_column(name)
-        for e in report["efficiency"]:
-            eff.add_row(*_efficiency_cells(e))
-        console.print(eff)
-    if report["tasks_without_published_number"]:
-        console.print(f"no published {against} number: " + _why_missing(report), highlight=False)
-    for item in report["skipped"]:
-        console.print(f"[yellow]skipped {item['file']}: {item['reason']}[/yellow]", highlight=False)
-    return console.export_text()
-
-
-def _md_table(header: list[str], lines: list[list[str]]) -> list[str]:
-    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(esc(c) for c in line) + " |" for line in lines), ""]
-
-
-def to_markdown(report: dict) -> list[str]:
-    against = ",".join(report["against"])
-    out = [f"# dlm report: scores against {against}", "", *(f"- {note}" for note in report["notes"]), ""]
-    rows = _sorted_rows(report)
-    notes = _footnotes(rows)
-    out += ["## Scores", "", *_md_table(ROW_HEADER, [_row_cells(r, notes) for r in rows])]
-    out += [f"- ≠{number}: " + "; ".join(reasons) for reasons, number in notes.items()] + [""]
-    out += [f"## % of {against} by approach and domain", ""]
-    for model, lines in _matrix_lines(report):
-        out += [f"### {model}", "", *_md_table(["approach", *DOMAINS.values()], lines)]
-    if not report["matrix"]:
-        out += ["No run has a score on a task with a published number.", ""]
-    out += ["## Success criteria and hypotheses", "",
-            *_md_table(["check", "claim", "verdict", "evidence / missing"],
-                       [[v["name"], v["claim"], f"**{v['verdict']}**", v["detail"]]
-                        for v in report["criteria"] + report["hypotheses"]])]
-    if report["steps_budget"]:
-        out += ["## Steps budget", "", *_md_table(BUDGET_HEADER, _budget_lines(report))]
-    if report["efficiency"]:
-        lines = [_efficiency_cells(e) for e in report["efficiency"]]
-        out += ["## Efficiency", "", *_md_table(EFFICIENCY_HEADER, lines)]
-    if report["tasks_without_published_number"]:
-        out += [f"No published {against} number: " + _why_missing(report), ""]
-    out += [f"Skipped {item['file']}: {item['reason']}" for item in report["skipped"]]
-    return out
-
-
-def to_csv(report: dict) -> str:
-    buffer = io.StringIO()
-    fields = list(report["rows"][0].keys()) if report["rows"] else ["run_id"]
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    for row in _sorted_rows(report):
-        writer.writerow({**row, "train_domains": "+".join(row["train_domains"]),
-                         "protocol_differs": "; ".join(row["protocol_differs"])})
-    return buffer.getvalue()

@@ -60,9 +60,9 @@ def _deciding(rows: list[Row]) -> tuple[list[Row], list[str]]:
     """Rows that may decide a criterion: full test set, and a published number of the same shot count (zero-shot
     means zero-shot). The rest are named, not counted."""
     keep, notes = [], []
-    subsets = [r for r in rows if r not in _full(rows)]
-    other = [r for r in _full(rows) if r.baseline is not None and r.baseline.shots != r.score.num_fewshot]
-    keep = [r for r in _full(rows) if r not in other]
+    subsets = [r for r in rows if r not in full_test_set(rows)]
+    other = [r for r in full_test_set(rows) if r.baseline is not None and r.baseline.shots != r.score.num_fewshot]
+    keep = [r for r in full_test_set(rows) if r not in other]
     if subsets:
         notes.append(f"{len(subsets)} --limit (subset) score(s) shown in the tables, not deciding")
     if other:
@@ -72,7 +72,7 @@ def _deciding(rows: list[Row]) -> tuple[list[Row], list[str]]:
     return keep, notes
 
 
-def _runs_ratio(rows: list[Row]) -> list[tuple[Run, float, float | None, list[str]]]:
+def runs_ratio(rows: list[Row]) -> list[tuple[Run, float, float | None, list[str]]]:
     """(run, mean ratio over its tasks, stderr of that mean or None, tasks) per run, best first."""
     per_run: dict[str, list[Row]] = {}
     for row in rows:
@@ -88,7 +88,7 @@ def _runs_ratio(rows: list[Row]) -> list[tuple[Run, float, float | None, list[st
 
 def _ratio_verdict(name, claim, rows, threshold, missing, covered=None) -> Verdict:
     deciding, notes = _deciding(rows)
-    ranked = _runs_ratio(deciding)
+    ranked = runs_ratio(deciding)
     if not ranked:
         return Verdict(name, claim, "not enough runs", "; ".join([missing, *notes]))
     lows = [ratio - Z95 * se if se is not None else None for _, ratio, se, _ in ranked]
@@ -221,18 +221,18 @@ def _evidence(found: list[tuple[Row, Row]]) -> list[dict]:
             for a, b in found]
 
 
-def _higher_better(rows: list[Row]) -> list[Row]:
+def higher_better(rows: list[Row]) -> list[Row]:
     return [r for r in rows if r.score.higher_is_better]
 
 
-def _full(rows: list[Row]) -> list[Row]:
+def full_test_set(rows: list[Row]) -> list[Row]:
     """Hypotheses are decided on full test sets: a --limit run is a subset and decides nothing."""
     return [r for r in rows if ((r.run.record.get("eval") or {}).get("config") or {}).get("limit") is None]
 
 
 def h1(units: list[Row], outcomes: Outcomes | None = None) -> Verdict:
     claim = f"continued pretraining on finance/math data beats zero-shot by >= {H1_GAIN:.0%} (relative)"
-    treated = [r for r in _higher_better(units) if r.run.approach == "pretrain" and r.task_domain in ("finance", "math")
+    treated = [r for r in higher_better(units) if r.run.approach == "pretrain" and r.task_domain in ("finance", "math")
                and r.task_domain in r.run.train_domains]
     control = [r for r in units if r.run.approach == "zero-shot"]
     return _comparison("H1", claim, treated, control, H1_GAIN, "a zero-shot run", outcomes,
@@ -242,7 +242,7 @@ def h1(units: list[Row], outcomes: Outcomes | None = None) -> Verdict:
 
 def h3(units: list[Row], outcomes: Outcomes | None = None) -> Verdict:
     claim = f"domain pretraining improves out-of-domain tasks by >= {H3_GAIN:.0%} (relative) over zero-shot"
-    treated = [r for r in _higher_better(units) if r.run.approach == "pretrain" and r.task_domain
+    treated = [r for r in higher_better(units) if r.run.approach == "pretrain" and r.task_domain
                and r.run.train_domains and r.task_domain not in r.run.train_domains]
     control = [r for r in units if r.run.approach == "zero-shot"]
     return _comparison("H3", claim, treated, control, H3_GAIN, "a zero-shot run", outcomes,
@@ -252,7 +252,7 @@ def h3(units: list[Row], outcomes: Outcomes | None = None) -> Verdict:
 
 def h2(units: list[Row], outcomes: Outcomes | None = None) -> Verdict:
     claim = "pretrain -> SFT (sequential) beats direct SFT (same data, steps, LoRA setting, seed) on the same tasks"
-    treated = [r for r in _higher_better(units) if r.run.approach == "sequential"]
+    treated = [r for r in higher_better(units) if r.run.approach == "sequential"]
     control = [r for r in units if r.run.approach == "sft"]
     return _comparison("H2", claim, treated, control, None, "a direct SFT run with the same SFT setup", outcomes,
                        "missing: a sequential run (pretrain, then `dlm run --model <pretrain checkpoint> --mode sft "
@@ -262,11 +262,11 @@ def h2(units: list[Row], outcomes: Outcomes | None = None) -> Verdict:
 def _comparison(name, claim, treated, control, threshold, what, outcomes, no_treated, same_setup=None) -> Verdict:
     if not treated:
         return Verdict(name, claim, "not enough runs", no_treated)
-    subsets = [r for r in treated if r not in _full(treated)]
-    found, unpaired = pairs(_full(treated), _full(control), outcomes, same_setup)
+    subsets = [r for r in treated if r not in full_test_set(treated)]
+    found, unpaired = pairs(full_test_set(treated), full_test_set(control), outcomes, same_setup)
     notes = ([f"{len(subsets)} --limit (subset) score(s) shown but not deciding"] if subsets else []) + unpaired
     if not found:
-        detail = "missing: " + _missing(_full(treated) or treated, f"a full-test-set score of {what}")
+        detail = "missing: " + _missing(full_test_set(treated) or treated, f"a full-test-set score of {what}")
         return Verdict(name, claim, "not enough runs", "; ".join([detail, *notes]))
     diff = difference(found, outcomes or Outcomes(None))
     rule = f" (threshold {threshold:.0%} relative)" if threshold is not None else ""

@@ -11,6 +11,8 @@ from study.plan_runner import run_plan
 REPO = Path(__file__).resolve().parent.parent
 
 DEMO_PLAN = REPO / "plans" / "demo.yaml"
+# runs offline on samples/ (tests/test_plan_set.py runs it): the phase-3 plan cut down to the tiny model
+TRY_A_PLAN = "dlm plan plans/phase3_finetune.yaml --set model=tiny-gpt2 --set max_steps=20 --set limit=30"
 DEMO_NOTE = ("tiny-gpt2 (2 layers, 64 dims) on miniature sample data: these numbers demonstrate the pipeline, "
              "not the research answer")
 
@@ -31,8 +33,12 @@ def demo(results_dir: str = "results/demo", plot: str | None = "results/demo/dem
     say(f"demo: data from {os.environ['DLM_DATA_DIR']}; records in {results_dir}")
     run_plan(str(DEMO_PLAN), results_dir=results_dir, report=False,
              checkpoints_dir=str(Path(results_dir) / "checkpoints"))
-    from results.report import render_report
+    from dlm_data.records import remember_results_dir
+    from results.report import next_step, render_report
 
+    remember_results_dir(results_dir)  # a plain `dlm report` reads the demo's records, even when no run was left
     render_report(runs_dir=results_dir, against="gpt-4", fmt="table", plot=plot)
     say(f"demo finished in {time.time() - started:.0f} s" + (f"; plot: {plot}" if plot else ""))
-    say(f"[bold yellow]note: {DEMO_NOTE}.[/] Real runs: `dlm plan plans/phase1_baselines.yaml` and on.")
+    say(f"[bold yellow]note: {DEMO_NOTE}.[/]")
+    say(next_step(results_dir))
+    say(f"then a shipped plan on the tiny model, offline: {TRY_A_PLAN}")
