@@ -81,7 +81,8 @@ def print_dataset_table(table: Iterable) -> None:
         splits = f"{fmt(_get(entry, 'train_split'))} / {fmt(_get(entry, 'eval_split'))}"
         out.add_row(dataset_id, fmt(_get(entry, "domain")), abbreviate(_get(entry, "configs")), splits,
                     fmt(_get(entry, "route")), fmt(_get(entry, "size_class")))
-    out.caption = f"{count} datasets"
+    # the study plan counts AdaptLLM/finance-tasks once per config: its 26 datasets are configs of 23 repositories
+    out.caption = f"{count} repositories" + (" (the study plan's 26 datasets are configs of these)" if count == 23 else "")
     _console().print(out)
 
 

@@ -362,7 +362,7 @@ def test_cli_data_list_and_show(capsys):
 
     cli.main(["data", "list"])
     out = capsys.readouterr().out
-    assert "nyu-mll/glue" in out and "parquet-export" in out and "23 datasets" in out
+    assert "nyu-mll/glue" in out and "parquet-export" in out and "23 repositories (the study plan's 26 datasets are configs of these)" in out
     cli.main(["data", "show", FPB, "--as", "sft", "-n", "2"])
     out = capsys.readouterr().out
     assert "Answer:" in out and re.search(r"' (negative|neutral|positive)'", out)
