@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from results.baselines import Baseline, BaselineTable, filed_under, match, our_scoring, protocol_differs
 from results.console import contamination_flags
+from results.labels import APPROACH_LABELS, SEP, data_label
 from dlm_data.errors import UserError
 from dlm_data.records import Score, record_scores
 
@@ -314,10 +315,12 @@ def _data_key(run: Run) -> str:
     return "+".join(names) or str(run.record.get("domain"))
 
 
-def ablation_series(primary: list[Row]) -> dict[str, dict[str, list[tuple[float, float]]]]:
-    """{"data_fraction" | "model_size": {series label: [(x, score)...]}}, only where x takes 2+ values."""
+def ablation_series(primary: list[Row]) -> dict[str, dict[str, list[tuple[float, float, float | None]]]]:
+    """{"data_fraction" | "model_size": {series label: [(x, score, stderr)...]}}, only where x takes 2+ values.
+    The stderr (None where the record has none) gives each point its interval in the plots."""
     fraction: dict[str, list] = {}
     size: dict[str, list] = {}
+    short: dict[str, str] = {}
     for row in primary:
         run = row.run
         train = run.record.get("train") or {}
@@ -325,13 +328,26 @@ def ablation_series(primary: list[Row]) -> dict[str, dict[str, list[tuple[float,
             continue
         config = train.get("config") or {}
         share = float(config.get("data_fraction") or 1.0)
-        label = f"{run.approach} {_data_key(run)} -> {row.score.task} ({row.score.metric})"
-        fraction.setdefault(f"{run.base_model}: {label}", []).append((share, row.score.value))
+        approach = APPROACH_LABELS.get(run.approach, run.approach)
+        point = (row.score.value, row.score.stderr)
+        # series are keyed by the full data key; legends show the short data label (results/labels.py) where no
+        # two series share one, since full dataset ids made legends wider than the figure
+        scored = f"→ {row.score.task} ({row.score.metric})"
+        full = f"{approach}{SEP}{_data_key(run)} {scored}"
+        brief = f"{approach}{SEP}{data_label(run.record) or _data_key(run)} {scored}"
+        key = f"{run.base_model}: {full}"
+        short[key] = f"{run.base_model}: {brief}"
+        fraction.setdefault(key, []).append((share, *point))
         if train.get("total_params"):  # only runs on the same share of the same data line up by size
-            size.setdefault(f"{label}, data {share:g}", []).append((float(train["total_params"]), row.score.value))
-    keep = lambda series: {k: sorted(v) for k, v in series.items() if len({x for x, _ in v}) > 1}  # noqa: E731
-    return {"data_fraction": keep(fraction), "model_size": keep(size)}
-
+            key = f"{full}, data {share:g}"
+            short[key] = f"{brief}, data {share:g}"
+            size.setdefault(key, []).append((float(train["total_params"]), *point))
+    out = {}
+    for kind, series in (("data_fraction", fraction), ("model_size", size)):
+        series = {k: sorted(v, key=lambda p: p[:2]) for k, v in series.items() if len({p[0] for p in v}) > 1}
+        unique = len({short[k] for k in series}) == len(series)
+        out[kind] = {short[k] if unique else k: v for k, v in series.items()}
+    return out
 
 
 # --- learning curves and the steps budget ----------------------------------------------------------------------
