@@ -22,7 +22,8 @@ SCORING = {"loglikelihood": "LL", "generative": "gen", "perplexity": "ppl", "mix
 # the success criterion that decides each matrix column (results/verdicts.py names)
 CRITERION_OF = {"finance": "Domain matching (finance)", "math": "Domain matching (math)",
                 "general": "Domain matching (general)", "cross": "Transfer"}
-VERDICT_CLASS = {"met": "good", "supported": "good", "not met": "bad", "not supported": "bad"}
+VERDICT_CLASS = {"met": "good", "supported": "good", "not met": "bad", "not supported": "bad",
+                 "answered": "good"}
 
 STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222; margin: 2em auto;
@@ -52,6 +53,7 @@ def to_html(report: dict) -> str:
              "<h2>Headline: best small model per domain</h2>", _headline(report, labels, notes, against),
              f"<h2>% of {escape(against)} by approach and domain</h2>", _matrix(report, labels),
              "<h2>Success criteria and hypotheses</h2>", _verdicts(report, labels),
+             "<h2>Research questions</h2>", _questions(report, labels),
              "<h2>Plots</h2>", _plots(report),
              "<h2>All scores</h2>", scores,
              "<h2>Runs</h2>", _runs(report), _efficiency(report, labels), _no_number(report),
@@ -195,6 +197,12 @@ def _verdicts(report: dict, labels: dict) -> str:
                        f"{_td(v['verdict'], VERDICT_CLASS.get(v['verdict'], 'open'))}"
                        f"{_td(_with_labels(v['detail'] or '', labels), 'small')}</tr>")
     return _table(["kind", "name", "claim", "verdict", "detail"], out, "verdicts")
+
+
+def _questions(report: dict, labels: dict) -> str:
+    rows = [f"<tr>{_td(q['name'])}{_td(q['question'])}{_td(q['verdict'], VERDICT_CLASS.get(q['verdict'], 'open'))}"
+            f"{_td(_with_labels(q['answer'], labels), 'small')}</tr>" for q in report.get("questions", [])]
+    return _table(["", "question", "verdict", "answer"], rows, "questions")
 
 
 def _plots(report: dict) -> str:

@@ -169,6 +169,7 @@ def render_report(runs_dir: str | Path, against: str = "gpt-4", fmt: str = "tabl
 
         text = to_html(report)
         atomic_write_text(html_path, text)
+        html_path.chmod(0o644)  # a page to send on: readable like the plot beside it, not private like a temp file
         print(f"report written to {html_path}", file=sys.stderr)
     elif detail:
         from results.detail import print_tables

@@ -86,6 +86,7 @@ def test_html_holds_the_matrix_every_score_and_the_runs(report, page):
     assert parsed.rows["scores"] == len(report["rows"])
     assert parsed.rows["runs"] == len(report["runs"])
     assert parsed.rows["verdicts"] == len(report["criteria"]) + len(report["hypotheses"])
+    assert parsed.rows["questions"] == len(report["questions"]) == 5
     assert "headline" in parsed.rows
 
 
