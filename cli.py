@@ -26,6 +26,15 @@ app.add_typer(data_app, name="data")
 app.add_typer(tasks_app, name="tasks")
 
 
+@app.callback()
+def _global_options(verbose: Annotated[bool, typer.Option(
+        "--verbose", envvar="DLM_VERBOSE", help="show the libraries' progress bars, warnings and log lines (hidden by "
+        "default); anywhere on the command line; plan runs' child processes inherit it")] = False) -> None:
+    from dlm_data.quiet import set_verbose
+
+    set_verbose(verbose)
+
+
 def _opt(*names: str, help: str = "", **kw):
     return typer.Option(*names, help=help, **kw)
 
@@ -250,8 +259,13 @@ def _list_flags() -> set[str]:
 
 def main(argv: list[str] | None = None) -> None:
     argv = expand_list_flags(list(sys.argv[1:] if argv is None else argv))
+    if "--verbose" in argv:  # a global option, so click takes it only before the command: `dlm demo --verbose` too
+        argv = ["--verbose", *(arg for arg in argv if arg != "--verbose")]
+    from dlm_data.quiet import verbose_scope
+
     try:
-        code = app(args=argv, standalone_mode=False)
+        with verbose_scope():
+            code = app(args=argv, standalone_mode=False)
         if code == 130:  # typer turns Ctrl-C into Exit(130) and, outside standalone mode, returns that code
             raise KeyboardInterrupt
         if isinstance(code, int) and code:

@@ -34,17 +34,24 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(*setting.spellings(), dest=setting.name, type=setting.kind,
                                 nargs="+" if setting.many else None, metavar=setting.name.upper(),
                                 help=setting.help + default)
+    parser.add_argument("--verbose", action="store_true", help="show the libraries' progress bars, warnings and log "
+                        "lines (also DLM_VERBOSE=1)")  # not a run setting: main() reads it
     return parser
 
 
 def parse(argv: list[str]):
     """argv (without the program name) -> study.cycle.Cycle; UserError on any mistake."""
     settings = vars(build_parser().parse_args(argv))
+    settings.pop("verbose", None)
     return table.cycle_from_settings(settings, command=["python", "main.py", *argv])
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--verbose" in argv:
+        from dlm_data.quiet import set_verbose
+
+        set_verbose(True)
     try:
         cycle = parse(argv)
         from results.console import print_eval

@@ -230,7 +230,9 @@ def _bound_readahead(builder) -> None:
 def _quiet(enabled: bool):
     import datasets
 
-    turn_off = enabled and datasets.is_progress_bar_enabled()
+    from dlm_data.quiet import is_verbose
+
+    turn_off = enabled and not is_verbose() and datasets.is_progress_bar_enabled()
     if turn_off:
         datasets.disable_progress_bars()
     try:

@@ -11,7 +11,6 @@ would get an earlier one's answers.
 """
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
@@ -19,10 +18,10 @@ from pathlib import Path
 
 from trainers.config import EvalConfig
 from dlm_data.errors import UserError
+from dlm_data.quiet import quiet_lm_eval, with_own_progress
 
 from harness_tasks.catalog import TASKS_DIR, catalog, leaf_tasks, resolve_tasks
 
-LM_EVAL_LOGGER = "lm_eval"
 EVAL_DTYPE = "float32"  # every evaluation scores float32 weights (recorded as eval.dtype)
 
 
@@ -55,7 +54,7 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
         check_chat_template(cfg.model, cfg.chat_template, cfg.peft, cfg.trust_remote_code)
     _prepare_environment()
 
-    with _quiet_lm_eval():
+    with quiet_lm_eval():
         _progress(f"loading {len(names)} task(s): {', '.join(names)}")
         task_manager = task_manager_for(names, cfg.data_dir)
         loaded = load_tasks(task_manager, names)
@@ -237,7 +236,7 @@ def run_harness(model, tokenizer, tasks: list, task_manager, cfg: EvalConfig, lo
     import lm_eval
     from lm_eval.models.huggingface import HFLM
 
-    lm = lm or HFLM(pretrained=model, tokenizer=tokenizer, batch_size=cfg.batch_size)
+    lm = lm or with_own_progress(HFLM(pretrained=model, tokenizer=tokenizer, batch_size=cfg.batch_size))
     limit = cfg.limit
     if limit is not None and float(limit).is_integer():
         limit = int(limit)  # lm-eval: an int is "first N documents", a float < 1 a fraction
@@ -340,22 +339,6 @@ def _prepare_environment() -> None:
     # lm-eval's request cache lives inside the installed package unless told otherwise (a shared venv!).
     os.environ.setdefault("LM_HARNESS_CACHE_PATH", str(cache_root() / "lm-eval-cache"))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-class _quiet_lm_eval:
-    """lm-eval logs a warning per task for things that are deliberate here (custom_dataset, overridden shots);
-    keep only errors unless the user set LMEVAL_LOG_LEVEL. Progress bars stay."""
-
-    def __enter__(self):
-        self.logger = logging.getLogger(LM_EVAL_LOGGER)
-        self.level = self.logger.level
-        if not os.environ.get("LMEVAL_LOG_LEVEL"):
-            self.logger.setLevel(logging.ERROR)
-        return self
-
-    def __exit__(self, *exc):
-        self.logger.setLevel(self.level)
-        return False
 
 
 def _progress(message: str) -> None:

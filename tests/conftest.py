@@ -25,6 +25,7 @@ os.environ.update({
     "TOKENIZERS_PARALLELISM": "false",
     "WANDB_MODE": "disabled",
 })
+os.environ.pop("DLM_VERBOSE", None)  # tests assert on dlm's quiet default, whatever the developer's shell sets
 for secret in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "WANDB_API_KEY"):
     os.environ.pop(secret, None)
 

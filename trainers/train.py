@@ -7,17 +7,15 @@ rank 0 (atomically, secrets scrubbed) to `cfg.results_dir`, and a copy lands in 
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dlm_data.lineage import TRAIN_RECORD_FILE
+from dlm_data.quiet import quiet_libraries as _quiet_libraries  # the name bench/ imports
 from trainers import runtime
 from trainers.checkpoints import check_unfinished, claim, clear_output_dir, note_entries, prepare_output_dir
 from trainers.config import TrainConfig
@@ -241,47 +239,6 @@ def _training_args(cfg: TrainConfig, output_dir: Path, learning_rate: float) -> 
         dataloader_num_workers=0, ddp_find_unused_parameters=False,
         **runtime.precision(cfg.bf16),
     )
-
-
-class _DropMessages(logging.Filter):
-    """Drops known-misleading library warnings: the 'pass an attention_mask' advice is wrong for packed batches
-    (their isolation relies on having no attention_mask); GPT-2 configs carry loss_type=None, which means the
-    default loss; a tied LM head is never saved, so resuming always 'misses' it; mtime ordering is harmless."""
-
-    MESSAGES = ("strongly recommend passing in an `attention_mask`", "mtime may not be reliable",
-                "`loss_type=None` was set in the config",
-                "missing keys in the checkpoint model loaded: ['lm_head.weight']")
-
-    def filter(self, record):
-        return not any(m in record.getMessage() for m in self.MESSAGES)
-
-
-@contextlib.contextmanager
-def _quiet_libraries():
-    """No tqdm bars from transformers/datasets and no known-noise warnings while training; restored afterwards."""
-    import datasets
-    from transformers.utils import logging as hf_logging
-
-    bars = hf_logging.is_progress_bar_enabled(), datasets.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    datasets.disable_progress_bars()
-    noise = _DropMessages()
-    loggers = [logging.getLogger(n) for n in ("transformers.modeling_utils", "transformers.trainer_utils",
-                                              "transformers.trainer")]
-    for logger in loggers:
-        logger.addFilter(noise)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r".*(gradient_checkpointing|is_gradient_checkpointing).*",
-                                    category=FutureWarning)
-            yield
-    finally:
-        for logger in loggers:
-            logger.removeFilter(noise)
-        if bars[0]:
-            hf_logging.enable_progress_bar()
-        if bars[1]:
-            datasets.enable_progress_bars()
 
 
 def _quiet_trainer(trainer) -> None:
