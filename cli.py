@@ -216,12 +216,15 @@ def plan(file: Annotated[str, typer.Argument(help="plan YAML (see plans/)")],
          executor: Annotated[str, _opt("--executor", help="local | ray | slurm (submitit)")] = "local",
          address: Annotated[Optional[str], _opt("--address", help="--executor ray: the cluster address")] = None,
          gpus_per_run: Annotated[int, _opt("--gpus-per-run", "--gpus_per_run", help="GPUs given to each run")] = 1,
+         set_: Annotated[Optional[list[str]], _opt("--set", help="KEY=VALUE: a setting for every run where it applies "
+                                                   "(training settings skip zero-shot runs); repeatable, e.g. "
+                                                   "--set model=tiny-gpt2 --set max_steps=20")] = None,
          data_dir: DataDir = None, results_dir: ResultsDir = "results/runs") -> None:
     """Run a matrix of train->evaluate cycles; finished runs are skipped on re-run."""
     from study.plan_runner import run_plan
 
     run_plan(file, dry_run=dry_run, data_dir=data_dir, results_dir=results_dir, device=device, jobs=jobs,
-             executor=executor, address=address, gpus_per_run=gpus_per_run)
+             executor=executor, address=address, gpus_per_run=gpus_per_run, overrides=set_)
 
 
 @app.command()

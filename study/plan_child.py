@@ -1,6 +1,7 @@
 """One run of a plan, in its own process: what `dlm plan --jobs N` starts for every run (study/plan_jobs.py).
 
     python -m study.plan_child PLAN_FILE RUN_NAME --results-dir DIR [--data-dir DIR] [--checkpoints-dir DIR]
+        [--set KEY=VALUE ...]
 
 Exit codes: 0 the run's record is written (now or before), 1 it failed, 3 another live process holds its lease,
 2 bad input (the plan file, the run name).
@@ -17,6 +18,7 @@ def main(argv=None) -> int:
     from dlm_data.errors import UserError
     from dlm_data.leases import try_lease
     from study.plan_file import load_plan
+    from study.plan_overrides import parse_overrides
     from study.plan_run import _run_one, finished_runs
 
     parser = argparse.ArgumentParser(prog="python -m study.plan_child")
@@ -25,10 +27,11 @@ def main(argv=None) -> int:
     parser.add_argument("--results-dir", required=True)
     parser.add_argument("--data-dir")
     parser.add_argument("--checkpoints-dir")
+    parser.add_argument("--set", action="append", default=[], dest="overrides")  # `dlm plan --set`, passed on
     args = parser.parse_args(argv)
     try:
         plan = load_plan(args.file, data_dir=args.data_dir, results_dir=args.results_dir,
-                         checkpoints_dir=args.checkpoints_dir)
+                         checkpoints_dir=args.checkpoints_dir, overrides=parse_overrides(args.overrides))
         (run,) = [r for r in plan.runs if r.name == args.run] or [None]
         if run is None:
             raise UserError(f"plan {plan.name} has no run named '{args.run}'")

@@ -7,7 +7,8 @@ steps of sequential training). Settings are the names of study/settings.py's tab
 (zero-shot | pretrain | sft), `data` ("id", "id:config" or a mapping of dataset flags, for mixtures) and `from`
 (start from that earlier run's checkpoint: pretrain -> SFT). Each run's key is a hash of its resolved settings
 (how and where it is run left out), so a re-run recognises finished runs by the key stored in their records.
-Every mistake in a plan file is reported as file:line:column.
+Every mistake in a plan file is reported as file:line:column. `dlm plan FILE --set KEY=VALUE` overrides a setting
+in every run where it means something (study/plan_overrides.py).
 """
 from __future__ import annotations
 
@@ -66,10 +67,12 @@ def run_key(settings: dict, upstream_key: str | None, data_dir: str | None) -> s
 
 
 def load_plan(file: str, data_dir: str | None = None, results_dir: str = "results/runs",
-              checkpoints_dir: str | None = None) -> Plan:
-    """Parse, check (errors name file:line:column) and expand a plan file into keyed runs, in order."""
+              checkpoints_dir: str | None = None, overrides: dict[str, dict] | None = None) -> Plan:
+    """Parse, check (errors name file:line:column) and expand a plan file into keyed runs, in order.
+    `overrides`: `--set` items as study/plan_overrides.py's parse_overrides returns them."""
     from itertools import product
 
+    forced = overrides or {}
     path = Path(file)
     try:
         text = path.read_text(encoding="utf-8")
@@ -119,6 +122,7 @@ def load_plan(file: str, data_dir: str | None = None, results_dir: str = "result
         entries.append(({**defaults, **layer}, layer.pop("name", None), raw.mark))
     if not entries:
         raise UserError(f"{file}: the plan has no runs; add a `matrix` or a `runs` list (see plans/)")
+    entries = [(overridden(settings, forced), label, mark) for settings, label, mark in entries]
     if doc.get("seeds") is not None:
         entries = _with_seeds(entries, doc["seeds"], file, doc.marks["seeds"])
 
@@ -151,6 +155,8 @@ def load_plan(file: str, data_dir: str | None = None, results_dir: str = "result
         run = PlanRun(run_name, settings, key, after)
         if run.trains and not settings.get("output_dir"):
             settings["output_dir"] = str(Path(ckpt_dir) / f"{_slug(run_name)}-{key[:8]}")
+        elif run.trains and any(k not in NOT_IN_KEY for k in forced):  # the plan's output_dir holds the plan's run
+            settings["output_dir"] = f"{settings['output_dir'].rstrip('/')}-{key[:8]}"
         _check_run(run, file, mark)
         if run.trains:
             shared = next((r for r in planned if r.trains and r.settings.get("output_dir") == settings["output_dir"]),
@@ -166,6 +172,24 @@ def load_plan(file: str, data_dir: str | None = None, results_dir: str = "result
         raise _at(file, doc.key_marks.get("slurm"), f"`slurm:` maps {', '.join(SLURM_KEYS)} to values"
                   + (f" (got '{bad}')" if bad else ""))
     return Plan(name, str(file), planned, dict(slurm))
+
+
+def overridden(settings: dict, forced: dict[str, dict]) -> dict:
+    """One run's settings with the --set overrides: a setting that only shapes training (max_steps, learning_rate,
+    batch_size ...) is set in training runs alone, so an evaluation-only run stays one (and keeps its key);
+    what an evaluation uses (model, limit, num_fewshot, tasks, data ...) is set in every run. A `from:` run
+    still starts from its upstream run's checkpoint (`model` is replaced after this)."""
+    from study.settings import BY_NAME, DEFAULTS, evaluates_only
+
+    if not forced:
+        return settings
+    evaluation_only = evaluates_only({**DEFAULTS, **settings})
+    out = dict(settings)
+    for key, layer in forced.items():
+        if evaluation_only and key != "data" and not BY_NAME[key].scores:
+            continue
+        out.update(layer)
+    return out
 
 
 def _with_seeds(entries: list, seeds, file: str, mark) -> list:
@@ -245,7 +269,7 @@ class _MarkedList(list):
     pass
 
 
-def _at(file: str, mark, message: str) -> UserError:
+def _at(file: str, mark, message: str) -> UserError:  # file: a path, or "--set ITEM" (mark None)
     if mark is None:
         return UserError(f"{file}: {message}")
     return UserError(f"{file}, line {mark.line + 1}, column {mark.column + 1}: {message}")

@@ -35,12 +35,14 @@ class Job:
 
 
 def child_command(file: str, run_name: str, results_dir: str, data_dir: str | None,
-                  checkpoints_dir: str | None) -> list[str]:
+                  checkpoints_dir: str | None, overrides: list[str] = ()) -> list[str]:
     command = [sys.executable, "-m", "study.plan_child", str(file), run_name, "--results-dir", str(results_dir)]
     if data_dir:
         command += ["--data-dir", str(data_dir)]
     if checkpoints_dir:
         command += ["--checkpoints-dir", str(checkpoints_dir)]
+    for item in overrides:  # the child expands the same overridden plan: the same run names and keys
+        command += ["--set", item]
     return command
 
 
@@ -83,7 +85,7 @@ def _table(jobs: list[Job]) -> None:
 
 
 def run_parallel(plan, file: str, jobs_at_once: int, executor, results_dir: str, data_dir: str | None,
-                 checkpoints_dir: str | None, gpus_per_run: int = 1) -> list[Job]:
+                 checkpoints_dir: str | None, gpus_per_run: int = 1, overrides: list[str] = ()) -> list[Job]:
     """Run every unfinished run of `plan`, up to `jobs_at_once` at a time; returns the jobs with their states."""
     from study.plan_run import finished_runs
 
@@ -115,7 +117,7 @@ def run_parallel(plan, file: str, jobs_at_once: int, executor, results_dir: str,
             if job.gpus:
                 env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, job.gpus))
             job.log = logs / f"{re.sub(r'[^A-Za-z0-9._-]+', '-', job.run.name)}.log"
-            command = child_command(file, job.run.name, results_dir, data_dir, checkpoints_dir)
+            command = child_command(file, job.run.name, results_dir, data_dir, checkpoints_dir, overrides)
             after = parent.handle if parent is not None and parent.state == "running" else None
             job.handle = executor.start(job.run.name, command, env, job.log, gpus=gpus_per_run if job.gpus else 0,
                                         after=after)

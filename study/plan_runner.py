@@ -1,7 +1,8 @@
 """Running a plan: every unfinished run of a plan file, in order, each one train -> evaluate cycle.
 
-    dlm plan plans/phase3_finetune.yaml --dry-run     # the equivalent `python main.py ...` commands
+    dlm plan plans/phase3_finetune.yaml --dry-run     # the equivalent `dlm run ...` commands, runnable anywhere
     dlm plan plans/phase3_finetune.yaml               # run what is not finished yet
+    dlm plan plans/phase3_finetune.yaml --set model=tiny-gpt2 --set max_steps=20   # every run, overridden
 
 A run is finished when a record carrying its plan key exists in the results dir; an interrupted training run
 resumes from its newest checkpoint. Reading and checking the file is study/plan_file.py.
@@ -19,15 +20,19 @@ from trainers.config import is_api_model
 
 def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, results_dir: str = "results/runs",
              checkpoints_dir: str | None = None, report: bool = True, device: str | None = None, jobs: int = 1,
-             executor: str = "local", address: str | None = None, gpus_per_run: int = 1) -> list[dict]:
-    """Run every unfinished run of a plan file in order; return the records written. --dry-run: print commands."""
+             executor: str = "local", address: str | None = None, gpus_per_run: int = 1,
+             overrides: list[str] | None = None) -> list[dict]:
+    """Run every unfinished run of a plan file in order; return the records written. --dry-run: print commands.
+    `overrides`: `--set KEY=VALUE` items (study/plan_overrides.py; plan_file.overridden: which runs each reaches)."""
     import shlex
 
     from dlm_data.records import check_writable
     from study.plan_file import load_plan
-    from study.settings import command_line
+    from study.plan_overrides import parse_overrides
 
-    plan = load_plan(file, data_dir=data_dir, results_dir=results_dir, checkpoints_dir=checkpoints_dir)
+    plan = load_plan(file, data_dir=data_dir, results_dir=results_dir, checkpoints_dir=checkpoints_dir,
+                     overrides=parse_overrides(overrides or []))
+    again = shlex.join(["dlm", "plan", str(file), *(w for item in overrides or [] for w in ("--set", item))])
     if not dry_run:
         check_writable(results_dir, "--results-dir")
     done = finished_runs(results_dir)
@@ -36,7 +41,7 @@ def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, resu
         print(f"# plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished in {results_dir}")
         for run in plan.runs:
             mark = f"# done ({done[run.key]}): " if run.key in done else ""
-            print(f"{mark}{shlex.join(command_line(run.settings, ('python', 'main.py')))}")
+            print(f"{mark}{shlex.join(runnable_command(run, data_dir))}")
         _print_training_times([r for r in todo if r.trains], plan.runs, device)
         _print_api_costs([r for r in todo if is_api_model(r.settings.get("model"))])
         return []
@@ -44,7 +49,7 @@ def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, resu
         f"{len(todo)} to run")
     if jobs > 1 or executor != "local":
         return _run_parallel(plan, file, jobs, executor, address, gpus_per_run, data_dir, results_dir,
-                             checkpoints_dir, report)
+                             checkpoints_dir, report, overrides or [], again)
     written, failed, busy = [], {}, []
     for i, run in enumerate(plan.runs, 1):
         step = f"[{i}/{len(plan.runs)}] {run.name}"
@@ -72,16 +77,16 @@ def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, resu
 
         render_report(runs_dir=results_dir, against="gpt-4", fmt="table")
     if busy:
-        say(f"{len(busy)} run(s) were running in another process: {', '.join(busy)}; re-run `dlm plan {file}` "
+        say(f"{len(busy)} run(s) were running in another process: {', '.join(busy)}; re-run `{again}` "
             "when it is done to pick up what it did not finish")
     if failed:
         raise UserError(f"{len(failed)} of {len(plan.runs)} runs failed ({', '.join(failed)}); fix the cause and "
-                        f"re-run `dlm plan {file}`: finished runs are skipped")
+                        f"re-run `{again}`: finished runs are skipped")
     return written
 
 
 def _run_parallel(plan, file, jobs, executor, address, gpus_per_run, data_dir, results_dir, checkpoints_dir,
-                  report) -> list[dict]:
+                  report, overrides, again) -> list[dict]:
     """--jobs N / --executor: every run in its own process (study/plan_jobs.py); exit code 1 when any failed."""
     from study.plan_executors import make_executor
     from study.plan_jobs import run_parallel
@@ -89,7 +94,8 @@ def _run_parallel(plan, file, jobs, executor, address, gpus_per_run, data_dir, r
     if jobs < 1:
         raise UserError(f"--jobs must be 1 or more (got {jobs})")
     runner = make_executor(executor, results_dir, address, plan.slurm)
-    finished = run_parallel(plan, file, jobs, runner, results_dir, data_dir, checkpoints_dir, gpus_per_run)
+    finished = run_parallel(plan, file, jobs, runner, results_dir, data_dir, checkpoints_dir, gpus_per_run,
+                            overrides)
     states = {state: [j.run.name for j in finished if j.state == state] for state in
               ("done", "failed", "busy", "skipped")}
     say(f"plan {plan.name}: " + ", ".join(f"{len(names)} {state}" for state, names in states.items()))
@@ -98,7 +104,7 @@ def _run_parallel(plan, file, jobs, executor, address, gpus_per_run, data_dir, r
 
         render_report(runs_dir=results_dir, against="gpt-4", fmt="table")
     if states["busy"]:
-        say(f"running in another process: {', '.join(states['busy'])}; re-run `dlm plan {file}` when it is done")
+        say(f"running in another process: {', '.join(states['busy'])}; re-run `{again}` when it is done")
     if states["failed"] or states["skipped"]:
         logs = Path(results_dir) / "logs"
         say(f"[red]failed: {', '.join(states['failed']) or '-'}; skipped (their `from:` run did not finish): "
@@ -108,6 +114,36 @@ def _run_parallel(plan, file, jobs, executor, address, gpus_per_run, data_dir, r
 
     keys = {j.run.key for j in finished}
     return [r for r in load_records(results_dir)[0] if r.get("plan_key") in keys]
+
+
+def runnable_command(run, data_dir: str | None = None) -> list[str]:
+    """The `dlm run` argv that does this plan run when pasted into a shell in any directory: paths absolute (data,
+    results, checkpoints, a `from:` run's checkpoint as its model), the data dir written out even when it came from
+    DLM_DATA_DIR, resuming where the plan would resume. (The record it writes carries no plan key: `dlm plan`
+    runs it again unless it is run by the plan.)"""
+    import os
+    import shutil
+    import sys
+
+    from study.settings import command_line
+
+    settings = with_resume(run)
+    chosen = settings.get("data_dir") or data_dir or os.environ.get("DLM_DATA_DIR")
+    if chosen:
+        settings["data_dir"] = chosen
+    for name in ("data_dir", "results_dir", "output_dir", "model", "chat_template"):
+        value = settings.get(name)
+        local = name in ("data_dir", "results_dir", "output_dir") or (name == "model" and run.after)
+        if value and (local or Path(value).expanduser().exists()):  # `tiny-gpt2`, `gpt2` stay names
+            settings[name] = os.path.abspath(Path(value).expanduser())
+    beside = Path(sys.executable).parent / "dlm"  # the venv's entry point, also when the venv is not activated
+    if shutil.which("dlm"):
+        program = ("dlm", "run")
+    elif beside.exists():
+        program = (str(beside), "run")
+    else:  # not installed: the study plan's script, by its full path
+        program = (sys.executable, str(Path(__file__).resolve().parents[1] / "main.py"))
+    return command_line(settings, program)
 
 
 def _print_training_times(runs: list, every_run: list, device: str | None) -> None:
