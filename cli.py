@@ -183,6 +183,7 @@ def eval_(settings: dict) -> None:
     from study.settings import eval_config
 
     print_eval(evaluate(eval_config(settings)))
+    _print_next_step(settings)
 
 
 @settings_command("run")
@@ -193,18 +194,32 @@ def run(settings: dict) -> None:
     from study.settings import cycle_from_settings
 
     print_eval(run_cycle(cycle_from_settings(settings)))
+    _print_next_step(settings)
+
+
+def _print_next_step(settings: dict) -> None:
+    from results.report import next_step
+    from study.cycle import say
+
+    if not settings.get("dry_run"):  # an API dry run writes no record
+        say(next_step(settings.get("results_dir") or "results/runs"))
 
 
 # --- report / plan / demo ----------------------------------------------------------------------------------
 @app.command()
-def report(results_dir: ResultsDir = "results/runs", runs: HiddenRuns = None,
+def report(results_dir: Annotated[Optional[str], _opt("--results-dir", "--results_dir", help="folder of run records "
+                                                       "(default: where dlm last wrote one, else results/runs)")] = None,
+           runs: HiddenRuns = None,
            against: Annotated[str, _opt("--against", help="large model to compare with")] = "gpt-4",
-           format: Annotated[str, _opt("--format", help="table | markdown | csv | json")] = "table",
+           format: Annotated[str, _opt("--format", help="table | markdown | csv | json | html")] = "table",
+           detail: Annotated[bool, _opt("--detail", help="every score, note and table, not one screen")] = False,
+           output: Annotated[Optional[str], _opt("--output", help="--format html: the file to write "
+                                                 "(default: report.html in the results dir)")] = None,
            plot: Annotated[Optional[str], _opt("--plot", help="write figures to FILE.png")] = None) -> None:
-    """Tables from stored run records against stored large-model numbers (never recomputes)."""
+    """One screen of results against stored large-model numbers (never recomputes); --detail for everything."""
     from results.report import render_report
 
-    render_report(runs_dir=runs or results_dir, against=against, fmt=format, plot=plot)
+    render_report(runs_dir=runs or results_dir, against=against, fmt=format, plot=plot, detail=detail, output=output)
 
 
 @app.command()

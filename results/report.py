@@ -135,15 +135,18 @@ def next_step(results_dir: str | Path) -> str:
         "   (--detail for every score, --format html for a page to share)"
 
 
-def render_report(runs_dir: str | Path, against: str = "gpt-4", fmt: str = "table", plot: str | None = None,
+def render_report(runs_dir: str | Path | None, against: str = "gpt-4", fmt: str = "table", plot: str | None = None,
                   baselines: str | Path = BASELINES_FILE, detail: bool = False, output: str | None = None) -> str:
     """Print the report in `fmt` (and write the PNG `plot`); returns the printed text. The table format is one
-    screen (results/screen.py) unless `detail`; html is written to `output` (default <runs_dir>/report.html)."""
+    screen (results/screen.py) unless `detail`; html is written to `output` (default <runs_dir>/report.html).
+    No `runs_dir`: the one `find_results_dir` finds, once the other inputs are checked."""
     if fmt not in FORMATS:
         raise UserError(f"unknown report format '{fmt}'; use one of: {', '.join(FORMATS)}")
     from dlm_data.records import check_plot_path
 
     check_plot_path(plot)
+    check_plot_path(output, suffix=".html", flag="--output")
+    runs_dir = find_results_dir(runs_dir and str(runs_dir))
     html_path = Path(output or Path(runs_dir) / "report.html") if fmt == "html" else None
     if html_path is not None:
         check_plot_path(str(html_path), suffix=".html", flag="--output")

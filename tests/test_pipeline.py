@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import cli
+
 import main as seed_main
 from study import cycle as study_cycle, demo as demo_module, plan_run, plan_runner, settings
 from study import zero_shot
@@ -350,6 +352,26 @@ def test_demo_runs_every_approach_and_reports_against_gpt4(demo_run, capsys):
 
     text = render_report(demo_run["results"], against="gpt-4", fmt="markdown")
     assert "gpt-4" in text.lower() and "demonstrate the pipeline" in text
+
+
+def test_plain_report_after_the_demo_is_one_screen_of_the_demo(demo_run, capsys, monkeypatch, tmp_path):
+    """`dlm report` with no flags reads what the demo wrote; at COLUMNS=100 it fits one screen, names whole."""
+    from results.report import build_report
+
+    monkeypatch.chdir(tmp_path)  # no results/runs here: only the note of the last writer can lead to the demo
+    monkeypatch.setenv("COLUMNS", "100")
+    demo_module.demo(results_dir=str(demo_run["results"]), plot=None)  # every run finished: skipped, reported
+    assert f"next: dlm report --results-dir {demo_run['results']}" in capsys.readouterr().out
+    cli.main(["report"])
+    shown = capsys.readouterr()
+    assert f"reading {demo_run['results'].resolve()}" in shown.err
+    lines = shown.out.splitlines()
+    assert len(lines) <= 80 and max(len(line) for line in lines) <= 100, (len(lines), shown.out)
+    report = build_report(demo_run["results"])
+    deciding = {t for v in report["criteria"] for e in v["evidence"] for t in e.get("tasks", [])}
+    assert deciding and all(task in shown.out for task in deciding)
+    assert all(run["label"] in shown.out and run["run_id"] in shown.out.replace("\n", "") for run in report["runs"])
+    assert "…" not in shown.out and "RQ5" in shown.out
 
 
 def test_plan_resumes_after_an_interruption_without_duplicates(demo_run, capsys):
