@@ -76,6 +76,10 @@ def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, resu
         from results.report import render_report
 
         render_report(runs_dir=results_dir, against="gpt-4", fmt="table")
+    if report and (written or done):  # the demo prints its own next steps
+        from results.report import next_step
+
+        say(next_step(results_dir))
     if busy:
         say(f"{len(busy)} run(s) were running in another process: {', '.join(busy)}; re-run `{again}` "
             "when it is done to pick up what it did not finish")
@@ -103,6 +107,10 @@ def _run_parallel(plan, file, jobs, executor, address, gpus_per_run, data_dir, r
         from results.report import render_report
 
         render_report(runs_dir=results_dir, against="gpt-4", fmt="table")
+    if report and states["done"]:
+        from results.report import next_step
+
+        say(next_step(results_dir))
     if states["busy"]:
         say(f"running in another process: {', '.join(states['busy'])}; re-run `{again}` when it is done")
     if states["failed"] or states["skipped"]:
