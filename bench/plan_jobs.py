@@ -5,8 +5,8 @@ processes, alternated), and the per-run overhead of the Ray and submitit executo
 """
 from __future__ import annotations
 
+import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +33,22 @@ def whole_plan(template: Path, jobs: int, results: Path) -> float:
     started = time.perf_counter()
     subprocess.run([*common.dlm_command(), "plan", str(file), "--jobs", str(jobs), "--results-dir", str(results)],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=file.parent)
+    return time.perf_counter() - started
+
+
+def training_seconds(threads: int, work: Path) -> float:
+    """One 300-step tiny-gpt2 pretraining run (the plan's `pretrain`) with `threads` CPU threads: how much a run
+    gains from the cores a second job would take from it."""
+    import os
+
+    out = work / f"threads-{threads}-{time.perf_counter_ns()}"
+    command = [*common.dlm_command(), "train", "--model", "tiny-gpt2", "--mode", "pretrain", "--dataset",
+               "gbharti/finance-alpaca", "--max_steps", "300", "--batch_size", "8", "--gradient_accumulation_steps",
+               "1", "--max_length", "128", "--save_steps", "10000", "--output_dir", str(out / "ckpt"),
+               "--results-dir", str(out / "runs")]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env={**os.environ, "OMP_NUM_THREADS": str(threads)})
     return time.perf_counter() - started
 
 
@@ -67,6 +83,14 @@ def main(argv=None) -> dict:
         payload = {"bench": "plan_jobs", "results": results, "times": times}
         common.write_json(args.json_out, payload)
         return payload
+    one = [training_seconds(1, work) for _ in range(2)]
+    two = [training_seconds(2, work) for _ in range(2)]
+    scaling = common.median(one) / common.median(two)
+    print(f"one pretraining run: 1 thread {common.median(one):.1f} s, 2 threads {common.median(two):.1f} s")
+    # two 1-thread runs side by side do 2 runs per 1-thread-run time; one 2-thread run does `scaling` in that time
+    results.append(common.result_line("best_possible_jobs2_ratio", scaling / 2, 0.7, True,
+                                      f"independent runs on {os.cpu_count()} cores: 2-thread speed-up "
+                                      f"{scaling:.2f}x / 2"))
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -79,7 +103,8 @@ def main(argv=None) -> dict:
     for kind in ("ray", "submitit"):
         results.append(common.result_line(f"{kind}_overhead_per_run_s", per_run[kind] - per_run["local"], float("nan"),
                                           True, f"{kind} minus local, seconds per run"))
-    payload = {"bench": "plan_jobs", "results": results, "times": times, "per_run_s": per_run}
+    payload = {"bench": "plan_jobs", "results": results, "times": times, "per_run_s": per_run,
+               "one_run_s": {"1_thread": one, "2_threads": two}}
     common.write_json(args.json_out, payload)
     return payload
 
