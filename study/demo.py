@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from pathlib import Path
 
@@ -11,8 +12,9 @@ from study.plan_runner import run_plan
 REPO = Path(__file__).resolve().parent.parent
 
 DEMO_PLAN = REPO / "plans" / "demo.yaml"
-# runs offline on samples/ (tests/test_plan_set.py runs it): the phase-3 plan cut down to the tiny model
-TRY_A_PLAN = "dlm plan plans/phase3_finetune.yaml --set model=tiny-gpt2 --set max_steps=20 --set limit=30"
+# the phase-3 plan cut down to the tiny model, on samples/: runs offline, as printed, from any directory
+TRY_A_PLAN = shlex.join(["dlm", "plan", str(REPO / "plans" / "phase3_finetune.yaml"), "--data-dir", str(REPO / "samples"),
+                         "--set", "model=tiny-gpt2", "--set", "max_steps=20", "--set", "limit=30"])
 DEMO_NOTE = ("tiny-gpt2 (2 layers, 64 dims) on miniature sample data: these numbers demonstrate the pipeline, "
              "not the research answer")
 

@@ -19,8 +19,11 @@ def _run_one(run, plan, file: str, step: str, failed: dict) -> dict | None:
     from study.settings import command_line, cycle_from_settings
 
     settings = with_resume(run)
+    from dlm_data.quiet import is_verbose
+
     command = command_line(settings, ("python", "main.py"))
-    say(f"{step}: {shlex.join(command)}")
+    # the whole command is in the record and in `dlm plan --dry-run`; one short line here unless --verbose
+    say(f"{step}: {shlex.join(command)}" if is_verbose() else f"{step}: starting (plan key {run.key})")
     started = time.time()
     try:
         cycle = cycle_from_settings(settings, command=command, tags={
