@@ -5,6 +5,8 @@ a value that is absent or None prints as "–", so a partial record never crashe
 """
 from __future__ import annotations
 
+import os
+
 from typing import Any, Iterable
 
 MISSING = "–"
@@ -12,11 +14,17 @@ MAX_CELL = 300  # characters of one cell in `data show`; long documents would pu
 MAX_CONFIGS = 4  # configs listed before "(+N more)"; glue has 8, deepmind math ~56, mmlu 57
 
 
+def screen_width() -> int | None:
+    """COLUMNS when set (piped output included), else the terminal's width (rich decides)."""
+    value = os.environ.get("COLUMNS", "")
+    return int(value) if value.isdigit() and int(value) > 20 else None
+
+
 def _console():
     from rich.console import Console
 
-    console = Console()
-    if not console.is_terminal:  # piped or captured: Rich would assume 80 columns and squeeze the numbers
+    console = Console(width=screen_width())
+    if not console.is_terminal and screen_width() is None:  # piped, no COLUMNS: Rich would squeeze to 80
         console.width = max(console.width, 160)
     return console
 
@@ -262,8 +270,8 @@ def print_eval(record: dict) -> None:
 
     record = record or {}
     model = (record.get("model") or {}).get("name")
-    out = _table(f"Scores — {fmt(model)} ({record.get('run_id', MISSING)})", "task", "metric", "value ± stderr",
-                 "n", "shots")
+    out = _table(f"Scores — {fmt(model)}", "task", "metric", "value ± stderr", "n", "shots")
+    out.caption = f"run {record.get('run_id', MISSING)}"  # a caption, not the title: a long run id stays whole
     scores = record_scores(record)
     for s in scores:
         metric = s.metric if s.filter in (None, "none") else f"{s.metric} ({s.filter})"

@@ -99,7 +99,7 @@ def print_tables(report: dict) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    from results.screen import screen_width
+    from results.console import screen_width
 
     console = Console(record=True, width=screen_width())
     if not console.is_terminal and screen_width() is None:  # piped with no COLUMNS: wide enough for whole cells

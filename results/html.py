@@ -48,7 +48,7 @@ def to_html(report: dict) -> str:
     scores = _scores_table(report, labels, notes, against)  # first: it numbers the footnotes the others reuse
     parts = [f"<h1>Small models against {escape(against)}</h1>",
              f'<p class="meta">{len(report["runs"])} run(s) from <code>{escape(report["runs_dir"])}</code>; '
-             "every number comes from the run records (nothing recomputed).</p>",
+             "every score comes from the run records; ratios, means and intervals are computed from them.</p>",
              _notes(report),
              "<h2>Headline: best small model per domain</h2>", _headline(report, labels, notes, against),
              f"<h2>% of {escape(against)} by approach and domain</h2>", _matrix(report, labels),

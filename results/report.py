@@ -122,9 +122,9 @@ def find_results_dir(explicit: str | None) -> str:
         return explicit
     last = last_results_dir()
     if last and any(Path(last).glob("*.json")):
-        print(f"dlm report: reading {last} (where dlm last wrote a record; --results-dir to choose)", file=sys.stderr)
+        print(f"dlm report: reading {last} (the last records written; or --results-dir)", file=sys.stderr)
         return last
-    print(f"dlm report: reading {DEFAULT_RESULTS_DIR} (the default; --results-dir to choose)", file=sys.stderr)
+    print(f"dlm report: reading {DEFAULT_RESULTS_DIR} (the default; or --results-dir)", file=sys.stderr)
     return DEFAULT_RESULTS_DIR
 
 
@@ -145,6 +145,8 @@ def render_report(runs_dir: str | Path | None, against: str = "gpt-4", fmt: str 
     from dlm_data.records import check_plot_path
 
     check_plot_path(plot)
+    if output and fmt != "html":
+        raise UserError(f"--output is where --format html writes its page; add --format html (got --format {fmt})")
     check_plot_path(output, suffix=".html", flag="--output")
     runs_dir = find_results_dir(runs_dir and str(runs_dir))
     html_path = Path(output or Path(runs_dir) / "report.html") if fmt == "html" else None

@@ -8,10 +8,9 @@ beyond its defined label (results/labels.py), and each label shown is listed bes
 """
 from __future__ import annotations
 
-import os
 import re
 
-from results.console import MISSING
+from results.console import MISSING, screen_width
 from results.matrix import APPROACHES, DOMAINS
 from results.verdicts import pct
 
@@ -22,12 +21,6 @@ VERDICT_COLORS = {"met": "green", "supported": "green", "answered": "green", "no
 
 
 PIPED_WIDTH = 100  # piped with no COLUMNS: the width the screen is laid out for
-
-
-def screen_width() -> int | None:
-    """COLUMNS when set (piped output included), else the terminal's width (rich decides)."""
-    value = os.environ.get("COLUMNS", "")
-    return int(value) if value.isdigit() and int(value) > 20 else None
 
 
 def _table(title: str, *columns: str):
@@ -80,37 +73,40 @@ def _protocol(rows: list[dict]) -> str:
 
 
 def headline(report: dict, labels: dict[str, str]):
+    """The table and, below it, one line per domain naming the tasks its deciding runs were scored on."""
     against = ",".join(report["against"])
     table = _table(f"Headline: runs deciding each domain criterion vs {against} (primary metric, 95% intervals)",
-                   "domain", "run", f"% of {against} ± 95%", "ours", against, "protocol", "tasks")
-    for column in table.columns[1:3]:
-        column.no_wrap = True  # run labels and intervals whole
+                   "domain", "run", f"% of {against} ± 95%", "ours", against, "protocol")
+    for column in table.columns:
+        column.no_wrap = True  # labels, intervals and protocols whole; the task names follow the table
     primary = [r for r in report["rows"] if r["primary"] and r["ratio"] is not None]
+    tasks: dict[str, list[str]] = {}
     for verdict in report["criteria"]:
         if not verdict["name"].startswith("Domain matching"):
             continue
         domain = verdict["name"].split("(")[-1].rstrip(")")
-        name = domain
         if not verdict["evidence"]:
-            table.add_row(name, "not enough runs", MISSING, MISSING, MISSING, MISSING, MISSING)
+            table.add_row(domain, "not enough runs", MISSING, MISSING, MISSING, MISSING)
             continue
         for k, e in enumerate(verdict["evidence"][:RUNS_PER_DOMAIN]):
             rows = [r for r in primary if r["run_id"] == e["run_id"] and r["task"] in e["tasks"]
                     and r["task_domain"] == domain]
             ours = sum(r["value"] for r in rows) / len(rows) if rows else None
             theirs = sum(r["baseline_value"] for r in rows) / len(rows) if rows else None
-            table.add_row(name if k == 0 else "", labels.get(e["run_id"], e["run_id"]),
+            table.add_row(domain if k == 0 else "", labels.get(e["run_id"], e["run_id"]),
                           _interval(e["ratio"], e["stderr"]), MISSING if ours is None else f"{ours:.3f}",
-                          MISSING if theirs is None else f"{theirs:.3f}", _protocol(rows) if rows else MISSING,
-                          _tasks(e["tasks"]))
-    return table
+                          MISSING if theirs is None else f"{theirs:.3f}", _protocol(rows) if rows else MISSING)
+            tasks.setdefault(domain, [])
+            tasks[domain] += [t for t in e["tasks"] if t not in tasks[domain]]
+    notes = [f"{domain} tasks: {_tasks(names, shown=6)}" for domain, names in tasks.items()]
+    return table, notes
 
 
 def matrices(report: dict) -> list:
     against = ",".join(report["against"])
     out = []
     for model, approaches in sorted(report["matrix"].items()):
-        table = _table(f"% of {against} by approach and domain — {model} (mean ratio, tasks)", "approach",
+        table = _table(f"% of {against} by approach and domain — {model} (mean ratio, n tasks; every score, deciding or not)", "approach",
                        *DOMAINS.values())
         for approach, name in APPROACHES.items():
             cols = approaches.get(approach, {})
@@ -138,15 +134,22 @@ def _verdict_evidence(v: dict, labels: dict[str, str]) -> tuple[str, str]:
         best = v["evidence"][0]
         return f"best {_interval(best['ratio'], best['stderr'])}", ", ".join(
             labels.get(e["run_id"], e["run_id"]) for e in v["evidence"][:RUNS_PER_DOMAIN])
-    return v["detail"].split(";")[0], MISSING  # efficiency: run count and the longest run
+    timed = [e for e in v["evidence"] if e.get("wall_time_s") is not None]
+    if timed:  # efficiency: the longest run decides it
+        longest = max(timed, key=lambda e: e["wall_time_s"])
+        return (f"{len(timed)} run(s), longest {longest['wall_time_s'] / 60:.1f} min",
+                labels.get(longest["run_id"], longest["run_id"]))
+    return v["detail"].split(";")[0], MISSING
 
 
 def verdicts(report: dict, labels: dict[str, str]):
-    table = _table("Success criteria and hypotheses", "check", "verdict", "runs", "interval / missing")
-    table.columns[2].max_width = 26
+    table = _table("Success criteria and hypotheses", "check", "verdict", "interval / missing (runs)")
+    for column in table.columns[:2]:
+        column.no_wrap = True
     for v in report["criteria"] + report["hypotheses"]:
         text, runs = _verdict_evidence(v, labels)
-        table.add_row(v["name"].replace("Domain matching", "Domain"), _colored(v["verdict"]), runs, text)
+        table.add_row(v["name"].replace("Domain matching", "Domain"), _colored(v["verdict"]),
+                      text + ("" if runs == MISSING else f" ({runs})"))
     return table
 
 
@@ -162,8 +165,9 @@ def questions(report: dict, labels: dict[str, str]):
 
 def footer(report: dict, labels: dict[str, str], shown: set[str]) -> list[str]:
     listed = [r for r in report["runs"] if r["run_id"] in shown][:LABELS_LISTED]
-    lines = ["runs: " + "; ".join(f"{r['label']} = {r['run_id']}" for r in listed)
-             + (f"; {len(shown) - len(listed)} more in --detail" if len(shown) > len(listed) else "")]
+    lines = [f"{r['label']} = {r['run_id']}" for r in listed]
+    if len(shown) > len(listed):
+        lines.append(f"{len(shown) - len(listed)} more run(s) in --detail")
     missing = len(report["tasks_without_published_number"])
     lines.append("ratio = our score / the published score; ≠ = not like-for-like; sources: results/baselines.yaml"
                  + (f"; {missing} task(s) have no published number" if missing else ""))
@@ -187,7 +191,10 @@ def print_screen(report: dict) -> str:
     for note in report["notes"]:
         if note.startswith(("tiny-gpt2", "⚠", "failed", "incomplete")) or " run(s) left out" in note:
             console.print(f"[yellow]{note}[/yellow]", highlight=False)
-    console.print(headline(report, labels))
+    table, task_notes = headline(report, labels)
+    console.print(table)
+    for line in task_notes:
+        console.print(f"[dim]{line}[/dim]", highlight=False)
     for table in matrices(report):
         console.print(table)
     if not report["matrix"]:

@@ -67,9 +67,13 @@ def _deciding(rows: list[Row]) -> tuple[list[Row], list[str]]:
         notes.append(f"{len(subsets)} --limit (subset) score(s) shown in the tables, not deciding")
     if other:
         notes.append("other protocol, not deciding: " + ", ".join(
-            sorted({f"{r.score.task} ({r.baseline.shots}-shot published vs {r.score.num_fewshot}-shot here)"
+            sorted({f"{r.score.task} ({_shots(r.baseline.shots)} published vs {r.score.num_fewshot}-shot here)"
                     for r in other})))
     return keep, notes
+
+
+def _shots(shots: int | None) -> str:
+    return "shot count unknown" if shots is None else f"{shots}-shot"
 
 
 def runs_ratio(rows: list[Row]) -> list[tuple[Run, float, float | None, list[str]]]:
@@ -108,7 +112,8 @@ def _ratio_verdict(name, claim, rows, threshold, missing, covered=None) -> Verdi
     if covered is not None:
         scored = set(ranked[0][3])
         absent = [t for t in covered if t not in scored]
-        detail += f"; tasks: {', '.join(ranked[0][3])}" + (f"; not scored: {', '.join(absent)}" if absent else "")
+        detail += f"; tasks: {', '.join(ranked[0][3])}" + (
+            f"; no deciding score on: {', '.join(absent)}" if absent else "")
     return Verdict(name, claim, verdict, "; ".join([detail, *notes]),
                    [{"run_id": run.run_id, "ratio": ratio, "stderr": se, "tasks": tasks}
                     for run, ratio, se, tasks in ranked])

@@ -41,7 +41,11 @@ def parse_overrides(items: list[str]) -> dict[str, dict]:
             raise UserError(f"{where}: `{key}` cannot be set for every run; use {NOT_SETTABLE[key]}")
         if key not in settable:
             raise UserError(f"--set: {_unknown(key, settable, 'setting')}")
-        value = _read_yaml(text, where) if text.strip() else None
+        # an empty value puts an optional setting back to none (`--set limit=`: full test sets); a run needs a model
+        if not text.strip() and (key in ("model", "data") or BY_NAME[key].default is not None):
+            raise UserError(f"{where}: `{key}` needs a value, e.g. --set {key}=" +
+                            ("tiny-gpt2" if key == "model" else "VALUE"))
+        value = _read_yaml(text, where) if text.strip() else None  # `--set limit=`: back to the default (none)
         if isinstance(value, str) and key in BY_NAME and BY_NAME[key].kind is float:
             with suppress(ValueError):  # YAML 1.1 reads 1e-4 as a string (it wants 1.0e-4); typed here, a number
                 value = float(value)

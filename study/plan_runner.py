@@ -9,6 +9,8 @@ resumes from its newest checkpoint. Reading and checking the file is study/plan_
 """
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 from dlm_data.errors import UserError
@@ -30,6 +32,9 @@ def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, resu
     from study.plan_file import load_plan
     from study.plan_overrides import parse_overrides
 
+    from study.settings import check_data_dir
+
+    check_data_dir(data_dir or os.environ.get("DLM_DATA_DIR"))
     plan = load_plan(file, data_dir=data_dir, results_dir=results_dir, checkpoints_dir=checkpoints_dir,
                      overrides=parse_overrides(overrides or []))
     again = shlex.join(["dlm", "plan", str(file), *(w for item in overrides or [] for w in ("--set", item))])

@@ -147,6 +147,18 @@ def _check_dirs(s: dict) -> None:
     check_writable(s["results_dir"], "--results-dir")
     if s.get("output_dir"):
         check_writable(s["output_dir"], "--output_dir")
+    check_data_dir(s.get("data_dir"))
+
+
+def check_data_dir(data_dir: str | None) -> None:
+    """A --data-dir that is not a folder would quietly mean "the hub": refused before any work."""
+    from pathlib import Path
+
+    from dlm_data.errors import UserError
+
+    if data_dir and not Path(data_dir).expanduser().is_dir():
+        raise UserError(f"--data-dir {data_dir} is not a folder; give the folder that holds the snapshots "
+                        "(<owner>/<name>/ inside, e.g. samples/), or leave it out to read the Hub")
 
 
 def _filled(settings: dict, command: str) -> dict:

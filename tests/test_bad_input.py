@@ -45,6 +45,7 @@ from bad_input_setups import (
     model_without_chat_template,
 )
 
+DEMO_PLAN = str(Path(__file__).resolve().parent.parent / "plans" / "demo.yaml")
 TINY = "tiny-gpt2"
 IMDB = "stanfordnlp/imdb"
 TRAIN_OK = ["--model", TINY, "--dataset", IMDB, "--max_steps", "1"]  # a valid training command to vary
@@ -261,6 +262,12 @@ CASES = [
          r"is a file", a_file),
     Case("report-plot-not-png", ["report", "--plot", "{tmp}/x.jpg"], r"\.png"),
     Case("report-plot-under-a-file", ["report", "--plot", "{tmp}/afile/x.png"], r"is a file", a_file),
+    Case("report-output-without-html", ["report", "--output", "{tmp}/x.html"], r"--format html"),
+    Case("report-output-not-html", ["report", "--format", "html", "--output", "{tmp}/x.txt"], r"\.html"),
+    Case("plan-set-empty-model", ["plan", DEMO_PLAN, "--dry-run", "--set", "model="], r"--set model=.*needs a value"),
+    Case("plan-data-dir-missing", ["plan", DEMO_PLAN, "--dry-run", "--data-dir", "{tmp}/nowhere"], r"not a folder"),
+    Case("eval-data-dir-missing", ["eval", "--model", TINY, "--tasks", "dlm_tfns", "--data-dir", "{tmp}/nowhere"],
+         r"not a folder"),
     Case("main-results-dir-is-file", ["--model", TINY, "--dataset", IMDB, "--results_dir", "{tmp}/afile"],
          r"is a file", a_file, entry="main.py"),
     # plan files

@@ -107,6 +107,7 @@ def test_run_keys_follow_the_data_content_not_the_path_that_names_it(plan, tmp_p
     tweets.write_bytes(tweets.read_bytes() + b"\0")  # other data: every run is another run
     edited = {r.name: r.key for r in load_plan(str(plan), data_dir=str(copy)).runs}
     assert all(edited[n] != k for n, (k, _) in keys.items())
+    (tmp_path / "no-snapshots").mkdir()
     hub = {r.name: r.key for r in load_plan(str(plan), data_dir=str(tmp_path / "no-snapshots")).runs}
     monkeypatch.delenv("DLM_DATA_DIR")
     assert {r.name: r.key for r in load_plan(str(plan)).runs} == hub  # an empty dir: every dataset is the Hub's
