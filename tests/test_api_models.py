@@ -152,10 +152,11 @@ def test_kill_9_then_rerun_sends_only_the_missing_requests(proxy, cache_dir, tmp
     db = cache_dir / "api" / "responses.sqlite"
 
     def cached() -> int:  # the proxy counts a response when it sends it; the child commits it a moment later
-        if not db.exists():
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
+                return connection.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+        except sqlite3.OperationalError:  # not created yet, or its table not yet
             return 0
-        with sqlite3.connect(db) as connection:
-            return connection.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
     deadline = time.time() + 120
     while cached() < 4 and time.time() < deadline:
