@@ -61,26 +61,24 @@ def _discriminators(record: dict) -> dict[str, str]:
 def run_labels(runs: list) -> dict[str, str]:
     """{run_id: short label} for `runs` (results/matrix.Run), unique within the list."""
     several_models = len({r.base_model for r in runs}) > 1
-    base = {}
+    labels, suffixes = {}, {}
     for run in runs:
         approach = APPROACH_LABELS.get(run.approach, run.approach)
         if run.approach == "sft" and (_config(run.record).get("lora")):
             approach = "lora"
+        data = data_label(run.record)
         parts = [run.base_model] if several_models else []
-        parts += [approach] + ([data_label(run.record)] if data_label(run.record) else [])
-        base[run.run_id] = SEP.join(parts)
-    labels = dict(base)
+        labels[run.run_id] = SEP.join(parts + [approach] + ([data] if data else []))
+        suffixes[run.run_id] = _discriminators(run.record)
     for key in ("seed", "steps", "fraction", "lora"):
         groups: dict[str, list] = {}
         for run in runs:
             groups.setdefault(labels[run.run_id], []).append(run)
         for group in groups.values():
-            values = {_discriminators(r.record)[key] for r in group}
-            if len(group) > 1 and len(values) > 1:
+            if len(group) > 1 and len({suffixes[r.run_id][key] for r in group}) > 1:
                 for run in group:
-                    suffix = _discriminators(run.record)[key]
-                    if suffix:
-                        labels[run.run_id] += SEP + suffix
+                    if suffixes[run.run_id][key]:
+                        labels[run.run_id] += SEP + suffixes[run.run_id][key]
     seen: dict[str, int] = {}
     for run in sorted(runs, key=lambda r: r.run_id):  # equal settings: #2, #3 by run id (creation time)
         label = labels[run.run_id]

@@ -150,8 +150,8 @@ def render_report(runs_dir: str | Path | None, against: str = "gpt-4", fmt: str 
     check_plot_path(output, suffix=".html", flag="--output")
     runs_dir = find_results_dir(runs_dir and str(runs_dir))
     html_path = Path(output or Path(runs_dir) / "report.html") if fmt == "html" else None
-    if html_path is not None:
-        check_plot_path(str(html_path), suffix=".html", flag="--output")
+    if html_path is not None and not output:  # --output was checked above; the default goes in the results dir
+        check_plot_path(str(html_path), suffix=".html", flag="--results-dir")
     report = build_report(runs_dir, against, baselines)
     for item in report["skipped"]:  # on stderr too, so csv/json output stays parseable
         print(f"skipped {item['file']}: {item['reason']}", file=sys.stderr)

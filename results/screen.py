@@ -12,7 +12,7 @@ import re
 
 from results.console import MISSING, screen_width
 from results.matrix import APPROACHES, DOMAINS
-from results.verdicts import pct
+from results.verdicts import Z95, pct
 
 RUNS_PER_DOMAIN = 3  # deciding runs shown per domain in the headline; the rest are in --detail
 LABELS_LISTED = 8
@@ -56,7 +56,7 @@ def _interval(ratio, stderr) -> str:
         return MISSING
     if stderr is None:
         return f"{pct(ratio)} (no stderr)"
-    return f"{pct(ratio)} ± {100 * 1.96 * stderr:.1f}"  # the 95% interval's half-width, in points of %
+    return f"{pct(ratio)} ± {100 * Z95 * stderr:.1f}"  # the 95% interval's half-width, in points of %
 
 
 def _tasks(tasks: list[str], shown: int = 3) -> str:
