@@ -21,12 +21,12 @@ sys.path.insert(0, str(common.ROOT / "tests"))
 
 
 def one_run(model: str, url: str, limit: int, concurrency: int, cache: Path) -> tuple[float, dict]:
-    from harness_tasks.evaluate import evaluate
-    from trainers.config import EvalConfig
+    from dlm.harness_tasks.evaluate import evaluate
+    from dlm.settings import eval_config
 
     os.environ["DLM_CACHE"] = str(cache)
-    cfg = EvalConfig(model=model, tasks=["fin_sentiment_gen"], limit=limit, base_url=url, concurrency=concurrency,
-                     bootstrap_iters=0)
+    cfg = eval_config({"model": model, "tasks": "fin_sentiment_gen", "limit": limit, "base_url": url,
+                       "concurrency": concurrency, "bootstrap_iters": 0})
     started = time.perf_counter()
     record = evaluate(cfg, write=False)
     return time.perf_counter() - started, record["api"]
@@ -36,7 +36,7 @@ def main(argv=None) -> dict:
     args = common.parse(common.parser(__doc__), argv)
     from api_support import Served
 
-    from trainers.tiny import tiny_gpt2_path
+    from dlm.trainers.tiny import tiny_gpt2_path
 
     tiny = tiny_gpt2_path()
     work = Path(tempfile.mkdtemp(prefix="dlm-bench-api-"))

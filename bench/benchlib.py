@@ -184,7 +184,7 @@ def python() -> str:
 def dlm_command() -> list[str]:
     """`dlm` as installed next to this interpreter (the console script), else `python -m` on cli.py."""
     script = Path(sys.executable).parent / "dlm"
-    return [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "dlm"]
 
 
 def save_gpt2_124m(directory: str | Path, tokenizer=None, seed: int = 0) -> Path:
@@ -192,7 +192,7 @@ def save_gpt2_124m(directory: str | Path, tokenizer=None, seed: int = 0) -> Path
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from trainers.models import load_model
+    from dlm.trainers.models import load_model
 
     if tokenizer is None:
         _, tokenizer = load_model("tiny-gpt2")

@@ -37,8 +37,8 @@ def handoff_check(model: str, steps: int, limit: int, tmp: Path) -> int:
 
     import transformers
 
-    from study.cycle import Cycle, run_cycle
-    from trainers.config import MixtureSpec, TrainConfig
+    from dlm.settings import run_config
+    from dlm.study.cycle import run_cycle
 
     reads = []
     original = transformers.AutoModelForCausalLM.from_pretrained.__func__
@@ -47,10 +47,9 @@ def handoff_check(model: str, steps: int, limit: int, tmp: Path) -> int:
         reads.append(args[0] if args else kwargs.get("pretrained_model_name_or_path"))
         return original(cls, *args, **kwargs)
 
-    train = TrainConfig(model=model, data=MixtureSpec.single(DATASET), mode="sft", max_steps=steps, batch_size=4,
-                        gradient_accumulation_steps=1, save_steps=1000, output_dir=str(tmp / "handoff"),
-                        results_dir=str(tmp / "handoff-runs"))
-    cycle = Cycle(model=model, train=train, tasks=TASKS, limit=limit, results_dir=str(tmp / "handoff-runs"))
+    cycle = run_config({"model": model, "dataset": DATASET, "mode": "sft", "max_steps": steps, "batch_size": 4,
+                        "gradient_accumulation_steps": 1, "save_steps": 1000, "output_dir": str(tmp / "handoff"),
+                        "results_dir": str(tmp / "handoff-runs"), "tasks": TASKS, "limit": limit})
     with mock.patch.object(transformers.AutoModelForCausalLM, "from_pretrained", classmethod(counting)):
         record = run_cycle(cycle)
     if not (record.get("eval") or {}).get("scores"):
@@ -69,8 +68,8 @@ def main(argv=None) -> dict:
     if args.tiny:
         args.steps, args.limit, args.model = 2, 2, "tiny-gpt2"
 
-    from trainers.tiny import tiny_gpt2_path
-    from trainers.train import _quiet_libraries
+    from dlm.trainers.tiny import tiny_gpt2_path
+    from dlm.trainers.train import _quiet_libraries
 
     tiny_gpt2_path()
     with tempfile.TemporaryDirectory(prefix="dlm-bench-cycle-") as tmp:

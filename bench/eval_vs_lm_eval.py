@@ -6,7 +6,7 @@
 
 Tasks: the fin_sentiment members (dlm_fpb, dlm_tfns, dlm_fiqa_sa), data from DLM_DATA_DIR (default samples/).
 dlm side:  dlm eval --model M --tasks T --limit N --eval_batch_size 8 --results-dir <tmp>
-lm_eval:   lm_eval run --model hf --model_args pretrained=M --tasks T --include_path harness_tasks --limit N
+lm_eval:   lm_eval run --model hf --model_args pretrained=M --tasks T --include_path dlm/harness_tasks --limit N
            --device cpu --batch_size 8
 Rounds alternate (dlm, lm_eval, dlm, lm_eval, ...); the ratio is of median wall times. Both score the same
 documents with the same model; the scores are compared as a check that they did the same work.
@@ -35,12 +35,12 @@ def lm_eval_cmd(model_dir: str, limit: int, output: Path) -> list[str]:
     script = Path(sys.executable).parent / "lm_eval"
     head = [str(script)] if script.exists() else [sys.executable, "-m", "lm_eval"]
     return head + ["run", "--model", "hf", "--model_args", f"pretrained={model_dir}", "--tasks", TASKS,
-                   "--include_path", str(common.ROOT / "harness_tasks"), "--limit", str(limit), "--device", "cpu",
+                   "--include_path", str(common.ROOT / "dlm" / "harness_tasks"), "--limit", str(limit), "--device", "cpu",
                    "--batch_size", "8", "--output_path", str(output)]
 
 
 def dlm_scores(results: Path) -> dict:
-    from dlm_data.records import load_records
+    from dlm.store.records import load_records
 
     records, _ = load_records(results)
     scores = (records[-1].get("eval") or {}).get("scores") or [] if records else []
@@ -57,7 +57,7 @@ def lm_eval_scores(output: Path) -> dict:
 
 def run_dlm_in_process(cmd: list[str]) -> None:
     """`dlm ...` through cli.main in this process (--tiny)."""
-    import cli
+    from dlm import cli
 
     argv = sys.argv
     sys.argv = ["dlm"] + cmd[(2 if not Path(cmd[0]).name.startswith("dlm") else 1):]
@@ -91,7 +91,7 @@ def main(argv=None) -> dict:
     if args.tiny:
         args.rounds, args.limit, args.model = 1, 2, "tiny-gpt2"
 
-    from trainers.tiny import tiny_gpt2_path
+    from dlm.trainers.tiny import tiny_gpt2_path
 
     with tempfile.TemporaryDirectory(prefix="dlm-bench-eval-") as tmp:
         tmp = Path(tmp)

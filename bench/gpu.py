@@ -37,12 +37,12 @@ def run_one(model, tokenizer, mode: str, batch: int, length: int, steps: int, de
     with tempfile.TemporaryDirectory() as out:
         args = dlm_args(out, batch, length, steps, 1e-4)
         if mode == "pretrain":
-            from trainers.pretrain import build_pretrain_trainer
+            from dlm.trainers.pretrain import build_pretrain_trainer
 
             texts = datasets.Dataset.from_list([{"text": t} for t in corpus(4 * batch * steps * length // 16)])
             trainer, _ = build_pretrain_trainer(model, tokenizer, texts, args, length, callbacks=[timer])
         else:
-            from trainers.sft import build_sft_trainer
+            from dlm.trainers.sft import build_sft_trainer
 
             trainer = build_sft_trainer(model, tokenizer, sft_data(None), args, length, callbacks=[timer])
         counter = counted(trainer)
@@ -65,8 +65,8 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from trainers.models import count_params, load_model
-    from trainers.train import _quiet_libraries
+    from dlm.trainers.models import count_params, load_model
+    from dlm.trainers.train import _quiet_libraries
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     tiny_model, tokenizer = load_model("tiny-gpt2", for_training=True)

@@ -34,17 +34,17 @@ MARK = "LORA_MEMORY_CHILD "
 def child(kind: str, tiny: bool, batch: int, length: int, steps: int, checkpointing: bool = False,
           lora_dropout: float | None = None) -> dict:
     from sft_throughput import dlm_args, sft_data
-    from trainers.config import LoraSpec
-    from trainers.models import apply_lora, count_params, load_model
-    from trainers.sft import build_sft_trainer
-    from trainers.train import _quiet_libraries, _quiet_trainer
+    from dlm.config import TrainConfig
+    from dlm.trainers.models import apply_lora, count_params, load_model
+    from dlm.trainers.sft import build_sft_trainer
+    from dlm.trainers.train import _quiet_libraries, _quiet_trainer
 
     tiny_model, tokenizer = load_model("tiny-gpt2", for_training=True)
     dataset = sft_data(40 if tiny else None)
     before_model = common.peak_rss_mb()
     model = tiny_model if tiny else common.gpt2_124m(tokenizer)
     if kind == "lora":
-        spec = LoraSpec()
+        spec = TrainConfig(model="bench", dataset="bench", lora=True).adapter  # dlm's LoRA defaults
         dropout = spec.dropout if lora_dropout is None else lora_dropout
         model = apply_lora(model, spec.r, spec.alpha, dropout, spec.targets)
         if checkpointing:  # as trainers/train.py does: checkpointed blocks need an input that requires grad
@@ -86,7 +86,7 @@ def main(argv=None) -> dict:
     p.add_argument("--gradient-checkpointing", action="store_true",
                    help="both sides with `dlm train --gradient_checkpointing` (activations recomputed)")
     p.add_argument("--lora-dropout", type=float, default=None,
-                   help="LoRA dropout (default: dlm's, trainers.config.LoraSpec)")
+                   help="LoRA dropout (default: dlm's, dlm.config.TrainConfig.lora_dropout)")
     p.add_argument("--malloc-mmap-threshold", type=int, default=None, metavar="BYTES",
                    help="glibc MALLOC_MMAP_THRESHOLD_ for both sides' processes (RSS then tracks live tensors)")
     p.add_argument("--child", choices=("full", "lora"), help=argparse_hidden())

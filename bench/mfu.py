@@ -51,9 +51,9 @@ def train_steps(model, tokenizer, texts, batch, length, steps, bf16, peak_n) -> 
     import datasets
 
     from sft_throughput import dlm_args
-    from trainers import runtime
-    from trainers.pretrain import build_pretrain_trainer
-    from trainers.train import _quiet_trainer
+    from dlm.trainers import runtime
+    from dlm.trainers.pretrain import build_pretrain_trainer
+    from dlm.trainers.train import _quiet_trainer
 
     probe = timed_steps_with_peak("bfloat16" if bf16 else "float32", peak_n)
     with tempfile.TemporaryDirectory() as out:
@@ -82,9 +82,9 @@ def main(argv=None) -> dict:
     import torch
 
     from pretrain_step import corpus
-    from trainers import runtime
-    from trainers.models import count_params, load_model
-    from trainers.train import _quiet_libraries
+    from dlm.trainers import runtime
+    from dlm.trainers.models import count_params, load_model
+    from dlm.trainers.train import _quiet_libraries
 
     tiny_model, tokenizer = load_model("tiny-gpt2", for_training=True)
     base = tiny_model if args.tiny else common.gpt2_124m(tokenizer)

@@ -36,7 +36,7 @@ def count_batches(loader) -> tuple[int, int]:
 
 
 def pretrain_efficiency(model, tokenizer, dataset, batch: int, max_length: int) -> dict:
-    from trainers.pretrain import build_pretrain_trainer
+    from dlm.trainers.pretrain import build_pretrain_trainer
     from sft_throughput import dlm_args
 
     with tempfile.TemporaryDirectory() as out:
@@ -51,7 +51,7 @@ def sft_efficiency(model, tokenizer, dataset, batch: int, max_length: int) -> di
     from trl import SFTConfig, SFTTrainer
 
     from sft_throughput import dlm_args
-    from trainers.sft import build_sft_trainer
+    from dlm.trainers.sft import build_sft_trainer
 
     with tempfile.TemporaryDirectory() as out:
         ours = build_sft_trainer(model, tokenizer, dataset, dlm_args(out, batch, max_length, 1, 1e-4), max_length)
@@ -74,10 +74,10 @@ def main(argv=None) -> dict:
     args = common.parse(p, argv)
     names = SHORT_TEXT_SETS[:1] if args.tiny else SHORT_TEXT_SETS
 
-    from trainers.config import MixtureSpec
-    from trainers.mixture import training_dataset
-    from trainers.models import load_model
-    from trainers.train import _quiet_libraries
+    from dlm.config import MixtureSpec
+    from dlm.trainers.mixture import training_dataset
+    from dlm.trainers.models import load_model
+    from dlm.trainers.train import _quiet_libraries
 
     model, tokenizer = load_model("tiny-gpt2", for_training=True)
     rows = {}

@@ -53,9 +53,9 @@ def training_seconds(threads: int, work: Path) -> float:
 
 
 def executor_seconds(kind: str, file: Path, results: Path) -> float:
-    from study.plan_executors import LocalExecutor, RayExecutor, SlurmExecutor
-    from study.plan_file import load_plan
-    from study.plan_jobs import run_parallel
+    from dlm.plan.executors import LocalExecutor, RayExecutor, SlurmExecutor
+    from dlm.plan.file import load_plan
+    from dlm.plan.jobs import run_parallel
 
     plan = load_plan(str(file), results_dir=str(results), checkpoints_dir=str(results / "ckpt"))  # its own dir
     executor = {"local": LocalExecutor, "ray": RayExecutor,

@@ -23,7 +23,7 @@ import benchlib as common
 
 
 def corpus(n_docs: int) -> list[str]:
-    from trainers.tiny import sample_texts
+    from dlm.trainers.tiny import sample_texts
 
     texts = [t for t in sample_texts() if len(t) > 20]
     return (texts * (n_docs // max(len(texts), 1) + 1))[:n_docs]
@@ -85,8 +85,8 @@ def interleaved(hand: HandLoop):
 
 def dlm_trainer(model, tokenizer, data, out: str, length: int, batch: int, steps: int, lr: float, callbacks):
     from sft_throughput import dlm_args
-    from trainers.pretrain import build_pretrain_trainer
-    from trainers.train import _quiet_trainer
+    from dlm.trainers.pretrain import build_pretrain_trainer
+    from dlm.trainers.train import _quiet_trainer
 
     trainer, _ = build_pretrain_trainer(model, tokenizer, data, dlm_args(out, batch, length, steps, lr), length,
                                         callbacks=callbacks)
@@ -110,15 +110,15 @@ def main(argv=None) -> dict:
     import datasets
     import torch
 
-    from trainers.models import load_model
-    from trainers.pretrain import PackStats, document_token_ids, pack_token_ids, packed_dataset
-    from trainers.train import _quiet_libraries
+    from dlm.trainers.models import load_model
+    from dlm.trainers.pretrain import PackStats, document_token_ids, pack_token_ids, packed_dataset
+    from dlm.trainers.train import _quiet_libraries
 
     tiny_model, tokenizer = load_model("tiny-gpt2", for_training=True)
     base = common.gpt2_124m(tokenizer) if args.gpt2 else tiny_model
     # dlm's trainers run GPT-2 with the fused tanh-GELU; the hand loop gets the same model, so the two sides do
     # identical arithmetic and the ratio is the training loop's own overhead
-    from trainers.models import fuse_activations
+    from dlm.trainers.models import fuse_activations
 
     fuse_activations(base)
     texts = corpus(args.docs)

@@ -49,13 +49,13 @@ def find_browser(given: str | None) -> str | None:
 
 def build_records(directory: Path, tiny: bool) -> None:
     if not tiny:  # the demo plan's real runs, without the demo's console report
-        from study.demo import DEMO_PLAN
-        from study.plan_runner import run_plan
+        from dlm.demo import DEMO_PLAN
+        from dlm.plan.runner import run_plan
 
         run_plan(str(DEMO_PLAN), results_dir=str(directory), report=False,
                  checkpoints_dir=str(directory / "checkpoints"))
         return
-    from dlm_data.records import write_record
+    from dlm.store.records import write_record
 
     def score(task, value):
         return {"task": task, "metric": "f1_weighted", "value": value, "stderr": 0.02, "n": 100, "num_fewshot": 0,
@@ -100,9 +100,9 @@ def main(argv=None) -> dict:
     p.add_argument("--html", default=None, help="keep the HTML report here (.html)")
     p.add_argument("--window", default="1300,3000", help="browser window WIDTH,HEIGHT for the screenshot")
     args = common.parse(p, argv)
-    from results.html import to_html
-    from results.matrix import APPROACHES
-    from results.report import build_report
+    from dlm.results.html import to_html
+    from dlm.results.matrix import APPROACHES
+    from dlm.results.report import build_report
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

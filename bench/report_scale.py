@@ -26,14 +26,14 @@ def _block(n: int, rate: float, rng: random.Random, choices: int = 3) -> tuple[d
     pairs = [[g, g if a else (g + 1) % choices] for g, a in zip(gold, acc)]
     return ({"version": "1", "docs": [f"{i:012x}" for i in range(n)], "gold": gold, "pred": pred,
              "metrics": {"acc": {"aggregation": "lm_eval.api.metrics:mean", "values": acc},
-                         "f1_weighted": {"aggregation": "harness_tasks.metrics:f1_weighted", "values": pairs}}},
+                         "f1_weighted": {"aggregation": "dlm.harness_tasks.metrics:f1_weighted", "values": pairs}}},
             sum(acc) / n)
 
 
 def write_study(directory: Path, pairs: int, docs: int) -> None:
-    from dlm_data.records import write_record
-    from harness_tasks import metrics
-    from harness_tasks.outcomes import write_outcomes
+    from dlm.store.records import write_record
+    from dlm.harness_tasks import metrics
+    from dlm.store.outcomes import write_outcomes
 
     rng = random.Random(0)
     for i in range(pairs):
@@ -56,7 +56,7 @@ def write_study(directory: Path, pairs: int, docs: int) -> None:
 
 
 def mmlu_outcomes_size(directory: Path, questions: int) -> int:
-    from harness_tasks.outcomes import write_outcomes
+    from dlm.store.outcomes import write_outcomes
 
     rng = random.Random(1)
     per = questions // MMLU_SUBJECTS
@@ -75,7 +75,7 @@ def main(argv=None) -> dict:
     p.add_argument("--docs", type=int, default=1000, help="documents per task")
     args = common.parse(p, argv)
     records, docs, questions = (10, 50, 570) if args.tiny else (args.records, args.docs, MMLU_QUESTIONS)
-    from results.report import build_report
+    from dlm.results.report import build_report
 
     with tempfile.TemporaryDirectory() as tmp:
         study = Path(tmp) / "runs"

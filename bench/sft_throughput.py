@@ -49,8 +49,8 @@ class CountingCollator:
 
 
 def sft_data(n_rows: int | None):
-    from trainers.config import MixtureSpec
-    from trainers.mixture import training_dataset
+    from dlm.config import MixtureSpec
+    from dlm.trainers.mixture import training_dataset
 
     dataset, _ = training_dataset(MixtureSpec.single(DATASET), "sft", max_rows=n_rows)
     return dataset
@@ -60,10 +60,10 @@ def dlm_args(out: str, batch: int, max_length: int, steps: int, lr: float) -> di
     """The TrainingArguments `dlm train --mode sft` builds, with saving and logging out of the way."""
     from pathlib import Path
 
-    from trainers.config import MixtureSpec, TrainConfig
-    from trainers.train import _training_args
+    from dlm.config import TrainConfig
+    from dlm.trainers.train import _training_args
 
-    cfg = TrainConfig(model="bench", data=MixtureSpec.single(DATASET), mode="sft", max_steps=steps,
+    cfg = TrainConfig(model="bench", dataset=DATASET, mode="sft", max_steps=steps,
                       batch_size=batch, gradient_accumulation_steps=1, max_length=max_length)
     args = _training_args(cfg, Path(out), lr)
     args.update(save_strategy="no", logging_steps=10**6, logging_first_step=False)
@@ -71,7 +71,7 @@ def dlm_args(out: str, batch: int, max_length: int, steps: int, lr: float) -> di
 
 
 def dlm_trainer(model, tokenizer, dataset, out, batch, max_length, steps, lr, callbacks):
-    from trainers.sft import build_sft_trainer
+    from dlm.trainers.sft import build_sft_trainer
 
     return build_sft_trainer(model, tokenizer, dataset, dlm_args(out, batch, max_length, steps, lr), max_length,
                              callbacks=callbacks)
@@ -92,7 +92,7 @@ def trl_trainer(model, tokenizer, dataset, out, batch, steps, lr, callbacks, pad
 
 
 def counted(trainer) -> CountingCollator:
-    from trainers.train import _quiet_trainer
+    from dlm.trainers.train import _quiet_trainer
 
     counter = CountingCollator(trainer.data_collator)
     trainer.data_collator = counter
@@ -122,8 +122,8 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from trainers.models import load_model
-    from trainers.train import _quiet_libraries
+    from dlm.trainers.models import load_model
+    from dlm.trainers.train import _quiet_libraries
 
     tiny_model, tokenizer = load_model("tiny-gpt2", for_training=True)
     base = tiny_model if args.model == "tiny" else common.gpt2_124m(tokenizer)

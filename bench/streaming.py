@@ -12,7 +12,7 @@ Each round runs `dlm train --model tiny-gpt2 --dataset openwebtext --mode pretra
 once per corpus (small, large, small, large, ...) as a whole process. Time to first step = process start until
 the progress line of step 1 (printed after the first optimizer step); peak RSS = the process's own maximum
 resident set (wait4). A data path that reads only what it needs makes both ratios ~1.
-`--batch-rows N` sets the rows per streamed record batch in the dlm processes (dlm_data.data.STREAM_BATCH_ROWS;
+`--batch-rows N` sets the rows per streamed record batch in the dlm processes (dlm.data.loading.STREAM_BATCH_ROWS;
 0 = one row group per batch, datasets' default, which lets pyarrow decode a whole file ahead of the reader).
 """
 from __future__ import annotations
@@ -68,9 +68,9 @@ def write_snapshot(root: Path, total_bytes: int, shard_bytes: int = SHARD_BYTES)
     return written
 
 
-# `dlm` with dlm_data.data.STREAM_BATCH_ROWS set from the first argument (0: datasets' default, a row group)
-LAUNCH = ("import sys, dlm_data.data as d; d.STREAM_BATCH_ROWS = int(sys.argv.pop(1)) or None; "
-          "import cli; sys.exit(cli.main())")
+# `dlm` with dlm.data.loading.STREAM_BATCH_ROWS set from the first argument (0: datasets' default, a row group)
+LAUNCH = ("import sys, dlm.data.loading as d; d.STREAM_BATCH_ROWS = int(sys.argv.pop(1)) or None; "
+          "from dlm import cli; sys.exit(cli.main())")
 
 
 def dlm_command(batch_rows: int | None) -> list[str]:
@@ -81,21 +81,21 @@ def dlm_command(batch_rows: int | None) -> list[str]:
 
 def train_in_process(data_dir: Path, out: Path, batch_rows: int | None = None) -> dict:
     """--tiny: the same training through trainers.train in this process (checks the data path, times nothing)."""
-    from trainers.config import MixtureSpec, TrainConfig
-    import dlm_data.data
-    from trainers.train import train
+    from dlm.config import TrainConfig
+    import dlm.data.loading
+    from dlm.trainers.train import train
 
     shutil.rmtree(out, ignore_errors=True)
-    cfg = TrainConfig(model="tiny-gpt2", data=MixtureSpec.single("openwebtext"), mode="pretrain", max_steps=1,
+    cfg = TrainConfig(model="tiny-gpt2", dataset="openwebtext", mode="pretrain", max_steps=1,
                       batch_size=4, gradient_accumulation_steps=1, max_length=256, output_dir=str(out),
                       data_dir=str(data_dir), results_dir=str(out.parent / "runs"))
-    default = dlm_data.data.STREAM_BATCH_ROWS
+    default = dlm.data.loading.STREAM_BATCH_ROWS
     if batch_rows is not None:
-        dlm_data.data.STREAM_BATCH_ROWS = batch_rows or None
+        dlm.data.loading.STREAM_BATCH_ROWS = batch_rows or None
     try:
         record = train(cfg).record
     finally:
-        dlm_data.data.STREAM_BATCH_ROWS = default
+        dlm.data.loading.STREAM_BATCH_ROWS = default
     if not record["train"]["tokens_seen"]:
         raise SystemExit("no tokens trained on")
     return {"first_step_s": float("nan"), "wall_s": float("nan"), "peak_rss_mb": float("nan")}
@@ -126,7 +126,7 @@ def main(argv=None) -> dict:
     if args.tiny:
         args.rounds, args.small_mb, args.large_mb = 1, 1, 4
 
-    from trainers.tiny import tiny_gpt2_path
+    from dlm.trainers.tiny import tiny_gpt2_path
 
     tiny_gpt2_path()  # built once here, not inside the first timed process
     with tempfile.TemporaryDirectory(prefix="dlm-bench-stream-") as tmp:

@@ -17,14 +17,14 @@ TWEETS = "zeroshot/twitter-financial-news-sentiment"
 
 def main(argv=None) -> dict:
     args = common.parse(common.parser(__doc__), argv)
-    from trainers.config import MixtureSpec, TrainConfig
-    from trainers.train import train
+    from dlm.config import TrainConfig
+    from dlm.trainers.train import train
 
     work = Path(tempfile.mkdtemp(prefix="dlm-bench-estimate-"))
     lengths = [6] if args.tiny else [20, 60, 150]
     rows = []
     for steps in lengths:
-        cfg = TrainConfig(model="tiny-gpt2", data=MixtureSpec.from_flags(dataset=TWEETS), mode="sft", max_steps=steps,
+        cfg = TrainConfig(model="tiny-gpt2", dataset=TWEETS, mode="sft", max_steps=steps,
                           batch_size=8, max_length=128, save_steps=10_000, output_dir=str(work / f"run-{steps}"),
                           results_dir=str(work / "runs"))
         estimate = train(cfg).record["train"]["time_estimate"]

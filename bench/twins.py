@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import benchlib as common
@@ -22,38 +23,39 @@ TWEETS = "zeroshot/twitter-financial-news-sentiment"
 
 
 def missing_rates(model, tokenizer, name: str, limit, results_dir: Path) -> dict:
-    from harness_tasks.evaluate import evaluate
-    from trainers.config import EvalConfig
+    from dlm.harness_tasks.evaluate import evaluate
+    from dlm.settings import eval_config
 
-    cfg = EvalConfig(model=name, tasks=FINANCE_TWINS, limit=limit, results_dir=str(results_dir),
-                     bootstrap_iters=0, device="cpu")
+    cfg = replace(eval_config({"model": name, "tasks": FINANCE_TWINS, "limit": limit, "results_dir": str(results_dir),
+                               "bootstrap_iters": 0}), device="cpu")
     record = evaluate(cfg, model=model, tokenizer=tokenizer, write=False)
     return {s["task"]: {"missing": s["value"], "n": s["n"]} for s in record["eval"]["scores"]
             if s["metric"] == "missing" and not s["is_group"]}
 
 
 def eval_seconds(model, tokenizer, tasks: str, limit) -> float:
-    from harness_tasks.evaluate import evaluate
-    from trainers.config import EvalConfig
+    from dlm.harness_tasks.evaluate import evaluate
+    from dlm.settings import eval_config
 
     started = time.perf_counter()
-    evaluate(EvalConfig(model="tiny-gpt2", tasks=[tasks], limit=limit, bootstrap_iters=0, device="cpu"),
-             model=model, tokenizer=tokenizer, write=False)
+    cfg = replace(eval_config({"model": "tiny-gpt2", "tasks": tasks, "limit": limit, "bootstrap_iters": 0}),
+                  device="cpu")
+    evaluate(cfg, model=model, tokenizer=tokenizer, write=False)
     return time.perf_counter() - started
 
 
 def main(argv=None) -> dict:
     args = common.parse(common.parser(__doc__), argv)
-    from trainers.config import MixtureSpec, TrainConfig
-    from trainers.models import load_model
-    from trainers.train import train
+    from dlm.config import TrainConfig
+    from dlm.trainers.models import load_model
+    from dlm.trainers.train import train
 
     work = Path(tempfile.mkdtemp(prefix="dlm-bench-twins-"))
     limit = 3 if args.tiny else None
     base, tokenizer = load_model("tiny-gpt2")
     before = missing_rates(base, tokenizer, "tiny-gpt2", limit, work)
     steps = 2 if args.tiny else 150
-    trained = train(TrainConfig(model="tiny-gpt2", data=MixtureSpec.from_flags(dataset=TWEETS), mode="sft",
+    trained = train(TrainConfig(model="tiny-gpt2", dataset=TWEETS, mode="sft",
                                 max_steps=steps, batch_size=8, max_length=128, learning_rate=3e-3, warmup_steps=5,
                                 save_steps=1000, output_dir=str(work / "sft"), results_dir=str(work / "runs")))
     after = missing_rates(trained.model, trained.tokenizer, str(work / "sft"), limit, work)

@@ -21,7 +21,7 @@ sys.path[:0] = [str(ROOT), str(ROOT.parent)]
 
 import synthetic as S  # noqa: E402
 import writers  # noqa: E402
-from dlm_data.datasets_table import DM_MATH_MODULES, MMLU_SUBJECTS  # noqa: E402
+from dlm.data.table import DM_MATH_MODULES, MMLU_SUBJECTS  # noqa: E402
 from repos_finance import (SENT3, adaptllm, finance_alpaca, financemath, financial_phrasebank, financial_qa_10k,  # noqa: E402
                            financial_reports_sec, fingpt_sentiment, fiqa_qa, fiqa_sentiment, twitter_sentiment,
                            twitter_topic)

@@ -25,7 +25,7 @@ def empty_dir(tmp: Path) -> None:
 
 
 def config_without_weights(tmp: Path) -> None:
-    from trainers.tiny import tiny_gpt2_path
+    from dlm.trainers.tiny import tiny_gpt2_path
 
     _write(tmp / "ckpt" / "config.json", (tiny_gpt2_path() / "config.json").read_text())
 
@@ -33,7 +33,7 @@ def config_without_weights(tmp: Path) -> None:
 def _tiny_copy(tmp: Path, skip: tuple[str, ...]) -> Path:
     import shutil
 
-    from trainers.tiny import tiny_gpt2_path
+    from dlm.trainers.tiny import tiny_gpt2_path
 
     target = tmp / "ckpt"
     shutil.copytree(tiny_gpt2_path(), target, ignore=shutil.ignore_patterns(*skip))
@@ -107,7 +107,7 @@ def adapter_for_another_base_size(tmp: Path) -> None:
     from peft import LoraConfig, get_peft_model
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from trainers.models import load_model
+    from dlm.trainers.models import load_model
 
     base, _ = load_model(TINY)
     get_peft_model(base, LoraConfig(r=4, target_modules=["c_attn"])).save_pretrained(str(tmp / "adapter"))

@@ -40,7 +40,7 @@ def samples_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
     """Path of the tiny GPT-2 (the `tiny-gpt2` alias), built once per test session."""
-    from trainers.tiny import tiny_gpt2_path
+    from dlm.trainers.tiny import tiny_gpt2_path
 
     return tiny_gpt2_path()
 

@@ -46,7 +46,7 @@ def proxy(server, tiny_model_dir):
 @pytest.fixture()
 def cache_dir(tmp_path, monkeypatch):
     """A private response cache per test (DLM_CACHE also holds the tiny model: keep that one)."""
-    from trainers.tiny import tiny_gpt2_path
+    from dlm.trainers.tiny import tiny_gpt2_path
 
     tiny = tiny_gpt2_path()
     target = tmp_path / "dlm_cache"
@@ -57,7 +57,7 @@ def cache_dir(tmp_path, monkeypatch):
 
 
 def dlm_eval(*args, results: Path):
-    import cli
+    from dlm import cli
 
     argv = ["eval", "--tasks", TASKS, "--limit", LIMIT, "--results-dir", str(results), *args]
     try:
@@ -69,7 +69,7 @@ def dlm_eval(*args, results: Path):
 
 def record_of(results: Path) -> dict:
     """The newest record (by creation time: two run ids of the same second sort by their random part)."""
-    from dlm_data.records import load_records
+    from dlm.store.records import load_records
 
     return load_records(results)[0][-1]
 
@@ -105,7 +105,7 @@ def test_a_changed_system_instruction_misses_the_cache(proxy, cache_dir, tmp_pat
 
 
 def test_cache_keys_cover_provider_url_model_task_version_and_payload():
-    from harness_tasks.api_cache import request_key
+    from dlm.harness_tasks.api_cache import request_key
 
     base = ("openai", "https://x/v1/chat/completions", "gpt-4o", "dlm_fpb_gen", "1.0", {"messages": [], "stop": []})
     keys = {request_key(*base)}
@@ -144,7 +144,7 @@ def test_a_request_that_keeps_failing_leaves_the_run_incomplete_and_a_rerun_comp
 def test_kill_9_then_rerun_sends_only_the_missing_requests(proxy, cache_dir, tmp_path, tiny_model_dir):
     slow = proxy(faults=["slow"] * 9, slow_s=0.5)
     results = tmp_path / "runs"
-    command = [sys.executable, "-c", "import cli; cli.main()", "eval", "--model",
+    command = [sys.executable, "-c", "from dlm import cli; cli.main()", "eval", "--model",
                f"openai-compatible:{tiny_model_dir.name}", "--base-url", slow.url, "--tasks", TASKS, "--limit", LIMIT,
                "--results-dir", str(results)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -210,7 +210,7 @@ def test_lm_eval_s_own_chat_class_runs_the_twins_against_the_server(server, tmp_
     out = tmp_path / "out"
     command = [sys.executable, "-m", "lm_eval", "--model", "local-chat-completions", "--model_args",
                f"model={tiny_model_dir},base_url={server.url}/chat/completions,num_concurrent=1",
-               "--tasks", "dlm_tfns_gen", "--include_path", str(ROOT / "harness_tasks"), "--apply_chat_template",
+               "--tasks", "dlm_tfns_gen", "--include_path", str(ROOT / "dlm" / "harness_tasks"), "--apply_chat_template",
                "--limit", "2", "--output_path", str(out)]
     done = subprocess.run(command, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
                           text=True, timeout=300)
@@ -224,7 +224,7 @@ def test_the_guard_restores_what_lm_eval_s_classes_change(monkeypatch):
     a whitespace-only stop list with "\\n\\nHuman:". The guarded payload is the task's."""
     from lm_eval.api.registry import get_model
 
-    from harness_tasks.api_models import guarded
+    from dlm.harness_tasks.api_models import guarded
 
     monkeypatch.setenv("OPENAI_API_KEY", PLANTED)
     gen = {"until": ["\n\n", "Text:"], "max_gen_toks": 16, "do_sample": False, "temperature": 0.0}

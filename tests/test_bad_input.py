@@ -2,7 +2,7 @@
 no traceback, and nothing created on disk.
 
 Each case runs `cli.main([...])` (or main.py's `main`) in-process with the working directory set to a fresh
-tmp dir, so default output paths (results/runs, checkpoints/...) land where the before/after snapshot sees them.
+tmp dir, so default output paths (runs/, checkpoints/...) land where the before/after snapshot sees them.
 `{tmp}` in an argument is that directory; `setup` builds files the case needs before the snapshot is taken.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Callable
 
 import pytest
 
-import cli
+from dlm import cli
 import main as seed_main
 from bad_input_setups import (
     non_empty_output,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dlm_data.records import load_records, write_record
+from dlm.store.records import load_records, write_record
 
 ROOT = Path(__file__).resolve().parent.parent
 KILL_ROUNDS = 12  # each kills a writer: 3 of 4 aim inside the temp-file -> rename window
@@ -40,7 +40,7 @@ def _assert_only_whole_records(directory: Path) -> list[dict]:
 
 WRITER = """
     import sys
-    from dlm_data.records import write_record
+    from dlm.store.records import write_record
     directory, size = sys.argv[1], int(sys.argv[2])
     i = 0
     while True:  # until killed
@@ -69,10 +69,10 @@ def _kill_writer(directory: Path, during_write: bool, delay: float) -> bool:
 
 def _write_window(directory: Path, monkeypatch) -> float:
     """Seconds from a record's temp file being created to its rename, measured on one write here."""
-    from dlm_data import records as store
+    from dlm import files  # records are written by its atomic_write
 
     marks: dict[str, float] = {}
-    real_mkstemp, real_replace = store.tempfile.mkstemp, store.os.replace
+    real_mkstemp, real_replace = files.tempfile.mkstemp, files.os.replace
 
     def mkstemp(*args, **kwargs):
         marks["created"] = time.perf_counter()
@@ -83,8 +83,8 @@ def _write_window(directory: Path, monkeypatch) -> float:
         return real_replace(*args)
 
     with monkeypatch.context() as patch:
-        patch.setattr(store.tempfile, "mkstemp", mkstemp)
-        patch.setattr(store.os, "replace", replace)
+        patch.setattr(files.tempfile, "mkstemp", mkstemp)
+        patch.setattr(files.os, "replace", replace)
         write_record(directory, {"kind": "crash", "payload": "x" * PAYLOAD, "size": PAYLOAD, "provenance": {}})
     return marks["renamed"] - marks["created"]
 
@@ -106,10 +106,11 @@ def test_kill9_at_random_moments_never_leaves_a_partial_record(tmp_path, monkeyp
 
 CRASH_BEFORE_RENAME = """
     import os, sys
-    from dlm_data import records as store
+    from dlm import files
+    from dlm.store import records as store
     def die(*args, **kwargs):  # the data is written and fsynced; the process dies before the rename
         os._exit(137)
-    store.os.replace = die
+    files.os.replace = die
     store.write_record(sys.argv[1], {"kind": "crash", "payload": "xx", "size": 2, "provenance": {}})
 """
 
@@ -123,12 +124,12 @@ def test_kill_between_write_and_rename_leaves_no_record(tmp_path):
 
 
 def test_exception_during_write_cleans_up(tmp_path, monkeypatch):
-    from dlm_data import records as store
+    from dlm import files
 
     def fail(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(store.os, "fsync", fail)
+    monkeypatch.setattr(files.os, "fsync", fail)
     with pytest.raises(KeyboardInterrupt):
         write_record(tmp_path, {"kind": "crash", "payload": "x", "size": 1, "provenance": PROVENANCE})
     assert list(tmp_path.iterdir()) == []
@@ -136,7 +137,7 @@ def test_exception_during_write_cleans_up(tmp_path, monkeypatch):
 
 CONCURRENT_WRITER = """
     import sys
-    from dlm_data.records import write_record
+    from dlm.store.records import write_record
     directory, who, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     for i in range(count):
         write_record(directory, {"kind": "cycle", "writer": who, "i": i, "payload": "x" * 5000, "size": 5000,
@@ -169,10 +170,10 @@ def test_a_full_disk_at_the_end_keeps_the_scores_elsewhere_and_says_where(tmp_pa
 
     import pytest
 
-    from dlm_data import records as store
-    from dlm_data.errors import UserError
+    from dlm.store import records as store
+    from dlm.errors import UserError
 
-    real = store.atomic_write_text
+    real = store.atomic_write
     results = tmp_path / "runs"
 
     def full(path, text):
@@ -180,7 +181,7 @@ def test_a_full_disk_at_the_end_keeps_the_scores_elsewhere_and_says_where(tmp_pa
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(path, text)
 
-    monkeypatch.setattr(store, "atomic_write_text", full)
+    monkeypatch.setattr(store, "atomic_write", full)
     monkeypatch.setattr(store.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
     with pytest.raises(UserError, match="No space left on device.*saved to") as err:
         store.write_record(results, {"run_id": "r1", "kind": "eval", "eval": {"scores": [{"value": 0.5}]}})

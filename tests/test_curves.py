@@ -10,7 +10,7 @@ from train_support import config, records
 
 
 def run_cli(argv):
-    import cli
+    from dlm import cli
 
     try:
         cli.main(argv)
@@ -24,8 +24,8 @@ def curve_of(record, metric="acc", task="dlm_tfns"):
 
 
 def test_eval_steps_records_points_and_the_last_equals_a_separate_eval(tmp_path, tiny_model_dir):
-    from trainers.train import train
-    from study.cycle import curve_evaluator_for
+    from dlm.trainers.train import train
+    from dlm.study.cycle import curve_evaluator_for
 
     cfg = config(tmp_path, "curve", mode="sft", max_steps=20, batch_size=8, max_length=128, save_steps=10,
                  learning_rate=3e-3, eval_steps=5, eval_tasks="dlm_tfns", eval_limit=30)
@@ -57,8 +57,8 @@ def test_eval_steps_records_points_and_the_last_equals_a_separate_eval(tmp_path,
 
 
 def test_checkpoints_rerun_keeps_points_and_resume_keeps_the_curve(tmp_path, tiny_model_dir, capsys):
-    from trainers.train import train
-    from study.cycle import curve_evaluator_for
+    from dlm.trainers.train import train
+    from dlm.study.cycle import curve_evaluator_for
 
     first = config(tmp_path, "resumed", mode="sft", max_steps=10, batch_size=8, max_length=128, save_steps=5,
                    eval_steps=5, eval_tasks="dlm_tfns", eval_limit=10)
@@ -78,8 +78,8 @@ def test_checkpoints_rerun_keeps_points_and_resume_keeps_the_curve(tmp_path, tin
 
 
 def test_curves_are_plotted_and_the_steps_budget_is_tabled(tmp_path):
-    from results.report import build_report, render_report
-    from dlm_data.records import write_record
+    from dlm.results.report import build_report, render_report
+    from dlm.store.records import write_record
 
     def run(run_id, approach, steps, value, starts_from=None, curve=None, created="2025-01-01"):
         rec = {"run_id": run_id, "kind": "cycle", "status": "ok", "created_at": created, "approach": approach,
@@ -107,3 +107,40 @@ def test_curves_are_plotted_and_the_steps_budget_is_tabled(tmp_path):
     plot = tmp_path / "report.png"
     text = render_report(runs, against="gpt-4", fmt="markdown", plot=str(plot))
     assert "## Steps budget" in text and plot.stat().st_size > 10_000
+
+
+def test_curve_points_score_with_the_run_protocol_document_by_document(tmp_path, tiny_model_dir):
+    """`--num_fewshot 3 --chat-template default` reach the curve scorer: the last point of `dlm train --eval_steps`
+    equals a separate `dlm eval` of the saved weights with the same flags, on every document."""
+    from dlm.store.outcomes import read_outcomes
+    from dlm.trainers.curve import point_outcomes_path
+
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    protocol = ["--num_fewshot", "3", "--chat-template", "default"]
+    assert run_cli(["train", "--model", "tiny-gpt2", "--dataset", "zeroshot/twitter-financial-news-sentiment",
+                    "--mode", "sft", "--max_steps", "4", "--batch_size", "4", "--gradient_accumulation_steps", "1",
+                    "--max_length", "128", "--learning_rate", "3e-3", "--eval_steps", "2", "--eval_tasks", "dlm_tfns",
+                    "--eval_limit", "12", "--output_dir", str(out), "--results-dir", str(runs), *protocol]) == 0
+    (trained,) = records(runs)
+    last = {p["metric"]: p["value"] for p in trained["train"]["curve"] if p["step"] == 4 and p["task"] == "dlm_tfns"}
+    separate_runs = tmp_path / "eval"
+    assert run_cli(["eval", "--model", str(out), "--tasks", "dlm_tfns", "--limit", "12", *protocol,
+                    "--results-dir", str(separate_runs)]) == 0
+    (separate,) = records(separate_runs)
+    scores = {s["metric"]: s["value"] for s in separate["eval"]["scores"]}
+    assert scores["acc"] == pytest.approx(last["acc"]) and scores["f1_weighted"] == pytest.approx(last["f1_weighted"])
+    assert separate["eval"]["scores"][0]["protocol"]["shots"] == 3
+    assert separate["eval"]["scores"][0]["protocol"]["chat_template"] is not None
+    curve = read_outcomes(point_outcomes_path(out, 4))["dlm_tfns"]["none"]
+    evaluated = read_outcomes(separate_runs / separate["eval"]["outcomes"])["dlm_tfns"]["none"]
+    assert curve["docs"] == evaluated["docs"] and len(curve["docs"]) == 12
+    assert curve["gold"] == evaluated["gold"]
+    for a, b in zip(curve["pred"], evaluated["pred"]):  # per-choice log-likelihoods of every document
+        assert a == pytest.approx(b, abs=2e-3)
+    # without the flags the same weights score other numbers: the protocol is what made them equal
+    plain_runs = tmp_path / "plain"
+    assert run_cli(["eval", "--model", str(out), "--tasks", "dlm_tfns", "--limit", "12", "--results-dir",
+                    str(plain_runs)]) == 0
+    (plain,) = records(plain_runs)
+    plain_block = read_outcomes(plain_runs / plain["eval"]["outcomes"])["dlm_tfns"]["none"]
+    assert any(a != pytest.approx(b, abs=2e-3) for a, b in zip(curve["pred"], plain_block["pred"]))

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from trainers.config import MixtureSpec
-from dlm_data.data import TABLE, load_split, lookup, show_rows, to_pretrain_text, to_sft_pair
-from trainers.mixture import training_dataset
-from dlm_data.datasets_table import fiqa_label
-from dlm_data.errors import UserError
+from dlm.config import MixtureSpec
+from dlm.data.loading import TABLE, load_split, lookup, show_rows, to_pretrain_text, to_sft_pair
+from dlm.trainers.mixture import training_dataset
+from dlm.data.table import fiqa_label
+from dlm.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -83,7 +83,7 @@ def test_label_encodings_of_plain_int_and_float_sets():
         assert row["label"] == {"Bearish": 0, "Downgrade": 0, "Selloff": 0, "Bullish": 1, "Upgrade": 1,
                                 "Rally": 1}.get(word, 2)
     # FiQA: a float score, binned as FinGPT does; the eval task's binning agrees
-    from harness_tasks.finance.utils import fiqa_sa_label
+    from dlm.harness_tasks.finance.utils import fiqa_sa_label
 
     for score in (-1.0, -0.5, -0.1001, -0.1, 0.0, 0.0999, 0.1, 0.7, 1.0):
         assert fiqa_label(score) == fiqa_sa_label(score)
@@ -105,7 +105,7 @@ def test_split_aliases_hidden_labels_and_row_repairs():
 
 def test_hub_routes_without_network(monkeypatch):
     """Script-only repos go to the parquet-export branch with data_dir=<config>; others pass the config name."""
-    from dlm_data.data import _source
+    from dlm.data.loading import _source
 
     monkeypatch.delenv("DLM_DATA_DIR")
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
@@ -170,7 +170,7 @@ def test_sft_prompts_are_the_prompts_the_eval_tasks_score():
     import jinja2
 
     checked, seen = 0, set()
-    for path in sorted((ROOT / "harness_tasks").rglob("*.yaml")):
+    for path in sorted((ROOT / "dlm" / "harness_tasks").rglob("*.yaml")):
         task = _task_yaml(path)
         kw, text, choices = task.get("dataset_kwargs") or {}, task.get("doc_to_text"), task.get("doc_to_choice")
         if not kw.get("hub_id") or not isinstance(text, str) or text.startswith("!") or kw.get("pool_rows"):
@@ -234,7 +234,7 @@ def test_data_fraction_is_a_deterministic_nested_subset():
 
 
 def test_train_only_eval_sets_never_train_on_scored_rows():
-    from harness_tasks.loader import in_holdout
+    from dlm.harness_tasks.loader import in_holdout
 
     dataset, _ = training_dataset(MixtureSpec.single(FPB, "sentences_50agree"), "pretrain")
     sentences = [r["sentence"] for r in load_split(FPB, "sentences_50agree")]
@@ -259,7 +259,7 @@ def test_sample_classification_sets_are_learnable(dataset, config):
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    from harness_tasks.loader import in_holdout
+    from dlm.harness_tasks.loader import in_holdout
 
     entry = lookup(dataset, config)
     train, _ = training_dataset(MixtureSpec.single(dataset, config), "sft")
@@ -309,7 +309,7 @@ def test_streamed_parquet_is_read_in_small_record_batches():
     """pyarrow decodes a streamed parquet file ahead of the reader until ~1 GiB of batches wait (counted at their
     row group's size): small batches are what bound it (bench/README.md, row 6). The reader's batch size is only
     visible on the builder behind the stream."""
-    from dlm_data.data import STREAM_BATCH_ROWS
+    from dlm.data.loading import STREAM_BATCH_ROWS
 
     stream = load_split("Skylion007/openwebtext", streaming=True)
     source = stream._ex_iterable
@@ -350,7 +350,7 @@ def test_bad_input_raises_one_line_user_error(call, message, tmp_path):
 
 
 def test_samples_feed_the_tiny_tokenizer():
-    from trainers.tiny import sample_texts
+    from dlm.trainers.tiny import sample_texts
 
     texts = sample_texts()
     assert len(texts) > 10_000
@@ -358,7 +358,7 @@ def test_samples_feed_the_tiny_tokenizer():
 
 
 def test_cli_data_list_and_show(capsys):
-    import cli
+    from dlm import cli
 
     cli.main(["data", "list"])
     out = capsys.readouterr().out
@@ -374,8 +374,8 @@ def test_cli_data_list_and_show(capsys):
 def test_an_edited_snapshot_is_read_again_and_a_truncated_file_is_one_clear_error(tmp_path):
     import shutil
 
-    from dlm_data.data import load_split
-    from dlm_data.errors import UserError
+    from dlm.data.loading import load_split
+    from dlm.errors import UserError
 
     root = tmp_path / "snap"
     tweets = root / "zeroshot" / "twitter-financial-news-sentiment"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import cli
+from dlm import cli
 
 TWEETS = "zeroshot/twitter-financial-news-sentiment"
 FAST = ["--max_steps", "1", "--max_length", "32", "--batch_size", "2", "--gradient_accumulation_steps", "1"]
@@ -95,17 +95,17 @@ def test_overwrite_removes_only_what_dlm_wrote(tmp_path, tiny_model_dir):
 
 
 def test_a_dir_of_another_run_key_is_refused(tmp_path, tiny_model_dir):
-    from dlm_data.errors import UserError
-    from trainers.checkpoints import claim
-    from trainers.config import MixtureSpec, TrainConfig
-    from trainers.train import train
+    from dlm.errors import UserError
+    from dlm.trainers.checkpoints import claim
+    from dlm.config import TrainConfig
+    from dlm.trainers.train import train
 
     out = tmp_path / "out"
     out.mkdir()
     claim(out, "key-of-run-a", "run-a")
     (out / "checkpoint-1").mkdir()
     before = tree(out)
-    cfg = TrainConfig(model="tiny-gpt2", data=MixtureSpec.single(TWEETS), mode="pretrain", max_steps=1, output_dir=str(out),
+    cfg = TrainConfig(model="tiny-gpt2", dataset=TWEETS, mode="pretrain", max_steps=1, output_dir=str(out),
                       resume=True, run_key="key-of-run-b", results_dir=str(tmp_path / "runs"))
     with pytest.raises(UserError, match="holds another run"):
         train(cfg)
@@ -123,7 +123,7 @@ def test_resuming_a_finished_run_does_nothing_and_says_so(tmp_path, tiny_model_d
 
 
 def test_a_plan_name_is_one_path_component(tmp_path):
-    from study.plan_file import load_plan
+    from dlm.plan.file import load_plan
 
     plan = tmp_path / "plan.yaml"
     plan.write_text(f"name: ../../escape\ndefaults: {{model: tiny-gpt2}}\nruns:\n"
@@ -138,8 +138,8 @@ def test_a_run_key_runs_once_while_another_process_holds_its_lease(tmp_path, tin
     import sys
     import time
 
-    from study.plan_file import load_plan
-    from study.plan_runner import run_plan
+    from dlm.plan.file import load_plan
+    from dlm.plan.runner import run_plan
 
     plan = tmp_path / "plan.yaml"
     plan.write_text("defaults: {model: tiny-gpt2, tasks: dlm_fpb, limit: 2, bootstrap_iters: 0}\n"
@@ -148,7 +148,7 @@ def test_a_run_key_runs_once_while_another_process_holds_its_lease(tmp_path, tin
     (run,) = load_plan(str(plan), results_dir=str(runs)).runs
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; sys.path.insert(0, '.');"
-        "from dlm_data.leases import try_lease;"
+        "from dlm.store.leases import try_lease;"
         f"lease = try_lease({str(runs)!r}, {run.key!r}); print('held', flush=True); time.sleep(60)")],
         cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, text=True)
     try:
@@ -167,9 +167,9 @@ def test_a_run_key_runs_once_while_another_process_holds_its_lease(tmp_path, tin
 
 def test_a_cycle_killed_while_evaluating_is_incomplete_and_resumes_without_training_again(tmp_path, tiny_model_dir,
                                                                                           monkeypatch, capsys):
-    import harness_tasks.evaluate as evaluation
-    from results.report import build_report
-    from study.plan_runner import run_plan
+    import dlm.harness_tasks.evaluate as evaluation
+    from dlm.results.report import build_report
+    from dlm.plan.runner import run_plan
 
     plan = tmp_path / "plan.yaml"
     plan.write_text(f"defaults: {{model: tiny-gpt2, max_steps: 1, max_length: 32, batch_size: 2, "
@@ -182,12 +182,12 @@ def test_a_cycle_killed_while_evaluating_is_incomplete_and_resumes_without_train
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(evaluation, "evaluate", killed)
+    monkeypatch.setattr("dlm.study.cycle.evaluate", killed)  # the name the cycle calls
     with pytest.raises(KeyboardInterrupt):
         run_plan(str(plan), results_dir=str(runs), report=False, checkpoints_dir=str(tmp_path / "ckpt"))
     (record,) = [json.loads(p.read_text()) for p in runs.glob("*.json")]
     assert record["status"] == "incomplete"
-    monkeypatch.setattr(evaluation, "evaluate", real)
+    monkeypatch.setattr("dlm.study.cycle.evaluate", real)
     run_plan(str(plan), results_dir=str(runs), report=False, checkpoints_dir=str(tmp_path / "ckpt"))
     assert "not repeated" in capsys.readouterr().out
     stored = {r["run_id"]: r for r in (json.loads(p.read_text()) for p in runs.glob("*.json"))}
@@ -198,8 +198,8 @@ def test_a_cycle_killed_while_evaluating_is_incomplete_and_resumes_without_train
 
 
 def test_the_report_leaves_an_incomplete_run_out_and_says_so(tmp_path):
-    from dlm_data.records import write_record
-    from results.report import build_report
+    from dlm.store.records import write_record
+    from dlm.results.report import build_report
 
     write_record(tmp_path, {"run_id": "ok-run", "kind": "eval", "status": "ok", "approach": "zero-shot",
                             "model": {"name": "gpt2"}, "eval": {"config": {}, "scores": []}})

@@ -8,7 +8,7 @@ from train_support import config
 
 
 def test_a_tiny_run_is_estimated_within_a_factor_of_2(tmp_path, tiny_model_dir, capsys):
-    from trainers.train import train
+    from dlm.trainers.train import train
 
     result = train(config(tmp_path, "timed", mode="sft", max_steps=40, batch_size=8, max_length=128,
                           save_steps=1000, logging_steps=10))
@@ -21,7 +21,7 @@ def test_a_tiny_run_is_estimated_within_a_factor_of_2(tmp_path, tiny_model_dir, 
 
 
 def test_the_device_table_and_the_budget_warning(capsys):
-    from trainers import estimate
+    from dlm.trainers import estimate
 
     assert estimate.device_key("Tesla T4") == "t4" and estimate.device_key("NVIDIA A100-SXM4-80GB") == "a100"
     assert estimate.device_key("NVIDIA A10G") is None  # not in the table: timed instead
@@ -35,12 +35,12 @@ def test_the_device_table_and_the_budget_warning(capsys):
 
 
 def test_plan_dry_run_lists_every_training_run_with_hours_and_flags_those_over_2h(tmp_path, capsys):
-    import cli
+    from dlm import cli
 
     cli.main(["plan", "plans/phase3_finetune.yaml", "--dry-run", "--device", "t4", "--results-dir",
               str(tmp_path / "runs")])
     out = capsys.readouterr().out
-    from study.plan_file import load_plan
+    from dlm.plan.file import load_plan
 
     trains = [r for r in load_plan("plans/phase3_finetune.yaml").runs if r.trains]
     lines = [line for line in out.splitlines() if line.startswith("#   ")]

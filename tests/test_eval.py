@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from harness_tasks.catalog import DOMAIN_GROUPS, PREFIX, TASKS_DIR, catalog, leaf_tasks, list_tasks, resolve_tasks
-from trainers.config import EvalConfig
-from dlm_data.errors import UserError
+from dlm.harness_tasks.catalog import DOMAIN_GROUPS, PREFIX, TASKS_DIR, catalog, leaf_tasks, list_tasks, resolve_tasks
+from dlm.settings import eval_config
+from dlm.errors import UserError
 
 # every task: the suite, its generative twins, the gated one, the code one
 ALL = ["dlm_all", "dlm_all_gen", "dlm_financemath", "dlm_bigcodebench"]
@@ -40,7 +40,7 @@ def full_run(tiny, samples_dir):
 
     Generation is capped at 16 new tokens: decoding dominates the run time, and the scorers only need some text.
     """
-    from harness_tasks.evaluate import check_fewshot, run_harness, task_manager_for
+    from dlm.harness_tasks.evaluate import check_fewshot, run_harness, task_manager_for
 
     manager = task_manager_for(ALL, samples_dir)
     loaded = manager.load(ALL)
@@ -48,8 +48,8 @@ def full_run(tiny, samples_dir):
     for task in loaded["tasks"].values():
         if task.get_config("output_type") == "generate_until":
             task.set_config("generation_kwargs", {"max_gen_toks": 16}, update=True)
-    cfg = EvalConfig(model="tiny-gpt2", tasks=ALL, num_fewshot=1, limit=3, batch_size=32, bootstrap_iters=0,
-                     allow_code_execution=True)
+    cfg = eval_config(dict(model="tiny-gpt2", tasks=ALL, num_fewshot=1, limit=3, eval_batch_size=32, bootstrap_iters=0,
+                     allow_code_execution=True))
     top = [loaded["groups"].get(name) or loaded["tasks"][name] for name in ALL]
     return loaded["tasks"], run_harness(*tiny, top, manager, cfg, log_samples=True)
 
@@ -93,7 +93,7 @@ def test_resolve_tasks_suggests_and_refuses_overlaps():
 def test_loader_holdout_and_pool_are_disjoint_and_stable():
     import datasets
 
-    from harness_tasks.loader import drop_scored_texts, in_holdout, split_holdout
+    from dlm.harness_tasks.loader import drop_scored_texts, in_holdout, split_holdout
 
     texts = [f"Company {i} reported results" for i in range(400)] + ["Company 7 reported  RESULTS"]  # a duplicate
     parts = split_holdout(datasets.Dataset.from_dict({"sentence": texts}), key="sentence", fraction=0.2)
@@ -167,7 +167,7 @@ def test_classification_f1_equals_sklearn_on_the_same_predictions(full_run):
 def test_f1_aggregations_match_sklearn_on_a_constructed_case():
     from sklearn.metrics import f1_score, precision_score, recall_score
 
-    from harness_tasks import metrics
+    from dlm.harness_tasks import metrics
 
     golds = [0, 0, 0, 1, 1, 2, 2, 2, 2, 1]
     preds = [0, 1, 0, 1, 2, 2, 2, 0, 2, 1]
@@ -216,8 +216,8 @@ def test_gsm8k_strict_and_flexible_extraction():
 
 
 def test_adaptllm_and_math_scorers_on_hand_written_answers():
-    from harness_tasks import metrics
-    from harness_tasks.math.utils import math_answers_equal
+    from dlm.harness_tasks import metrics
+    from dlm.harness_tasks.math.utils import math_answers_equal
 
     gold = "Apple (organization), Cupertino (location)"
     assert metrics.entity_f1(gold, gold) == 1.0
@@ -235,7 +235,7 @@ def test_adaptllm_and_math_scorers_on_hand_written_answers():
 
 
 def test_sem_sim_is_opt_in(tiny_model_dir, monkeypatch, capsys):
-    from harness_tasks import metrics
+    from dlm.harness_tasks import metrics
 
     monkeypatch.delenv(metrics.SEM_SIM_ENV, raising=False)
     assert "sem_sim" not in metrics.text_scores("revenue rose 5%", "revenue rose 5%")
@@ -261,7 +261,7 @@ def _builtin(name: str, yaml_path: str, data_files: dict) -> dict:
 
 
 def test_mirrored_tasks_score_like_the_builtins(tiny, samples_dir):
-    from harness_tasks.evaluate import run_harness, task_manager_for
+    from dlm.harness_tasks.evaluate import run_harness, task_manager_for
 
     def one(pattern):
         return next(samples_dir.glob(pattern))
@@ -282,7 +282,7 @@ def test_mirrored_tasks_score_like_the_builtins(tiny, samples_dir):
     loaded["tasks"]["dlm_gsm8k"].set_config("generation_kwargs", {"max_gen_toks": 32}, update=True)
     # zero-shot: our few-shot pools also drop rows equal to a scored row (the samples repeat sst2 sentences
     # across splits), which the built-ins do not, so k-shot contexts may legitimately differ
-    cfg = EvalConfig(model="tiny-gpt2", tasks=ours, num_fewshot=0, limit=5, batch_size=16, bootstrap_iters=0)
+    cfg = eval_config(dict(model="tiny-gpt2", tasks=ours, num_fewshot=0, limit=5, eval_batch_size=16, bootstrap_iters=0))
     results = run_harness(*tiny, list(loaded["tasks"].values()), manager, cfg, log_samples=True)
     for name, ref in references.items():
         ref_name = ref["task"]
@@ -296,9 +296,9 @@ def test_mirrored_tasks_score_like_the_builtins(tiny, samples_dir):
 
 # --- the two entry points ---------------------------------------------------------------------------------------
 def test_lm_eval_cli_runs_fin_sentiment_directly_with_the_same_scores(tmp_path, tiny, tiny_model_dir, samples_dir):
-    """`lm_eval --tasks fin_sentiment --include_path harness_tasks` as a user types it, from another directory, with
+    """`lm_eval --tasks fin_sentiment --include_path dlm/harness_tasks` as a user types it, from another directory, with
     DLM_DATA_DIR pointing at the snapshots; its numbers equal dlm's in-process evaluation."""
-    from harness_tasks.evaluate import evaluate
+    from dlm.harness_tasks.evaluate import evaluate
 
     lm_eval_bin = Path(sys.executable).with_name("lm_eval")
     cmd = [str(lm_eval_bin), "--model", "hf", "--model_args", f"pretrained={tiny_model_dir},dtype=float32",
@@ -309,7 +309,7 @@ def test_lm_eval_cli_runs_fin_sentiment_directly_with_the_same_scores(tmp_path, 
     assert done.returncode == 0, done.stderr[-3000:]
     cli = json.loads(next((tmp_path / "out").rglob("results_*.json")).read_text())["results"]
 
-    cfg = EvalConfig(model="tiny-gpt2", tasks=["fin_sentiment"], limit=4, bootstrap_iters=0, data_dir=str(samples_dir))
+    cfg = eval_config(dict(model="tiny-gpt2", tasks=["fin_sentiment"], limit=4, bootstrap_iters=0, data_dir=str(samples_dir)))
     ours = evaluate(cfg, model=tiny[0], tokenizer=tiny[1], write=False)["eval"]["raw"]["results"]
     for task in ("dlm_fpb", "dlm_tfns", "dlm_fiqa_sa", "fin_sentiment"):
         for metric in ("acc,none", "f1_weighted,none"):
@@ -317,7 +317,7 @@ def test_lm_eval_cli_runs_fin_sentiment_directly_with_the_same_scores(tmp_path, 
 
 
 def test_dlm_eval_writes_a_record(results_dir, tiny_model_dir, samples_dir, capsys):
-    import cli
+    from dlm import cli
 
     cli.main(["eval", "--model", str(tiny_model_dir), "--tasks", "dlm_tfns,dlm_glue_rte", "--limit", "3",
               "--data-dir", str(samples_dir), "--results-dir", str(results_dir)])
@@ -328,12 +328,12 @@ def test_dlm_eval_writes_a_record(results_dir, tiny_model_dir, samples_dir, caps
     assert {("dlm_tfns", "f1_weighted"), ("dlm_glue_rte", "mcc")} <= set(scores)
     assert scores[("dlm_tfns", "acc")]["n"] == 3 and scores[("dlm_tfns", "acc")]["num_fewshot"] == 0
     assert "samples" not in record["eval"]["raw"] and record["eval"]["raw"]["versions"]["dlm_tfns"] == 1.0
-    assert record["eval"]["config"]["batch_size"] == 8 and record["eval"]["wall_time_s"] > 0
+    assert record["eval"]["config"]["protocol"]["eval_batch_size"] == 8 and record["eval"]["wall_time_s"] > 0
     assert "dlm_tfns" in capsys.readouterr().out
 
 
 def test_batch_size_is_applied_and_a_training_model_stays_in_training(tiny, samples_dir):
-    from harness_tasks.evaluate import evaluate
+    from dlm.harness_tasks.evaluate import evaluate
 
     model, tokenizer = tiny
     seen = []
@@ -341,8 +341,8 @@ def test_batch_size_is_applied_and_a_training_model_stays_in_training(tiny, samp
         (kwargs.get("input_ids") if kwargs.get("input_ids") is not None else args[0]).shape[0]), with_kwargs=True)
     model.train()
     try:
-        cfg = EvalConfig(model="tiny-gpt2", tasks=["dlm_imdb"], limit=6, batch_size=4, bootstrap_iters=0,
-                         data_dir=str(samples_dir))
+        cfg = eval_config(dict(model="tiny-gpt2", tasks=["dlm_imdb"], limit=6, eval_batch_size=4, bootstrap_iters=0,
+                         data_dir=str(samples_dir)))
         record = evaluate(cfg, model=model, tokenizer=tokenizer, extra={"approach": "sft"}, write=False)
     finally:
         hook.remove()
@@ -358,7 +358,7 @@ def test_batch_size_is_applied_and_a_training_model_stays_in_training(tiny, samp
     (["--tasks", "dlm_tfns", "--peft", "no-such-adapter"], "adapter 'no-such-adapter' not found"),
 ], ids=["unknown-task", "k-over-pool", "code-without-opt-in", "gated-without-token", "missing-adapter"])
 def test_bad_input_is_one_line_exit_2_and_no_record(args, message, tiny_model_dir, results_dir, capsys, monkeypatch):
-    import cli
+    from dlm import cli
 
     if "dlm_financemath" in args:  # no local snapshot: the Hub path, offline and without a token
         monkeypatch.delenv("DLM_DATA_DIR")
@@ -372,8 +372,8 @@ def test_bad_input_is_one_line_exit_2_and_no_record(args, message, tiny_model_di
 
 
 def test_missing_checkpoint_is_a_user_error(results_dir):
-    from harness_tasks.evaluate import evaluate
+    from dlm.harness_tasks.evaluate import evaluate
 
     with pytest.raises(UserError, match="not found"):
-        evaluate(EvalConfig(model="./checkpoints/never-trained", tasks=["dlm_tfns"], results_dir=str(results_dir)))
+        evaluate(eval_config(dict(model="./checkpoints/never-trained", tasks=["dlm_tfns"], results_dir=str(results_dir))))
     assert not results_dir.exists()

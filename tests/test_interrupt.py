@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import cli
+from dlm import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,10 +20,10 @@ def _interrupt(*args, **kwargs):
 
 
 @pytest.mark.parametrize("argv,target", [
-    (["eval", "--model", "tiny-gpt2", "--tasks", "dlm_fpb"], "harness_tasks.evaluate.evaluate"),
-    (["plan", "plans/demo.yaml"], "study.plan_runner.run_plan"),
-    (["report"], "results.report.render_report"),
-    (["demo"], "study.demo.demo"),
+    (["eval", "--model", "tiny-gpt2", "--tasks", "dlm_fpb"], "dlm.harness_tasks.evaluate.evaluate"),
+    (["plan", "plans/demo.yaml"], "dlm.plan.runner.run_plan"),
+    (["report"], "dlm.results.report.render_report"),
+    (["demo"], "dlm.demo.demo"),
 ])
 def test_an_interrupted_command_exits_130_with_one_line(argv, target, monkeypatch, capsys):
     monkeypatch.setattr(target, _interrupt)
@@ -37,7 +37,7 @@ def test_an_interrupted_command_exits_130_with_one_line(argv, target, monkeypatc
 
 def test_ctrl_c_during_training_exits_130_and_keeps_no_record(tmp_path, tiny_model_dir):
     out, runs = tmp_path / "out", tmp_path / "runs"
-    command = [sys.executable, str(ROOT / "cli.py"), "train", "--model", "tiny-gpt2", "--dataset", "glue",
+    command = [sys.executable, "-m", "dlm", "train", "--model", "tiny-gpt2", "--dataset", "glue",
                "--dataset_config", "sst2", "--max_steps", "2000", "--max_length", "32", "--save_steps", "1000",
                "--output_dir", str(out), "--results-dir", str(runs)]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

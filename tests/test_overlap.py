@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from harness_tasks.overlap import compare_rows, normalise
+from dlm.harness_tasks.overlap import compare_rows, normalise
 
 FPB_SENTENCE = "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period in 2007 ."
 FINGPT_ROW = {"instruction": "What is the sentiment of this news? Please choose an answer from "
@@ -107,7 +107,7 @@ def planted():
 
 
 def test_every_planted_fpb_and_tweet_row_in_fingpt_is_caught(planted):
-    from harness_tasks.overlap import dataset_documents, find_duplicates, normalise, training_rows
+    from dlm.harness_tasks.overlap import dataset_documents, find_duplicates, normalise, training_rows
 
     leaked = planted
     fingpt = training_rows(FINGPT, None).rows
@@ -120,8 +120,8 @@ def test_every_planted_fpb_and_tweet_row_in_fingpt_is_caught(planted):
 
 
 def test_adaptllm_fpb_prompts_are_near_duplicates_of_takala():
-    from dlm_data.data import load_split
-    from harness_tasks.overlap import find_duplicates
+    from dlm.data.loading import load_split
+    from dlm.harness_tasks.overlap import find_duplicates
 
     takala = list(load_split("takala/financial_phrasebank", "sentences_allagree", "train"))
     adapt = list(load_split("AdaptLLM/finance-tasks", "FPB", "test"))
@@ -130,7 +130,7 @@ def test_adaptllm_fpb_prompts_are_near_duplicates_of_takala():
 
 
 def test_overlap_report_on_tasks_flags_the_leaks_and_not_clean_pairs():
-    from harness_tasks.overlap import overlap_report
+    from dlm.harness_tasks.overlap import overlap_report
 
     fpb = overlap_report(FINGPT, "dlm_fpb")
     assert fpb["above_threshold"] and fpb["exact"] >= 3 and fpb["eval_source"].startswith("takala/")
@@ -144,7 +144,7 @@ def test_overlap_report_on_tasks_flags_the_leaks_and_not_clean_pairs():
 
 
 def test_group_gives_one_line_per_task():
-    from harness_tasks.overlap import overlap_report
+    from dlm.harness_tasks.overlap import overlap_report
 
     report = overlap_report(FINGPT, "fin_sentiment")
     assert set(report["by_task"]) == {"dlm_fpb", "dlm_tfns", "dlm_fiqa_sa"} and report["above_threshold"]
@@ -152,8 +152,8 @@ def test_group_gives_one_line_per_task():
 
 
 def test_contamination_for_run_lists_each_task():
-    from trainers.config import MixtureSpec
-    from harness_tasks.overlap import contamination_for_run
+    from dlm.config import MixtureSpec
+    from dlm.harness_tasks.overlap import contamination_for_run
 
     mixture = MixtureSpec.from_flags(datasets=[FINGPT, "stanfordnlp/imdb"])
     reports = contamination_for_run(mixture, ["fin_sentiment", "dlm_gsm8k"])
@@ -164,7 +164,7 @@ def test_contamination_for_run_lists_each_task():
 
 
 def test_cli_prints_the_report(capsys):
-    import cli
+    from dlm import cli
 
     cli.main(["data", "overlap", FINGPT, "dlm_fpb"])
     out = capsys.readouterr().out
@@ -172,15 +172,13 @@ def test_cli_prints_the_report(capsys):
 
 
 def test_a_cycle_records_and_announces_its_contamination(tmp_path, capsys, tiny_model_dir):
-    from study.cycle import Cycle, run_cycle
-    from trainers.config import MixtureSpec, TrainConfig
+    from dlm.settings import run_config
+    from dlm.study.cycle import run_cycle
 
-    data = MixtureSpec.single(FINGPT)
-    train = TrainConfig(model="tiny-gpt2", data=data, mode="sft", max_steps=1, batch_size=2,
-                        gradient_accumulation_steps=1, max_length=64, output_dir=str(tmp_path / "out"),
-                        results_dir=str(tmp_path / "runs")).validate()
-    record = run_cycle(Cycle(model="tiny-gpt2", data=data, train=train, tasks="dlm_fpb,dlm_gsm8k", limit=2,
-                             results_dir=str(tmp_path / "runs")))
+    record = run_cycle(run_config({"model": "tiny-gpt2", "dataset": FINGPT, "mode": "sft", "max_steps": 1,
+                                   "batch_size": 2, "gradient_accumulation_steps": 1, "max_length": 64,
+                                   "output_dir": str(tmp_path / "out"), "results_dir": str(tmp_path / "runs"),
+                                   "tasks": "dlm_fpb,dlm_gsm8k", "limit": 2}))
     by_task = {r["eval"]: r for r in record["train"]["contamination"]}
     assert by_task["dlm_fpb"]["above_threshold"] and not by_task["dlm_gsm8k"]["above_threshold"]
     assert "contamination: " in capsys.readouterr().out

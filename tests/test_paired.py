@@ -8,15 +8,16 @@ import random
 import numpy as np
 import pytest
 
-from dlm_data.records import write_record
-from harness_tasks import metrics
-from harness_tasks.outcomes import bootstrap_stderr, write_outcomes
-from results.paired import Difference, decide
-from results.report import build_report
+from dlm.store.records import write_record
+from dlm.harness_tasks import metrics
+from dlm.harness_tasks.outcomes import bootstrap_stderr
+from dlm.store.outcomes import write_outcomes
+from dlm.results.paired import Difference, decide
+from dlm.results.report import build_report
 
 ACC = "lm_eval.api.metrics:mean"
-F1 = "harness_tasks.metrics:f1_weighted"
-MCC = "harness_tasks.metrics:mcc"
+F1 = "dlm.harness_tasks.metrics:f1_weighted"
+MCC = "dlm.harness_tasks.metrics:mcc"
 
 
 def _correct(n: int, rate: float, seed: int) -> list[float]:
@@ -166,8 +167,8 @@ def test_bootstrap_stderr_of_a_corpus_metric_matches_the_slow_loop():
 def test_dlm_eval_keeps_per_document_outcomes_and_bootstraps_every_metric(results_dir, tiny_model_dir):
     import json
 
-    import cli
-    from harness_tasks.outcomes import read_outcomes
+    from dlm import cli
+    from dlm.store.outcomes import read_outcomes
 
     cli.main(["eval", "--model", "tiny-gpt2", "--tasks", "dlm_tfns", "--limit", "20", "--bootstrap_iters", "200",
               "--results-dir", str(results_dir)])

@@ -7,19 +7,24 @@ from __future__ import annotations
 import re
 import shlex
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-import cli
+from dlm import cli
 
 import main as seed_main
-from study import cycle as study_cycle, demo as demo_module, plan_run, plan_runner, settings
-from study import zero_shot
-from study.plan_file import load_plan
-from dlm_data.records import load_records
-from trainers.config import MixtureSpec, TrainConfig
-from dlm_data.errors import UserError
+from dlm.plan import run as plan_run, runner as plan_runner
+from dlm import settings
+from dlm.settings import run_config
+from dlm import demo as demo_module
+from dlm.study import cycle as study_cycle
+from dlm.study import zero_shot
+from dlm.plan.file import load_plan
+from dlm.store.records import load_records
+from dlm.config import MixtureSpec, TrainConfig
+from dlm.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 TFNS = "zeroshot/twitter-financial-news-sentiment"
@@ -90,7 +95,7 @@ EXPECTED = {  # name -> (mode or None when evaluation only, [(dataset, config)],
 @pytest.mark.parametrize("name", list(STUDY_COMMANDS))
 def test_study_plan_command_lines_parse_onto_the_same_cycle_as_dlm_run(name):
     argv = shlex.split(STUDY_COMMANDS[name])[2:]
-    cycle = seed_main.parse(argv)
+    cycle = parse(argv)
     mode, parts, rates = EXPECTED[name]
     assert cycle.model == argv[argv.index("--model") + 1]
     assert [(p.dataset, p.config) for p in cycle.data.parts] == parts
@@ -99,7 +104,7 @@ def test_study_plan_command_lines_parse_onto_the_same_cycle_as_dlm_run(name):
         assert cycle.train is None  # --max_steps 0 / --evaluation_only: evaluate as is
         return
     assert isinstance(cycle.train, TrainConfig) and cycle.train.mode == mode
-    assert cycle.train.data is cycle.data
+    assert cycle.train.data == cycle.data
     steps = re.search(r"--max_steps (\d+)", STUDY_COMMANDS[name])
     assert cycle.train.max_steps == (int(steps.group(1)) if steps else 1000)
     if name == "seq-pretrain":
@@ -111,14 +116,16 @@ def test_study_plan_command_lines_parse_onto_the_same_cycle_as_dlm_run(name):
 
 
 def test_main_accepts_dashes_and_every_flag_of_dlm_run():
-    cycle = seed_main.parse(["--model", "tiny-gpt2", "--dataset", "openai/gsm8k", "--dataset-config", "main",
+    cycle = parse(["--model", "tiny-gpt2", "--dataset", "openai/gsm8k", "--dataset-config", "main",
                              "--max-steps", "7", "--data-fraction", "0.25", "--lora", "--lora-r", "4",
                              "--tasks", "dlm_gsm8k", "--num-fewshot", "5", "--limit", "3", "--transfer",
                              "--results-dir", "somewhere"])
-    assert cycle.train.max_steps == 7 and cycle.train.data_fraction == 0.25 and cycle.train.lora.r == 4
+    assert cycle.train.max_steps == 7 and cycle.train.data_fraction == 0.25 and cycle.train.adapter.r == 4
     assert cycle.data.parts[0].config == "main"
-    assert (cycle.tasks, cycle.num_fewshot, cycle.limit, cycle.transfer, cycle.results_dir) == \
-           ("dlm_gsm8k", 5, 3.0, True, "somewhere")
+    protocol = cycle.protocol
+    assert (protocol.tasks, protocol.num_fewshot, protocol.limit, cycle.transfer, cycle.evaluation.results_dir) == \
+           (("dlm_gsm8k",), 5, 3.0, True, "somewhere")
+    assert cycle.train.protocol is protocol  # one protocol for the SFT prompts, the curve points and the scores
 
 
 def test_main_bad_input_is_one_error_line_and_exit_2(capsys):
@@ -129,14 +136,19 @@ def test_main_bad_input_is_one_error_line_and_exit_2(capsys):
     assert len(err) == 1 and err[0].startswith("error: ") and "one rate per dataset" in err[0]
 
 
+def parse(argv: list[str]):
+    """What `python main.py ARGV` (= `dlm run ARGV`) would run: the same parser, nothing run."""
+    return run_config(cli.parse_settings("run", argv))
+
+
 # --- what a run is: approach, domain, default tasks ----------------------------------------------------------
-def _train(data: MixtureSpec, mode="sft") -> TrainConfig:
-    return TrainConfig(model="tiny-gpt2", data=data, mode=mode, max_steps=1)
+def _train(data: dict, mode="sft") -> TrainConfig:
+    return TrainConfig(model="tiny-gpt2", **data, mode=mode, max_steps=1)
 
 
 def test_approach_classification():
-    single = MixtureSpec.single(TFNS)
-    mixture = MixtureSpec.from_flags(datasets=[TFNS, FPB])
+    single = {"dataset": TFNS}
+    mixture = {"datasets": (TFNS, FPB)}
     pretrain_origin = {"run_id": "a", "approach": "pretrain", "domain": "finance", "train": {"mode": "pretrain"}}
     sft_origin = {"run_id": "b", "approach": "sft", "domain": "finance", "train": {"mode": "sft"}}
     assert study_cycle.classify_approach(None, None) == "zero-shot"
@@ -159,7 +171,7 @@ def test_domain_comes_from_the_dataset_table():
 
 
 def test_default_tasks_follow_the_domain_and_transfer_adds_the_others():
-    from harness_tasks.catalog import DOMAIN_GROUPS
+    from dlm.harness_tasks.catalog import DOMAIN_GROUPS
 
     every = list(DOMAIN_GROUPS.values())
     assert study_cycle.default_tasks(["finance"], transfer=False) == [DOMAIN_GROUPS["finance"]]
@@ -169,7 +181,7 @@ def test_default_tasks_follow_the_domain_and_transfer_adds_the_others():
            sorted([DOMAIN_GROUPS["finance"], DOMAIN_GROUPS["math"]])
     assert sorted(study_cycle.default_tasks(["corpus"], transfer=False)) == sorted(every)  # no group of its own
     assert sorted(study_cycle.default_tasks([], transfer=False)) == sorted(every)
-    cycle = study_cycle.Cycle(model="tiny-gpt2", tasks="dlm_fpb, dlm_tfns", transfer=True)
+    cycle = run_config({"model": "tiny-gpt2", "tasks": "dlm_fpb, dlm_tfns", "transfer": True, "max_steps": 0})
     assert study_cycle.choose_tasks(cycle, ["finance"]) == ["dlm_fpb", "dlm_tfns"]  # --tasks overrides
 
 
@@ -202,8 +214,9 @@ def test_malformed_plan_names_line_and_column(tmp_path, text, line, column, mess
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "plans").glob("*.yaml")), ids=lambda p: p.name)
-def test_shipped_plans_load_and_their_commands_round_trip_through_main(path):
+def test_shipped_plans_load_and_their_commands_round_trip_through_main(path, monkeypatch):
     plan = load_plan(str(path))
+    monkeypatch.delenv("DLM_DATA_DIR")  # the option's environment variable would add --data_dir on the way back
     assert plan.runs and len({r.key for r in plan.runs}) == len(plan.runs)
     names = [r.name for r in plan.runs]
     for run in plan.runs:
@@ -212,7 +225,7 @@ def test_shipped_plans_load_and_their_commands_round_trip_through_main(path):
             assert names.index(run.after) < names.index(run.name) and upstream.trains
             assert run.settings["model"] == upstream.settings["output_dir"]
         command = settings.command_line(run.settings, ("python", "main.py"))
-        reparsed = vars(seed_main.build_parser().parse_args(command[2:]))
+        reparsed = cli.parse_settings("run", command[2:])
         assert settings.command_line(reparsed, ("python", "main.py")) == command
 
 
@@ -231,7 +244,7 @@ def test_plan_phases_cover_the_study(tmp_path):
 
 
 def test_with_resume_continues_an_interrupted_training_run(tmp_path):
-    from study.plan_file import PlanRun
+    from dlm.plan.file import PlanRun
 
     out = tmp_path / "ckpt"
     run = PlanRun("r", {"model": "tiny-gpt2", "dataset": TFNS, "output_dir": str(out)}, "k")
@@ -247,8 +260,8 @@ def test_with_resume_continues_an_interrupted_training_run(tmp_path):
 
 # --- real cycles on tiny-gpt2 and samples/ ------------------------------------------------------------------------
 def test_zero_shot_scores_are_computed_once_per_model_task_shots_limit(tiny_model_dir, results_dir, capsys):
-    cycle = study_cycle.Cycle(model="tiny-gpt2", tasks="dlm_fpb", limit=3, bootstrap_iters=0,
-                           results_dir=str(results_dir))
+    cycle = run_config({"model": "tiny-gpt2", "tasks": "dlm_fpb", "limit": 3, "bootstrap_iters": 0,
+                        "results_dir": str(results_dir), "max_steps": 0})
     first = study_cycle.run_cycle(cycle)
     assert first["kind"] == "cycle" and first["approach"] == "zero-shot"
     assert {s["task"] for s in first["eval"]["scores"]} == {"dlm_fpb"}
@@ -259,13 +272,14 @@ def test_zero_shot_scores_are_computed_once_per_model_task_shots_limit(tiny_mode
     assert again["reused_from"] == [first["run_id"]] and again["eval"]["scores"] == first["eval"]["scores"]
     assert [r["run_id"] for r in records(results_dir)] == [first["run_id"]]  # nothing recomputed or written
 
-    wider = study_cycle.run_cycle(study_cycle.Cycle(model="tiny-gpt2", tasks="dlm_fpb,dlm_tfns", limit=3,
-                                              bootstrap_iters=0, results_dir=str(results_dir)))
+    wider = study_cycle.run_cycle(run_config({"model": "tiny-gpt2", "tasks": "dlm_fpb,dlm_tfns", "limit": 3,
+                                              "bootstrap_iters": 0, "results_dir": str(results_dir),
+                                              "max_steps": 0}))
     stored = records(results_dir)
     assert len(stored) == 2 and stored[-1]["eval"]["tasks"] == ["dlm_tfns"]  # only the missing task ran
     assert {s["task"] for s in wider["eval"]["scores"]} == {"dlm_fpb", "dlm_tfns"}
 
-    other_limit = zero_shot.zero_shot_key(study_cycle.Cycle(model="tiny-gpt2", limit=4))
+    other_limit = zero_shot.zero_shot_key(run_config({"model": "tiny-gpt2", "limit": 4, "max_steps": 0}).evaluation)
     assert other_limit != first["zero_shot_key"]  # a different key is evaluated afresh
     assert first["zero_shot_key"]["dtype"] == "float32" == first["eval"]["dtype"]
 
@@ -276,8 +290,8 @@ def test_zero_shot_reuse_needs_the_same_task_version_and_snapshot(tiny_model_dir
 
     snapshot = tmp_path / "snapshot"
     shutil.copytree(ROOT / "samples" / "takala", snapshot / "takala")
-    cycle = study_cycle.Cycle(model="tiny-gpt2", tasks="dlm_fpb", limit=3, bootstrap_iters=0,
-                              results_dir=str(results_dir), data_dir=str(snapshot))
+    cycle = run_config({"model": "tiny-gpt2", "tasks": "dlm_fpb", "limit": 3, "bootstrap_iters": 0,
+                        "results_dir": str(results_dir), "data_dir": str(snapshot), "max_steps": 0})
     first = study_cycle.run_cycle(cycle)
     path = next(results_dir.glob("*.json"))
     stored = json.loads(path.read_text())
@@ -292,9 +306,10 @@ def test_zero_shot_reuse_needs_the_same_task_version_and_snapshot(tiny_model_dir
     import os
 
     os.utime(edited, ns=(edited.stat().st_atime_ns, edited.stat().st_mtime_ns + 10**9))
-    assert zero_shot.zero_shot_key(cycle) == second["zero_shot_key"]  # touched (as a git clone does): the same data
+    key = zero_shot.zero_shot_key(replace(cycle.evaluation, protocol=cycle.protocol.with_tasks(["dlm_fpb"])))
+    assert key == second["zero_shot_key"]  # touched (as a git clone does): the same data
     edited.write_bytes(edited.read_bytes() + b"\n")
-    assert zero_shot.zero_shot_key(cycle) != second["zero_shot_key"]  # an edited snapshot is another source
+    assert zero_shot.zero_shot_key(cycle.evaluation) != second["zero_shot_key"]  # an edited snapshot is another source
 
 
 @pytest.mark.parametrize("name,approach", [("fin-multitask", "multitask"), ("wikitext", "pretrain")])
@@ -348,7 +363,7 @@ def test_demo_runs_every_approach_and_reports_against_gpt4(demo_run, capsys):
     pretrain = next(r for r in after if r["approach"] == "pretrain")
     assert sequential["starts_from"]["run_id"] == pretrain["run_id"]
     assert demo_run["plot"].stat().st_size > 0
-    from results.report import render_report
+    from dlm.results.report import render_report
 
     text = render_report(demo_run["results"], against="gpt-4", fmt="markdown")
     assert "gpt-4" in text.lower() and "demonstrate the pipeline" in text
@@ -356,9 +371,9 @@ def test_demo_runs_every_approach_and_reports_against_gpt4(demo_run, capsys):
 
 def test_plain_report_after_the_demo_is_one_screen_of_the_demo(demo_run, capsys, monkeypatch, tmp_path):
     """`dlm report` with no flags reads what the demo wrote; at COLUMNS=100 it fits one screen, names whole."""
-    from results.report import build_report
+    from dlm.results.report import build_report
 
-    monkeypatch.chdir(tmp_path)  # no results/runs here: only the note of the last writer can lead to the demo
+    monkeypatch.chdir(tmp_path)  # no runs/ here: only the note of the last writer can lead to the demo
     monkeypatch.setenv("COLUMNS", "100")
     demo_module.demo(results_dir=str(demo_run["results"]), plot=None)  # every run finished: skipped, reported
     assert f"next: dlm report --results-dir {demo_run['results']}" in capsys.readouterr().out
@@ -393,4 +408,4 @@ def test_plan_dry_run_prints_the_commands_and_marks_finished_runs(demo_run, caps
     plan_runner.run_plan(str(demo_module.DEMO_PLAN), dry_run=True, results_dir=str(fresh))
     commands = [l for l in capsys.readouterr().out.splitlines() if " --model " in l and not l.startswith("#")]
     assert len(commands) == 4 and not fresh.exists()  # a dry run writes nothing
-    assert seed_main.parse(shlex.split(commands[1])[2:]).train.mode == "pretrain"
+    assert parse(shlex.split(commands[1])[2:]).train.mode == "pretrain"

@@ -48,15 +48,15 @@ def records_by_key(results: Path) -> dict[str, list[dict]]:
 
 
 def dlm_plan(args: list[str], cwd: Path, **kw) -> subprocess.Popen:
-    command = [sys.executable, "-c", "import cli; cli.main()", "plan", *args]
+    command = [sys.executable, "-c", "from dlm import cli; cli.main()", "plan", *args]
     return subprocess.Popen(command, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
 
 
 def test_jobs_2_runs_every_run_once_after_its_parent(tmp_path, tiny_model_dir):
-    from study.plan_executors import LocalExecutor
-    from study.plan_file import load_plan
-    from study.plan_jobs import run_parallel
+    from dlm.plan.executors import LocalExecutor
+    from dlm.plan.file import load_plan
+    from dlm.plan.jobs import run_parallel
 
     file = plan_file(tmp_path)
     results = tmp_path / "runs"
@@ -113,9 +113,9 @@ def test_a_failed_run_does_not_stop_the_others_and_the_plan_exits_1(tmp_path, ti
 
 
 def test_submitit_runs_the_same_plan_and_writes_sbatch_parameters(tmp_path, tiny_model_dir):
-    from study.plan_executors import SlurmExecutor, slurm_parameters
-    from study.plan_file import load_plan
-    from study.plan_jobs import run_parallel
+    from dlm.plan.executors import SlurmExecutor
+    from dlm.plan.file import load_plan
+    from dlm.plan.jobs import run_parallel
 
     file = plan_file(tmp_path)
     results = tmp_path / "runs"
@@ -126,7 +126,7 @@ def test_submitit_runs_the_same_plan_and_writes_sbatch_parameters(tmp_path, tiny
     assert [j.state for j in jobs] == ["done"] * 4
     assert {name: len(r) for name, r in records_by_key(results).items()} == dict.fromkeys(
         ["zero-shot", "sft", "pretrain", "pretrain-then-sft"], 1)
-    from study.plan_executors import sbatch_preview
+    from dlm.plan.executors import sbatch_preview
 
     text = sbatch_preview({"partition": "gpu", "time_min": 90, "account": "lab"}, 1, "sft", after_job="4242")
     for line in ("#SBATCH --partition=gpu", "#SBATCH --time=90", "#SBATCH --account=lab", "#SBATCH --gpus-per-node=1",
@@ -138,9 +138,9 @@ def test_ray_runs_the_same_plan_on_a_local_instance(tmp_path, tiny_model_dir):
     pytest.importorskip("ray")
     import ray
 
-    from study.plan_executors import RayExecutor
-    from study.plan_file import load_plan
-    from study.plan_jobs import run_parallel
+    from dlm.plan.executors import RayExecutor
+    from dlm.plan.file import load_plan
+    from dlm.plan.jobs import run_parallel
 
     file = plan_file(tmp_path)
     results = tmp_path / "runs"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import cli
-from study.plan_file import load_plan
-from study.plan_overrides import parse_overrides
+from dlm import cli
+from dlm.plan.file import load_plan
+from dlm.plan.overrides import parse_overrides
 from train_support import ROOT, TWEETS
 
 PLAN = f"""name: small
@@ -83,8 +83,8 @@ def test_a_bad_set_item_exits_2_naming_the_fix_before_any_run(plan, tmp_path, ca
 
 
 def test_a_plan_child_expands_the_same_overridden_plan(plan, tmp_path, capsys):
-    from study.plan_child import main as child
-    from study.plan_jobs import child_command
+    from dlm.plan.child import main as child
+    from dlm.plan.jobs import child_command
 
     command = child_command(str(plan), "sft", str(tmp_path / "runs"), None, None, ["max_steps=2"])
     assert command[-2:] == ["--set", "max_steps=2"]
@@ -116,7 +116,7 @@ def test_run_keys_follow_the_data_content_not_the_path_that_names_it(plan, tmp_p
 def test_a_downloaded_snapshot_is_known_by_the_sha256_hf_recorded_while_its_file_is_unchanged(tmp_path):
     import hashlib
 
-    from study.zero_shot import snapshot_fingerprint
+    from dlm.study.zero_shot import snapshot_fingerprint
 
     content = b"text,label\nup,1\n"
 
@@ -163,7 +163,7 @@ def test_a_printed_line_runs_as_printed_from_another_directory(plan, tmp_path, t
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (record,) = [json.loads(p.read_text()) for p in runs.glob("*.json")]
     assert record["train"]["config"]["max_steps"] == 2 and record["train"]["config"]["model"] == "tiny-gpt2"
-    assert record["eval"]["config"]["limit"] == 5 and record["approach"] == "sft"
+    assert record["eval"]["config"]["protocol"]["limit"] == 5 and record["approach"] == "sft"
     assert (tmp_path / sft.settings["output_dir"]).is_dir() and not list(elsewhere.iterdir())
 
     # as if the plan had run it: a re-run with the data dir spelled relatively or only in DLM_DATA_DIR sees it

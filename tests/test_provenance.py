@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import cli
-from dlm_data.lineage import LINEAGE_FILE, approach_of, describe_model
+from dlm import cli
+from dlm.store.lineage import LINEAGE_FILE, approach_of, describe_model
 
 TWEETS = "zeroshot/twitter-financial-news-sentiment"
 COMMON = ["--max_length", "64", "--batch_size", "4", "--gradient_accumulation_steps", "1", "--save_steps", "100"]

@@ -11,7 +11,7 @@ HIDDEN = ("Running loglikelihood requests", "Tokenizing inputs", "it/s]", "Loadi
 
 
 def _eval(extra: list[str], model, samples, results, capfd) -> str:
-    import cli
+    from dlm import cli
 
     cli.main(["eval", "--model", str(model), "--tasks", "dlm_tfns", "--limit", "3", "--bootstrap-iters", "0",
               "--data-dir", str(samples), "--results-dir", str(results), *extra])
@@ -35,10 +35,12 @@ def test_quiet_by_default_and_verbose_shows_the_libraries(tiny_model_dir, sample
 
 
 def test_main_py_takes_verbose_and_children_read_it_from_the_environment(monkeypatch):
-    import main as seed_main
-    from dlm_data.quiet import is_verbose, set_verbose
+    from dlm import cli
+    from dlm.quiet import is_verbose, set_verbose
 
-    assert seed_main.parse(["--model", "tiny-gpt2", "--max_steps", "0", "--verbose"]).train is None
+    # main.py hands its arguments to `dlm run`, whose --verbose is the global option, not a run setting
+    argv = cli.expand_list_flags(["--model", "tiny-gpt2", "--max_steps", "0"])
+    assert "verbose" not in cli.parse_settings("run", argv)
     monkeypatch.setenv("DLM_VERBOSE", "0")  # recorded, so that teardown removes what set_verbose writes
     assert not is_verbose()
     set_verbose(True)  # what --verbose does: in os.environ, which every plan child is started with a copy of

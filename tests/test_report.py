@@ -11,10 +11,10 @@ import json
 
 import pytest
 
-from results.baselines import Baseline, load, match, protocol_differs
-from results.report import build_report, render_report
-from dlm_data.records import Score, load_records, write_record
-from dlm_data.errors import UserError
+from dlm.results.baselines import Baseline, load, match, protocol_differs
+from dlm.results.report import build_report, render_report
+from dlm.store.records import Score, load_records, write_record
+from dlm.errors import UserError
 
 GPT4_FPB_F1 = 0.78  # results/baselines.yaml: GPT-4, dlm_fpb, f1_weighted, 0-shot (FinBen)
 GPT4_GSM8K = 0.92  # GPT-4, dlm_gsm8k, exact_match, 5-shot CoT
@@ -280,7 +280,7 @@ def test_baselines_file_entries_are_complete():
         assert 0.0 <= b.value <= 1.0, b
         assert b.scoring in ("generative", "loglikelihood", "unstated"), b
     import yaml
-    from results.baselines import BASELINES_FILE
+    from dlm.results.baselines import BASELINES_FILE
 
     raw = yaml.safe_load(BASELINES_FILE.read_text())["baselines"]
     assert all("shots" in e for e in raw)
@@ -306,7 +306,7 @@ def test_train_only_and_failed_records(results_dir):
 
 
 def test_dlm_report_command(study, capsys):
-    from cli import main
+    from dlm.cli import main
 
     main(["report", "--runs", str(study), "--format", "json", "--against", "gpt-4,gpt-4o"])
     assert json.loads(capsys.readouterr().out)["against"] == ["gpt-4", "gpt-4o"]
@@ -329,7 +329,7 @@ def test_eval_of_a_checkpoint_inherits_the_training_run(results_dir):
 
 
 def test_console_printers_tolerate_missing_fields(capsys):
-    from results.console import print_eval, print_overlap, print_rows, print_task_table, print_train_summary
+    from dlm.results.console import print_eval, print_overlap, print_rows, print_task_table, print_train_summary
 
     print_train_summary({})
     print_eval({"run_id": "r", "model": {"name": "tiny-gpt2"}, "eval": {"scores": [
@@ -381,8 +381,8 @@ def test_a_ratio_whose_interval_straddles_the_threshold_is_inconclusive(results_
     {"run_id": "x", "zero_shot_key": ["gpt2"]},
 ])
 def test_a_malformed_record_is_skipped_and_named_by_report_plan_and_reuse(results_dir, bad, capsys):
-    from study.zero_shot import stored_zero_shot
-    from study.plan_runner import finished_runs
+    from dlm.study.zero_shot import stored_zero_shot
+    from dlm.plan.runner import finished_runs
 
     write_all(results_dir, [record("good", "zero-shot", [score("dlm_fpb", 0.5)])])
     (results_dir / "bad.json").write_text(json.dumps(bad), encoding="utf-8")

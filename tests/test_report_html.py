@@ -14,10 +14,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from results.html import to_html
-from results.matrix import APPROACHES
-from results.plots import Z95, figures, write_plots
-from results.report import build_report, render_report
+from dlm.results.html import to_html
+from dlm.results.matrix import APPROACHES
+from dlm.results.plots import Z95, figures, write_plots
+from dlm.results.report import build_report, render_report
 from test_report import record, score, write_all
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

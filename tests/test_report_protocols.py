@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from results.baselines import match, protocol_differs
-from results.report import build_report, render_report
-from dlm_data.records import Score
+from dlm.results.baselines import match, protocol_differs
+from dlm.results.report import build_report, render_report
+from dlm.store.records import Score
 from test_report import GPT4_FPB_F1, record, score, verdict, write_all
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from results.labels import dataset_label
-from results.report import build_report, find_results_dir, render_report
-from dlm_data.records import write_record
+from dlm.results.labels import dataset_label
+from dlm.results.report import build_report, find_results_dir, render_report
+from dlm.store.records import write_record
 from test_report import record, score, write_all
 
 
@@ -89,7 +89,7 @@ def test_columns_is_honoured_when_piped(results_dir, monkeypatch, capsys, column
 def test_plain_report_reads_where_the_last_record_went(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DLM_CACHE", str(tmp_path / "cache"))  # no note of a last writer yet
-    assert find_results_dir(None) == "results/runs"
+    assert find_results_dir(None) == "runs"
     assert "the default" in capsys.readouterr().err
     elsewhere = tmp_path / "elsewhere"
     write_record(elsewhere, record("r", "zero-shot", [score("dlm_fpb", 0.4)]))

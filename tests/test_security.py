@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import cli
-from dlm_data.errors import UserError
+from dlm import cli
+from dlm.errors import UserError
 
 PLANTED = {  # distinctive values, so a hit can only be a leak
     "HF_TOKEN": "hf_PlantedHubToken0123456789abcdef",
@@ -53,7 +53,7 @@ def custom_code_model(tmp_path, tiny_model_dir):
 
 
 def test_remote_code_is_refused_without_opt_in(custom_code_model):
-    from trainers.models import load_model
+    from dlm.trainers.models import load_model
 
     model_dir, marker = custom_code_model
     with pytest.raises(UserError, match="--trust-remote-code"):
@@ -62,7 +62,7 @@ def test_remote_code_is_refused_without_opt_in(custom_code_model):
 
 
 def test_remote_code_runs_only_with_opt_in(custom_code_model):
-    from trainers.models import load_model
+    from dlm.trainers.models import load_model
 
     model_dir, marker = custom_code_model
     model, _ = load_model(str(model_dir), trust_remote_code=True)
@@ -88,12 +88,12 @@ def test_opt_in_runs_remote_code_and_is_recorded(custom_code_model, tmp_path, ca
 
 # --- code-executing tasks ----------------------------------------------------------------------------------------
 def test_lm_eval_itself_refuses_the_code_task_without_confirmation(tiny_model_dir):
-    """`lm_eval --tasks dlm_bigcodebench --include_path harness_tasks` also needs --confirm_run_unsafe_code."""
+    """`lm_eval --tasks dlm_bigcodebench --include_path dlm/harness_tasks` also needs --confirm_run_unsafe_code."""
     import lm_eval
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    from harness_tasks.catalog import TASKS_DIR, catalog
+    from dlm.harness_tasks.catalog import TASKS_DIR, catalog
 
     assert catalog()["dlm_bigcodebench"].unsafe_code
     manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
@@ -192,7 +192,7 @@ def test_model_generated_code_cannot_read_the_parents_secrets(tmp_path):
     probe = ("import os; block = open(f'/proc/{os.getppid()}/environ', 'rb').read(); "
              "print(block.count(b'PlantedSecret'), 'PLANTED_API_KEY' in os.environ)")
     script = ("import subprocess, sys\n"
-              "from dlm_data.environment import forget_secrets\n"
+              "from dlm.secrets import forget_secrets\n"
               f"before = subprocess.run([sys.executable, '-c', {probe!r}], capture_output=True, text=True).stdout\n"
               "forget_secrets()\n"
               f"after = subprocess.run([sys.executable, '-c', {probe!r}], capture_output=True, text=True).stdout\n"
@@ -208,10 +208,10 @@ def test_model_generated_code_cannot_read_the_parents_secrets(tmp_path):
 def test_evaluate_forgets_secrets_before_code_tasks_run(tiny_model_dir, tmp_path, monkeypatch):
     import os
 
-    import harness_tasks.evaluate as evaluation
-    from trainers.config import EvalConfig
+    import dlm.harness_tasks.evaluate as evaluation
+    from dlm.settings import eval_config
 
-    from dlm_data.environment import secret_names
+    from dlm.secrets import secret_names
 
     for name in secret_names():  # forget_secrets() pops them: let monkeypatch put them back afterwards
         monkeypatch.setenv(name, os.environ[name])
@@ -223,8 +223,8 @@ def test_evaluate_forgets_secrets_before_code_tasks_run(tiny_model_dir, tmp_path
         raise KeyboardInterrupt  # what the harness would do is not the point
 
     monkeypatch.setattr(evaluation, "run_harness", harness)
-    cfg = EvalConfig(model="tiny-gpt2", tasks=["dlm_fpb"], limit=2, allow_code_execution=True,
-                     results_dir=str(tmp_path / "runs"))
+    cfg = eval_config(dict(model="tiny-gpt2", tasks=["dlm_fpb"], limit=2, allow_code_execution=True,
+                     results_dir=str(tmp_path / "runs")))
     with pytest.raises(KeyboardInterrupt):
         evaluation.evaluate(cfg)
     assert seen == {"key": None}

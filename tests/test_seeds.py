@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import statistics
 
-from dlm_data.records import write_record
-from results.report import build_report
-from study.plan_file import load_plan
+from dlm.store.records import write_record
+from dlm.results.report import build_report
+from dlm.plan.file import load_plan
 
 PLAN = """
 seeds: [1, 2]
@@ -32,7 +32,7 @@ def test_a_plan_runs_every_training_run_once_per_seed(tmp_path):
 def test_bad_seeds_are_refused_with_line_and_column(tmp_path):
     import pytest
 
-    from dlm_data.errors import UserError
+    from dlm.errors import UserError
 
     plan_file = tmp_path / "plan.yaml"
     plan_file.write_text(PLAN.replace("[1, 2]", "[1, -3]"))

@@ -1,28 +1,41 @@
-"""The project's own import graph: no cycle, and packages import only the layers below them."""
+"""The package's own import graph: no cycle, sub-packages import only the layers below them, one installed
+package, and the commands that must start instantly import no heavy library."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# top to bottom: a module may import its own package and anything to its right, never to its left
-LAYERS = [("cli", "main"), ("study",), ("results",), ("harness_tasks",), ("trainers",), ("dlm_data",)]
-RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
+# top to bottom: a module may import its own layer and anything below it, never above
+LAYERS = [("main", "dlm.cli", "dlm.__main__", "dlm.demo"), ("dlm.plan",), ("dlm.study", "dlm.settings"), ("dlm.results",),
+          ("dlm.harness_tasks",), ("dlm.trainers",), ("dlm.data", "dlm.store"),
+          ("dlm.config", "dlm.files", "dlm.quiet", "dlm.secrets", "dlm.errors", "dlm")]
+
+
+def _rank(module: str) -> int:
+    for i, names in enumerate(LAYERS):
+        if any(module == name or module.startswith(name + ".") for name in names if name != "dlm"):
+            return i
+    assert module == "dlm", module
+    return len(LAYERS) - 1
 
 
 def _modules() -> dict[str, Path]:
-    found = {"cli": REPO / "cli.py", "main": REPO / "main.py"}
-    for package in ("study", "results", "harness_tasks", "trainers", "dlm_data"):
-        for path in (REPO / package).rglob("*.py"):
-            parts = path.relative_to(REPO).with_suffix("").parts
-            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    found = {"main": REPO / "main.py"}
+    for path in (REPO / "dlm").rglob("*.py"):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return found
 
 
-def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
-    """Every project module `path` imports, at module level or inside functions."""
+def _imports(path: Path, modules: dict[str, Path], top_only: bool = False) -> set[str]:
+    """Every project module `path` imports (at module level only with top_only, else inside functions too)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes = tree.body if top_only else ast.walk(tree)
     out = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in nodes:
         names = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
@@ -65,8 +78,8 @@ def _cycle(edges: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_walker_sees_function_level_imports_and_finds_cycles():
     edges = graph()
-    assert "dlm_data.data" in edges["harness_tasks.loader"]  # a module-level import
-    assert "study.cycle" in edges["study.settings"]  # imported inside cycle_from_settings only
+    assert "dlm.data.loading" in edges["dlm.harness_tasks.loader"]  # a module-level import
+    assert "dlm.demo" in edges["dlm.cli"]  # imported inside the `demo` command only
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
 
@@ -76,14 +89,42 @@ def test_the_import_graph_has_no_cycle():
 
 
 def test_imports_only_point_down():
-    upward = [f"{src} -> {dst}" for src, dsts in graph().items() for dst in dsts
-              if RANK[dst.split(".")[0]] < RANK[src.split(".")[0]]]
+    upward = [f"{src} -> {dst}" for src, dsts in graph().items() for dst in dsts if _rank(dst) < _rank(src)]
     assert upward == []
 
 
-def test_the_wheel_installs_no_generic_top_level_module():
+def test_the_wheel_installs_one_import_package():
     import tomllib
 
-    setup = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert not {"main", "pipeline", "plan_file"} & set(setup["py-modules"])
-    assert not (REPO / "pipeline.py").exists() and not (REPO / "plan_file.py").exists()
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    setup = project["tool"]["setuptools"]
+    assert "py-modules" not in setup and setup["packages"]["find"]["include"] == ["dlm*"]
+    assert project["project"]["scripts"] == {"dlm": "dlm.cli:main"}
+    leftovers = [p.name for p in REPO.iterdir() if p.is_dir() and (p / "__init__.py").exists() and p.name != "dlm"]
+    assert leftovers == []  # no other top-level package (tests/, bench/, samples/ are not packages)
+
+
+def test_quick_commands_import_neither_torch_nor_transformers():
+    probe = ("import sys; from dlm import cli\n"
+             "for argv in (['--help'], ['tasks', 'list'], ['data', 'list']):\n"
+             "    try: cli.main(argv)\n"
+             "    except SystemExit: pass\n"
+             "print(sorted(m for m in ('torch', 'transformers', 'lm_eval', 'trl', 'peft', 'datasets')"
+             " if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_library_modules_define_no_class_inside_a_function_without_saying_why():
+    unexplained = []
+    for path in (REPO / "dlm").rglob("*.py"):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.ClassDef) and "# class here:" not in lines[inner.lineno - 2] + \
+                        lines[inner.lineno - 1]:
+                    unexplained.append(f"{path.relative_to(REPO)}:{inner.lineno} {inner.name}")
+    assert unexplained == []

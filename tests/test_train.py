@@ -11,11 +11,10 @@ import pytest
 
 from train_support import TWEETS, config, one_thread, records, weights  # noqa: F401 (one_thread: autouse fixture)
 
-from trainers.config import LoraSpec, MixtureSpec
-from dlm_data.errors import UserError
+from dlm.errors import UserError
 
 def tiny_weights(tiny_model_dir) -> dict:
-    from trainers.models import load_model
+    from dlm.trainers.models import load_model
 
     return weights(load_model(str(tiny_model_dir), for_training=True)[0])
 
@@ -27,17 +26,17 @@ def workdir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def pretrain_run(workdir, tiny_model_dir):
-    from trainers.train import train
+    from dlm.trainers.train import train
 
     return train(config(workdir, "pretrain", max_steps=6))
 
 
 @pytest.fixture(scope="module")
 def lora_run(workdir, tiny_model_dir):
-    from trainers.train import train
+    from dlm.trainers.train import train
 
     return train(config(workdir, "lora", mode="sft", max_steps=4, learning_rate=1e-2,
-                        lora=LoraSpec(r=4, alpha=8, dropout=0.0)))
+                        lora=True, lora_r=4, lora_alpha=8, lora_dropout=0.0))
 
 
 # --- pretraining --------------------------------------------------------------------------------------------
@@ -61,7 +60,7 @@ def test_pretrain_trains_every_parameter_and_records_the_run(pretrain_run, tiny_
     stored = records(workdir / "runs")
     assert any(r["run_id"] == record["run_id"] for r in stored), "record written to results_dir"
     # final model + tokenizer at the root, loadable as a model name
-    from trainers.models import load_model
+    from dlm.trainers.models import load_model
 
     reloaded, tokenizer = load_model(str(out))
     assert torch_equal(weights(reloaded)["transformer.wte.weight"], after["transformer.wte.weight"])
@@ -80,7 +79,7 @@ def test_save_total_limit_keeps_the_newest_checkpoints(pretrain_run):
 
 
 def test_non_empty_output_dir_is_refused_and_left_alone(workdir, pretrain_run):
-    from trainers.train import train
+    from dlm.trainers.train import train
 
     out = Path(pretrain_run.output_dir)
     before = sorted(p.name for p in out.iterdir())
@@ -96,7 +95,7 @@ def test_non_empty_output_dir_is_refused_and_left_alone(workdir, pretrain_run):
 
 
 def test_data_fraction_trains_on_a_quarter(workdir, pretrain_run):
-    from trainers.train import train
+    from dlm.trainers.train import train
 
     result = train(config(workdir, "quarter", max_steps=1, data_fraction=0.25, save_steps=10))
     data, full = result.record["train"]["data"], pretrain_run.record["train"]["data"]
@@ -105,11 +104,11 @@ def test_data_fraction_trains_on_a_quarter(workdir, pretrain_run):
 
 
 def test_mixture_records_realised_proportions(workdir):
-    from trainers.train import train
+    from dlm.trainers.train import train
 
-    mixture = MixtureSpec.from_flags(datasets=[TWEETS, "takala/financial_phrasebank"],
-                                     dataset_configs=["None", "sentences_allagree"], mixture_rates=["3", "1"])
-    result = train(config(workdir, "mixture", data=mixture, max_steps=1, save_steps=10))
+    result = train(config(workdir, "mixture", datasets=(TWEETS, "takala/financial_phrasebank"),
+                          dataset_configs=("None", "sentences_allagree"), mixture_rates=(3.0, 1.0), max_steps=1,
+                          save_steps=10))
     data = result.record["train"]["data"]
     assert len(data["parts"]) == 2 and data["rates"] == pytest.approx([0.75, 0.25])
     assert data["realised_proportions"] == pytest.approx([0.75, 0.25], abs=0.02)
@@ -137,9 +136,9 @@ def label_accuracy(model, tokenizer, pairs, choices) -> float:
 
 
 def test_sft_learns_financial_sentiment(workdir, tiny_model_dir):
-    from dlm_data.data import load_split, lookup, to_sft_pair
-    from trainers.models import load_model
-    from trainers.train import train
+    from dlm.data.loading import load_split, lookup, to_sft_pair
+    from dlm.trainers.models import load_model
+    from dlm.trainers.train import train
 
     entry = lookup(TWEETS)
     pairs = [to_sft_pair(entry, row) for row in load_split(TWEETS, split="validation")]
@@ -194,10 +193,10 @@ def test_lora_trains_only_the_adapter_and_saves_a_loadable_one(lora_run, tiny_mo
 
 
 def test_merge_lora_saves_a_standalone_model(workdir):
-    from trainers.models import load_model
-    from trainers.train import train
+    from dlm.trainers.models import load_model
+    from dlm.trainers.train import train
 
-    result = train(config(workdir, "lora-merged", mode="sft", max_steps=1, lora=LoraSpec(r=4, merge=True)))
+    result = train(config(workdir, "lora-merged", mode="sft", max_steps=1, lora=True, lora_r=4, merge_lora=True))
     merged_dir = Path(result.output_dir) / "merged"
     assert (merged_dir / "model.safetensors").is_file() and result.record["train"]["merged_dir"] == str(merged_dir)
     reloaded, _ = load_model(str(merged_dir))
@@ -206,7 +205,7 @@ def test_merge_lora_saves_a_standalone_model(workdir):
 
 # --- sequential runs ----------------------------------------------------------------------------------------
 def test_sft_continues_from_a_pretrain_checkpoint(workdir, pretrain_run):
-    from trainers.train import train
+    from dlm.trainers.train import train
 
     result = train(config(workdir, "seq-full", mode="sft", model=pretrain_run.output_dir, max_steps=1))
     assert result.record["model"]["previous_run"]["mode"] == "pretrain"
@@ -216,8 +215,8 @@ def test_sft_continues_from_a_pretrain_checkpoint(workdir, pretrain_run):
 def test_adapter_dir_as_model_is_merged_before_training(workdir, lora_run, tiny_model_dir):
     import torch
 
-    from trainers.models import load_model
-    from trainers.train import train
+    from dlm.trainers.models import load_model
+    from dlm.trainers.train import train
 
     merged, _ = load_model(lora_run.output_dir, for_training=True)
     assert type(merged).__name__ == "GPT2LMHeadModel", "a plain model, not a PeftModel"
@@ -225,7 +224,7 @@ def test_adapter_dir_as_model_is_merged_before_training(workdir, lora_run, tiny_
     for name, param in expected.named_parameters():
         assert torch.allclose(param, dict(merged.named_parameters())[name], atol=1e-6), name
     result = train(config(workdir, "seq-lora", mode="sft", model=lora_run.output_dir, max_steps=1,
-                          lora=LoraSpec(r=4)))
+                          lora=True, lora_r=4))
     # an adapter over base+adapter cannot be re-applied to the base alone: the merged model is saved too
     assert (Path(result.output_dir) / "merged" / "model.safetensors").is_file()
     assert result.record["model"]["previous_run"]["mode"] == "sft"
@@ -233,7 +232,7 @@ def test_adapter_dir_as_model_is_merged_before_training(workdir, lora_run, tiny_
 
 # --- small contracts ----------------------------------------------------------------------------------------
 def test_model_names_resolve_or_fail_with_the_fix(tmp_path, tiny_model_dir):
-    from trainers.models import default_lr, load_model, resolve_model
+    from dlm.trainers.models import default_lr, load_model, resolve_model
 
     assert resolve_model("gpt2") == "openai-community/gpt2" and resolve_model("qwen2-0.5b") == "Qwen/Qwen2-0.5B"
     tiny = Path(resolve_model("tiny-gpt2"))
@@ -252,7 +251,7 @@ def test_model_names_resolve_or_fail_with_the_fix(tmp_path, tiny_model_dir):
 def test_missing_tracker_is_a_user_error_before_anything_is_written(tmp_path, monkeypatch):
     import importlib.util
 
-    from trainers.train import train
+    from dlm.trainers.train import train
 
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -265,7 +264,7 @@ def test_missing_tracker_is_a_user_error_before_anything_is_written(tmp_path, mo
 def test_lora_targets_per_architecture_and_override():
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from trainers.models import apply_lora
+    from dlm.trainers.models import apply_lora
 
     qwen = Qwen2ForCausalLM(Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                                         num_attention_heads=2, num_key_value_heads=1))

@@ -23,7 +23,7 @@ def saved_for_backward_bytes(model, input_ids) -> int:
 def test_fused_gelu_gives_the_same_outputs_and_keeps_less_for_backward(tiny_model_dir, tmp_path):
     import torch
 
-    from trainers.models import fuse_activations, load_model
+    from dlm.trainers.models import fuse_activations, load_model
 
     model, _ = load_model(str(tiny_model_dir), for_training=True)
     model.eval()  # no dropout: the two forwards must be comparable
@@ -42,9 +42,9 @@ def test_both_trainers_train_the_fused_model(tiny_model_dir, tmp_path):
     import datasets
     from transformers.activations import NewGELUActivation
 
-    from trainers.models import load_model
-    from trainers.pretrain import build_pretrain_trainer
-    from trainers.sft import build_sft_trainer
+    from dlm.trainers.models import load_model
+    from dlm.trainers.pretrain import build_pretrain_trainer
+    from dlm.trainers.sft import build_sft_trainer
 
     args = dict(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=2, report_to="none",
                 use_cpu=True, bf16=False, save_strategy="no", disable_tqdm=True)

@@ -5,8 +5,8 @@ from train_support import config
 
 
 def test_fit_example_cuts_the_prompt_from_the_left_and_keeps_the_completion(tiny_model_dir):
-    from trainers.models import load_model
-    from trainers.sft_fit import fit_example
+    from dlm.trainers.models import load_model
+    from dlm.trainers.sft_fit import fit_example
 
     _, tokenizer = load_model("tiny-gpt2")
     prompt = " ".join(f"word{i}" for i in range(200)) + "\nAnswer:"
@@ -22,9 +22,9 @@ def test_fit_example_cuts_the_prompt_from_the_left_and_keeps_the_completion(tiny
 
 
 def test_a_run_with_a_short_max_length_counts_what_it_cut(tmp_path, tiny_model_dir):
-    from trainers.train import train
+    from dlm.trainers.train import train
 
-    result = train(config(tmp_path, "fit", mode="sft", data=None, max_length=24, max_steps=1))
+    result = train(config(tmp_path, "fit", mode="sft", max_length=24, max_steps=1))
     fitted = result.record["train"]["fit_to_max_length"]
     assert fitted["examples"] > 0 and fitted["prompts_cut_from_left"] > 0
     assert fitted["prompts_cut_from_left"] + fitted["completions_too_long"] <= fitted["examples"]
@@ -33,7 +33,7 @@ def test_a_run_with_a_short_max_length_counts_what_it_cut(tmp_path, tiny_model_d
 
 
 def test_a_small_run_after_a_large_one_records_its_own_smaller_peak(tmp_path, tiny_model_dir):
-    from trainers.train import train
+    from dlm.trainers.train import train
 
     large = train(config(tmp_path, "large", batch_size=64, max_length=256, max_steps=1))
     small = train(config(tmp_path, "small", batch_size=1, max_length=16, max_steps=1))
@@ -45,7 +45,7 @@ def test_a_non_finite_run_fails_with_a_failed_record_and_no_final_model(tmp_path
 
     import pytest
 
-    import cli
+    from dlm import cli
 
     out, runs = tmp_path / "out", tmp_path / "runs"
     with pytest.raises(SystemExit) as exit_:

@@ -14,7 +14,7 @@ TWEETS = [
 
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir):
-    from trainers.models import load_model
+    from dlm.trainers.models import load_model
 
     model, tokenizer = load_model(str(tiny_model_dir), for_training=True)
     model.eval()
@@ -22,13 +22,13 @@ def tiny(tiny_model_dir):
 
 
 def doc_ids(tokenizer, texts):
-    from trainers.pretrain import document_token_ids
+    from dlm.trainers.pretrain import document_token_ids
 
     return list(document_token_ids(texts, tokenizer))
 
 
 def test_blocks_are_full_eos_separated_and_lose_no_token(tiny):
-    from trainers.pretrain import PackStats, pack_token_ids
+    from dlm.trainers.pretrain import PackStats, pack_token_ids
 
     _, tok = tiny
     docs = doc_ids(tok, TWEETS + ["a much longer filing " * 40])  # one document longer than a block
@@ -47,7 +47,7 @@ def test_blocks_are_full_eos_separated_and_lose_no_token(tiny):
 
 
 def test_efficiency_on_tweet_length_texts(tiny):
-    from trainers.pretrain import PackStats, pack_token_ids
+    from dlm.trainers.pretrain import PackStats, pack_token_ids
 
     _, tok = tiny
     stats = PackStats()
@@ -57,7 +57,7 @@ def test_efficiency_on_tweet_length_texts(tiny):
 
 
 def test_labels_skip_segment_starts_and_padding(tiny):
-    from trainers.pretrain import block_example
+    from dlm.trainers.pretrain import block_example
 
     example = block_example([5, 6, 0, 7, 8, 0, 0, 0], [0, 1, 2, 0, 1, 2, 0, 1], n_real=6)
     assert example["labels"].tolist() == [-100, 6, 0, -100, 8, 0, -100, -100]
@@ -67,7 +67,7 @@ def test_labels_skip_segment_starts_and_padding(tiny):
 def test_document_logits_inside_a_block_equal_logits_alone(tiny):
     import torch
 
-    from trainers.pretrain import block_example, pack_token_ids
+    from dlm.trainers.pretrain import block_example, pack_token_ids
 
     model, tok = tiny
     docs = doc_ids(tok, TWEETS[:6])
@@ -86,7 +86,7 @@ def test_document_logits_inside_a_block_equal_logits_alone(tiny):
 def test_streamed_corpus_packs_like_a_finite_one(tiny):
     import datasets
 
-    from trainers.pretrain import packed_dataset
+    from dlm.trainers.pretrain import packed_dataset
 
     _, tok = tiny
     finite = datasets.Dataset.from_list([{"text": t} for t in TWEETS])
@@ -101,7 +101,7 @@ def test_streamed_corpus_packs_like_a_finite_one(tiny):
 def test_sft_supervises_exactly_the_completion_and_eos(tiny, tmp_path):
     import datasets
 
-    from trainers.sft import build_sft_trainer
+    from dlm.trainers.sft import build_sft_trainer
 
     model, tok = tiny
     pairs = [("Tweet: $JPM operating profit rose\nSentiment:", " bullish"),
@@ -132,7 +132,7 @@ def test_sft_supervises_exactly_the_completion_and_eos(tiny, tmp_path):
 def test_sft_rows_are_nearly_equal_where_best_fit_leaves_them_short():
     import random
 
-    from trainers.sft_packing import balanced_bins, best_fit_decreasing, row_efficiency
+    from dlm.trainers.sft_packing import balanced_bins, best_fit_decreasing, row_efficiency
 
     rng = random.Random(0)
     tweets = [rng.randint(50, 65) for _ in range(1000)]  # tweet-like lengths: 4 per 256-token bin, never 5
@@ -151,7 +151,7 @@ def test_sft_rows_are_nearly_equal_where_best_fit_leaves_them_short():
 def test_sft_trainer_rows_are_equal_length_on_the_real_path(tiny, tmp_path):
     import datasets
 
-    from trainers.sft import build_sft_trainer
+    from dlm.trainers.sft import build_sft_trainer
 
     model, tok = tiny
     data = datasets.Dataset.from_list([{"prompt": f"Tweet: {t} #{i}\nSentiment:", "completion": " neutral"}

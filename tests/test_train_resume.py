@@ -13,20 +13,20 @@ from pathlib import Path
 import pytest
 from train_support import ROOT, TWEETS, config, one_thread, records, torch_allclose, weights  # noqa: F401 (one_thread: autouse fixture)
 
-from trainers.config import MixtureSpec, TrainConfig
-from dlm_data.errors import UserError
+from dlm.config import TrainConfig
+from dlm.errors import UserError
 
 
 def cli_train(output_dir: Path, results_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, str(ROOT / "cli.py"), "train", "--model", "tiny-gpt2", "--dataset", TWEETS,
+    return [sys.executable, "-m", "dlm", "train", "--model", "tiny-gpt2", "--dataset", TWEETS,
             "--mode", "pretrain", "--max_steps", "40", "--save_steps", "5", "--batch_size", "4",
             "--gradient_accumulation_steps", "2", "--max_length", "64", "--seed", "11",
             "--output_dir", str(output_dir), "--results-dir", str(results_dir), *extra]
 
 
 def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path, tiny_model_dir, capsys):
-    from trainers.checkpoints import newest_checkpoint
-    from trainers.train import train
+    from dlm.trainers.checkpoints import newest_checkpoint
+    from dlm.trainers.train import train
 
     killed = tmp_path / "killed"
     # one thread like this process (see `one_thread`): thread count changes float reduction order
@@ -42,7 +42,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path, tiny_model
     assert not (killed / "model.safetensors").exists()
     assert not list((tmp_path / "runs").glob("*.json")), "no record for an unfinished run"
 
-    common = dict(model="tiny-gpt2", data=MixtureSpec.single(TWEETS), mode="pretrain", max_steps=40, save_steps=5,
+    common = dict(model="tiny-gpt2", dataset=TWEETS, mode="pretrain", max_steps=40, save_steps=5,
                   batch_size=4, gradient_accumulation_steps=2, max_length=64, seed=11,
                   results_dir=str(tmp_path / "runs"))
     import json
@@ -84,7 +84,7 @@ def test_torchrun_two_processes(tmp_path, tiny_model_dir):
 
 
 def test_resume_without_checkpoints(tmp_path, capsys):
-    from trainers.train import train
+    from dlm.trainers.train import train
 
     result = train(config(tmp_path, "fresh", max_steps=1, resume=True, save_steps=10))
     assert "starting from step 0" in capsys.readouterr().err
@@ -99,9 +99,9 @@ def test_resume_without_checkpoints(tmp_path, capsys):
 def test_streamed_corpus_trains_lazily_and_resumes_exactly(tmp_path):
     """A streamed corpus (openwebtext is streamed by the data layer) is packed while training reads it; resuming
     re-reads the stream up to the checkpoint, so the data order - and the final weights - match a straight run."""
-    from trainers.train import train
+    from dlm.trainers.train import train
 
-    common = dict(data=MixtureSpec.single("Skylion007/openwebtext"), max_steps=6, save_steps=3, save_total_limit=5,
+    common = dict(dataset="Skylion007/openwebtext", max_steps=6, save_steps=3, save_total_limit=5,
                   batch_size=2, gradient_accumulation_steps=2, max_length=64)
     straight = train(config(tmp_path, "straight", **common))
     assert straight.record["train"]["data"]["streamed"] is True

@@ -8,12 +8,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from harness_tasks.catalog import TASKS_DIR, catalog, leaf_tasks, twin_for, twin_of
-from harness_tasks.extraction import extract_label
+from dlm.harness_tasks.catalog import TASKS_DIR, catalog, leaf_tasks, twin_for, twin_of
+from dlm.harness_tasks.extraction import extract_label
 from train_support import ROOT, TWEETS, config
 
 SENTIMENT = ["negative", "neutral", "positive"]
@@ -44,8 +43,8 @@ def test_missing_predictions_count_as_wrong_and_are_no_class():
     import numpy as np
     from sklearn.metrics import f1_score
 
-    from harness_tasks import metrics
-    from harness_tasks.outcomes import _FAST
+    from dlm.harness_tasks import metrics
+    from dlm.harness_tasks.outcomes import _FAST
 
     pairs = [(0, 0), (0, -1), (1, 1), (1, -1), (2, 2), (2, 0), (1, 1), (0, -1)]
     golds, preds = zip(*pairs)
@@ -54,7 +53,7 @@ def test_missing_predictions_count_as_wrong_and_are_no_class():
     assert metrics.f1_macro(pairs) > f1_score(golds, preds, average="macro", zero_division=0)  # no phantom class
     draws = np.array([list(range(len(pairs))), [0, 1, 1, 3, 4, 4, 6, 7]])
     for name in ("f1_macro", "f1_weighted", "precision_macro", "recall_macro", "mcc"):
-        fast = _FAST[f"harness_tasks.metrics:{name}"]([list(p) for p in pairs], draws)
+        fast = _FAST[f"dlm.harness_tasks.metrics:{name}"]([list(p) for p in pairs], draws)
         slow = [getattr(metrics, name)([pairs[i] for i in row]) for row in draws]
         assert np.allclose(fast, slow), name
 
@@ -82,7 +81,7 @@ def test_every_multiple_choice_task_has_a_twin_sharing_its_prompt_data_and_metri
 
 
 def test_lm_eval_runs_a_twin_group_directly_with_the_chat_template(tmp_path, tiny_model_dir):
-    """`lm_eval --tasks fin_sentiment_gen --include_path harness_tasks --apply_chat_template` works as is, and the
+    """`lm_eval --tasks fin_sentiment_gen --include_path dlm/harness_tasks --apply_chat_template` works as is, and the
     prompts it sends carry the tiny model's chat-template markers."""
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -105,14 +104,14 @@ def test_lm_eval_runs_a_twin_group_directly_with_the_chat_template(tmp_path, tin
 def chat_run(tiny_model_dir):
     """lm-eval's prompts for 3 TFNS documents under the tiny chat template and a system instruction, and the
     record `evaluate` writes for that setting."""
-    from harness_tasks.evaluate import evaluate, load_tasks, run_harness, task_manager_for
-    from trainers.chat import applied_to, resolve
-    from trainers.config import EvalConfig
-    from trainers.models import load_model
+    from dlm.harness_tasks.evaluate import evaluate, load_tasks, run_harness, task_manager_for
+    from dlm.trainers.chat import applied_to, resolve
+    from dlm.settings import eval_config
+    from dlm.trainers.models import load_model
 
     model, tokenizer = load_model("tiny-gpt2")
-    cfg = EvalConfig(model="tiny-gpt2", tasks=["dlm_tfns_gen", "dlm_tfns"], limit=3, chat_template="default",
-                     system_instruction="You are a financial analyst.", bootstrap_iters=0)
+    cfg = eval_config(dict(model="tiny-gpt2", tasks=["dlm_tfns_gen", "dlm_tfns"], limit=3, chat_template="default",
+                     system_instruction="You are a financial analyst.", bootstrap_iters=0))
     manager = task_manager_for(["dlm_tfns_gen"])
     loaded = load_tasks(manager, ["dlm_tfns_gen"])
     with applied_to(tokenizer, resolve(tokenizer, "default", "tiny-gpt2")):
@@ -123,8 +122,8 @@ def chat_run(tiny_model_dir):
 
 
 def test_sft_prompts_in_a_chat_template_are_the_prompts_lm_eval_scores(chat_run):
-    from dlm_data.data import load_split, lookup, to_sft_pair
-    from trainers.chat import chat_pair
+    from dlm.data.loading import load_split, lookup, to_sft_pair
+    from dlm.trainers.chat import chat_pair
 
     samples, _, tokenizer = chat_run
     entry = lookup(TWEETS)
@@ -139,7 +138,7 @@ def test_sft_prompts_in_a_chat_template_are_the_prompts_lm_eval_scores(chat_run)
 
 
 def test_protocol_is_recorded_on_every_score(chat_run):
-    from trainers.chat import text_hash
+    from dlm.trainers.chat import text_hash
 
     _, record, tokenizer = chat_run
     scores = record["eval"]["scores"]
@@ -162,13 +161,13 @@ def test_protocol_is_recorded_on_every_score(chat_run):
 def test_sft_teaches_the_tiny_model_to_say_the_label(tmp_path, tiny_model_dir):
     """After SFT on the samples' TFNS, the twin reads a label from (nearly) every answer, and most are right; the
     untrained model names none."""
-    from harness_tasks.evaluate import evaluate
-    from trainers.config import EvalConfig
-    from trainers.models import load_model
-    from trainers.train import train
+    from dlm.harness_tasks.evaluate import evaluate
+    from dlm.settings import eval_config
+    from dlm.trainers.models import load_model
+    from dlm.trainers.train import train
 
     def twin_scores(model, tokenizer):
-        cfg = EvalConfig(model="tiny-gpt2", tasks=["dlm_tfns_gen"], bootstrap_iters=0)
+        cfg = eval_config(dict(model="tiny-gpt2", tasks=["dlm_tfns_gen"], bootstrap_iters=0))
         record = evaluate(cfg, model=model, tokenizer=tokenizer, write=False)
         return {s["metric"]: s for s in record["eval"]["scores"]}
 

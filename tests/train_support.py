@@ -7,14 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from trainers.config import MixtureSpec, TrainConfig
+from dlm.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 TWEETS = "zeroshot/twitter-financial-news-sentiment"
 
 
-def config(tmp: Path, name: str, mode: str = "pretrain", data: MixtureSpec | None = None, **overrides) -> TrainConfig:
-    values = dict(model="tiny-gpt2", data=data or MixtureSpec.single(TWEETS), mode=mode, max_steps=4,
+def config(tmp: Path, name: str, mode: str = "pretrain", **overrides) -> TrainConfig:
+    """Data flags (dataset=..., or datasets=... with mixture_rates) and any TrainConfig field override the
+    defaults: one pretraining run of 4 steps on the samples' tweets."""
+    if "datasets" in overrides:
+        overrides.setdefault("dataset", None)
+    values = dict(model="tiny-gpt2", dataset=TWEETS, mode=mode, max_steps=4,
                   output_dir=str(tmp / name), batch_size=4, gradient_accumulation_steps=1, max_length=64,
                   save_steps=2, save_total_limit=2, logging_steps=1, results_dir=str(tmp / "runs"), seed=7)
     values.update(overrides)

@@ -1,0 +1,79 @@
+"""Writing files safely, and checking before any work that the folders a command will write into can take it.
+
+`atomic_write` is the one way dlm writes a file: a temp file in the same directory, fsync, rename. A kill leaves the
+old file or the new one, never half of one, and a symlink at the target is replaced, never written through (a link
+someone planted in an output dir cannot make dlm overwrite the file it points to).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from dlm.errors import UserError
+
+PARTIAL_PREFIX = ".partial-"  # temp files; never "*.json", so one orphaned by kill -9 is never read as a record
+
+
+def atomic_write(path: str | Path, data: str | bytes, mode: int | None = None) -> Path:
+    """Write `data` to `path` atomically (temp file, fsync, rename); `mode`: its permission bits (default: the
+    temp file's 0600 widened by the umask, as a plain open would give)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
+        os.replace(tmp, path)  # rename replaces a symlink at `path` itself; the file it pointed to is untouched
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def check_writable(path: str | Path, flag: str) -> None:
+    """A directory dlm will write into is usable, or creatable, before any work starts (not after hours)."""
+    if not str(path).strip():
+        raise UserError(f"{flag} is empty; give a folder")
+    target = Path(path).expanduser()
+    if target.exists() and not target.is_dir():
+        raise UserError(f"{flag} '{path}' is a file; pass a directory")
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{flag} '{path}' cannot be created: '{existing}' is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} '{path}' is not writable ('{existing}' is read-only); choose another directory")
+    too_long = next((part for part in target.parts if len(part.encode()) > 255), None)
+    if too_long is not None:
+        raise UserError(f"{flag} '{path}' has a name longer than 255 bytes ('{too_long[:40]}...'); shorten it")
+
+
+def check_output_file(path: str | None, suffix: str, flag: str) -> None:
+    """`--plot FILE.png`, `--output FILE.html`: checked before the work whose output it is."""
+    if not path:
+        return
+    if not str(path).lower().endswith(suffix):
+        raise UserError(f"{flag} takes a {suffix} file name (got '{path}')")
+    if Path(path).expanduser().is_dir():
+        raise UserError(f"{flag} '{path}' is a directory; give a file name ending in {suffix}")
+    check_writable(Path(path).expanduser().parent, f"{flag}'s folder")
+
+
+def check_data_dir(data_dir: str | None) -> None:
+    """A --data-dir that is not a folder would quietly mean "the hub": refused before any work."""
+    if data_dir is not None and not str(data_dir).strip():
+        raise UserError("--data-dir is empty; give the folder that holds the snapshots, or leave it out")
+    if data_dir and not Path(data_dir).expanduser().is_dir():
+        raise UserError(f"--data-dir {data_dir} is not a folder; give the folder that holds the snapshots "
+                        "(<owner>/<name>/ inside, e.g. samples/), or leave it out to read the Hub")

@@ -1,0 +1,364 @@
+"""`dlm eval`: score a model on the task plugins with lm-eval, in-process, and write one run record.
+
+Order matters for the user: every check that can fail on their input (task names, code-execution opt-in, model
+path, few-shot pool size, gated data) runs before the model is loaded and before anything is written.
+
+Why in-process with our own HFLM: lm-eval ignores `batch_size` when handed a model object unless HFLM gets it
+(its issue #3207), a model fresh from training should not be reloaded from disk, and
+`TaskManager(include_defaults=False)` skips indexing ~15k built-in task files (about 6 s) when only our tasks are
+asked for. No `use_cache`: lm-eval's response cache is keyed by request text, not by weights, so a later checkpoint
+would get an earlier one's answers.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import datasets
+import lm_eval
+import torch
+from lm_eval.models.huggingface import HFLM
+from lm_eval.tasks import TaskManager
+
+from dlm.config import EVAL_DTYPE, EvalConfig, EvalProtocol, is_api_model
+from dlm.errors import UserError
+from dlm.harness_tasks.api_models import (
+    ApiIncomplete,
+    check_generative,
+    check_key,
+    parse,
+    run_api,
+)
+from dlm.harness_tasks.catalog import TASKS_DIR, catalog, leaf_tasks, resolve_tasks
+from dlm.harness_tasks.checkpoint_curve import evaluate_checkpoints
+from dlm.harness_tasks.outcomes import bootstrap_stderr, from_samples
+from dlm.harness_tasks.protocol import protocols, run_fields
+from dlm.quiet import quiet_lm_eval, with_own_progress
+from dlm.secrets import forget_secrets
+from dlm.store.lineage import describe_model
+from dlm.store.outcomes import outcomes_path, write_outcomes
+from dlm.store.records import (
+    new_run_id,
+    provenance,
+    scores_from_lm_eval,
+    timestamp,
+    write_record,
+)
+from dlm.trainers.chat import applied_to, resolve
+from dlm.trainers.chat import check as check_chat_template
+from dlm.trainers.models import (
+    adapter_base,
+    adapter_config,
+    hub_revision,
+    is_adapter_dir,
+    load_model,
+    resolve_model,
+)
+from dlm.trainers.tiny import cache_root
+
+
+def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = None, write: bool = True) -> dict:
+    """Score cfg.protocol on the model and return the eval record (also written to cfg.results_dir, with its
+    per-document outcomes beside it, unless write=False).
+
+    `model`/`tokenizer`: an already loaded model (e.g. straight from training); its train/eval mode is restored.
+    `extra`: top-level record fields to add (approach, domain, train, ...); the caller's values win.
+    """
+    cfg.validate()
+    if cfg.checkpoints:  # one curve over the saved checkpoints of a training run
+
+        return evaluate_checkpoints(cfg, evaluate)
+    record, outcomes = score(cfg, model, tokenizer, extra)
+    if write and "dry_run" not in record:
+
+        if outcomes:  # first, so a record never names an outcomes file that is not there
+            write_outcomes(cfg.results_dir, record["run_id"], outcomes)
+            record["eval"]["outcomes"] = outcomes_path(".", record["run_id"]).name
+        path = write_record(cfg.results_dir, record)
+        _progress(f"record written: {path}")
+    return record
+
+
+def score(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = None) -> tuple[dict, dict]:
+    """(the eval record, its per-document outcomes {task: {filter: block}}), nothing written."""
+    started = time.time()
+    names = resolve_tasks(cfg.protocol.tasks)
+    _check_opt_ins(names, cfg)
+    api = None
+    if is_api_model(cfg.model):
+
+        api = parse(cfg.model, cfg.base_url, cfg.api_key_env)
+        check_key(api, needed=not cfg.dry_run)  # a dry run sends nothing: costs can be planned without a key
+    elif model is None:
+        _check_model_paths(cfg)
+
+        check_chat_template(cfg.model, cfg.protocol.chat_template, cfg.peft, cfg.trust_remote_code)
+    _prepare_environment()
+
+    with quiet_lm_eval():
+        _progress(f"loading {len(names)} task(s): {', '.join(names)}")
+        task_manager = task_manager_for(names, cfg.data_dir)
+        loaded = load_tasks(task_manager, names)
+        check_fewshot(loaded["tasks"], cfg.protocol.num_fewshot)
+        top_level = [loaded["groups"].get(name) or loaded["tasks"][name] for name in names]
+        if api is not None:
+
+            check_generative(loaded["tasks"])
+            run = _run_api_or_record_why_not(api, cfg, top_level, task_manager, run_api)
+            if run.get("dry_run"):
+                return {"dry_run": run["estimate"], "model": {"name": cfg.model, "api": api.to_dict()}}, {}
+            results, template, model_info, dtype = run["results"], run["template"], run["model_info"], None
+        else:
+            results, template, model_info, dtype = _run_local(cfg, model, tokenizer, top_level, task_manager)
+
+
+    aggregations = {name: task.aggregation() for name, task in loaded["tasks"].items()}
+    outcomes = from_samples(results.pop("samples", None) or {}, aggregations, results.get("versions") or {})
+
+    protocol = protocols(loaded["tasks"], results.get("group_subtasks") or {},
+                         run_fields(template, cfg.protocol.system_instruction, cfg.protocol.fewshot_as_multiturn))
+    record = build_record(cfg, results, model_info, time.time() - started, extra, outcomes, protocol)
+    record["eval"]["dtype"] = dtype
+    if api is not None:
+        record["api"] = run["api"]
+    return record, outcomes
+
+
+def _run_api_or_record_why_not(api, cfg: EvalConfig, top_level, task_manager, run_api) -> dict:
+    """An API run whose requests did not all get answers leaves an "incomplete" record (no scores) and exits."""
+
+    try:
+        return run_api(api, cfg, top_level, task_manager, run_harness)
+    except ApiIncomplete as err:
+
+        write_record(cfg.results_dir, {"run_id": new_run_id(f"eval-{api.name}"), "kind": "eval",
+                                       "status": "incomplete", "created_at": timestamp(), "command": list(sys.argv),
+                                       "model": {"name": cfg.model, "api": api.to_dict()},
+                                       "approach": "api", "error": str(err), "api": getattr(err, "api", None),
+                                       "eval": {"config": cfg.to_dict(), "tasks": list(cfg.protocol.tasks),
+                                                "scores": []}})
+        raise
+
+
+def _run_local(cfg: EvalConfig, model, tokenizer, top_level: list, task_manager):
+    """(lm-eval results, chat template, record.model, dtype) of a model evaluated in this process."""
+    model_info = {"name": cfg.model, "resolved": None, "revision": None, "peft": cfg.peft, "base_model": None}
+    if model is None:
+        _progress(f"loading model {cfg.model}" + (f" + adapter {cfg.peft}" if cfg.peft else ""))
+        model, tokenizer, model_info = load_for_eval(cfg)
+    elif tokenizer is None:
+        raise UserError("evaluate() got a model object without its tokenizer; pass tokenizer= as well")
+    if cfg.allow_code_execution:  # the generated programs run as children of this process
+
+        forgotten = forget_secrets()
+        if forgotten:
+            _progress(f"{len(forgotten)} secret variable(s) removed from this process before running "
+                      f"model-generated code: {', '.join(forgotten)}")
+
+    template = resolve(tokenizer, cfg.protocol.chat_template, cfg.model)
+    was_training = bool(getattr(model, "training", False))
+    try:
+        with applied_to(tokenizer, template):
+            results = run_harness(model, tokenizer, top_level, task_manager, cfg, log_samples=True,
+                                  chat=template is not None)
+    finally:
+        if was_training:
+            model.train()  # HFLM switched it to eval mode; the caller may go on training
+    return results, template, model_info, _dtype_of(model)
+
+
+def curve_evaluator(protocol: EvalProtocol, data_dir: str | None = None):
+    """`(model, tokenizer) -> (score dicts, outcomes)` for learning-curve points (trainers/curve.py): the run's own
+    protocol (shots, chat template, seed, ...) on the in-memory model, as `dlm eval` would score it; nothing
+    written. Task names are checked now, before training starts."""
+    cfg = EvalConfig(model="(model in training)", data_dir=data_dir,
+                     protocol=protocol.with_tasks(resolve_tasks(protocol.tasks))).validate()
+
+    def score_point(model, tokenizer) -> tuple[list[dict], dict]:
+        record, outcomes = score(cfg, model=model, tokenizer=tokenizer)
+        return record["eval"]["scores"], outcomes
+
+    return score_point
+
+
+def _dtype_of(model) -> str | None:
+    for parameter in model.parameters():
+        return str(parameter.dtype).replace("torch.", "")
+    return None
+
+
+# --- checks that need no model ------------------------------------------------------------------------------------
+def _check_opt_ins(names: list[str], cfg: EvalConfig) -> None:
+    ours = catalog()
+    unsafe = [leaf for name in names if name in ours for leaf in leaf_tasks(name) if ours[leaf].unsafe_code]
+    if unsafe and not cfg.allow_code_execution:
+        raise UserError(f"{', '.join(unsafe)} runs model-generated code on this machine (no sandbox); "
+                        "add --allow-code-execution to accept that")
+
+
+def _check_model_paths(cfg: EvalConfig) -> None:
+
+    resolve_model(cfg.model)  # a missing local checkpoint is a UserError here, before any data is loaded
+    if cfg.peft and not Path(cfg.peft, "adapter_config.json").is_file():
+        raise UserError(f"adapter '{cfg.peft}' not found (no adapter_config.json); --peft takes the output_dir "
+                        "of `dlm train --lora`")
+    if cfg.peft:
+
+        adapter_config(cfg.peft)
+
+
+def check_fewshot(tasks: dict, num_fewshot: int | None) -> None:
+    """k larger than a task's few-shot pool is a UserError (lm-eval would crash mid-run with a bare ValueError).
+
+    The pool is the task's fewshot_split; when that is also the scored split, the scored document is excluded,
+    so one fewer is available.
+    """
+    for name, task in tasks.items():
+        default = task.get_config("num_fewshot")
+        k = default if num_fewshot is None or default == 0 else num_fewshot  # lm-eval never overrides an explicit 0
+        if not k:
+            continue
+        docs = task.fewshot_docs()
+        pool = len(docs) if docs is not None else 0
+        if task.get_config("fewshot_split") is not None and task.get_config("fewshot_split") == task.get_config("test_split"):
+            pool -= 1
+        if k > pool:
+            split = task.get_config("fewshot_split") or "its fallback split"
+            raise UserError(f"--num_fewshot {k} is more than the {max(pool, 0)} examples {name} can draw from "
+                            f"({split}); use --num_fewshot {max(pool, 0)} or less")
+
+
+# --- lm-eval --------------------------------------------------------------------------------------------------------
+def task_manager_for(names: list[str], data_dir: str | None = None):
+    """Our tasks only, unless a built-in lm-eval task was asked for; `data_dir` reaches harness_tasks/loader.py
+    through the task metadata."""
+
+    builtin = any(name not in catalog() for name in names)
+    metadata = {"data_dir": str(data_dir)} if data_dir else None
+    return TaskManager(include_path=str(TASKS_DIR), include_defaults=builtin, metadata=metadata)
+
+
+def load_tasks(task_manager, names: list[str]) -> dict:
+    """Build the tasks (this reads their data). Our loader raises UserError itself; lm-eval's built-in tasks read
+    the Hub directly, so an unreachable Hub becomes a one-line error here too."""
+
+    try:
+        return task_manager.load(names)
+    except (ConnectionError, datasets.exceptions.DatasetNotFoundError) as err:
+        reason = str(err).splitlines()[0] if str(err) else err.__class__.__name__
+        raise UserError(f"cannot load the data of {', '.join(names)}: {reason}; go online (unset HF_HUB_OFFLINE / "
+                        f"HF_DATASETS_OFFLINE) or use the dlm_ tasks with --data-dir") from None
+
+
+def run_harness(model, tokenizer, tasks: list, task_manager, cfg: EvalConfig, log_samples: bool = False,
+                chat: bool = False, lm=None) -> dict:
+    """lm-eval's simple_evaluate on an in-memory model with the batch size actually applied. `chat`: render the
+    prompts in the tokenizer's chat template (trainers.chat.applied_to has set the one asked for). `lm`: an lm-eval
+    model object to use instead (an API model: harness_tasks/api_models.py)."""
+
+    protocol = cfg.protocol
+    lm = lm or with_own_progress(HFLM(pretrained=model, tokenizer=tokenizer, batch_size=protocol.eval_batch_size))
+    limit = protocol.limit
+    if limit is not None and float(limit).is_integer():
+        limit = int(limit)  # lm-eval: an int is "first N documents", a float < 1 a fraction
+    seed = protocol.fewshot_seed
+    return lm_eval.simple_evaluate(
+        model=lm, tasks=tasks, task_manager=task_manager, num_fewshot=protocol.num_fewshot, limit=limit,
+        samples=protocol.subset(), bootstrap_iters=protocol.bootstrap_iters, log_samples=log_samples,
+        use_cache=None, cache_requests=False, confirm_run_unsafe_code=cfg.allow_code_execution,
+        apply_chat_template=chat, system_instruction=protocol.system_instruction,
+        fewshot_as_multiturn=chat and protocol.fewshot_as_multiturn,
+        numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+
+
+def load_for_eval(cfg: EvalConfig):
+    """(model, tokenizer, record.model) via trainers.models, on cfg.device (default: cuda if available)."""
+
+
+    # float32 like a model handed over from training: a bf16 checkpoint scored in bf16 would not compare
+    model, tokenizer = load_model(cfg.model, peft=cfg.peft, dtype=EVAL_DTYPE, trust_remote_code=cfg.trust_remote_code,
+                                  allow_pickle=cfg.allow_pickle)
+    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    resolved = resolve_model(cfg.model)
+    if cfg.peft:  # base + --peft ADAPTER
+        adapter, base = cfg.peft, resolved
+    elif is_adapter_dir(resolved):  # an adapter dir given as the model: its base comes from adapter_config.json
+        adapter, base = resolved, adapter_base(resolved)
+    else:
+        adapter, base = None, None
+    info = {"name": cfg.model, "resolved": resolved, "revision": hub_revision(base or resolved), "peft": adapter,
+            "base_model": base}
+    return model, tokenizer, info
+
+
+# --- the record -----------------------------------------------------------------------------------------------------
+def build_record(cfg: EvalConfig, results: dict, model_info: dict, wall_time_s: float, extra: dict | None,
+                 outcomes: dict | None = None, protocol: dict | None = None) -> dict:
+
+    # what was scored: from the lineage beside the weights; an API model is a large-model baseline, not a run
+    evaluated = ({"role": "api", "approach": "api", "domain": None, "lineage": None} if is_api_model(cfg.model)
+                 else describe_model(cfg.model, cfg.peft))
+    raw = {key: value for key, value in results.items() if key != "samples"}
+    record = {
+        "run_id": new_run_id(f"eval-{Path(str(cfg.model)).name}"),
+        "kind": "eval",
+        "status": "ok",
+        "created_at": timestamp(),
+        "command": list(sys.argv),
+        "provenance": provenance(),
+        "model": model_info,
+        "approach": evaluated["approach"],
+        "domain": evaluated["domain"],
+        "evaluated": evaluated,
+        "eval": {
+            "config": cfg.to_dict(),
+            "tasks": list(cfg.protocol.tasks),
+            "scores": [s.to_dict() for s in with_protocol(
+                with_bootstrap_stderr(scores_from_lm_eval(results), outcomes, cfg.protocol.bootstrap_iters,
+                                      cfg.protocol.fewshot_seed), protocol or {})],
+            "wall_time_s": round(wall_time_s, 3),
+            "raw": raw,
+        },
+    }
+    record.update(extra or {})
+    return record
+
+
+def with_protocol(scores: list, protocol: dict[str, dict]) -> list:
+    """Each score's protocol (harness_tasks/protocol.py): its task's, with the shots it was scored with."""
+    for score in scores:
+        if score.task in protocol:
+            score.protocol = {**protocol[score.task], "shots": score.num_fewshot}
+    return scores
+
+
+def with_bootstrap_stderr(scores: list, outcomes: dict | None, iters: int, seed: int) -> list:
+    """lm-eval bootstraps only its own aggregations: F1, MCC, headline F1, BLEU... come back without a stderr.
+    Those get one from `iters` resamples of the per-document outcomes; lm-eval's own stay (stderr_method says which)."""
+
+    for score in scores:
+        if score.stderr is not None:
+            score.stderr_method = "lm-eval"
+            continue
+        block = ((outcomes or {}).get(score.task) or {}).get(score.filter)
+        if block is not None and iters > 0:
+            score.stderr = bootstrap_stderr(block, score.metric, iters, seed)
+            score.stderr_method = "bootstrap" if score.stderr is not None else None
+    return scores
+
+
+# --- process setup ---------------------------------------------------------------------------------------------------
+def _prepare_environment() -> None:
+
+    # lm-eval's request cache lives inside the installed package unless told otherwise (a shared venv!).
+    os.environ.setdefault("LM_HARNESS_CACHE_PATH", str(cache_root() / "lm-eval-cache"))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _progress(message: str) -> None:
+    # stdout, like the pipeline's progress: stderr carries only the one-line error of a failed command
+    sys.stdout.write(f"[dlm eval] {message}\n")
+    sys.stdout.flush()

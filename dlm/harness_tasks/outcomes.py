@@ -1,0 +1,187 @@
+"""Per-document outcomes of an evaluation, kept beside its record, and the bootstraps they allow.
+
+`<results_dir>/<run_id>.outcomes.json.gz` holds, for every scored leaf task and filter:
+
+    {"version", "docs": [12-hex doc hash, ...], "gold": [...], "pred": [...],
+     "metrics": {metric: {"aggregation": "module:function", "values": [per-document item, ...]}}}
+
+`pred` is the per-choice log-likelihoods (4 decimals) of a multiple-choice document or the filtered generation
+(first 200 characters); `values` are the items lm-eval hands to the metric's aggregation (0/1 for acc,
+(gold, pred) pairs for F1/MCC), so any metric, corpus-level ones included, can be recomputed on a resample of the
+documents: a bootstrap stderr for every score, and paired differences between two runs scored on the same
+documents (results/paired.py).
+"""
+from __future__ import annotations
+
+import importlib
+import math
+from functools import lru_cache
+
+import numpy as np
+
+PRED_CHARS = 200
+
+
+def aggregation_name(fn) -> str:
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
+@lru_cache(maxsize=None)
+def aggregation(name: str):
+    module, _, qualname = name.partition(":")
+    target = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def from_samples(samples: dict, aggregations: dict[str, dict], versions: dict) -> dict:
+    """{task: {filter: block}} from lm-eval's `samples` (log_samples=True) and each task's aggregation functions."""
+    out: dict = {}
+    for task, rows in samples.items():
+        aggs = aggregations.get(task) or {}
+        for row in rows:
+            block = out.setdefault(task, {}).setdefault(row.get("filter", "none"), {
+                "version": None if versions.get(task) is None else str(versions.get(task)),
+                "docs": [], "gold": [], "pred": [], "metrics": {}})
+            block["docs"].append(str(row.get("doc_hash") or row.get("doc_id"))[:12])
+            block["gold"].append(_plain(row.get("target")))
+            block["pred"].append(_prediction(row.get("filtered_resps")))
+            for metric in row.get("metrics") or []:
+                if metric not in row or metric not in aggs:
+                    continue
+                slot = block["metrics"].setdefault(metric, {"aggregation": aggregation_name(aggs[metric]),
+                                                            "values": []})
+                slot["values"].append(_plain(row[metric]))
+    return out
+
+
+def _prediction(resps):
+    if isinstance(resps, (list, tuple)) and resps and all(isinstance(r, (list, tuple)) for r in resps):
+        return [round(float(r[0]), 4) for r in resps]  # multiple choice: (loglikelihood, is_greedy) per choice
+    if isinstance(resps, (list, tuple)) and len(resps) == 1:
+        resps = resps[0]
+    return str(resps)[:PRED_CHARS]
+
+
+def _plain(value):
+    if hasattr(value, "item") and not isinstance(value, (list, tuple, dict, str)):
+        value = value.item()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def _items(values: list) -> list:
+    return [tuple(v) if isinstance(v, list) else v for v in values]  # JSON lists back into the tuples lm-eval made
+
+
+def aggregate(block: dict, metric: str, index=None) -> float:
+    slot = block["metrics"][metric]
+    values = _items(slot["values"])
+    if index is not None:
+        values = [values[i] for i in index]
+    return float(aggregation(slot["aggregation"])(values))
+
+
+def resampled(block: dict, metric: str, draws) -> "np.ndarray":
+    """The metric on each row of `draws` (a B x n matrix of document indices); vectorised for means and the
+    confusion-matrix metrics of harness_tasks/metrics.py, a loop over the aggregation for anything else."""
+
+    slot = block["metrics"][metric]
+    fast = _FAST.get(slot["aggregation"])
+    if fast is not None:
+        return fast(slot["values"], draws)
+    return np.array([aggregate(block, metric, row) for row in draws])
+
+
+def draws_for(n: int, iters: int, seed: int, chunk: int = 200):
+    """`iters` resamples of n documents with replacement, in chunks (MMLU's 14k documents x 1,000 would be 112 MB)."""
+
+    rng = np.random.default_rng(seed)
+    done = 0
+    while done < iters:
+        size = min(chunk, iters - done)
+        yield rng.integers(0, n, (size, n), dtype=np.int32)
+        done += size
+
+
+def bootstrap_stderr(block: dict, metric: str, iters: int, seed: int = 1234) -> float | None:
+    """Standard deviation of the metric over `iters` resamples of the documents (with replacement)."""
+
+    n = len(block["docs"])
+    if iters <= 1 or n < 2 or metric not in block["metrics"]:
+        return None
+    values = np.concatenate([resampled(block, metric, d) for d in draws_for(n, iters, seed)])
+    return float(np.std(values, ddof=1))
+
+
+# --- vectorised aggregations (the same numbers as harness_tasks/metrics.py and lm-eval's mean) -----------------
+def _mean(values, draws):
+
+    return np.asarray(values, dtype=float)[draws].mean(axis=1)
+
+
+def _confusion(values, draws):
+    """B x K x K counts of (gold, pred) over each resample, K = labels seen anywhere in `values`."""
+
+    pairs = np.asarray(values, dtype=int).reshape(-1, 2)
+    labels, codes = np.unique(pairs, return_inverse=True)
+    k = len(labels)
+    cell = codes.reshape(-1, 2) @ np.array([k, 1])
+    flat = cell[draws] + (np.arange(len(draws)) * k * k)[:, None]
+    counts = np.bincount(flat.ravel(), minlength=len(draws) * k * k).reshape(len(draws), k, k).astype(float)
+    return counts, labels
+
+
+def _per_class(values, draws):
+
+    c, labels = _confusion(values, draws)
+    tp = np.diagonal(c, axis1=1, axis2=2)
+    gold, pred = c.sum(axis=2), c.sum(axis=1)
+    # the labels averaged over: classes seen in gold or pred of this resample; a twin's -1 ("no label") is none
+    present = ((gold + pred) > 0) & (labels >= 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(pred > 0, tp / pred, 0.0)
+        recall = np.where(gold > 0, tp / gold, 0.0)
+        f1 = np.where(gold + pred > 0, 2 * tp / (gold + pred), 0.0)
+    return c, gold, pred, present, precision, recall, f1
+
+
+def _macro(which: int):
+    def fn(values, draws):
+        parts = _per_class(values, draws)
+        present, metric = parts[3], parts[which]
+        return (metric * present).sum(axis=1) / present.sum(axis=1)
+    return fn
+
+
+def _f1_weighted(values, draws):
+
+    _, gold, _, _, _, _, f1 = _per_class(values, draws)
+    total = gold.sum(axis=1)
+    return np.where(total > 0, (f1 * gold).sum(axis=1) / np.maximum(total, 1), 0.0)
+
+
+def _mcc(values, draws):
+
+    c, gold, pred, *_ = _per_class(values, draws)
+    samples = c.sum(axis=(1, 2))
+    correct = np.trace(c, axis1=1, axis2=2)
+    cov_tp = correct * samples - (gold * pred).sum(axis=1)
+    cov_pp = samples ** 2 - (pred ** 2).sum(axis=1)
+    cov_tt = samples ** 2 - (gold ** 2).sum(axis=1)
+    denominator = np.sqrt(cov_tt * cov_pp)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, cov_tp / denominator, 0.0)
+
+
+_FAST = {"lm_eval.api.metrics:mean": _mean, "dlm.harness_tasks.metrics:f1_macro": _macro(6),
+         "dlm.harness_tasks.metrics:precision_macro": _macro(4), "dlm.harness_tasks.metrics:recall_macro": _macro(5),
+         "dlm.harness_tasks.metrics:f1_weighted": _f1_weighted, "dlm.harness_tasks.metrics:mcc": _mcc}

@@ -1,0 +1,187 @@
+"""Which scores may be compared, and by how much two runs differ beyond the noise.
+
+A treated/control pair shares base model, task, task version, metric, filter, shots, data source, the `--limit`
+and the exact set of scored documents (from the per-document outcomes, harness_tasks/outcomes.py); anything else
+is not paired, with the reason. The difference of a set of pairs is the pooled mean of (treated - control) over
+the pairs, in absolute points, with a paired bootstrap 95% interval: every resample draws the same documents for
+both runs of a pair. Records without outcomes fall back to a normal approximation from the two stderrs
+(unpaired, wider), and a score without any stderr gives no interval at all.
+
+Gains (written in the report's footer and the README):
+- absolute gain = treated - control, in the metric's points;
+- relative gain = (treated - control) / |control|: dividing by the magnitude keeps the sign of the change for a
+  negative control (MCC -0.05 -> +0.05 is +200%, not -200%); for a control of exactly 0 it is undefined ("n/a")
+  instead of infinite, and the verdict rests on the absolute interval alone.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dlm.harness_tasks.outcomes import draws_for, resampled
+from dlm.store.outcomes import read_outcomes
+from dlm.store.records import eval_settings
+
+ITERS = 1000
+SEED = 1234
+Z95 = 1.959964
+
+
+@dataclass
+class Difference:
+    pairs: int
+    treated: float
+    control: float
+    delta: float
+    low: float | None
+    high: float | None
+    method: str  # "paired bootstrap" | "normal approximation" | "no stderr"
+
+    @property
+    def relative(self) -> float | None:
+        return None if self.control == 0 else self.delta / abs(self.control)
+
+    def relative_bounds(self) -> tuple[float | None, float | None]:
+        if self.control == 0 or self.low is None:
+            return None, None
+        return self.low / abs(self.control), self.high / abs(self.control)
+
+    def describe(self) -> str:
+        interval = ("no interval: no stderr recorded" if self.low is None else
+                    f"95% CI [{self.low:+.4f}, {self.high:+.4f}], {self.method}")
+        rel = self.relative
+        rel_text = "relative n/a (control 0)" if rel is None else f"relative {100 * rel:+.1f}%"
+        return (f"{self.pairs} paired score(s): treated {self.treated:.4f} vs control {self.control:.4f}, "
+                f"absolute {self.delta:+.4f} ({interval}), {rel_text}")
+
+    def to_dict(self) -> dict:
+        lo, hi = self.relative_bounds()
+        return {"pairs": self.pairs, "treated": self.treated, "control": self.control, "absolute": self.delta,
+                "ci95": None if self.low is None else [self.low, self.high], "relative": self.relative,
+                "relative_ci95": None if lo is None else [lo, hi], "method": self.method}
+
+
+def decide(diff: Difference, threshold: float | None) -> str:
+    """supported: the interval clears zero and the effect reaches the threshold; not supported: the interval clears
+    the threshold the other way; inconclusive otherwise (no interval, or one that straddles)."""
+    if diff.low is None:
+        return "inconclusive"
+    if threshold is None:  # "beats": any positive difference
+        return "supported" if diff.low > 0 else "not supported" if diff.high < 0 else "inconclusive"
+    rel, (_, rel_high) = diff.relative, diff.relative_bounds()
+    if rel is None:  # a zero control: every gain is above any relative threshold
+        return "supported" if diff.low > 0 else "not supported" if diff.high <= 0 else "inconclusive"
+    if diff.low > 0 and rel >= threshold:
+        return "supported"
+    if rel_high < threshold:
+        return "not supported"
+    return "inconclusive"
+
+
+class Outcomes:
+    """Per-document outcomes of the records of one results dir, read on first use."""
+
+    def __init__(self, results_dir: str | Path | None):
+        self.results_dir = Path(results_dir) if results_dir else None
+        self._cache: dict[str, dict | None] = {}
+
+    def block(self, row) -> dict | None:
+        record = row.run.record
+        name = (record.get("eval") or {}).get("outcomes")
+        if not name or self.results_dir is None:
+            return None
+        if name not in self._cache:
+
+            self._cache[name] = read_outcomes(self.results_dir / Path(name).name)
+        tasks = self._cache[name] or {}
+        block = (tasks.get(row.score.task) or {}).get(row.score.filter)
+        return block if block and row.score.metric in block.get("metrics", {}) else None
+
+
+def _eval_config(row) -> dict:
+    return eval_settings(row.run.record)
+
+
+def _data_source(row) -> str:
+    chosen = _eval_config(row).get("data_dir")
+    return str(Path(chosen).name) if chosen else "hub"
+
+
+def mismatch(treated, control, outcomes: Outcomes) -> str | None:
+    """Why two scores of the same (base model, task, metric, filter, shots) must not be paired; None if they may."""
+    a, b = treated.score, control.score
+    if a.version != b.version:
+        return f"task version {a.version} vs {b.version}"
+    la, lb = _eval_config(treated).get("limit"), _eval_config(control).get("limit")
+    if la != lb:
+        return f"--limit {la} vs {lb}"
+    if a.n is not None and b.n is not None and a.n != b.n:
+        return f"{a.n} vs {b.n} documents"
+    if _data_source(treated) != _data_source(control):
+        return f"data from {_data_source(treated)} vs {_data_source(control)}"
+    differs = protocol_mismatch(a.protocol, b.protocol)
+    if differs:
+        return differs
+    ba, bb = outcomes.block(treated), outcomes.block(control)
+    if ba is not None and bb is not None and sorted(ba["docs"]) != sorted(bb["docs"]):
+        return "different documents scored"
+    return None
+
+
+PROTOCOL_FIELDS = ("scoring", "chat_template", "system_instruction", "fewshot_as_multiturn", "generation",
+                   "extraction")
+
+
+def protocol_mismatch(a: dict | None, b: dict | None) -> str | None:
+    """The first protocol field (harness_tasks/protocol.py) two scores differ in. Records from before protocols
+    were recorded (None) were all plain prompts: they pair with scores that used no chat template."""
+    plain = {"chat_template": None, "system_instruction": None, "fewshot_as_multiturn": False}
+    a, b = a or plain, b or plain
+    for name in PROTOCOL_FIELDS:
+        if name in a and name in b and a[name] != b[name]:
+            def shown(value):
+                return (value or {}).get("name", "none") if name == "chat_template" else value
+            return f"{name.replace('_', ' ')} {shown(a[name])} vs {shown(b[name])}"
+    return None
+
+
+def difference(found: list, outcomes: Outcomes) -> Difference:
+    """Pooled treated - control over (treated row, control row) pairs, with its 95% interval."""
+
+    treated = float(np.mean([a.score.value for a, _ in found]))
+    control = float(np.mean([b.score.value for _, b in found]))
+    delta = treated - control
+    blocks = [(outcomes.block(a), outcomes.block(b)) for a, b in found]
+    if all(x is not None and y is not None for x, y in blocks):
+        low, high = _paired_bootstrap(found, blocks)
+        return Difference(len(found), treated, control, delta, low, high, "paired bootstrap")
+    errors = [(a.score.stderr, b.score.stderr) for a, b in found]
+    if all(x is not None and y is not None for x, y in errors):
+        se = math.sqrt(sum(x * x + y * y for x, y in errors)) / len(found)
+        return Difference(len(found), treated, control, delta, delta - Z95 * se, delta + Z95 * se,
+                          "normal approximation (no per-document outcomes)")
+    return Difference(len(found), treated, control, delta, None, None, "no stderr")
+
+
+def _paired_bootstrap(found: list, blocks: list) -> tuple[float, float]:
+
+
+    total = np.zeros(ITERS)
+    for i, ((a, b), (ta, tb)) in enumerate(zip(found, blocks)):
+        ta, tb = _aligned(ta), _aligned(tb)  # the same document at the same index on both sides
+        parts = [resampled(ta, a.score.metric, d) - resampled(tb, b.score.metric, d)
+                 for d in draws_for(len(ta["docs"]), ITERS, SEED + i)]
+        total += np.concatenate(parts)
+    total /= len(found)
+    low, high = np.percentile(total, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def _aligned(block: dict) -> dict:
+    order = sorted(range(len(block["docs"])), key=block["docs"].__getitem__)
+    return {"docs": [block["docs"][i] for i in order],
+            "metrics": {m: {**slot, "values": [slot["values"][i] for i in order]}
+                        for m, slot in block["metrics"].items()}}
