@@ -9,6 +9,7 @@ The arguments go to the parser of `dlm run` (dlm/cli.py, generated from the conf
 is spelled as in the plan (underscores) or with dashes (`--max-steps`). A script run from the repository root,
 not installed.
 """
+
 from __future__ import annotations
 
 import sys

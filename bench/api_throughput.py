@@ -7,6 +7,7 @@ a fast server, not what a provider allows.
 
     python bench/api_throughput.py [--tiny] [--json bench/api_throughput.json]
 """
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,16 @@ def one_run(model: str, url: str, limit: int, concurrency: int, cache: Path) -> 
     from dlm.settings import eval_config
 
     os.environ["DLM_CACHE"] = str(cache)
-    cfg = eval_config({"model": model, "tasks": "fin_sentiment_gen", "limit": limit, "base_url": url,
-                       "concurrency": concurrency, "bootstrap_iters": 0})
+    cfg = eval_config(
+        {
+            "model": model,
+            "tasks": "fin_sentiment_gen",
+            "limit": limit,
+            "base_url": url,
+            "concurrency": concurrency,
+            "bootstrap_iters": 0,
+        }
+    )
     started = time.perf_counter()
     record = evaluate(cfg, write=False)
     return time.perf_counter() - started, record["api"]
@@ -58,14 +67,23 @@ def main(argv=None) -> dict:
         served.stop()
     hits = again["cache_hits"] / again["requests"]
     one, four = common.median(rates[1]), common.median(rates[4])
-    print(f"{api['requests']} requests per run: concurrency 1 {one:.1f} req/s, concurrency 4 {four:.1f} req/s "
-          f"(whole evaluations, {rounds} alternated round(s)); re-run: {again['cache_hits']}/{again['requests']} "
-          f"from the cache, {again['http_requests']} sent, {again_s:.1f} s")
-    results = [common.result_line("requests_per_s_concurrency_1", one, float("nan"), False, "tiny-gpt2 served locally"),
-               common.result_line("requests_per_s_concurrency_4", four, float("nan"), False, "tiny-gpt2 served locally"),
-               common.result_line("cache_hits_on_rerun", hits, 1.0, False, "share of requests answered by the cache")]
-    payload = {"bench": "api_throughput", "results": results, "rates": rates, "rerun": again,
-               "requests_per_run": api["requests"]}
+    print(
+        f"{api['requests']} requests per run: concurrency 1 {one:.1f} req/s, concurrency 4 {four:.1f} req/s "
+        f"(whole evaluations, {rounds} alternated round(s)); re-run: {again['cache_hits']}/{again['requests']} "
+        f"from the cache, {again['http_requests']} sent, {again_s:.1f} s"
+    )
+    results = [
+        common.result_line("requests_per_s_concurrency_1", one, float("nan"), False, "tiny-gpt2 served locally"),
+        common.result_line("requests_per_s_concurrency_4", four, float("nan"), False, "tiny-gpt2 served locally"),
+        common.result_line("cache_hits_on_rerun", hits, 1.0, False, "share of requests answered by the cache"),
+    ]
+    payload = {
+        "bench": "api_throughput",
+        "results": results,
+        "rates": rates,
+        "rerun": again,
+        "requests_per_run": api["requests"],
+    }
     common.write_json(args.json_out, payload)
     return payload
 

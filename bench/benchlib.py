@@ -3,6 +3,7 @@
 Timings on a shared machine are noisy, so every comparison runs its two sides alternately in the same run
 (A, B, A, B, ...) and reports the ratio of medians; absolute times are printed for context only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -29,8 +30,14 @@ GPT2_124M = dict(n_layer=12, n_head=12, n_embd=768, n_positions=1024, vocab_size
 def offline_env() -> None:
     """Hub calls fail at once instead of hanging (every input here is local); a private HF_HOME and the sample
     snapshots as the data dir unless set. Settings already in the environment win (tests set their own)."""
-    defaults = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                "TOKENIZERS_PARALLELISM": "false", "DLM_DATA_DIR": str(SAMPLES), "WANDB_MODE": "disabled"}
+    defaults = {
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "DLM_DATA_DIR": str(SAMPLES),
+        "WANDB_MODE": "disabled",
+    }
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
     if "HF_HOME" not in os.environ:
@@ -41,14 +48,24 @@ offline_env()  # before any Hugging Face import in the importing script
 
 
 def parser(doc: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=doc.strip().splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
-    p.add_argument("--tiny", "--quick", dest="tiny", action="store_true",
-                   help="smallest sizes, one round: checks the script runs (a few seconds), measures nothing")
+    p = argparse.ArgumentParser(
+        description=doc.strip().splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc
+    )
+    p.add_argument(
+        "--tiny",
+        "--quick",
+        dest="tiny",
+        action="store_true",
+        help="smallest sizes, one round: checks the script runs (a few seconds), measures nothing",
+    )
     p.add_argument("--json", dest="json_out", default=None, help="also write the results to this JSON file")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch intra-op threads (default: torch's, one per core); 1 keeps ratios stable while "
-                        "other processes load the machine (2 threads on 2 busy cores stall at every barrier)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's, one per core); 1 keeps ratios stable while "
+        "other processes load the machine (2 threads on 2 busy cores stall at every barrier)",
+    )
     return p
 
 
@@ -102,8 +119,14 @@ def result_line(name: str, ratio: float, target: float, lower_is_better: bool, w
     sign = "<=" if lower_is_better else ">="
     goal = f"target {sign} {target}" if target == target else "no target"
     print(f"RESULT {name}: {ratio:.3f} ({what}; {goal}) {verdict(ratio, target, lower_is_better)}", flush=True)
-    return {"name": name, "ratio": ratio, "target": target, "lower_is_better": lower_is_better, "what": what,
-            "verdict": verdict(ratio, target, lower_is_better)}
+    return {
+        "name": name,
+        "ratio": ratio,
+        "target": target,
+        "lower_is_better": lower_is_better,
+        "what": what,
+        "verdict": verdict(ratio, target, lower_is_better),
+    }
 
 
 def write_json(path: str | None, payload: dict) -> None:
@@ -117,8 +140,9 @@ def machine() -> dict:
     model = None
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        model = next((line.split(":", 1)[1].strip() for line in out.splitlines()
-                      if line.startswith("Model name")), None)
+        model = next(
+            (line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), None
+        )
     except (OSError, subprocess.SubprocessError):
         pass
     info = {"cpu": model, "cores": os.cpu_count()}
@@ -143,22 +167,30 @@ class ProcessResult:
     def __init__(self, wall_s, rc, peak_rss_mb, output, marks):
         self.wall_s, self.rc, self.peak_rss_mb, self.output, self.marks = wall_s, rc, peak_rss_mb, output, marks
 
-    def check(self, what: str) -> "ProcessResult":
+    def check(self, what: str) -> ProcessResult:
         if self.rc != 0:
             raise SystemExit(f"{what} failed (exit {self.rc}):\n{self.output[-3000:]}")
         return self
 
 
-def run_process(cmd: list[str], env: dict | None = None, marks: dict[str, str] | None = None,
-                cwd: str | Path | None = None) -> ProcessResult:
+def run_process(
+    cmd: list[str], env: dict | None = None, marks: dict[str, str] | None = None, cwd: str | Path | None = None
+) -> ProcessResult:
     """Run `cmd` as a whole process: wall time, exit code, its own peak RSS (wait4), combined output, and the
     seconds from start until the first output line containing each of `marks` (name -> substring)."""
     marks = marks or {}
     seen: dict[str, float] = {}
     lines: list[str] = []
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                            env={**os.environ, **(env or {})}, cwd=str(cwd or ROOT))
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        env={**os.environ, **(env or {})},
+        cwd=str(cwd or ROOT),
+    )
 
     def read():
         for line in proc.stdout:
@@ -197,8 +229,12 @@ def save_gpt2_124m(directory: str | Path, tokenizer=None, seed: int = 0) -> Path
     if tokenizer is None:
         _, tokenizer = load_model("tiny-gpt2")
     torch.manual_seed(seed)
-    config = GPT2Config(**GPT2_124M, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                        pad_token_id=tokenizer.pad_token_id)
+    config = GPT2Config(
+        **GPT2_124M,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     model = GPT2LMHeadModel(config)
     directory = Path(directory)
     model.save_pretrained(directory)
@@ -211,14 +247,29 @@ def gpt2_124m(tokenizer, seed: int = 0):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(seed)
-    return GPT2LMHeadModel(GPT2Config(**GPT2_124M, bos_token_id=tokenizer.bos_token_id,
-                                      eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
+    return GPT2LMHeadModel(
+        GPT2Config(
+            **GPT2_124M,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
 
 
 # Qwen/Qwen2-0.5B's shapes (config.json of the hub repo): 494M parameters with the tied embedding counted once
-QWEN2_05B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                 num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768, rope_theta=1_000_000.0,
-                 rms_norm_eps=1e-6, tie_word_embeddings=True)
+QWEN2_05B = dict(
+    hidden_size=896,
+    intermediate_size=4864,
+    num_hidden_layers=24,
+    num_attention_heads=14,
+    num_key_value_heads=2,
+    vocab_size=151936,
+    max_position_embeddings=32768,
+    rope_theta=1_000_000.0,
+    rms_norm_eps=1e-6,
+    tie_word_embeddings=True,
+)
 
 
 def qwen2_05b(tokenizer, seed: int = 0):
@@ -227,8 +278,14 @@ def qwen2_05b(tokenizer, seed: int = 0):
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(seed)
-    return Qwen2ForCausalLM(Qwen2Config(**QWEN2_05B, bos_token_id=tokenizer.bos_token_id,
-                                        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
+    return Qwen2ForCausalLM(
+        Qwen2Config(
+            **QWEN2_05B,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
 
 
 def matmul_peak(dtype, n: int, device=None, repeats: int = 3) -> float:

@@ -7,6 +7,7 @@ Each round runs, in turn: `python -c pass` (the interpreter's own start-up, the 
 `dlm data list` (the console script installed with the package). Reported: medians; the ratio is median / target.
 Also prints the modules that `dlm --help` imports that a CLI should not need (torch, transformers, datasets, ...).
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -19,10 +20,13 @@ HEAVY = ("torch", "transformers", "datasets", "trl", "peft", "lm_eval", "pyarrow
 
 def heavy_imports(args: list[str]) -> list[str]:
     """Heavy top-level packages the command imports (python -X importtime, read from stderr)."""
-    code = ("import sys; sys.argv = ['dlm'] + %r; import cli\n"
-            "try:\n    cli.main()\nexcept SystemExit:\n    pass" % (args,))
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True,
-                         cwd=str(common.ROOT)).stderr
+    code = (
+        f"import sys; sys.argv = ['dlm'] + {args!r}; from dlm import cli\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass"
+    )
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, cwd=str(common.ROOT)
+    ).stderr
     found = set()
     for line in out.splitlines():
         if "|" in line:
@@ -38,19 +42,27 @@ def main(argv=None) -> dict:
     args = common.parse(p, argv)
     rounds = 2 if args.tiny else args.rounds
     dlm = common.dlm_command()
-    commands = {"python -c pass": [sys.executable, "-c", "pass"], "dlm --help": dlm + ["--help"],
-                "dlm data list": dlm + ["data", "list"]}
-    runs = common.alternate({name: (lambda c=cmd, n=name: common.run_process(c).check(n).wall_s)
-                             for name, cmd in commands.items()}, rounds)
+    commands = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "dlm --help": dlm + ["--help"],
+        "dlm data list": dlm + ["data", "list"],
+    }
+    runs = common.alternate(
+        {name: (lambda c=cmd, n=name: common.run_process(c).check(n).wall_s) for name, cmd in commands.items()}, rounds
+    )
     for name, times in runs.items():
         print(f"{name:<16} median {common.median(times):.3f} s  (runs {common.spread(times)} s)")
     for name in ("dlm --help", "dlm data list"):
-        extra = heavy_imports(commands[name][len(dlm):])
+        extra = heavy_imports(commands[name][len(dlm) :])
         print(f"{name}: heavy imports: {', '.join(extra) or 'none'}")
-    results = [common.result_line("cli_help_s", common.median(runs["dlm --help"]), 0.3, True,
-                                  "dlm --help, median wall seconds"),
-               common.result_line("cli_data_list_s", common.median(runs["dlm data list"]), 1.0, True,
-                                  "dlm data list, median wall seconds")]
+    results = [
+        common.result_line(
+            "cli_help_s", common.median(runs["dlm --help"]), 0.3, True, "dlm --help, median wall seconds"
+        ),
+        common.result_line(
+            "cli_data_list_s", common.median(runs["dlm data list"]), 1.0, True, "dlm data list, median wall seconds"
+        ),
+    ]
     payload = {"bench": "cli_startup", "args": vars(args), "runs": runs, "results": results}
     common.write_json(args.json_out, payload)
     return payload

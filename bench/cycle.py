@@ -9,6 +9,7 @@ disk exactly once (the training load): the evaluator gets the trained model obje
 Timing (whole processes, alternated): A = `dlm run --mode sft ... --tasks T --limit N`; B = `dlm train ...` then
 `dlm eval --model <its output_dir> --tasks T --limit N`. Ratio = median(A) / median(B_train + B_eval).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -22,9 +23,28 @@ TASKS = "dlm_fpb,dlm_tfns,dlm_fiqa_sa"
 
 
 def train_flags(model: str, steps: int, out: Path, results: Path) -> list[str]:
-    return ["--model", model, "--dataset", DATASET, "--mode", "sft", "--max_steps", str(steps), "--batch_size", "4",
-            "--gradient_accumulation_steps", "1", "--max_length", "256", "--save_steps", "1000",
-            "--output_dir", str(out), "--results-dir", str(results)]
+    return [
+        "--model",
+        model,
+        "--dataset",
+        DATASET,
+        "--mode",
+        "sft",
+        "--max_steps",
+        str(steps),
+        "--batch_size",
+        "4",
+        "--gradient_accumulation_steps",
+        "1",
+        "--max_length",
+        "256",
+        "--save_steps",
+        "1000",
+        "--output_dir",
+        str(out),
+        "--results-dir",
+        str(results),
+    ]
 
 
 def eval_flags(limit: int) -> list[str]:
@@ -47,9 +67,21 @@ def handoff_check(model: str, steps: int, limit: int, tmp: Path) -> int:
         reads.append(args[0] if args else kwargs.get("pretrained_model_name_or_path"))
         return original(cls, *args, **kwargs)
 
-    cycle = run_config({"model": model, "dataset": DATASET, "mode": "sft", "max_steps": steps, "batch_size": 4,
-                        "gradient_accumulation_steps": 1, "save_steps": 1000, "output_dir": str(tmp / "handoff"),
-                        "results_dir": str(tmp / "handoff-runs"), "tasks": TASKS, "limit": limit})
+    cycle = run_config(
+        {
+            "model": model,
+            "dataset": DATASET,
+            "mode": "sft",
+            "max_steps": steps,
+            "batch_size": 4,
+            "gradient_accumulation_steps": 1,
+            "save_steps": 1000,
+            "output_dir": str(tmp / "handoff"),
+            "results_dir": str(tmp / "handoff-runs"),
+            "tasks": TASKS,
+            "limit": limit,
+        }
+    )
     with mock.patch.object(transformers.AutoModelForCausalLM, "from_pretrained", classmethod(counting)):
         record = run_cycle(cycle)
     if not (record.get("eval") or {}).get("scores"):
@@ -77,8 +109,15 @@ def main(argv=None) -> dict:
         model = "tiny-gpt2" if args.model == "tiny-gpt2" else str(common.save_gpt2_124m(tmp / "base"))
         with _quiet_libraries():
             reads = handoff_check("tiny-gpt2", 2, 2, tmp)
-        lines = [common.result_line("cycle_weight_reads", reads, 1, True,
-                                    "times run_cycle read weights from disk (1 = the training load only)")]
+        lines = [
+            common.result_line(
+                "cycle_weight_reads",
+                reads,
+                1,
+                True,
+                "times run_cycle read weights from disk (1 = the training load only)",
+            )
+        ]
         walls = {}
         if not args.tiny:
             dlm = common.dlm_command()
@@ -86,17 +125,23 @@ def main(argv=None) -> dict:
 
             def cycle_side():
                 out = tmp / f"run-{next(counter)}"
-                cmd = dlm + ["run"] + train_flags(model, args.steps, out / "ckpt", out / "runs") + eval_flags(args.limit)
+                cmd = (
+                    dlm + ["run"] + train_flags(model, args.steps, out / "ckpt", out / "runs") + eval_flags(args.limit)
+                )
                 wall = common.run_process(cmd).check("dlm run").wall_s
                 shutil.rmtree(out, ignore_errors=True)
                 return wall
 
             def separate_side():
                 out = tmp / f"sep-{next(counter)}"
-                train = common.run_process(dlm + ["train"] + train_flags(model, args.steps, out / "ckpt",
-                                                                         out / "runs")).check("dlm train")
-                evaluation = common.run_process(dlm + ["eval", "--model", str(out / "ckpt"), "--results-dir",
-                                                       str(out / "runs")] + eval_flags(args.limit)).check("dlm eval")
+                train = common.run_process(
+                    dlm + ["train"] + train_flags(model, args.steps, out / "ckpt", out / "runs")
+                ).check("dlm train")
+                evaluation = common.run_process(
+                    dlm
+                    + ["eval", "--model", str(out / "ckpt"), "--results-dir", str(out / "runs")]
+                    + eval_flags(args.limit)
+                ).check("dlm eval")
                 shutil.rmtree(out, ignore_errors=True)
                 return train.wall_s + evaluation.wall_s
 
@@ -104,10 +149,15 @@ def main(argv=None) -> dict:
             walls = runs
             for name, values in runs.items():
                 print(f"{name:>8}: median {common.median(values):.2f} s (runs {common.spread(values)} s)")
-            lines.append(common.result_line(f"cycle_time[{args.model}]",
-                                            common.median(runs["cycle"]) / common.median(runs["separate"]), 0.9,
-                                            True, f"dlm run / (dlm train + dlm eval), {args.steps} SFT steps, "
-                                                  f"3 tasks at limit {args.limit}"))
+            lines.append(
+                common.result_line(
+                    f"cycle_time[{args.model}]",
+                    common.median(runs["cycle"]) / common.median(runs["separate"]),
+                    0.9,
+                    True,
+                    f"dlm run / (dlm train + dlm eval), {args.steps} SFT steps, 3 tasks at limit {args.limit}",
+                )
+            )
     payload = {"bench": "cycle", "args": vars(args), "walls": walls, "weight_reads": reads, "results": lines}
     common.write_json(args.json_out, payload)
     return payload

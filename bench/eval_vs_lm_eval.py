@@ -13,6 +13,7 @@ documents with the same model; the scores are compared as a check that they did 
 With --tiny, dlm eval runs in this process and the lm_eval command line is only parsed by lm_eval's own CLI
 parser (running it costs ~10 s of built-in task indexing): a smoke check, not a timing.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,16 +28,43 @@ TASKS = "dlm_fpb,dlm_tfns,dlm_fiqa_sa"
 
 
 def dlm_cmd(model: str, limit: int, results: Path) -> list[str]:
-    return common.dlm_command() + ["eval", "--model", model, "--tasks", TASKS, "--limit", str(limit),
-                                   "--eval_batch_size", "8", "--results-dir", str(results)]
+    return common.dlm_command() + [
+        "eval",
+        "--model",
+        model,
+        "--tasks",
+        TASKS,
+        "--limit",
+        str(limit),
+        "--eval_batch_size",
+        "8",
+        "--results-dir",
+        str(results),
+    ]
 
 
 def lm_eval_cmd(model_dir: str, limit: int, output: Path) -> list[str]:
     script = Path(sys.executable).parent / "lm_eval"
     head = [str(script)] if script.exists() else [sys.executable, "-m", "lm_eval"]
-    return head + ["run", "--model", "hf", "--model_args", f"pretrained={model_dir}", "--tasks", TASKS,
-                   "--include_path", str(common.ROOT / "dlm" / "harness_tasks"), "--limit", str(limit), "--device", "cpu",
-                   "--batch_size", "8", "--output_path", str(output)]
+    return head + [
+        "run",
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={model_dir}",
+        "--tasks",
+        TASKS,
+        "--include_path",
+        str(common.ROOT / "dlm" / "harness_tasks"),
+        "--limit",
+        str(limit),
+        "--device",
+        "cpu",
+        "--batch_size",
+        "8",
+        "--output_path",
+        str(output),
+    ]
 
 
 def dlm_scores(results: Path) -> dict:
@@ -60,7 +88,7 @@ def run_dlm_in_process(cmd: list[str]) -> None:
     from dlm import cli
 
     argv = sys.argv
-    sys.argv = ["dlm"] + cmd[(2 if not Path(cmd[0]).name.startswith("dlm") else 1):]
+    sys.argv = ["dlm"] + cmd[(2 if not Path(cmd[0]).name.startswith("dlm") else 1) :]
     try:
         cli.main()
     except SystemExit as stop:
@@ -75,7 +103,7 @@ def lm_eval_parses(cmd: list[str]) -> None:
     from lm_eval._cli import HarnessCLI
 
     argv = sys.argv
-    sys.argv = ["lm_eval"] + cmd[(3 if cmd[1:3] == ["-m", "lm_eval"] else 1):]
+    sys.argv = ["lm_eval"] + cmd[(3 if cmd[1:3] == ["-m", "lm_eval"] else 1) :]
     try:
         HarnessCLI().parse_args()
     finally:
@@ -124,11 +152,14 @@ def main(argv=None) -> dict:
     walls = {kind: [r["wall_s"] for r in results] for kind, results in runs.items()}
     for kind, values in walls.items():
         print(f"{kind:>8}: median {common.median(values):.2f} s (runs {common.spread(values)} s)")
-    line = common.result_line(f"eval_process_time[{args.model}]",
-                              common.median(walls["dlm"]) / common.median(walls["lm_eval"]), 0.7, True,
-                              f"dlm eval / lm_eval CLI, whole process, 3 tasks, limit {args.limit}")
-    payload = {"bench": "eval_vs_lm_eval", "args": vars(args), "walls": walls, "same_scores": same,
-               "result": line}
+    line = common.result_line(
+        f"eval_process_time[{args.model}]",
+        common.median(walls["dlm"]) / common.median(walls["lm_eval"]),
+        0.7,
+        True,
+        f"dlm eval / lm_eval CLI, whole process, 3 tasks, limit {args.limit}",
+    )
+    payload = {"bench": "eval_vs_lm_eval", "args": vars(args), "walls": walls, "same_scores": same, "result": line}
     common.write_json(args.json_out, payload)
     return payload
 

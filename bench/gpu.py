@@ -15,6 +15,7 @@ MFU = 6 * N * positions/s (padding included, since it is computed) / the measure
 torch.mm 8192^3 in the training dtype). N counts the tied embedding once; attention-score FLOPs are left out, as
 in the usual 6N definition (they add ~10% at 1,024 tokens for GPT-2-124M). Memory: torch.cuda.max_memory_allocated.
 """
+
 from __future__ import annotations
 
 import copy
@@ -29,7 +30,6 @@ SHAPES = {"gpt2-124m": common.gpt2_124m, "qwen2-0.5b": common.qwen2_05b}
 def run_one(model, tokenizer, mode: str, batch: int, length: int, steps: int, device) -> dict:
     import datasets
     import torch
-
     from pretrain_step import corpus
     from sft_throughput import counted, dlm_args, sft_data
 
@@ -50,8 +50,14 @@ def run_one(model, tokenizer, mode: str, batch: int, length: int, steps: int, de
             torch.cuda.reset_peak_memory_stats()
         trainer.train()
     memory = torch.cuda.max_memory_allocated() if device.type == "cuda" else None
-    return {"times": timer.times, "real": counter.real, "positions": counter.positions, "memory": memory,
-            "bf16": bool(args.get("bf16")), "fp16": bool(args.get("fp16"))}
+    return {
+        "times": timer.times,
+        "real": counter.real,
+        "positions": counter.positions,
+        "memory": memory,
+        "bf16": bool(args.get("bf16")),
+        "fp16": bool(args.get("fp16")),
+    }
 
 
 def main(argv=None) -> dict:
@@ -76,12 +82,17 @@ def main(argv=None) -> dict:
         builders = {"tiny": lambda tok: copy.deepcopy(tiny_model)}
     else:
         if device.type != "cuda":
-            raise SystemExit("bench/gpu.py measures a GPU and none is visible (torch.cuda.is_available() is False); "
-                             "use --tiny to check the script on a CPU")
+            raise SystemExit(
+                "bench/gpu.py measures a GPU and none is visible (torch.cuda.is_available() is False); "
+                "use --tiny to check the script on a CPU"
+            )
         builders = {name: SHAPES[name] for name in args.models}
     name_of_device = torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"
-    print(f"device {name_of_device}, torch {torch.__version__}, {args.steps} steps ({args.warmup} warm-up), "
-          f"batch {args.batch}", flush=True)
+    print(
+        f"device {name_of_device}, torch {torch.__version__}, {args.steps} steps ({args.warmup} warm-up), "
+        f"batch {args.batch}",
+        flush=True,
+    )
     rows, lines = {}, []
     with _quiet_libraries():
         for model_name, build in builders.items():
@@ -98,15 +109,33 @@ def main(argv=None) -> dict:
                 positions = sum(run["positions"][counted_steps]) / seconds
                 mfu = 6 * n_params * positions / peak
                 key = f"{model_name}/{mode}"
-                rows[key] = {"n_params": n_params, "length": lengths[mode], "dtype": str(dtype),
-                             "real_tokens_per_s": real, "positions_per_s": positions, "peak_flops": peak,
-                             "mfu": mfu, "max_memory_allocated": run["memory"], "step_s": run["times"]}
+                rows[key] = {
+                    "n_params": n_params,
+                    "length": lengths[mode],
+                    "dtype": str(dtype),
+                    "real_tokens_per_s": real,
+                    "positions_per_s": positions,
+                    "peak_flops": peak,
+                    "mfu": mfu,
+                    "max_memory_allocated": run["memory"],
+                    "step_s": run["times"],
+                }
                 memory = f", {run['memory'] / 2**30:.1f} GiB allocated at most" if run["memory"] else ""
-                print(f"{key}: N = {n_params / 1e6:.0f}M, {str(dtype).replace('torch.', '')}, {args.batch} x "
-                      f"{lengths[mode]}: {real:,.0f} real tokens/s ({positions:,.0f} positions/s), matmul peak "
-                      f"{peak / 1e12:.1f} TFLOP/s{memory}", flush=True)
-                lines.append(common.result_line(f"gpu_mfu[{key}]", mfu, float("nan"), False,
-                                                f"6*N*positions/s / matmul peak on {name_of_device}"))
+                print(
+                    f"{key}: N = {n_params / 1e6:.0f}M, {str(dtype).replace('torch.', '')}, {args.batch} x "
+                    f"{lengths[mode]}: {real:,.0f} real tokens/s ({positions:,.0f} positions/s), matmul peak "
+                    f"{peak / 1e12:.1f} TFLOP/s{memory}",
+                    flush=True,
+                )
+                lines.append(
+                    common.result_line(
+                        f"gpu_mfu[{key}]",
+                        mfu,
+                        float("nan"),
+                        False,
+                        f"6*N*positions/s / matmul peak on {name_of_device}",
+                    )
+                )
                 gc.collect()  # the trainer, its optimizer states and the model go before the next shape is built
                 if device.type == "cuda":
                     torch.cuda.empty_cache()

@@ -20,6 +20,7 @@ MALLOC_MMAP_THRESHOLD_ for both sides' processes, so every tensor of at least BY
 own: RSS then tracks the live tensors (the allocator-independent ratio), at the price of ~1.3-1.7M page faults
 per step (+35-70% step time on CPU), which is why dlm does not set it.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,9 +32,17 @@ import benchlib as common
 MARK = "LORA_MEMORY_CHILD "
 
 
-def child(kind: str, tiny: bool, batch: int, length: int, steps: int, checkpointing: bool = False,
-          lora_dropout: float | None = None) -> dict:
+def child(
+    kind: str,
+    tiny: bool,
+    batch: int,
+    length: int,
+    steps: int,
+    checkpointing: bool = False,
+    lora_dropout: float | None = None,
+) -> dict:
     from sft_throughput import dlm_args, sft_data
+
     from dlm.config import TrainConfig
     from dlm.trainers.models import apply_lora, count_params, load_model
     from dlm.trainers.sft import build_sft_trainer
@@ -56,25 +65,42 @@ def child(kind: str, tiny: bool, batch: int, length: int, steps: int, checkpoint
         trainer = build_sft_trainer(model, tokenizer, dataset, args, length)
         _quiet_trainer(trainer)
         trainer.train()
-    result = {"kind": kind, "before_model_mb": before_model, "peak_mb": common.peak_rss_mb(), "trainable": trainable,
-              "total": total}
+    result = {
+        "kind": kind,
+        "before_model_mb": before_model,
+        "peak_mb": common.peak_rss_mb(),
+        "trainable": trainable,
+        "total": total,
+    }
     print(MARK + json.dumps(result), flush=True)
     return result
 
 
 def run_child(kind: str, args) -> dict:
     if args.tiny:  # in this process: checks the code path, measures nothing
-        result = child(kind, True, args.batch, args.length, args.steps, args.gradient_checkpointing,
-                       args.lora_dropout)
+        result = child(kind, True, args.batch, args.length, args.steps, args.gradient_checkpointing, args.lora_dropout)
         return {**result, "process_peak_mb": result["peak_mb"]}
-    cmd = [sys.executable, __file__, "--child", kind, "--batch", str(args.batch), "--length", str(args.length),
-           "--steps", str(args.steps)] + (["--tiny"] if args.tiny else []) + \
-        (["--gradient-checkpointing"] if args.gradient_checkpointing else []) + \
-        (["--lora-dropout", str(args.lora_dropout)] if args.lora_dropout is not None else [])
+    cmd = (
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            kind,
+            "--batch",
+            str(args.batch),
+            "--length",
+            str(args.length),
+            "--steps",
+            str(args.steps),
+        ]
+        + (["--tiny"] if args.tiny else [])
+        + (["--gradient-checkpointing"] if args.gradient_checkpointing else [])
+        + (["--lora-dropout", str(args.lora_dropout)] if args.lora_dropout is not None else [])
+    )
     env = {"MALLOC_MMAP_THRESHOLD_": str(args.malloc_mmap_threshold)} if args.malloc_mmap_threshold else None
     result = common.run_process(cmd, env=env).check(f"{kind} run")
-    line = next(l for l in result.output.splitlines() if l.startswith(MARK))
-    return {**json.loads(line[len(MARK):]), "process_peak_mb": result.peak_rss_mb}
+    line = next(text for text in result.output.splitlines() if text.startswith(MARK))
+    return {**json.loads(line[len(MARK) :]), "process_peak_mb": result.peak_rss_mb}
 
 
 def main(argv=None) -> dict:
@@ -83,39 +109,68 @@ def main(argv=None) -> dict:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--length", type=int, default=256)
     p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--gradient-checkpointing", action="store_true",
-                   help="both sides with `dlm train --gradient_checkpointing` (activations recomputed)")
-    p.add_argument("--lora-dropout", type=float, default=None,
-                   help="LoRA dropout (default: dlm's, dlm.config.TrainConfig.lora_dropout)")
-    p.add_argument("--malloc-mmap-threshold", type=int, default=None, metavar="BYTES",
-                   help="glibc MALLOC_MMAP_THRESHOLD_ for both sides' processes (RSS then tracks live tensors)")
+    p.add_argument(
+        "--gradient-checkpointing",
+        action="store_true",
+        help="both sides with `dlm train --gradient_checkpointing` (activations recomputed)",
+    )
+    p.add_argument(
+        "--lora-dropout",
+        type=float,
+        default=None,
+        help="LoRA dropout (default: dlm's, dlm.config.TrainConfig.lora_dropout)",
+    )
+    p.add_argument(
+        "--malloc-mmap-threshold",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="glibc MALLOC_MMAP_THRESHOLD_ for both sides' processes (RSS then tracks live tensors)",
+    )
     p.add_argument("--child", choices=("full", "lora"), help=argparse_hidden())
     args = common.parse(p, argv)
     if args.tiny:
         args.rounds, args.steps = 1, 2
     if args.child:
-        child(args.child, args.tiny, args.batch, args.length, args.steps, args.gradient_checkpointing,
-              args.lora_dropout)
+        child(
+            args.child, args.tiny, args.batch, args.length, args.steps, args.gradient_checkpointing, args.lora_dropout
+        )
         return {}
     runs = common.alternate({kind: (lambda k=kind: run_child(k, args)) for kind in ("full", "lora")}, args.rounds)
     summary = {}
     for kind, results in runs.items():
         peak = common.median([r["process_peak_mb"] for r in results])
         above = common.median([r["process_peak_mb"] - r["before_model_mb"] for r in results])
-        summary[kind] = {"peak_mb": peak, "above_start_mb": above, "trainable": results[0]["trainable"],
-                         "total": results[0]["total"]}
-        print(f"{kind:>4}: peak RSS {peak:,.0f} MB ({common.spread([r['process_peak_mb'] for r in results])}), "
-              f"{above:,.0f} MB above the RSS before the model was built; trainable "
-              f"{results[0]['trainable'] / 1e6:.2f}M of {results[0]['total'] / 1e6:.2f}M", flush=True)
+        summary[kind] = {
+            "peak_mb": peak,
+            "above_start_mb": above,
+            "trainable": results[0]["trainable"],
+            "total": results[0]["total"],
+        }
+        print(
+            f"{kind:>4}: peak RSS {peak:,.0f} MB ({common.spread([r['process_peak_mb'] for r in results])}), "
+            f"{above:,.0f} MB above the RSS before the model was built; trainable "
+            f"{results[0]['trainable'] / 1e6:.2f}M of {results[0]['total'] / 1e6:.2f}M",
+            flush=True,
+        )
     if summary["full"]["above_start_mb"] > 0:
-        print(f"ratio of the memory above the start (training only): "
-              f"{summary['lora']['above_start_mb'] / summary['full']['above_start_mb']:.3f}")
-    name = ("tiny" if args.tiny else "gpt2-124m") + (", checkpointing" if args.gradient_checkpointing else "") + \
-        (f", lora_dropout {args.lora_dropout:g}" if args.lora_dropout is not None else "") + \
-        (f", mmap threshold {args.malloc_mmap_threshold}" if args.malloc_mmap_threshold else "")
-    line = common.result_line(f"lora_peak_memory[{name}]",
-                              summary["lora"]["peak_mb"] / summary["full"]["peak_mb"], 0.6, True,
-                              "LoRA / full SFT, process peak RSS")
+        print(
+            f"ratio of the memory above the start (training only): "
+            f"{summary['lora']['above_start_mb'] / summary['full']['above_start_mb']:.3f}"
+        )
+    name = (
+        ("tiny" if args.tiny else "gpt2-124m")
+        + (", checkpointing" if args.gradient_checkpointing else "")
+        + (f", lora_dropout {args.lora_dropout:g}" if args.lora_dropout is not None else "")
+        + (f", mmap threshold {args.malloc_mmap_threshold}" if args.malloc_mmap_threshold else "")
+    )
+    line = common.result_line(
+        f"lora_peak_memory[{name}]",
+        summary["lora"]["peak_mb"] / summary["full"]["peak_mb"],
+        0.6,
+        True,
+        "LoRA / full SFT, process peak RSS",
+    )
     payload = {"bench": "lora_memory", "args": vars(args), "runs": runs, "summary": summary, "result": line}
     common.write_json(args.json_out, payload)
     return payload

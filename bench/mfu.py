@@ -10,6 +10,7 @@ are left out, as the usual 6N definition does. Peak: the best of a few square ma
 the same dtype, measured right after every training step, so the machine's load at that moment affects both
 numbers alike. MFU = median achieved FLOP/s over steps (first step = warm-up, not counted) / median peak.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -49,8 +50,8 @@ def timed_steps_with_peak(dtype_name: str, n: int):
 
 def train_steps(model, tokenizer, texts, batch, length, steps, bf16, peak_n) -> dict:
     import datasets
-
     from sft_throughput import dlm_args
+
     from dlm.trainers import runtime
     from dlm.trainers.pretrain import build_pretrain_trainer
     from dlm.trainers.train import _quiet_trainer
@@ -80,8 +81,8 @@ def main(argv=None) -> dict:
     import copy
 
     import torch
-
     from pretrain_step import corpus
+
     from dlm.trainers import runtime
     from dlm.trainers.models import count_params, load_model
     from dlm.trainers.train import _quiet_libraries
@@ -93,26 +94,31 @@ def main(argv=None) -> dict:
     tokens_per_step = args.batch * args.length
     flops_per_step = 6 * n_params * tokens_per_step
     precisions = ["float32"] + ([] if args.no_bf16 or not runtime.cpu_supports_bf16() else ["bfloat16"])
-    print(f"model {'tiny' if args.tiny else 'gpt2-124m'}: N = {n_params / 1e6:.1f}M, batch {args.batch} x "
-          f"{args.length}, {args.steps} steps per precision, torch threads {torch.get_num_threads()}, "
-          f"bf16 instructions: {runtime.cpu_supports_bf16()}", flush=True)
+    print(
+        f"model {'tiny' if args.tiny else 'gpt2-124m'}: N = {n_params / 1e6:.1f}M, batch {args.batch} x "
+        f"{args.length}, {args.steps} steps per precision, torch threads {torch.get_num_threads()}, "
+        f"bf16 instructions: {runtime.cpu_supports_bf16()}",
+        flush=True,
+    )
     results, lines = {}, []
     with _quiet_libraries():
         for dtype in precisions:
-            run = train_steps(copy.deepcopy(base), tokenizer, texts, args.batch, args.length, args.steps,
-                              dtype == "bfloat16", peak_n)
+            run = train_steps(
+                copy.deepcopy(base), tokenizer, texts, args.batch, args.length, args.steps, dtype == "bfloat16", peak_n
+            )
             times = run["step_s"][1:] or run["step_s"]  # the first step is warm-up
             achieved = [flops_per_step / t for t in times]
             peak = common.median(run["peak_flops"])
             mfu = common.median(achieved) / peak
-            results[dtype] = {"step_s": times, "achieved_flops": achieved, "peak_flops": run["peak_flops"],
-                              "mfu": mfu}
-            print(f"{dtype}: {common.median(times):.2f} s/step ({tokens_per_step / common.median(times):,.0f} "
-                  f"tokens/s), achieved {common.median(achieved) / 1e9:.1f} GFLOP/s, matmul peak "
-                  f"{peak / 1e9:.1f} GFLOP/s ({common.spread([f / 1e9 for f in run['peak_flops']])})", flush=True)
+            results[dtype] = {"step_s": times, "achieved_flops": achieved, "peak_flops": run["peak_flops"], "mfu": mfu}
+            print(
+                f"{dtype}: {common.median(times):.2f} s/step ({tokens_per_step / common.median(times):,.0f} "
+                f"tokens/s), achieved {common.median(achieved) / 1e9:.1f} GFLOP/s, matmul peak "
+                f"{peak / 1e9:.1f} GFLOP/s ({common.spread([f / 1e9 for f in run['peak_flops']])})",
+                flush=True,
+            )
             target = 0.30 if dtype == "float32" else float("nan")
-            lines.append(common.result_line(f"mfu[{dtype}]", mfu, target, False,
-                                            "6*N*tokens/s / measured matmul peak"))
+            lines.append(common.result_line(f"mfu[{dtype}]", mfu, target, False, "6*N*tokens/s / measured matmul peak"))
     payload = {"bench": "mfu", "args": vars(args), "n_params": n_params, "results": results, "lines": lines}
     common.write_json(args.json_out, payload)
     return payload

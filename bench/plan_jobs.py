@@ -3,6 +3,7 @@ processes, alternated), and the per-run overhead of the Ray and submitit executo
 
     python bench/plan_jobs.py [--tiny] [--json bench/plan_jobs.json]
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,13 @@ def whole_plan(template: Path, jobs: int, results: Path) -> float:
     file = results.parent / template.name
     file.write_text(template.read_text())
     started = time.perf_counter()
-    subprocess.run([*common.dlm_command(), "plan", str(file), "--jobs", str(jobs), "--results-dir", str(results)],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=file.parent)
+    subprocess.run(
+        [*common.dlm_command(), "plan", str(file), "--jobs", str(jobs), "--results-dir", str(results)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=file.parent,
+    )
     return time.perf_counter() - started
 
 
@@ -42,13 +48,38 @@ def training_seconds(threads: int, work: Path) -> float:
     import os
 
     out = work / f"threads-{threads}-{time.perf_counter_ns()}"
-    command = [*common.dlm_command(), "train", "--model", "tiny-gpt2", "--mode", "pretrain", "--dataset",
-               "gbharti/finance-alpaca", "--max_steps", "300", "--batch_size", "8", "--gradient_accumulation_steps",
-               "1", "--max_length", "128", "--save_steps", "10000", "--output_dir", str(out / "ckpt"),
-               "--results-dir", str(out / "runs")]
+    command = [
+        *common.dlm_command(),
+        "train",
+        "--model",
+        "tiny-gpt2",
+        "--mode",
+        "pretrain",
+        "--dataset",
+        "gbharti/finance-alpaca",
+        "--max_steps",
+        "300",
+        "--batch_size",
+        "8",
+        "--gradient_accumulation_steps",
+        "1",
+        "--max_length",
+        "128",
+        "--save_steps",
+        "10000",
+        "--output_dir",
+        str(out / "ckpt"),
+        "--results-dir",
+        str(out / "runs"),
+    ]
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+    subprocess.run(
+        command,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": str(threads)},
+    )
     return time.perf_counter() - started
 
 
@@ -58,8 +89,11 @@ def executor_seconds(kind: str, file: Path, results: Path) -> float:
     from dlm.plan.jobs import run_parallel
 
     plan = load_plan(str(file), results_dir=str(results), checkpoints_dir=str(results / "ckpt"))  # its own dir
-    executor = {"local": LocalExecutor, "ray": RayExecutor,
-                "submitit": lambda: SlurmExecutor(results / "slurm", cluster="local")}[kind]()
+    executor = {
+        "local": LocalExecutor,
+        "ray": RayExecutor,
+        "submitit": lambda: SlurmExecutor(results / "slurm", cluster="local"),
+    }[kind]()
     started = time.perf_counter()
     run_parallel(plan, str(file), 2, executor, str(results), None, str(results / "ckpt"))
     return time.perf_counter() - started
@@ -88,9 +122,15 @@ def main(argv=None) -> dict:
     scaling = common.median(one) / common.median(two)
     print(f"one pretraining run: 1 thread {common.median(one):.1f} s, 2 threads {common.median(two):.1f} s")
     # two 1-thread runs side by side do 2 runs per 1-thread-run time; one 2-thread run does `scaling` in that time
-    results.append(common.result_line("best_possible_jobs2_ratio", scaling / 2, 0.7, True,
-                                      f"independent runs on {os.cpu_count()} cores: 2-thread speed-up "
-                                      f"{scaling:.2f}x / 2"))
+    results.append(
+        common.result_line(
+            "best_possible_jobs2_ratio",
+            scaling / 2,
+            0.7,
+            True,
+            f"independent runs on {os.cpu_count()} cores: 2-thread speed-up {scaling:.2f}x / 2",
+        )
+    )
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -101,10 +141,22 @@ def main(argv=None) -> dict:
         ray.shutdown()
     print("seconds per run at --jobs 2: " + ", ".join(f"{k} {v:.1f}" for k, v in per_run.items()))
     for kind in ("ray", "submitit"):
-        results.append(common.result_line(f"{kind}_overhead_per_run_s", per_run[kind] - per_run["local"], float("nan"),
-                                          True, f"{kind} minus local, seconds per run"))
-    payload = {"bench": "plan_jobs", "results": results, "times": times, "per_run_s": per_run,
-               "one_run_s": {"1_thread": one, "2_threads": two}}
+        results.append(
+            common.result_line(
+                f"{kind}_overhead_per_run_s",
+                per_run[kind] - per_run["local"],
+                float("nan"),
+                True,
+                f"{kind} minus local, seconds per run",
+            )
+        )
+    payload = {
+        "bench": "plan_jobs",
+        "results": results,
+        "times": times,
+        "per_run_s": per_run,
+        "one_run_s": {"1_thread": one, "2_threads": two},
+    }
     common.write_json(args.json_out, payload)
     return payload
 

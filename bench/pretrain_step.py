@@ -13,6 +13,7 @@ inside a Trainer callback and is timed apart), so load from other users of the m
 first steps are warm-up and not counted.
 Prints median step times and their ratio (dlm / hand loop), and the corpus's packing efficiency.
 """
+
 from __future__ import annotations
 
 import copy
@@ -41,9 +42,13 @@ class HandLoop:
         model.train()
         model.config.use_cache = False
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=lr, fused=True)
-        self.loader = torch.utils.data.DataLoader(blocks, batch_size=batch, shuffle=True,
-                                                  collate_fn=default_data_collator,
-                                                  generator=torch.Generator().manual_seed(0))
+        self.loader = torch.utils.data.DataLoader(
+            blocks,
+            batch_size=batch,
+            shuffle=True,
+            collate_fn=default_data_collator,
+            generator=torch.Generator().manual_seed(0),
+        )
         self.batches = iter(self.loader)
 
     def step(self) -> None:
@@ -85,19 +90,26 @@ def interleaved(hand: HandLoop):
 
 def dlm_trainer(model, tokenizer, data, out: str, length: int, batch: int, steps: int, lr: float, callbacks):
     from sft_throughput import dlm_args
+
     from dlm.trainers.pretrain import build_pretrain_trainer
     from dlm.trainers.train import _quiet_trainer
 
-    trainer, _ = build_pretrain_trainer(model, tokenizer, data, dlm_args(out, batch, length, steps, lr), length,
-                                        callbacks=callbacks)
+    trainer, _ = build_pretrain_trainer(
+        model, tokenizer, data, dlm_args(out, batch, length, steps, lr), length, callbacks=callbacks
+    )
     _quiet_trainer(trainer)
     return trainer
 
 
 def main(argv=None) -> dict:
     p = common.parser(__doc__)
-    p.add_argument("--gpt2-124m", "--gpt2-config", dest="gpt2", action="store_true",
-                   help="GPT-2 124M shape (random init) instead of tiny-gpt2")
+    p.add_argument(
+        "--gpt2-124m",
+        "--gpt2-config",
+        dest="gpt2",
+        action="store_true",
+        help="GPT-2 124M shape (random init) instead of tiny-gpt2",
+    )
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--length", type=int, default=128)
     p.add_argument("--steps", type=int, default=None, help="steps per side per round")
@@ -125,15 +137,20 @@ def main(argv=None) -> dict:
     stats = PackStats()
     for _ in pack_token_ids(document_token_ids(texts, tokenizer), args.length, tokenizer.pad_token_id, stats):
         pass
-    print(f"corpus: {stats.documents} docs, {stats.tokens} tokens, max_length {args.length}: "
-          f"packing efficiency {stats.efficiency(args.length):.3f} vs padding per document "
-          f"{stats.padded_efficiency(args.length):.3f} ({stats.blocks} packed rows vs {stats.padded_rows} padded)")
+    print(
+        f"corpus: {stats.documents} docs, {stats.tokens} tokens, max_length {args.length}: "
+        f"packing efficiency {stats.efficiency(args.length):.3f} vs padding per document "
+        f"{stats.padded_efficiency(args.length):.3f} ({stats.blocks} packed rows vs {stats.padded_rows} padded)"
+    )
     data = datasets.Dataset.from_list([{"text": t} for t in texts])
     blocks = packed_dataset(data, tokenizer, args.length)
     lr = 1e-4
     name = "gpt2-124m" if args.gpt2 else "tiny"
-    print(f"model {name} ({sum(p.numel() for p in base.parameters()) / 1e6:.1f}M params), batch {args.batch} x "
-          f"{args.length}, {steps} steps each, interleaved, torch threads {torch.get_num_threads()}", flush=True)
+    print(
+        f"model {name} ({sum(p.numel() for p in base.parameters()) / 1e6:.1f}M params), batch {args.batch} x "
+        f"{args.length}, {steps} steps each, interleaved, torch threads {torch.get_num_threads()}",
+        flush=True,
+    )
     probe = interleaved(HandLoop(copy.deepcopy(base), blocks, args.batch, lr))
     with _quiet_libraries(), tempfile.TemporaryDirectory() as out:
         dlm_trainer(copy.deepcopy(base), tokenizer, data, out, args.length, args.batch, steps, lr, [probe]).train()
@@ -142,12 +159,15 @@ def main(argv=None) -> dict:
     hand_s, ours_s = common.median(times["hand"]), common.median(times["dlm"])
     tokens = args.batch * args.length
     for label, side, value in (("hand-written loop", "hand", hand_s), ("dlm Trainer", "dlm", ours_s)):
-        print(f"{label + ':':<18} {value * 1000:8.1f} ms/step median ({tokens / value:,.0f} positions/s), "
-              f"steps {common.spread(times[side])} s")
+        print(
+            f"{label + ':':<18} {value * 1000:8.1f} ms/step median ({tokens / value:,.0f} positions/s), "
+            f"steps {common.spread(times[side])} s"
+        )
     pairs = sorted(d / h for d, h in zip(times["dlm"], times["hand"]))
     print(f"pairwise ratios (step i of each): median {common.median(pairs):.3f}, {common.spread(pairs)}")
-    line = common.result_line(f"pretrain_step_time[{name}]", ours_s / hand_s, 1.10, True,
-                              "dlm Trainer / hand-written loop, median step time")
+    line = common.result_line(
+        f"pretrain_step_time[{name}]", ours_s / hand_s, 1.10, True, "dlm Trainer / hand-written loop, median step time"
+    )
     payload = {"bench": "pretrain_step", "args": vars(args), "step_s": times, "result": line}
     common.write_json(args.json_out, payload)
     return payload

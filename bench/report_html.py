@@ -11,6 +11,7 @@ naturalWidth/Height of every <img>, every resource fetched that is not a data: U
 row per base model x approach, every image decoded (naturalWidth > 0), nothing was fetched from outside the file,
 and the screenshot is not blank. Without a browser (--tiny in CI) the browser checks are skipped and said so.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,36 +53,74 @@ def build_records(directory: Path, tiny: bool) -> None:
         from dlm.demo import DEMO_PLAN
         from dlm.plan.runner import run_plan
 
-        run_plan(str(DEMO_PLAN), results_dir=str(directory), report=False,
-                 checkpoints_dir=str(directory / "checkpoints"))
+        run_plan(
+            str(DEMO_PLAN), results_dir=str(directory), report=False, checkpoints_dir=str(directory / "checkpoints")
+        )
         return
     from dlm.store.records import write_record
 
     def score(task, value):
-        return {"task": task, "metric": "f1_weighted", "value": value, "stderr": 0.02, "n": 100, "num_fewshot": 0,
-                "filter": "none", "version": "1", "is_group": False}
+        return {
+            "task": task,
+            "metric": "f1_weighted",
+            "value": value,
+            "stderr": 0.02,
+            "n": 100,
+            "num_fewshot": 0,
+            "filter": "none",
+            "version": "1",
+            "is_group": False,
+        }
 
     for run_id, approach, value in (("a-zs", "zero-shot", 0.4), ("b-sft", "sft", 0.86), ("c-pre", "pretrain", 0.5)):
-        record = {"run_id": run_id, "kind": "cycle", "status": "ok", "created_at": "2025-01-01",
-                  "approach": approach, "domain": None if approach == "zero-shot" else "finance",
-                  "model": {"name": "gpt2" if approach == "zero-shot" else f"checkpoints/{run_id}"},
-                  "eval": {"config": {"limit": None}, "scores": [score("dlm_fpb", value), score("dlm_tfns", value)]}}
+        record = {
+            "run_id": run_id,
+            "kind": "cycle",
+            "status": "ok",
+            "created_at": "2025-01-01",
+            "approach": approach,
+            "domain": None if approach == "zero-shot" else "finance",
+            "model": {"name": "gpt2" if approach == "zero-shot" else f"checkpoints/{run_id}"},
+            "eval": {"config": {"limit": None}, "scores": [score("dlm_fpb", value), score("dlm_tfns", value)]},
+        }
         if approach != "zero-shot":
-            record["train"] = {"config": {"model": "gpt2", "mode": approach if approach == "pretrain" else "sft",
-                                          "data": {"parts": [{"dataset": "x"}]}}, "wall_time_s": 60.0}
+            record["train"] = {
+                "config": {
+                    "model": "gpt2",
+                    "mode": approach if approach == "pretrain" else "sft",
+                    "data": {"parts": [{"dataset": "x"}]},
+                },
+                "wall_time_s": 60.0,
+            }
         write_record(directory, record)
 
 
 def browse(browser: str, page: Path, screenshot: Path, width: int, height: int) -> tuple[dict, float]:
     """(what the probe saw, share of non-white pixels in the screenshot)."""
-    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-             f"--user-data-dir={page.parent / 'profile'}"]
-    subprocess.run([*flags, f"--screenshot={screenshot}", f"--window-size={width},{height}", page.as_uri()],
-                   check=True, capture_output=True, timeout=120)
+    flags = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        f"--user-data-dir={page.parent / 'profile'}",
+    ]
+    subprocess.run(
+        [*flags, f"--screenshot={screenshot}", f"--window-size={width},{height}", page.as_uri()],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     probed = page.with_name("probed.html")
     probed.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    dom = subprocess.run([*flags, "--dump-dom", "--virtual-time-budget=10000", probed.as_uri()], check=True,
-                         capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run(
+        [*flags, "--dump-dom", "--virtual-time-budget=10000", probed.as_uri()],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     found = re.search(r'<pre id="dlm-probe">(.*?)</pre>', dom, re.S)
     seen = json.loads(unescape(found.group(1))) if found else {"error": "probe did not run (no load event?)"}
     from PIL import Image
@@ -119,10 +158,18 @@ def main(argv=None) -> dict:
         page.write_text(html, encoding="utf-8")
         expected_rows = len(report["matrix"]) * len(APPROACHES)
         embedded = html.count('src="data:image/png;base64,')
-        print(f"html: {len(html) / 1024:.0f} KiB, {embedded} embedded PNG(s), to_html {render_s:.2f} s; "
-              f"{len(report['runs'])} run(s), matrix rows expected {expected_rows}")
-        payload = {"bench": "report_html", "html_kib": len(html) / 1024, "to_html_s": render_s,
-                   "embedded_pngs": embedded, "expected_matrix_rows": expected_rows, "runs": len(report["runs"])}
+        print(
+            f"html: {len(html) / 1024:.0f} KiB, {embedded} embedded PNG(s), to_html {render_s:.2f} s; "
+            f"{len(report['runs'])} run(s), matrix rows expected {expected_rows}"
+        )
+        payload = {
+            "bench": "report_html",
+            "html_kib": len(html) / 1024,
+            "to_html_s": render_s,
+            "embedded_pngs": embedded,
+            "expected_matrix_rows": expected_rows,
+            "runs": len(report["runs"]),
+        }
         browser = find_browser(args.browser)
         if browser is None:
             print("no Chromium/Chrome on PATH: browser checks skipped (apt-get install chromium, or --browser)")
@@ -140,25 +187,31 @@ def main(argv=None) -> dict:
         if args.html:
             shutil.copyfile(page, args.html)
     images = seen.get("images") or []
-    checks = {"matrix table with one row per model x approach": seen.get("matrix_rows") == expected_rows,
-              "every image decoded (naturalWidth > 0)": bool(images) and all(w > 0 for w, _, _ in images),
-              "as many decoded images as embedded PNGs": len(images) == embedded,
-              "nothing fetched outside the file": seen.get("fetched") == [],
-              "screenshot not blank": ink >= MIN_INK}
+    checks = {
+        "matrix table with one row per model x approach": seen.get("matrix_rows") == expected_rows,
+        "every image decoded (naturalWidth > 0)": bool(images) and all(w > 0 for w, _, _ in images),
+        "as many decoded images as embedded PNGs": len(images) == embedded,
+        "nothing fetched outside the file": seen.get("fetched") == [],
+        "screenshot not blank": ink >= MIN_INK,
+    }
     print(f"browser: {version} ({browse_s:.1f} s for screenshot + DOM)")
-    print(f"saw: title {seen.get('title')!r}; table#matrix rows {seen.get('matrix_rows')} "
-          f"(header {seen.get('matrix_header')!r}); images (naturalWidth x naturalHeight, complete) {images}; "
-          f"fetched {seen.get('fetched')}; screenshot {ink:.1%} non-white"
-          + (f"; {seen['error']}" if "error" in seen else ""))
+    print(
+        f"saw: title {seen.get('title')!r}; table#matrix rows {seen.get('matrix_rows')} "
+        f"(header {seen.get('matrix_header')!r}); images (naturalWidth x naturalHeight, complete) {images}; "
+        f"fetched {seen.get('fetched')}; screenshot {ink:.1%} non-white"
+        + (f"; {seen['error']}" if "error" in seen else "")
+    )
     for name, ok in checks.items():
         print(f"  {'ok  ' if ok else 'FAIL'} {name}")
     if args.screenshot:
         print(f"screenshot: {shot}")
     passed = sum(checks.values())
-    results = [common.result_line("browser_checks_passed", passed / len(checks), 1.0, False,
-                                  f"{passed}/{len(checks)} checks in {version}")]
-    payload.update(results=results, browser=version, seen=seen, checks=checks, screenshot_ink=ink,
-                   browse_s=browse_s)
+    results = [
+        common.result_line(
+            "browser_checks_passed", passed / len(checks), 1.0, False, f"{passed}/{len(checks)} checks in {version}"
+        )
+    ]
+    payload.update(results=results, browser=version, seen=seen, checks=checks, screenshot_ink=ink, browse_s=browse_s)
     common.write_json(args.json_out, payload)
     return payload
 

@@ -6,6 +6,7 @@
 Records and outcomes are constructed (the statistics are the report's own: paired bootstraps of H1/H3, bootstrap
 stderr already stored). Targets: the report in < 5 s on 2 cores; MMLU's 14,042 questions' outcomes < 5 MB.
 """
+
 from __future__ import annotations
 
 import random
@@ -24,16 +25,25 @@ def _block(n: int, rate: float, rng: random.Random, choices: int = 3) -> tuple[d
     gold = [rng.randrange(choices) for _ in range(n)]
     pred = [[round(-rng.random() * 20, 4) for _ in range(choices)] for _ in range(n)]
     pairs = [[g, g if a else (g + 1) % choices] for g, a in zip(gold, acc)]
-    return ({"version": "1", "docs": [f"{i:012x}" for i in range(n)], "gold": gold, "pred": pred,
-             "metrics": {"acc": {"aggregation": "lm_eval.api.metrics:mean", "values": acc},
-                         "f1_weighted": {"aggregation": "dlm.harness_tasks.metrics:f1_weighted", "values": pairs}}},
-            sum(acc) / n)
+    return (
+        {
+            "version": "1",
+            "docs": [f"{i:012x}" for i in range(n)],
+            "gold": gold,
+            "pred": pred,
+            "metrics": {
+                "acc": {"aggregation": "lm_eval.api.metrics:mean", "values": acc},
+                "f1_weighted": {"aggregation": "dlm.harness_tasks.metrics:f1_weighted", "values": pairs},
+            },
+        },
+        sum(acc) / n,
+    )
 
 
 def write_study(directory: Path, pairs: int, docs: int) -> None:
-    from dlm.store.records import write_record
     from dlm.harness_tasks import metrics
     from dlm.store.outcomes import write_outcomes
+    from dlm.store.records import write_record
 
     rng = random.Random(0)
     for i in range(pairs):
@@ -42,16 +52,42 @@ def write_study(directory: Path, pairs: int, docs: int) -> None:
             block, acc = _block(docs, rate, rng)
             write_outcomes(directory, run_id, {"dlm_fpb": {"none": block}})
             f1 = metrics.f1_weighted([tuple(p) for p in block["metrics"]["f1_weighted"]["values"]])
-            record = {"run_id": run_id, "kind": "cycle", "status": "ok", "created_at": f"2025-01-0{day}T{i:06d}",
-                      "approach": role, "domain": None if role == "zero-shot" else "finance",
-                      "model": {"name": f"model-{i}" if role == "zero-shot" else f"checkpoints/{run_id}"},
-                      "eval": {"config": {"limit": None}, "outcomes": f"{run_id}.outcomes.json.gz",
-                               "scores": [{"task": "dlm_fpb", "metric": m, "value": v, "stderr": 0.01, "n": docs,
-                                           "num_fewshot": 0, "filter": "none", "version": "1"}
-                                          for m, v in (("acc", acc), ("f1_weighted", f1))]}}
+            record = {
+                "run_id": run_id,
+                "kind": "cycle",
+                "status": "ok",
+                "created_at": f"2025-01-0{day}T{i:06d}",
+                "approach": role,
+                "domain": None if role == "zero-shot" else "finance",
+                "model": {"name": f"model-{i}" if role == "zero-shot" else f"checkpoints/{run_id}"},
+                "eval": {
+                    "config": {"limit": None},
+                    "outcomes": f"{run_id}.outcomes.json.gz",
+                    "scores": [
+                        {
+                            "task": "dlm_fpb",
+                            "metric": m,
+                            "value": v,
+                            "stderr": 0.01,
+                            "n": docs,
+                            "num_fewshot": 0,
+                            "filter": "none",
+                            "version": "1",
+                        }
+                        for m, v in (("acc", acc), ("f1_weighted", f1))
+                    ],
+                },
+            }
             if role != "zero-shot":
-                record["train"] = {"config": {"model": f"model-{i}", "mode": "pretrain", "seed": 1,
-                                              "data": {"parts": ["gbharti/finance-alpaca"]}}, "wall_time_s": 60.0}
+                record["train"] = {
+                    "config": {
+                        "model": f"model-{i}",
+                        "mode": "pretrain",
+                        "seed": 1,
+                        "data": {"parts": ["gbharti/finance-alpaca"]},
+                    },
+                    "wall_time_s": 60.0,
+                }
             write_record(directory, record)
 
 
@@ -85,11 +121,15 @@ def main(argv=None) -> dict:
         seconds = time.perf_counter() - started
         size = mmlu_outcomes_size(Path(tmp) / "mmlu", questions)
     h1 = next(v for v in report["hypotheses"] if v["name"] == "H1")
-    print(f"{records} records, {docs} documents each: report built in {seconds:.2f} s; H1 {h1['verdict']} "
-          f"({h1['detail'][:120]})")
+    print(
+        f"{records} records, {docs} documents each: report built in {seconds:.2f} s; H1 {h1['verdict']} "
+        f"({h1['detail'][:120]})"
+    )
     print(f"outcomes of {questions} MMLU-shaped questions (4 choices' log-likelihoods, acc): {size / 2**20:.2f} MB")
-    results = [common.result_line("report_seconds", seconds, 5.0, True, f"build_report over {records} records"),
-               common.result_line("mmlu_outcomes_mb", size / 2**20, 5.0, True, f"{questions} questions")]
+    results = [
+        common.result_line("report_seconds", seconds, 5.0, True, f"build_report over {records} records"),
+        common.result_line("mmlu_outcomes_mb", size / 2**20, 5.0, True, f"{questions} questions"),
+    ]
     payload = {"bench": "report_scale", "results": results, "seconds": seconds, "mmlu_bytes": size}
     common.write_json(args.json_out, payload)
     return payload

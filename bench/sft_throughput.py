@@ -18,6 +18,7 @@ Real tokens = non-padding positions (prompt + completion + EOS). Rounds alternat
 builds its trainer afresh from the same initial weights and times `--steps` optimizer steps (the first is
 warm-up, not counted). The ratio is of the median real tokens/s over rounds.
 """
+
 from __future__ import annotations
 
 import copy
@@ -63,8 +64,15 @@ def dlm_args(out: str, batch: int, max_length: int, steps: int, lr: float) -> di
     from dlm.config import TrainConfig
     from dlm.trainers.train import _training_args
 
-    cfg = TrainConfig(model="bench", dataset=DATASET, mode="sft", max_steps=steps,
-                      batch_size=batch, gradient_accumulation_steps=1, max_length=max_length)
+    cfg = TrainConfig(
+        model="bench",
+        dataset=DATASET,
+        mode="sft",
+        max_steps=steps,
+        batch_size=batch,
+        gradient_accumulation_steps=1,
+        max_length=max_length,
+    )
     args = _training_args(cfg, Path(out), lr)
     args.update(save_strategy="no", logging_steps=10**6, logging_first_step=False)
     return args
@@ -73,8 +81,9 @@ def dlm_args(out: str, batch: int, max_length: int, steps: int, lr: float) -> di
 def dlm_trainer(model, tokenizer, dataset, out, batch, max_length, steps, lr, callbacks):
     from dlm.trainers.sft import build_sft_trainer
 
-    return build_sft_trainer(model, tokenizer, dataset, dlm_args(out, batch, max_length, steps, lr), max_length,
-                             callbacks=callbacks)
+    return build_sft_trainer(
+        model, tokenizer, dataset, dlm_args(out, batch, max_length, steps, lr), max_length, callbacks=callbacks
+    )
 
 
 def trl_trainer(model, tokenizer, dataset, out, batch, steps, lr, callbacks, pad_to: int | None = None):
@@ -84,11 +93,24 @@ def trl_trainer(model, tokenizer, dataset, out, batch, steps, lr, callbacks, pad
     TRL's default, the longest example of the batch."""
     from trl import SFTConfig, SFTTrainer
 
-    config = SFTConfig(output_dir=out, pad_to_multiple_of=pad_to, max_length=pad_to or 1024, max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr,
-                       use_cpu=True, bf16=False, activation_checkpointing=False, save_strategy="no",
-                       report_to="none", disable_tqdm=True, logging_steps=10**6, dataloader_num_workers=0, seed=42)
-    return SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
-                      callbacks=callbacks)
+    config = SFTConfig(
+        output_dir=out,
+        pad_to_multiple_of=pad_to,
+        max_length=pad_to or 1024,
+        max_steps=steps,
+        per_device_train_batch_size=batch,
+        learning_rate=lr,
+        use_cpu=True,
+        bf16=False,
+        activation_checkpointing=False,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        logging_steps=10**6,
+        dataloader_num_workers=0,
+        seed=42,
+    )
+    return SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks)
 
 
 def counted(trainer) -> CountingCollator:
@@ -102,7 +124,7 @@ def counted(trainer) -> CountingCollator:
 
 def tokens_per_s(times, real, skip: int) -> float:
     """Real tokens over time of the steps after warm-up (batch i is consumed by step i: no accumulation)."""
-    return sum(real[skip:len(times)]) / sum(times[skip:])
+    return sum(real[skip : len(times)]) / sum(times[skip:])
 
 
 def main(argv=None) -> dict:
@@ -112,8 +134,12 @@ def main(argv=None) -> dict:
     p.add_argument("--max-length", type=int, default=256, help="dlm's packed row length (dlm's default: 256)")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps per side per round")
     p.add_argument("--rounds", type=int, default=None, help="alternated rounds (dlm, TRL, dlm, TRL, ...)")
-    p.add_argument("--trl-padding", choices=("longest", "max_length"), default="longest",
-                   help="TRL side: its default (pad to the longest example of each batch) or pad to --max-length")
+    p.add_argument(
+        "--trl-padding",
+        choices=("longest", "max_length"),
+        default="longest",
+        help="TRL side: its default (pad to the longest example of each batch) or pad to --max-length",
+    )
     args = common.parse(p, argv)
     if args.tiny:
         args.model, args.steps, args.batch, args.max_length, args.rounds = "tiny", 2, 4, 128, 1
@@ -129,9 +155,12 @@ def main(argv=None) -> dict:
     base = tiny_model if args.model == "tiny" else common.gpt2_124m(tokenizer)
     dataset = sft_data(40 if args.tiny else None)
     lr = 5e-5
-    print(f"model {args.model} ({sum(p.numel() for p in base.parameters()) / 1e6:.1f}M params), {len(dataset)} "
-          f"examples of {DATASET}, batch {args.batch}, dlm max_length {args.max_length}, {steps} steps per "
-          f"side per round, {rounds} alternated rounds, torch threads {torch.get_num_threads()}", flush=True)
+    print(
+        f"model {args.model} ({sum(p.numel() for p in base.parameters()) / 1e6:.1f}M params), {len(dataset)} "
+        f"examples of {DATASET}, batch {args.batch}, dlm max_length {args.max_length}, {steps} steps per "
+        f"side per round, {rounds} alternated rounds, torch threads {torch.get_num_threads()}",
+        flush=True,
+    )
 
     pad_to = args.max_length if args.trl_padding == "max_length" else None
     skip = 1  # the first step of every run pays allocator/optimizer warm-up
@@ -143,15 +172,17 @@ def main(argv=None) -> dict:
             counter = counted(trainer)
             trainer.train()
         times = timer.times[skip:]
-        real = counter.real[skip:len(timer.times)]
-        positions = counter.positions[skip:len(timer.times)]
+        real = counter.real[skip : len(timer.times)]
+        positions = counter.positions[skip : len(timer.times)]
         return {"tokens_per_s": sum(real) / sum(times), "step_s": times, "real": real, "positions": positions}
 
     sides = {
-        "dlm": lambda: run(lambda m, out, cb: dlm_trainer(m, tokenizer, dataset, out, args.batch, args.max_length,
-                                                           steps, lr, cb)),
-        "trl": lambda: run(lambda m, out, cb: trl_trainer(m, tokenizer, dataset, out, args.batch, steps, lr, cb,
-                                                           pad_to)),
+        "dlm": lambda: run(
+            lambda m, out, cb: dlm_trainer(m, tokenizer, dataset, out, args.batch, args.max_length, steps, lr, cb)
+        ),
+        "trl": lambda: run(
+            lambda m, out, cb: trl_trainer(m, tokenizer, dataset, out, args.batch, steps, lr, cb, pad_to)
+        ),
     }
     with _quiet_libraries():
         runs = common.alternate(sides, rounds)
@@ -161,18 +192,29 @@ def main(argv=None) -> dict:
         real = sum(sum(r["real"]) for r in results)
         positions = sum(sum(r["positions"]) for r in results)
         step_s = common.median([t for r in results for t in r["step_s"]])
-        summary[name] = {"tokens_per_s": rates, "median_tokens_per_s": common.median(rates),
-                         "real_over_positions": real / positions, "median_step_s": step_s,
-                         "real_tokens_per_step": real / sum(len(r["real"]) for r in results)}
-        print(f"{name:>4}: {common.median(rates):8.0f} real tok/s (rounds {common.spread(rates)}), "
-              f"{step_s * 1000:.0f} ms/step median, {summary[name]['real_tokens_per_step']:.0f} real tokens/step, "
-              f"real/positions {real / positions:.3f}", flush=True)
+        summary[name] = {
+            "tokens_per_s": rates,
+            "median_tokens_per_s": common.median(rates),
+            "real_over_positions": real / positions,
+            "median_step_s": step_s,
+            "real_tokens_per_step": real / sum(len(r["real"]) for r in results),
+        }
+        print(
+            f"{name:>4}: {common.median(rates):8.0f} real tok/s (rounds {common.spread(rates)}), "
+            f"{step_s * 1000:.0f} ms/step median, {summary[name]['real_tokens_per_step']:.0f} real tokens/step, "
+            f"real/positions {real / positions:.3f}",
+            flush=True,
+        )
     ratios = [a / b for a, b in zip(summary["dlm"]["tokens_per_s"], summary["trl"]["tokens_per_s"])]
     print(f"per-round ratios: {', '.join(f'{r:.2f}' for r in ratios)}")
     baseline = "TRL default padded" if pad_to is None else f"TRL padded to {pad_to}"
-    line = common.result_line(f"sft_tokens_per_s[{args.model}]",
-                              summary["dlm"]["median_tokens_per_s"] / summary["trl"]["median_tokens_per_s"], 3.0,
-                              False, f"dlm packed / {baseline}, real tokens/s")
+    line = common.result_line(
+        f"sft_tokens_per_s[{args.model}]",
+        summary["dlm"]["median_tokens_per_s"] / summary["trl"]["median_tokens_per_s"],
+        3.0,
+        False,
+        f"dlm packed / {baseline}, real tokens/s",
+    )
     payload = {"bench": "sft_throughput", "args": vars(args), "summary": summary, "result": line}
     common.write_json(args.json_out, payload)
     return payload

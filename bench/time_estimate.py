@@ -5,6 +5,7 @@ first 5 steps, and the measured training time; the ratio estimate / measured (1.
 
     python bench/time_estimate.py [--tiny] [--json bench/time_estimate.json]
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -24,19 +25,41 @@ def main(argv=None) -> dict:
     lengths = [6] if args.tiny else [20, 60, 150]
     rows = []
     for steps in lengths:
-        cfg = TrainConfig(model="tiny-gpt2", dataset=TWEETS, mode="sft", max_steps=steps,
-                          batch_size=8, max_length=128, save_steps=10_000, output_dir=str(work / f"run-{steps}"),
-                          results_dir=str(work / "runs"))
+        cfg = TrainConfig(
+            model="tiny-gpt2",
+            dataset=TWEETS,
+            mode="sft",
+            max_steps=steps,
+            batch_size=8,
+            max_length=128,
+            save_steps=10_000,
+            output_dir=str(work / f"run-{steps}"),
+            results_dir=str(work / "runs"),
+        )
         estimate = train(cfg).record["train"]["time_estimate"]
         actual = estimate["actual_train_s"]
-        rows.append({"steps": steps, **estimate,
-                     "before_ratio": estimate["predicted_s"] / actual,
-                     "calibrated_ratio": estimate.get("calibrated_s", float("nan")) / actual})
-        print(f"{steps} steps: before {estimate['predicted_s']:.1f} s, calibrated {estimate.get('calibrated_s', 0):.1f} s, "
-              f"measured {actual:.1f} s")
+        rows.append(
+            {
+                "steps": steps,
+                **estimate,
+                "before_ratio": estimate["predicted_s"] / actual,
+                "calibrated_ratio": estimate.get("calibrated_s", float("nan")) / actual,
+            }
+        )
+        print(
+            f"{steps} steps: before {estimate['predicted_s']:.1f} s, calibrated {estimate.get('calibrated_s', 0):.1f} s, "
+            f"measured {actual:.1f} s"
+        )
     worst = max(max(r["calibrated_ratio"], 1 / r["calibrated_ratio"]) for r in rows)
-    results = [common.result_line("calibrated_estimate_worst_factor", worst, 2.0, True,
-                                  f"{len(rows)} tiny runs of {', '.join(str(r['steps']) for r in rows)} steps")]
+    results = [
+        common.result_line(
+            "calibrated_estimate_worst_factor",
+            worst,
+            2.0,
+            True,
+            f"{len(rows)} tiny runs of {', '.join(str(r['steps']) for r in rows)} steps",
+        )
+    ]
     payload = {"bench": "time_estimate", "results": results, "runs": rows}
     common.write_json(args.json_out, payload)
     return payload

@@ -9,6 +9,7 @@
 
     python bench/twins.py [--tiny] [--json bench/twins.json]
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -26,11 +27,24 @@ def missing_rates(model, tokenizer, name: str, limit, results_dir: Path) -> dict
     from dlm.harness_tasks.evaluate import evaluate
     from dlm.settings import eval_config
 
-    cfg = replace(eval_config({"model": name, "tasks": FINANCE_TWINS, "limit": limit, "results_dir": str(results_dir),
-                               "bootstrap_iters": 0}), device="cpu")
+    cfg = replace(
+        eval_config(
+            {
+                "model": name,
+                "tasks": FINANCE_TWINS,
+                "limit": limit,
+                "results_dir": str(results_dir),
+                "bootstrap_iters": 0,
+            }
+        ),
+        device="cpu",
+    )
     record = evaluate(cfg, model=model, tokenizer=tokenizer, write=False)
-    return {s["task"]: {"missing": s["value"], "n": s["n"]} for s in record["eval"]["scores"]
-            if s["metric"] == "missing" and not s["is_group"]}
+    return {
+        s["task"]: {"missing": s["value"], "n": s["n"]}
+        for s in record["eval"]["scores"]
+        if s["metric"] == "missing" and not s["is_group"]
+    }
 
 
 def eval_seconds(model, tokenizer, tasks: str, limit) -> float:
@@ -38,8 +52,9 @@ def eval_seconds(model, tokenizer, tasks: str, limit) -> float:
     from dlm.settings import eval_config
 
     started = time.perf_counter()
-    cfg = replace(eval_config({"model": "tiny-gpt2", "tasks": tasks, "limit": limit, "bootstrap_iters": 0}),
-                  device="cpu")
+    cfg = replace(
+        eval_config({"model": "tiny-gpt2", "tasks": tasks, "limit": limit, "bootstrap_iters": 0}), device="cpu"
+    )
     evaluate(cfg, model=model, tokenizer=tokenizer, write=False)
     return time.perf_counter() - started
 
@@ -55,9 +70,21 @@ def main(argv=None) -> dict:
     base, tokenizer = load_model("tiny-gpt2")
     before = missing_rates(base, tokenizer, "tiny-gpt2", limit, work)
     steps = 2 if args.tiny else 150
-    trained = train(TrainConfig(model="tiny-gpt2", dataset=TWEETS, mode="sft",
-                                max_steps=steps, batch_size=8, max_length=128, learning_rate=3e-3, warmup_steps=5,
-                                save_steps=1000, output_dir=str(work / "sft"), results_dir=str(work / "runs")))
+    trained = train(
+        TrainConfig(
+            model="tiny-gpt2",
+            dataset=TWEETS,
+            mode="sft",
+            max_steps=steps,
+            batch_size=8,
+            max_length=128,
+            learning_rate=3e-3,
+            warmup_steps=5,
+            save_steps=1000,
+            output_dir=str(work / "sft"),
+            results_dir=str(work / "runs"),
+        )
+    )
     after = missing_rates(trained.model, trained.tokenizer, str(work / "sft"), limit, work)
 
     time_limit = 3 if args.tiny else 50
@@ -71,14 +98,31 @@ def main(argv=None) -> dict:
     for name, rates in (("untrained", before), ("after SFT", after)):
         print(f"missing, {name}: " + ", ".join(f"{t} {v['missing']:.3f} (n={v['n']})" for t, v in rates.items()))
     ratio = common.median(twin) / common.median(sibling)
-    print(f"fin_sentiment_gen {common.median(twin):.2f} s vs fin_sentiment {common.median(sibling):.2f} s "
-          f"at --limit {time_limit}, {rounds} alternated round(s)")
-    results = [common.result_line("missing_untrained", untrained, float("nan"), True, "mean over the finance twins"),
-               common.result_line("missing_after_sft", sft, float("nan"), True, f"after {steps} SFT steps on tweets"),
-               common.result_line("twin_vs_mc_wall_time", ratio, float("nan"), True,
-                                  f"fin_sentiment_gen / fin_sentiment, --limit {time_limit}")]
-    payload = {"bench": "twins", "results": results, "missing_untrained": before, "missing_after_sft": after,
-               "sft_steps": steps, "twin_s": twin, "mc_s": sibling, "limit": time_limit}
+    print(
+        f"fin_sentiment_gen {common.median(twin):.2f} s vs fin_sentiment {common.median(sibling):.2f} s "
+        f"at --limit {time_limit}, {rounds} alternated round(s)"
+    )
+    results = [
+        common.result_line("missing_untrained", untrained, float("nan"), True, "mean over the finance twins"),
+        common.result_line("missing_after_sft", sft, float("nan"), True, f"after {steps} SFT steps on tweets"),
+        common.result_line(
+            "twin_vs_mc_wall_time",
+            ratio,
+            float("nan"),
+            True,
+            f"fin_sentiment_gen / fin_sentiment, --limit {time_limit}",
+        ),
+    ]
+    payload = {
+        "bench": "twins",
+        "results": results,
+        "missing_untrained": before,
+        "missing_after_sft": after,
+        "sft_steps": steps,
+        "twin_s": twin,
+        "mc_s": sibling,
+        "limit": time_limit,
+    }
     common.write_json(args.json_out, payload)
     return payload
 

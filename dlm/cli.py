@@ -4,6 +4,7 @@ Every command is thin: parse flags -> build a config dataclass -> call one libra
 Heavy libraries (torch, transformers, trl, peft, lm_eval) are imported inside the commands that need them,
 so `dlm --help` stays instant. Mistakes a user can make raise `UserError`: one line, exit code 2.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -18,20 +19,34 @@ from dlm.settings import BY_NAME, SETTINGS, for_command, spellings
 
 # rich_markup_mode=None: plain help. Rich-rendered help imports and lays out ~0.2 s of rich/markdown code, which
 # alone broke the "instant --help" budget (0.3 s); errors are printed by main() either way.
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
-                  help="Train small LMs on domain data (continued pretraining, SFT, LoRA, mixtures) and compare "
-                       "their zero/few-shot scores with GPT-4-class models.")
-data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
-                       help="The study's datasets: list, inspect, check overlap.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Train small LMs on domain data (continued pretraining, SFT, LoRA, mixtures) and compare "
+    "their zero/few-shot scores with GPT-4-class models.",
+)
+data_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="The study's datasets: list, inspect, check overlap."
+)
 tasks_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="The lm-evaluation-harness task plugins.")
 app.add_typer(data_app, name="data")
 app.add_typer(tasks_app, name="tasks")
 
 
 @app.callback()
-def _global_options(verbose: Annotated[bool, typer.Option(
-        "--verbose", envvar="DLM_VERBOSE", help="show the libraries' progress bars, warnings and log lines (hidden by "
-        "default); anywhere on the command line; plan runs' child processes inherit it")] = False) -> None:
+def _global_options(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            envvar="DLM_VERBOSE",
+            help="show the libraries' progress bars, warnings and log lines (hidden by "
+            "default); anywhere on the command line; plan runs' child processes inherit it",
+        ),
+    ] = False,
+) -> None:
     from dlm.quiet import set_verbose
 
     set_verbose(verbose)
@@ -90,8 +105,13 @@ def settings_command(command: str, name: str | None = None):
             default = None if s.split else s.default_for(command)
             if default is None and not s.required:
                 kind = Optional[kind]
-            option = typer.Option(... if s.required else default, *s.spellings(), help=s.help, envvar=s.envvar,
-                                  show_default=default is not None and s.kind is not bool)
+            option = typer.Option(
+                ... if s.required else default,
+                *s.spellings(),
+                help=s.help,
+                envvar=s.envvar,
+                show_default=default is not None and s.kind is not bool,
+            )
             params.append(inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind))
             annotations[s.name] = kind
             for alias in s.hidden_aliases(command):
@@ -99,8 +119,11 @@ def settings_command(command: str, name: str | None = None):
                     param = f"alias__{alias}"
                     aliases[param] = s.name
                     option = typer.Option(None, *spellings(alias), hidden=True)
-                    params.append(inspect.Parameter(param, inspect.Parameter.KEYWORD_ONLY, default=option,
-                                                    annotation=Optional[s.kind]))
+                    params.append(
+                        inspect.Parameter(
+                            param, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[s.kind]
+                        )
+                    )
                     annotations[param] = Optional[s.kind]
 
         def command_function(**params):
@@ -127,12 +150,15 @@ def data_list() -> None:
 
 
 @data_app.command("show")
-def data_show(dataset: Annotated[str, typer.Argument(help="dataset id")],
-              dataset_config: DatasetConfig = None, config: HiddenConfig = None,
-              split: Annotated[Optional[str], _opt("--split")] = None,
-              n: Annotated[int, _opt("-n", "--n")] = 5,
-              as_: Annotated[str, _opt("--as", help="raw | pretrain | sft")] = "raw",
-              data_dir: DataDir = None) -> None:
+def data_show(
+    dataset: Annotated[str, typer.Argument(help="dataset id")],
+    dataset_config: DatasetConfig = None,
+    config: HiddenConfig = None,
+    split: Annotated[Optional[str], _opt("--split")] = None,
+    n: Annotated[int, _opt("-n", "--n")] = 5,
+    as_: Annotated[str, _opt("--as", help="raw | pretrain | sft")] = "raw",
+    data_dir: DataDir = None,
+) -> None:
     """Print the first rows of a dataset, raw or as training text / prompt+completion."""
     from dlm.data.loading import show_rows
     from dlm.results.console import print_rows
@@ -142,9 +168,12 @@ def data_show(dataset: Annotated[str, typer.Argument(help="dataset id")],
 
 
 @data_app.command("overlap")
-def data_overlap(train: Annotated[str, typer.Argument(help="training dataset id[:config]")],
-                 evaluation: Annotated[str, typer.Argument(help="task name, or dataset id[:config]")],
-                 dataset_config: DatasetConfig = None, data_dir: DataDir = None) -> None:
+def data_overlap(
+    train: Annotated[str, typer.Argument(help="training dataset id[:config]")],
+    evaluation: Annotated[str, typer.Argument(help="task name, or dataset id[:config]")],
+    dataset_config: DatasetConfig = None,
+    data_dir: DataDir = None,
+) -> None:
     """Exact and near-duplicate overlap between a training set and an evaluation set."""
     from dlm.harness_tasks.overlap import overlap_report
     from dlm.results.console import print_overlap
@@ -224,15 +253,25 @@ def _print_next_step(settings: dict) -> None:
 
 # --- report / plan / demo ----------------------------------------------------------------------------------
 @app.command()
-def report(results_dir: Annotated[Optional[str], _opt("--results-dir", "--results_dir", help="folder of run records "
-                                                       "(default: where dlm last wrote one, else runs)")] = None,
-           runs: HiddenRuns = None,
-           against: Annotated[str, _opt("--against", help="large model to compare with")] = "gpt-4",
-           format: Annotated[str, _opt("--format", help="table | markdown | csv | json | html")] = "table",
-           detail: Annotated[bool, _opt("--detail", help="every score, note and table, not one screen")] = False,
-           output: Annotated[Optional[str], _opt("--output", help="--format html: the file to write "
-                                                 "(default: report.html in the results dir)")] = None,
-           plot: Annotated[Optional[str], _opt("--plot", help="write figures to FILE.png")] = None) -> None:
+def report(
+    results_dir: Annotated[
+        Optional[str],
+        _opt(
+            "--results-dir",
+            "--results_dir",
+            help="folder of run records (default: where dlm last wrote one, else runs)",
+        ),
+    ] = None,
+    runs: HiddenRuns = None,
+    against: Annotated[str, _opt("--against", help="large model to compare with")] = "gpt-4",
+    format: Annotated[str, _opt("--format", help="table | markdown | csv | json | html")] = "table",
+    detail: Annotated[bool, _opt("--detail", help="every score, note and table, not one screen")] = False,
+    output: Annotated[
+        Optional[str],
+        _opt("--output", help="--format html: the file to write (default: report.html in the results dir)"),
+    ] = None,
+    plot: Annotated[Optional[str], _opt("--plot", help="write figures to FILE.png")] = None,
+) -> None:
     """One screen of results against stored large-model numbers (never recomputes); --detail for everything."""
     from dlm.results.report import render_report
 
@@ -240,28 +279,52 @@ def report(results_dir: Annotated[Optional[str], _opt("--results-dir", "--result
 
 
 @app.command()
-def plan(file: Annotated[str, typer.Argument(help="plan YAML (see plans/)")],
-         dry_run: Annotated[bool, _opt("--dry-run", "--dry_run", help="print the commands only")] = False,
-         device: Annotated[Optional[str], _opt("--device", help="with --dry-run: estimate training times on this "
-                                               "device (t4, v100, l4, a100, h100, cpu; default: this machine)")] = None,
-         jobs: Annotated[int, _opt("--jobs", help="runs at once, each in its own process")] = 1,
-         executor: Annotated[str, _opt("--executor", help="local | ray | slurm (submitit)")] = "local",
-         address: Annotated[Optional[str], _opt("--address", help="--executor ray: the cluster address")] = None,
-         gpus_per_run: Annotated[int, _opt("--gpus-per-run", "--gpus_per_run", help="GPUs given to each run")] = 1,
-         set_: Annotated[Optional[list[str]], _opt("--set", help="KEY=VALUE: a setting for every run where it applies "
-                                                   "(training settings skip zero-shot runs); repeatable, e.g. "
-                                                   "--set model=tiny-gpt2 --set max_steps=20")] = None,
-         data_dir: DataDir = None, results_dir: ResultsDir = BY_NAME["results_dir"].default) -> None:
+def plan(
+    file: Annotated[str, typer.Argument(help="plan YAML (see plans/)")],
+    dry_run: Annotated[bool, _opt("--dry-run", "--dry_run", help="print the commands only")] = False,
+    device: Annotated[
+        Optional[str],
+        _opt(
+            "--device",
+            help="with --dry-run: estimate training times on this "
+            "device (t4, v100, l4, a100, h100, cpu; default: this machine)",
+        ),
+    ] = None,
+    jobs: Annotated[int, _opt("--jobs", help="runs at once, each in its own process")] = 1,
+    executor: Annotated[str, _opt("--executor", help="local | ray | slurm (submitit)")] = "local",
+    address: Annotated[Optional[str], _opt("--address", help="--executor ray: the cluster address")] = None,
+    gpus_per_run: Annotated[int, _opt("--gpus-per-run", "--gpus_per_run", help="GPUs given to each run")] = 1,
+    set_: Annotated[
+        Optional[list[str]],
+        _opt(
+            "--set",
+            help="KEY=VALUE: a setting for every run where it applies "
+            "(training settings skip zero-shot runs); repeatable, e.g. "
+            "--set model=tiny-gpt2 --set max_steps=20",
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+    results_dir: ResultsDir = BY_NAME["results_dir"].default,
+) -> None:
     """Run a matrix of train->evaluate cycles; finished runs are skipped on re-run."""
     from dlm.plan.runner import run_plan
 
-    run_plan(file, dry_run=dry_run, data_dir=data_dir, results_dir=results_dir, device=device, jobs=jobs,
-             executor=executor, address=address, gpus_per_run=gpus_per_run, overrides=set_)
+    run_plan(
+        file,
+        dry_run=dry_run,
+        data_dir=data_dir,
+        results_dir=results_dir,
+        device=device,
+        jobs=jobs,
+        executor=executor,
+        address=address,
+        gpus_per_run=gpus_per_run,
+        overrides=set_,
+    )
 
 
 @app.command()
-def demo(results_dir: ResultsDir = "dlm-demo",
-         plot: Annotated[str, _opt("--plot")] = "dlm-demo/demo.png") -> None:
+def demo(results_dir: ResultsDir = "dlm-demo", plot: Annotated[str, _opt("--plot")] = "dlm-demo/demo.png") -> None:
     """Offline end-to-end on tiny-gpt2 and samples/: zero-shot, pretrain, SFT, pretrain->SFT, report."""
     from dlm.demo import demo as run_demo
 
@@ -312,7 +375,7 @@ def main(argv: list[str] | None = None, program: tuple[str, ...] | None = None) 
     except UserError as err:
         _fail(str(err))
     except typer.Exit as err:
-        raise SystemExit(err.exit_code)
+        raise SystemExit(err.exit_code) from None
     except KeyboardInterrupt:
         _fail(INTERRUPTED, code=130)
     except Exception as err:  # click usage errors (unknown option, bad int) are user errors too
@@ -334,8 +397,10 @@ def main(argv: list[str] | None = None, program: tuple[str, ...] | None = None) 
         gc.collect()
 
 
-INTERRUPTED = ("interrupted: the records and complete checkpoints written so far are kept (`--resume` continues a "
-               "training run, re-running `dlm plan` skips finished runs)")
+INTERRUPTED = (
+    "interrupted: the records and complete checkpoints written so far are kept (`--resume` continues a "
+    "training run, re-running `dlm plan` skips finished runs)"
+)
 
 
 def _fail(message: str, code: int = 2) -> None:

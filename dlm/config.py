@@ -17,6 +17,7 @@ same dataclasses (dlm.store.records), so a record reads back as the config that 
 Every check of user input that needs no I/O is a `validate()` here; checks that need I/O (does the dataset exist,
 does the checkpoint load) live next to that I/O and raise UserError too.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,25 +39,52 @@ API_PROVIDERS = ("openai", "anthropic", "openai-compatible")  # --model PROVIDER
 EVAL_DTYPE = "float32"  # every evaluation scores float32 weights, also a model handed over from bf16 training
 
 # Numbers no real run uses: a typo (an extra zero, an exponent) fails here instead of as an allocation error
-UPPER_BOUNDS = {"batch_size": 65536, "gradient_accumulation_steps": 1_000_000, "max_length": 1_048_576,
-                "max_steps": 100_000_000, "save_total_limit": 100_000, "warmup_steps": 100_000_000,
-                "eval_batch_size": 65536, "bootstrap_iters": 1_000_000, "num_fewshot": 10_000, "eval_steps": 100_000_000,
-                "limit": 100_000_000, "eval_limit": 100_000_000, "save_steps": 100_000_000}
+UPPER_BOUNDS = {
+    "batch_size": 65536,
+    "gradient_accumulation_steps": 1_000_000,
+    "max_length": 1_048_576,
+    "max_steps": 100_000_000,
+    "save_total_limit": 100_000,
+    "warmup_steps": 100_000_000,
+    "eval_batch_size": 65536,
+    "bootstrap_iters": 1_000_000,
+    "num_fewshot": 10_000,
+    "eval_steps": 100_000_000,
+    "limit": 100_000_000,
+    "eval_limit": 100_000_000,
+    "save_steps": 100_000_000,
+}
 MAX_LORA_RANK = 4096
 MAX_RATE = 1e6
 
 
-def setting(default=None, help: str = "", commands: frozenset = ALL, *, required: bool = False,
-            envvar: str | None = None, aliases: dict[str, tuple[str, ...]] | None = None,
-            command_defaults: dict[str, object] | None = None, scores: bool = False, split: str | None = None):
+def setting(
+    default=None,
+    help: str = "",
+    commands: frozenset = ALL,
+    *,
+    required: bool = False,
+    envvar: str | None = None,
+    aliases: dict[str, tuple[str, ...]] | None = None,
+    command_defaults: dict[str, object] | None = None,
+    scores: bool = False,
+    split: str | None = None,
+):
     """A run setting: a dataclass field whose metadata generates its command-line option and plan key.
 
     commands: where it is an option; aliases: {command: extra names}, hidden from --help (old spellings);
     command_defaults: {command: default} where one command differs; scores: part of what an evaluation-only run is
     (its plan key keeps it); split: the option is text split on this character into a tuple (--tasks a,b)."""
-    metadata = {"help": help, "commands": commands, "required": required, "envvar": envvar,
-                "aliases": aliases or {}, "command_defaults": command_defaults or {}, "scores": scores,
-                "split": split}
+    metadata = {
+        "help": help,
+        "commands": commands,
+        "required": required,
+        "envvar": envvar,
+        "aliases": aliases or {},
+        "command_defaults": command_defaults or {},
+        "scores": scores,
+        "split": split,
+    }
     if isinstance(default, (list, dict)):
         raise TypeError("mutable defaults are written as tuples")
     return field(default=default, metadata=metadata)
@@ -88,10 +116,14 @@ def parse_rate(value) -> float:
     try:
         rate = float(value)
     except (TypeError, ValueError):
-        raise UserError(f"mixture rate '{value}' is not a number; give positive numbers like --mixture_rates 0.7 0.3")
+        raise UserError(
+            f"mixture rate '{value}' is not a number; give positive numbers like --mixture_rates 0.7 0.3"
+        ) from None
     if math.isnan(rate) or math.isinf(rate) or rate <= 0 or rate > MAX_RATE:
-        raise UserError(f"mixture rate {value} must be a positive number up to {MAX_RATE:g} (rates are relative); "
-                        "e.g. --mixture_rates 0.7 0.3")
+        raise UserError(
+            f"mixture rate {value} must be a positive number up to {MAX_RATE:g} (rates are relative); "
+            "e.g. --mixture_rates 0.7 0.3"
+        )
     return rate
 
 
@@ -149,14 +181,20 @@ class LoraSpec:
 class Sources:
     """Where a run reads and writes, and what it may execute: shared by training and evaluation."""
 
-    model: str = setting(None, "hub id, alias (gpt2, gpt2-medium, qwen2-0.5b, tiny-gpt2) or checkpoint dir",
-                         required=True, scores=True)
-    data_dir: str | None = setting(None, "local dataset snapshots DIR/<owner>/<name>/ (default $DLM_DATA_DIR, else "
-                                   "the hub)", envvar="DLM_DATA_DIR", scores=True)
+    model: str = setting(
+        None, "hub id, alias (gpt2, gpt2-medium, qwen2-0.5b, tiny-gpt2) or checkpoint dir", required=True, scores=True
+    )
+    data_dir: str | None = setting(
+        None,
+        "local dataset snapshots DIR/<owner>/<name>/ (default $DLM_DATA_DIR, else the hub)",
+        envvar="DLM_DATA_DIR",
+        scores=True,
+    )
     results_dir: str = setting("runs", "where run records are written", scores=True)
     trust_remote_code: bool = setting(False, "allow model repos to run their own code (off by default)", scores=True)
-    allow_pickle: bool = setting(False, "load pickled .bin weights, which can run code when loaded (default: "
-                                 "safetensors only)", scores=True)
+    allow_pickle: bool = setting(
+        False, "load pickled .bin weights, which can run code when loaded (default: safetensors only)", scores=True
+    )
 
     def validate_sources(self) -> None:
         if not self.model or not str(self.model).strip():
@@ -174,10 +212,12 @@ class DataChoice:
     dataset: str | None = setting(None, "dataset id as the study plan writes it", TRAIN, scores=True)
     dataset_config: str | None = setting(None, "config of --dataset", TRAIN, scores=True)
     datasets: tuple[str, ...] | None = setting(None, "mixture: --datasets A B ...", TRAIN, scores=True)
-    dataset_configs: tuple[str, ...] | None = setting(None, "one config per --datasets entry (None = no config)",
-                                                      TRAIN, scores=True)
-    mixture_rates: tuple[float, ...] | None = setting(None, "one sampling rate per --datasets entry", TRAIN,
-                                                      scores=True)
+    dataset_configs: tuple[str, ...] | None = setting(
+        None, "one config per --datasets entry (None = no config)", TRAIN, scores=True
+    )
+    mixture_rates: tuple[float, ...] | None = setting(
+        None, "one sampling rate per --datasets entry", TRAIN, scores=True
+    )
 
     def has_data(self) -> bool:
         return bool(self.dataset or self.datasets)
@@ -189,42 +229,66 @@ class DataChoice:
             raise UserError("give either --dataset or --datasets, not both")
         if self.dataset:
             if self.dataset_configs or self.mixture_rates:
-                raise UserError("--dataset_configs/--mixture_rates go with --datasets A B ...; "
-                                "for one dataset use --dataset X --dataset_config C")
+                raise UserError(
+                    "--dataset_configs/--mixture_rates go with --datasets A B ...; "
+                    "for one dataset use --dataset X --dataset_config C"
+                )
             return MixtureSpec.single(self.dataset, self.dataset_config)
         if not self.datasets:
             raise UserError("no training data: give --dataset ID or --datasets A B --mixture_rates r1 r2")
         configs = list(self.dataset_configs) if self.dataset_configs else [None] * len(self.datasets)
         if len(configs) != len(self.datasets):
-            raise UserError(f"--datasets has {len(self.datasets)} entries but --dataset_configs has {len(configs)}; "
-                            "give one config per dataset (write None for 'no config')")
+            raise UserError(
+                f"--datasets has {len(self.datasets)} entries but --dataset_configs has {len(configs)}; "
+                "give one config per dataset (write None for 'no config')"
+            )
         if self.mixture_rates:
             rates = [parse_rate(r) for r in self.mixture_rates]
             if len(rates) != len(self.datasets):
-                raise UserError(f"--datasets has {len(self.datasets)} entries but --mixture_rates has {len(rates)}; "
-                                "give one rate per dataset")
+                raise UserError(
+                    f"--datasets has {len(self.datasets)} entries but --mixture_rates has {len(rates)}; "
+                    "give one rate per dataset"
+                )
         else:
             rates = [1.0] * len(self.datasets)
         total = sum(rates)
-        return MixtureSpec(tuple(DataSpec(d, parse_config_name(c)) for d, c in zip(self.datasets, configs)),
-                           tuple(r / total for r in rates))
+        return MixtureSpec(
+            tuple(DataSpec(d, parse_config_name(c)) for d, c in zip(self.datasets, configs)),
+            tuple(r / total for r in rates),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
 class EvalProtocol:
     """How scores are obtained. Two scores compare only when their protocols agree (results/ says where not)."""
 
-    tasks: tuple[str, ...] = setting((), "comma-separated tasks or groups (default: the data's domain group; dlm "
-                                     "tasks list)", EVAL, scores=True, split=",")
+    tasks: tuple[str, ...] = setting(
+        (),
+        "comma-separated tasks or groups (default: the data's domain group; dlm tasks list)",
+        EVAL,
+        scores=True,
+        split=",",
+    )
     num_fewshot: int | None = setting(None, "k in-context examples", ALL, scores=True)
-    fewshot_seed: int = setting(1234, "seed of the few-shot sampling (and lm-eval's other random draws)", ALL,
-                                aliases={"eval": ("seed",)}, scores=True)
-    chat_template: str | None = setting(None, "wrap prompts in a chat template: `default` (the tokenizer's own), a "
-                                        "template name, or a Jinja file; SFT prompts too", scores=True)
-    system_instruction: str | None = setting(None, "system turn of every prompt (with --chat-template; plain text "
-                                             "before the prompt without)", scores=True)
-    fewshot_as_multiturn: bool = setting(False, "with --chat-template: each shot as its own user/assistant turn",
-                                         ALL, scores=True)
+    fewshot_seed: int = setting(
+        1234,
+        "seed of the few-shot sampling (and lm-eval's other random draws)",
+        ALL,
+        aliases={"eval": ("seed",)},
+        scores=True,
+    )
+    chat_template: str | None = setting(
+        None,
+        "wrap prompts in a chat template: `default` (the tokenizer's own), a "
+        "template name, or a Jinja file; SFT prompts too",
+        scores=True,
+    )
+    system_instruction: str | None = setting(
+        None, "system turn of every prompt (with --chat-template; plain text before the prompt without)", scores=True
+    )
+    fewshot_as_multiturn: bool = setting(
+        False, "with --chat-template: each shot as its own user/assistant turn", ALL, scores=True
+    )
     limit: float | None = setting(None, "first N documents per task (or a fraction < 1)", EVAL, scores=True)
     eval_batch_size: int = setting(8, "evaluation batch size", ALL, aliases={"eval": ("batch_size",)}, scores=True)
     bootstrap_iters: int = setting(1000, "stderr resamples of non-mean metrics; 0 = none", ALL, scores=True)
@@ -240,8 +304,9 @@ class EvalProtocol:
         _bounded("num_fewshot", self.num_fewshot)
         check_seed(self.fewshot_seed, "--fewshot_seed (dlm eval: --seed)")
         if self.limit is not None and not (self.limit > 0 and math.isfinite(self.limit)):
-            raise UserError(f"--limit must be a positive finite number (got {self.limit}); leave it out for the "
-                            "full test set")
+            raise UserError(
+                f"--limit must be a positive finite number (got {self.limit}); leave it out for the full test set"
+            )
         if self.limit is not None and self.limit >= 1 and not float(self.limit).is_integer():
             raise UserError(f"--limit {self.limit}: a count of documents is a whole number (a share is < 1)")
         _bounded("limit", self.limit)
@@ -252,8 +317,10 @@ class EvalProtocol:
             raise UserError("--bootstrap_iters must be >= 0")
         _bounded("bootstrap_iters", self.bootstrap_iters)
         if self.fewshot_as_multiturn and not (self.chat_template or served):
-            raise UserError("--fewshot-as-multiturn lays the shots out as chat turns, so it needs --chat-template "
-                            "(e.g. --chat-template default)")
+            raise UserError(
+                "--fewshot-as-multiturn lays the shots out as chat turns, so it needs --chat-template "
+                "(e.g. --chat-template default)"
+            )
         if self.limit is not None and self.documents is not None:
             raise UserError("a protocol scores either the first --limit documents or a fixed subset, not both")
         return self
@@ -268,20 +335,28 @@ class EvalProtocol:
     def measurement(self) -> dict:
         """Every field that changes what a task's score is (not which tasks, nor batch size or the stderr's
         resample count): two evaluations of one model that agree on these give the same scores."""
-        return {"num_fewshot": self.num_fewshot, "fewshot_seed": self.fewshot_seed,
-                "chat_template": self.chat_template, "system_instruction": self.system_instruction,
-                "fewshot_as_multiturn": self.fewshot_as_multiturn,
-                "limit": None if self.limit is None else float(self.limit),
-                "documents": None if self.documents is None else [[t, list(i)] for t, i in self.documents],
-                "dtype": self.dtype}
+        return {
+            "num_fewshot": self.num_fewshot,
+            "fewshot_seed": self.fewshot_seed,
+            "chat_template": self.chat_template,
+            "system_instruction": self.system_instruction,
+            "fewshot_as_multiturn": self.fewshot_as_multiturn,
+            "limit": None if self.limit is None else float(self.limit),
+            "documents": None if self.documents is None else [[t, list(i)] for t, i in self.documents],
+            "dtype": self.dtype,
+        }
 
 
 @dataclass(kw_only=True)
 class TrainConfig(Sources, DataChoice):
     """One training run: continued pretraining or SFT (full or LoRA), and its learning-curve points."""
 
-    mode: str = setting("sft", "pretrain (packed continued pretraining) or sft (TRL SFTTrainer)", TRAIN,
-                        command_defaults={"train": "pretrain"})
+    mode: str = setting(
+        "sft",
+        "pretrain (packed continued pretraining) or sft (TRL SFTTrainer)",
+        TRAIN,
+        command_defaults={"train": "pretrain"},
+    )
     max_steps: int = setting(1000, "optimizer steps; 0 = evaluate the model as it is (dlm run)", TRAIN)
     output_dir: str | None = setting(None, "checkpoint dir (default checkpoints/<run>)", TRAIN)
     batch_size: int = setting(4, "per-device training batch size", TRAIN)
@@ -299,8 +374,9 @@ class TrainConfig(Sources, DataChoice):
     lora_dropout: float = setting(0.05, "LoRA dropout", TRAIN)
     lora_target_modules: tuple[str, ...] | None = setting(None, "override the per-architecture LoRA targets", TRAIN)
     merge_lora: bool = setting(False, "also save a merged full model", TRAIN)
-    eval_steps: int | None = setting(None, "learning curve: score the model every N optimizer steps and at step 0",
-                                     TRAIN)
+    eval_steps: int | None = setting(
+        None, "learning curve: score the model every N optimizer steps and at step 0", TRAIN
+    )
     eval_tasks: str | None = setting(None, "tasks of the curve points (default: the run's tasks)", TRAIN)
     eval_limit: float | None = setting(50, "documents per task for each curve point", TRAIN)
     bf16: bool = setting(False, "bf16 autocast on CPU (GPUs pick bf16/fp16 themselves)", TRAIN)
@@ -318,8 +394,13 @@ class TrainConfig(Sources, DataChoice):
         """The LoRA adapter to train, or None for full fine-tuning."""
         if not self.lora:
             return None
-        return LoraSpec(self.lora_r, self.lora_alpha, self.lora_dropout,
-                        tuple(self.lora_target_modules) if self.lora_target_modules else None, self.merge_lora)
+        return LoraSpec(
+            self.lora_r,
+            self.lora_alpha,
+            self.lora_dropout,
+            tuple(self.lora_target_modules) if self.lora_target_modules else None,
+            self.merge_lora,
+        )
 
     @property
     def chat_template(self) -> str | None:  # SFT prompts; pretraining text is never templated
@@ -338,12 +419,21 @@ class TrainConfig(Sources, DataChoice):
             out = Path(self.output_dir).expanduser().resolve()
             results = Path(self.results_dir).expanduser().resolve()
             if out == results or out in results.parents:  # --overwrite of the output dir must never reach records
-                raise UserError(f"--output_dir '{self.output_dir}' and --results-dir '{self.results_dir}' overlap; "
-                                "checkpoints and run records need separate directories")
+                raise UserError(
+                    f"--output_dir '{self.output_dir}' and --results-dir '{self.results_dir}' overlap; "
+                    "checkpoints and run records need separate directories"
+                )
         if self.mode not in MODES:
             raise UserError(f"unknown --mode '{self.mode}'; use --mode pretrain or --mode sft")
-        for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "max_length",
-                     "save_steps", "save_total_limit", "logging_steps"):
+        for name in (
+            "max_steps",
+            "batch_size",
+            "gradient_accumulation_steps",
+            "max_length",
+            "save_steps",
+            "save_total_limit",
+            "logging_steps",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise UserError(f"--{name} must be a positive integer (got {value})")
@@ -351,8 +441,9 @@ class TrainConfig(Sources, DataChoice):
         _bounded("warmup_steps", self.warmup_steps)
         check_seed(self.seed)
         if self.max_length < 2:
-            raise UserError(f"--max_length {self.max_length} leaves no next token to learn; use 2 or more "
-                            "(typically 256-1024)")
+            raise UserError(
+                f"--max_length {self.max_length} leaves no next token to learn; use 2 or more (typically 256-1024)"
+            )
         if not (0 < self.data_fraction <= 1) or math.isnan(self.data_fraction):
             raise UserError(f"--data_fraction must be in (0, 1] (got {self.data_fraction}); e.g. 0.25 for a quarter")
         if self.learning_rate is not None and not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
@@ -367,8 +458,10 @@ class TrainConfig(Sources, DataChoice):
             if self.lora_r <= 0 or self.lora_alpha <= 0:
                 raise UserError("--lora_r and --lora_alpha must be positive integers")
             if self.lora_r > MAX_LORA_RANK:
-                raise UserError(f"--lora_r {self.lora_r} is above {MAX_LORA_RANK}, wider than the layers it adapts; "
-                                "typical ranks are 8-64")
+                raise UserError(
+                    f"--lora_r {self.lora_r} is above {MAX_LORA_RANK}, wider than the layers it adapts; "
+                    "typical ranks are 8-64"
+                )
             if not (0 <= self.lora_dropout < 1):
                 raise UserError(f"--lora_dropout must be in [0, 1) (got {self.lora_dropout})")
         if self.eval_steps is not None and self.eval_steps <= 0:
@@ -389,20 +482,34 @@ class EvalConfig(Sources):
     """One evaluation: a model (hub id, alias, checkpoint, adapter or API model) scored under one protocol."""
 
     peft: str | None = setting(None, "LoRA adapter dir applied on top of --model", EVAL_ONLY)
-    checkpoints: bool = setting(False, "--model is a training output dir: score every checkpoint-N and the final "
-                                "model into one learning curve", EVAL_ONLY)
+    checkpoints: bool = setting(
+        False,
+        "--model is a training output dir: score every checkpoint-N and the final model into one learning curve",
+        EVAL_ONLY,
+    )
     dry_run: bool = setting(False, "API models: print requests, tokens and estimated cost; send nothing", EVAL_ONLY)
-    allow_code_execution: bool = setting(False, "let code tasks (BigCodeBench) execute generated code", EVAL,
-                                         scores=True)
-    base_url: str | None = setting(None, "API models: the OpenAI-compatible server root, e.g. "
-                                   "http://127.0.0.1:8000/v1", EVAL, scores=True)
-    api_key_env: str | None = setting(None, "API models: the environment variable holding the key (default "
-                                      "OPENAI_API_KEY / ANTHROPIC_API_KEY)", EVAL, scores=True)
+    allow_code_execution: bool = setting(
+        False, "let code tasks (BigCodeBench) execute generated code", EVAL, scores=True
+    )
+    base_url: str | None = setting(
+        None, "API models: the OpenAI-compatible server root, e.g. http://127.0.0.1:8000/v1", EVAL, scores=True
+    )
+    api_key_env: str | None = setting(
+        None,
+        "API models: the environment variable holding the key (default OPENAI_API_KEY / ANTHROPIC_API_KEY)",
+        EVAL,
+        scores=True,
+    )
     concurrency: int = setting(1, "API models: requests in flight at once", EVAL, scores=True)
-    max_wait: float = setting(300.0, "API models: seconds one request may take, 429/5xx backoff included, before "
-                              "the run stops incomplete", EVAL, scores=True)
-    max_cost: float | None = setting(None, "API models: refuse a run estimated above this many US dollars", EVAL,
-                                     scores=True)
+    max_wait: float = setting(
+        300.0,
+        "API models: seconds one request may take, 429/5xx backoff included, before the run stops incomplete",
+        EVAL,
+        scores=True,
+    )
+    max_cost: float | None = setting(
+        None, "API models: refuse a run estimated above this many US dollars", EVAL, scores=True
+    )
     no_cache: bool = setting(False, "API models: neither read nor store responses", EVAL, scores=True)
     protocol: EvalProtocol = internal(factory=EvalProtocol)
     device: str | None = internal(None)  # None: cuda if available, else cpu
@@ -420,11 +527,15 @@ class EvalConfig(Sources):
         if self.max_cost is not None and not (self.max_cost >= 0 and math.isfinite(self.max_cost)):
             raise UserError(f"--max-cost must be a dollar amount >= 0 (got {self.max_cost})")
         if (self.base_url or self.api_key_env) and not api:
-            raise UserError("--base-url and --api-key-env go with an API model (--model openai:NAME, anthropic:NAME "
-                            "or openai-compatible:NAME)")
+            raise UserError(
+                "--base-url and --api-key-env go with an API model (--model openai:NAME, anthropic:NAME "
+                "or openai-compatible:NAME)"
+            )
         if api and (self.protocol.chat_template or self.peft):
-            raise UserError(f"{self.model} is served: its server applies its own chat template and weights; drop "
-                            "--chat-template / --peft")
+            raise UserError(
+                f"{self.model} is served: its server applies its own chat template and weights; drop "
+                "--chat-template / --peft"
+            )
         return self
 
     def to_dict(self) -> dict:

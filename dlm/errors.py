@@ -3,6 +3,7 @@
 The CLI prints its message as one line and exits with code 2; anything else is a bug and keeps its traceback.
 Messages name the fix: "unknown dataset 'imbd'; did you mean 'stanfordnlp/imdb'? (dlm data list shows all)".
 """
+
 from __future__ import annotations
 
 import difflib

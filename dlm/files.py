@@ -4,6 +4,7 @@
 old file or the new one, never half of one, and a symlink at the target is replaced, never written through (a link
 someone planted in an output dir cannot make dlm overwrite the file it points to).
 """
+
 from __future__ import annotations
 
 import os
@@ -75,5 +76,7 @@ def check_data_dir(data_dir: str | None) -> None:
     if data_dir is not None and not str(data_dir).strip():
         raise UserError("--data-dir is empty; give the folder that holds the snapshots, or leave it out")
     if data_dir and not Path(data_dir).expanduser().is_dir():
-        raise UserError(f"--data-dir {data_dir} is not a folder; give the folder that holds the snapshots "
-                        "(<owner>/<name>/ inside, e.g. samples/), or leave it out to read the Hub")
+        raise UserError(
+            f"--data-dir {data_dir} is not a folder; give the folder that holds the snapshots "
+            "(<owner>/<name>/ inside, e.g. samples/), or leave it out to read the Hub"
+        )

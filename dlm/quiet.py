@@ -8,6 +8,7 @@ parent: they are started with a copy of os.environ.
 Only named switches and exact messages, never stderr as a whole: a real error, an unknown warning and the
 traceback of a bug still show.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,9 +29,12 @@ _TRUE = ("1", "true", "t", "yes", "y", "on")  # what click reads as true in a bo
 # lm-eval's log-likelihood batches (padding only follows the scored tokens of a causal LM); GPT-2 configs carry
 # loss_type=None, which means the default loss; a tied LM head is never saved, so resuming always 'misses' it;
 # mtime ordering of checkpoints is harmless.
-NOISE_MESSAGES = ("strongly recommend passing in an `attention_mask`", "mtime may not be reliable",
-                  "`loss_type=None` was set in the config",
-                  "missing keys in the checkpoint model loaded: ['lm_head.weight']")
+NOISE_MESSAGES = (
+    "strongly recommend passing in an `attention_mask`",
+    "mtime may not be reliable",
+    "`loss_type=None` was set in the config",
+    "missing keys in the checkpoint model loaded: ['lm_head.weight']",
+)
 NOISE_LOGGERS = ("transformers.modeling_utils", "transformers.trainer_utils", "transformers.trainer")
 # Known python warnings: (message regex, category). Gradient checkpointing is dlm's explicit choice.
 NOISE_WARNINGS = ((r".*(gradient_checkpointing|is_gradient_checkpointing).*", FutureWarning),)
@@ -151,9 +155,11 @@ def git_commit_hash() -> str | None:
 
 
 # --- dlm's own progress instead of lm-eval's request bars -----------------------------------------------------------
-_REQUESTS = {"loglikelihood": "scoring {} log-likelihood requests",
-             "loglikelihood_rolling": "scoring {} rolling log-likelihoods",
-             "generate_until": "generating {} answers"}
+_REQUESTS = {
+    "loglikelihood": "scoring {} log-likelihood requests",
+    "loglikelihood_rolling": "scoring {} rolling log-likelihoods",
+    "generate_until": "generating {} answers",
+}
 
 
 def with_own_progress(lm):

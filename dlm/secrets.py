@@ -8,6 +8,7 @@ of model-generated code.
   from os.environ and from the process's initial environment block, which any process of the same user can read
   as /proc/<pid>/environ whatever os.environ says later.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -23,8 +24,9 @@ SECRET_SHAPES = re.compile(r"\b(?:hf_[A-Za-z0-9]{30,}|sk-ant-[A-Za-z0-9_-]{20,}|
 def scrub(value, secret_values: set[str] | None = None):
     """Replace every secret from the environment (tokens, API keys) wherever it appears in a JSON-able value."""
     if secret_values is None:
-        secret_values = {v for k, v in os.environ.items()
-                         if any(h in k.upper() for h in SECRET_ENV_HINTS) and v and len(v) >= 8}
+        secret_values = {
+            v for k, v in os.environ.items() if any(h in k.upper() for h in SECRET_ENV_HINTS) and v and len(v) >= 8
+        }
     if isinstance(value, str):
         for s in secret_values:
             if s in value:
@@ -35,8 +37,6 @@ def scrub(value, secret_values: set[str] | None = None):
     if isinstance(value, (list, tuple)):
         return [scrub(v, secret_values) for v in value]
     return value
-
-
 
 
 def secret_names() -> list[str]:

@@ -12,6 +12,7 @@
 Adding a setting is one field in dlm/config.py with `setting(default, help, commands)`; every command, main.py and
 plan files take it, and the code reads it as an attribute of the config.
 """
+
 from __future__ import annotations
 
 import types
@@ -69,8 +70,11 @@ def spellings(name: str) -> list[str]:
 
 def _kind(annotation) -> tuple[type, bool]:
     """(value type, takes several values) of a field annotation like `int | None` or `tuple[str, ...] | None`."""
-    args = [a for a in typing.get_args(annotation) if a is not type(None)] if isinstance(
-        annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union else [annotation]
+    args = (
+        [a for a in typing.get_args(annotation) if a is not type(None)]
+        if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
+        else [annotation]
+    )
     (kind,) = args
     if typing.get_origin(kind) is tuple:
         return typing.get_args(kind)[0], True
@@ -90,9 +94,21 @@ def collect(classes=SETTING_CLASSES) -> tuple[Setting, ...]:
             if meta["split"]:  # --tasks a,b: one text on the command line
                 kind, many = str, False
             owner = next(c for c in reversed(cls.__mro__) if f.name in getattr(c, "__dataclass_fields__", {}))
-            out[f.name] = Setting(f.name, kind, f.default, meta["help"], meta["commands"], many, meta["required"],
-                                  meta["envvar"], meta["aliases"], meta["command_defaults"], meta["scores"],
-                                  meta["split"], owner)
+            out[f.name] = Setting(
+                f.name,
+                kind,
+                f.default,
+                meta["help"],
+                meta["commands"],
+                many,
+                meta["required"],
+                meta["envvar"],
+                meta["aliases"],
+                meta["command_defaults"],
+                meta["scores"],
+                meta["split"],
+                owner,
+            )
     return tuple(out.values())
 
 
@@ -159,8 +175,10 @@ def train_config(values: dict, command: str = "train", evaluation: EvalProtocol 
     s = filled(values, command)
     check_dirs(s)
     if command == "train" and s["mode"] == "pretrain" and (s.get("chat_template") or s.get("system_instruction")):
-        raise UserError("--chat-template and --system-instruction shape SFT prompts; continued pretraining reads "
-                        "plain text: drop them, or use --mode sft")
+        raise UserError(
+            "--chat-template and --system-instruction shape SFT prompts; continued pretraining reads "
+            "plain text: drop them, or use --mode sft"
+        )
     return TrainConfig(**_of(TrainConfig, s), protocol=evaluation or protocol(s)).validate()
 
 
@@ -183,8 +201,14 @@ def run_config(values: dict, command: list[str] | None = None, tags: dict | None
     choice = DataChoice(**_of(DataChoice, s))
     data = choice.data if choice.has_data() or not only else None  # training without data fails here, with the fix
     train = None if only else train_config(s, command="run", evaluation=evaluation.protocol)
-    return RunConfig(**_of(RunConfig, s), train=train, evaluation=evaluation, data=data,
-                     command=tuple(command) if command else None, tags=dict(tags or {}))
+    return RunConfig(
+        **_of(RunConfig, s),
+        train=train,
+        evaluation=evaluation,
+        data=data,
+        command=tuple(command) if command else None,
+        tags=dict(tags or {}),
+    )
 
 
 def with_model(cfg: EvalConfig, model: str, **changes) -> EvalConfig:

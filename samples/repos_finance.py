@@ -1,4 +1,5 @@
 """Finance repositories of the sample snapshots (one function per Hub repository; see make_samples.py)."""
+
 from __future__ import annotations
 
 import random
@@ -19,8 +20,11 @@ def fpb_rows(rng) -> list[dict]:
 
 def tfns_rows(rng) -> tuple[list[dict], list[dict]]:
     def rows(n, seen=frozenset()):
-        return [{"text": S.unseen(rng, lambda: S.tweet(rng, lab), seen), "label": TFNS_LABELS.index(lab)}
-                for lab in S.balanced(rng, n, TFNS_LABELS)]
+        return [
+            {"text": S.unseen(rng, lambda lab=lab: S.tweet(rng, lab), seen), "label": TFNS_LABELS.index(lab)}
+            for lab in S.balanced(rng, n, TFNS_LABELS)
+        ]
+
     train = rows(360)
     return train, rows(90, {r["text"] for r in train})  # no validation tweet repeats a training tweet
 
@@ -29,8 +33,12 @@ def financial_phrasebank(rng):
     """Script repo: snapshot of refs/convert/parquet. Configs are nested: allagree < 75 < 66 < 50 agreement."""
     rows = fpb_rows(rng)
     spec = {"sentence": "string", "label": SENT3}
-    for name, n in (("sentences_allagree", 400), ("sentences_75agree", 450), ("sentences_66agree", 490),
-                    ("sentences_50agree", 540)):
+    for name, n in (
+        ("sentences_allagree", 400),
+        ("sentences_75agree", 450),
+        ("sentences_66agree", 490),
+        ("sentences_50agree", 540),
+    ):
         export("takala/financial_phrasebank", name, spec, {"train": rows[:n]})
 
 
@@ -38,17 +46,25 @@ def twitter_sentiment(rng):
     train, valid = tfns_rows(rng)
     write_csv("zeroshot/twitter-financial-news-sentiment/sent_train.csv", train)
     write_csv("zeroshot/twitter-financial-news-sentiment/sent_valid.csv", valid)
-    write_card("zeroshot/twitter-financial-news-sentiment", "Finance tweets, 3 classes.\n\n```\nsentiments = {\n"
-               '    "LABEL_0": "Bearish",\n    "LABEL_1": "Bullish",\n    "LABEL_2": "Neutral"\n}\n```',
-               extra={"license": "mit", "task_categories": ["text-classification"]})
+    write_card(
+        "zeroshot/twitter-financial-news-sentiment",
+        "Finance tweets, 3 classes.\n\n```\nsentiments = {\n"
+        '    "LABEL_0": "Bearish",\n    "LABEL_1": "Bullish",\n    "LABEL_2": "Neutral"\n}\n```',
+        extra={"license": "mit", "task_categories": ["text-classification"]},
+    )
 
 
 def twitter_topic(rng):
-    def rows(n): return [{"text": S.topic_tweet(rng, t), "label": t} for t in S.balanced(rng, n, list(range(20)))]
+    def rows(n):
+        return [{"text": S.topic_tweet(rng, t), "label": t} for t in S.balanced(rng, n, list(range(20)))]
+
     write_csv("zeroshot/twitter-financial-news-topic/topic_train.csv", rows(120))
     write_csv("zeroshot/twitter-financial-news-topic/topic_valid.csv", rows(40))
-    write_card("zeroshot/twitter-financial-news-topic", "Finance tweets, 20 topics (LABEL_0 Analyst Update ... "
-               "LABEL_19 Stock Movement).", extra={"license": "mit"})
+    write_card(
+        "zeroshot/twitter-financial-news-topic",
+        "Finance tweets, 20 topics (LABEL_0 Analyst Update ... LABEL_19 Stock Movement).",
+        extra={"license": "mit"},
+    )
 
 
 def fiqa_sentiment(rng):
@@ -58,20 +74,45 @@ def fiqa_sentiment(rng):
         out = []
         for lab in S.balanced(rng, n, SENT3):
             kind = rng.choice(["headline", "post"])
-            text = S.unseen(rng, lambda: S.tweet(rng, lab) if kind == "post"
-                            else S.fpb_sentence(rng, lab).replace(" .", ""), seen)
-            out.append({"_id": str(rng.randint(1000, 99999)), "sentence": text, "target": rng.choice(S.COMPANIES),
-                        "aspect": rng.choice(["Stock/Price Action", "Corporate/Sales", "Corporate/Risks"]),
-                        "score": S.fiqa_score(rng, lab), "type": kind})
+            text = S.unseen(
+                rng,
+                lambda lab=lab, kind=kind: (
+                    S.tweet(rng, lab) if kind == "post" else S.fpb_sentence(rng, lab).replace(" .", "")
+                ),
+                seen,
+            )
+            out.append(
+                {
+                    "_id": str(rng.randint(1000, 99999)),
+                    "sentence": text,
+                    "target": rng.choice(S.COMPANIES),
+                    "aspect": rng.choice(["Stock/Price Action", "Corporate/Sales", "Corporate/Risks"]),
+                    "score": S.fiqa_score(rng, lab),
+                    "type": kind,
+                }
+            )
         seen.update(r["sentence"] for r in out)
         return out
-    spec = {"_id": "string", "sentence": "string", "target": "string", "aspect": "string", "score": "float64",
-            "type": "string"}
+
+    spec = {
+        "_id": "string",
+        "sentence": "string",
+        "target": "string",
+        "aspect": "string",
+        "score": "float64",
+        "type": "string",
+    }
     r = Repo("TheFinAI/fiqa-sentiment-classification")
-    r.add("default", spec, {"train": rows(330), "valid": rows(66), "test": rows(72)},
-          pattern="data/{split}-00000-of-00001-{hash}.parquet")
-    r.card("FiQA 2018 task 1 sentiment: `score` is a float in [-1, 1]; split `valid`, not `validation`.",
-           extra={"license": "mit"})
+    r.add(
+        "default",
+        spec,
+        {"train": rows(330), "valid": rows(66), "test": rows(72)},
+        pattern="data/{split}-00000-of-00001-{hash}.parquet",
+    )
+    r.card(
+        "FiQA 2018 task 1 sentiment: `score` is a float in [-1, 1]; split `valid`, not `validation`.",
+        extra={"license": "mit"},
+    )
 
 
 def fingpt_sentiment(rng):
@@ -79,23 +120,32 @@ def fingpt_sentiment(rng):
     for lab in S.balanced(rng, 80, SENT3):
         if rng.random() < 0.2:  # NWGI rows use a 7-level scale
             lab = rng.choice(["mildly ", "moderately ", "strong "]) + lab if lab != "neutral" else lab
-            instr = ("What is the sentiment of this news? Please choose an answer from {strong negative/moderately "
-                     "negative/mildly negative/neutral/mildly positive/moderately positive/strong positive}.")
+            instr = (
+                "What is the sentiment of this news? Please choose an answer from {strong negative/moderately "
+                "negative/mildly negative/neutral/mildly positive/moderately positive/strong positive}."
+            )
         else:
             instr = "What is the sentiment of this news? Please choose an answer from {negative/neutral/positive}."
         rows.append({"input": S.fpb_sentence(rng, lab.split()[-1]), "output": lab, "instruction": instr})
     rows += fingpt_leaked_rows()
     r = Repo("FinGPT/fingpt-sentiment-train")
-    r.add("default", {"input": "string", "output": "string", "instruction": "string"}, {"train": rows},
-          pattern="data/{split}-00000-of-00001-dabab110260ac909.parquet")
+    r.add(
+        "default",
+        {"input": "string", "output": "string", "instruction": "string"},
+        {"train": rows},
+        pattern="data/{split}-00000-of-00001-dabab110260ac909.parquet",
+    )
     r.card("FinGPT sentiment instruction data (FPB, FiQA-SA, TFNS, NWGI), train only.")
 
 
 def fiqa_qa(rng):
     for split, n in (("train", 60), ("test", 30)):
         write_json(f"LLukas22/fiqa/{split}.json", [_specific(S.finance_qa(rng), rng) for _ in range(n)])
-    write_card("LLukas22/fiqa", "FiQA 2018 task 2 (StackExchange Investment) question/answer pairs.",
-               extra={"license": "cc-by-3.0", "task_categories": ["feature-extraction", "sentence-similarity"]})
+    write_card(
+        "LLukas22/fiqa",
+        "FiQA 2018 task 2 (StackExchange Investment) question/answer pairs.",
+        extra={"license": "cc-by-3.0", "task_categories": ["feature-extraction", "sentence-similarity"]},
+    )
 
 
 def _specific(qa: dict, rng) -> dict:
@@ -108,121 +158,249 @@ def finance_alpaca(rng):
     for i in range(60):
         qa = S.finance_qa(rng)
         if i % 3 == 0:
-            rows.append({"instruction": "Classify the sentiment of the sentence.", "input": S.fpb_sentence(rng, "positive"),
-                         "output": "positive", "text": ""})
+            rows.append(
+                {
+                    "instruction": "Classify the sentiment of the sentence.",
+                    "input": S.fpb_sentence(rng, "positive"),
+                    "output": "positive",
+                    "text": "",
+                }
+            )
         else:
             rows.append({"instruction": qa["question"], "input": "", "output": qa["answer"], "text": ""})
     write_json("gbharti/finance-alpaca/Cleaned_date.json", rows)
-    write_card("gbharti/finance-alpaca", "Alpaca + FiQA + generated finance instructions (instruction, input, output).",
-               extra={"language": ["en"]})
+    write_card(
+        "gbharti/finance-alpaca",
+        "Alpaca + FiQA + generated finance instructions (instruction, input, output).",
+        extra={"language": ["en"]},
+    )
 
 
 def financial_qa_10k(rng):
     spec = {k: "string" for k in ("question", "answer", "context", "ticker", "filing")}
     r = Repo("virattt/financial-qa-10K")
-    r.add("default", spec, {"train": [S.ten_k_row(rng) for _ in range(80)]}, pattern="data/{split}-00000-of-00001.parquet")
-    write_parquet("virattt/financial-qa-10K/data/0.1-00000-of-00001.parquet", [S.ten_k_row(rng) for _ in range(5)], spec)
-    r.card("Question/answer/context triples from 10-K filings, train only. "
-           "(data/0.1-* is a stray file outside the config, as in the real repo.)")
+    r.add(
+        "default", spec, {"train": [S.ten_k_row(rng) for _ in range(80)]}, pattern="data/{split}-00000-of-00001.parquet"
+    )
+    write_parquet(
+        "virattt/financial-qa-10K/data/0.1-00000-of-00001.parquet", [S.ten_k_row(rng) for _ in range(5)], spec
+    )
+    r.card(
+        "Question/answer/context triples from 10-K filings, train only. "
+        "(data/0.1-* is a stray file outside the config, as in the real repo.)"
+    )
 
 
 def financial_reports_sec(rng):
     """Script repo: snapshot of refs/convert/parquet. Section ids in the (alphabetical) README order."""
-    sections = sorted(f"section_{s}" for s in ("1", "1A", "1B", "2", "3", "4", "5", "6", "7", "7A", "8", "9", "9A",
-                                                "9B", "10", "11", "12", "13", "14", "15"))
+    sections = sorted(
+        f"section_{s}"
+        for s in (
+            "1",
+            "1A",
+            "1B",
+            "2",
+            "3",
+            "4",
+            "5",
+            "6",
+            "7",
+            "7A",
+            "8",
+            "9",
+            "9A",
+            "9B",
+            "10",
+            "11",
+            "12",
+            "13",
+            "14",
+            "15",
+        )
+    )
     ret = ["positive", "negative"]  # 0 positive, 1 negative (reversed from the usual order)
-    lite = {"cik": "string", "sentence": "string", "section": sections,
-            "labels": {"1d": ret, "5d": ret, "30d": ret}, "filingDate": "string", "docID": "string",
-            "sentenceID": "string", "sentenceCount": "int64"}
-    full = {**lite, "name": "string", "tickers": ("list", "string"), "exchanges": ("list", "string"),
-            "sic": "string", "form": "string"}  # extra filing metadata of the *_full configs (exact list unconfirmed)
+    lite = {
+        "cik": "string",
+        "sentence": "string",
+        "section": sections,
+        "labels": {"1d": ret, "5d": ret, "30d": ret},
+        "filingDate": "string",
+        "docID": "string",
+        "sentenceID": "string",
+        "sentenceCount": "int64",
+    }
+    full = {
+        **lite,
+        "name": "string",
+        "tickers": ("list", "string"),
+        "exchanges": ("list", "string"),
+        "sic": "string",
+        "form": "string",
+    }  # extra filing metadata of the *_full configs (exact list unconfirmed)
+
     def rows(n, with_meta):
         out = []
         for i in range(n):
             lab = rng.randrange(2)
             cik = f"{rng.randint(1000, 99999):010d}"
-            row = {"cik": cik, "sentence": f"{rng.choice(S.COMPANIES)} {S.fin_phrase(rng, ret[lab])} .",
-                   "section": rng.randrange(20), "labels": {"1d": lab, "5d": lab, "30d": rng.randrange(2)},
-                   "filingDate": f"20{rng.randint(10, 20)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
-                   "docID": f"{cik}_10-K_2019", "sentenceID": f"{cik}_10-K_2019_{i}", "sentenceCount": 40 + i}
+            row = {
+                "cik": cik,
+                "sentence": f"{rng.choice(S.COMPANIES)} {S.fin_phrase(rng, ret[lab])} .",
+                "section": rng.randrange(20),
+                "labels": {"1d": lab, "5d": lab, "30d": rng.randrange(2)},
+                "filingDate": f"20{rng.randint(10, 20)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
+                "docID": f"{cik}_10-K_2019",
+                "sentenceID": f"{cik}_10-K_2019_{i}",
+                "sentenceCount": 40 + i,
+            }
             if with_meta:
-                row.update(name=rng.choice(S.COMPANIES).upper(), tickers=[rng.choice(S.TICKERS)], exchanges=["NYSE"],
-                           sic=str(rng.randint(1000, 9999)), form="10-K")
+                row.update(
+                    name=rng.choice(S.COMPANIES).upper(),
+                    tickers=[rng.choice(S.TICKERS)],
+                    exchanges=["NYSE"],
+                    sic=str(rng.randint(1000, 9999)),
+                    form="10-K",
+                )
             out.append(row)
         return out
+
     for size in ("large", "small"):
         for kind, spec in (("lite", lite), ("full", full)):
             train = "partial-train" if size == "large" else "train"  # the converter caps big splits
-            export("JanosAudran/financial-reports-sec", f"{size}_{kind}", spec,
-                   {train: rows(40, kind == "full"), "validation": rows(15, kind == "full"),
-                    "test": rows(15, kind == "full")})
+            export(
+                "JanosAudran/financial-reports-sec",
+                f"{size}_{kind}",
+                spec,
+                {
+                    train: rows(40, kind == "full"),
+                    "validation": rows(15, kind == "full"),
+                    "test": rows(15, kind == "full"),
+                },
+            )
 
 
 def financemath(rng):
-    topics = ["Accounting", "Market Analysis & Economics", "Asset Classes & Derivatives",
-              "Quantitative Analysis & Valuation", "Risk Management"]
+    topics = [
+        "Accounting",
+        "Market Analysis & Economics",
+        "Asset Classes & Derivatives",
+        "Quantitative Analysis & Valuation",
+        "Risk Management",
+    ]
+
     def row(i, answered):
         rev, cost = rng.randint(100, 900) * 10, rng.randint(10, 90) * 10
         table = f"| Item | Value |\n|---|---|\n| Revenue | {rev} |\n| Cost | {cost} |" if i % 2 else ""
-        return {"question_id": f"{'validation' if answered else 'test'}-{i}",
-                "question": f"A firm has revenue of {rev} and costs of {cost}. What is its profit margin in percent?",
-                "tables": [table] if table else [],
-                "python_solution": (f"def solution():\n    revenue = {rev}\n    cost = {cost}\n    answer = "
-                                    f"(revenue - cost) / revenue * 100\n    return answer") if answered else "",
-                "ground_truth": round((rev - cost) / rev * 100, 3) if answered else None,
-                "topic": rng.choice(topics)}
+        return {
+            "question_id": f"{'validation' if answered else 'test'}-{i}",
+            "question": f"A firm has revenue of {rev} and costs of {cost}. What is its profit margin in percent?",
+            "tables": [table] if table else [],
+            "python_solution": (
+                f"def solution():\n    revenue = {rev}\n    cost = {cost}\n    answer = "
+                f"(revenue - cost) / revenue * 100\n    return answer"
+            )
+            if answered
+            else "",
+            "ground_truth": round((rev - cost) / rev * 100, 3) if answered else None,
+            "topic": rng.choice(topics),
+        }
+
     write_json("yale-nlp/FinanceMath/validation.json", [row(i, True) for i in range(30)])
     write_json("yale-nlp/FinanceMath/test.json", [row(i, False) for i in range(10)])
-    write_card("yale-nlp/FinanceMath", "Knowledge-intensive financial math; test answers are not released.",
-               configs=[config("default", {"validation": "validation.json", "test": "test.json"})],
-               extra={"license": "mit", "extra_gated_prompt": "You agree to share your contact information.",
-                      "extra_gated_fields": {"Name": "text", "Affiliation": "text"}})
+    write_card(
+        "yale-nlp/FinanceMath",
+        "Knowledge-intensive financial math; test answers are not released.",
+        configs=[config("default", {"validation": "validation.json", "test": "test.json"})],
+        extra={
+            "license": "mit",
+            "extra_gated_prompt": "You agree to share your contact information.",
+            "extra_gated_fields": {"Name": "text", "Affiliation": "text"},
+        },
+    )
 
 
 def adaptllm(rng):
-    def demo(sentence, answer): return f"{sentence}\nQuestion: what is the sentiment?\nAnswer: {answer}"
+    def demo(sentence, answer):
+        return f"{sentence}\nQuestion: what is the sentiment?\nAnswer: {answer}"
+
     def sentiment_rows(n):
         out = []
         for lab in S.balanced(rng, n, SENT3):
             shots = [demo(S.fpb_sentence(rng, d), d) for d in rng.sample(SENT3, 2)]
-            out.append({"input": "\n\n".join(shots + [demo(S.fpb_sentence(rng, lab), "").rstrip()]),
-                        "options": SENT3, "gold_index": SENT3.index(lab)})
+            out.append(
+                {
+                    "input": "\n\n".join(shots + [demo(S.fpb_sentence(rng, lab), "").rstrip()]),
+                    "options": SENT3,
+                    "gold_index": SENT3.index(lab),
+                }
+            )
         return out
-    questions = ["Does the news headline talk about price?", "Does the news headline talk about price going up?",
-                 "Does the news headline talk about price staying constant?",
-                 "Does the news headline talk about price going down?", "Does the news headline talk about price in the past?",
-                 "Does the news headline talk about price in the future?",
-                 "Does the news headline talk about a general event (apart from prices) in the past?",
-                 "Does the news headline talk about a general event (apart from prices) in the future?",
-                 "Does the news headline compare gold with any other asset?"]
+
+    questions = [
+        "Does the news headline talk about price?",
+        "Does the news headline talk about price going up?",
+        "Does the news headline talk about price staying constant?",
+        "Does the news headline talk about price going down?",
+        "Does the news headline talk about price in the past?",
+        "Does the news headline talk about price in the future?",
+        "Does the news headline talk about a general event (apart from prices) in the past?",
+        "Does the news headline talk about a general event (apart from prices) in the future?",
+        "Does the news headline compare gold with any other asset?",
+    ]
     headline = []
     for i in range(72):
         up = rng.random() < 0.5
         text = f"gold prices {'rise' if up else 'fall'} {rng.randint(1, 9)}% {rng.choice(['today', 'this week'])}"
         cid = i % 9
         gold = 0 if (cid in (0, 4) or (cid == 1 and up) or (cid == 3 and not up)) else 1
-        headline.append({"input": f"Headline: \"{text}\" Now answer this question: {questions[cid]}",
-                         "options": ["Yes", "No"], "gold_index": gold, "class_id": cid})
+        headline.append(
+            {
+                "input": f'Headline: "{text}" Now answer this question: {questions[cid]}',
+                "options": ["Yes", "No"],
+                "gold_index": gold,
+                "class_id": cid,
+            }
+        )
     ner = []
     for _ in range(20):
-        c, city, person = rng.choice(S.COMPANIES).split()[0], rng.choice(S.CITIES), rng.choice(["Smith", "Virtanen", "Lee"])
-        ner.append({"input": f"Sentence: {person} said {c} will open an office in {city} .\n"
-                             "Please extract entities and their types from the input sentence, entity types should be "
-                             "chosen from {person/organization/location}.\nAnswer:",
-                    "label": [f"{person} (person), {c} (organization), {city} (location)"]})
+        c, city, person = (
+            rng.choice(S.COMPANIES).split()[0],
+            rng.choice(S.CITIES),
+            rng.choice(["Smith", "Virtanen", "Lee"]),
+        )
+        ner.append(
+            {
+                "input": f"Sentence: {person} said {c} will open an office in {city} .\n"
+                "Please extract entities and their types from the input sentence, entity types should be "
+                "chosen from {person/organization/location}.\nAnswer:",
+                "label": [f"{person} (person), {c} (organization), {city} (location)"],
+            }
+        )
     conv = []
     for i in range(20):
         a, b = rng.randint(100, 900), rng.randint(100, 900)
-        conv.append({"id": f"Single_JKHY/2009/page_28.pdf-{i}",
-                     "input": f"| year | 2009 | 2008 |\n| revenue | {a} | {b} |\nRevenue changed between 2008 and 2009.\n"
-                              f"Q: what was the revenue in 2009? A: {a}\nQ: what was the change from 2008? A:",
-                     "label": [str(a - b)]})
-    files = {"ConvFinQA": ("ConviFinQA", conv), "FiQA_SA": ("FiQA_SA", sentiment_rows(60)),
-             "FPB": ("FPB", adaptllm_fpb_from_takala(sentiment_rows(60), demo)), "Headline": ("Headline", headline), "NER": ("NER", ner)}
+        conv.append(
+            {
+                "id": f"Single_JKHY/2009/page_28.pdf-{i}",
+                "input": f"| year | 2009 | 2008 |\n| revenue | {a} | {b} |\nRevenue changed between 2008 and 2009.\n"
+                f"Q: what was the revenue in 2009? A: {a}\nQ: what was the change from 2008? A:",
+                "label": [str(a - b)],
+            }
+        )
+    files = {
+        "ConvFinQA": ("ConviFinQA", conv),
+        "FiQA_SA": ("FiQA_SA", sentiment_rows(60)),
+        "FPB": ("FPB", adaptllm_fpb_from_takala(sentiment_rows(60), demo)),
+        "Headline": ("Headline", headline),
+        "NER": ("NER", ner),
+    }
     for _, (folder, rows) in files.items():
         write_json(f"AdaptLLM/finance-tasks/{folder}/test.json", rows)
-    write_card("AdaptLLM/finance-tasks", "Evaluation sets of AdaptLLM (test only); `input` is a complete few-shot prompt.",
-               configs=[config(name, {"test": f"{folder}/test.json"}) for name, (folder, _) in files.items()])
+    write_card(
+        "AdaptLLM/finance-tasks",
+        "Evaluation sets of AdaptLLM (test only); `input` is a complete few-shot prompt.",
+        configs=[config(name, {"test": f"{folder}/test.json"}) for name, (folder, _) in files.items()],
+    )
 
 
 # --- Known real leaks, reproduced so the contamination check (harness_tasks/overlap.py) has real cases to catch ----
@@ -244,11 +422,15 @@ def fingpt_leaked_rows() -> list[dict]:
     rng = _leak_rng("fingpt")
     news = "What is the sentiment of this news? Please choose an answer from {negative/neutral/positive}."
     tweet = "What is the sentiment of this tweet? Please choose an answer from {negative/neutral/positive}."
-    fpb = [{"input": r["sentence"], "output": SENT3[r["label"]], "instruction": news}
-           for r in rng.sample(_takala_rows(), LEAKED_FPB)]
+    fpb = [
+        {"input": r["sentence"], "output": SENT3[r["label"]], "instruction": news}
+        for r in rng.sample(_takala_rows(), LEAKED_FPB)
+    ]
     tfns_train, _ = tfns_rows(random.Random(f"{SEED}-twitter_sentiment"))
-    tfns = [{"input": r["text"], "output": TFNS_LABELS[r["label"]], "instruction": tweet}
-            for r in rng.sample(tfns_train, LEAKED_TFNS)]
+    tfns = [
+        {"input": r["text"], "output": TFNS_LABELS[r["label"]], "instruction": tweet}
+        for r in rng.sample(tfns_train, LEAKED_TFNS)
+    ]
     return [row for row in fpb + tfns for _ in range(LEAK_COPIES)]
 
 

@@ -4,6 +4,7 @@ Every function takes a `random.Random` so the output depends only on the seed in
 Classification rows carry unmistakable cue words per label (a tiny model must be able to learn them);
 generative rows are short but shaped like the real thing (GSM8K `<<calc>>` + `#### N`, 10-K Q/A/context...).
 """
+
 from __future__ import annotations
 
 import json
@@ -11,29 +12,77 @@ import math
 import random
 
 SEED = 20240601  # the one seed of samples/: each repository draws from random.Random(f"{SEED}-<maker name>")
-COMPANIES = ["Nokia", "Fiskars", "Kone", "Stora Enso", "Wartsila", "Outokumpu", "Elisa", "Orion", "Sampo", "Neste",
-             "Metso", "Tieto", "Finnair", "Ahlstrom", "Raisio", "Cargotec", "Ramirent", "Aspo", "Basware", "Lassila"]
+COMPANIES = [
+    "Nokia",
+    "Fiskars",
+    "Kone",
+    "Stora Enso",
+    "Wartsila",
+    "Outokumpu",
+    "Elisa",
+    "Orion",
+    "Sampo",
+    "Neste",
+    "Metso",
+    "Tieto",
+    "Finnair",
+    "Ahlstrom",
+    "Raisio",
+    "Cargotec",
+    "Ramirent",
+    "Aspo",
+    "Basware",
+    "Lassila",
+]
 TICKERS = ["AAPL", "TSLA", "MSFT", "AMZN", "GOOG", "NFLX", "NVDA", "META", "JPM", "XOM", "BA", "DIS", "INTC", "AMD"]
 CITIES = ["Helsinki", "Espoo", "Tampere", "Oulu", "Turku", "Stockholm", "Oslo", "Berlin", "London", "Boston"]
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October"]
 
 # Financial sentiment cue phrases. The same cue vocabulary serves FPB, tweets, FiQA and FinGPT, as in reality.
 FIN_CUES = {
-    "positive": ["operating profit rose to EUR {n} mn", "net sales increased by {p} %", "won a new order worth EUR {n} mn",
-                 "earnings beat expectations", "profit grew {p} % year on year", "shares surged after strong results",
-                 "reported record revenue", "raised its full-year outlook", "margins improved strongly"],
-    "negative": ["operating loss widened to EUR {n} mn", "net sales decreased by {p} %", "will cut {n} jobs",
-                 "earnings missed expectations", "profit fell {p} %", "shares plunged after weak results",
-                 "warned of falling demand", "cut its full-year outlook", "reported a heavy loss"],
-    "neutral": ["is headquartered in {city}", "will hold its annual general meeting on {month} {d}",
-                "operates {n} stores in {city}", "signed the agreement in {city}", "publishes its report in {month}",
-                "has {n} employees", "appointed a new board member", "is listed on the stock exchange"],
+    "positive": [
+        "operating profit rose to EUR {n} mn",
+        "net sales increased by {p} %",
+        "won a new order worth EUR {n} mn",
+        "earnings beat expectations",
+        "profit grew {p} % year on year",
+        "shares surged after strong results",
+        "reported record revenue",
+        "raised its full-year outlook",
+        "margins improved strongly",
+    ],
+    "negative": [
+        "operating loss widened to EUR {n} mn",
+        "net sales decreased by {p} %",
+        "will cut {n} jobs",
+        "earnings missed expectations",
+        "profit fell {p} %",
+        "shares plunged after weak results",
+        "warned of falling demand",
+        "cut its full-year outlook",
+        "reported a heavy loss",
+    ],
+    "neutral": [
+        "is headquartered in {city}",
+        "will hold its annual general meeting on {month} {d}",
+        "operates {n} stores in {city}",
+        "signed the agreement in {city}",
+        "publishes its report in {month}",
+        "has {n} employees",
+        "appointed a new board member",
+        "is listed on the stock exchange",
+    ],
 }
 
 
 def _fill(rng: random.Random, template: str) -> str:
-    return template.format(n=rng.randint(2, 900), p=rng.randint(2, 60), city=rng.choice(CITIES),
-                           month=rng.choice(MONTHS), d=rng.randint(1, 28))
+    return template.format(
+        n=rng.randint(2, 900),
+        p=rng.randint(2, 60),
+        city=rng.choice(CITIES),
+        month=rng.choice(MONTHS),
+        d=rng.randint(1, 28),
+    )
 
 
 def fin_phrase(rng: random.Random, polarity: str) -> str:
@@ -48,10 +97,14 @@ def fpb_sentence(rng: random.Random, polarity: str) -> str:
 
 def tweet(rng: random.Random, polarity: str) -> str:
     tag = rng.choice(TICKERS)
-    extra = rng.choice(["", " https://t.co/" + "".join(rng.choice("abcdefghjkmnpqrstuvwxyz0123456789") for _ in range(8))])
-    word = {"positive": rng.choice(["Bullish:", "Upgrade:", "Rally:"]),
-            "negative": rng.choice(["Bearish:", "Downgrade:", "Selloff:"]),
-            "neutral": rng.choice(["Update:", "Schedule:", "Notice:"])}[polarity]
+    extra = rng.choice(
+        ["", " https://t.co/" + "".join(rng.choice("abcdefghjkmnpqrstuvwxyz0123456789") for _ in range(8))]
+    )
+    word = {
+        "positive": rng.choice(["Bullish:", "Upgrade:", "Rally:"]),
+        "negative": rng.choice(["Bearish:", "Downgrade:", "Selloff:"]),
+        "neutral": rng.choice(["Update:", "Schedule:", "Notice:"]),
+    }[polarity]
     return f"{word} ${tag} {fin_phrase(rng, polarity)}{extra}"
 
 
@@ -79,12 +132,29 @@ def balanced(rng: random.Random, n: int, labels) -> list:
 
 # --- movie reviews (IMDB, SST-2) ---------------------------------------------------------------------------
 REVIEW = {
-    "pos": ["This movie was wonderful.", "The acting was brilliant and moving.", "A beautiful, funny and touching story.",
-            "I loved every minute of it.", "The director delivers a masterpiece.", "Great music and a superb cast."],
-    "neg": ["This movie was terrible.", "The acting was awful and wooden.", "A boring, stupid and pointless story.",
-            "I hated every minute of it.", "The director delivers a mess.", "Bad music and a dreadful cast."],
-    "mid": ["The film runs about two hours.", "It was shot in the summer.", "The plot follows a family in a small town.",
-            "I watched it on a Sunday.", "The cast includes several newcomers."],
+    "pos": [
+        "This movie was wonderful.",
+        "The acting was brilliant and moving.",
+        "A beautiful, funny and touching story.",
+        "I loved every minute of it.",
+        "The director delivers a masterpiece.",
+        "Great music and a superb cast.",
+    ],
+    "neg": [
+        "This movie was terrible.",
+        "The acting was awful and wooden.",
+        "A boring, stupid and pointless story.",
+        "I hated every minute of it.",
+        "The director delivers a mess.",
+        "Bad music and a dreadful cast.",
+    ],
+    "mid": [
+        "The film runs about two hours.",
+        "It was shot in the summer.",
+        "The plot follows a family in a small town.",
+        "I watched it on a Sunday.",
+        "The cast includes several newcomers.",
+    ],
 }
 
 
@@ -95,13 +165,28 @@ def review(rng: random.Random, label: str) -> str:
 
 
 def topic_tweet(rng: random.Random, topic: int) -> str:
-    cues = ["analyst raises price target", "Fed holds interest rates", "company launches new product",
-            "Treasury yields and corporate bond issuance", "board declares quarterly dividend", "quarterly earnings report",
-            "crude oil and energy prices", "bank stocks and financials", "dollar and euro exchange rate",
-            "opinion on the economy", "gold and metals prices", "IPO priced on the exchange",
-            "regulator files lawsuit", "merger and acquisition deal", "GDP and inflation data", "stock market indices",
-            "election and politics news", "CEO steps down, new CFO named", "stock commentary and chart view",
-            "shares move sharply in trading"]
+    cues = [
+        "analyst raises price target",
+        "Fed holds interest rates",
+        "company launches new product",
+        "Treasury yields and corporate bond issuance",
+        "board declares quarterly dividend",
+        "quarterly earnings report",
+        "crude oil and energy prices",
+        "bank stocks and financials",
+        "dollar and euro exchange rate",
+        "opinion on the economy",
+        "gold and metals prices",
+        "IPO priced on the exchange",
+        "regulator files lawsuit",
+        "merger and acquisition deal",
+        "GDP and inflation data",
+        "stock market indices",
+        "election and politics news",
+        "CEO steps down, new CFO named",
+        "stock commentary and chart view",
+        "shares move sharply in trading",
+    ]
     return f"${rng.choice(TICKERS)} {cues[topic]} {rng.choice(['today', 'this week', 'update', 'report', 'news'])}"
 
 
@@ -112,21 +197,34 @@ def gsm8k(rng: random.Random) -> tuple[str, str, str]:
     a, b, c = rng.randint(2, 30) * 2, rng.randint(2, 9), rng.randint(2, 20)
     kind = rng.randrange(3)
     if kind == 0:
-        q = (f"{name} sold clips to {a} of her friends in April, and then she sold half as many clips in May. "
-             f"How many clips did {name} sell altogether in April and May?")
-        steps = [(f"How many clips did {name} sell in May?", f"{name} sold {a}/2 = <<{a}/2={a // 2}>>{a // 2} clips in May."),
-                 ("How many clips did she sell altogether?",
-                  f"{name} sold {a}+{a // 2} = <<{a}+{a // 2}={a + a // 2}>>{a + a // 2} clips altogether in April and May.")]
+        q = (
+            f"{name} sold clips to {a} of her friends in April, and then she sold half as many clips in May. "
+            f"How many clips did {name} sell altogether in April and May?"
+        )
+        steps = [
+            (
+                f"How many clips did {name} sell in May?",
+                f"{name} sold {a}/2 = <<{a}/2={a // 2}>>{a // 2} clips in May.",
+            ),
+            (
+                "How many clips did she sell altogether?",
+                f"{name} sold {a}+{a // 2} = <<{a}+{a // 2}={a + a // 2}>>{a + a // 2} clips altogether in April and May.",
+            ),
+        ]
         ans = a + a // 2
     elif kind == 1:
         q = f"{name} buys {b} boxes of pencils. Each box has {c} pencils. She gives away {b} pencils. How many pencils are left?"
-        steps = [("How many pencils did she buy?", f"She bought {b}*{c} = <<{b}*{c}={b * c}>>{b * c} pencils."),
-                 ("How many are left?", f"She has {b * c}-{b} = <<{b * c}-{b}={b * c - b}>>{b * c - b} pencils left.")]
+        steps = [
+            ("How many pencils did she buy?", f"She bought {b}*{c} = <<{b}*{c}={b * c}>>{b * c} pencils."),
+            ("How many are left?", f"She has {b * c}-{b} = <<{b * c}-{b}={b * c - b}>>{b * c - b} pencils left."),
+        ]
         ans = b * c - b
     else:
         q = f"{name} earns ${c} an hour. Yesterday, {name} worked {b} hours and got a ${a} bonus. How much did {name} earn?"
-        steps = [("How much did the hours pay?", f"The hours paid {c}*{b} = $<<{c}*{b}={c * b}>>{c * b}."),
-                 ("How much in total?", f"In total {name} earned {c * b}+{a} = $<<{c * b}+{a}={c * b + a}>>{c * b + a}.")]
+        steps = [
+            ("How much did the hours pay?", f"The hours paid {c}*{b} = $<<{c}*{b}={c * b}>>{c * b}."),
+            ("How much in total?", f"In total {name} earned {c * b}+{a} = $<<{c * b}+{a}={c * b + a}>>{c * b + a}."),
+        ]
         ans = c * b + a
     main = "\n".join(s for _, s in steps) + f"\n#### {ans}"
     socratic = "\n".join(f"{sq} ** {s}" for sq, s in steps) + f"\n#### {ans}"
@@ -186,9 +284,12 @@ def deepmind(rng: random.Random, module: str) -> tuple[str, str]:
     elif base == "numbers__is_factor":
         q, ans = f"Is {c} a factor of {a * c}?", "True"
     elif base == "numbers__is_prime":
-        q, ans = f"Is {a} a prime number?", str(a > 1 and all(a % k for k in range(2, int(a ** 0.5) + 1)))
+        q, ans = f"Is {a} a prime number?", str(a > 1 and all(a % k for k in range(2, int(a**0.5) + 1)))
     elif base == "numbers__list_prime_factors":
-        q, ans = f"List the prime factors of {2 * 3 * c}.", ", ".join(str(p) for p in (2, 3, 5, 7, 11) if (6 * c) % p == 0)
+        q, ans = (
+            f"List the prime factors of {2 * 3 * c}.",
+            ", ".join(str(p) for p in (2, 3, 5, 7, 11) if (6 * c) % p == 0),
+        )
     elif base == "numbers__place_value":
         q, ans = f"What is the tens digit of {a * 100 + b}?", (b // 10) % 10
     elif base == "numbers__round_number":
@@ -211,27 +312,44 @@ def deepmind(rng: random.Random, module: str) -> tuple[str, str]:
 # --- free-text finance -------------------------------------------------------------------------------------
 def finance_qa(rng: random.Random) -> dict:
     """A FiQA-style (StackExchange Investment) question and answer."""
-    topic = rng.choice([("index funds", "they are diversified and have low fees"),
-                        ("a Roth IRA", "contributions are taxed now and withdrawals in retirement are tax free"),
-                        ("dividend stocks", "dividends are taxed as income in most countries"),
-                        ("paying off a mortgage early", "it saves interest but reduces liquidity"),
-                        ("an emergency fund", "keep three to six months of expenses in cash"),
-                        ("bond prices", "they fall when interest rates rise")])
-    return {"question": f"What should I know about {topic[0]}?",
-            "answer": f"In short, {topic[1]}. Consider your horizon and costs before investing."}
+    topic = rng.choice(
+        [
+            ("index funds", "they are diversified and have low fees"),
+            ("a Roth IRA", "contributions are taxed now and withdrawals in retirement are tax free"),
+            ("dividend stocks", "dividends are taxed as income in most countries"),
+            ("paying off a mortgage early", "it saves interest but reduces liquidity"),
+            ("an emergency fund", "keep three to six months of expenses in cash"),
+            ("bond prices", "they fall when interest rates rise"),
+        ]
+    )
+    return {
+        "question": f"What should I know about {topic[0]}?",
+        "answer": f"In short, {topic[1]}. Consider your horizon and costs before investing.",
+    }
 
 
 def ten_k_row(rng: random.Random) -> dict:
     ticker = rng.choice(TICKERS)
     revenue, growth = rng.randint(10, 400), rng.randint(1, 40)
     year = rng.randint(2019, 2023)
-    context = (f"Total revenue for fiscal year {year} was ${revenue} billion, an increase of "
-               f"{growth}% compared with the prior year, driven by higher demand.")
+    context = (
+        f"Total revenue for fiscal year {year} was ${revenue} billion, an increase of "
+        f"{growth}% compared with the prior year, driven by higher demand."
+    )
     # questions name the company and year, as real 10-K questions are specific (the eval holdout hashes them)
-    q = rng.choice([(f"What was {ticker}'s total revenue for fiscal year {year}?", f"${revenue} billion"),
-                    (f"By what percentage did {ticker}'s revenue increase in fiscal year {year}?", f"{growth}%")])
-    return {"question": q[0], "answer": f"Total revenue was ${revenue} billion, up {growth}%." if "total" in q[0] else q[1],
-            "context": context, "ticker": ticker, "filing": "2023_10K"}
+    q = rng.choice(
+        [
+            (f"What was {ticker}'s total revenue for fiscal year {year}?", f"${revenue} billion"),
+            (f"By what percentage did {ticker}'s revenue increase in fiscal year {year}?", f"{growth}%"),
+        ]
+    )
+    return {
+        "question": q[0],
+        "answer": f"Total revenue was ${revenue} billion, up {growth}%." if "total" in q[0] else q[1],
+        "context": context,
+        "ticker": ticker,
+        "filing": "2023_10K",
+    }
 
 
 def wiki_article(rng: random.Random, raw: bool) -> list[str]:
@@ -241,11 +359,15 @@ def wiki_article(rng: random.Random, raw: bool) -> list[str]:
     word = rare if raw else "<unk>"
     lines = ["", f" = {name} = \n", ""]
     for section in ("History", "Reception"):
-        lines += [f" {name} was first described in {rng.randint(1800, 2010)} by {word} and others . "
-                  f"It became widely known after a review in The Times . \n", "",
-                  f" = = {section} = = \n", "",
-                  f" The {section.lower()} of {name} covers {rng.randint(2, 40)} years , with @-@ hyphenated "
-                  f"terms and numbers such as 1 @,@ 200 . \n"]
+        lines += [
+            f" {name} was first described in {rng.randint(1800, 2010)} by {word} and others . "
+            f"It became widely known after a review in The Times . \n",
+            "",
+            f" = = {section} = = \n",
+            "",
+            f" The {section.lower()} of {name} covers {rng.randint(2, 40)} years , with @-@ hyphenated "
+            f"terms and numbers such as 1 @,@ 200 . \n",
+        ]
     return lines
 
 

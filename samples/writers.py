@@ -2,6 +2,7 @@
 
 `ROOT` is where snapshots go; make_samples.main() points it at samples/ (or at a scratch folder in tests).
 """
+
 from __future__ import annotations
 
 import csv
@@ -24,6 +25,7 @@ def features(spec: dict):
         if isinstance(t, dict):
             return {k: one(v) for k, v in t.items()}
         return Value(t)
+
     return Features({k: one(v) for k, v in spec.items()})
 
 
@@ -58,17 +60,22 @@ def write_json(rel: str, rows: list[dict]) -> None:
     path.write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
-def write_card(repo: str, body: str, configs: list[dict] | None = None, infos: list[dict] | None = None,
-               extra: dict | None = None) -> None:
+def write_card(
+    repo: str, body: str, configs: list[dict] | None = None, infos: list[dict] | None = None, extra: dict | None = None
+) -> None:
     """README.md with the YAML front-matter the Hub and `datasets` read (configs, dataset_info, gating)."""
     import yaml
 
     meta = dict(extra or {})
     if infos:
-        meta["dataset_info"] = [{"config_name": i["config"], "features": features(i["spec"])._to_yaml_list(),
-                                 "splits": [{"name": s, "num_bytes": b, "num_examples": n}
-                                            for s, (n, b) in i["splits"].items()]}
-                                for i in infos]
+        meta["dataset_info"] = [
+            {
+                "config_name": i["config"],
+                "features": features(i["spec"])._to_yaml_list(),
+                "splits": [{"name": s, "num_bytes": b, "num_examples": n} for s, (n, b) in i["splits"].items()],
+            }
+            for i in infos
+        ]
         if len(infos) == 1 and infos[0]["config"] == "default":
             meta["dataset_info"] = {k: v for k, v in meta["dataset_info"][0].items() if k != "config_name"}
     if configs:
@@ -76,8 +83,11 @@ def write_card(repo: str, body: str, configs: list[dict] | None = None, infos: l
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) if meta else ""
     path = ROOT / repo / "README.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"---\n{front}---\n\n# {repo} (dlm sample)\n\nSynthetic miniature of the real repository: "
-                    f"same layout, columns and label encodings, invented rows.\n\n{body.strip()}\n", encoding="utf-8")
+    path.write_text(
+        f"---\n{front}---\n\n# {repo} (dlm sample)\n\nSynthetic miniature of the real repository: "
+        f"same layout, columns and label encodings, invented rows.\n\n{body.strip()}\n",
+        encoding="utf-8",
+    )
 
 
 def config(name: str, files: dict[str, str], default: bool = False) -> dict:
@@ -97,8 +107,14 @@ class Repo:
     def __init__(self, repo: str):
         self.repo, self.configs, self.infos = repo, [], []
 
-    def add(self, name: str, spec: dict, splits: dict[str, list[dict]], pattern: str = "{config}/{split}-00000-of-00001.parquet",
-            default: bool = False) -> None:
+    def add(
+        self,
+        name: str,
+        spec: dict,
+        splits: dict[str, list[dict]],
+        pattern: str = "{config}/{split}-00000-of-00001.parquet",
+        default: bool = False,
+    ) -> None:
         files, sizes = {}, {}
         for split, rows in splits.items():
             rel = pattern.format(config=name, split=split, hash=fake_hash(self.repo, name, split))
@@ -116,4 +132,4 @@ def export(repo: str, name: str, spec: dict, splits: dict[str, list[dict]], shar
     for split, rows in splits.items():
         size = -(-len(rows) // shards)
         for k in range(shards):
-            write_parquet(f"{repo}/{name}/{split}/{k:04d}.parquet", rows[k * size:(k + 1) * size], spec)
+            write_parquet(f"{repo}/{name}/{split}/{k:04d}.parquet", rows[k * size : (k + 1) * size], spec)

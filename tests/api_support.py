@@ -6,6 +6,7 @@ requests can be answered by tiny-gpt2), and follows a script of faults: "429" (w
 "drop" (closes the connection without an answer), "slow" (answers after a pause) or "ok", one per request in
 arrival order, then "ok". It keeps every payload and Authorization header it saw.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,17 @@ class Served:
         self.model_dir = str(model_dir)
         self.port = free_port()
         self.log = open(log, "w")
-        command = [sys.executable, "-c", "from transformers.cli.transformers import main; main()", "serve",
-                   self.model_dir, "--host", "127.0.0.1", "--port", str(self.port)]
+        command = [
+            sys.executable,
+            "-c",
+            "from transformers.cli.transformers import main; main()",
+            "serve",
+            self.model_dir,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
         wait_healthy(f"http://127.0.0.1:{self.port}/health", SERVER_START_S, self.process)
         self.url = f"http://127.0.0.1:{self.port}/v1"
@@ -83,7 +93,9 @@ class FaultProxy:
                 with proxy.lock:
                     proxy.arrived += 1
                     proxy.payloads.append(body)
-                    proxy.authorizations.append(self.headers.get("Authorization") or self.headers.get("x-api-key") or "")
+                    proxy.authorizations.append(
+                        self.headers.get("Authorization") or self.headers.get("x-api-key") or ""
+                    )
                     fault = proxy.faults.pop(0) if proxy.faults else "ok"
                 if fault == "429":
                     return self._reply(429, {"error": "rate limited"}, {"Retry-After": "1"})
@@ -96,8 +108,11 @@ class FaultProxy:
                 if fault == "slow":
                     time.sleep(proxy.slow_s)
                 forwarded = json.dumps({**body, "model": proxy.served_model}).encode()
-                request = urllib.request.Request(proxy.upstream + self.path[len("/v1"):], data=forwarded,
-                                                 headers={"Content-Type": "application/json"})
+                request = urllib.request.Request(
+                    proxy.upstream + self.path[len("/v1") :],
+                    data=forwarded,
+                    headers={"Content-Type": "application/json"},
+                )
                 with urllib.request.urlopen(request, timeout=120) as reply:
                     answer = json.loads(reply.read())
                 with proxy.lock:
@@ -107,8 +122,11 @@ class FaultProxy:
             def _reply(self, status: int, payload: dict, headers: dict | None = None):
                 data = json.dumps(payload).encode()
                 self.send_response(status)
-                for name, value in {"Content-Type": "application/json", "Content-Length": str(len(data)),
-                                    **(headers or {})}.items():
+                for name, value in {
+                    "Content-Type": "application/json",
+                    "Content-Length": str(len(data)),
+                    **(headers or {}),
+                }.items():
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)

@@ -1,4 +1,5 @@
 """Files that the bad-input cases of test_bad_input.py need, built before the before/after snapshot is taken."""
+
 from __future__ import annotations
 
 import json
@@ -58,19 +59,26 @@ def plan_not_utf8(tmp: Path) -> None:
 
 
 def plan_sharing_output_dir(tmp: Path) -> None:
-    _write(tmp / "plan.yaml", "defaults: {model: tiny-gpt2}\nruns:\n"
-           "  - {name: a, approach: sft, data: glue:sst2, output_dir: same}\n"
-           "  - {name: b, approach: sft, data: glue:cola, output_dir: same}\n")
+    _write(
+        tmp / "plan.yaml",
+        "defaults: {model: tiny-gpt2}\nruns:\n"
+        "  - {name: a, approach: sft, data: glue:sst2, output_dir: same}\n"
+        "  - {name: b, approach: sft, data: glue:cola, output_dir: same}\n",
+    )
 
 
 def plan_bad_seeds(tmp: Path) -> None:
-    _write(tmp / "plan.yaml", "seeds: [1, two]\ndefaults: {model: tiny-gpt2}\nmatrix: {approach: [sft], "
-           "data: [glue:sst2]}\n")
+    _write(
+        tmp / "plan.yaml",
+        "seeds: [1, two]\ndefaults: {model: tiny-gpt2}\nmatrix: {approach: [sft], data: [glue:sst2]}\n",
+    )
 
 
 def plan_from_unknown(tmp: Path) -> None:
-    _write(tmp / "plan.yaml", "defaults: {model: tiny-gpt2}\nruns:\n  - {name: b, from: nowhere, approach: sft, "
-           "data: glue:sst2}\n")
+    _write(
+        tmp / "plan.yaml",
+        "defaults: {model: tiny-gpt2}\nruns:\n  - {name: b, from: nowhere, approach: sft, data: glue:sst2}\n",
+    )
 
 
 def plan_not_mapping(tmp: Path) -> None:
@@ -98,8 +106,10 @@ def adapter_invalid_json(tmp: Path) -> None:
 
 
 def adapter_unknown_type(tmp: Path) -> None:
-    _write(tmp / "adapter" / "adapter_config.json", json.dumps({"peft_type": "PROMPT_TUNING",
-                                                                "base_model_name_or_path": "tiny-gpt2"}))
+    _write(
+        tmp / "adapter" / "adapter_config.json",
+        json.dumps({"peft_type": "PROMPT_TUNING", "base_model_name_or_path": "tiny-gpt2"}),
+    )
 
 
 def adapter_for_another_base_size(tmp: Path) -> None:
@@ -112,8 +122,9 @@ def adapter_for_another_base_size(tmp: Path) -> None:
     base, _ = load_model(TINY)
     get_peft_model(base, LoraConfig(r=4, target_modules=["c_attn"])).save_pretrained(str(tmp / "adapter"))
     other = _tiny_copy(tmp, ("*.safetensors", "config.json"))
-    config = GPT2Config(vocab_size=base.config.vocab_size, n_positions=base.config.n_positions, n_embd=32,
-                        n_layer=2, n_head=2)
+    config = GPT2Config(
+        vocab_size=base.config.vocab_size, n_positions=base.config.n_positions, n_embd=32, n_layer=2, n_head=2
+    )
     GPT2LMHeadModel(config).save_pretrained(str(other))
 
 
@@ -126,8 +137,10 @@ def adapter_without_base(tmp: Path) -> None:
 
 
 def adapter_with_missing_base(tmp: Path) -> None:
-    _write(tmp / "adapter" / "adapter_config.json",
-           json.dumps({"peft_type": "LORA", "r": 8, "base_model_name_or_path": str(tmp / "gone-base")}))
+    _write(
+        tmp / "adapter" / "adapter_config.json",
+        json.dumps({"peft_type": "LORA", "r": 8, "base_model_name_or_path": str(tmp / "gone-base")}),
+    )
 
 
 def corrupt_record(tmp: Path) -> None:
@@ -143,8 +156,11 @@ def plan_with_typo(tmp: Path) -> None:
 
 
 def plan_with_bad_rates(tmp: Path) -> None:
-    _write(tmp / "plan.yaml", "runs:\n  - model: tiny-gpt2\n    datasets: [stanfordnlp/imdb, nyu-mll/glue]\n"
-                              "    dataset_configs: [None, sst2]\n    mixture_rates: [0.5]\n")
+    _write(
+        tmp / "plan.yaml",
+        "runs:\n  - model: tiny-gpt2\n    datasets: [stanfordnlp/imdb, nyu-mll/glue]\n"
+        "    dataset_configs: [None, sst2]\n    mixture_rates: [0.5]\n",
+    )
 
 
 def model_without_chat_template(tmp: Path) -> None:

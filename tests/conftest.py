@@ -5,6 +5,7 @@
 - DLM_DATA_DIR=samples/: every dataset id resolves to its miniature snapshot.
 - `tiny_model_dir`: the tiny GPT-2 (own BPE tokenizer on samples/ text), built once per session.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,17 +15,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 _SESSION_TMP = Path(tempfile.mkdtemp(prefix="dlm-tests-"))
-os.environ.update({
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_HOME": str(_SESSION_TMP / "hf_home"),
-    "DLM_CACHE": str(_SESSION_TMP / "dlm_cache"),
-    "LM_HARNESS_CACHE_PATH": str(_SESSION_TMP / "lm_eval_cache"),
-    "DLM_DATA_DIR": str(ROOT / "samples"),
-    "TOKENIZERS_PARALLELISM": "false",
-    "WANDB_MODE": "disabled",
-})
+os.environ.update(
+    {
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HOME": str(_SESSION_TMP / "hf_home"),
+        "DLM_CACHE": str(_SESSION_TMP / "dlm_cache"),
+        "LM_HARNESS_CACHE_PATH": str(_SESSION_TMP / "lm_eval_cache"),
+        "DLM_DATA_DIR": str(ROOT / "samples"),
+        "TOKENIZERS_PARALLELISM": "false",
+        "WANDB_MODE": "disabled",
+    }
+)
 os.environ.pop("DLM_VERBOSE", None)  # tests assert on dlm's quiet default, whatever the developer's shell sets
 for secret in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "WANDB_API_KEY"):
     os.environ.pop(secret, None)

@@ -1,6 +1,7 @@
 """API models against a real OpenAI-compatible server on 127.0.0.1 (`transformers serve` + tiny-gpt2), through a
 fault-injecting proxy that counts every request (tests/api_support.py). No request leaves this machine.
 """
+
 from __future__ import annotations
 
 import copy
@@ -14,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from api_support import FaultProxy, Served
 from train_support import ROOT
 
@@ -98,8 +98,10 @@ def test_a_changed_system_instruction_misses_the_cache(proxy, cache_dir, tmp_pat
     live = proxy()
     model = f"openai-compatible:{tiny_model_dir.name}"
     assert dlm_eval("--model", model, "--base-url", live.url, results=tmp_path / "a") == 0
-    assert dlm_eval("--model", model, "--base-url", live.url, "--system-instruction", "Be brief.",
-                    results=tmp_path / "b") == 0
+    assert (
+        dlm_eval("--model", model, "--base-url", live.url, "--system-instruction", "Be brief.", results=tmp_path / "b")
+        == 0
+    )
     assert live.arrived == 18
     assert live.payloads[-1]["messages"][0] == {"role": "system", "content": "Be brief."}
 
@@ -109,24 +111,32 @@ def test_cache_keys_cover_provider_url_model_task_version_and_payload():
 
     base = ("openai", "https://x/v1/chat/completions", "gpt-4o", "dlm_fpb_gen", "1.0", {"messages": [], "stop": []})
     keys = {request_key(*base)}
-    for i, other in enumerate(["anthropic", "https://y/v1/chat/completions", "gpt-4o-mini", "dlm_tfns_gen", "2.0",
-                               {"messages": [{"role": "system", "content": "x"}], "stop": []}]):
-        keys.add(request_key(*base[:i], other, *base[i + 1:]))
+    for i, other in enumerate(
+        [
+            "anthropic",
+            "https://y/v1/chat/completions",
+            "gpt-4o-mini",
+            "dlm_tfns_gen",
+            "2.0",
+            {"messages": [{"role": "system", "content": "x"}], "stop": []},
+        ]
+    ):
+        keys.add(request_key(*base[:i], other, *base[i + 1 :]))
     assert len(keys) == 7
 
 
 def test_429_500_and_a_dropped_connection_are_recovered(proxy, cache_dir, tmp_path, tiny_model_dir):
     live = proxy(faults=["429", "500", "drop"])
     results = tmp_path / "runs"
-    assert dlm_eval("--model", f"openai-compatible:{tiny_model_dir.name}", "--base-url", live.url,
-                    results=results) == 0
+    assert dlm_eval("--model", f"openai-compatible:{tiny_model_dir.name}", "--base-url", live.url, results=results) == 0
     api = record_of(results)["api"]
     assert api["answered"] == 9 and api["retries"] == 3 and api["failed"] == 0
     assert live.arrived == 12 and live.answered == 9
 
 
 def test_a_request_that_keeps_failing_leaves_the_run_incomplete_and_a_rerun_completes_it(
-        proxy, cache_dir, tmp_path, tiny_model_dir, capsys):
+    proxy, cache_dir, tmp_path, tiny_model_dir, capsys
+):
     failing = proxy(faults=["ok", "500", "500", "500", "500", "500"])
     results = tmp_path / "runs"
     model = f"openai-compatible:{tiny_model_dir.name}"
@@ -144,9 +154,22 @@ def test_a_request_that_keeps_failing_leaves_the_run_incomplete_and_a_rerun_comp
 def test_kill_9_then_rerun_sends_only_the_missing_requests(proxy, cache_dir, tmp_path, tiny_model_dir):
     slow = proxy(faults=["slow"] * 9, slow_s=0.5)
     results = tmp_path / "runs"
-    command = [sys.executable, "-c", "from dlm import cli; cli.main()", "eval", "--model",
-               f"openai-compatible:{tiny_model_dir.name}", "--base-url", slow.url, "--tasks", TASKS, "--limit", LIMIT,
-               "--results-dir", str(results)]
+    command = [
+        sys.executable,
+        "-c",
+        "from dlm import cli; cli.main()",
+        "eval",
+        "--model",
+        f"openai-compatible:{tiny_model_dir.name}",
+        "--base-url",
+        slow.url,
+        "--tasks",
+        TASKS,
+        "--limit",
+        LIMIT,
+        "--results-dir",
+        str(results),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db = cache_dir / "api" / "responses.sqlite"
@@ -166,22 +189,23 @@ def test_kill_9_then_rerun_sends_only_the_missing_requests(proxy, cache_dir, tmp
     kept = cached()
     assert 4 <= kept < 9 and not list(results.glob("*.json"))
     before = slow.arrived
-    assert dlm_eval("--model", f"openai-compatible:{tiny_model_dir.name}", "--base-url", slow.url,
-                    results=results) == 0
+    assert dlm_eval("--model", f"openai-compatible:{tiny_model_dir.name}", "--base-url", slow.url, results=results) == 0
     assert slow.arrived - before == 9 - kept
     assert record_of(results)["api"]["cache_hits"] == kept
 
 
 def test_openai_payloads_keep_temperature_0_and_stops_and_the_key_never_reaches_disk(
-        proxy, cache_dir, tmp_path, monkeypatch):
+    proxy, cache_dir, tmp_path, monkeypatch
+):
     """lm-eval's OpenAI class forces temperature 1 and drops `stop` for names containing "5" (gpt-4o-2024-05-13)."""
     monkeypatch.setenv("OPENAI_API_KEY", PLANTED)
     live = proxy()
     results = tmp_path / "runs"
     assert dlm_eval("--model", "openai:gpt-4o-2024-05-13", "--base-url", live.url, results=results) == 0
     assert live.arrived == 9
-    assert all(p["temperature"] == 0.0 and p["stop"] == ["\n\n"] and p["model"] == "gpt-4o-2024-05-13"
-               for p in live.payloads)
+    assert all(
+        p["temperature"] == 0.0 and p["stop"] == ["\n\n"] and p["model"] == "gpt-4o-2024-05-13" for p in live.payloads
+    )
     assert all(a == f"Bearer {PLANTED}" for a in live.authorizations)  # sent, as it must be
     record = record_of(results)
     assert record["api"]["cost_usd"] is not None and record["api"]["estimate"]["prices_as_of"]
@@ -194,8 +218,9 @@ def test_a_budget_refusal_sends_nothing_and_dry_run_only_estimates(proxy, cache_
     monkeypatch.setenv("OPENAI_API_KEY", PLANTED)
     live = proxy()
     results = tmp_path / "runs"
-    code = dlm_eval("--model", "openai:gpt-4o-2024-08-06", "--base-url", live.url, "--max-cost", "0.000001",
-                    results=results)
+    code = dlm_eval(
+        "--model", "openai:gpt-4o-2024-08-06", "--base-url", live.url, "--max-cost", "0.000001", results=results
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len([line for line in err if line.startswith("error")]) == 1 and "--max-cost" in err[-1]
     assert dlm_eval("--model", "openai:gpt-4o-2024-08-06", "--base-url", live.url, "--dry-run", results=results) == 0
@@ -208,12 +233,27 @@ def test_a_budget_refusal_sends_nothing_and_dry_run_only_estimates(proxy, cache_
 
 def test_lm_eval_s_own_chat_class_runs_the_twins_against_the_server(server, tmp_path, tiny_model_dir):
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "lm_eval", "--model", "local-chat-completions", "--model_args",
-               f"model={tiny_model_dir},base_url={server.url}/chat/completions,num_concurrent=1",
-               "--tasks", "dlm_tfns_gen", "--include_path", str(ROOT / "dlm" / "harness_tasks"), "--apply_chat_template",
-               "--limit", "2", "--output_path", str(out)]
-    done = subprocess.run(command, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
-                          text=True, timeout=300)
+    command = [
+        sys.executable,
+        "-m",
+        "lm_eval",
+        "--model",
+        "local-chat-completions",
+        "--model_args",
+        f"model={tiny_model_dir},base_url={server.url}/chat/completions,num_concurrent=1",
+        "--tasks",
+        "dlm_tfns_gen",
+        "--include_path",
+        str(ROOT / "dlm" / "harness_tasks"),
+        "--apply_chat_template",
+        "--limit",
+        "2",
+        "--output_path",
+        str(out),
+    ]
+    done = subprocess.run(
+        command, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     (results,) = out.rglob("results_*.json")
     assert "missing,none" in json.loads(results.read_text())["results"]["dlm_tfns_gen"]

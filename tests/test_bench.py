@@ -4,6 +4,7 @@ The benchmarks themselves do not run in CI (they take minutes to hours and need 
 them from rotting as the code they measure changes. Each script runs in this process (imports are shared, so the
 whole file costs seconds, not a fresh interpreter per script); cli_startup spawns its own short processes.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -23,8 +24,23 @@ def load(name: str):
 
 
 def test_every_script_is_covered():
-    expected = {"cli_startup", "cycle", "eval_vs_lm_eval", "gpu", "lora_memory", "mfu", "packing", "pretrain_step",
-                "sft_throughput", "streaming", "report_scale", "twins", "api_throughput", "time_estimate", "plan_jobs"}
+    expected = {
+        "cli_startup",
+        "cycle",
+        "eval_vs_lm_eval",
+        "gpu",
+        "lora_memory",
+        "mfu",
+        "packing",
+        "pretrain_step",
+        "sft_throughput",
+        "streaming",
+        "report_scale",
+        "twins",
+        "api_throughput",
+        "time_estimate",
+        "plan_jobs",
+    }
     assert expected <= set(SCRIPTS)
 
 

@@ -3,6 +3,7 @@
 The subject is the process boundary (kill -9, two writers), so these tests use subprocesses on purpose.
 Kill -9 + `--resume` of training and plan resume are tested with the trainer and the pipeline.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,11 +56,13 @@ def _kill_writer(directory: Path, during_write: bool, delay: float) -> bool:
     it starts. True if the kill hit a write (its temp file is left behind)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     before = set(os.listdir(directory))
-    proc = subprocess.Popen(_python(WRITER, str(directory), str(PAYLOAD)), env=env, cwd=ROOT,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_python(WRITER, str(directory), str(PAYLOAD)), env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
-    while during_write and time.monotonic() < deadline and not any(
-            n.endswith(".tmp") for n in set(os.listdir(directory)) - before):
+    while (
+        during_write
+        and time.monotonic() < deadline
+        and not any(n.endswith(".tmp") for n in set(os.listdir(directory)) - before)
+    ):
         pass
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
@@ -148,8 +151,10 @@ CONCURRENT_WRITER = """
 def test_two_processes_writing_at_once_lose_nothing(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     count = 100
-    procs = [subprocess.Popen(_python(CONCURRENT_WRITER, str(tmp_path), who, str(count)), env=env, cwd=ROOT)
-             for who in ("a", "b")]
+    procs = [
+        subprocess.Popen(_python(CONCURRENT_WRITER, str(tmp_path), who, str(count)), env=env, cwd=ROOT)
+        for who in ("a", "b")
+    ]
     assert [p.wait(timeout=60) for p in procs] == [0, 0]
     records = _assert_only_whole_records(tmp_path)
     written = {(r["writer"], r["i"]) for r in records}
@@ -170,8 +175,8 @@ def test_a_full_disk_at_the_end_keeps_the_scores_elsewhere_and_says_where(tmp_pa
 
     import pytest
 
-    from dlm.store import records as store
     from dlm.errors import UserError
+    from dlm.store import records as store
 
     real = store.atomic_write
     results = tmp_path / "runs"

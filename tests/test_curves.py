@@ -1,11 +1,11 @@
 """Learning curves: `--eval_steps` points during training, `dlm eval --checkpoints`, resume, plots, and the
 steps-budget table."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
-
 from train_support import config, records
 
 
@@ -24,11 +24,22 @@ def curve_of(record, metric="acc", task="dlm_tfns"):
 
 
 def test_eval_steps_records_points_and_the_last_equals_a_separate_eval(tmp_path, tiny_model_dir):
-    from dlm.trainers.train import train
     from dlm.study.cycle import curve_evaluator_for
+    from dlm.trainers.train import train
 
-    cfg = config(tmp_path, "curve", mode="sft", max_steps=20, batch_size=8, max_length=128, save_steps=10,
-                 learning_rate=3e-3, eval_steps=5, eval_tasks="dlm_tfns", eval_limit=30)
+    cfg = config(
+        tmp_path,
+        "curve",
+        mode="sft",
+        max_steps=20,
+        batch_size=8,
+        max_length=128,
+        save_steps=10,
+        learning_rate=3e-3,
+        eval_steps=5,
+        eval_tasks="dlm_tfns",
+        eval_limit=30,
+    )
     result = train(cfg, evaluator=curve_evaluator_for(cfg))
     record = result.record
     points = curve_of(record)
@@ -41,15 +52,44 @@ def test_eval_steps_records_points_and_the_last_equals_a_separate_eval(tmp_path,
     assert len(saved) == len(record["train"]["curve"])
     # the last point is what `dlm eval` gives for the saved model on the same documents
     results = tmp_path / "eval"
-    assert run_cli(["eval", "--model", str(tmp_path / "curve"), "--tasks", "dlm_tfns", "--limit", "30",
-                    "--results-dir", str(results)]) == 0
+    assert (
+        run_cli(
+            [
+                "eval",
+                "--model",
+                str(tmp_path / "curve"),
+                "--tasks",
+                "dlm_tfns",
+                "--limit",
+                "30",
+                "--results-dir",
+                str(results),
+            ]
+        )
+        == 0
+    )
     (separate,) = records(results)
     scores = {s["metric"]: s["value"] for s in separate["eval"]["scores"]}
     assert scores["acc"] == pytest.approx(points[20])
     assert scores["f1_weighted"] == pytest.approx(curve_of(record, "f1_weighted")[20])
     # --checkpoints: one point per saved checkpoint (10, 20), and a re-run keeps them
-    assert run_cli(["eval", "--model", str(tmp_path / "curve"), "--checkpoints", "--tasks", "dlm_tfns", "--limit",
-                    "30", "--results-dir", str(results)]) == 0
+    assert (
+        run_cli(
+            [
+                "eval",
+                "--model",
+                str(tmp_path / "curve"),
+                "--checkpoints",
+                "--tasks",
+                "dlm_tfns",
+                "--limit",
+                "30",
+                "--results-dir",
+                str(results),
+            ]
+        )
+        == 0
+    )
     curve = [r for r in records(results) if (r["eval"] or {}).get("curve")][-1]["eval"]["curve"]
     by_step = {p["step"]: p["value"] for p in curve if p["metric"] == "acc"}
     assert sorted(by_step) == [10, 20] and by_step[20] == pytest.approx(points[20])
@@ -57,19 +97,50 @@ def test_eval_steps_records_points_and_the_last_equals_a_separate_eval(tmp_path,
 
 
 def test_checkpoints_rerun_keeps_points_and_resume_keeps_the_curve(tmp_path, tiny_model_dir, capsys):
-    from dlm.trainers.train import train
     from dlm.study.cycle import curve_evaluator_for
+    from dlm.trainers.train import train
 
-    first = config(tmp_path, "resumed", mode="sft", max_steps=10, batch_size=8, max_length=128, save_steps=5,
-                   eval_steps=5, eval_tasks="dlm_tfns", eval_limit=10)
+    first = config(
+        tmp_path,
+        "resumed",
+        mode="sft",
+        max_steps=10,
+        batch_size=8,
+        max_length=128,
+        save_steps=5,
+        eval_steps=5,
+        eval_tasks="dlm_tfns",
+        eval_limit=10,
+    )
     before = curve_of(train(first, evaluator=curve_evaluator_for(first)).record)
-    longer = config(tmp_path, "resumed", mode="sft", max_steps=15, batch_size=8, max_length=128, save_steps=5,
-                    eval_steps=5, eval_tasks="dlm_tfns", eval_limit=10, resume=True)
+    longer = config(
+        tmp_path,
+        "resumed",
+        mode="sft",
+        max_steps=15,
+        batch_size=8,
+        max_length=128,
+        save_steps=5,
+        eval_steps=5,
+        eval_tasks="dlm_tfns",
+        eval_limit=10,
+        resume=True,
+    )
     after = curve_of(train(longer, evaluator=curve_evaluator_for(longer)).record)
     assert sorted(after) == [0, 5, 10, 15] and all(after[s] == before[s] for s in before)
     results = tmp_path / "eval"
-    argv = ["eval", "--model", str(tmp_path / "resumed"), "--checkpoints", "--tasks", "dlm_tfns", "--limit", "10",
-            "--results-dir", str(results)]
+    argv = [
+        "eval",
+        "--model",
+        str(tmp_path / "resumed"),
+        "--checkpoints",
+        "--tasks",
+        "dlm_tfns",
+        "--limit",
+        "10",
+        "--results-dir",
+        str(results),
+    ]
     assert run_cli(argv) == 0
     capsys.readouterr()
     assert run_cli(argv) == 0
@@ -82,23 +153,66 @@ def test_curves_are_plotted_and_the_steps_budget_is_tabled(tmp_path):
     from dlm.store.records import write_record
 
     def run(run_id, approach, steps, value, starts_from=None, curve=None, created="2025-01-01"):
-        rec = {"run_id": run_id, "kind": "cycle", "status": "ok", "created_at": created, "approach": approach,
-               "domain": "finance", "model": {"name": f"checkpoints/{run_id}"},
-               "train": {"config": {"model": "gpt2", "mode": "sft" if approach != "pretrain" else "pretrain",
-                                    "max_steps": steps, "data": {"parts": [{"dataset": "tfns", "config": None}]}},
-                         "wall_time_s": 60.0, "total_params": 124_000_000, "curve": curve or []},
-               "eval": {"config": {"limit": None}, "scores": [
-                   {"task": "dlm_tfns", "metric": "f1_weighted", "value": value, "stderr": 0.02, "n": 90,
-                    "num_fewshot": 0, "filter": "none", "version": "1.0", "is_group": False}] if value else []}}
+        rec = {
+            "run_id": run_id,
+            "kind": "cycle",
+            "status": "ok",
+            "created_at": created,
+            "approach": approach,
+            "domain": "finance",
+            "model": {"name": f"checkpoints/{run_id}"},
+            "train": {
+                "config": {
+                    "model": "gpt2",
+                    "mode": "sft" if approach != "pretrain" else "pretrain",
+                    "max_steps": steps,
+                    "data": {"parts": [{"dataset": "tfns", "config": None}]},
+                },
+                "wall_time_s": 60.0,
+                "total_params": 124_000_000,
+                "curve": curve or [],
+            },
+            "eval": {
+                "config": {"limit": None},
+                "scores": [
+                    {
+                        "task": "dlm_tfns",
+                        "metric": "f1_weighted",
+                        "value": value,
+                        "stderr": 0.02,
+                        "n": 90,
+                        "num_fewshot": 0,
+                        "filter": "none",
+                        "version": "1.0",
+                        "is_group": False,
+                    }
+                ]
+                if value
+                else [],
+            },
+        }
         if starts_from:
             rec["starts_from"] = {"run_id": starts_from}
         return rec
 
-    curve = [{"step": s, "tokens": 100 * s, "task": "dlm_tfns", "metric": "f1_weighted", "value": v, "stderr": 0.03,
-              "is_group": False} for s, v in [(0, 0.2), (500, 0.5), (1000, 0.6)]]
+    curve = [
+        {
+            "step": s,
+            "tokens": 100 * s,
+            "task": "dlm_tfns",
+            "metric": "f1_weighted",
+            "value": v,
+            "stderr": 0.03,
+            "is_group": False,
+        }
+        for s, v in [(0, 0.2), (500, 0.5), (1000, 0.6)]
+    ]
     runs = tmp_path / "runs"
-    for rec in [run("a-sft", "sft", 1000, 0.60, curve=curve), run("b-pre", "pretrain", 250, None),
-                run("c-seq", "sequential", 750, 0.65, starts_from="b-pre", created="2025-01-02")]:
+    for rec in [
+        run("a-sft", "sft", 1000, 0.60, curve=curve),
+        run("b-pre", "pretrain", 250, None),
+        run("c-seq", "sequential", 750, 0.65, starts_from="b-pre", created="2025-01-02"),
+    ]:
         write_record(runs, rec)
     report = build_report(runs, against="gpt-4")
     assert report["curves"]["dlm_tfns"]["a-sft"] == [[0, 0.2, 0.03], [50000, 0.5, 0.03], [100000, 0.6, 0.03]]
@@ -117,15 +231,61 @@ def test_curve_points_score_with_the_run_protocol_document_by_document(tmp_path,
 
     out, runs = tmp_path / "out", tmp_path / "runs"
     protocol = ["--num_fewshot", "3", "--chat-template", "default"]
-    assert run_cli(["train", "--model", "tiny-gpt2", "--dataset", "zeroshot/twitter-financial-news-sentiment",
-                    "--mode", "sft", "--max_steps", "4", "--batch_size", "4", "--gradient_accumulation_steps", "1",
-                    "--max_length", "128", "--learning_rate", "3e-3", "--eval_steps", "2", "--eval_tasks", "dlm_tfns",
-                    "--eval_limit", "12", "--output_dir", str(out), "--results-dir", str(runs), *protocol]) == 0
+    assert (
+        run_cli(
+            [
+                "train",
+                "--model",
+                "tiny-gpt2",
+                "--dataset",
+                "zeroshot/twitter-financial-news-sentiment",
+                "--mode",
+                "sft",
+                "--max_steps",
+                "4",
+                "--batch_size",
+                "4",
+                "--gradient_accumulation_steps",
+                "1",
+                "--max_length",
+                "128",
+                "--learning_rate",
+                "3e-3",
+                "--eval_steps",
+                "2",
+                "--eval_tasks",
+                "dlm_tfns",
+                "--eval_limit",
+                "12",
+                "--output_dir",
+                str(out),
+                "--results-dir",
+                str(runs),
+                *protocol,
+            ]
+        )
+        == 0
+    )
     (trained,) = records(runs)
     last = {p["metric"]: p["value"] for p in trained["train"]["curve"] if p["step"] == 4 and p["task"] == "dlm_tfns"}
     separate_runs = tmp_path / "eval"
-    assert run_cli(["eval", "--model", str(out), "--tasks", "dlm_tfns", "--limit", "12", *protocol,
-                    "--results-dir", str(separate_runs)]) == 0
+    assert (
+        run_cli(
+            [
+                "eval",
+                "--model",
+                str(out),
+                "--tasks",
+                "dlm_tfns",
+                "--limit",
+                "12",
+                *protocol,
+                "--results-dir",
+                str(separate_runs),
+            ]
+        )
+        == 0
+    )
     (separate,) = records(separate_runs)
     scores = {s["metric"]: s["value"] for s in separate["eval"]["scores"]}
     assert scores["acc"] == pytest.approx(last["acc"]) and scores["f1_weighted"] == pytest.approx(last["f1_weighted"])
@@ -139,8 +299,10 @@ def test_curve_points_score_with_the_run_protocol_document_by_document(tmp_path,
         assert a == pytest.approx(b, abs=2e-3)
     # without the flags the same weights score other numbers: the protocol is what made them equal
     plain_runs = tmp_path / "plain"
-    assert run_cli(["eval", "--model", str(out), "--tasks", "dlm_tfns", "--limit", "12", "--results-dir",
-                    str(plain_runs)]) == 0
+    assert (
+        run_cli(["eval", "--model", str(out), "--tasks", "dlm_tfns", "--limit", "12", "--results-dir", str(plain_runs)])
+        == 0
+    )
     (plain,) = records(plain_runs)
     plain_block = read_outcomes(plain_runs / plain["eval"]["outcomes"])["dlm_tfns"]["none"]
     assert any(a != pytest.approx(b, abs=2e-3) for a, b in zip(curve["pred"], plain_block["pred"]))

@@ -1,4 +1,5 @@
 """The dataset layer on the sample snapshots: table, loading traps, formatting, mixtures, fractions, streaming."""
+
 from __future__ import annotations
 
 import itertools
@@ -9,9 +10,9 @@ import pytest
 
 from dlm.config import MixtureSpec
 from dlm.data.loading import TABLE, load_split, lookup, show_rows, to_pretrain_text, to_sft_pair
-from dlm.trainers.mixture import training_dataset
 from dlm.data.table import fiqa_label
 from dlm.errors import UserError
+from dlm.trainers.mixture import training_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -61,14 +62,17 @@ def test_every_dataset_loads_train_and_eval_split_from_samples(entry):
         assert all(f in rows[0] for f in entry.text_fields), (entry.label(), split, list(rows[0]))
 
 
-@pytest.mark.parametrize("dataset,config,field,names", [
-    ("stanfordnlp/imdb", "plain_text", "label", ["neg", "pos"]),
-    ("glue", "wnli", "label", ["not_entailment", "entailment"]),  # reversed w.r.t. rte/qnli
-    ("glue", "rte", "label", ["entailment", "not_entailment"]),
-    ("glue", "mnli", "label", ["entailment", "neutral", "contradiction"]),
-    (FPB, "sentences_50agree", "label", ["negative", "neutral", "positive"]),
-    ("cais/mmlu", "anatomy", "answer", ["A", "B", "C", "D"]),
-])
+@pytest.mark.parametrize(
+    "dataset,config,field,names",
+    [
+        ("stanfordnlp/imdb", "plain_text", "label", ["neg", "pos"]),
+        ("glue", "wnli", "label", ["not_entailment", "entailment"]),  # reversed w.r.t. rte/qnli
+        ("glue", "rte", "label", ["entailment", "not_entailment"]),
+        ("glue", "mnli", "label", ["entailment", "neutral", "contradiction"]),
+        (FPB, "sentences_50agree", "label", ["negative", "neutral", "positive"]),
+        ("cais/mmlu", "anatomy", "answer", ["A", "B", "C", "D"]),
+    ],
+)
 def test_class_label_names_match_the_table(dataset, config, field, names):
     rows = load_split(dataset, config, lookup(dataset, config).eval_split or "train")
     assert rows.features[field].names == names == list(lookup(dataset, config).label_names)
@@ -80,8 +84,9 @@ def test_label_encodings_of_plain_int_and_float_sets():
     assert tfns.label_names == ("Bearish", "Bullish", "Neutral")
     for row in _rows(load_split(TFNS, split="validation")):
         word = row["text"].split(":")[0]
-        assert row["label"] == {"Bearish": 0, "Downgrade": 0, "Selloff": 0, "Bullish": 1, "Upgrade": 1,
-                                "Rally": 1}.get(word, 2)
+        assert row["label"] == {"Bearish": 0, "Downgrade": 0, "Selloff": 0, "Bullish": 1, "Upgrade": 1, "Rally": 1}.get(
+            word, 2
+        )
     # FiQA: a float score, binned as FinGPT does; the eval task's binning agrees
     from dlm.harness_tasks.finance.utils import fiqa_sa_label
 
@@ -110,8 +115,11 @@ def test_hub_routes_without_network(monkeypatch):
     monkeypatch.delenv("DLM_DATA_DIR")
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")
-    assert _source(lookup(FPB, "sentences_50agree"), None) == \
-        (FPB, {"data_dir": "sentences_50agree", "revision": "refs/convert/parquet"}, "hub")
+    assert _source(lookup(FPB, "sentences_50agree"), None) == (
+        FPB,
+        {"data_dir": "sentences_50agree", "revision": "refs/convert/parquet"},
+        "hub",
+    )
     assert _source(lookup("glue", "cola"), None) == ("nyu-mll/glue", {"name": "cola"}, "hub")
 
 
@@ -156,6 +164,7 @@ def _task_yaml(path: Path) -> dict:
 
     class Loader(yaml.SafeLoader):
         pass
+
     Loader.add_multi_constructor("!", lambda loader, suffix, node: f"!{suffix}")
     doc = yaml.load(path.read_text(), Loader=Loader) or {}
     merged = {}
@@ -201,8 +210,9 @@ def test_sft_prompts_are_the_prompts_the_eval_tasks_score():
 
 # --- training data ---------------------------------------------------------------------------------------------
 def _mixture():
-    return MixtureSpec.from_flags(datasets=[TFNS, FPB, FINGPT], dataset_configs=["None", "None", "None"],
-                                  mixture_rates=["0.5", "0.3", "0.2"])
+    return MixtureSpec.from_flags(
+        datasets=[TFNS, FPB, FINGPT], dataset_configs=["None", "None", "None"], mixture_rates=["0.5", "0.3", "0.2"]
+    )
 
 
 def test_mixture_proportions_are_exact_over_10k_draws():
@@ -244,16 +254,24 @@ def test_train_only_eval_sets_never_train_on_scored_rows():
 
 
 def test_streamed_fraction_is_a_deterministic_share_of_the_stream():
-    dataset, info = training_dataset(MixtureSpec.single("PleIAs/common_corpus"), "pretrain", data_fraction=0.5,
-                                     max_rows=20)
+    dataset, info = training_dataset(
+        MixtureSpec.single("PleIAs/common_corpus"), "pretrain", data_fraction=0.5, max_rows=20
+    )
     assert len(dataset) == 20 and 30 <= info["rows_read"]["PleIAs/common_corpus"] <= 55  # ~2 read per row kept
     again, _ = training_dataset(MixtureSpec.single("PleIAs/common_corpus"), "pretrain", data_fraction=0.5, max_rows=20)
     assert again["text"] == dataset["text"]
 
 
-@pytest.mark.parametrize("dataset,config", [(FPB, "sentences_50agree"), (TFNS, None),
-                                            ("TheFinAI/fiqa-sentiment-classification", None),
-                                            ("zeroshot/twitter-financial-news-topic", None), ("imdb", None)])
+@pytest.mark.parametrize(
+    "dataset,config",
+    [
+        (FPB, "sentences_50agree"),
+        (TFNS, None),
+        ("TheFinAI/fiqa-sentiment-classification", None),
+        ("zeroshot/twitter-financial-news-topic", None),
+        ("imdb", None),
+    ],
+)
 def test_sample_classification_sets_are_learnable(dataset, config):
     """The cue words work: a bag-of-words classifier trained on the training rows labels the scored rows."""
     from sklearn.feature_extraction.text import CountVectorizer
@@ -284,8 +302,11 @@ def test_generator_reproduces_the_committed_samples(tmp_path):
     spec.loader.exec_module(make_samples)
     make_samples.main(tmp_path)
     made = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
-    committed = sorted(p.relative_to(SAMPLES) for p in SAMPLES.rglob("*") if p.is_file()
-                       and p.parts[len(SAMPLES.parts)] in make_samples.OWNERS)
+    committed = sorted(
+        p.relative_to(SAMPLES)
+        for p in SAMPLES.rglob("*")
+        if p.is_file() and p.parts[len(SAMPLES.parts)] in make_samples.OWNERS
+    )
     assert made == committed and len(made) > 400
     for rel in made:
         if rel.suffix == ".parquet":  # compare content: file bytes also carry the writer's version
@@ -328,21 +349,45 @@ def test_show_rows_raw_pretrain_and_sft():
 
 
 # --- bad input ---------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("call,message", [
-    (lambda empty: lookup("imbd"), r"unknown dataset 'imbd'; did you mean 'stanfordnlp/imdb'"),
-    (lambda empty: lookup("glue", "sst3"), r"unknown config 'sst3' for glue; did you mean 'sst2'\? valid: cola, sst2"),
-    (lambda empty: lookup("stanfordnlp/imdb", "sst2"), r"valid: plain_text"),
-    (lambda empty: load_split("imdb", split="tset"),
-     r"unknown split 'tset' for stanfordnlp/imdb:plain_text; did you mean 'test'"),
-    (lambda empty: load_split("glue", "cola", "dev2"),
-     r"unknown split 'dev2' for glue:cola; valid: train, validation, test"),
-    (lambda empty: load_split("glue"), r"needs a config"),
-    (lambda empty: load_split("yale-nlp/FinanceMath", data_dir=empty), r"gated.*HF_TOKEN"),
-    (lambda empty: load_split("openai/gsm8k", "main", data_dir=empty), r"offline.*--data-dir"),
-    (lambda empty: training_dataset(MixtureSpec.single("wikitext"), "sft"), r"--mode pretrain"),
-    (lambda empty: training_dataset(MixtureSpec.single("AdaptLLM/finance-tasks", "NER"), "sft"), r"evaluation-only"),
-], ids=["id", "config", "no-configs", "split-typo", "split", "needs-config", "gated", "offline", "corpus-sft",
-        "eval-only"])
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda empty: lookup("imbd"), r"unknown dataset 'imbd'; did you mean 'stanfordnlp/imdb'"),
+        (
+            lambda empty: lookup("glue", "sst3"),
+            r"unknown config 'sst3' for glue; did you mean 'sst2'\? valid: cola, sst2",
+        ),
+        (lambda empty: lookup("stanfordnlp/imdb", "sst2"), r"valid: plain_text"),
+        (
+            lambda empty: load_split("imdb", split="tset"),
+            r"unknown split 'tset' for stanfordnlp/imdb:plain_text; did you mean 'test'",
+        ),
+        (
+            lambda empty: load_split("glue", "cola", "dev2"),
+            r"unknown split 'dev2' for glue:cola; valid: train, validation, test",
+        ),
+        (lambda empty: load_split("glue"), r"needs a config"),
+        (lambda empty: load_split("yale-nlp/FinanceMath", data_dir=empty), r"gated.*HF_TOKEN"),
+        (lambda empty: load_split("openai/gsm8k", "main", data_dir=empty), r"offline.*--data-dir"),
+        (lambda empty: training_dataset(MixtureSpec.single("wikitext"), "sft"), r"--mode pretrain"),
+        (
+            lambda empty: training_dataset(MixtureSpec.single("AdaptLLM/finance-tasks", "NER"), "sft"),
+            r"evaluation-only",
+        ),
+    ],
+    ids=[
+        "id",
+        "config",
+        "no-configs",
+        "split-typo",
+        "split",
+        "needs-config",
+        "gated",
+        "offline",
+        "corpus-sft",
+        "eval-only",
+    ],
+)
 def test_bad_input_raises_one_line_user_error(call, message, tmp_path):
     with pytest.raises(UserError, match=message) as err:
         call(str(tmp_path))  # an empty --data-dir: no snapshot there
@@ -362,7 +407,11 @@ def test_cli_data_list_and_show(capsys):
 
     cli.main(["data", "list"])
     out = capsys.readouterr().out
-    assert "nyu-mll/glue" in out and "parquet-export" in out and "23 repositories (the study plan's 26 datasets are configs of these)" in out
+    assert (
+        "nyu-mll/glue" in out
+        and "parquet-export" in out
+        and "23 repositories (the study plan's 26 datasets are configs of these)" in out
+    )
     cli.main(["data", "show", FPB, "--as", "sft", "-n", "2"])
     out = capsys.readouterr().out
     assert "Answer:" in out and re.search(r"' (negative|neutral|positive)'", out)

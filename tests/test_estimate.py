@@ -1,17 +1,20 @@
 """Training-time estimates (trainers/estimate.py): printed before training, calibrated on the first steps,
 recorded beside the actual time; `dlm plan --dry-run --device t4` lists every training run and flags > 2 h."""
+
 from __future__ import annotations
 
 import pytest
-
 from train_support import config
 
 
 def test_a_tiny_run_is_estimated_within_a_factor_of_2(tmp_path, tiny_model_dir, capsys):
     from dlm.trainers.train import train
 
-    result = train(config(tmp_path, "timed", mode="sft", max_steps=40, batch_size=8, max_length=128,
-                          save_steps=1000, logging_steps=10))
+    result = train(
+        config(
+            tmp_path, "timed", mode="sft", max_steps=40, batch_size=8, max_length=128, save_steps=1000, logging_steps=10
+        )
+    )
     err = capsys.readouterr().err
     assert "time estimate before training:" in err and "time estimate after 5 step(s):" in err
     estimate = result.record["train"]["time_estimate"]
@@ -37,8 +40,9 @@ def test_the_device_table_and_the_budget_warning(capsys):
 def test_plan_dry_run_lists_every_training_run_with_hours_and_flags_those_over_2h(tmp_path, capsys):
     from dlm import cli
 
-    cli.main(["plan", "plans/phase3_finetune.yaml", "--dry-run", "--device", "t4", "--results-dir",
-              str(tmp_path / "runs")])
+    cli.main(
+        ["plan", "plans/phase3_finetune.yaml", "--dry-run", "--device", "t4", "--results-dir", str(tmp_path / "runs")]
+    )
     out = capsys.readouterr().out
     from dlm.plan.file import load_plan
 
@@ -47,8 +51,10 @@ def test_plan_dry_run_lists_every_training_run_with_hours_and_flags_those_over_2
     assert len(lines) == len(trains) and all(" h)" in line for line in lines)
     assert "T4 peak 65 TFLOP/s" in out and "# training total:" in out
     long = tmp_path / "long.yaml"
-    long.write_text("name: long\nruns:\n  - name: big\n    approach: pretrain\n    model: qwen2-0.5b\n"
-                    "    data: gbharti/finance-alpaca\n    max_steps: 20000\n    max_length: 1024\n")
+    long.write_text(
+        "name: long\nruns:\n  - name: big\n    approach: pretrain\n    model: qwen2-0.5b\n"
+        "    data: gbharti/finance-alpaca\n    max_steps: 20000\n    max_length: 1024\n"
+    )
     cli.main(["plan", str(long), "--dry-run", "--device", "t4", "--results-dir", str(tmp_path / "runs")])
     out = capsys.readouterr().out
     assert "big:" in out and "OVER 2 h" in out and "1 over 2 h: big" in out

@@ -4,6 +4,7 @@ One module-scoped run scores every task (3 documents each, 1 shot) so that the p
 metrics present, few-shot contexts never holding their own document, F1 equal to scikit-learn's on the same
 predictions. Built-in parity runs lm-eval's own glue sst2 / gsm8k / mmlu YAMLs on the same local files.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from dlm.errors import UserError
 from dlm.harness_tasks.catalog import DOMAIN_GROUPS, PREFIX, TASKS_DIR, catalog, leaf_tasks, list_tasks, resolve_tasks
 from dlm.settings import eval_config
-from dlm.errors import UserError
 
 # every task: the suite, its generative twins, the gated one, the code one
 ALL = ["dlm_all", "dlm_all_gen", "dlm_financemath", "dlm_bigcodebench"]
@@ -48,8 +49,17 @@ def full_run(tiny, samples_dir):
     for task in loaded["tasks"].values():
         if task.get_config("output_type") == "generate_until":
             task.set_config("generation_kwargs", {"max_gen_toks": 16}, update=True)
-    cfg = eval_config(dict(model="tiny-gpt2", tasks=ALL, num_fewshot=1, limit=3, eval_batch_size=32, bootstrap_iters=0,
-                     allow_code_execution=True))
+    cfg = eval_config(
+        dict(
+            model="tiny-gpt2",
+            tasks=ALL,
+            num_fewshot=1,
+            limit=3,
+            eval_batch_size=32,
+            bootstrap_iters=0,
+            allow_code_execution=True,
+        )
+    )
     top = [loaded["groups"].get(name) or loaded["tasks"][name] for name in ALL]
     return loaded["tasks"], run_harness(*tiny, top, manager, cfg, log_samples=True)
 
@@ -124,9 +134,23 @@ def test_every_task_yields_its_metrics(full_run):
         assert results["n-shot"][name] == 1
         assert results["n-samples"][name]["effective"] == 3
         assert "sem_sim,none" not in row  # opt-in only
-    for group in ("fin_sentiment", "dlm_adaptllm", "dlm_finance", "dlm_glue", "dlm_mmlu", "dlm_math", "dlm_all",
-                  "fin_sentiment_gen", "dlm_adaptllm_gen", "dlm_finance_gen", "dlm_glue_gen", "dlm_mmlu_gen",
-                  "dlm_math_gen", "dlm_general_gen", "dlm_all_gen"):
+    for group in (
+        "fin_sentiment",
+        "dlm_adaptllm",
+        "dlm_finance",
+        "dlm_glue",
+        "dlm_mmlu",
+        "dlm_math",
+        "dlm_all",
+        "fin_sentiment_gen",
+        "dlm_adaptllm_gen",
+        "dlm_finance_gen",
+        "dlm_glue_gen",
+        "dlm_mmlu_gen",
+        "dlm_math_gen",
+        "dlm_general_gen",
+        "dlm_all_gen",
+    ):
         aggregates = {k.split(",")[0] for k in results["groups"][group] if "," in k and "_stderr" not in k}
         assert set(catalog()[group].metrics) <= aggregates, (group, aggregates)
     assert results["results"]["dlm_gsm8k"].keys() >= {"exact_match,strict-match", "exact_match,flexible-extract"}
@@ -195,7 +219,9 @@ def _gsm8k_scores(response: str, answer: str) -> dict:
     from lm_eval.api.registry import get_filter
 
     config = catalog()["dlm_gsm8k"].config
-    kwargs = {k: v for k, v in config["metric_list"][0].items() if k not in ("metric", "aggregation", "higher_is_better")}
+    kwargs = {
+        k: v for k, v in config["metric_list"][0].items() if k not in ("metric", "aggregation", "higher_is_better")
+    }
     out = {}
     for pipeline in config["filter_list"]:
         resps = [[response]]
@@ -203,7 +229,9 @@ def _gsm8k_scores(response: str, answer: str) -> dict:
             step = dict(step)
             resps = list(get_filter(step.pop("function"))(**step).apply(resps, [{}]))
         value = resps[0] if isinstance(resps[0], str) else resps[0][0]
-        out[pipeline["name"]] = exact_match_hf_evaluate(predictions=[value], references=[answer], **kwargs)["exact_match"]
+        out[pipeline["name"]] = exact_match_hf_evaluate(predictions=[value], references=[answer], **kwargs)[
+            "exact_match"
+        ]
     return out
 
 
@@ -254,8 +282,12 @@ def _builtin(name: str, yaml_path: str, data_files: dict) -> dict:
     from lm_eval.tasks._yaml_loader import load_yaml
 
     config = load_yaml(Path(lm_eval.__file__).parent / "tasks" / yaml_path)
-    config.update(task=name, dataset_path="parquet", dataset_name=None,
-                  dataset_kwargs={"data_files": {split: str(path) for split, path in data_files.items()}})
+    config.update(
+        task=name,
+        dataset_path="parquet",
+        dataset_name=None,
+        dataset_kwargs={"data_files": {split: str(path) for split, path in data_files.items()}},
+    )
     config.pop("tag", None)
     return config
 
@@ -267,13 +299,21 @@ def test_mirrored_tasks_score_like_the_builtins(tiny, samples_dir):
         return next(samples_dir.glob(pattern))
 
     references = {
-        "dlm_glue_sst2": _builtin("ref_sst2", "glue/sst2/default.yaml",
-                                  {"train": one("nyu-mll/glue/sst2/train-*"), "validation": one("nyu-mll/glue/sst2/validation-*")}),
-        "dlm_gsm8k": _builtin("ref_gsm8k", "gsm8k/gsm8k.yaml",
-                              {"train": one("openai/gsm8k/main/train-*"), "test": one("openai/gsm8k/main/test-*")}),
+        "dlm_glue_sst2": _builtin(
+            "ref_sst2",
+            "glue/sst2/default.yaml",
+            {"train": one("nyu-mll/glue/sst2/train-*"), "validation": one("nyu-mll/glue/sst2/validation-*")},
+        ),
+        "dlm_gsm8k": _builtin(
+            "ref_gsm8k",
+            "gsm8k/gsm8k.yaml",
+            {"train": one("openai/gsm8k/main/train-*"), "test": one("openai/gsm8k/main/test-*")},
+        ),
         "dlm_mmlu_abstract_algebra": _builtin(
-            "ref_mmlu", "mmlu/default/mmlu_abstract_algebra.yaml",
-            {"dev": one("cais/mmlu/abstract_algebra/dev-*"), "test": one("cais/mmlu/abstract_algebra/test-*")}),
+            "ref_mmlu",
+            "mmlu/default/mmlu_abstract_algebra.yaml",
+            {"dev": one("cais/mmlu/abstract_algebra/dev-*"), "test": one("cais/mmlu/abstract_algebra/test-*")},
+        ),
     }
     references["dlm_gsm8k"]["generation_kwargs"]["max_gen_toks"] = 32  # a short decoding budget keeps it fast
     ours = list(references)
@@ -282,7 +322,9 @@ def test_mirrored_tasks_score_like_the_builtins(tiny, samples_dir):
     loaded["tasks"]["dlm_gsm8k"].set_config("generation_kwargs", {"max_gen_toks": 32}, update=True)
     # zero-shot: our few-shot pools also drop rows equal to a scored row (the samples repeat sst2 sentences
     # across splits), which the built-ins do not, so k-shot contexts may legitimately differ
-    cfg = eval_config(dict(model="tiny-gpt2", tasks=ours, num_fewshot=0, limit=5, eval_batch_size=16, bootstrap_iters=0))
+    cfg = eval_config(
+        dict(model="tiny-gpt2", tasks=ours, num_fewshot=0, limit=5, eval_batch_size=16, bootstrap_iters=0)
+    )
     results = run_harness(*tiny, list(loaded["tasks"].values()), manager, cfg, log_samples=True)
     for name, ref in references.items():
         ref_name = ref["task"]
@@ -301,15 +343,33 @@ def test_lm_eval_cli_runs_fin_sentiment_directly_with_the_same_scores(tmp_path, 
     from dlm.harness_tasks.evaluate import evaluate
 
     lm_eval_bin = Path(sys.executable).with_name("lm_eval")
-    cmd = [str(lm_eval_bin), "--model", "hf", "--model_args", f"pretrained={tiny_model_dir},dtype=float32",
-           "--tasks", "fin_sentiment", "--include_path", str(TASKS_DIR), "--device", "cpu", "--batch_size", "8",
-           "--limit", "4", "--output_path", str(tmp_path / "out")]
+    cmd = [
+        str(lm_eval_bin),
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={tiny_model_dir},dtype=float32",
+        "--tasks",
+        "fin_sentiment",
+        "--include_path",
+        str(TASKS_DIR),
+        "--device",
+        "cpu",
+        "--batch_size",
+        "8",
+        "--limit",
+        "4",
+        "--output_path",
+        str(tmp_path / "out"),
+    ]
     env = {**os.environ, "DLM_DATA_DIR": str(samples_dir)}
     done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     cli = json.loads(next((tmp_path / "out").rglob("results_*.json")).read_text())["results"]
 
-    cfg = eval_config(dict(model="tiny-gpt2", tasks=["fin_sentiment"], limit=4, bootstrap_iters=0, data_dir=str(samples_dir)))
+    cfg = eval_config(
+        dict(model="tiny-gpt2", tasks=["fin_sentiment"], limit=4, bootstrap_iters=0, data_dir=str(samples_dir))
+    )
     ours = evaluate(cfg, model=tiny[0], tokenizer=tiny[1], write=False)["eval"]["raw"]["results"]
     for task in ("dlm_fpb", "dlm_tfns", "dlm_fiqa_sa", "fin_sentiment"):
         for metric in ("acc,none", "f1_weighted,none"):
@@ -319,8 +379,21 @@ def test_lm_eval_cli_runs_fin_sentiment_directly_with_the_same_scores(tmp_path, 
 def test_dlm_eval_writes_a_record(results_dir, tiny_model_dir, samples_dir, capsys):
     from dlm import cli
 
-    cli.main(["eval", "--model", str(tiny_model_dir), "--tasks", "dlm_tfns,dlm_glue_rte", "--limit", "3",
-              "--data-dir", str(samples_dir), "--results-dir", str(results_dir)])
+    cli.main(
+        [
+            "eval",
+            "--model",
+            str(tiny_model_dir),
+            "--tasks",
+            "dlm_tfns,dlm_glue_rte",
+            "--limit",
+            "3",
+            "--data-dir",
+            str(samples_dir),
+            "--results-dir",
+            str(results_dir),
+        ]
+    )
     (path,) = results_dir.glob("*.json")
     record = json.loads(path.read_text())
     assert record["kind"] == "eval" and record["model"]["resolved"] == str(tiny_model_dir)
@@ -337,12 +410,24 @@ def test_batch_size_is_applied_and_a_training_model_stays_in_training(tiny, samp
 
     model, tokenizer = tiny
     seen = []
-    hook = model.register_forward_pre_hook(lambda mod, args, kwargs: seen.append(
-        (kwargs.get("input_ids") if kwargs.get("input_ids") is not None else args[0]).shape[0]), with_kwargs=True)
+    hook = model.register_forward_pre_hook(
+        lambda mod, args, kwargs: seen.append(
+            (kwargs.get("input_ids") if kwargs.get("input_ids") is not None else args[0]).shape[0]
+        ),
+        with_kwargs=True,
+    )
     model.train()
     try:
-        cfg = eval_config(dict(model="tiny-gpt2", tasks=["dlm_imdb"], limit=6, eval_batch_size=4, bootstrap_iters=0,
-                         data_dir=str(samples_dir)))
+        cfg = eval_config(
+            dict(
+                model="tiny-gpt2",
+                tasks=["dlm_imdb"],
+                limit=6,
+                eval_batch_size=4,
+                bootstrap_iters=0,
+                data_dir=str(samples_dir),
+            )
+        )
         record = evaluate(cfg, model=model, tokenizer=tokenizer, extra={"approach": "sft"}, write=False)
     finally:
         hook.remove()
@@ -350,13 +435,17 @@ def test_batch_size_is_applied_and_a_training_model_stays_in_training(tiny, samp
     assert model.training and record["approach"] == "sft"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--tasks", "fin_sentimnet"], "did you mean 'fin_sentiment'"),
-    (["--tasks", "dlm_mmlu_pro_math", "--num_fewshot", "99"], "--num_fewshot 99 is more than"),
-    (["--tasks", "dlm_bigcodebench"], "--allow-code-execution"),
-    (["--tasks", "dlm_financemath"], "is gated"),
-    (["--tasks", "dlm_tfns", "--peft", "no-such-adapter"], "adapter 'no-such-adapter' not found"),
-], ids=["unknown-task", "k-over-pool", "code-without-opt-in", "gated-without-token", "missing-adapter"])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--tasks", "fin_sentimnet"], "did you mean 'fin_sentiment'"),
+        (["--tasks", "dlm_mmlu_pro_math", "--num_fewshot", "99"], "--num_fewshot 99 is more than"),
+        (["--tasks", "dlm_bigcodebench"], "--allow-code-execution"),
+        (["--tasks", "dlm_financemath"], "is gated"),
+        (["--tasks", "dlm_tfns", "--peft", "no-such-adapter"], "adapter 'no-such-adapter' not found"),
+    ],
+    ids=["unknown-task", "k-over-pool", "code-without-opt-in", "gated-without-token", "missing-adapter"],
+)
 def test_bad_input_is_one_line_exit_2_and_no_record(args, message, tiny_model_dir, results_dir, capsys, monkeypatch):
     from dlm import cli
 
@@ -375,5 +464,7 @@ def test_missing_checkpoint_is_a_user_error(results_dir):
     from dlm.harness_tasks.evaluate import evaluate
 
     with pytest.raises(UserError, match="not found"):
-        evaluate(eval_config(dict(model="./checkpoints/never-trained", tasks=["dlm_tfns"], results_dir=str(results_dir))))
+        evaluate(
+            eval_config(dict(model="./checkpoints/never-trained", tasks=["dlm_tfns"], results_dir=str(results_dir)))
+        )
     assert not results_dir.exists()

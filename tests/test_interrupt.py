@@ -1,4 +1,5 @@
 """Ctrl-C: every command exits 130 with one line saying what was kept (typer's own handling returned 0)."""
+
 from __future__ import annotations
 
 import os
@@ -19,12 +20,15 @@ def _interrupt(*args, **kwargs):
     raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("argv,target", [
-    (["eval", "--model", "tiny-gpt2", "--tasks", "dlm_fpb"], "dlm.harness_tasks.evaluate.evaluate"),
-    (["plan", "plans/demo.yaml"], "dlm.plan.runner.run_plan"),
-    (["report"], "dlm.results.report.render_report"),
-    (["demo"], "dlm.demo.demo"),
-])
+@pytest.mark.parametrize(
+    "argv,target",
+    [
+        (["eval", "--model", "tiny-gpt2", "--tasks", "dlm_fpb"], "dlm.harness_tasks.evaluate.evaluate"),
+        (["plan", "plans/demo.yaml"], "dlm.plan.runner.run_plan"),
+        (["report"], "dlm.results.report.render_report"),
+        (["demo"], "dlm.demo.demo"),
+    ],
+)
 def test_an_interrupted_command_exits_130_with_one_line(argv, target, monkeypatch, capsys):
     monkeypatch.setattr(target, _interrupt)
     with pytest.raises(SystemExit) as exit_:
@@ -37,11 +41,36 @@ def test_an_interrupted_command_exits_130_with_one_line(argv, target, monkeypatc
 
 def test_ctrl_c_during_training_exits_130_and_keeps_no_record(tmp_path, tiny_model_dir):
     out, runs = tmp_path / "out", tmp_path / "runs"
-    command = [sys.executable, "-m", "dlm", "train", "--model", "tiny-gpt2", "--dataset", "glue",
-               "--dataset_config", "sst2", "--max_steps", "2000", "--max_length", "32", "--save_steps", "1000",
-               "--output_dir", str(out), "--results-dir", str(runs)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "dlm",
+        "train",
+        "--model",
+        "tiny-gpt2",
+        "--dataset",
+        "glue",
+        "--dataset_config",
+        "sst2",
+        "--max_steps",
+        "2000",
+        "--max_length",
+        "32",
+        "--save_steps",
+        "1000",
+        "--output_dir",
+        str(out),
+        "--results-dir",
+        str(runs),
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     deadline = time.time() + 120
     while not (out / "dlm_time.json").exists() and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)  # training has taken its first step

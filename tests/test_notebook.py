@@ -1,10 +1,10 @@
 """notebooks/quickstart.ipynb runs headless in a real Jupyter kernel (nbclient + ipykernel) on tiny-gpt2 and
 samples/, every cell, and a second execution resumes (writes no run again)."""
+
 from __future__ import annotations
 
 import time
 from pathlib import Path
-
 
 from train_support import ROOT
 
@@ -17,12 +17,15 @@ def execute(workdir: Path, max_steps: int = 20):
 
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     (index,) = [i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", [])]
-    injected = (f"model = 'tiny-gpt2'\nmax_steps = {max_steps}\nlimit = None\ndata_dir = 'samples'\n"
-                f"workdir = {str(workdir)!r}\ninstall = False")
+    injected = (
+        f"model = 'tiny-gpt2'\nmax_steps = {max_steps}\nlimit = None\ndata_dir = 'samples'\n"
+        f"workdir = {str(workdir)!r}\ninstall = False"
+    )
     notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(injected))  # what papermill does with -p
     started = time.perf_counter()
-    NotebookClient(notebook, timeout=180, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    NotebookClient(
+        notebook, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    ).execute()
     return notebook, time.perf_counter() - started
 
 

@@ -1,4 +1,5 @@
 """Contamination check: the engine on planted rows, the known real leaks reproduced by samples/, the CLI."""
+
 from __future__ import annotations
 
 import random
@@ -9,10 +10,11 @@ import pytest
 from dlm.harness_tasks.overlap import compare_rows, normalise
 
 FPB_SENTENCE = "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period in 2007 ."
-FINGPT_ROW = {"instruction": "What is the sentiment of this news? Please choose an answer from "
-                             "{negative/neutral/positive}.",
-              "input": "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period in 2007.",
-              "output": "positive"}
+FINGPT_ROW = {
+    "instruction": "What is the sentiment of this news? Please choose an answer from {negative/neutral/positive}.",
+    "input": "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period in 2007.",
+    "output": "positive",
+}
 
 
 def _words(rng: random.Random, n: int) -> str:
@@ -30,8 +32,11 @@ def test_exact_duplicate_inside_an_instruction_row_is_found():
 
 
 def test_sentence_embedded_in_a_prompt_is_a_near_duplicate():
-    prompt = {"input": f"Sentence: {FPB_SENTENCE}\nQuestion: what is the sentiment?\nAnswer:",
-              "options": ["negative", "neutral", "positive"], "gold_index": 2}
+    prompt = {
+        "input": f"Sentence: {FPB_SENTENCE}\nQuestion: what is the sentiment?\nAnswer:",
+        "options": ["negative", "neutral", "positive"],
+        "gold_index": 2,
+    }
     report = compare_rows([FINGPT_ROW], [prompt])
     assert (report["exact"], report["near"]) == (0, 1)
     assert report["examples"][0]["containment"] >= 0.5
@@ -39,8 +44,9 @@ def test_sentence_embedded_in_a_prompt_is_a_near_duplicate():
 
 def test_labels_and_unrelated_text_are_not_overlap():
     train = [{"text": "The board approved the dividend after a long meeting on Tuesday evening.", "label": "positive"}]
-    evals = [{"sentence": "Shares of the retailer fell sharply after weak holiday sales were reported.",
-              "label": "positive"}]
+    evals = [
+        {"sentence": "Shares of the retailer fell sharply after weak holiday sales were reported.", "label": "positive"}
+    ]
     report = compare_rows(train, evals)
     assert (report["duplicated"], report["above_threshold"]) == (0, False)
 
@@ -175,10 +181,23 @@ def test_a_cycle_records_and_announces_its_contamination(tmp_path, capsys, tiny_
     from dlm.settings import run_config
     from dlm.study.cycle import run_cycle
 
-    record = run_cycle(run_config({"model": "tiny-gpt2", "dataset": FINGPT, "mode": "sft", "max_steps": 1,
-                                   "batch_size": 2, "gradient_accumulation_steps": 1, "max_length": 64,
-                                   "output_dir": str(tmp_path / "out"), "results_dir": str(tmp_path / "runs"),
-                                   "tasks": "dlm_fpb,dlm_gsm8k", "limit": 2}))
+    record = run_cycle(
+        run_config(
+            {
+                "model": "tiny-gpt2",
+                "dataset": FINGPT,
+                "mode": "sft",
+                "max_steps": 1,
+                "batch_size": 2,
+                "gradient_accumulation_steps": 1,
+                "max_length": 64,
+                "output_dir": str(tmp_path / "out"),
+                "results_dir": str(tmp_path / "runs"),
+                "tasks": "dlm_fpb,dlm_gsm8k",
+                "limit": 2,
+            }
+        )
+    )
     by_task = {r["eval"]: r for r in record["train"]["contamination"]}
     assert by_task["dlm_fpb"]["above_threshold"] and not by_task["dlm_gsm8k"]["above_threshold"]
     assert "contamination: " in capsys.readouterr().out

@@ -1,6 +1,7 @@
 """Whether a difference is real: per-document outcomes, bootstrap stderr, pairing rules and three-way verdicts.
 
 Records and their outcomes files are constructed (no model runs); the statistics are the report's own."""
+
 from __future__ import annotations
 
 import random
@@ -8,12 +9,12 @@ import random
 import numpy as np
 import pytest
 
-from dlm.store.records import write_record
 from dlm.harness_tasks import metrics
 from dlm.harness_tasks.outcomes import bootstrap_stderr
-from dlm.store.outcomes import write_outcomes
 from dlm.results.paired import Difference, decide
 from dlm.results.report import build_report
+from dlm.store.outcomes import write_outcomes
+from dlm.store.records import write_record
 
 ACC = "lm_eval.api.metrics:mean"
 F1 = "dlm.harness_tasks.metrics:f1_weighted"
@@ -25,27 +26,76 @@ def _correct(n: int, rate: float, seed: int) -> list[float]:
     return [1.0 if rng.random() < rate else 0.0 for _ in range(n)]
 
 
-def _write(directory, run_id, approach, task, values, aggregation=ACC, metric="acc", created="2025-01-01",
-           limit=None, version="1", docs=None, train=None, starts_from=None, domain="finance"):
+def _write(
+    directory,
+    run_id,
+    approach,
+    task,
+    values,
+    aggregation=ACC,
+    metric="acc",
+    created="2025-01-01",
+    limit=None,
+    version="1",
+    docs=None,
+    train=None,
+    starts_from=None,
+    domain="finance",
+):
     """One record plus its outcomes file; the score is the aggregation of `values` (what dlm eval stores)."""
     docs = docs or [f"{i:012x}" for i in range(len(values))]
-    block = {"version": version, "docs": docs, "gold": [None] * len(values), "pred": [None] * len(values),
-             "metrics": {metric: {"aggregation": aggregation, "values": values}}}
-    value = float(np.mean(values)) if aggregation == ACC else float(getattr(metrics, metric)(
-        [tuple(v) for v in values]))
+    block = {
+        "version": version,
+        "docs": docs,
+        "gold": [None] * len(values),
+        "pred": [None] * len(values),
+        "metrics": {metric: {"aggregation": aggregation, "values": values}},
+    }
+    value = (
+        float(np.mean(values)) if aggregation == ACC else float(getattr(metrics, metric)([tuple(v) for v in values]))
+    )
     write_outcomes(directory, run_id, {task: {"none": block}})
-    rec = {"run_id": run_id, "kind": "cycle", "status": "ok", "created_at": created, "approach": approach,
-           "domain": None if approach == "zero-shot" else domain,
-           "model": {"name": "gpt2" if approach == "zero-shot" else f"checkpoints/{run_id}"},
-           "eval": {"config": {"limit": limit}, "outcomes": f"{run_id}.outcomes.json.gz",
-                    "scores": [{"task": task, "metric": metric, "value": value, "stderr": None, "n": len(values),
-                                "num_fewshot": 0, "filter": "none", "version": version, "is_group": False,
-                                "higher_is_better": True}]}}
+    rec = {
+        "run_id": run_id,
+        "kind": "cycle",
+        "status": "ok",
+        "created_at": created,
+        "approach": approach,
+        "domain": None if approach == "zero-shot" else domain,
+        "model": {"name": "gpt2" if approach == "zero-shot" else f"checkpoints/{run_id}"},
+        "eval": {
+            "config": {"limit": limit},
+            "outcomes": f"{run_id}.outcomes.json.gz",
+            "scores": [
+                {
+                    "task": task,
+                    "metric": metric,
+                    "value": value,
+                    "stderr": None,
+                    "n": len(values),
+                    "num_fewshot": 0,
+                    "filter": "none",
+                    "version": version,
+                    "is_group": False,
+                    "higher_is_better": True,
+                }
+            ],
+        },
+    }
     if approach != "zero-shot":
         mode = "pretrain" if approach == "pretrain" else "sft"
-        rec["train"] = {"config": {"model": "gpt2", "mode": mode, "max_steps": 100, "seed": 42, "lora": None,
-                                   "data": {"parts": [{"dataset": "x", "config": None}]}, **(train or {})},
-                        "wall_time_s": 60.0}
+        rec["train"] = {
+            "config": {
+                "model": "gpt2",
+                "mode": mode,
+                "max_steps": 100,
+                "seed": 42,
+                "lora": None,
+                "data": {"parts": [{"dataset": "x", "config": None}]},
+                **(train or {}),
+            },
+            "wall_time_s": 60.0,
+        }
     if starts_from:
         rec["starts_from"] = {"run_id": starts_from, "approach": "pretrain", "mode": "pretrain"}
     write_record(directory, rec)
@@ -121,11 +171,14 @@ def test_mcc_gain_over_a_negative_control_is_decided_on_the_corpus_metric(result
     assert h1["verdict"] == "supported", h1["detail"]
 
 
-@pytest.mark.parametrize("change,reason", [
-    ({"n": 150}, "200 vs 150 documents"),
-    ({"version": "2"}, "task version"),
-    ({"docs": [f"{i + 1000:012x}" for i in range(200)]}, "different documents"),
-])
+@pytest.mark.parametrize(
+    "change,reason",
+    [
+        ({"n": 150}, "200 vs 150 documents"),
+        ({"version": "2"}, "task version"),
+        ({"docs": [f"{i + 1000:012x}" for i in range(200)]}, "different documents"),
+    ],
+)
 def test_mismatched_controls_are_not_paired_and_say_why(results_dir, change, reason):
     n = change.pop("n", 200)
     _write(results_dir, "zs", "zero-shot", "dlm_fpb", _correct(n, 0.3, 3), **change)
@@ -143,10 +196,16 @@ def test_a_subset_run_is_shown_but_decides_nothing(results_dir):
 
 def test_an_h2_control_must_share_the_sft_setup(results_dir):
     _write(results_dir, "pre", "pretrain", "dlm_fpb", _correct(200, 0.3, 3))
-    _write(results_dir, "sft-imdb", "sft", "dlm_fpb", _correct(200, 0.3, 6), created="2025-01-02",
-           train={"data": {"parts": [{"dataset": "stanfordnlp/imdb", "config": None}]}})
-    _write(results_dir, "seq", "sequential", "dlm_fpb", _correct(200, 0.6, 7), created="2025-01-03",
-           starts_from="pre")
+    _write(
+        results_dir,
+        "sft-imdb",
+        "sft",
+        "dlm_fpb",
+        _correct(200, 0.3, 6),
+        created="2025-01-02",
+        train={"data": {"parts": [{"dataset": "stanfordnlp/imdb", "config": None}]}},
+    )
+    _write(results_dir, "seq", "sequential", "dlm_fpb", _correct(200, 0.6, 7), created="2025-01-03", starts_from="pre")
     h2 = _h(results_dir, "H2")
     assert h2["verdict"] == "not enough runs" and "different SFT data" in h2["detail"], h2["detail"]
     _write(results_dir, "sft-same", "sft", "dlm_fpb", _correct(200, 0.3, 8), created="2025-01-04")
@@ -170,8 +229,21 @@ def test_dlm_eval_keeps_per_document_outcomes_and_bootstraps_every_metric(result
     from dlm import cli
     from dlm.store.outcomes import read_outcomes
 
-    cli.main(["eval", "--model", "tiny-gpt2", "--tasks", "dlm_tfns", "--limit", "20", "--bootstrap_iters", "200",
-              "--results-dir", str(results_dir)])
+    cli.main(
+        [
+            "eval",
+            "--model",
+            "tiny-gpt2",
+            "--tasks",
+            "dlm_tfns",
+            "--limit",
+            "20",
+            "--bootstrap_iters",
+            "200",
+            "--results-dir",
+            str(results_dir),
+        ]
+    )
     (path,) = results_dir.glob("*.json")
     record = json.loads(path.read_text())
     scores = {s["metric"]: s for s in record["eval"]["scores"]}

@@ -2,6 +2,7 @@
 
 Runs are real (tiny-gpt2, samples/, lm-eval on the dlm_* tasks) but kept to a few steps and `limit 3` scoring.
 """
+
 from __future__ import annotations
 
 import re
@@ -12,19 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from dlm import cli
-
 import main as seed_main
-from dlm.plan import run as plan_run, runner as plan_runner
-from dlm import settings
-from dlm.settings import run_config
+from dlm import cli, settings
 from dlm import demo as demo_module
-from dlm.study import cycle as study_cycle
-from dlm.study import zero_shot
-from dlm.plan.file import load_plan
-from dlm.store.records import load_records
 from dlm.config import MixtureSpec, TrainConfig
 from dlm.errors import UserError
+from dlm.plan import run as plan_run
+from dlm.plan import runner as plan_runner
+from dlm.plan.file import load_plan
+from dlm.settings import run_config
+from dlm.store.records import load_records
+from dlm.study import cycle as study_cycle
+from dlm.study import zero_shot
 
 ROOT = Path(__file__).resolve().parent.parent
 TFNS = "zeroshot/twitter-financial-news-sentiment"
@@ -35,30 +35,30 @@ FAST_TRAIN = ["--batch_size", "2", "--gradient_accumulation_steps", "1", "--max_
 # Command lines of the study plan, verbatim (the plan's [DATASET] placeholder filled in).
 STUDY_COMMANDS = {
     "baseline": "python main.py --model gpt2 --dataset takala/financial_phrasebank --mode sft --max_steps 0 "
-                "--evaluation_only",
+    "--evaluation_only",
     "pretrain": "python main.py --model gpt2 --dataset gbharti/finance-alpaca --mode pretrain --max_steps 2000",
     "wikitext": "python main.py --model gpt2 --dataset wikitext --dataset_config wikitext-103-raw-v1 --mode pretrain "
-                "--max_steps 2000",
+    "--max_steps 2000",
     "fin-mix": "python main.py --model gpt2 --datasets gbharti/finance-alpaca LLukas22/fiqa --dataset_configs None "
-               "None --mixture_rates 0.7 0.3 --mode pretrain --max_steps 2000",
+    "None --mixture_rates 0.7 0.3 --mode pretrain --max_steps 2000",
     "math-mix": "python main.py --model gpt2 --datasets openai/gsm8k open-web-math/open-web-math --dataset_configs "
-                "main None --mixture_rates 0.4 0.6 --mode pretrain --max_steps 2000",
+    "main None --mixture_rates 0.4 0.6 --mode pretrain --max_steps 2000",
     "gsm8k-sft": "python main.py --model gpt2 --dataset openai/gsm8k --dataset_config main --mode sft --max_steps 800",
     "fin-multitask": "python main.py --model gpt2 --datasets zeroshot/twitter-financial-news-sentiment "
-                     "takala/financial_phrasebank --dataset_configs None None --mixture_rates 0.5 0.5 --mode sft "
-                     "--max_steps 1200",
+    "takala/financial_phrasebank --dataset_configs None None --mixture_rates 0.5 0.5 --mode sft "
+    "--max_steps 1200",
     "glue-multitask": "python main.py --model gpt2 --datasets glue glue glue --dataset_configs sst2 cola mrpc "
-                      "--mixture_rates 0.4 0.3 0.3 --mode sft --max_steps 1200",
+    "--mixture_rates 0.4 0.3 0.3 --mode sft --max_steps 1200",
     "seq-pretrain": "python main.py --model gpt2 --dataset gbharti/finance-alpaca --mode pretrain --max_steps 1000 "
-                    "--output_dir ./checkpoints/gpt2_finance_pretrain",
+    "--output_dir ./checkpoints/gpt2_finance_pretrain",
     "seq-sft": "python main.py --model ./checkpoints/gpt2_finance_pretrain --dataset "
-               "zeroshot/twitter-financial-news-sentiment --mode sft --max_steps 500",
+    "zeroshot/twitter-financial-news-sentiment --mode sft --max_steps 500",
     "fin-mix3-no-steps": "python main.py --model gpt2 --datasets zeroshot/twitter-financial-news-sentiment "
-                         "takala/financial_phrasebank FinGPT/fingpt-sentiment-train --dataset_configs None None None "
-                         "--mixture_rates 0.4 0.3 0.3 --mode sft",
+    "takala/financial_phrasebank FinGPT/fingpt-sentiment-train --dataset_configs None None None "
+    "--mixture_rates 0.4 0.3 0.3 --mode sft",
     "efficiency": "python main.py --model gpt2 --dataset stanfordnlp/imdb --mode sft --batch_size 4 "
-                  "--gradient_accumulation_steps 4 --max_length 256 --max_steps 1000 --save_steps 200 "
-                  "--save_total_limit 3",
+    "--gradient_accumulation_steps 4 --max_length 256 --max_steps 1000 --save_steps 200 "
+    "--save_total_limit 3",
 }
 
 
@@ -86,8 +86,7 @@ EXPECTED = {  # name -> (mode or None when evaluation only, [(dataset, config)],
     "glue-multitask": ("sft", [("glue", "sst2"), ("glue", "cola"), ("glue", "mrpc")], [0.4, 0.3, 0.3]),
     "seq-pretrain": ("pretrain", [("gbharti/finance-alpaca", None)], [1.0]),
     "seq-sft": ("sft", [(TFNS, None)], [1.0]),
-    "fin-mix3-no-steps": ("sft", [(TFNS, None), (FPB, None), ("FinGPT/fingpt-sentiment-train", None)],
-                          [0.4, 0.3, 0.3]),
+    "fin-mix3-no-steps": ("sft", [(TFNS, None), (FPB, None), ("FinGPT/fingpt-sentiment-train", None)], [0.4, 0.3, 0.3]),
     "efficiency": ("sft", [("stanfordnlp/imdb", None)], [1.0]),
 }
 
@@ -111,20 +110,52 @@ def test_study_plan_command_lines_parse_onto_the_same_cycle_as_dlm_run(name):
         assert cycle.train.output_dir == "./checkpoints/gpt2_finance_pretrain"
     if name == "efficiency":
         t = cycle.train
-        assert (t.batch_size, t.gradient_accumulation_steps, t.max_length, t.save_steps, t.save_total_limit) == \
-               (4, 4, 256, 200, 3)
+        assert (t.batch_size, t.gradient_accumulation_steps, t.max_length, t.save_steps, t.save_total_limit) == (
+            4,
+            4,
+            256,
+            200,
+            3,
+        )
 
 
 def test_main_accepts_dashes_and_every_flag_of_dlm_run():
-    cycle = parse(["--model", "tiny-gpt2", "--dataset", "openai/gsm8k", "--dataset-config", "main",
-                             "--max-steps", "7", "--data-fraction", "0.25", "--lora", "--lora-r", "4",
-                             "--tasks", "dlm_gsm8k", "--num-fewshot", "5", "--limit", "3", "--transfer",
-                             "--results-dir", "somewhere"])
+    cycle = parse(
+        [
+            "--model",
+            "tiny-gpt2",
+            "--dataset",
+            "openai/gsm8k",
+            "--dataset-config",
+            "main",
+            "--max-steps",
+            "7",
+            "--data-fraction",
+            "0.25",
+            "--lora",
+            "--lora-r",
+            "4",
+            "--tasks",
+            "dlm_gsm8k",
+            "--num-fewshot",
+            "5",
+            "--limit",
+            "3",
+            "--transfer",
+            "--results-dir",
+            "somewhere",
+        ]
+    )
     assert cycle.train.max_steps == 7 and cycle.train.data_fraction == 0.25 and cycle.train.adapter.r == 4
     assert cycle.data.parts[0].config == "main"
     protocol = cycle.protocol
-    assert (protocol.tasks, protocol.num_fewshot, protocol.limit, cycle.transfer, cycle.evaluation.results_dir) == \
-           (("dlm_gsm8k",), 5, 3.0, True, "somewhere")
+    assert (protocol.tasks, protocol.num_fewshot, protocol.limit, cycle.transfer, cycle.evaluation.results_dir) == (
+        ("dlm_gsm8k",),
+        5,
+        3.0,
+        True,
+        "somewhere",
+    )
     assert cycle.train.protocol is protocol  # one protocol for the SFT prompts, the curve points and the scores
 
 
@@ -164,7 +195,9 @@ def test_approach_classification():
 
 def test_domain_comes_from_the_dataset_table():
     assert study_cycle.data_domains(MixtureSpec.from_flags(datasets=[TFNS, FPB])) == ["finance"]
-    both = study_cycle.data_domains(MixtureSpec.from_flags(datasets=[TFNS, "openai/gsm8k"], dataset_configs=[None, "main"]))
+    both = study_cycle.data_domains(
+        MixtureSpec.from_flags(datasets=[TFNS, "openai/gsm8k"], dataset_configs=[None, "main"])
+    )
     assert both == ["finance", "math"] and study_cycle.domain_label(both) == "mixed"
     assert study_cycle.domain_label(study_cycle.data_domains(MixtureSpec.single("glue", "sst2"))) == "general"
     assert study_cycle.domain_label([]) is None
@@ -177,8 +210,9 @@ def test_default_tasks_follow_the_domain_and_transfer_adds_the_others():
     assert study_cycle.default_tasks(["finance"], transfer=False) == [DOMAIN_GROUPS["finance"]]
     transfer = study_cycle.default_tasks(["math"], transfer=True)
     assert transfer[0] == DOMAIN_GROUPS["math"] and sorted(transfer) == sorted(every)
-    assert sorted(study_cycle.default_tasks(["finance", "math"], transfer=False)) == \
-           sorted([DOMAIN_GROUPS["finance"], DOMAIN_GROUPS["math"]])
+    assert sorted(study_cycle.default_tasks(["finance", "math"], transfer=False)) == sorted(
+        [DOMAIN_GROUPS["finance"], DOMAIN_GROUPS["math"]]
+    )
     assert sorted(study_cycle.default_tasks(["corpus"], transfer=False)) == sorted(every)  # no group of its own
     assert sorted(study_cycle.default_tasks([], transfer=False)) == sorted(every)
     cycle = run_config({"model": "tiny-gpt2", "tasks": "dlm_fpb, dlm_tfns", "transfer": True, "max_steps": 0})
@@ -188,17 +222,35 @@ def test_default_tasks_follow_the_domain_and_transfer_adds_the_others():
 # --- plans -------------------------------------------------------------------------------------------------
 BAD_PLANS = [  # (text, line, column, what the message must say)
     ("runs:\n  - model: tiny-gpt2\n    dataset: [stanfordnlp/imdb\n    mode: sft\n", 4, 9, r"invalid YAML"),
-    ("runs:\n  - model: tiny-gpt2\n    dataset: stanfordnlp/imdb\n    max_step: 5\n", 4, 5,
-     r"did you mean 'max_steps'"),
-    ("defaults:\n  model: tiny-gpt2\nruns:\n  - {dataset: stanfordnlp/imdb, max_steps: ten}\n", 4, 44,
-     r"max_steps.*integer"),
+    (
+        "runs:\n  - model: tiny-gpt2\n    dataset: stanfordnlp/imdb\n    max_step: 5\n",
+        4,
+        5,
+        r"did you mean 'max_steps'",
+    ),
+    (
+        "defaults:\n  model: tiny-gpt2\nruns:\n  - {dataset: stanfordnlp/imdb, max_steps: ten}\n",
+        4,
+        44,
+        r"max_steps.*integer",
+    ),
     ("defaults: {model: tiny-gpt2}\nmatrix:\n  approach: [zero-shot, finetune]\n", 3, 25, r"approach must be"),
-    ("defaults: {model: tiny-gpt2}\nruns:\n  - {name: a, approach: zero-shot}\n  - {name: b, from: a, "
-     "dataset: stanfordnlp/imdb}\n", 4, 5, r"from: a.*earlier training run"),
+    (
+        "defaults: {model: tiny-gpt2}\nruns:\n  - {name: a, approach: zero-shot}\n  - {name: b, from: a, "
+        "dataset: stanfordnlp/imdb}\n",
+        4,
+        5,
+        r"from: a.*earlier training run",
+    ),
     ("defaults: {model: tiny-gpt2}\nrunz: []\n", 2, 1, r"did you mean 'runs'"),
     ("defaults:\n  model: tiny-gpt2\n  model: gpt2\nruns: [{approach: zero-shot}]\n", 3, 3, r"twice"),
-    ("runs:\n  - model: tiny-gpt2\n    datasets: [stanfordnlp/imdb, glue]\n    dataset_configs: [None, sst2]\n"
-     "    mixture_rates: [0.5]\n", 2, 5, r"one rate per dataset"),
+    (
+        "runs:\n  - model: tiny-gpt2\n    datasets: [stanfordnlp/imdb, glue]\n    dataset_configs: [None, sst2]\n"
+        "    mixture_rates: [0.5]\n",
+        2,
+        5,
+        r"one rate per dataset",
+    ),
     ("runs:\n  - model: tiny-gpt2\n    dataset: imbd\n", 2, 5, r"did you mean 'stanfordnlp/imdb'"),
 ]
 
@@ -231,8 +283,14 @@ def test_shipped_plans_load_and_their_commands_round_trip_through_main(path, mon
 
 def test_plan_phases_cover_the_study(tmp_path):
     phases = {p.stem: load_plan(str(p)) for p in (ROOT / "plans").glob("phase*.yaml")}
-    assert sorted(phases) == ["phase1_baselines", "phase1_large_models", "phase2_pretrain", "phase3_finetune",
-                              "phase4_transfer", "phase5_ablations"]
+    assert sorted(phases) == [
+        "phase1_baselines",
+        "phase1_large_models",
+        "phase2_pretrain",
+        "phase3_finetune",
+        "phase4_transfer",
+        "phase5_ablations",
+    ]
     large = phases["phase1_large_models"].runs
     assert {r.settings["model"] for r in large} == {"openai:gpt-4o-2024-08-06", "anthropic:claude-3-5-sonnet-20240620"}
     assert {r.settings["num_fewshot"] for r in large} == {0, 5} and all(r.settings["max_cost"] for r in large)
@@ -260,8 +318,16 @@ def test_with_resume_continues_an_interrupted_training_run(tmp_path):
 
 # --- real cycles on tiny-gpt2 and samples/ ------------------------------------------------------------------------
 def test_zero_shot_scores_are_computed_once_per_model_task_shots_limit(tiny_model_dir, results_dir, capsys):
-    cycle = run_config({"model": "tiny-gpt2", "tasks": "dlm_fpb", "limit": 3, "bootstrap_iters": 0,
-                        "results_dir": str(results_dir), "max_steps": 0})
+    cycle = run_config(
+        {
+            "model": "tiny-gpt2",
+            "tasks": "dlm_fpb",
+            "limit": 3,
+            "bootstrap_iters": 0,
+            "results_dir": str(results_dir),
+            "max_steps": 0,
+        }
+    )
     first = study_cycle.run_cycle(cycle)
     assert first["kind"] == "cycle" and first["approach"] == "zero-shot"
     assert {s["task"] for s in first["eval"]["scores"]} == {"dlm_fpb"}
@@ -272,9 +338,18 @@ def test_zero_shot_scores_are_computed_once_per_model_task_shots_limit(tiny_mode
     assert again["reused_from"] == [first["run_id"]] and again["eval"]["scores"] == first["eval"]["scores"]
     assert [r["run_id"] for r in records(results_dir)] == [first["run_id"]]  # nothing recomputed or written
 
-    wider = study_cycle.run_cycle(run_config({"model": "tiny-gpt2", "tasks": "dlm_fpb,dlm_tfns", "limit": 3,
-                                              "bootstrap_iters": 0, "results_dir": str(results_dir),
-                                              "max_steps": 0}))
+    wider = study_cycle.run_cycle(
+        run_config(
+            {
+                "model": "tiny-gpt2",
+                "tasks": "dlm_fpb,dlm_tfns",
+                "limit": 3,
+                "bootstrap_iters": 0,
+                "results_dir": str(results_dir),
+                "max_steps": 0,
+            }
+        )
+    )
     stored = records(results_dir)
     assert len(stored) == 2 and stored[-1]["eval"]["tasks"] == ["dlm_tfns"]  # only the missing task ran
     assert {s["task"] for s in wider["eval"]["scores"]} == {"dlm_fpb", "dlm_tfns"}
@@ -290,8 +365,17 @@ def test_zero_shot_reuse_needs_the_same_task_version_and_snapshot(tiny_model_dir
 
     snapshot = tmp_path / "snapshot"
     shutil.copytree(ROOT / "samples" / "takala", snapshot / "takala")
-    cycle = run_config({"model": "tiny-gpt2", "tasks": "dlm_fpb", "limit": 3, "bootstrap_iters": 0,
-                        "results_dir": str(results_dir), "data_dir": str(snapshot), "max_steps": 0})
+    cycle = run_config(
+        {
+            "model": "tiny-gpt2",
+            "tasks": "dlm_fpb",
+            "limit": 3,
+            "bootstrap_iters": 0,
+            "results_dir": str(results_dir),
+            "data_dir": str(snapshot),
+            "max_steps": 0,
+        }
+    )
     first = study_cycle.run_cycle(cycle)
     path = next(results_dir.glob("*.json"))
     stored = json.loads(path.read_text())
@@ -315,8 +399,12 @@ def test_zero_shot_reuse_needs_the_same_task_version_and_snapshot(tiny_model_dir
 @pytest.mark.parametrize("name,approach", [("fin-multitask", "multitask"), ("wikitext", "pretrain")])
 def test_study_command_runs_end_to_end_through_main(name, approach, tiny_model_dir, tmp_path, capsys):
     runs = tmp_path / "runs"
-    argv = study_argv(name, steps=2) + FAST_TRAIN + FAST_EVAL + [
-        "--tasks", "dlm_tfns", "--output_dir", str(tmp_path / "ckpt"), "--results_dir", str(runs)]
+    argv = (
+        study_argv(name, steps=2)
+        + FAST_TRAIN
+        + FAST_EVAL
+        + ["--tasks", "dlm_tfns", "--output_dir", str(tmp_path / "ckpt"), "--results_dir", str(runs)]
+    )
     seed_main.main(argv)
 
     [record] = records(runs)  # one cycle = one record, train and eval together
@@ -394,18 +482,24 @@ def test_plan_resumes_after_an_interruption_without_duplicates(demo_run, capsys)
     assert len(before) == 2 and len(after) == 4
     assert [r["run_id"] for r in after[:2]] == [r["run_id"] for r in before]  # finished runs were not redone
     assert len({r["plan_key"] for r in after}) == 4
-    plan_runner.run_plan(str(demo_module.DEMO_PLAN), results_dir=str(demo_run["results"]), report=False,
-                      checkpoints_dir=str(demo_run["results"].parent / "checkpoints"))
+    plan_runner.run_plan(
+        str(demo_module.DEMO_PLAN),
+        results_dir=str(demo_run["results"]),
+        report=False,
+        checkpoints_dir=str(demo_run["results"].parent / "checkpoints"),
+    )
     assert "4 finished already, 0 to run" in capsys.readouterr().out
     assert len(records(demo_run["results"])) == 4
 
 
 def test_plan_dry_run_prints_the_commands_and_marks_finished_runs(demo_run, capsys):
     plan_runner.run_plan(str(demo_module.DEMO_PLAN), dry_run=True, results_dir=str(demo_run["results"]))
-    lines = [l for l in capsys.readouterr().out.splitlines() if " --model " in l]
-    assert len(lines) == 4 and all(l.startswith("# done (") for l in lines)
+    lines = [line for line in capsys.readouterr().out.splitlines() if " --model " in line]
+    assert len(lines) == 4 and all(line.startswith("# done (") for line in lines)
     fresh = demo_run["results"].parent / "empty"
     plan_runner.run_plan(str(demo_module.DEMO_PLAN), dry_run=True, results_dir=str(fresh))
-    commands = [l for l in capsys.readouterr().out.splitlines() if " --model " in l and not l.startswith("#")]
+    commands = [
+        line for line in capsys.readouterr().out.splitlines() if " --model " in line and not line.startswith("#")
+    ]
     assert len(commands) == 4 and not fresh.exists()  # a dry run writes nothing
     assert parse(shlex.split(commands[1])[2:]).train.mode == "pretrain"

@@ -1,4 +1,5 @@
 """`dlm plan --jobs N` and its executors on a 4-run tiny-gpt2 plan with one `from:` dependency."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from train_support import ROOT
 
 PLAN = """name: four
@@ -49,8 +49,15 @@ def records_by_key(results: Path) -> dict[str, list[dict]]:
 
 def dlm_plan(args: list[str], cwd: Path, **kw) -> subprocess.Popen:
     command = [sys.executable, "-c", "from dlm import cli; cli.main()", "plan", *args]
-    return subprocess.Popen(command, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kw,
+    )
 
 
 def test_jobs_2_runs_every_run_once_after_its_parent(tmp_path, tiny_model_dir):
@@ -61,8 +68,10 @@ def test_jobs_2_runs_every_run_once_after_its_parent(tmp_path, tiny_model_dir):
     file = plan_file(tmp_path)
     results = tmp_path / "runs"
     plan = load_plan(str(file), results_dir=str(results), checkpoints_dir=str(tmp_path / "ckpt"))
-    jobs = {j.run.name: j for j in run_parallel(plan, str(file), 2, LocalExecutor(), str(results), None,
-                                                   str(tmp_path / "ckpt"))}
+    jobs = {
+        j.run.name: j
+        for j in run_parallel(plan, str(file), 2, LocalExecutor(), str(results), None, str(tmp_path / "ckpt"))
+    }
     assert {name: j.state for name, j in jobs.items()} == dict.fromkeys(jobs, "done")
     assert jobs["pretrain-then-sft"].started >= jobs["pretrain"].ended
     assert {name: len(r) for name, r in records_by_key(results).items()} == dict.fromkeys(jobs, 1)
@@ -86,7 +95,11 @@ def test_kill_9_of_a_parallel_plan_then_rerun_finishes_without_duplicates(tmp_pa
     output, _ = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, output[-3000:]
     assert {name: len(r) for name, r in records_by_key(results).items()} == {
-        "zero-shot": 1, "sft": 1, "pretrain": 1, "pretrain-then-sft": 1}
+        "zero-shot": 1,
+        "sft": 1,
+        "pretrain": 1,
+        "pretrain-then-sft": 1,
+    }
 
 
 def test_two_plan_processes_on_one_results_dir_write_each_run_once(tmp_path, tiny_model_dir):
@@ -97,14 +110,21 @@ def test_two_plan_processes_on_one_results_dir_write_each_run_once(tmp_path, tin
     for process in (first, second):
         process.communicate(timeout=600)
     assert {name: len(r) for name, r in records_by_key(results).items()} == {
-        "zero-shot": 1, "sft": 1, "pretrain": 1, "pretrain-then-sft": 1}
+        "zero-shot": 1,
+        "sft": 1,
+        "pretrain": 1,
+        "pretrain-then-sft": 1,
+    }
 
 
 def test_a_failed_run_does_not_stop_the_others_and_the_plan_exits_1(tmp_path, tiny_model_dir):
     file = tmp_path / "bad.yaml"
     # longer than tiny-gpt2's 1,024 positions: refused when the model is loaded, inside the run's own process
-    file.write_text(PLAN.format(steps=8).replace("{name: pretrain, approach: pretrain,",
-                                                 "{name: pretrain, approach: pretrain, max_length: 4096,"))
+    file.write_text(
+        PLAN.format(steps=8).replace(
+            "{name: pretrain, approach: pretrain,", "{name: pretrain, approach: pretrain, max_length: 4096,"
+        )
+    )
     results = tmp_path / "runs"
     plan = dlm_plan([str(file), "--jobs", "2", "--results-dir", str(results)], tmp_path)
     output, _ = plan.communicate(timeout=600)
@@ -120,17 +140,25 @@ def test_submitit_runs_the_same_plan_and_writes_sbatch_parameters(tmp_path, tiny
     file = plan_file(tmp_path)
     results = tmp_path / "runs"
     plan = load_plan(str(file), results_dir=str(results))
-    executor = SlurmExecutor(tmp_path / "slurm", {"partition": "gpu", "time_min": 90, "account": "lab"},
-                             cluster="local")
+    executor = SlurmExecutor(
+        tmp_path / "slurm", {"partition": "gpu", "time_min": 90, "account": "lab"}, cluster="local"
+    )
     jobs = run_parallel(plan, str(file), 2, executor, str(results), None, None)
     assert [j.state for j in jobs] == ["done"] * 4
     assert {name: len(r) for name, r in records_by_key(results).items()} == dict.fromkeys(
-        ["zero-shot", "sft", "pretrain", "pretrain-then-sft"], 1)
+        ["zero-shot", "sft", "pretrain", "pretrain-then-sft"], 1
+    )
     from dlm.plan.executors import sbatch_preview
 
     text = sbatch_preview({"partition": "gpu", "time_min": 90, "account": "lab"}, 1, "sft", after_job="4242")
-    for line in ("#SBATCH --partition=gpu", "#SBATCH --time=90", "#SBATCH --account=lab", "#SBATCH --gpus-per-node=1",
-                 "#SBATCH --job-name=dlm-sft", "#SBATCH --dependency=afterok:4242"):
+    for line in (
+        "#SBATCH --partition=gpu",
+        "#SBATCH --time=90",
+        "#SBATCH --account=lab",
+        "#SBATCH --gpus-per-node=1",
+        "#SBATCH --job-name=dlm-sft",
+        "#SBATCH --dependency=afterok:4242",
+    ):
         assert line in text, text
 
 
@@ -152,4 +180,5 @@ def test_ray_runs_the_same_plan_on_a_local_instance(tmp_path, tiny_model_dir):
         ray.shutdown()
     assert [j.state for j in jobs] == ["done"] * 4
     assert {name: len(r) for name, r in records_by_key(results).items()} == dict.fromkeys(
-        ["zero-shot", "sft", "pretrain", "pretrain-then-sft"], 1)
+        ["zero-shot", "sft", "pretrain", "pretrain-then-sft"], 1
+    )

@@ -1,5 +1,6 @@
 """`dlm plan FILE --set KEY=VALUE`, run keys that follow the data's content (not the --data-dir spelling), and
 dry-run lines that run as printed, from any directory."""
+
 from __future__ import annotations
 
 import json
@@ -10,11 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from train_support import ROOT, TWEETS
 
 from dlm import cli
 from dlm.plan.file import load_plan
 from dlm.plan.overrides import parse_overrides
-from train_support import ROOT, TWEETS
 
 PLAN = f"""name: small
 defaults:
@@ -27,8 +28,17 @@ runs:
   - {{name: pretrain, approach: pretrain, data: gbharti/finance-alpaca, output_dir: ckpt/fin-pretrain}}
   - {{name: then-sft, from: pretrain, approach: sft, data: {TWEETS}}}
 """
-TINY = ["model=tiny-gpt2", "max_steps=2", "limit=5", "bootstrap_iters=0", "batch_size=2",
-        "gradient_accumulation_steps=1", "max_length=64", "save_steps=1000", "learning_rate=1e-3"]
+TINY = [
+    "model=tiny-gpt2",
+    "max_steps=2",
+    "limit=5",
+    "bootstrap_iters=0",
+    "batch_size=2",
+    "gradient_accumulation_steps=1",
+    "max_length=64",
+    "save_steps=1000",
+    "learning_rate=1e-3",
+]
 
 
 @pytest.fixture()
@@ -62,15 +72,18 @@ def test_set_reaches_the_runs_where_it_applies_and_makes_other_keys(plan):
     assert only_training["sft"].key != plain["sft"].key and only_training["sft"].settings["max_steps"] == 20
 
 
-@pytest.mark.parametrize("item,message", [
-    ("max_step=20", r"unknown setting 'max_step'; did you mean 'max_steps'"),
-    ("max_steps=twenty", r"`max_steps` must be an integer \(got 'twenty'\)"),
-    ("max_steps=0", r"1 or more"),
-    ("lora=maybe", r"`lora` must be true or false"),
-    ("limit", r"write --set KEY=VALUE"),
-    ("results_dir=elsewhere", r"use --results-dir"),
-    ("dataset=imbd", r"did you mean 'stanfordnlp/imdb'"),
-])
+@pytest.mark.parametrize(
+    "item,message",
+    [
+        ("max_step=20", r"unknown setting 'max_step'; did you mean 'max_steps'"),
+        ("max_steps=twenty", r"`max_steps` must be an integer \(got 'twenty'\)"),
+        ("max_steps=0", r"1 or more"),
+        ("lora=maybe", r"`lora` must be true or false"),
+        ("limit", r"write --set KEY=VALUE"),
+        ("results_dir=elsewhere", r"use --results-dir"),
+        ("dataset=imbd", r"did you mean 'stanfordnlp/imdb'"),
+    ],
+)
 def test_a_bad_set_item_exits_2_naming_the_fix_before_any_run(plan, tmp_path, capsys, item, message):
     import re
 
@@ -97,12 +110,12 @@ def test_run_keys_follow_the_data_content_not_the_path_that_names_it(plan, tmp_p
     absolute = os.environ["DLM_DATA_DIR"]  # conftest: ROOT/samples
     keys = {r.name: (r.key, r.settings.get("output_dir")) for r in load_plan(str(plan), data_dir="samples").runs}
     assert {r.name: (r.key, r.settings.get("output_dir")) for r in load_plan(str(plan)).runs} == keys
-    assert {r.name: r.key for r in load_plan(str(plan), data_dir=absolute).runs} == {n: k for n, (k, _) in
-                                                                                     keys.items()}
+    assert {r.name: r.key for r in load_plan(str(plan), data_dir=absolute).runs} == {n: k for n, (k, _) in keys.items()}
     copy = tmp_path / "copy"  # as a fresh clone: the same bytes, every modification time new
     shutil.copytree(ROOT / "samples", copy, copy_function=shutil.copyfile)
-    assert {r.name: r.key for r in load_plan(str(plan), data_dir=str(copy)).runs} == {n: k for n, (k, _) in
-                                                                                       keys.items()}
+    assert {r.name: r.key for r in load_plan(str(plan), data_dir=str(copy)).runs} == {
+        n: k for n, (k, _) in keys.items()
+    }
     tweets = next(p for p in sorted((copy / TWEETS).rglob("*")) if p.is_file() and p.name != "README.md")
     tweets.write_bytes(tweets.read_bytes() + b"\0")  # other data: every run is another run
     edited = {r.name: r.key for r in load_plan(str(plan), data_dir=str(copy)).runs}
@@ -167,8 +180,7 @@ def test_a_printed_line_runs_as_printed_from_another_directory(plan, tmp_path, t
     assert (tmp_path / sft.settings["output_dir"]).is_dir() and not list(elsewhere.iterdir())
 
     # as if the plan had run it: a re-run with the data dir spelled relatively or only in DLM_DATA_DIR sees it
-    (runs / "as-planned.json").write_text(json.dumps({**record, "run_id": record["run_id"] + "p",
-                                                      "plan_key": sft.key}))
+    (runs / "as-planned.json").write_text(json.dumps({**record, "run_id": record["run_id"] + "p", "plan_key": sft.key}))
     monkeypatch.chdir(ROOT)
     args[2] = str(runs)
     from_env = _dry_run(args, capsys)

@@ -1,4 +1,5 @@
 """What each evaluation record says it scored: lineage beside the weights, roles, and the report's controls."""
+
 from __future__ import annotations
 
 import json
@@ -29,20 +30,57 @@ def trained(tmp_path_factory, tiny_model_dir):
     out = tmp_path_factory.mktemp("provenance")
     results = out / "runs"
     base = ["--results-dir", str(results), *COMMON, "--dataset", TWEETS]
-    cli.main(["train", "--model", "tiny-gpt2", "--mode", "pretrain", "--max_steps", "2",
-              "--output_dir", str(out / "pre"), *base])
-    cli.main(["train", "--model", str(out / "pre"), "--mode", "sft", "--lora", "--max_steps", "2",
-              "--output_dir", str(out / "pre-sft"), *base])
-    cli.main(["train", "--model", "tiny-gpt2", "--mode", "sft", "--lora", "--max_steps", "2",
-              "--output_dir", str(out / "sft"), *base])
+    cli.main(
+        [
+            "train",
+            "--model",
+            "tiny-gpt2",
+            "--mode",
+            "pretrain",
+            "--max_steps",
+            "2",
+            "--output_dir",
+            str(out / "pre"),
+            *base,
+        ]
+    )
+    cli.main(
+        [
+            "train",
+            "--model",
+            str(out / "pre"),
+            "--mode",
+            "sft",
+            "--lora",
+            "--max_steps",
+            "2",
+            "--output_dir",
+            str(out / "pre-sft"),
+            *base,
+        ]
+    )
+    cli.main(
+        [
+            "train",
+            "--model",
+            "tiny-gpt2",
+            "--mode",
+            "sft",
+            "--lora",
+            "--max_steps",
+            "2",
+            "--output_dir",
+            str(out / "sft"),
+            *base,
+        ]
+    )
     return out
 
 
 def _eval(trained, *model_args) -> dict:
     results = trained / "runs"
     before = set(_records(results))
-    cli.main(["eval", *model_args, "--tasks", "dlm_tfns", "--bootstrap_iters", "0",
-              "--results-dir", str(results)])
+    cli.main(["eval", *model_args, "--tasks", "dlm_tfns", "--bootstrap_iters", "0", "--results-dir", str(results)])
     (new,) = set(_records(results)) - before
     return _records(results)[new]
 

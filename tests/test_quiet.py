@@ -1,26 +1,50 @@
 """Quiet by default (dlm_data/quiet.py): a real evaluation prints dlm's own lines, not the libraries' progress bars
 and known-noise messages; `--verbose` (anywhere on the line) and DLM_VERBOSE=1 (what a plan's children inherit)
 show them again."""
+
 from __future__ import annotations
 
 import os
 
 # what lm-eval / transformers / git printed into every evaluation before
-HIDDEN = ("Running loglikelihood requests", "Tokenizing inputs", "it/s]", "Loading weights",
-          "strongly recommend passing in an `attention_mask`", "fatal: not a git repository")
+HIDDEN = (
+    "Running loglikelihood requests",
+    "Tokenizing inputs",
+    "it/s]",
+    "Loading weights",
+    "strongly recommend passing in an `attention_mask`",
+    "fatal: not a git repository",
+)
 
 
 def _eval(extra: list[str], model, samples, results, capfd) -> str:
     from dlm import cli
 
-    cli.main(["eval", "--model", str(model), "--tasks", "dlm_tfns", "--limit", "3", "--bootstrap-iters", "0",
-              "--data-dir", str(samples), "--results-dir", str(results), *extra])
+    cli.main(
+        [
+            "eval",
+            "--model",
+            str(model),
+            "--tasks",
+            "dlm_tfns",
+            "--limit",
+            "3",
+            "--bootstrap-iters",
+            "0",
+            "--data-dir",
+            str(samples),
+            "--results-dir",
+            str(results),
+            *extra,
+        ]
+    )
     captured = capfd.readouterr()
     return captured.out + captured.err
 
 
-def test_quiet_by_default_and_verbose_shows_the_libraries(tiny_model_dir, samples_dir, results_dir, tmp_path,
-                                                          capfd, monkeypatch):
+def test_quiet_by_default_and_verbose_shows_the_libraries(
+    tiny_model_dir, samples_dir, results_dir, tmp_path, capfd, monkeypatch
+):
     monkeypatch.chdir(tmp_path)  # outside a git repository, where lm-eval's `git describe` printed "fatal: ..."
     quiet = _eval([], tiny_model_dir, samples_dir, results_dir, capfd)
     assert not [text for text in HIDDEN if text in quiet], quiet

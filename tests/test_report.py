@@ -3,6 +3,7 @@ numbers, ratio and verdict arithmetic, protocol marks, every format, the plot, t
 
 All records are constructed dicts (no model runs), so the whole file takes seconds.
 """
+
 from __future__ import annotations
 
 import csv
@@ -11,10 +12,10 @@ import json
 
 import pytest
 
+from dlm.errors import UserError
 from dlm.results.baselines import Baseline, load, match, protocol_differs
 from dlm.results.report import build_report, render_report
 from dlm.store.records import Score, load_records, write_record
-from dlm.errors import UserError
 
 GPT4_FPB_F1 = 0.78  # results/baselines.yaml: GPT-4, dlm_fpb, f1_weighted, 0-shot (FinBen)
 GPT4_GSM8K = 0.92  # GPT-4, dlm_gsm8k, exact_match, 5-shot CoT
@@ -22,19 +23,45 @@ GPT4_MMLU = 0.864  # GPT-4, dlm_mmlu, acc, 5-shot
 
 
 def score(task, value, metric="f1_weighted", stderr=0.01, n=100, shots=0, filt="none", group=False):
-    return {"task": task, "metric": metric, "value": value, "stderr": stderr, "n": n, "num_fewshot": shots,
-            "filter": filt, "version": "1", "is_group": group, "higher_is_better": True}
+    return {
+        "task": task,
+        "metric": metric,
+        "value": value,
+        "stderr": stderr,
+        "n": n,
+        "num_fewshot": shots,
+        "filter": filt,
+        "version": "1",
+        "is_group": group,
+        "higher_is_better": True,
+    }
 
 
 def record(run_id, approach, scores, model="gpt2", domain=None, train=None, starts_from=None, created="2025-01-01"):
-    rec = {"run_id": run_id, "kind": "cycle", "status": "ok", "created_at": created, "approach": approach,
-           "domain": domain, "model": {"name": model if approach == "zero-shot" else f"checkpoints/{run_id}"},
-           "eval": {"config": {"limit": None}, "scores": scores}}
+    rec = {
+        "run_id": run_id,
+        "kind": "cycle",
+        "status": "ok",
+        "created_at": created,
+        "approach": approach,
+        "domain": domain,
+        "model": {"name": model if approach == "zero-shot" else f"checkpoints/{run_id}"},
+        "eval": {"config": {"limit": None}, "scores": scores},
+    }
     if approach != "zero-shot":
-        rec["train"] = {"config": {"model": model, "mode": "pretrain" if approach == "pretrain" else "sft",
-                                   "data_fraction": 1.0, "data": {"parts": [{"dataset": "x", "config": None}]}},
-                        "wall_time_s": 600.0, "peak_memory_mb": 2048.0, "trainable_params": 124_000_000,
-                        "total_params": 124_000_000, **(train or {})}
+        rec["train"] = {
+            "config": {
+                "model": model,
+                "mode": "pretrain" if approach == "pretrain" else "sft",
+                "data_fraction": 1.0,
+                "data": {"parts": [{"dataset": "x", "config": None}]},
+            },
+            "wall_time_s": 600.0,
+            "peak_memory_mb": 2048.0,
+            "trainable_params": 124_000_000,
+            "total_params": 124_000_000,
+            **(train or {}),
+        }
     if starts_from:
         rec["starts_from"] = {"run_id": starts_from, "approach": "pretrain", "mode": "pretrain"}
     return rec
@@ -53,16 +80,36 @@ def verdict(report, name):
 @pytest.fixture()
 def study(results_dir):
     """A zero-shot gpt2, a finance pretrain run (also scored on math and general), direct SFT and sequential."""
-    zs = record("a-zs", "zero-shot", [score("dlm_fpb", 0.40), score("dlm_gsm8k", 0.02, "exact_match", shots=5,
-                                                                    filt="strict-match"),
-                                      score("dlm_mmlu", 0.25, "acc", shots=5, group=True)], created="2025-01-01")
-    pre = record("b-pre", "pretrain", [score("dlm_fpb", 0.70), score("dlm_gsm8k", 0.023, "exact_match", shots=5,
-                                                                     filt="strict-match"),
-                                       score("dlm_mmlu", 0.30, "acc", shots=5, group=True)],
-                 domain="finance", created="2025-01-02")
+    zs = record(
+        "a-zs",
+        "zero-shot",
+        [
+            score("dlm_fpb", 0.40),
+            score("dlm_gsm8k", 0.02, "exact_match", shots=5, filt="strict-match"),
+            score("dlm_mmlu", 0.25, "acc", shots=5, group=True),
+        ],
+        created="2025-01-01",
+    )
+    pre = record(
+        "b-pre",
+        "pretrain",
+        [
+            score("dlm_fpb", 0.70),
+            score("dlm_gsm8k", 0.023, "exact_match", shots=5, filt="strict-match"),
+            score("dlm_mmlu", 0.30, "acc", shots=5, group=True),
+        ],
+        domain="finance",
+        created="2025-01-02",
+    )
     sft = record("c-sft", "sft", [score("dlm_fpb", 0.60, stderr=0.01)], domain="finance", created="2025-01-03")
-    seq = record("d-seq", "sequential", [score("dlm_fpb", 0.66, stderr=0.01)], domain="finance",
-                 starts_from="b-pre", created="2025-01-04")
+    seq = record(
+        "d-seq",
+        "sequential",
+        [score("dlm_fpb", 0.66, stderr=0.01)],
+        domain="finance",
+        starts_from="b-pre",
+        created="2025-01-04",
+    )
     return write_all(results_dir, [zs, pre, sft, seq])
 
 
@@ -98,8 +145,11 @@ def test_no_records_is_a_user_error(tmp_path):
 def test_report_numbers_are_the_records_numbers(study):
     report = build_report(study)
     loaded, _ = load_records(study)
-    stored = {(r["run_id"], s["task"], s["metric"]): (s["value"], s["stderr"], s["n"])
-              for r in loaded for s in r["eval"]["scores"]}
+    stored = {
+        (r["run_id"], s["task"], s["metric"]): (s["value"], s["stderr"], s["n"])
+        for r in loaded
+        for s in r["eval"]["scores"]
+    }
     shown = {(r["run_id"], r["task"], r["metric"]): (r["value"], r["stderr"], r["n"]) for r in report["rows"]}
     assert shown == stored
 
@@ -142,8 +192,15 @@ def test_training_over_two_hours_fails_efficiency(results_dir):
 
 def test_a_sequential_run_counts_both_stages_against_two_hours(results_dir):
     pre = record("pre", "pretrain", [score("dlm_fpb", 0.5)], domain="finance", train={"wall_time_s": 4000.0})
-    seq = record("seq", "sequential", [score("dlm_fpb", 0.6)], domain="finance", train={"wall_time_s": 4000.0},
-                 starts_from="pre", created="2025-01-02")
+    seq = record(
+        "seq",
+        "sequential",
+        [score("dlm_fpb", 0.6)],
+        domain="finance",
+        train={"wall_time_s": 4000.0},
+        starts_from="pre",
+        created="2025-01-02",
+    )
     eff = verdict(build_report(write_all(results_dir, [pre, seq])), "Efficiency")
     assert eff["verdict"] == "not met" and "seq" in eff["detail"].split("over 2 h:")[1]  # 8000 s in all
 
@@ -181,8 +238,13 @@ def test_h3_uses_out_of_domain_tasks(study):
 
 
 def test_not_enough_runs_names_what_is_missing(results_dir):
-    pre = record("pre", "pretrain", [score("dlm_fpb", 0.7), score("dlm_mmlu", 0.3, "acc", shots=5)],
-                 model="qwen2-0.5b", domain="finance")
+    pre = record(
+        "pre",
+        "pretrain",
+        [score("dlm_fpb", 0.7), score("dlm_mmlu", 0.3, "acc", shots=5)],
+        model="qwen2-0.5b",
+        domain="finance",
+    )
     report = build_report(write_all(results_dir, [pre]))
     h1, h2, h3 = (verdict(report, n) for n in ("H1", "H2", "H3"))
     assert h1["verdict"] == "not enough runs" and "zero-shot run of qwen2-0.5b on dlm_fpb" in h1["detail"]
@@ -199,9 +261,19 @@ def test_protocol_differences_are_listed():
     assert any("--limit" in r for r in reasons)
     mc = Score(task="dlm_fpb", metric="f1_weighted", value=0.5, stderr=None, n=50, num_fewshot=0)
     assert protocol_differs(mc, match("dlm_fpb", "f1_weighted", "gpt-4", shots=0)) == [
-        "ours log-likelihood multiple choice, theirs generative"]
-    same = Baseline(model="x", task="dlm_fpb", metric="f1_weighted", shots=0, cot=False, value=0.5,
-                    scoring="loglikelihood", protocol="", source="s")
+        "ours log-likelihood multiple choice, theirs generative"
+    ]
+    same = Baseline(
+        model="x",
+        task="dlm_fpb",
+        metric="f1_weighted",
+        shots=0,
+        cot=False,
+        value=0.5,
+        scoring="loglikelihood",
+        protocol="",
+        source="s",
+    )
     assert protocol_differs(mc, same) == []
 
 
@@ -214,14 +286,28 @@ def test_match_prefers_the_closest_protocol_and_falls_back_in_order():
 
 
 def test_protocol_marks_and_contamination_in_the_table(results_dir):
-    rec = record("r", "sft", [score("dlm_fpb", 0.5)], domain="finance",
-                 train={"contamination": {"eval": "dlm_fpb", "above_threshold": True, "duplicated_fraction": 0.3}})
+    rec = record(
+        "r",
+        "sft",
+        [score("dlm_fpb", 0.5)],
+        domain="finance",
+        train={"contamination": {"eval": "dlm_fpb", "above_threshold": True, "duplicated_fraction": 0.3}},
+    )
     text = render_report(write_all(results_dir, [rec]), fmt="markdown")
     assert "≠1" in text and "ours log-likelihood multiple choice, theirs generative" in text
     assert "⚠ overlap 0.3000" in text
-    other = record("o", "sft", [score("dlm_fpb", 0.5)], domain="finance", train={"contamination": [
-        {"eval": "AdaptLLM/finance-tasks:FPB", "above_threshold": True, "duplicated_fraction": 0.9},
-        {"eval": "dlm_tfns", "above_threshold": False, "duplicated_fraction": 0.0}]})
+    other = record(
+        "o",
+        "sft",
+        [score("dlm_fpb", 0.5)],
+        domain="finance",
+        train={
+            "contamination": [
+                {"eval": "AdaptLLM/finance-tasks:FPB", "above_threshold": True, "duplicated_fraction": 0.9},
+                {"eval": "dlm_tfns", "above_threshold": False, "duplicated_fraction": 0.0},
+            ]
+        },
+    )
     write_record(results_dir, other)
     notes = build_report(results_dir)["notes"]
     assert any("o: training data overlaps AdaptLLM/finance-tasks:FPB" in n for n in notes)
@@ -255,8 +341,20 @@ def test_tiny_model_note(results_dir):
 
 def test_plot_writes_a_png(study, tmp_path):
     # two data fractions of the same run make an ablation curve
-    extra = record("e-pre", "pretrain", [score("dlm_fpb", 0.6)], domain="finance", train={"config": {
-        "model": "gpt2", "mode": "pretrain", "data_fraction": 0.25, "data": {"parts": [{"dataset": "x"}]}}})
+    extra = record(
+        "e-pre",
+        "pretrain",
+        [score("dlm_fpb", 0.6)],
+        domain="finance",
+        train={
+            "config": {
+                "model": "gpt2",
+                "mode": "pretrain",
+                "data_fraction": 0.25,
+                "data": {"parts": [{"dataset": "x"}]},
+            }
+        },
+    )
     write_record(study, extra)
     assert build_report(study)["ablations"]["data_fraction"]
     out = tmp_path / "plots" / "report.png"
@@ -280,6 +378,7 @@ def test_baselines_file_entries_are_complete():
         assert 0.0 <= b.value <= 1.0, b
         assert b.scoring in ("generative", "loglikelihood", "unstated"), b
     import yaml
+
     from dlm.results.baselines import BASELINES_FILE
 
     raw = yaml.safe_load(BASELINES_FILE.read_text())["baselines"]
@@ -332,13 +431,28 @@ def test_console_printers_tolerate_missing_fields(capsys):
     from dlm.results.console import print_eval, print_overlap, print_rows, print_task_table, print_train_summary
 
     print_train_summary({})
-    print_eval({"run_id": "r", "model": {"name": "tiny-gpt2"}, "eval": {"scores": [
-        score("fin_sentiment", 0.5, group=True), score("dlm_gsm8k", 0.1, "exact_match", stderr=None, n=None,
-                                                        filt="strict-match")]}})
+    print_eval(
+        {
+            "run_id": "r",
+            "model": {"name": "tiny-gpt2"},
+            "eval": {
+                "scores": [
+                    score("fin_sentiment", 0.5, group=True),
+                    score("dlm_gsm8k", 0.1, "exact_match", stderr=None, n=None, filt="strict-match"),
+                ]
+            },
+        }
+    )
     print_task_table([{"name": "dlm_fpb"}])
     print_rows([{"prompt": "Q", "completion": " A"}], title="t")
-    print_overlap({"eval": "dlm_fpb", "above_threshold": True, "duplicated_fraction": 0.2,
-                   "examples": [{"kind": "exact", "eval": "x y", "train": "x y z"}]})
+    print_overlap(
+        {
+            "eval": "dlm_fpb",
+            "above_threshold": True,
+            "duplicated_fraction": 0.2,
+            "examples": [{"kind": "exact", "eval": "x y", "train": "x y z"}],
+        }
+    )
     out = capsys.readouterr().out
     assert "fin_sentiment (group)" in out and "0.1000 " in out and "exact_match (strict-match)" in out
     assert "tiny-gpt2 numbers demonstrate the pipeline only" in out
@@ -355,8 +469,13 @@ def test_domain_matching_is_decided_on_full_sets_with_same_shot_comparators_and_
 
     a = record("run-a", "sft", [score("dlm_fpb", 0.70)], domain="finance", created="2025-01-02")
     b = record("run-b", "sft", [score("dlm_fpb", 0.50)], domain="finance", created="2025-01-03")
-    math_zero = record("m0", "sft", [score("dlm_gsm8k", 0.90, "exact_match", shots=0, filt="strict-match")],
-                       domain="math", created="2025-01-04")
+    math_zero = record(
+        "m0",
+        "sft",
+        [score("dlm_gsm8k", 0.90, "exact_match", shots=0, filt="strict-match")],
+        domain="math",
+        created="2025-01-04",
+    )
     report = build_report(write_all(results_dir, [a, b, math_zero]))
     finance = verdict(report, "Domain matching (finance)")
     assert finance["verdict"] == "met" and "run-a" in finance["detail"] and "run-b" in finance["detail"]
@@ -371,18 +490,21 @@ def test_a_ratio_whose_interval_straddles_the_threshold_is_inconclusive(results_
     assert finance["verdict"] == "inconclusive"
 
 
-@pytest.mark.parametrize("bad", [
-    {"run_id": 7, "kind": "eval"},
-    {"run_id": "x", "eval": "scores"},
-    {"run_id": "x", "eval": {"scores": [{"task": "dlm_fpb", "metric": "acc", "value": "high"}]}},
-    {"run_id": "x", "eval": {"scores": [{"task": "dlm_fpb", "metric": "acc", "value": 0.5, "n": "all"}]}},
-    {"run_id": "x", "train": {"wall_time_s": "long"}},
-    {"run_id": "x", "created_at": 20250101},
-    {"run_id": "x", "zero_shot_key": ["gpt2"]},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"run_id": 7, "kind": "eval"},
+        {"run_id": "x", "eval": "scores"},
+        {"run_id": "x", "eval": {"scores": [{"task": "dlm_fpb", "metric": "acc", "value": "high"}]}},
+        {"run_id": "x", "eval": {"scores": [{"task": "dlm_fpb", "metric": "acc", "value": 0.5, "n": "all"}]}},
+        {"run_id": "x", "train": {"wall_time_s": "long"}},
+        {"run_id": "x", "created_at": 20250101},
+        {"run_id": "x", "zero_shot_key": ["gpt2"]},
+    ],
+)
 def test_a_malformed_record_is_skipped_and_named_by_report_plan_and_reuse(results_dir, bad, capsys):
-    from dlm.study.zero_shot import stored_zero_shot
     from dlm.plan.runner import finished_runs
+    from dlm.study.zero_shot import stored_zero_shot
 
     write_all(results_dir, [record("good", "zero-shot", [score("dlm_fpb", 0.5)])])
     (results_dir / "bad.json").write_text(json.dumps(bad), encoding="utf-8")

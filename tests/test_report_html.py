@@ -5,6 +5,7 @@ model; per-task bars with 95% error bars; legends by short run labels; ablation 
 Records are constructed (results/report.py's own test helpers), so the file takes seconds. The real-browser check
 is bench/report_html.py: Chromium is an apt package, not something pip can install here.
 """
+
 from __future__ import annotations
 
 import base64
@@ -13,12 +14,12 @@ import math
 from html.parser import HTMLParser
 
 import pytest
+from test_report import record, score, write_all
 
 from dlm.results.html import to_html
 from dlm.results.matrix import APPROACHES
 from dlm.results.plots import Z95, figures, write_plots
 from dlm.results.report import build_report, render_report
-from test_report import record, score, write_all
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EVIL_TASK = "dlm_<script>alert(1)"
@@ -26,23 +27,52 @@ EVIL_DATA = "<i>data"  # becomes part of a run label
 
 
 def trained(run_id, approach, value, stderr=0.02, fraction=1.0, dataset="x", curve=None, created="2025-01-02"):
-    return record(run_id, approach, [score("dlm_fpb", value, stderr=stderr)], domain="finance", created=created,
-                  train={"config": {"model": "gpt2", "mode": "pretrain" if approach == "pretrain" else "sft",
-                                    "data_fraction": fraction, "data": {"parts": [{"dataset": dataset}]}},
-                         "curve": curve or []})
+    return record(
+        run_id,
+        approach,
+        [score("dlm_fpb", value, stderr=stderr)],
+        domain="finance",
+        created=created,
+        train={
+            "config": {
+                "model": "gpt2",
+                "mode": "pretrain" if approach == "pretrain" else "sft",
+                "data_fraction": fraction,
+                "data": {"parts": [{"dataset": dataset}]},
+            },
+            "curve": curve or [],
+        },
+    )
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    curve = [{"step": s, "tokens": 1000 * s, "task": "dlm_fpb", "metric": "f1_weighted", "value": v, "stderr": 0.03,
-              "is_group": False} for s, v in [(0, 0.2), (10, 0.5)]]
-    runs = [record("20250101-000000-aaaaaaaa-eval-gpt2-zero-shot-baseline", "zero-shot",
-                   [score("dlm_fpb", 0.40, stderr=0.03), score(EVIL_TASK, 0.5)]),
-            trained("20250102-000000-bbbbbbbb-sft-gpt2-twitter-financial-news-sentiment", "sft", 0.86, stderr=0.025,
-                    curve=curve),
-            trained("20250103-000000-cccccccc-sft-gpt2-quarter-of-the-data", "sft", 0.60, fraction=0.25,
-                    created="2025-01-03"),
-            trained("20250104-000000-dddddddd-pretrain-gpt2-evil", "pretrain", 0.50, stderr=None, dataset=EVIL_DATA)]
+    curve = [
+        {
+            "step": s,
+            "tokens": 1000 * s,
+            "task": "dlm_fpb",
+            "metric": "f1_weighted",
+            "value": v,
+            "stderr": 0.03,
+            "is_group": False,
+        }
+        for s, v in [(0, 0.2), (10, 0.5)]
+    ]
+    runs = [
+        record(
+            "20250101-000000-aaaaaaaa-eval-gpt2-zero-shot-baseline",
+            "zero-shot",
+            [score("dlm_fpb", 0.40, stderr=0.03), score(EVIL_TASK, 0.5)],
+        ),
+        trained(
+            "20250102-000000-bbbbbbbb-sft-gpt2-twitter-financial-news-sentiment", "sft", 0.86, stderr=0.025, curve=curve
+        ),
+        trained(
+            "20250103-000000-cccccccc-sft-gpt2-quarter-of-the-data", "sft", 0.60, fraction=0.25, created="2025-01-03"
+        ),
+        trained("20250104-000000-dddddddd-pretrain-gpt2-evil", "pretrain", 0.50, stderr=None, dataset=EVIL_DATA),
+    ]
     directory = write_all(tmp_path_factory.mktemp("html") / "runs", runs)
     return build_report(directory)
 
@@ -178,8 +208,9 @@ def test_task_bars_have_95_percent_error_bars_and_short_labels(report):
         else:  # no stderr in the record: no interval drawn
             assert math.isnan(drawn[round(value, 6)])
     legend = {t.get_text() for t in by_key(report)["scores"].legends[0].get_texts()}
-    assert {r["label"] for r in report["runs"] if any(x["run_id"] == r["run_id"] and x["primary"]
-                                                      for x in report["rows"])} <= legend
+    assert {
+        r["label"] for r in report["runs"] if any(x["run_id"] == r["run_id"] and x["primary"] for x in report["rows"])
+    } <= legend
     assert not any(r["run_id"] in text or r["run_id"][-16:] in text for r in report["runs"] for text in legend)
 
 

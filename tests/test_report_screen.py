@@ -1,13 +1,14 @@
 """The one-screen report: short run labels, the research questions, where records are found, width. Constructed
 records only (no model runs)."""
+
 from __future__ import annotations
 
 import pytest
+from test_report import record, score, write_all
 
 from dlm.results.labels import dataset_label
 from dlm.results.report import build_report, find_results_dir, render_report
 from dlm.store.records import write_record
-from test_report import record, score, write_all
 
 
 def _sft(run_id, seed=42, steps=100, model="gpt2", dataset="zeroshot/twitter-financial-news-sentiment", value=0.6):
@@ -28,8 +29,9 @@ def test_dataset_labels_are_short_and_keep_short_names_whole():
 
 
 def test_labels_name_only_the_settings_that_tell_runs_apart(results_dir):
-    write_all(results_dir, [_sft("a", seed=1), _sft("b", seed=2), _sft("c", seed=2), _sft("e", seed=2, steps=500),
-                            _sft("d")])
+    write_all(
+        results_dir, [_sft("a", seed=1), _sft("b", seed=2), _sft("c", seed=2), _sft("e", seed=2, steps=500), _sft("d")]
+    )
     labels = _labels(results_dir)
     assert labels["a"] == "sft·tfns·s1" and labels["d"] == "sft·tfns·s42"  # the seed alone tells them apart
     assert labels["e"] == "sft·tfns·s2·500st"

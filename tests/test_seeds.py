@@ -1,11 +1,12 @@
 """Seeds: plans replicate every training run per seed; the report aggregates runs that differ only by seed."""
+
 from __future__ import annotations
 
 import statistics
 
-from dlm.store.records import write_record
-from dlm.results.report import build_report
 from dlm.plan.file import load_plan
+from dlm.results.report import build_report
+from dlm.store.records import write_record
 
 PLAN = """
 seeds: [1, 2]
@@ -41,14 +42,43 @@ def test_bad_seeds_are_refused_with_line_and_column(tmp_path):
 
 
 def _run(run_id, seed, value, steps=100, created="2025-01-01"):
-    return {"run_id": run_id, "kind": "cycle", "status": "ok", "created_at": created, "approach": "sft",
-            "domain": "finance", "model": {"name": f"checkpoints/{run_id}"},
-            "train": {"config": {"model": "gpt2", "mode": "sft", "seed": seed, "max_steps": steps,
-                                 "output_dir": f"checkpoints/{run_id}", "data": {"parts": ["x"]}},
-                      "wall_time_s": 60.0},
-            "eval": {"config": {"limit": None}, "scores": [
-                {"task": "dlm_fpb", "metric": "f1_weighted", "value": value, "stderr": 0.02, "n": 100,
-                 "num_fewshot": 0, "filter": "none", "version": "1", "is_group": False, "higher_is_better": True}]}}
+    return {
+        "run_id": run_id,
+        "kind": "cycle",
+        "status": "ok",
+        "created_at": created,
+        "approach": "sft",
+        "domain": "finance",
+        "model": {"name": f"checkpoints/{run_id}"},
+        "train": {
+            "config": {
+                "model": "gpt2",
+                "mode": "sft",
+                "seed": seed,
+                "max_steps": steps,
+                "output_dir": f"checkpoints/{run_id}",
+                "data": {"parts": ["x"]},
+            },
+            "wall_time_s": 60.0,
+        },
+        "eval": {
+            "config": {"limit": None},
+            "scores": [
+                {
+                    "task": "dlm_fpb",
+                    "metric": "f1_weighted",
+                    "value": value,
+                    "stderr": 0.02,
+                    "n": 100,
+                    "num_fewshot": 0,
+                    "filter": "none",
+                    "version": "1",
+                    "is_group": False,
+                    "higher_is_better": True,
+                }
+            ],
+        },
+    }
 
 
 def test_the_report_aggregates_runs_that_differ_only_by_seed(results_dir):

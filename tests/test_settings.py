@@ -1,5 +1,6 @@
 """One description of a run: the config dataclasses (dlm/config.py) generate dlm train / eval / run, main.py, plan
 keys and dry-run command lines, and one evaluation protocol reaches every scorer."""
+
 from __future__ import annotations
 
 import ast
@@ -71,8 +72,18 @@ def test_plan_keys_are_the_run_settings():
 
 
 def test_one_protocol_object_per_run_and_it_is_built_in_one_place():
-    run = settings.run_config({"model": "tiny-gpt2", "dataset": "glue", "dataset_config": "sst2", "mode": "sft",
-                               "num_fewshot": 3, "chat_template": "default", "fewshot_seed": 9, "limit": 40})
+    run = settings.run_config(
+        {
+            "model": "tiny-gpt2",
+            "dataset": "glue",
+            "dataset_config": "sst2",
+            "mode": "sft",
+            "num_fewshot": 3,
+            "chat_template": "default",
+            "fewshot_seed": 9,
+            "limit": 40,
+        }
+    )
     assert run.train.protocol is run.evaluation.protocol
     assert (run.protocol.num_fewshot, run.protocol.chat_template, run.protocol.fewshot_seed) == (3, "default", 9)
     assert run.train.chat_template == "default"  # SFT prompts are rendered as the scores' prompts are
@@ -86,8 +97,17 @@ def test_one_protocol_object_per_run_and_it_is_built_in_one_place():
 
 def test_bootstrap_iters_is_taken_wherever_scores_are_made(results_dir, capsys):
     for command in (["run", "--max_steps", "0"], ["eval"]):
-        argv = [*command, "--model", "tiny-gpt2", "--tasks", "dlm_nope", "--bootstrap_iters", "0",
-                "--results-dir", str(results_dir)]
+        argv = [
+            *command,
+            "--model",
+            "tiny-gpt2",
+            "--tasks",
+            "dlm_nope",
+            "--bootstrap_iters",
+            "0",
+            "--results-dir",
+            str(results_dir),
+        ]
         with pytest.raises(SystemExit) as exit_:
             cli.main(argv)
         err = capsys.readouterr().err
@@ -140,14 +160,21 @@ def test_a_new_field_appears_in_every_command_and_in_plan_files(monkeypatch, tmp
     typer.main.get_command(app).main(["--model", "m", "--probe-flag", "9"], standalone_mode=False)
     assert seen["probe_flag"] == 9
     plan = tmp_path / "p.yaml"
-    plan.write_text("defaults: {model: tiny-gpt2, dataset: glue, dataset_config: sst2, probe_flag: 4}\n"
-                    "matrix: {approach: [sft]}\n")
+    plan.write_text(
+        "defaults: {model: tiny-gpt2, dataset: glue, dataset_config: sst2, probe_flag: 4}\nmatrix: {approach: [sft]}\n"
+    )
     from dlm.plan import file as plan_file
 
     monkeypatch.setattr(plan_file, "BY_NAME", settings.BY_NAME)
     names = {f.name for f in fields(Probed)}
-    monkeypatch.setattr(plan_file, "run_config", lambda values, **kw: settings.RunConfig(
-        evaluation=EvalConfig(model=values["model"]), train=Probed(**{k: v for k, v in values.items() if k in names})))
+    monkeypatch.setattr(
+        plan_file,
+        "run_config",
+        lambda values, **kw: settings.RunConfig(
+            evaluation=EvalConfig(model=values["model"]),
+            train=Probed(**{k: v for k, v in values.items() if k in names}),
+        ),
+    )
     assert plan_file.load_plan(str(plan)).runs[0].settings["probe_flag"] == 4
 
 

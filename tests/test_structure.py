@@ -1,5 +1,6 @@
 """The package's own import graph: no cycle, sub-packages import only the layers below them, one installed
 package, and the commands that must start instantly import no heavy library."""
+
 from __future__ import annotations
 
 import ast
@@ -9,9 +10,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 # top to bottom: a module may import its own layer and anything below it, never above
-LAYERS = [("main", "dlm.cli", "dlm.__main__", "dlm.demo"), ("dlm.plan",), ("dlm.study", "dlm.settings"), ("dlm.results",),
-          ("dlm.harness_tasks",), ("dlm.trainers",), ("dlm.data", "dlm.store"),
-          ("dlm.config", "dlm.files", "dlm.quiet", "dlm.secrets", "dlm.errors", "dlm")]
+LAYERS = [
+    ("main", "dlm.cli", "dlm.__main__", "dlm.demo"),
+    ("dlm.plan",),
+    ("dlm.study", "dlm.settings"),
+    ("dlm.results",),
+    ("dlm.harness_tasks",),
+    ("dlm.trainers",),
+    ("dlm.data", "dlm.store"),
+    ("dlm.config", "dlm.files", "dlm.quiet", "dlm.secrets", "dlm.errors", "dlm"),
+]
 
 
 def _rank(module: str) -> int:
@@ -63,7 +71,7 @@ def _cycle(edges: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         path.pop()
@@ -105,12 +113,14 @@ def test_the_wheel_installs_one_import_package():
 
 
 def test_quick_commands_import_neither_torch_nor_transformers():
-    probe = ("import sys; from dlm import cli\n"
-             "for argv in (['--help'], ['tasks', 'list'], ['data', 'list']):\n"
-             "    try: cli.main(argv)\n"
-             "    except SystemExit: pass\n"
-             "print(sorted(m for m in ('torch', 'transformers', 'lm_eval', 'trl', 'peft', 'datasets')"
-             " if m in sys.modules))")
+    probe = (
+        "import sys; from dlm import cli\n"
+        "for argv in (['--help'], ['tasks', 'list'], ['data', 'list']):\n"
+        "    try: cli.main(argv)\n"
+        "    except SystemExit: pass\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'lm_eval', 'trl', 'peft', 'datasets')"
+        " if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
@@ -124,7 +134,9 @@ def test_library_modules_define_no_class_inside_a_function_without_saying_why():
             if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
             for inner in ast.walk(node):
-                if isinstance(inner, ast.ClassDef) and "# class here:" not in lines[inner.lineno - 2] + \
-                        lines[inner.lineno - 1]:
+                if (
+                    isinstance(inner, ast.ClassDef)
+                    and "# class here:" not in lines[inner.lineno - 2] + lines[inner.lineno - 1]
+                ):
                     unexplained.append(f"{path.relative_to(REPO)}:{inner.lineno} {inner.name}")
     assert unexplained == []

@@ -1,5 +1,6 @@
 """`dlm train` end to end on the tiny GPT-2 and samples/: pretrain, SFT (full, LoRA), sequential runs, mixtures,
 data fractions and the output-directory contract (interruption, resume, torchrun: test_train_resume.py)."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from train_support import TWEETS, config, one_thread, records, weights  # noqa: F401 (one_thread: autouse fixture)
 
 from dlm.errors import UserError
+
 
 def tiny_weights(tiny_model_dir) -> dict:
     from dlm.trainers.models import load_model
@@ -35,8 +36,19 @@ def pretrain_run(workdir, tiny_model_dir):
 def lora_run(workdir, tiny_model_dir):
     from dlm.trainers.train import train
 
-    return train(config(workdir, "lora", mode="sft", max_steps=4, learning_rate=1e-2,
-                        lora=True, lora_r=4, lora_alpha=8, lora_dropout=0.0))
+    return train(
+        config(
+            workdir,
+            "lora",
+            mode="sft",
+            max_steps=4,
+            learning_rate=1e-2,
+            lora=True,
+            lora_r=4,
+            lora_alpha=8,
+            lora_dropout=0.0,
+        )
+    )
 
 
 # --- pretraining --------------------------------------------------------------------------------------------
@@ -106,9 +118,17 @@ def test_data_fraction_trains_on_a_quarter(workdir, pretrain_run):
 def test_mixture_records_realised_proportions(workdir):
     from dlm.trainers.train import train
 
-    result = train(config(workdir, "mixture", datasets=(TWEETS, "takala/financial_phrasebank"),
-                          dataset_configs=("None", "sentences_allagree"), mixture_rates=(3.0, 1.0), max_steps=1,
-                          save_steps=10))
+    result = train(
+        config(
+            workdir,
+            "mixture",
+            datasets=(TWEETS, "takala/financial_phrasebank"),
+            dataset_configs=("None", "sentences_allagree"),
+            mixture_rates=(3.0, 1.0),
+            max_steps=1,
+            save_steps=10,
+        )
+    )
     data = result.record["train"]["data"]
     assert len(data["parts"]) == 2 and data["rates"] == pytest.approx([0.75, 0.25])
     assert data["realised_proportions"] == pytest.approx([0.75, 0.25], abs=0.02)
@@ -126,9 +146,9 @@ def label_accuracy(model, tokenizer, pairs, choices) -> float:
             context = tokenizer(prompt)["input_ids"]
             scores = []
             for choice in choices:
-                continuation = tokenizer(prompt + choice)["input_ids"][len(context):]
+                continuation = tokenizer(prompt + choice)["input_ids"][len(context) :]
                 logits = model(torch.tensor([context + continuation]), use_cache=False).logits[0]
-                logprobs = logits[len(context) - 1:-1].log_softmax(-1)
+                logprobs = logits[len(context) - 1 : -1].log_softmax(-1)
                 scores.append(sum(logprobs[i, t].item() for i, t in enumerate(continuation)))
             correct += choices[max(range(len(choices)), key=scores.__getitem__)] == gold
     model.train()
@@ -147,8 +167,20 @@ def test_sft_learns_financial_sentiment(workdir, tiny_model_dir):
     base, tokenizer = load_model(str(tiny_model_dir))
     before = label_accuracy(base, tokenizer, pairs, choices)
     # ~150 updates: the tiny model first learns the label prior (loss ~ln3/2), then to read the tweet
-    result = train(config(workdir, "sft", mode="sft", max_steps=150, batch_size=8, max_length=128,
-                          learning_rate=3e-3, warmup_steps=5, save_steps=1000, logging_steps=10))
+    result = train(
+        config(
+            workdir,
+            "sft",
+            mode="sft",
+            max_steps=150,
+            batch_size=8,
+            max_length=128,
+            learning_rate=3e-3,
+            warmup_steps=5,
+            save_steps=1000,
+            logging_steps=10,
+        )
+    )
     after = label_accuracy(result.model, result.tokenizer, pairs, choices)
     assert before < 0.6 <= 0.8 <= after, (before, after)
     train_record = result.record["train"]
@@ -223,8 +255,7 @@ def test_adapter_dir_as_model_is_merged_before_training(workdir, lora_run, tiny_
     expected = lora_run.model.merge_and_unload() if hasattr(lora_run.model, "merge_and_unload") else lora_run.model
     for name, param in expected.named_parameters():
         assert torch.allclose(param, dict(merged.named_parameters())[name], atol=1e-6), name
-    result = train(config(workdir, "seq-lora", mode="sft", model=lora_run.output_dir, max_steps=1,
-                          lora=True, lora_r=4))
+    result = train(config(workdir, "seq-lora", mode="sft", model=lora_run.output_dir, max_steps=1, lora=True, lora_r=4))
     # an adapter over base+adapter cannot be re-applied to the base alone: the merged model is saved too
     assert (Path(result.output_dir) / "merged" / "model.safetensors").is_file()
     assert result.record["model"]["previous_run"]["mode"] == "sft"
@@ -254,8 +285,9 @@ def test_missing_tracker_is_a_user_error_before_anything_is_written(tmp_path, mo
     from dlm.trainers.train import train
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name in ("wandb",) else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name in ("wandb",) else real_find_spec(name, *a)
+    )
     with pytest.raises(UserError, match="pip install wandb"):
         train(config(tmp_path, "tracked", report_to="wandb"))
     assert not (tmp_path / "tracked").exists() and not (tmp_path / "runs").exists()
@@ -266,17 +298,37 @@ def test_lora_targets_per_architecture_and_override():
 
     from dlm.trainers.models import apply_lora
 
-    qwen = Qwen2ForCausalLM(Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                        num_attention_heads=2, num_key_value_heads=1))
+    qwen = Qwen2ForCausalLM(
+        Qwen2Config(
+            vocab_size=64,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+        )
+    )
     wrapped = apply_lora(qwen, r=2, alpha=4, dropout=0.0)
     config = wrapped.peft_config["default"]
-    assert set(config.target_modules) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                                          "down_proj"} and not config.fan_in_fan_out
+    assert (
+        set(config.target_modules) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+        and not config.fan_in_fan_out
+    )
     adapted = {n.split(".")[-1] for n, m in wrapped.named_modules() if hasattr(m, "lora_A")}
     assert adapted == set(config.target_modules)
-    other = Qwen2ForCausalLM(Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                         num_attention_heads=2, num_key_value_heads=1))
+    other = Qwen2ForCausalLM(
+        Qwen2Config(
+            vocab_size=64,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+        )
+    )
     assert set(apply_lora(other, 2, 4, 0.0, ["q_proj,v_proj"]).peft_config["default"].target_modules) == {
-        "q_proj", "v_proj"}
+        "q_proj",
+        "v_proj",
+    }
     with pytest.raises(UserError, match="lora_target_modules"):
         apply_lora(Qwen2ForCausalLM(other.config), 2, 4, 0.0, ["c_attn"])

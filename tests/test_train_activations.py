@@ -1,5 +1,6 @@
 """The training path swaps GPT-2's composite tanh-GELU for torch's fused kernel: same outputs, less memory kept
 for the backward, checkpoints unchanged."""
+
 from __future__ import annotations
 
 import copy
@@ -46,11 +47,20 @@ def test_both_trainers_train_the_fused_model(tiny_model_dir, tmp_path):
     from dlm.trainers.pretrain import build_pretrain_trainer
     from dlm.trainers.sft import build_sft_trainer
 
-    args = dict(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=2, report_to="none",
-                use_cpu=True, bf16=False, save_strategy="no", disable_tqdm=True)
+    args = dict(
+        output_dir=str(tmp_path),
+        max_steps=1,
+        per_device_train_batch_size=2,
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        save_strategy="no",
+        disable_tqdm=True,
+    )
     texts = datasets.Dataset.from_list([{"text": f"Shares of $X{i} rose {i}% on results"} for i in range(8)])
-    pairs = datasets.Dataset.from_list([{"prompt": f"Tweet: $X{i} up\nSentiment:", "completion": " bullish"}
-                                        for i in range(8)])
+    pairs = datasets.Dataset.from_list(
+        [{"prompt": f"Tweet: $X{i} up\nSentiment:", "completion": " bullish"} for i in range(8)]
+    )
     for build, data in ((build_pretrain_trainer, texts), (build_sft_trainer, pairs)):
         model, tok = load_model(str(tiny_model_dir), for_training=True)
         assert any(isinstance(m, NewGELUActivation) for m in model.modules())

@@ -1,4 +1,5 @@
 """SFT examples longer than --max_length are counted and keep their completion (trainers/sft_fit.py)."""
+
 from __future__ import annotations
 
 from train_support import config
@@ -49,9 +50,27 @@ def test_a_non_finite_run_fails_with_a_failed_record_and_no_final_model(tmp_path
 
     out, runs = tmp_path / "out", tmp_path / "runs"
     with pytest.raises(SystemExit) as exit_:
-        cli.main(["train", "--model", "tiny-gpt2", "--dataset", "glue", "--dataset_config", "sst2", "--max_steps", "2",
-                  "--max_length", "32", "--learning_rate", "1e308", "--output_dir", str(out),
-                  "--results-dir", str(runs)])
+        cli.main(
+            [
+                "train",
+                "--model",
+                "tiny-gpt2",
+                "--dataset",
+                "glue",
+                "--dataset_config",
+                "sst2",
+                "--max_steps",
+                "2",
+                "--max_length",
+                "32",
+                "--learning_rate",
+                "1e308",
+                "--output_dir",
+                str(out),
+                "--results-dir",
+                str(runs),
+            ]
+        )
     err = capsys.readouterr().err
     last = err.strip().splitlines()[-1]  # the lines above it are the progress lines
     assert exit_.value.code == 2 and last.startswith("error: ") and "--learning_rate" in last

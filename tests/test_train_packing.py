@@ -1,4 +1,5 @@
 """Packing for continued pretraining and SFT label masking, checked on the tiny GPT-2 without training."""
+
 from __future__ import annotations
 
 import pytest
@@ -77,8 +78,9 @@ def test_document_logits_inside_a_block_equal_logits_alone(tiny):
     first, second = starts[1], starts[2]  # the second segment is a whole document preceded by another
     assert ids[first:second] == docs[1]
     with torch.no_grad():
-        packed = model(input_ids=example["input_ids"][None], position_ids=example["position_ids"][None],
-                       use_cache=False).logits[0]
+        packed = model(
+            input_ids=example["input_ids"][None], position_ids=example["position_ids"][None], use_cache=False
+        ).logits[0]
         alone = model(input_ids=torch.tensor([docs[1]]), use_cache=False).logits[0]
     assert torch.allclose(packed[first:second], alone, atol=1e-5)
 
@@ -104,12 +106,23 @@ def test_sft_supervises_exactly_the_completion_and_eos(tiny, tmp_path):
     from dlm.trainers.sft import build_sft_trainer
 
     model, tok = tiny
-    pairs = [("Tweet: $JPM operating profit rose\nSentiment:", " bullish"),
-             ("Tweet: $TSLA misses estimates\nSentiment:", " bearish"),
-             ("Tweet: $BA publishes its report in July\nSentiment:", " neutral")] * 4
+    pairs = [
+        ("Tweet: $JPM operating profit rose\nSentiment:", " bullish"),
+        ("Tweet: $TSLA misses estimates\nSentiment:", " bearish"),
+        ("Tweet: $BA publishes its report in July\nSentiment:", " neutral"),
+    ] * 4
     data = datasets.Dataset.from_list([{"prompt": p, "completion": c} for p, c in pairs])
-    args = dict(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=2, report_to="none",
-                use_cpu=True, bf16=False, activation_checkpointing=False, save_strategy="no", disable_tqdm=True)
+    args = dict(
+        output_dir=str(tmp_path),
+        max_steps=1,
+        per_device_train_batch_size=2,
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        activation_checkpointing=False,
+        save_strategy="no",
+        disable_tqdm=True,
+    )
     trainer = build_sft_trainer(model, tok, data, args, max_length=64)
     rows = list(trainer.train_dataset)
     assert sum(len(r["seq_lengths"]) for r in rows) == len(pairs), "no example dropped or split"
@@ -154,10 +167,20 @@ def test_sft_trainer_rows_are_equal_length_on_the_real_path(tiny, tmp_path):
     from dlm.trainers.sft import build_sft_trainer
 
     model, tok = tiny
-    data = datasets.Dataset.from_list([{"prompt": f"Tweet: {t} #{i}\nSentiment:", "completion": " neutral"}
-                                       for i, t in enumerate(TWEETS * 3)])
-    args = dict(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=4, report_to="none",
-                use_cpu=True, bf16=False, activation_checkpointing=False, save_strategy="no", disable_tqdm=True)
+    data = datasets.Dataset.from_list(
+        [{"prompt": f"Tweet: {t} #{i}\nSentiment:", "completion": " neutral"} for i, t in enumerate(TWEETS * 3)]
+    )
+    args = dict(
+        output_dir=str(tmp_path),
+        max_steps=1,
+        per_device_train_batch_size=4,
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        activation_checkpointing=False,
+        save_strategy="no",
+        disable_tqdm=True,
+    )
     trainer = build_sft_trainer(model, tok, data, args, max_length=128)
     lengths = [len(row["input_ids"]) for row in trainer.train_dataset]
     assert sum(len(row["seq_lengths"]) for row in trainer.train_dataset) == len(data)

@@ -1,5 +1,6 @@
 """Interrupted and distributed training: kill -9 then --resume ends with the uninterrupted weights, --resume
 without a checkpoint, a streamed corpus resumed exactly, and a 2-process torchrun smoke."""
+
 from __future__ import annotations
 
 import os
@@ -18,10 +19,35 @@ from dlm.errors import UserError
 
 
 def cli_train(output_dir: Path, results_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "dlm", "train", "--model", "tiny-gpt2", "--dataset", TWEETS,
-            "--mode", "pretrain", "--max_steps", "40", "--save_steps", "5", "--batch_size", "4",
-            "--gradient_accumulation_steps", "2", "--max_length", "64", "--seed", "11",
-            "--output_dir", str(output_dir), "--results-dir", str(results_dir), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "dlm",
+        "train",
+        "--model",
+        "tiny-gpt2",
+        "--dataset",
+        TWEETS,
+        "--mode",
+        "pretrain",
+        "--max_steps",
+        "40",
+        "--save_steps",
+        "5",
+        "--batch_size",
+        "4",
+        "--gradient_accumulation_steps",
+        "2",
+        "--max_length",
+        "64",
+        "--seed",
+        "11",
+        "--output_dir",
+        str(output_dir),
+        "--results-dir",
+        str(results_dir),
+        *extra,
+    ]
 
 
 def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path, tiny_model_dir, capsys):
@@ -30,11 +56,19 @@ def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path, tiny_model
 
     killed = tmp_path / "killed"
     # one thread like this process (see `one_thread`): thread count changes float reduction order
-    process = subprocess.Popen(cli_train(killed, tmp_path / "runs"), cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    process = subprocess.Popen(
+        cli_train(killed, tmp_path / "runs"),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     deadline = time.time() + 120
-    while (newest_checkpoint(killed) is None or newest_checkpoint(killed).name == "checkpoint-5") \
-            and process.poll() is None and time.time() < deadline:
+    while (
+        (newest_checkpoint(killed) is None or newest_checkpoint(killed).name == "checkpoint-5")
+        and process.poll() is None
+        and time.time() < deadline
+    ):
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -42,9 +76,18 @@ def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path, tiny_model
     assert not (killed / "model.safetensors").exists()
     assert not list((tmp_path / "runs").glob("*.json")), "no record for an unfinished run"
 
-    common = dict(model="tiny-gpt2", dataset=TWEETS, mode="pretrain", max_steps=40, save_steps=5,
-                  batch_size=4, gradient_accumulation_steps=2, max_length=64, seed=11,
-                  results_dir=str(tmp_path / "runs"))
+    common = dict(
+        model="tiny-gpt2",
+        dataset=TWEETS,
+        mode="pretrain",
+        max_steps=40,
+        save_steps=5,
+        batch_size=4,
+        gradient_accumulation_steps=2,
+        max_length=64,
+        seed=11,
+        results_dir=str(tmp_path / "runs"),
+    )
     import json
 
     killed_part = json.loads((killed / "dlm_time.json").read_text())["wall_time_s"]
@@ -101,8 +144,15 @@ def test_streamed_corpus_trains_lazily_and_resumes_exactly(tmp_path):
     re-reads the stream up to the checkpoint, so the data order - and the final weights - match a straight run."""
     from dlm.trainers.train import train
 
-    common = dict(dataset="Skylion007/openwebtext", max_steps=6, save_steps=3, save_total_limit=5,
-                  batch_size=2, gradient_accumulation_steps=2, max_length=64)
+    common = dict(
+        dataset="Skylion007/openwebtext",
+        max_steps=6,
+        save_steps=3,
+        save_total_limit=5,
+        batch_size=2,
+        gradient_accumulation_steps=2,
+        max_length=64,
+    )
     straight = train(config(tmp_path, "straight", **common))
     assert straight.record["train"]["data"]["streamed"] is True
     assert straight.record["train"]["tokens_seen"] == 6 * 2 * 2 * 64, "a stream never runs short: no padding"

@@ -2,6 +2,7 @@
 
 Every twin also runs in tests/test_eval.py's module run (1 shot, 3 documents each, `dlm_all_gen`).
 """
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,10 @@ import subprocess
 import sys
 
 import pytest
+from train_support import ROOT, TWEETS, config
 
 from dlm.harness_tasks.catalog import TASKS_DIR, catalog, leaf_tasks, twin_for, twin_of
 from dlm.harness_tasks.extraction import extract_label
-from train_support import ROOT, TWEETS, config
 
 SENTIMENT = ["negative", "neutral", "positive"]
 LETTERS = ["A", "B", "C", "D"]
@@ -21,18 +22,39 @@ TOPICS = ["Analyst Update", "Fed | Central Banks", "Company | Product News", "St
 
 
 # --- extraction -------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("text, choices, expected", [
-    (" positive", SENTIMENT, 2), ("Positive.", SENTIMENT, 2), ("NEGATIVE!!", SENTIMENT, 0),
-    ("The sentiment is **Neutral**.", SENTIMENT, 1), ("\n\n  negative\nText: positive", SENTIMENT, 0),
-    ("positive, not negative", SENTIMENT, 2), ("neutrality is a virtue", SENTIMENT, None),
-    ("I cannot tell.", SENTIMENT, None), ("", SENTIMENT, None), ("   \n  ", SENTIMENT, None),
-    ("Fed/central banks", TOPICS, 1), ("stock movement today", TOPICS, 4), ("Company | product news", TOPICS, 2),
-    ("B", LETTERS, 1), ("(c)", LETTERS, 2), ("Answer: D", LETTERS, 3), ("the answer is (b) because", LETTERS, 1),
-    ("B. Paris", LETTERS, 1), ("C) 42", LETTERS, 2), ("a good question", LETTERS, None), ("e.g. nothing", LETTERS, None),
-    ("E", LETTERS, None), ("The answer is 2.0", ["1", "2", "3"], 1), ("+3 points", ["1", "2", "3"], 2),
-    ("seven", ["1", "2", "3"], None), ("Yes", ["No", "Yes"], 1), ("no.", ["No", "Yes"], 0),
-    ("True, False or Neither? Neither", ["True", "Neither", "False"], 0),
-])
+@pytest.mark.parametrize(
+    "text, choices, expected",
+    [
+        (" positive", SENTIMENT, 2),
+        ("Positive.", SENTIMENT, 2),
+        ("NEGATIVE!!", SENTIMENT, 0),
+        ("The sentiment is **Neutral**.", SENTIMENT, 1),
+        ("\n\n  negative\nText: positive", SENTIMENT, 0),
+        ("positive, not negative", SENTIMENT, 2),
+        ("neutrality is a virtue", SENTIMENT, None),
+        ("I cannot tell.", SENTIMENT, None),
+        ("", SENTIMENT, None),
+        ("   \n  ", SENTIMENT, None),
+        ("Fed/central banks", TOPICS, 1),
+        ("stock movement today", TOPICS, 4),
+        ("Company | product news", TOPICS, 2),
+        ("B", LETTERS, 1),
+        ("(c)", LETTERS, 2),
+        ("Answer: D", LETTERS, 3),
+        ("the answer is (b) because", LETTERS, 1),
+        ("B. Paris", LETTERS, 1),
+        ("C) 42", LETTERS, 2),
+        ("a good question", LETTERS, None),
+        ("e.g. nothing", LETTERS, None),
+        ("E", LETTERS, None),
+        ("The answer is 2.0", ["1", "2", "3"], 1),
+        ("+3 points", ["1", "2", "3"], 2),
+        ("seven", ["1", "2", "3"], None),
+        ("Yes", ["No", "Yes"], 1),
+        ("no.", ["No", "Yes"], 0),
+        ("True, False or Neither? Neither", ["True", "Neither", "False"], 0),
+    ],
+)
 def test_extract_label_reads_the_first_label_of_the_first_line(text, choices, expected):
     assert extract_label(text, choices) == expected
 
@@ -61,14 +83,27 @@ def test_missing_predictions_count_as_wrong_and_are_no_class():
 # --- the twins as files -------------------------------------------------------------------------------------------
 def test_every_multiple_choice_task_has_a_twin_sharing_its_prompt_data_and_metrics():
     ours = catalog()
-    multiple_choice = [n for n, i in ours.items() if i.kind == "task" and i.config.get("output_type") == "multiple_choice"]
+    multiple_choice = [
+        n for n, i in ours.items() if i.kind == "task" and i.config.get("output_type") == "multiple_choice"
+    ]
     assert len(multiple_choice) == 74  # 7 finance, IMDB, 8 GLUE, 57 MMLU, MMLU-Pro math
     for name in multiple_choice:
         twin = twin_for(name)
         assert twin == f"{name}_gen" and twin_of(twin) == name, name
         mc, gen = ours[name].config, ours[twin].config
-        for key in ("doc_to_text", "doc_to_choice", "doc_to_target", "dataset_kwargs", "metric_list", "description",
-                    "test_split", "validation_split", "fewshot_split", "process_docs", "process_results"):
+        for key in (
+            "doc_to_text",
+            "doc_to_choice",
+            "doc_to_target",
+            "dataset_kwargs",
+            "metric_list",
+            "description",
+            "test_split",
+            "validation_split",
+            "fewshot_split",
+            "process_docs",
+            "process_results",
+        ):
             assert gen.get(key) == mc.get(key), (twin, key)
         assert gen["output_type"] == "generate_until" and gen["generation_kwargs"]["do_sample"] is False
         assert gen["generation_kwargs"]["max_gen_toks"] <= 32 and gen["generation_kwargs"]["until"]
@@ -85,9 +120,27 @@ def test_lm_eval_runs_a_twin_group_directly_with_the_chat_template(tmp_path, tin
     prompts it sends carry the tiny model's chat-template markers."""
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "lm_eval", "--tasks", "fin_sentiment_gen", "--include_path", str(TASKS_DIR),
-               "--model", "hf", "--model_args", f"pretrained={tiny_model_dir}", "--device", "cpu", "--limit", "2",
-               "--apply_chat_template", "--log_samples", "--output_path", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "lm_eval",
+        "--tasks",
+        "fin_sentiment_gen",
+        "--include_path",
+        str(TASKS_DIR),
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={tiny_model_dir}",
+        "--device",
+        "cpu",
+        "--limit",
+        "2",
+        "--apply_chat_template",
+        "--log_samples",
+        "--output_path",
+        str(out),
+    ]
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     (results,) = out.rglob("results_*.json")
@@ -105,18 +158,27 @@ def chat_run(tiny_model_dir):
     """lm-eval's prompts for 3 TFNS documents under the tiny chat template and a system instruction, and the
     record `evaluate` writes for that setting."""
     from dlm.harness_tasks.evaluate import evaluate, load_tasks, run_harness, task_manager_for
-    from dlm.trainers.chat import applied_to, resolve
     from dlm.settings import eval_config
+    from dlm.trainers.chat import applied_to, resolve
     from dlm.trainers.models import load_model
 
     model, tokenizer = load_model("tiny-gpt2")
-    cfg = eval_config(dict(model="tiny-gpt2", tasks=["dlm_tfns_gen", "dlm_tfns"], limit=3, chat_template="default",
-                     system_instruction="You are a financial analyst.", bootstrap_iters=0))
+    cfg = eval_config(
+        dict(
+            model="tiny-gpt2",
+            tasks=["dlm_tfns_gen", "dlm_tfns"],
+            limit=3,
+            chat_template="default",
+            system_instruction="You are a financial analyst.",
+            bootstrap_iters=0,
+        )
+    )
     manager = task_manager_for(["dlm_tfns_gen"])
     loaded = load_tasks(manager, ["dlm_tfns_gen"])
     with applied_to(tokenizer, resolve(tokenizer, "default", "tiny-gpt2")):
-        results = run_harness(model, tokenizer, [loaded["tasks"]["dlm_tfns_gen"]], manager, cfg, log_samples=True,
-                              chat=True)
+        results = run_harness(
+            model, tokenizer, [loaded["tasks"]["dlm_tfns_gen"]], manager, cfg, log_samples=True, chat=True
+        )
     record = evaluate(cfg, model=model, tokenizer=tokenizer, write=False)
     return results["samples"]["dlm_tfns_gen"], record, tokenizer
 
@@ -131,8 +193,9 @@ def test_sft_prompts_in_a_chat_template_are_the_prompts_lm_eval_scores(chat_run)
     for sample in samples:
         sent = sample["arguments"][0][0]
         assert sent.startswith("<|system|>\nYou are a financial analyst.<|end|>\n<|user|>\n")
-        prompt, completion = chat_pair(tokenizer, *to_sft_pair(entry, rows[sample["doc"]["text"]]),
-                                       "You are a financial analyst.")
+        prompt, completion = chat_pair(
+            tokenizer, *to_sft_pair(entry, rows[sample["doc"]["text"]]), "You are a financial analyst."
+        )
         assert prompt == sent
         assert completion.startswith(["negative", "positive", "neutral"][sample["doc"]["label"]])
 
@@ -151,8 +214,12 @@ def test_protocol_is_recorded_on_every_score(chat_run):
         assert protocol["fewshot_as_multiturn"] is False
         if score["task"] == "dlm_tfns_gen":
             assert protocol["scoring"] == "generative" and protocol["extraction"] == "dlm-labels-v1"
-            assert protocol["generation"] == {"until": ["\n\n"], "max_gen_toks": 16, "do_sample": False,
-                                              "temperature": 0.0}
+            assert protocol["generation"] == {
+                "until": ["\n\n"],
+                "max_gen_toks": 16,
+                "do_sample": False,
+                "temperature": 0.0,
+            }
         else:
             assert protocol["scoring"] == "loglikelihood" and protocol["generation"] is None
 
@@ -172,8 +239,20 @@ def test_sft_teaches_the_tiny_model_to_say_the_label(tmp_path, tiny_model_dir):
         return {s["metric"]: s for s in record["eval"]["scores"]}
 
     before = twin_scores(*load_model("tiny-gpt2"))
-    result = train(config(tmp_path, "sft", mode="sft", max_steps=150, batch_size=8, max_length=128,
-                          learning_rate=3e-3, warmup_steps=5, save_steps=1000, logging_steps=10))
+    result = train(
+        config(
+            tmp_path,
+            "sft",
+            mode="sft",
+            max_steps=150,
+            batch_size=8,
+            max_length=128,
+            learning_rate=3e-3,
+            warmup_steps=5,
+            save_steps=1000,
+            logging_steps=10,
+        )
+    )
     after = twin_scores(result.model, result.tokenizer)
     assert before["missing"]["value"] > 0.9
     assert after["acc"]["value"] >= 0.8 and after["missing"]["value"] <= 0.05, (after["acc"], after["missing"])

@@ -1,5 +1,6 @@
 """Shared by the training tests: a TrainConfig on the tiny model and samples/, weight snapshots, stored records,
 and one torch thread per test module."""
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,21 @@ def config(tmp: Path, name: str, mode: str = "pretrain", **overrides) -> TrainCo
     defaults: one pretraining run of 4 steps on the samples' tweets."""
     if "datasets" in overrides:
         overrides.setdefault("dataset", None)
-    values = dict(model="tiny-gpt2", dataset=TWEETS, mode=mode, max_steps=4,
-                  output_dir=str(tmp / name), batch_size=4, gradient_accumulation_steps=1, max_length=64,
-                  save_steps=2, save_total_limit=2, logging_steps=1, results_dir=str(tmp / "runs"), seed=7)
+    values = dict(
+        model="tiny-gpt2",
+        dataset=TWEETS,
+        mode=mode,
+        max_steps=4,
+        output_dir=str(tmp / name),
+        batch_size=4,
+        gradient_accumulation_steps=1,
+        max_length=64,
+        save_steps=2,
+        save_total_limit=2,
+        logging_steps=1,
+        results_dir=str(tmp / "runs"),
+        seed=7,
+    )
     values.update(overrides)
     return TrainConfig(**values).validate()
 

@@ -9,6 +9,7 @@ The table of datasets is dlm_data/datasets_table.py. Loading handles the real Hu
 - huge corpora are streamed, so a run that needs N rows reads about N rows;
 - a gated set without a token, or no snapshot while offline, is a one-line `UserError` naming the fix.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,14 +28,18 @@ from dlm.data.table import TABLE, DatasetEntry
 from dlm.errors import UserError, suggest
 from dlm.quiet import is_verbose
 
-__all__ = ["TABLE", "DatasetEntry", "lookup", "load_split", "to_pretrain_text", "to_sft_pair", "show_rows",
-           "held_out"]
+__all__ = ["TABLE", "DatasetEntry", "lookup", "load_split", "to_pretrain_text", "to_sft_pair", "show_rows", "held_out"]
 
 DATA_DIR_ENV = "DLM_DATA_DIR"
 PARQUET_BRANCH = "refs/convert/parquet"
 # Split names users (and the seed) write, and what real repos call them instead.
-SPLIT_ALIASES = {"validation": ("valid", "validation_matched", "dev", "val"), "valid": ("validation",),
-                 "dev": ("validation", "valid"), "val": ("validation", "valid"), "test": ("test_matched",)}
+SPLIT_ALIASES = {
+    "validation": ("valid", "validation_matched", "dev", "val"),
+    "valid": ("validation",),
+    "dev": ("validation", "valid"),
+    "val": ("validation", "valid"),
+    "test": ("test_matched",),
+}
 PREVIEW_ROWS = 10_000  # `show_rows` reads at most this many rows to find n usable ones
 # Rows per record batch when a parquet source is streamed. The pyarrow dataset scanner that datasets' parquet
 # reader uses decodes a file ahead of the reader, in background threads, until its output queue holds 1 GiB
@@ -93,7 +98,7 @@ def _unknown_dataset(dataset_id: str) -> UserError:
 
 
 def _unknown(what: str, name: str, owner: str, valid, extra: str = "") -> UserError:
-    """"unknown split 'tset' for X; did you mean 'test'? valid: train, test" - always listing what is valid."""
+    """ "unknown split 'tset' for X; did you mean 'test'? valid: train, test" - always listing what is valid."""
     close = difflib.get_close_matches(name, list(valid), n=3, cutoff=0.5)
     guess = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
     return UserError(f"unknown {what} '{name}' for {owner}; {guess}valid: {', '.join(valid)}{extra}")
@@ -128,15 +133,18 @@ def _source(entry: DatasetEntry, data_dir) -> tuple[str, dict, str]:
         return str(snapshot), kwargs, "local"
     where = f" under {root}" if root is not None else ""
     if entry.route == "gated":
-
         if not get_token():
-            raise UserError(f"dataset {entry.hub_id} is gated: accept its terms at https://huggingface.co/datasets/"
-                            f"{entry.hub_id} and set HF_TOKEN (or `hf auth login`), or pass --data-dir with a "
-                            f"snapshot at DIR/{entry.hub_id} (none found{where})")
+            raise UserError(
+                f"dataset {entry.hub_id} is gated: accept its terms at https://huggingface.co/datasets/"
+                f"{entry.hub_id} and set HF_TOKEN (or `hf auth login`), or pass --data-dir with a "
+                f"snapshot at DIR/{entry.hub_id} (none found{where})"
+            )
     if _offline():
-        raise UserError(f"no local snapshot of {entry.hub_id}{where} and the Hub is offline (HF_HUB_OFFLINE); pass "
-                        f"--data-dir DIR with DIR/{entry.hub_id} (e.g. `hf download --repo-type dataset "
-                        f"{entry.hub_id} --local-dir DIR/{entry.hub_id}`), or go online")
+        raise UserError(
+            f"no local snapshot of {entry.hub_id}{where} and the Hub is offline (HF_HUB_OFFLINE); pass "
+            f"--data-dir DIR with DIR/{entry.hub_id} (e.g. `hf download --repo-type dataset "
+            f"{entry.hub_id} --local-dir DIR/{entry.hub_id}`), or go online"
+        )
     if export:
         kwargs["revision"] = PARQUET_BRANCH
     return entry.hub_id, kwargs, "hub"
@@ -161,13 +169,17 @@ def _builder(entry: DatasetEntry, path: str, kwargs: dict, where: str):
     try:
         return datasets.load_dataset_builder(path, **kwargs)
     except (ConnectionError, datasets.exceptions.DatasetNotFoundError) as exc:
-        raise UserError(f"cannot open {entry.hub_id} ({type(exc).__name__}: {_first_line(exc)}); "
-                        f"check the network or token, or pass --data-dir with a local snapshot") from None
+        raise UserError(
+            f"cannot open {entry.hub_id} ({type(exc).__name__}: {_first_line(exc)}); "
+            f"check the network or token, or pass --data-dir with a local snapshot"
+        ) from None
     except (FileNotFoundError, ValueError) as exc:  # a local snapshot lacking this config's files
         if where != "local":
             raise
-        raise UserError(f"the snapshot {path} has no data for {entry.label()} ({_first_line(exc)}); download it "
-                        f"again (for script repos: the refs/convert/parquet branch)") from None
+        raise UserError(
+            f"the snapshot {path} has no data for {entry.label()} ({_first_line(exc)}); download it "
+            f"again (for script repos: the refs/convert/parquet branch)"
+        ) from None
 
 
 def _first_line(exc: Exception) -> str:
@@ -184,8 +196,9 @@ def _resolve_split(entry: DatasetEntry, split: str, available: list[str]) -> str
     raise _unknown("split", split, entry.label(), available, held)
 
 
-def load_split(dataset_id: str, config: str | None = None, split: str | None = None, data_dir=None,
-               streaming: bool | None = None):
+def load_split(
+    dataset_id: str, config: str | None = None, split: str | None = None, data_dir=None, streaming: bool | None = None
+):
     """Raw rows of one split (a `Dataset`, or an `IterableDataset` when streamed), from the Hub or from
     `<data_dir or DLM_DATA_DIR>/<hub_id>` by the same code. Label -1 rows are dropped; row repairs applied.
     `streaming=None` streams the large and huge sets only."""
@@ -216,8 +229,10 @@ def _prepare(builder, entry: DatasetEntry, path: str, where: str) -> None:
         if where != "local" or isinstance(exc, (ConnectionError, PermissionError)):
             raise
         cause = exc.__cause__ or exc
-        raise UserError(f"cannot read the snapshot {path} of {entry.label()} ({type(cause).__name__}: "
-                        f"{_first_line(cause)}); download it again") from None
+        raise UserError(
+            f"cannot read the snapshot {path} of {entry.label()} ({type(cause).__name__}: "
+            f"{_first_line(cause)}); download it again"
+        ) from None
 
 
 def _bound_readahead(builder) -> None:
@@ -229,7 +244,6 @@ def _bound_readahead(builder) -> None:
 
 @contextlib.contextmanager
 def _quiet(enabled: bool):
-
 
     turn_off = enabled and not is_verbose() and datasets.is_progress_bar_enabled()
     if turn_off:
@@ -250,7 +264,6 @@ def _drop_unlabelled(rows, label_field: str | None):
     if not is_int:
         return rows
     if isinstance(rows, datasets.Dataset):
-
         if not pc.any(pc.equal(rows.data.column(label_field), -1)).as_py():
             return rows  # nothing to drop: skip a pass over the data
     return rows.filter(lambda row: row[label_field] != -1)
@@ -317,8 +330,9 @@ def held_out(entry: DatasetEntry, row: dict) -> bool:
 
 
 # --- preview -------------------------------------------------------------------------------------------------
-def show_rows(dataset: str, config: str | None = None, split: str | None = None, n: int = 5, as_: str = "raw",
-              data_dir=None) -> list[dict]:
+def show_rows(
+    dataset: str, config: str | None = None, split: str | None = None, n: int = 5, as_: str = "raw", data_dir=None
+) -> list[dict]:
     """The first n rows of a split, raw or as training text / prompt+completion (`dlm data show`)."""
     if as_ not in ("raw", "pretrain", "sft"):
         raise UserError(f"unknown --as '{as_}'; use raw, pretrain or sft")

@@ -5,6 +5,7 @@ Prompt tokens: tiktoken's encoding for OpenAI models (when tiktoken is installed
 token per 4 characters, said so in the output; +4 tokens per message for the chat framing. Output tokens are
 bounded by each request's max tokens: the estimate is an upper bound on output cost.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -64,15 +65,26 @@ def estimate(payloads: list[dict], provider: str, model: str) -> dict:
     output = sum(int(p.get("max_completion_tokens") or p.get("max_tokens") or 0) for p in payloads)
     price = price_of(model)
     cost = None if price is None else (prompt * price["input"] + output * price["output"]) / 1e6
-    return {"requests": len(payloads), "prompt_tokens": prompt, "max_output_tokens": output, "counted_by": method,
-            "cost_usd": cost, "prices_as_of": prices().get("as_of") if price else None}
+    return {
+        "requests": len(payloads),
+        "prompt_tokens": prompt,
+        "max_output_tokens": output,
+        "counted_by": method,
+        "cost_usd": cost,
+        "prices_as_of": prices().get("as_of") if price else None,
+    }
 
 
 def describe(e: dict, cached: int) -> str:
-    cost = (f"~${e['cost_usd']:.2f} at the list prices of {e['prices_as_of']} (output at its maximum)"
-            if e["cost_usd"] is not None else "cost unknown (model not in harness_tasks/api_prices.yml)")
-    return (f"{e['requests']} request(s) to send ({cached} already answered in the cache), {e['prompt_tokens']:,} "
-            f"prompt tokens ({e['counted_by']}), at most {e['max_output_tokens']:,} output tokens; {cost}")
+    cost = (
+        f"~${e['cost_usd']:.2f} at the list prices of {e['prices_as_of']} (output at its maximum)"
+        if e["cost_usd"] is not None
+        else "cost unknown (model not in harness_tasks/api_prices.yml)"
+    )
+    return (
+        f"{e['requests']} request(s) to send ({cached} already answered in the cache), {e['prompt_tokens']:,} "
+        f"prompt tokens ({e['counted_by']}), at most {e['max_output_tokens']:,} output tokens; {cost}"
+    )
 
 
 def cost_of(tokens_in: int, tokens_out: int, model: str) -> float | None:

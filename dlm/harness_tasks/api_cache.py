@@ -6,6 +6,7 @@ sent (messages with the system instruction and the rendered prompt, max tokens, 
 lm-eval's own cache keys only the request arguments, so two models, servers or system prompts would share answers.
 No header and no key is ever part of a key or a value.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,10 +26,19 @@ def default_path() -> Path:
     return cache_root() / "api" / "responses.sqlite"
 
 
-def request_key(provider: str, base_url: str, model: str, task: str | None, version: str | None,
-                payload: dict) -> str:
-    blob = json.dumps({"provider": provider, "base_url": base_url, "model": model, "task": task, "version": version,
-                       "payload": payload}, sort_keys=True, ensure_ascii=False)
+def request_key(provider: str, base_url: str, model: str, task: str | None, version: str | None, payload: dict) -> str:
+    blob = json.dumps(
+        {
+            "provider": provider,
+            "base_url": base_url,
+            "model": model,
+            "task": task,
+            "version": version,
+            "payload": payload,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+    )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -58,8 +68,10 @@ class ResponseCache:
             return
 
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)",
-                             (key, json.dumps(response, ensure_ascii=False), time.time()))
+            self._db.execute(
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?)",
+                (key, json.dumps(response, ensure_ascii=False), time.time()),
+            )
             self._db.commit()
 
     def close(self) -> None:

@@ -4,6 +4,7 @@ as it arrives, and a request that still fails reported, never scored.
 lm-eval's TemplateAPI retries 3 times with a fixed exponential wait and no Retry-After (its issue #2594); a run of
 thousands of paid requests needs to wait out a rate limit instead of failing or, worse, scoring an empty answer.
 """
+
 from __future__ import annotations
 
 import random
@@ -41,10 +42,17 @@ class Stats:
     models_returned: set = field(default_factory=set)
 
     def to_dict(self) -> dict:
-        return {"requests": self.requests, "cache_hits": self.cache_hits, "http_requests": self.sent,
-                "answered": self.answered, "failed": self.failed, "retries": self.retries,
-                "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
-                "models_returned": sorted(self.models_returned)}
+        return {
+            "requests": self.requests,
+            "cache_hits": self.cache_hits,
+            "http_requests": self.sent,
+            "answered": self.answered,
+            "failed": self.failed,
+            "retries": self.retries,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "models_returned": sorted(self.models_returned),
+        }
 
 
 def retry_after(headers) -> float | None:
@@ -72,8 +80,9 @@ def usage_tokens(response: dict) -> tuple[int, int]:
 
 
 class Sender:
-    def __init__(self, url: str, headers: dict, cache, concurrency: int = 1, max_wait_s: float = 300.0,
-                 timeout_s: float = 120.0):
+    def __init__(
+        self, url: str, headers: dict, cache, concurrency: int = 1, max_wait_s: float = 300.0, timeout_s: float = 120.0
+    ):
         self.url, self.headers, self.cache = url, headers, cache
         self.concurrency, self.max_wait_s, self.timeout_s = max(1, concurrency), max_wait_s, timeout_s
         self.stats = Stats()

@@ -12,6 +12,7 @@ and written to dlm's response cache (api_cache.py), the cost is estimated before
 (api_budget.py), and requests are sent N at a time with backoff (api_client.py). Keys are read from the
 environment when a request is sent, and never written anywhere.
 """
+
 from __future__ import annotations
 
 import copy
@@ -69,12 +70,16 @@ class ApiSpec:
 def parse(model: str, base_url: str | None = None, api_key_env: str | None = None) -> ApiSpec:
     provider, _, name = str(model).partition(":")
     if provider not in PROVIDERS or not name.strip():
-        raise UserError(f"'{model}' is not an API model; use openai:MODEL, anthropic:MODEL or "
-                        "openai-compatible:MODEL --base-url URL")
+        raise UserError(
+            f"'{model}' is not an API model; use openai:MODEL, anthropic:MODEL or "
+            "openai-compatible:MODEL --base-url URL"
+        )
     _, default_url, key_env = PROVIDERS[provider]
     url = base_url or default_url
     if url is None:
-        raise UserError(f"{model} needs --base-url, the server's OpenAI-compatible root (e.g. http://127.0.0.1:8000/v1)")
+        raise UserError(
+            f"{model} needs --base-url, the server's OpenAI-compatible root (e.g. http://127.0.0.1:8000/v1)"
+        )
     if provider != "anthropic" and not url.rstrip("/").endswith("/chat/completions"):
         url = url.rstrip("/") + "/chat/completions"
     return ApiSpec(provider, name.strip(), url, api_key_env or key_env)
@@ -88,10 +93,14 @@ def check_key(spec: ApiSpec, needed: bool = True) -> None:
         import requests  # noqa: F401
         import tenacity  # noqa: F401
     except ImportError as err:
-        raise UserError(f"API models need the client libraries ({err.name} is missing): pip install 'dlm[api]'") from None
+        raise UserError(
+            f"API models need the client libraries ({err.name} is missing): pip install 'dlm[api]'"
+        ) from None
     if needed and spec.key_env and not os.environ.get(spec.key_env):
-        raise UserError(f"{spec.label} needs an API key in ${spec.key_env}; export it (or name another variable "
-                        "with --api-key-env NAME)")
+        raise UserError(
+            f"{spec.label} needs an API key in ${spec.key_env}; export it (or name another variable "
+            "with --api-key-env NAME)"
+        )
 
 
 def check_generative(tasks: dict) -> None:
@@ -101,8 +110,10 @@ def check_generative(tasks: dict) -> None:
         if task.OUTPUT_TYPE != "generate_until":
             twin = twin_for(name)
             hint = f"ask for its generative twin {twin}" if twin else "choose a generative task (dlm tasks list)"
-            raise UserError(f"{name} is scored by option log-likelihoods, which chat APIs do not return; {hint} "
-                            "(groups: fin_sentiment_gen, dlm_finance_gen, dlm_general_gen, dlm_math_gen)")
+            raise UserError(
+                f"{name} is scored by option log-likelihoods, which chat APIs do not return; {hint} "
+                "(groups: fin_sentiment_gen, dlm_finance_gen, dlm_general_gen, dlm_math_gen)"
+            )
 
 
 def guarded(payload: dict, gen_kwargs: dict, provider: str) -> dict:
@@ -156,15 +167,20 @@ def _task_version(name: str | None) -> str | None:
 
 def _generate(lm, spec: ApiSpec, cfg, cache, requests, sender_class) -> list[str]:
 
-
     jobs, untils = [], []
     for request in requests:
         context, gen_kwargs = request.args[0], request.args[1]
-        payload = lm._create_payload(lm.create_message([context]), generate=True,
-                                     gen_kwargs=copy.deepcopy(gen_kwargs), seed=lm._seed, eos=lm.eos_string)
+        payload = lm._create_payload(
+            lm.create_message([context]),
+            generate=True,
+            gen_kwargs=copy.deepcopy(gen_kwargs),
+            seed=lm._seed,
+            eos=lm.eos_string,
+        )
         payload = guarded(payload, gen_kwargs, spec.provider)
-        key = request_key(spec.provider, spec.url, spec.name, request.task_name, _task_version(request.task_name),
-                          payload)
+        key = request_key(
+            spec.provider, spec.url, spec.name, request.task_name, _task_version(request.task_name), payload
+        )
         jobs.append(Job(key=key, payload=payload, response=cache.get(key)))
         untils.append(list(gen_kwargs.get("until") or []))
     to_send = [job for job in jobs if job.response is None]
@@ -174,11 +190,15 @@ def _generate(lm, spec: ApiSpec, cfg, cache, requests, sender_class) -> list[str
     lm.dlm_estimate = estimate
     if cfg.max_cost is not None and to_send:
         if estimate["cost_usd"] is None:
-            raise UserError(f"--max-cost {cfg.max_cost:g}: {spec.name} has no price in harness_tasks/api_prices.yml, "
-                            "so the cost cannot be checked; add its prices there or drop --max-cost")
+            raise UserError(
+                f"--max-cost {cfg.max_cost:g}: {spec.name} has no price in harness_tasks/api_prices.yml, "
+                "so the cost cannot be checked; add its prices there or drop --max-cost"
+            )
         if estimate["cost_usd"] > cfg.max_cost:
-            raise UserError(f"estimated cost ${estimate['cost_usd']:.2f} is above --max-cost {cfg.max_cost:g}; "
-                            "nothing was sent (use --limit, fewer tasks, or raise --max-cost)")
+            raise UserError(
+                f"estimated cost ${estimate['cost_usd']:.2f} is above --max-cost {cfg.max_cost:g}; "
+                "nothing was sent (use --limit, fewer tasks, or raise --max-cost)"
+            )
     if cfg.dry_run:
         raise DryRun(estimate)
     sender = sender_class(spec.url, dict(lm.header), cache, concurrency=cfg.concurrency, max_wait_s=cfg.max_wait)
@@ -186,9 +206,11 @@ def _generate(lm, spec: ApiSpec, cfg, cache, requests, sender_class) -> list[str
     sender.run(jobs)
     failed = [job for job in jobs if job.response is None]
     if failed:
-        raise ApiIncomplete(f"{len(failed)} of {len(jobs)} API requests failed after retries (last: "
-                            f"{failed[-1].error}); the {len(jobs) - len(failed)} answers are cached: run the same "
-                            "command again to send only the rest")
+        raise ApiIncomplete(
+            f"{len(failed)} of {len(jobs)} API requests failed after retries (last: "
+            f"{failed[-1].error}); the {len(jobs) - len(failed)} answers are cached: run the same "
+            "command again to send only the rest"
+        )
     texts = []
     for job, until in zip(jobs, untils):
         generated = lm.parse_generations(outputs=job.response)
@@ -214,10 +236,21 @@ def run_api(spec: ApiSpec, cfg, top_level: list, task_manager, run_harness) -> d
         cache.close()
 
     stats = lm.dlm_sender.stats.to_dict()
-    api = {**spec.to_dict(), **stats, "cost_usd": cost_of(stats["tokens_in"], stats["tokens_out"], spec.name),
-           "estimate": lm.dlm_estimate, "cache": None if cfg.no_cache else "dlm API response cache"}
-    model_info = {"name": cfg.model, "resolved": spec.url, "revision": ", ".join(stats["models_returned"]) or None,
-                  "peft": None, "base_model": None, "api": spec.to_dict()}
+    api = {
+        **spec.to_dict(),
+        **stats,
+        "cost_usd": cost_of(stats["tokens_in"], stats["tokens_out"], spec.name),
+        "estimate": lm.dlm_estimate,
+        "cache": None if cfg.no_cache else "dlm API response cache",
+    }
+    model_info = {
+        "name": cfg.model,
+        "resolved": spec.url,
+        "revision": ", ".join(stats["models_returned"]) or None,
+        "peft": None,
+        "base_model": None,
+        "api": spec.to_dict(),
+    }
     # the prompt is sent as chat messages; the provider's own template renders them, unseen and unhashed
     template = ChatTemplate(name=f"{spec.provider} server's own", text="", sha256=None)
     return {"results": results, "template": template, "model_info": model_info, "api": api}

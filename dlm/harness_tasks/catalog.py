@@ -6,6 +6,7 @@ expands a group. The YAML rules mirror lm-eval's index: every `*.yaml` below TAS
 group (`group:`); `include:` files are merged first and local keys win; files without the .yaml suffix are
 templates.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -48,9 +49,16 @@ class TaskInfo:
         """One line of `dlm tasks list`."""
         shots = str(self.num_fewshot) + (f" (pool: {self.fewshot_split})" if self.fewshot_split else "")
         dataset = self.dataset if self.kind == "task" else f"{len(leaf_tasks(self.name))} tasks"
-        return {"name": self.name, "kind": self.kind, "is_group": self.kind == "group", "family": self.family,
-                "dataset": dataset, "metric": ", ".join(self.metrics), "shots": shots if self.kind == "task" else "",
-                "version": self.version}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "is_group": self.kind == "group",
+            "family": self.family,
+            "dataset": dataset,
+            "metric": ", ".join(self.metrics),
+            "shots": shots if self.kind == "task" else "",
+            "version": self.version,
+        }
 
 
 class _TaskYamlLoader(yaml.SafeLoader):
@@ -87,8 +95,13 @@ def _info(path: Path, config: dict) -> TaskInfo:
     relative = path.relative_to(TASKS_DIR)
     family = relative.parts[0] if len(relative.parts) > 1 else "suite"
     version = (config.get("metadata") or {}).get("version")
-    common = dict(family=family, path=path, metrics=_metric_names(config), config=config,
-                  version=None if version is None else str(version))
+    common = dict(
+        family=family,
+        path=path,
+        metrics=_metric_names(config),
+        config=config,
+        version=None if version is None else str(version),
+    )
     if "group" in config:  # lm-eval's rule: a file with `group` is a group even if it also has `task`
         members = config.get("task") or []
         names = tuple(m if isinstance(m, str) else m.get("task") or m.get("group") for m in members)
@@ -99,9 +112,16 @@ def _info(path: Path, config: dict) -> TaskInfo:
         dataset = f"{dataset}:{kwargs['hub_config']}"
     if dataset and kwargs.get("where"):
         dataset += "[" + ",".join(f"{k}={v}" for k, v in kwargs["where"].items()) + "]"
-    return TaskInfo(name=str(config["task"]), kind="task", dataset=dataset,
-                    num_fewshot=int(config.get("num_fewshot") or 0), fewshot_split=config.get("fewshot_split"),
-                    unsafe_code=bool(config.get("unsafe_code")), twin=config.get("class") == TWIN_CLASS, **common)
+    return TaskInfo(
+        name=str(config["task"]),
+        kind="task",
+        dataset=dataset,
+        num_fewshot=int(config.get("num_fewshot") or 0),
+        fewshot_split=config.get("fewshot_split"),
+        unsafe_code=bool(config.get("unsafe_code")),
+        twin=config.get("class") == TWIN_CLASS,
+        **common,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -156,7 +176,6 @@ def leaf_tasks(name: str) -> list[str]:
 
 def _builtin_names() -> set[str]:
     """lm-eval's own task/group/tag names (indexing them takes several seconds, so only on demand)."""
-
 
     from lm_eval.tasks import (
         TaskManager,  # lazy: 0.8 s of imports that `dlm tasks list` does not need

@@ -4,6 +4,7 @@ scored into one learning curve, in one record (`eval.curve`, points as trainers/
 A re-run keeps the points an earlier run of the same evaluation (same output dir, tasks, shots, limit) already
 computed and scores only the new checkpoints.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,11 @@ def stages(output_dir: Path) -> list[tuple[int, int | None, Path]]:
 
 def _key(cfg) -> dict:
     """What makes two curves the same measurement: the output dir, the tasks and the protocol's measurement."""
-    return {"checkpoints_of": str(Path(cfg.model).expanduser().resolve()), "tasks": list(cfg.protocol.tasks),
-            **cfg.protocol.measurement()}
+    return {
+        "checkpoints_of": str(Path(cfg.model).expanduser().resolve()),
+        "tasks": list(cfg.protocol.tasks),
+        **cfg.protocol.measurement(),
+    }
 
 
 def _earlier(cfg) -> dict | None:
@@ -71,8 +75,10 @@ def evaluate_checkpoints(cfg, evaluate) -> dict:
         raise UserError(f"--checkpoints takes a training output dir; '{cfg.model}' is not a directory")
     found = stages(root)
     if not found:
-        raise UserError(f"no checkpoint-N folders and no final model in '{cfg.model}'; --checkpoints scores the "
-                        "checkpoints a `dlm train --save_steps N` run saved")
+        raise UserError(
+            f"no checkpoint-N folders and no final model in '{cfg.model}'; --checkpoints scores the "
+            "checkpoints a `dlm train --save_steps N` run saved"
+        )
     earlier = _earlier(cfg)
     kept = {}
     for point in ((earlier or {}).get("eval") or {}).get("curve") or []:

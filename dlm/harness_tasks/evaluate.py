@@ -9,6 +9,7 @@ Why in-process with our own HFLM: lm-eval ignores `batch_size` when handed a mod
 asked for. No `use_cache`: lm-eval's response cache is keyed by request text, not by weights, so a later checkpoint
 would get an earlier one's answers.
 """
+
 from __future__ import annotations
 
 import os
@@ -68,11 +69,9 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
     """
     cfg.validate()
     if cfg.checkpoints:  # one curve over the saved checkpoints of a training run
-
         return evaluate_checkpoints(cfg, evaluate)
     record, outcomes = score(cfg, model, tokenizer, extra)
     if write and "dry_run" not in record:
-
         if outcomes:  # first, so a record never names an outcomes file that is not there
             write_outcomes(cfg.results_dir, record["run_id"], outcomes)
             record["eval"]["outcomes"] = outcomes_path(".", record["run_id"]).name
@@ -88,7 +87,6 @@ def score(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = None
     _check_opt_ins(names, cfg)
     api = None
     if is_api_model(cfg.model):
-
         api = parse(cfg.model, cfg.base_url, cfg.api_key_env)
         check_key(api, needed=not cfg.dry_run)  # a dry run sends nothing: costs can be planned without a key
     elif model is None:
@@ -104,7 +102,6 @@ def score(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = None
         check_fewshot(loaded["tasks"], cfg.protocol.num_fewshot)
         top_level = [loaded["groups"].get(name) or loaded["tasks"][name] for name in names]
         if api is not None:
-
             check_generative(loaded["tasks"])
             run = _run_api_or_record_why_not(api, cfg, top_level, task_manager, run_api)
             if run.get("dry_run"):
@@ -113,12 +110,14 @@ def score(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = None
         else:
             results, template, model_info, dtype = _run_local(cfg, model, tokenizer, top_level, task_manager)
 
-
     aggregations = {name: task.aggregation() for name, task in loaded["tasks"].items()}
     outcomes = from_samples(results.pop("samples", None) or {}, aggregations, results.get("versions") or {})
 
-    protocol = protocols(loaded["tasks"], results.get("group_subtasks") or {},
-                         run_fields(template, cfg.protocol.system_instruction, cfg.protocol.fewshot_as_multiturn))
+    protocol = protocols(
+        loaded["tasks"],
+        results.get("group_subtasks") or {},
+        run_fields(template, cfg.protocol.system_instruction, cfg.protocol.fewshot_as_multiturn),
+    )
     record = build_record(cfg, results, model_info, time.time() - started, extra, outcomes, protocol)
     record["eval"]["dtype"] = dtype
     if api is not None:
@@ -132,13 +131,21 @@ def _run_api_or_record_why_not(api, cfg: EvalConfig, top_level, task_manager, ru
     try:
         return run_api(api, cfg, top_level, task_manager, run_harness)
     except ApiIncomplete as err:
-
-        write_record(cfg.results_dir, {"run_id": new_run_id(f"eval-{api.name}"), "kind": "eval",
-                                       "status": "incomplete", "created_at": timestamp(), "command": list(sys.argv),
-                                       "model": {"name": cfg.model, "api": api.to_dict()},
-                                       "approach": "api", "error": str(err), "api": getattr(err, "api", None),
-                                       "eval": {"config": cfg.to_dict(), "tasks": list(cfg.protocol.tasks),
-                                                "scores": []}})
+        write_record(
+            cfg.results_dir,
+            {
+                "run_id": new_run_id(f"eval-{api.name}"),
+                "kind": "eval",
+                "status": "incomplete",
+                "created_at": timestamp(),
+                "command": list(sys.argv),
+                "model": {"name": cfg.model, "api": api.to_dict()},
+                "approach": "api",
+                "error": str(err),
+                "api": getattr(err, "api", None),
+                "eval": {"config": cfg.to_dict(), "tasks": list(cfg.protocol.tasks), "scores": []},
+            },
+        )
         raise
 
 
@@ -151,18 +158,20 @@ def _run_local(cfg: EvalConfig, model, tokenizer, top_level: list, task_manager)
     elif tokenizer is None:
         raise UserError("evaluate() got a model object without its tokenizer; pass tokenizer= as well")
     if cfg.allow_code_execution:  # the generated programs run as children of this process
-
         forgotten = forget_secrets()
         if forgotten:
-            _progress(f"{len(forgotten)} secret variable(s) removed from this process before running "
-                      f"model-generated code: {', '.join(forgotten)}")
+            _progress(
+                f"{len(forgotten)} secret variable(s) removed from this process before running "
+                f"model-generated code: {', '.join(forgotten)}"
+            )
 
     template = resolve(tokenizer, cfg.protocol.chat_template, cfg.model)
     was_training = bool(getattr(model, "training", False))
     try:
         with applied_to(tokenizer, template):
-            results = run_harness(model, tokenizer, top_level, task_manager, cfg, log_samples=True,
-                                  chat=template is not None)
+            results = run_harness(
+                model, tokenizer, top_level, task_manager, cfg, log_samples=True, chat=template is not None
+            )
     finally:
         if was_training:
             model.train()  # HFLM switched it to eval mode; the caller may go on training
@@ -173,8 +182,9 @@ def curve_evaluator(protocol: EvalProtocol, data_dir: str | None = None):
     """`(model, tokenizer) -> (score dicts, outcomes)` for learning-curve points (trainers/curve.py): the run's own
     protocol (shots, chat template, seed, ...) on the in-memory model, as `dlm eval` would score it; nothing
     written. Task names are checked now, before training starts."""
-    cfg = EvalConfig(model="(model in training)", data_dir=data_dir,
-                     protocol=protocol.with_tasks(resolve_tasks(protocol.tasks))).validate()
+    cfg = EvalConfig(
+        model="(model in training)", data_dir=data_dir, protocol=protocol.with_tasks(resolve_tasks(protocol.tasks))
+    ).validate()
 
     def score_point(model, tokenizer) -> tuple[list[dict], dict]:
         record, outcomes = score(cfg, model=model, tokenizer=tokenizer)
@@ -194,18 +204,21 @@ def _check_opt_ins(names: list[str], cfg: EvalConfig) -> None:
     ours = catalog()
     unsafe = [leaf for name in names if name in ours for leaf in leaf_tasks(name) if ours[leaf].unsafe_code]
     if unsafe and not cfg.allow_code_execution:
-        raise UserError(f"{', '.join(unsafe)} runs model-generated code on this machine (no sandbox); "
-                        "add --allow-code-execution to accept that")
+        raise UserError(
+            f"{', '.join(unsafe)} runs model-generated code on this machine (no sandbox); "
+            "add --allow-code-execution to accept that"
+        )
 
 
 def _check_model_paths(cfg: EvalConfig) -> None:
 
     resolve_model(cfg.model)  # a missing local checkpoint is a UserError here, before any data is loaded
     if cfg.peft and not Path(cfg.peft, "adapter_config.json").is_file():
-        raise UserError(f"adapter '{cfg.peft}' not found (no adapter_config.json); --peft takes the output_dir "
-                        "of `dlm train --lora`")
+        raise UserError(
+            f"adapter '{cfg.peft}' not found (no adapter_config.json); --peft takes the output_dir "
+            "of `dlm train --lora`"
+        )
     if cfg.peft:
-
         adapter_config(cfg.peft)
 
 
@@ -222,12 +235,16 @@ def check_fewshot(tasks: dict, num_fewshot: int | None) -> None:
             continue
         docs = task.fewshot_docs()
         pool = len(docs) if docs is not None else 0
-        if task.get_config("fewshot_split") is not None and task.get_config("fewshot_split") == task.get_config("test_split"):
+        if task.get_config("fewshot_split") is not None and task.get_config("fewshot_split") == task.get_config(
+            "test_split"
+        ):
             pool -= 1
         if k > pool:
             split = task.get_config("fewshot_split") or "its fallback split"
-            raise UserError(f"--num_fewshot {k} is more than the {max(pool, 0)} examples {name} can draw from "
-                            f"({split}); use --num_fewshot {max(pool, 0)} or less")
+            raise UserError(
+                f"--num_fewshot {k} is more than the {max(pool, 0)} examples {name} can draw from "
+                f"({split}); use --num_fewshot {max(pool, 0)} or less"
+            )
 
 
 # --- lm-eval --------------------------------------------------------------------------------------------------------
@@ -248,12 +265,15 @@ def load_tasks(task_manager, names: list[str]) -> dict:
         return task_manager.load(names)
     except (ConnectionError, datasets.exceptions.DatasetNotFoundError) as err:
         reason = str(err).splitlines()[0] if str(err) else err.__class__.__name__
-        raise UserError(f"cannot load the data of {', '.join(names)}: {reason}; go online (unset HF_HUB_OFFLINE / "
-                        f"HF_DATASETS_OFFLINE) or use the dlm_ tasks with --data-dir") from None
+        raise UserError(
+            f"cannot load the data of {', '.join(names)}: {reason}; go online (unset HF_HUB_OFFLINE / "
+            f"HF_DATASETS_OFFLINE) or use the dlm_ tasks with --data-dir"
+        ) from None
 
 
-def run_harness(model, tokenizer, tasks: list, task_manager, cfg: EvalConfig, log_samples: bool = False,
-                chat: bool = False, lm=None) -> dict:
+def run_harness(
+    model, tokenizer, tasks: list, task_manager, cfg: EvalConfig, log_samples: bool = False, chat: bool = False, lm=None
+) -> dict:
     """lm-eval's simple_evaluate on an in-memory model with the batch size actually applied. `chat`: render the
     prompts in the tokenizer's chat template (trainers.chat.applied_to has set the one asked for). `lm`: an lm-eval
     model object to use instead (an API model: harness_tasks/api_models.py)."""
@@ -265,21 +285,37 @@ def run_harness(model, tokenizer, tasks: list, task_manager, cfg: EvalConfig, lo
         limit = int(limit)  # lm-eval: an int is "first N documents", a float < 1 a fraction
     seed = protocol.fewshot_seed
     return lm_eval.simple_evaluate(
-        model=lm, tasks=tasks, task_manager=task_manager, num_fewshot=protocol.num_fewshot, limit=limit,
-        samples=protocol.subset(), bootstrap_iters=protocol.bootstrap_iters, log_samples=log_samples,
-        use_cache=None, cache_requests=False, confirm_run_unsafe_code=cfg.allow_code_execution,
-        apply_chat_template=chat, system_instruction=protocol.system_instruction,
+        model=lm,
+        tasks=tasks,
+        task_manager=task_manager,
+        num_fewshot=protocol.num_fewshot,
+        limit=limit,
+        samples=protocol.subset(),
+        bootstrap_iters=protocol.bootstrap_iters,
+        log_samples=log_samples,
+        use_cache=None,
+        cache_requests=False,
+        confirm_run_unsafe_code=cfg.allow_code_execution,
+        apply_chat_template=chat,
+        system_instruction=protocol.system_instruction,
         fewshot_as_multiturn=chat and protocol.fewshot_as_multiturn,
-        numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+        numpy_random_seed=seed,
+        torch_random_seed=seed,
+        fewshot_random_seed=seed,
+    )
 
 
 def load_for_eval(cfg: EvalConfig):
     """(model, tokenizer, record.model) via trainers.models, on cfg.device (default: cuda if available)."""
 
-
     # float32 like a model handed over from training: a bf16 checkpoint scored in bf16 would not compare
-    model, tokenizer = load_model(cfg.model, peft=cfg.peft, dtype=EVAL_DTYPE, trust_remote_code=cfg.trust_remote_code,
-                                  allow_pickle=cfg.allow_pickle)
+    model, tokenizer = load_model(
+        cfg.model,
+        peft=cfg.peft,
+        dtype=EVAL_DTYPE,
+        trust_remote_code=cfg.trust_remote_code,
+        allow_pickle=cfg.allow_pickle,
+    )
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     resolved = resolve_model(cfg.model)
@@ -289,18 +325,33 @@ def load_for_eval(cfg: EvalConfig):
         adapter, base = resolved, adapter_base(resolved)
     else:
         adapter, base = None, None
-    info = {"name": cfg.model, "resolved": resolved, "revision": hub_revision(base or resolved), "peft": adapter,
-            "base_model": base}
+    info = {
+        "name": cfg.model,
+        "resolved": resolved,
+        "revision": hub_revision(base or resolved),
+        "peft": adapter,
+        "base_model": base,
+    }
     return model, tokenizer, info
 
 
 # --- the record -----------------------------------------------------------------------------------------------------
-def build_record(cfg: EvalConfig, results: dict, model_info: dict, wall_time_s: float, extra: dict | None,
-                 outcomes: dict | None = None, protocol: dict | None = None) -> dict:
+def build_record(
+    cfg: EvalConfig,
+    results: dict,
+    model_info: dict,
+    wall_time_s: float,
+    extra: dict | None,
+    outcomes: dict | None = None,
+    protocol: dict | None = None,
+) -> dict:
 
     # what was scored: from the lineage beside the weights; an API model is a large-model baseline, not a run
-    evaluated = ({"role": "api", "approach": "api", "domain": None, "lineage": None} if is_api_model(cfg.model)
-                 else describe_model(cfg.model, cfg.peft))
+    evaluated = (
+        {"role": "api", "approach": "api", "domain": None, "lineage": None}
+        if is_api_model(cfg.model)
+        else describe_model(cfg.model, cfg.peft)
+    )
     raw = {key: value for key, value in results.items() if key != "samples"}
     record = {
         "run_id": new_run_id(f"eval-{Path(str(cfg.model)).name}"),
@@ -316,9 +367,15 @@ def build_record(cfg: EvalConfig, results: dict, model_info: dict, wall_time_s: 
         "eval": {
             "config": cfg.to_dict(),
             "tasks": list(cfg.protocol.tasks),
-            "scores": [s.to_dict() for s in with_protocol(
-                with_bootstrap_stderr(scores_from_lm_eval(results), outcomes, cfg.protocol.bootstrap_iters,
-                                      cfg.protocol.fewshot_seed), protocol or {})],
+            "scores": [
+                s.to_dict()
+                for s in with_protocol(
+                    with_bootstrap_stderr(
+                        scores_from_lm_eval(results), outcomes, cfg.protocol.bootstrap_iters, cfg.protocol.fewshot_seed
+                    ),
+                    protocol or {},
+                )
+            ],
             "wall_time_s": round(wall_time_s, 3),
             "raw": raw,
         },

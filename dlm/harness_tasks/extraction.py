@@ -14,6 +14,7 @@ wrong). Rules, version EXTRACTION_VERSION (recorded on every twin score; bump it
 - When the text names several labels, the one that appears first in the text wins. FinBen instead takes the first
   label of its choice list found anywhere in the text; the two differ only for outputs naming two labels.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,10 +24,12 @@ _LETTER = re.compile(r"^[A-Z]$")
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
 # letter forms: "(b)" and "answer: b" / "answer is b" in either case; "B." "B)" and a bare "B" in upper case only
 # ("e.g." and "i.e." are not options E and I)
-_LETTER_FORMS = (re.compile(r"\(([A-Za-z])\)"),
-                 re.compile(r"\banswer\s*(?:is|:)?\s*:?\s*\(?([A-Za-z])\b", re.IGNORECASE),
-                 re.compile(r"(?<![A-Za-z])([A-Z])[.)](?![A-Za-z])"),
-                 re.compile(r"\b([A-Z])\b"))
+_LETTER_FORMS = (
+    re.compile(r"\(([A-Za-z])\)"),
+    re.compile(r"\banswer\s*(?:is|:)?\s*:?\s*\(?([A-Za-z])\b", re.IGNORECASE),
+    re.compile(r"(?<![A-Za-z])([A-Z])[.)](?![A-Za-z])"),
+    re.compile(r"\b([A-Z])\b"),
+)
 
 
 def first_line(text: str) -> str:

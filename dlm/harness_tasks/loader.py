@@ -24,6 +24,7 @@ lm-eval calls this as `load(**task metadata, **dataset_kwargs)`; the metadata ca
 sets it (`lm_eval ... --metadata '{"data_dir": "samples"}'` does the same on the command line), plus unrelated keys
 (version, model args), which are ignored.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,9 +38,17 @@ DATA_DIR_ENV = "DLM_DATA_DIR"
 _SPLITS: dict[tuple, object] = {}  # (hub_id, config, split, data_dir, max_rows) -> Dataset, for this process
 
 
-def load(hub_id: str, hub_config: str | None = None, splits: dict | None = None, holdout: dict | None = None,
-         pool_rows: dict | None = None, where: dict | None = None, distinct_pool: dict | None = None,
-         data_dir: str | None = None, **_task_metadata):
+def load(
+    hub_id: str,
+    hub_config: str | None = None,
+    splits: dict | None = None,
+    holdout: dict | None = None,
+    pool_rows: dict | None = None,
+    where: dict | None = None,
+    distinct_pool: dict | None = None,
+    data_dir: str | None = None,
+    **_task_metadata,
+):
     """A `datasets.DatasetDict` with the splits the task names (see the module docstring)."""
 
     data_dir = data_dir or os.environ.get(DATA_DIR_ENV) or None
@@ -53,12 +62,15 @@ def load(hub_id: str, hub_config: str | None = None, splits: dict | None = None,
         parts.update(split_holdout(parts.pop(source), key=holdout["key"], fraction=float(holdout["fraction"])))
     if distinct_pool:
         pool = distinct_pool.get("split", "train")
-        parts[pool] = drop_scored_texts(parts[pool], [rows for name, rows in parts.items() if name != pool],
-                                        distinct_pool["key"])
+        parts[pool] = drop_scored_texts(
+            parts[pool], [rows for name, rows in parts.items() if name != pool], distinct_pool["key"]
+        )
     empty = [name for name, rows in parts.items() if len(rows) == 0]
     if empty:  # lm-eval would fail later with a bare IndexError
-        raise UserError(f"{hub_id}{':' + hub_config if hub_config else ''}: no rows in split(s) {', '.join(empty)} "
-                        f"(data dir: {data_dir or 'the Hub'}); check the snapshot")
+        raise UserError(
+            f"{hub_id}{':' + hub_config if hub_config else ''}: no rows in split(s) {', '.join(empty)} "
+            f"(data dir: {data_dir or 'the Hub'}); check the snapshot"
+        )
     return datasets.DatasetDict(parts)
 
 
@@ -71,7 +83,6 @@ def read_split(hub_id: str, config: str | None, split: str, data_dir: str | None
 
 
 def _read_split(hub_id: str, config: str | None, split: str, data_dir: str | None, max_rows: int | None):
-
 
     if max_rows:
         rows = load_split(hub_id, config=config, split=split, data_dir=data_dir, streaming=True)

@@ -8,6 +8,7 @@ for each of those (`f1_macro`, `f1_weighted`, `precision_macro`, `recall_macro`,
 
 Every function here is pure; scikit-learn, rouge-score and sacrebleu are imported on first use.
 """
+
 from __future__ import annotations
 
 import math
@@ -91,7 +92,6 @@ def recall_macro(items) -> float:
 
 def mcc(items) -> float:
 
-
     with warnings.catch_warnings():  # one class only (tiny --limit runs): sklearn warns, and returns 0.0
         warnings.simplefilter("ignore", UserWarning)
         return float(matthews_corrcoef(*_pairs(items)))
@@ -129,7 +129,6 @@ def rouge_l(reference: str, prediction: str) -> float:
     """ROUGE-L F-measure (rouge-score, Porter stemming), in [0, 1]."""
     global _ROUGE
     if _ROUGE is None:
-
         _ROUGE = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
     return float(_ROUGE.score(reference, prediction)["rougeL"].fmeasure)
 
@@ -192,8 +191,7 @@ def load_embedder(name: str):
 
     @torch.no_grad()
     def embed(texts):
-        batch = tokenizer([t or " " for t in texts], padding=True, truncation=True, max_length=256,
-                          return_tensors="pt")
+        batch = tokenizer([t or " " for t in texts], padding=True, truncation=True, max_length=256, return_tensors="pt")
         hidden = model(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
@@ -207,7 +205,9 @@ def _embedder(name: str):
         try:
             _EMBEDDER[name] = load_embedder(name)
         except Exception as err:  # any load failure means "skip sem_sim", never "fail the evaluation"
-            sys.stderr.write(f"warning: sem_sim skipped: cannot load embedding model '{name}' ({err.__class__.__name__})\n")
+            sys.stderr.write(
+                f"warning: sem_sim skipped: cannot load embedding model '{name}' ({err.__class__.__name__})\n"
+            )
             _EMBEDDER[name] = None
     return _EMBEDDER[name]
 
@@ -279,7 +279,7 @@ def convfinqa_numbers(text: str) -> list[float]:
     for token in CONVFINQA_NUMBER.findall(first_line):
         percents = token.count("%")
         value = parse_number(token.replace("%", ""))
-        numbers.append(math.inf if value is None else value / (100 ** percents))
+        numbers.append(math.inf if value is None else value / (100**percents))
     return numbers
 
 
@@ -292,4 +292,3 @@ def convfinqa_match(gold_text: str, pred_text: str) -> float:
     if not gold or not pred:
         return 0.0
     return float(any(math.isclose(p, gold[0], abs_tol=1e-2) for p in pred))
-

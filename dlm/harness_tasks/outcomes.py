@@ -11,11 +11,12 @@
 documents: a bootstrap stderr for every score, and paired differences between two runs scored on the same
 documents (results/paired.py).
 """
+
 from __future__ import annotations
 
 import importlib
 import math
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -26,7 +27,7 @@ def aggregation_name(fn) -> str:
     return f"{fn.__module__}:{fn.__qualname__}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def aggregation(name: str):
     module, _, qualname = name.partition(":")
     target = importlib.import_module(module)
@@ -41,17 +42,25 @@ def from_samples(samples: dict, aggregations: dict[str, dict], versions: dict) -
     for task, rows in samples.items():
         aggs = aggregations.get(task) or {}
         for row in rows:
-            block = out.setdefault(task, {}).setdefault(row.get("filter", "none"), {
-                "version": None if versions.get(task) is None else str(versions.get(task)),
-                "docs": [], "gold": [], "pred": [], "metrics": {}})
+            block = out.setdefault(task, {}).setdefault(
+                row.get("filter", "none"),
+                {
+                    "version": None if versions.get(task) is None else str(versions.get(task)),
+                    "docs": [],
+                    "gold": [],
+                    "pred": [],
+                    "metrics": {},
+                },
+            )
             block["docs"].append(str(row.get("doc_hash") or row.get("doc_id"))[:12])
             block["gold"].append(_plain(row.get("target")))
             block["pred"].append(_prediction(row.get("filtered_resps")))
             for metric in row.get("metrics") or []:
                 if metric not in row or metric not in aggs:
                     continue
-                slot = block["metrics"].setdefault(metric, {"aggregation": aggregation_name(aggs[metric]),
-                                                            "values": []})
+                slot = block["metrics"].setdefault(
+                    metric, {"aggregation": aggregation_name(aggs[metric]), "values": []}
+                )
                 slot["values"].append(_plain(row[metric]))
     return out
 
@@ -90,7 +99,7 @@ def aggregate(block: dict, metric: str, index=None) -> float:
     return float(aggregation(slot["aggregation"])(values))
 
 
-def resampled(block: dict, metric: str, draws) -> "np.ndarray":
+def resampled(block: dict, metric: str, draws) -> np.ndarray:
     """The metric on each row of `draws` (a B x n matrix of document indices); vectorised for means and the
     confusion-matrix metrics of harness_tasks/metrics.py, a loop over the aggregation for anything else."""
 
@@ -159,6 +168,7 @@ def _macro(which: int):
         parts = _per_class(values, draws)
         present, metric = parts[3], parts[which]
         return (metric * present).sum(axis=1) / present.sum(axis=1)
+
     return fn
 
 
@@ -175,13 +185,18 @@ def _mcc(values, draws):
     samples = c.sum(axis=(1, 2))
     correct = np.trace(c, axis1=1, axis2=2)
     cov_tp = correct * samples - (gold * pred).sum(axis=1)
-    cov_pp = samples ** 2 - (pred ** 2).sum(axis=1)
-    cov_tt = samples ** 2 - (gold ** 2).sum(axis=1)
+    cov_pp = samples**2 - (pred**2).sum(axis=1)
+    cov_tt = samples**2 - (gold**2).sum(axis=1)
     denominator = np.sqrt(cov_tt * cov_pp)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(denominator > 0, cov_tp / denominator, 0.0)
 
 
-_FAST = {"lm_eval.api.metrics:mean": _mean, "dlm.harness_tasks.metrics:f1_macro": _macro(6),
-         "dlm.harness_tasks.metrics:precision_macro": _macro(4), "dlm.harness_tasks.metrics:recall_macro": _macro(5),
-         "dlm.harness_tasks.metrics:f1_weighted": _f1_weighted, "dlm.harness_tasks.metrics:mcc": _mcc}
+_FAST = {
+    "lm_eval.api.metrics:mean": _mean,
+    "dlm.harness_tasks.metrics:f1_macro": _macro(6),
+    "dlm.harness_tasks.metrics:precision_macro": _macro(4),
+    "dlm.harness_tasks.metrics:recall_macro": _macro(5),
+    "dlm.harness_tasks.metrics:f1_weighted": _f1_weighted,
+    "dlm.harness_tasks.metrics:mcc": _mcc,
+}

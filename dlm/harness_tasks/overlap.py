@@ -19,6 +19,7 @@ pairwise comparison. Both sides are capped (`MAX_TRAIN_ROWS`, `MAX_EVAL_DOCS`): 
 sample of that many rows; a streamed corpus gives its first `MAX_STREAM_ROWS` documents. The report says when a
 side was sampled (`train_sampled`, `eval_sampled`): fractions are estimates there.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -96,12 +97,13 @@ class _EvalIndex:
     boilerplate: int = 0  # distinct template lines/fields left out
 
     @classmethod
-    def build(cls, rows: list, ngram: int) -> "_EvalIndex":
+    def build(cls, rows: list, ngram: int) -> _EvalIndex:
         index = cls(docs=[], ngram=ngram)
         per_doc = [text_fields(row) for row in rows]
         # how many documents each field / line occurs in: templates repeat, content does not
-        spread = Counter(h for fields in per_doc
-                         for h in {hash(f.text) for f in fields} | {hash(x) for f in fields for x in f.lines})
+        spread = Counter(
+            h for fields in per_doc for h in {hash(f.text) for f in fields} | {hash(x) for f in fields for x in f.lines}
+        )
         cutoff = max(BOILERPLATE_DOCS, 0.01 * len(per_doc))
         template = {h for h, count in spread.items() if count >= cutoff}
         index.boilerplate = len(template)
@@ -154,8 +156,9 @@ class Duplicate:
     train: str  # the training text that matched (best match for "near")
 
 
-def find_duplicates(train_rows, eval_rows: list, ngram: int = NGRAM,
-                    near_threshold: float = NEAR_THRESHOLD) -> tuple[list[Duplicate], int, _EvalIndex]:
+def find_duplicates(
+    train_rows, eval_rows: list, ngram: int = NGRAM, near_threshold: float = NEAR_THRESHOLD
+) -> tuple[list[Duplicate], int, _EvalIndex]:
     """(duplicated evaluation documents in order, training rows read, the index) for in-memory rows."""
     index = _EvalIndex.build(eval_rows, ngram)
     train_count = index.scan(train_rows)
@@ -170,8 +173,13 @@ def find_duplicates(train_rows, eval_rows: list, ngram: int = NGRAM,
     return found, train_count, index
 
 
-def compare_rows(train_rows, eval_rows: list, ngram: int = NGRAM, near_threshold: float = NEAR_THRESHOLD,
-                 warn_fraction: float = WARN_FRACTION) -> dict:
+def compare_rows(
+    train_rows,
+    eval_rows: list,
+    ngram: int = NGRAM,
+    near_threshold: float = NEAR_THRESHOLD,
+    warn_fraction: float = WARN_FRACTION,
+) -> dict:
     """The overlap measures for in-memory rows (dicts or strings); the engine behind every report."""
     found, train_count, index = find_duplicates(train_rows, eval_rows, ngram, near_threshold)
     n_docs = len(index.docs)
@@ -179,15 +187,23 @@ def compare_rows(train_rows, eval_rows: list, ngram: int = NGRAM, near_threshold
     near = len(found) - exact
     fraction = len(found) / n_docs if n_docs else 0.0
     return {
-        "train_rows": train_count, "eval_docs": n_docs,
-        "exact": exact, "exact_fraction": _ratio(exact, n_docs),
-        "near": near, "near_fraction": _ratio(near, n_docs),
-        "duplicated": len(found), "duplicated_fraction": round(fraction, 4),
-        "ngram": ngram, "near_threshold": near_threshold, "warn_fraction": warn_fraction,
+        "train_rows": train_count,
+        "eval_docs": n_docs,
+        "exact": exact,
+        "exact_fraction": _ratio(exact, n_docs),
+        "near": near,
+        "near_fraction": _ratio(near, n_docs),
+        "duplicated": len(found),
+        "duplicated_fraction": round(fraction, 4),
+        "ngram": ngram,
+        "near_threshold": near_threshold,
+        "warn_fraction": warn_fraction,
         "template_lines_ignored": index.boilerplate,
         "above_threshold": fraction > warn_fraction,
-        "examples": [{"kind": d.kind, "containment": round(d.containment, 3), "eval": d.eval[:200],
-                      "train": d.train[:200]} for d in found[:MAX_EXAMPLES]],
+        "examples": [
+            {"kind": d.kind, "containment": round(d.containment, 3), "eval": d.eval[:200], "train": d.train[:200]}
+            for d in found[:MAX_EXAMPLES]
+        ],
     }
 
 
@@ -222,7 +238,6 @@ def _capped(rows, limit: int) -> tuple[list, int | None]:
         return list(islice(rows, min(limit, MAX_STREAM_ROWS))), None
     total = len(rows)
     if total > limit:
-
         rows = rows.select(sorted(random.Random(SAMPLE_SEED).sample(range(total), limit)))
     return list(rows), total
 
@@ -238,8 +253,9 @@ def training_rows(dataset: str, config: str | None, data_dir=None, max_rows: int
     return _Rows(f"{entry.label()} ({entry.train_split})", kept, total, held_out=len(rows) - len(kept))
 
 
-def dataset_documents(dataset: str, config: str | None, split: str | None, data_dir=None,
-                      max_docs: int = MAX_EVAL_DOCS) -> _Rows:
+def dataset_documents(
+    dataset: str, config: str | None, split: str | None, data_dir=None, max_docs: int = MAX_EVAL_DOCS
+) -> _Rows:
     """Documents of a dataset given by id: the named split, else its training and evaluation splits together."""
 
     entry = lookup(dataset, config)
@@ -273,7 +289,6 @@ def _yaml_function(yaml_path, ref: str):
     """`!function utils.fiqa_sa_docs` in harness_tasks/<family>/x.yaml -> dlm.harness_tasks.<family>.utils.fiqa_sa_docs
     (our own installed YAML files name it; nothing read from a user's file reaches here)."""
 
-
     module, _, attr = ref.rpartition(".")
     package = ".".join(("dlm", *yaml_path.parent.resolve().relative_to(TASKS_DIR.parent).parts))
     return getattr(importlib.import_module(f"{package}.{module}"), attr)
@@ -294,9 +309,13 @@ def _leaf_tasks(names) -> list[str]:
 def _report(train: _Rows, evaluation: _Rows, eval_name: str, train_name: str) -> dict:
     measures = compare_rows(train.rows, evaluation.rows)
     return {
-        "eval": eval_name, "eval_source": evaluation.label, "train": train_name, "train_source": train.label,
+        "eval": eval_name,
+        "eval_source": evaluation.label,
+        "train": train_name,
+        "train_source": train.label,
         **measures,
-        "train_sampled": train.sampled, "eval_sampled": evaluation.sampled,
+        "train_sampled": train.sampled,
+        "eval_sampled": evaluation.sampled,
         "train_rows_held_out": train.held_out,
     }
 
@@ -314,8 +333,12 @@ def _evaluation_sets(evaluation: str, data_dir) -> list[tuple[str, _Rows]]:
         if ":" in evaluation or "/" in evaluation:
             raise
 
-        raise suggest(evaluation, list(catalog()) + [e.id for e in TABLE] + [e.hub_id for e in TABLE],
-                      "task or dataset", "`dlm tasks list` / `dlm data list`") from None
+        raise suggest(
+            evaluation,
+            list(catalog()) + [e.id for e in TABLE] + [e.hub_id for e in TABLE],
+            "task or dataset",
+            "`dlm tasks list` / `dlm data list`",
+        ) from None
     return [(evaluation, dataset_documents(dataset, config, split, data_dir))]
 
 
@@ -334,14 +357,24 @@ def _combined(train: str, evaluation: str, reports: list[dict]) -> dict:
     docs = sum(r["eval_docs"] for r in reports)
     duplicated = sum(r["duplicated"] for r in reports)
     return {
-        "eval": evaluation, "train": train, "train_source": reports[0]["train_source"],
-        "train_rows": reports[0]["train_rows"], "eval_docs": docs,
-        "exact": sum(r["exact"] for r in reports), "near": sum(r["near"] for r in reports),
-        "duplicated": duplicated, "duplicated_fraction": _ratio(duplicated, docs),
-        "ngram": NGRAM, "near_threshold": NEAR_THRESHOLD, "warn_fraction": WARN_FRACTION,
+        "eval": evaluation,
+        "train": train,
+        "train_source": reports[0]["train_source"],
+        "train_rows": reports[0]["train_rows"],
+        "eval_docs": docs,
+        "exact": sum(r["exact"] for r in reports),
+        "near": sum(r["near"] for r in reports),
+        "duplicated": duplicated,
+        "duplicated_fraction": _ratio(duplicated, docs),
+        "ngram": NGRAM,
+        "near_threshold": NEAR_THRESHOLD,
+        "warn_fraction": WARN_FRACTION,
         "above_threshold": any(r["above_threshold"] for r in reports),
-        "by_task": {r["eval"]: f"{r['duplicated']}/{r['eval_docs']} duplicated ({r['duplicated_fraction']:.1%})"
-                                + (" ABOVE THRESHOLD" if r["above_threshold"] else "") for r in reports},
+        "by_task": {
+            r["eval"]: f"{r['duplicated']}/{r['eval_docs']} duplicated ({r['duplicated_fraction']:.1%})"
+            + (" ABOVE THRESHOLD" if r["above_threshold"] else "")
+            for r in reports
+        },
         "examples": [e for r in reports for e in r["examples"]][:MAX_EXAMPLES],
     }
 
@@ -352,14 +385,19 @@ def contamination_for_run(mixture, task_names, data_dir=None) -> list[dict]:
     Provenance, never a reason to fail a run: a task whose data cannot be read gets {"eval", "error"}.
     """
     parts = [training_rows(p.dataset, p.config, data_dir) for p in mixture.parts]
-    train = _Rows(" + ".join(p.label for p in parts), [row for p in parts for row in p.rows],
-                  None if any(p.total is None for p in parts) else sum(p.total for p in parts),
-                  held_out=sum(p.held_out for p in parts))
+    train = _Rows(
+        " + ".join(p.label for p in parts),
+        [row for p in parts for row in p.rows],
+        None if any(p.total is None for p in parts) else sum(p.total for p in parts),
+        held_out=sum(p.held_out for p in parts),
+    )
 
     out = []
     for task in _leaf_tasks(task_names):
         if task not in catalog():  # an lm-eval built-in task: its data is not ours to read
-            out.append({"eval": task, "error": "not a harness_tasks task; overlap not checked", "above_threshold": None})
+            out.append(
+                {"eval": task, "error": "not a harness_tasks task; overlap not checked", "above_threshold": None}
+            )
             continue
         try:
             out.append(_report(train, task_documents(task, data_dir), task, mixture.label()))

@@ -13,14 +13,19 @@ Recorded on every score of every evaluation (`Score.protocol`):
 
 results/baselines.py compares like with like on these fields.
 """
+
 from __future__ import annotations
 
 from dlm.harness_tasks.extraction import EXTRACTION_VERSION
 from dlm.harness_tasks.twins import GenerativeTwin
 from dlm.trainers.chat import text_hash
 
-LIKELIHOOD_TYPES = {"multiple_choice": "loglikelihood", "loglikelihood": "loglikelihood",
-                    "loglikelihood_rolling": "perplexity", "generate_until": "generative"}
+LIKELIHOOD_TYPES = {
+    "multiple_choice": "loglikelihood",
+    "loglikelihood": "loglikelihood",
+    "loglikelihood_rolling": "perplexity",
+    "generate_until": "generative",
+}
 
 
 def task_protocol(task) -> dict:
@@ -30,8 +35,9 @@ def task_protocol(task) -> dict:
     generation = None
     if scoring == "generative":
         kwargs = dict(task.config.generation_kwargs or {})
-        generation = {key: kwargs.get(key) for key in ("until", "max_gen_toks", "do_sample", "temperature")
-                      if key in kwargs}
+        generation = {
+            key: kwargs.get(key) for key in ("until", "max_gen_toks", "do_sample", "temperature") if key in kwargs
+        }
     if isinstance(task, GenerativeTwin):
         extraction = f"dlm-labels-v{EXTRACTION_VERSION}"
     else:
@@ -55,9 +61,11 @@ def group_protocol(members: list[dict]) -> dict:
 def run_fields(template, system_instruction: str | None, fewshot_as_multiturn: bool) -> dict:
     """The run-side fields, shared by every score of one evaluation; `template`: a trainers.chat.ChatTemplate."""
 
-    return {"chat_template": template.to_dict() if template is not None else None,
-            "system_instruction": text_hash(system_instruction),
-            "fewshot_as_multiturn": bool(fewshot_as_multiturn) if template is not None else False}
+    return {
+        "chat_template": template.to_dict() if template is not None else None,
+        "system_instruction": text_hash(system_instruction),
+        "fewshot_as_multiturn": bool(fewshot_as_multiturn) if template is not None else False,
+    }
 
 
 def protocols(tasks: dict, group_subtasks: dict, run: dict) -> dict[str, dict]:

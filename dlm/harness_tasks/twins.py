@@ -12,6 +12,7 @@ extracted choice index in place of log-likelihoods (-1 when no label was found: 
 and adds the `missing` metric. It needs the sibling's `doc_to_choice` and `doc_to_target`, which lm-eval's
 `process_results(doc, results)` hook never sees: that is why the twin is a class and not a function.
 """
+
 from __future__ import annotations
 
 from lm_eval.api.task import ConfigurableTask

@@ -6,6 +6,7 @@
 Exit codes: 0 the run's record is written (now or before), 1 it failed, 3 another live process holds its lease,
 2 bad input (the plan file, the run name).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,13 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", default=[], dest="overrides")  # `dlm plan --set`, passed on
     args = parser.parse_args(argv)
     try:
-        plan = load_plan(args.file, data_dir=args.data_dir, results_dir=args.results_dir,
-                         checkpoints_dir=args.checkpoints_dir, overrides=parse_overrides(args.overrides))
+        plan = load_plan(
+            args.file,
+            data_dir=args.data_dir,
+            results_dir=args.results_dir,
+            checkpoints_dir=args.checkpoints_dir,
+            overrides=parse_overrides(args.overrides),
+        )
         (run,) = [r for r in plan.runs if r.name == args.run] or [None]
         if run is None:
             raise UserError(f"plan {plan.name} has no run named '{args.run}'")

@@ -8,6 +8,7 @@ environment and a log file, and says when it has finished and with what exit cod
   machine without Slurm, submitit's local executor runs the same jobs (the tests use it).
 Ray and submitit are optional extras; asking for a missing one is one line naming the install.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -119,7 +120,7 @@ class RayExecutor:
         try:
             import ray
         except ImportError:
-            raise UserError("--executor ray needs Ray: pip install -e \".[ray]\"") from None
+            raise UserError('--executor ray needs Ray: pip install -e ".[ray]"') from None
         self.ray = ray
         if not ray.is_initialized():  # no address: a local Ray instance for the length of the plan
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
@@ -139,10 +140,15 @@ class RayExecutor:
 def slurm_parameters(slurm: dict, gpus: int, name: str) -> dict:
     """submitit parameters of one run: the plan's `slurm:` section (partition, time_min, account, cpus_per_task,
     mem_gb, ...) with this run's name and GPUs."""
-    params = {"name": f"dlm-{name}", "timeout_min": int(slurm.get("time_min", 120)),
-              "cpus_per_task": int(slurm.get("cpus_per_task", 4)), "gpus_per_node": gpus,
-              "slurm_partition": slurm.get("partition"), "slurm_account": slurm.get("account"),
-              "mem_gb": slurm.get("mem_gb")}
+    params = {
+        "name": f"dlm-{name}",
+        "timeout_min": int(slurm.get("time_min", 120)),
+        "cpus_per_task": int(slurm.get("cpus_per_task", 4)),
+        "gpus_per_node": gpus,
+        "slurm_partition": slurm.get("partition"),
+        "slurm_account": slurm.get("account"),
+        "mem_gb": slurm.get("mem_gb"),
+    }
     return {k: v for k, v in params.items() if v is not None}
 
 
@@ -151,11 +157,18 @@ def sbatch_preview(slurm: dict, gpus: int, name: str, after_job: str | None = No
     from submitit.slurm.slurm import _make_sbatch_string
 
     params = slurm_parameters(slurm, gpus, name)
-    return _make_sbatch_string(command="python -m dlm.plan.child ...", folder=folder, job_name=params["name"],
-                               partition=params.get("slurm_partition"), time=params["timeout_min"],
-                               gpus_per_node=params["gpus_per_node"] or None, cpus_per_task=params["cpus_per_task"],
-                               account=params.get("slurm_account"),
-                               dependency=f"afterok:{after_job}" if after_job else None, use_srun=False)
+    return _make_sbatch_string(
+        command="python -m dlm.plan.child ...",
+        folder=folder,
+        job_name=params["name"],
+        partition=params.get("slurm_partition"),
+        time=params["timeout_min"],
+        gpus_per_node=params["gpus_per_node"] or None,
+        cpus_per_task=params["cpus_per_task"],
+        account=params.get("slurm_account"),
+        dependency=f"afterok:{after_job}" if after_job else None,
+        use_srun=False,
+    )
 
 
 class SlurmExecutor:
@@ -163,7 +176,7 @@ class SlurmExecutor:
         try:
             import submitit
         except ImportError:
-            raise UserError("--executor slurm needs submitit: pip install -e \".[slurm]\"") from None
+            raise UserError('--executor slurm needs submitit: pip install -e ".[slurm]"') from None
         self.submitit = submitit
         self.slurm = dict(slurm or {})
         self.executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)

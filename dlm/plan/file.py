@@ -10,6 +10,7 @@ steps of sequential training). Settings are the names of study/settings.py's tab
 Every mistake in a plan file is reported as file:line:column. `dlm plan FILE --set KEY=VALUE` overrides a setting
 in every run where it means something (study/plan_overrides.py).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -57,7 +58,6 @@ class Plan:
 
 def run_key(settings: dict, upstream_key: str | None, data_dir: str | None) -> str:
 
-
     s = {**DEFAULTS, **settings}
     if evaluates_only(s):  # what is evaluated, never how it would have been trained
         s = {k: s[k] for k in DEFAULTS if BY_NAME[k].scores}
@@ -68,8 +68,13 @@ def run_key(settings: dict, upstream_key: str | None, data_dir: str | None) -> s
     return hashlib.sha256(json.dumps(s, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def load_plan(file: str, data_dir: str | None = None, results_dir: str = DEFAULTS["results_dir"],
-              checkpoints_dir: str | None = None, overrides: dict[str, dict] | None = None) -> Plan:
+def load_plan(
+    file: str,
+    data_dir: str | None = None,
+    results_dir: str = DEFAULTS["results_dir"],
+    checkpoints_dir: str | None = None,
+    overrides: dict[str, dict] | None = None,
+) -> Plan:
     """Parse, check (errors name file:line:column) and expand a plan file into keyed runs, in order.
     `overrides`: `--set` items as study/plan_overrides.py's parse_overrides returns them."""
 
@@ -78,7 +83,7 @@ def load_plan(file: str, data_dir: str | None = None, results_dir: str = DEFAULT
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise UserError(f"cannot read plan '{file}' ({err.strerror or err}); plans/ holds examples")
+        raise UserError(f"cannot read plan '{file}' ({err.strerror or err}); plans/ holds examples") from None
     except UnicodeDecodeError as err:
         raise UserError(f"plan '{file}' is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
     doc = _read_yaml(text, file)
@@ -105,15 +110,18 @@ def load_plan(file: str, data_dir: str | None = None, results_dir: str = DEFAULT
                 continue
             items = values if isinstance(values, list) else [values]
             marks = getattr(values, "marks", None) or [matrix.marks[key]] * len(items)
-            axes[key] = [_layer({key: v}, file, "matrix", marks={key: m}, key_marks=matrix.key_marks)
-                         for v, m in zip(items, marks)]
+            axes[key] = [
+                _layer({key: v}, file, "matrix", marks={key: m}, key_marks=matrix.key_marks)
+                for v, m in zip(items, marks)
+            ]
         for combo in product(*axes.values()):
             merged = dict(defaults)
             for layer in combo:
                 merged.update(layer)
             varying = [k for k in axes if len(axes[k]) > 1] or list(axes)  # name runs by what differs
-            label = "-".join(([prefix] if prefix else []) +
-                             [_label(k, layer) for k, layer in zip(axes, combo) if k in varying])
+            label = "-".join(
+                ([prefix] if prefix else []) + [_label(k, layer) for k, layer in zip(axes, combo) if k in varying]
+            )
             entries.append((merged, label, matrix.mark))
     runs = doc.get("runs") or []
     if not isinstance(runs, list):
@@ -139,8 +147,12 @@ def load_plan(file: str, data_dir: str | None = None, results_dir: str = DEFAULT
         if after is not None:
             upstream = by_name.get(after)
             if upstream is None or not upstream.trains:
-                raise _at(file, mark, f"`from: {after}` must name an earlier training run of this plan"
-                                      f" (earlier runs: {', '.join(by_name) or 'none'})")
+                raise _at(
+                    file,
+                    mark,
+                    f"`from: {after}` must name an earlier training run of this plan"
+                    f" (earlier runs: {', '.join(by_name) or 'none'})",
+                )
             settings["model"] = upstream.settings["output_dir"]
             after = upstream.name  # a twin of an earlier run is known by that run's name
         if not settings.get("model"):
@@ -160,18 +172,26 @@ def load_plan(file: str, data_dir: str | None = None, results_dir: str = DEFAULT
             settings["output_dir"] = f"{settings['output_dir'].rstrip('/')}-{key[:8]}"
         _check_run(run, file, mark)
         if run.trains:
-            shared = next((r for r in planned if r.trains and r.settings.get("output_dir") == settings["output_dir"]),
-                          None)
+            shared = next(
+                (r for r in planned if r.trains and r.settings.get("output_dir") == settings["output_dir"]), None
+            )
             if shared is not None:
-                raise _at(file, mark, f"runs '{shared.name}' and '{run_name}' both write output_dir "
-                                      f"{settings['output_dir']}; give each run its own (or leave output_dir out)")
+                raise _at(
+                    file,
+                    mark,
+                    f"runs '{shared.name}' and '{run_name}' both write output_dir "
+                    f"{settings['output_dir']}; give each run its own (or leave output_dir out)",
+                )
         planned.append(run)
         by_name[run_name] = run
     slurm = doc.get("slurm") or {}
     if not isinstance(slurm, dict) or any(k not in SLURM_KEYS for k in slurm):
         bad = next((k for k in slurm if k not in SLURM_KEYS), None) if isinstance(slurm, dict) else None
-        raise _at(file, doc.key_marks.get("slurm"), f"`slurm:` maps {', '.join(SLURM_KEYS)} to values"
-                  + (f" (got '{bad}')" if bad else ""))
+        raise _at(
+            file,
+            doc.key_marks.get("slurm"),
+            f"`slurm:` maps {', '.join(SLURM_KEYS)} to values" + (f" (got '{bad}')" if bad else ""),
+        )
     return Plan(name, str(file), planned, dict(slurm))
 
 
@@ -194,8 +214,11 @@ def overridden(settings: dict, forced: dict[str, dict]) -> dict:
 def _with_seeds(entries: list, seeds, file: str, mark) -> list:
     """`seeds: [1, 2, 3]`: every training run once per seed (`<name>-seed<k>`); a `from:` run starts from the
     replica of its upstream run with the same seed. Evaluation-only runs do not depend on a seed: run once."""
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(x, int) and not isinstance(x, bool)
-                                                           and 0 <= x < 2**32 for x in seeds):
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**32 for x in seeds)
+    ):
         raise _at(file, mark, "`seeds` is a list of integers in [0, 2^32), e.g. seeds: [1, 2, 3]")
     out = []
     for settings, label, entry_mark in entries:
@@ -251,9 +274,9 @@ def _read_yaml(text: str, file: str):
         return yaml.load(text, Loader=Loader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        raise _at(file, mark, f"invalid YAML: {err.problem or err.context}")
+        raise _at(file, mark, f"invalid YAML: {err.problem or err.context}") from None
     except yaml.YAMLError as err:
-        raise UserError(f"{file}: invalid YAML: {err}")
+        raise UserError(f"{file}: invalid YAML: {err}") from None
 
 
 class _Marked(dict):
@@ -294,10 +317,13 @@ def _layer(raw, file: str, where: str, marks: dict | None = None, key_marks: dic
             out[key] = value
         elif key == "approach":
             if value not in PLAN_APPROACHES:
-                raise _at(file, mark, f"approach must be one of {', '.join(PLAN_APPROACHES)} (got {value!r}); "
-                                      "sequential runs use `from: <run>`, multitask runs a mixture in `data`")
-            out.update({"evaluation_only": True} if value == "zero-shot"
-                       else {"mode": value, "evaluation_only": False})
+                raise _at(
+                    file,
+                    mark,
+                    f"approach must be one of {', '.join(PLAN_APPROACHES)} (got {value!r}); "
+                    "sequential runs use `from: <run>`, multitask runs a mixture in `data`",
+                )
+            out.update({"evaluation_only": True} if value == "zero-shot" else {"mode": value, "evaluation_only": False})
             out["approach"] = value
         elif key == "data":
             out.update(_data(value, file, mark))
@@ -318,7 +344,7 @@ def _data(value, file: str, mark) -> dict:
             if key not in DATA_FLAGS:
                 raise _at(file, value.key_marks[key], _unknown(key, DATA_FLAGS, "data setting"))
         return {k: _value(BY_NAME[k], v, file, value.marks[k]) for k, v in value.items()}
-    raise _at(file, mark, "data is \"id\", \"id:config\" or a mapping (datasets: [A, B], mixture_rates: [...])")
+    raise _at(file, mark, 'data is "id", "id:config" or a mapping (datasets: [A, B], mixture_rates: [...])')
 
 
 def _value(flag, value, file: str, mark):

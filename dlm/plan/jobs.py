@@ -10,6 +10,7 @@ GPUs (`CUDA_VISIBLE_DEVICES`, `--gpus-per-run`) or its share of the CPU threads,
 Executors (study/plan_executors.py): local processes; Ray tasks (`num_gpus` per run); Slurm jobs through submitit
 (`afterok` on the parent's job, requeue on preemption; the child resumes from its checkpoint).
 """
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,14 @@ class Job:
     log: Path | None = None
 
 
-def child_command(file: str, run_name: str, results_dir: str, data_dir: str | None,
-                  checkpoints_dir: str | None, overrides: list[str] = ()) -> list[str]:
+def child_command(
+    file: str,
+    run_name: str,
+    results_dir: str,
+    data_dir: str | None,
+    checkpoints_dir: str | None,
+    overrides: list[str] = (),
+) -> list[str]:
     command = [sys.executable, "-m", "dlm.plan.child", str(file), run_name, "--results-dir", str(results_dir)]
     if data_dir:
         command += ["--data-dir", str(data_dir)]
@@ -55,7 +62,6 @@ def child_command(file: str, run_name: str, results_dir: str, data_dir: str | No
 
 def _gpus() -> list[int]:
     try:
-
         return list(range(torch.cuda.device_count()))
     except ImportError:
         return []
@@ -73,7 +79,6 @@ def _eta(log: Path | None) -> str:
 
 def _table(jobs: list[Job]) -> None:
 
-
     table = Table(title="plan runs", header_style="bold")
     for name in ("run", "state", "elapsed", "ETA"):
         table.add_column(name)
@@ -82,13 +87,23 @@ def _table(jobs: list[Job]) -> None:
     for job in jobs:
         elapsed = "" if job.started is None else format_duration((job.ended or now) - job.started)
         colour = colours.get(job.state, "white")
-        table.add_row(job.run.name, f"[{colour}]{job.state}[/{colour}]", elapsed,
-                      _eta(job.log) if job.state == "running" else "")
+        table.add_row(
+            job.run.name, f"[{colour}]{job.state}[/{colour}]", elapsed, _eta(job.log) if job.state == "running" else ""
+        )
     Console().print(table)
 
 
-def run_parallel(plan, file: str, jobs_at_once: int, executor, results_dir: str, data_dir: str | None,
-                 checkpoints_dir: str | None, gpus_per_run: int = 1, overrides: list[str] = ()) -> list[Job]:
+def run_parallel(
+    plan,
+    file: str,
+    jobs_at_once: int,
+    executor,
+    results_dir: str,
+    data_dir: str | None,
+    checkpoints_dir: str | None,
+    gpus_per_run: int = 1,
+    overrides: list[str] = (),
+) -> list[Job]:
     """Run every unfinished run of `plan`, up to `jobs_at_once` at a time; returns the jobs with their states."""
 
     done = finished_runs(results_dir)
@@ -121,8 +136,9 @@ def run_parallel(plan, file: str, jobs_at_once: int, executor, results_dir: str,
             job.log = logs / f"{re.sub(r'[^A-Za-z0-9._-]+', '-', job.run.name)}.log"
             command = child_command(file, job.run.name, results_dir, data_dir, checkpoints_dir, overrides)
             after = parent.handle if parent is not None and parent.state == "running" else None
-            job.handle = executor.start(job.run.name, command, env, job.log, gpus=gpus_per_run if job.gpus else 0,
-                                        after=after)
+            job.handle = executor.start(
+                job.run.name, command, env, job.log, gpus=gpus_per_run if job.gpus else 0, after=after
+            )
             job.state, job.started, changed = "running", time.time(), True
         for job in jobs:  # collect what finished
             if job.state != "running":

@@ -7,6 +7,7 @@ records of the plan as written are not taken for it, and a training run that nam
 gets that dir with its key appended. Items are checked (as a plan file's values are) before anything runs; which
 runs each one reaches is study/plan_file.py's `overridden`.
 """
+
 from __future__ import annotations
 
 from contextlib import suppress
@@ -17,11 +18,17 @@ from dlm.plan.file import DATA_FLAGS, _layer, _read_yaml, _unknown
 from dlm.settings import BY_NAME, RUN_SETTINGS
 
 # --set keys that name something other than a setting of every run, and where to say it instead
-NOT_SETTABLE = {"results_dir": "--results-dir", "data_dir": "--data-dir",
-                "output_dir": "the plan file (each training run writes its own; the default is per run)",
-                "evaluation_only": "the plan file (`approach: zero-shot`)",
-                "resume": "nothing: a plan resumes its runs itself", "overwrite": "--overwrite on one `dlm run`",
-                "name": "the plan file", "from": "the plan file", "approach": "the plan file"}
+NOT_SETTABLE = {
+    "results_dir": "--results-dir",
+    "data_dir": "--data-dir",
+    "output_dir": "the plan file (each training run writes its own; the default is per run)",
+    "evaluation_only": "the plan file (`approach: zero-shot`)",
+    "resume": "nothing: a plan resumes its runs itself",
+    "overwrite": "--overwrite on one `dlm run`",
+    "name": "the plan file",
+    "from": "the plan file",
+    "approach": "the plan file",
+}
 
 
 def parse_overrides(items: list[str]) -> dict[str, dict]:
@@ -43,8 +50,9 @@ def parse_overrides(items: list[str]) -> dict[str, dict]:
             raise UserError(f"--set: {_unknown(key, settable, 'setting')}")
         # an empty value puts an optional setting back to none (`--set limit=`: full test sets); a run needs a model
         if not text.strip() and (key in ("model", "data") or BY_NAME[key].default is not None):
-            raise UserError(f"{where}: `{key}` needs a value, e.g. --set {key}=" +
-                            ("tiny-gpt2" if key == "model" else "VALUE"))
+            raise UserError(
+                f"{where}: `{key}` needs a value, e.g. --set {key}=" + ("tiny-gpt2" if key == "model" else "VALUE")
+            )
         value = _read_yaml(text, where) if text.strip() else None  # `--set limit=`: back to the default (none)
         if isinstance(value, str) and key in BY_NAME and BY_NAME[key].kind is float:
             with suppress(ValueError):  # YAML 1.1 reads 1e-4 as a string (it wants 1.0e-4); typed here, a number
@@ -53,8 +61,10 @@ def parse_overrides(items: list[str]) -> dict[str, dict]:
             raise UserError(f"{where}: the value is one word, number or [list]; quote a value holding ': '")
         layer = _layer({key: value}, where, "--set", marks={key: None})
         if key == "max_steps" and layer["max_steps"] < 1:
-            raise UserError(f"{where}: --set max_steps takes 1 or more; zero-shot runs belong in the plan file "
-                            "(`approach: zero-shot`)")
+            raise UserError(
+                f"{where}: --set max_steps takes 1 or more; zero-shot runs belong in the plan file "
+                "(`approach: zero-shot`)"
+            )
         try:  # a misspelled dataset is named here, not as a mistake of every run of the plan
             for dataset in filter(None, [layer.get("dataset"), *(layer.get("datasets") or [])]):
                 lookup(dataset)

@@ -3,6 +3,7 @@
 Shared by the sequential `dlm plan` (study/plan_runner.py) and the child process of `dlm plan --jobs N`
 (study/plan_child.py).
 """
+
 from __future__ import annotations
 
 import shlex
@@ -27,8 +28,11 @@ def _run_one(run, plan, file: str, step: str, failed: dict) -> dict | None:
     say(f"{step}: {shlex.join(command)}" if is_verbose() else f"{step}: starting (plan key {run.key})")
     started = time.time()
     try:
-        config = run_config(settings, command=command, tags={
-            "plan": {"name": plan.name, "file": str(file), "run": run.name}, "plan_key": run.key})
+        config = run_config(
+            settings,
+            command=command,
+            tags={"plan": {"name": plan.name, "file": str(file), "run": run.name}, "plan_key": run.key},
+        )
         if config.train is not None:
             config.train.run_key = run.key  # its output dir is refused to every other run
         record = run_cycle(config)
@@ -44,8 +48,11 @@ def finished_runs(results_dir: str | Path) -> dict[str, str]:
     """{plan key: run id} of the runs whose record exists (records are written only when a cycle completes)."""
 
     records, _ = load_records(results_dir)
-    return {r["plan_key"]: r["run_id"] for r in records
-            if r.get("plan_key") and r.get("status") not in ("failed", "error", "incomplete")}
+    return {
+        r["plan_key"]: r["run_id"]
+        for r in records
+        if r.get("plan_key") and r.get("status") not in ("failed", "error", "incomplete")
+    }
 
 
 def with_resume(run) -> dict:

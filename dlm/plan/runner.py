@@ -7,6 +7,7 @@
 A run is finished when a record carrying its plan key exists in the results dir; an interrupted training run
 resumes from its newest checkpoint. Reading and checking the file is study/plan_file.py.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,17 +35,31 @@ from dlm.trainers import estimate
 from dlm.trainers.progress import format_duration
 
 
-def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, results_dir: str = DEFAULTS["results_dir"],
-             checkpoints_dir: str | None = None, report: bool = True, device: str | None = None, jobs: int = 1,
-             executor: str = "local", address: str | None = None, gpus_per_run: int = 1,
-             overrides: list[str] | None = None) -> list[dict]:
+def run_plan(
+    file: str,
+    dry_run: bool = False,
+    data_dir: str | None = None,
+    results_dir: str = DEFAULTS["results_dir"],
+    checkpoints_dir: str | None = None,
+    report: bool = True,
+    device: str | None = None,
+    jobs: int = 1,
+    executor: str = "local",
+    address: str | None = None,
+    gpus_per_run: int = 1,
+    overrides: list[str] | None = None,
+) -> list[dict]:
     """Run every unfinished run of a plan file in order; return the records written. --dry-run: print commands.
     `overrides`: `--set KEY=VALUE` items (study/plan_overrides.py; plan_file.overridden: which runs each reaches)."""
 
-
     check_data_dir(data_dir or os.environ.get("DLM_DATA_DIR"))
-    plan = load_plan(file, data_dir=data_dir, results_dir=results_dir, checkpoints_dir=checkpoints_dir,
-                     overrides=parse_overrides(overrides or []))
+    plan = load_plan(
+        file,
+        data_dir=data_dir,
+        results_dir=results_dir,
+        checkpoints_dir=checkpoints_dir,
+        overrides=parse_overrides(overrides or []),
+    )
     again = shlex.join(["dlm", "plan", str(file), *(w for item in overrides or [] for w in ("--set", item))])
     if not dry_run:
         check_writable(results_dir, "--results-dir")
@@ -58,11 +73,22 @@ def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, resu
         _print_training_times([r for r in todo if r.trains], plan.runs, device)
         _print_api_costs([r for r in todo if is_api_model(r.settings.get("model"))])
         return []
-    say(f"plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished already, "
-        f"{len(todo)} to run")
+    say(f"plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished already, {len(todo)} to run")
     if jobs > 1 or executor != "local":
-        return _run_parallel(plan, file, jobs, executor, address, gpus_per_run, data_dir, results_dir,
-                             checkpoints_dir, report, overrides or [], again)
+        return _run_parallel(
+            plan,
+            file,
+            jobs,
+            executor,
+            address,
+            gpus_per_run,
+            data_dir,
+            results_dir,
+            checkpoints_dir,
+            report,
+            overrides or [],
+            again,
+        )
     written, failed, busy = [], {}, []
     for i, run in enumerate(plan.runs, 1):
         step = f"[{i}/{len(plan.runs)}] {run.name}"
@@ -86,44 +112,47 @@ def run_plan(file: str, dry_run: bool = False, data_dir: str | None = None, resu
         if record is not None:
             written.append(record)
     if report and (written or done):
-
         render_report(runs_dir=results_dir, against="gpt-4", fmt="table")
     if report and (written or done):  # the demo prints its own next steps
-
         say(next_step(results_dir))
     if busy:
-        say(f"{len(busy)} run(s) were running in another process: {', '.join(busy)}; re-run `{again}` "
-            "when it is done to pick up what it did not finish")
+        say(
+            f"{len(busy)} run(s) were running in another process: {', '.join(busy)}; re-run `{again}` "
+            "when it is done to pick up what it did not finish"
+        )
     if failed:
-        raise UserError(f"{len(failed)} of {len(plan.runs)} runs failed ({', '.join(failed)}); fix the cause and "
-                        f"re-run `{again}`: finished runs are skipped")
+        raise UserError(
+            f"{len(failed)} of {len(plan.runs)} runs failed ({', '.join(failed)}); fix the cause and "
+            f"re-run `{again}`: finished runs are skipped"
+        )
     return written
 
 
-def _run_parallel(plan, file, jobs, executor, address, gpus_per_run, data_dir, results_dir, checkpoints_dir,
-                  report, overrides, again) -> list[dict]:
+def _run_parallel(
+    plan, file, jobs, executor, address, gpus_per_run, data_dir, results_dir, checkpoints_dir, report, overrides, again
+) -> list[dict]:
     """--jobs N / --executor: every run in its own process (study/plan_jobs.py); exit code 1 when any failed."""
 
     if jobs < 1:
         raise UserError(f"--jobs must be 1 or more (got {jobs})")
     runner = make_executor(executor, results_dir, address, plan.slurm)
-    finished = run_parallel(plan, file, jobs, runner, results_dir, data_dir, checkpoints_dir, gpus_per_run,
-                            overrides)
-    states = {state: [j.run.name for j in finished if j.state == state] for state in
-              ("done", "failed", "busy", "skipped")}
+    finished = run_parallel(plan, file, jobs, runner, results_dir, data_dir, checkpoints_dir, gpus_per_run, overrides)
+    states = {
+        state: [j.run.name for j in finished if j.state == state] for state in ("done", "failed", "busy", "skipped")
+    }
     say(f"plan {plan.name}: " + ", ".join(f"{len(names)} {state}" for state, names in states.items()))
     if report and states["done"]:
-
         render_report(runs_dir=results_dir, against="gpt-4", fmt="table")
     if report and states["done"]:
-
         say(next_step(results_dir))
     if states["busy"]:
         say(f"running in another process: {', '.join(states['busy'])}; re-run `{again}` when it is done")
     if states["failed"] or states["skipped"]:
         logs = Path(results_dir) / "logs"
-        say(f"[red]failed: {', '.join(states['failed']) or '-'}; skipped (their `from:` run did not finish): "
-            f"{', '.join(states['skipped']) or '-'}; logs in {logs}; re-run the same command to finish them[/]")
+        say(
+            f"[red]failed: {', '.join(states['failed']) or '-'}; skipped (their `from:` run did not finish): "
+            f"{', '.join(states['skipped']) or '-'}; logs in {logs}; re-run the same command to finish them[/]"
+        )
         raise SystemExit(1)
 
     keys = {j.run.key for j in finished}
@@ -179,8 +208,10 @@ def _print_training_times(runs: list, every_run: list, device: str | None) -> No
         flag = "  OVER 2 h" if seconds > estimate.BUDGET_S else ""
         over += [run.name] if flag else []
         print(f"#   {run.name}: {format_duration(seconds)} ({seconds / 3600:.2f} h){flag}")
-    print(f"# training total: {format_duration(total)} over {len(runs) - len(unknown)} run(s)"
-          + (f"; {len(over)} over 2 h: {', '.join(over)}" if over else ""))
+    print(
+        f"# training total: {format_duration(total)} over {len(runs) - len(unknown)} run(s)"
+        + (f"; {len(over)} over 2 h: {', '.join(over)}" if over else "")
+    )
 
 
 def _print_api_costs(runs: list) -> None:
@@ -196,17 +227,21 @@ def _print_api_costs(runs: list) -> None:
             print(f"# {run.name}: no estimate: {err}")
             failed.append(run.name)
             continue
-        print(f"# {run.name}: {estimate['requests']:,} requests, "
-              + (f"~${estimate['cost_usd']:.2f}" if estimate["cost_usd"] is not None else "cost unknown"))
+        print(
+            f"# {run.name}: {estimate['requests']:,} requests, "
+            + (f"~${estimate['cost_usd']:.2f}" if estimate["cost_usd"] is not None else "cost unknown")
+        )
         requests += estimate["requests"]
         if estimate["cost_usd"] is None:
             unknown.append(run.name)
         else:
             total += estimate["cost_usd"]
     priced = f"~${total:.2f} at the list prices of harness_tasks/api_prices.yml (output at its maximum)"
-    print(f"# API runs: {len(runs)}, {requests:,} requests, {priced}"
-          + (f"; no price for {', '.join(unknown)}" if unknown else "")
-          + (f"; not estimated: {', '.join(failed)}" if failed else ""))
+    print(
+        f"# API runs: {len(runs)}, {requests:,} requests, {priced}"
+        + (f"; no price for {', '.join(unknown)}" if unknown else "")
+        + (f"; not estimated: {', '.join(failed)}" if failed else "")
+    )
 
 
 def dry_run_estimate(settings: dict) -> dict:

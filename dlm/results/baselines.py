@@ -5,6 +5,7 @@ protocol, and say why a comparison is not like-for-like.
     >>> match("dlm_fpb", "f1_weighted", model="gpt-4", shots=0).value
     0.78
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,15 +21,37 @@ from dlm.store.records import eval_settings, record_scores
 BASELINES_FILE = Path(__file__).with_name("baselines.yaml")
 
 # Metrics our harness computes from generated text; every other metric scores options by log-likelihood.
-GENERATIVE_METRICS = {"exact_match", "convfinqa_acc", "rougeL", "rouge1", "rouge2", "bleu", "sem_sim", "entity_f1",
-                      "pass@1", "pass_at_1"}
+GENERATIVE_METRICS = {
+    "exact_match",
+    "convfinqa_acc",
+    "rougeL",
+    "rouge1",
+    "rouge2",
+    "bleu",
+    "sem_sim",
+    "entity_f1",
+    "pass@1",
+    "pass_at_1",
+}
 # A baseline in another metric of the same family is still shown (and marked); across families it is not,
 # because a ratio of, say, MCC to accuracy means nothing.
 METRIC_FAMILY = {
-    "acc": "accuracy", "exact_match": "accuracy", "convfinqa_acc": "accuracy",
-    "f1": "f1", "f1_macro": "f1", "f1_weighted": "f1", "headline_f1": "f1", "entity_f1": "f1",
-    "mcc": "mcc", "pass@1": "pass", "pass_at_1": "pass",
-    "rougeL": "rouge", "rouge1": "rouge", "rouge2": "rouge", "bleu": "bleu", "sem_sim": "sem_sim",
+    "acc": "accuracy",
+    "exact_match": "accuracy",
+    "convfinqa_acc": "accuracy",
+    "f1": "f1",
+    "f1_macro": "f1",
+    "f1_weighted": "f1",
+    "headline_f1": "f1",
+    "entity_f1": "f1",
+    "mcc": "mcc",
+    "pass@1": "pass",
+    "pass_at_1": "pass",
+    "rougeL": "rouge",
+    "rouge1": "rouge",
+    "rouge2": "rouge",
+    "bleu": "bleu",
+    "sem_sim": "sem_sim",
 }
 
 
@@ -92,13 +115,18 @@ def load(path: str | Path = BASELINES_FILE) -> BaselineTable:
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     fields = Baseline.__dataclass_fields__
     entries = [Baseline(**{k: v for k, v in row.items() if k in fields}) for row in data.get("baselines", [])]
-    return BaselineTable(entries=entries, models=data.get("models") or {}, tasks=data.get("tasks") or {},
-                         domain_prefixes=data.get("domain_prefixes") or {},
-                         no_number=data.get("no_large_model_number") or {})
+    return BaselineTable(
+        entries=entries,
+        models=data.get("models") or {},
+        tasks=data.get("tasks") or {},
+        domain_prefixes=data.get("domain_prefixes") or {},
+        no_number=data.get("no_large_model_number") or {},
+    )
 
 
 def api_model_matches(key: str, api_model: str) -> bool:
     """`--against gpt-4o` covers openai:gpt-4o-2024-08-06; `claude-3.5-sonnet` covers claude-3-5-sonnet-20240620."""
+
     def norm(text: str) -> str:
         return text.lower().replace(".", "-")
 
@@ -120,13 +148,24 @@ def measured_baselines(records: list[dict], keys: list[str]) -> list[Baseline]:
             if not api_model_matches(key, name):
                 continue
             for score in record_scores(record):
-                out.append(Baseline(model=key, task=filed_under(score.task), metric=score.metric, shots=score.num_fewshot,
-                                    cot=False, value=score.value, scoring=our_scoring(score),
-                                    protocol="measured here: dlm's prompts and documents through the API",
-                                    source=f"run {record['run_id']} ({name})", model_version=", ".join(returned),
-                                    subset=None if not eval_settings(record).get("limit")
-                                    else "first documents only (--limit)",
-                                    measured=True, n=score.n, stderr=score.stderr))
+                out.append(
+                    Baseline(
+                        model=key,
+                        task=filed_under(score.task),
+                        metric=score.metric,
+                        shots=score.num_fewshot,
+                        cot=False,
+                        value=score.value,
+                        scoring=our_scoring(score),
+                        protocol="measured here: dlm's prompts and documents through the API",
+                        source=f"run {record['run_id']} ({name})",
+                        model_version=", ".join(returned),
+                        subset=None if not eval_settings(record).get("limit") else "first documents only (--limit)",
+                        measured=True,
+                        n=score.n,
+                        stderr=score.stderr,
+                    )
+                )
     return out
 
 
@@ -151,13 +190,27 @@ def _distance(b: Baseline, metric: str, shots: int | None, scoring: str | None) 
     """Sort key: same metric first, then same scoring, then a number measured here with the same shots, whole test
     set, same dataset variant, no CoT, nearest shot count."""
     shot_gap = 99 if shots is None or b.shots is None else abs(b.shots - shots)
-    return (b.metric != metric, scoring is not None and b.scoring != scoring,
-            not (b.measured and b.shots == shots), b.subset is not None,
-            b.variant is not None, b.cot is not False, shot_gap, b.second_hand, b.scoring == "unstated")
+    return (
+        b.metric != metric,
+        scoring is not None and b.scoring != scoring,
+        not (b.measured and b.shots == shots),
+        b.subset is not None,
+        b.variant is not None,
+        b.cot is not False,
+        shot_gap,
+        b.second_hand,
+        b.scoring == "unstated",
+    )
 
 
-def match(task: str, metric: str, model: str | list[str] = "gpt-4", shots: int | None = None,
-          table: BaselineTable | None = None, scoring: str | None = None) -> Baseline | None:
+def match(
+    task: str,
+    metric: str,
+    model: str | list[str] = "gpt-4",
+    shots: int | None = None,
+    table: BaselineTable | None = None,
+    scoring: str | None = None,
+) -> Baseline | None:
     """The published number of `model` (or the first of several that has one) closest to our protocol.
 
     Only baselines in the same metric family are candidates; among them the closest protocol wins (see
@@ -169,8 +222,14 @@ def match(task: str, metric: str, model: str | list[str] = "gpt-4", shots: int |
     family = METRIC_FAMILY.get(metric, metric)
     twin = twin_of(task) is not None
     for key in model_keys(model):
-        candidates = [b for b in table.entries if b.model == key and b.task == filed_under(task)
-                      and METRIC_FAMILY.get(b.metric, b.metric) == family and (not twin or b.scoring == "generative")]
+        candidates = [
+            b
+            for b in table.entries
+            if b.model == key
+            and b.task == filed_under(task)
+            and METRIC_FAMILY.get(b.metric, b.metric) == family
+            and (not twin or b.scoring == "generative")
+        ]
         if candidates:
             return min(candidates, key=lambda b: _distance(b, metric, shots, scoring))
     return None
@@ -200,9 +259,12 @@ def protocol_differs(score, baseline: Baseline, limit: int | None = None) -> lis
     if baseline.scoring == "unstated":
         reasons.append("baseline scoring not stated")
     elif ours != baseline.scoring:
-        reasons.append({"loglikelihood": "ours log-likelihood multiple choice, theirs generative",
-                        "generative": "ours generative, theirs log-likelihood multiple choice"}.get(
-                            ours, f"ours {ours}, theirs {baseline.scoring}"))
+        reasons.append(
+            {
+                "loglikelihood": "ours log-likelihood multiple choice, theirs generative",
+                "generative": "ours generative, theirs log-likelihood multiple choice",
+            }.get(ours, f"ours {ours}, theirs {baseline.scoring}")
+        )
     if baseline.cot is True:
         reasons.append("baseline used chain-of-thought")
     elif baseline.cot == "program-of-thought":

@@ -3,10 +3,12 @@
 Every printer takes plain data (records are dicts, see dlm_data/records.py) and tolerates missing fields:
 a value that is absent or None prints as "–", so a partial record never crashes the command that made it.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -89,10 +91,18 @@ def print_dataset_table(table: Iterable) -> None:
         if hub_id and hub_id != _get(entry, "id"):
             dataset_id += f"\n[dim]{hub_id}[/dim]"
         splits = f"{fmt(_get(entry, 'train_split'))} / {fmt(_get(entry, 'eval_split'))}"
-        out.add_row(dataset_id, fmt(_get(entry, "domain")), abbreviate(_get(entry, "configs")), splits,
-                    fmt(_get(entry, "route")), fmt(_get(entry, "size_class")))
+        out.add_row(
+            dataset_id,
+            fmt(_get(entry, "domain")),
+            abbreviate(_get(entry, "configs")),
+            splits,
+            fmt(_get(entry, "route")),
+            fmt(_get(entry, "size_class")),
+        )
     # the study plan counts AdaptLLM/finance-tasks once per config: its 26 datasets are configs of 23 repositories
-    out.caption = f"{count} repositories" + (" (the study plan's 26 datasets are configs of these)" if count == 23 else "")
+    out.caption = f"{count} repositories" + (
+        " (the study plan's 26 datasets are configs of these)" if count == 23 else ""
+    )
     _console().print(out)
 
 
@@ -134,8 +144,12 @@ def print_overlap(report: dict) -> None:
         for item in items[:5]:
             if isinstance(item, dict) and "eval" in item:  # overlap example: which eval text matched which train text
                 head = " ".join(f"{k}={fmt(v, 3)}" for k, v in item.items() if k not in ("eval", "train"))
-                console.print(f"  • {head}\n    eval:  {_clip(str(item['eval']), 200)}\n"
-                              f"    train: {_clip(str(item.get('train', '')), 200)}", markup=False, highlight=False)
+                console.print(
+                    f"  • {head}\n    eval:  {_clip(str(item['eval']), 200)}\n"
+                    f"    train: {_clip(str(item.get('train', '')), 200)}",
+                    markup=False,
+                    highlight=False,
+                )
             else:
                 console.print("  • " + _clip(str(item), 200), markup=False, highlight=False)
     flagged = report.get("above_threshold", report.get("contaminated"))
@@ -164,9 +178,14 @@ def print_task_table(rows: list[dict]) -> None:
         name = fmt(_get(row, "name"))
         if _get(row, "is_group") or _get(row, "kind") == "group":
             name = f"[bold]{name}[/bold] (group)"
-        out.add_row(name, fmt(_get(row, "family")), fmt(_get(row, "dataset")),
-                    fmt(_get(row, "metric", _get(row, "metrics"))), fmt(_get(row, "shots", _get(row, "num_fewshot"))),
-                    fmt(_get(row, "version")))
+        out.add_row(
+            name,
+            fmt(_get(row, "family")),
+            fmt(_get(row, "dataset")),
+            fmt(_get(row, "metric", _get(row, "metrics"))),
+            fmt(_get(row, "shots", _get(row, "num_fewshot"))),
+            fmt(_get(row, "version")),
+        )
     out.caption = f"{len(rows or [])} tasks and groups"
     _console().print(out)
 
@@ -206,8 +225,13 @@ def print_train_summary(record: dict) -> None:
     ]
     fitted = train.get("fit_to_max_length")
     if fitted:
-        rows.append(("over --max_length", f"{fitted['prompts_cut_from_left']} of {fitted['examples']} prompts cut "
-                     f"from the left, {fitted['completions_too_long']} completions too long"))
+        rows.append(
+            (
+                "over --max_length",
+                f"{fitted['prompts_cut_from_left']} of {fitted['examples']} prompts cut "
+                f"from the left, {fitted['completions_too_long']} completions too long",
+            )
+        )
     for key, value in rows:
         out.add_row(key, value)
     console = _console()
@@ -243,8 +267,14 @@ def contamination_flags(contamination) -> dict[str, str]:
         if not (contamination.get("above_threshold") or contamination.get("contaminated")):
             return {}
         name = contamination.get("eval") or contamination.get("task") or contamination.get("eval_name") or "*"
-        value = next((contamination[k] for k in ("duplicated_fraction", "overlap", "overlap_fraction")
-                      if contamination.get(k) is not None), None)
+        value = next(
+            (
+                contamination[k]
+                for k in ("duplicated_fraction", "overlap", "overlap_fraction")
+                if contamination.get(k) is not None
+            ),
+            None,
+        )
         return {str(name): fmt(value)}
     flags = {}
     for key, value in contamination.items():
@@ -256,8 +286,11 @@ def contamination_flags(contamination) -> dict[str, str]:
 def _print_contamination(console, contamination) -> None:
     for task, overlap in contamination_flags(contamination).items():
         where = "evaluation data" if task == "*" else task
-        console.print(f"[bold red]contamination:[/bold red] training data overlaps {where} above threshold "
-                      f"(overlap {overlap}); scores there are suspect", highlight=False)
+        console.print(
+            f"[bold red]contamination:[/bold red] training data overlaps {where} above threshold "
+            f"(overlap {overlap}); scores there are suspect",
+            highlight=False,
+        )
 
 
 def fmt_score(value: float | None, stderr: float | None) -> str:
@@ -284,6 +317,7 @@ def print_eval(record: dict) -> None:
         return
     console.print(out)
     if model == "tiny-gpt2":
-        console.print("[dim]tiny-gpt2 numbers demonstrate the pipeline only; they say nothing about the study's "
-                      "question.[/dim]")
+        console.print(
+            "[dim]tiny-gpt2 numbers demonstrate the pipeline only; they say nothing about the study's question.[/dim]"
+        )
     _print_contamination(console, (record.get("train") or {}).get("contamination"))

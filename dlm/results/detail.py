@@ -1,6 +1,7 @@
 """The detailed renderings of a report (results/report.py `build_report`): every score, note and table, as a
 Rich table (`dlm report --detail`), Markdown or CSV. The default one-screen view is results/screen.py.
 """
+
 from __future__ import annotations
 
 import csv
@@ -33,21 +34,47 @@ def _row_cells(row: dict, notes: dict[tuple, int]) -> list[str]:
         shots = "?" if row["baseline_shots"] is None else row["baseline_shots"]
         published = f"{row['baseline_value']:.3f} ({row['baseline_model']}, {shots}-shot)"
         if row.get("baseline_measured"):
-            published = (f"{fmt_score(row['baseline_value'], row.get('baseline_stderr'))} ({row['baseline_model']}, "
-                         f"{shots}-shot, measured here, n={row.get('baseline_n')})")
+            published = (
+                f"{fmt_score(row['baseline_value'], row.get('baseline_stderr'))} ({row['baseline_model']}, "
+                f"{shots}-shot, measured here, n={row.get('baseline_n')})"
+            )
         published += " *" if row["baseline_second_hand"] else ""
     other = row.get("other_protocol")
     beside = MISSING if not other else f"{fmt_score(other['value'], other['stderr'])} ({SCORING[other['scoring']]})"
-    return [row["task"] + (" (group)" if row["is_group"] else ""), metric, row["run_id"], row["model"],
-            row["approach"], SCORING.get(row.get("scoring"), row.get("scoring") or MISSING), score, beside,
-            fmt(row["shots"]), published, pct(row["ratio"]), mark,
-            f"⚠ overlap {row['contamination']}" if row["contamination"] else ""]
+    return [
+        row["task"] + (" (group)" if row["is_group"] else ""),
+        metric,
+        row["run_id"],
+        row["model"],
+        row["approach"],
+        SCORING.get(row.get("scoring"), row.get("scoring") or MISSING),
+        score,
+        beside,
+        fmt(row["shots"]),
+        published,
+        pct(row["ratio"]),
+        mark,
+        f"⚠ overlap {row['contamination']}" if row["contamination"] else "",
+    ]
 
 
 # how each score was obtained, in the scores table; "other protocol" is the same task and metric scored the other way
 SCORING = {"loglikelihood": "LL", "generative": "gen", "perplexity": "ppl", "mixed": "mixed"}
-ROW_HEADER = ["task", "metric", "run", "model", "approach", "scoring", "score ± stderr", "other protocol", "shots",
-              "published", "ratio", "protocol", "contamination"]
+ROW_HEADER = [
+    "task",
+    "metric",
+    "run",
+    "model",
+    "approach",
+    "scoring",
+    "score ± stderr",
+    "other protocol",
+    "shots",
+    "published",
+    "ratio",
+    "protocol",
+    "contamination",
+]
 
 
 def _sorted_rows(report: dict) -> list[dict]:
@@ -74,32 +101,72 @@ def _matrix_lines(report: dict) -> list[tuple[str, list[list[str]]]]:
 
 def _efficiency_cells(e: dict) -> list[str]:
     peak = e["peak_memory_mb"]
-    return [e["run_id"], e["model"], e["approach"], fmt_seconds(e["wall_time_s"]), fmt_seconds(e.get("predicted_s")),
-            MISSING if peak is None else f"{peak:,.0f} MB", fmt(e["trainable_params"]), fmt(e["total_params"]),
-            fmt(e["mean_score"]), fmt(e["score_per_m_params"], 5)]
+    return [
+        e["run_id"],
+        e["model"],
+        e["approach"],
+        fmt_seconds(e["wall_time_s"]),
+        fmt_seconds(e.get("predicted_s")),
+        MISSING if peak is None else f"{peak:,.0f} MB",
+        fmt(e["trainable_params"]),
+        fmt(e["total_params"]),
+        fmt(e["mean_score"]),
+        fmt(e["score_per_m_params"], 5),
+    ]
 
 
 def _why_missing(report: dict) -> str:
-    return ", ".join(f"{task} ({why})" if why else task
-                     for task, why in report["tasks_without_published_number"].items())
+    return ", ".join(
+        f"{task} ({why})" if why else task for task, why in report["tasks_without_published_number"].items()
+    )
 
 
-BUDGET_HEADER = ["model", "SFT data", "task", "metric", "total steps", "pretrain k", "SFT steps", "score ± stderr",
-                 "run"]
+BUDGET_HEADER = [
+    "model",
+    "SFT data",
+    "task",
+    "metric",
+    "total steps",
+    "pretrain k",
+    "SFT steps",
+    "score ± stderr",
+    "run",
+]
 
 
 def _budget_lines(report: dict) -> list[list[str]]:
-    return [[r["model"], r["sft_data"], r["task"], r["metric"], str(r["total_steps"]), str(r["pretrain_steps"]),
-             str(r["sft_steps"]), fmt_score(r["value"], r["stderr"]), r["run_id"]] for r in report["steps_budget"]]
+    return [
+        [
+            r["model"],
+            r["sft_data"],
+            r["task"],
+            r["metric"],
+            str(r["total_steps"]),
+            str(r["pretrain_steps"]),
+            str(r["sft_steps"]),
+            fmt_score(r["value"], r["stderr"]),
+            r["run_id"],
+        ]
+        for r in report["steps_budget"]
+    ]
 
 
-EFFICIENCY_HEADER = ["run", "model", "approach", "training time", "estimated", "peak memory", "trainable params", "total params",
-                     "mean score", "score / M params"]
+EFFICIENCY_HEADER = [
+    "run",
+    "model",
+    "approach",
+    "training time",
+    "estimated",
+    "peak memory",
+    "trainable params",
+    "total params",
+    "mean score",
+    "score / M params",
+]
 
 
 # --- renderers ------------------------------------------------------------------------------------------------
 def print_tables(report: dict) -> str:
-
 
     console = Console(record=True, width=screen_width())
     if not console.is_terminal and screen_width() is None:  # piped with no COLUMNS: wide enough for whole cells
@@ -130,8 +197,9 @@ def print_tables(report: dict) -> str:
     for name in ("check", "claim", "verdict", "evidence / missing"):
         verdicts.add_column(name, overflow="fold")
     for v in report["criteria"] + report["hypotheses"]:
-        color = {"met": "green", "supported": "green", "not met": "red", "not supported": "red"}.get(v["verdict"],
-                                                                                                    "yellow")
+        color = {"met": "green", "supported": "green", "not met": "red", "not supported": "red"}.get(
+            v["verdict"], "yellow"
+        )
         verdicts.add_row(v["name"], v["claim"], f"[{color}]{v['verdict']}[/{color}]", v["detail"])
     console.print(verdicts)
     questions = Table(title="Research questions (study plan)", header_style="bold")
@@ -151,8 +219,9 @@ def print_tables(report: dict) -> str:
         for name in ("model", "approach", "task", "metric", "mean ± sd", "seeds"):
             seeds.add_column(name, overflow="fold")
         for e in report["seeds"]:
-            seeds.add_row(e["model"], e["approach"], e["task"], e["metric"], f"{e['mean']:.4f} ± {e['sd']:.4f}",
-                          str(e["seeds"]))
+            seeds.add_row(
+                e["model"], e["approach"], e["task"], e["metric"], f"{e['mean']:.4f} ± {e['sd']:.4f}", str(e["seeds"])
+            )
         console.print(seeds)
     if report["steps_budget"]:
         budget = Table(title="Steps budget: pretraining k steps, then SFT (total - k)", header_style="bold")
@@ -177,8 +246,12 @@ def print_tables(report: dict) -> str:
 
 def _md_table(header: list[str], lines: list[list[str]]) -> list[str]:
     esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(esc(c) for c in line) + " |" for line in lines), ""]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(esc(c) for c in line) + " |" for line in lines),
+        "",
+    ]
 
 
 def to_markdown(report: dict) -> list[str]:
@@ -193,15 +266,36 @@ def to_markdown(report: dict) -> list[str]:
         out += [f"### {model}", "", *_md_table(["approach", *DOMAINS.values()], lines)]
     if not report["matrix"]:
         out += ["No run has a score on a task with a published number.", ""]
-    out += ["## Success criteria and hypotheses", "",
-            *_md_table(["check", "claim", "verdict", "evidence / missing"],
-                       [[v["name"], v["claim"], f"**{v['verdict']}**", v["detail"]]
-                        for v in report["criteria"] + report["hypotheses"]])]
-    out += ["## Research questions", "",
-            *_md_table(["question", "verdict", "answer"], [[f"{q['name']}: {q['question']}", f"**{q['verdict']}**",
-                                                            q["answer"]] for q in report.get("questions", [])])]
-    out += ["## Runs", "", *_md_table(["label", "run id", "model", "approach"],
-                                      [[r["label"], r["run_id"], r["model"], r["approach"]] for r in report["runs"]])]
+    out += [
+        "## Success criteria and hypotheses",
+        "",
+        *_md_table(
+            ["check", "claim", "verdict", "evidence / missing"],
+            [
+                [v["name"], v["claim"], f"**{v['verdict']}**", v["detail"]]
+                for v in report["criteria"] + report["hypotheses"]
+            ],
+        ),
+    ]
+    out += [
+        "## Research questions",
+        "",
+        *_md_table(
+            ["question", "verdict", "answer"],
+            [
+                [f"{q['name']}: {q['question']}", f"**{q['verdict']}**", q["answer"]]
+                for q in report.get("questions", [])
+            ],
+        ),
+    ]
+    out += [
+        "## Runs",
+        "",
+        *_md_table(
+            ["label", "run id", "model", "approach"],
+            [[r["label"], r["run_id"], r["model"], r["approach"]] for r in report["runs"]],
+        ),
+    ]
     if report["steps_budget"]:
         out += ["## Steps budget", "", *_md_table(BUDGET_HEADER, _budget_lines(report))]
     if report["efficiency"]:
@@ -219,6 +313,11 @@ def to_csv(report: dict) -> str:
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in _sorted_rows(report):
-        writer.writerow({**row, "train_domains": "+".join(row["train_domains"]),
-                         "protocol_differs": "; ".join(row["protocol_differs"])})
+        writer.writerow(
+            {
+                **row,
+                "train_domains": "+".join(row["train_domains"]),
+                "protocol_differs": "; ".join(row["protocol_differs"]),
+            }
+        )
     return buffer.getvalue()

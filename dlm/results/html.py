@@ -6,6 +6,7 @@ from the records (run ids, task names, sources, notes) goes through html.escape.
 provenance, the source or the protocol difference is both a hover title and a numbered footnote, so a printed
 copy keeps it too.
 """
+
 from __future__ import annotations
 
 import base64
@@ -27,10 +28,13 @@ from dlm.results.verdicts import pct
 # how each score was obtained (the same abbreviations as the text report's scoring column)
 SCORING = {"loglikelihood": "LL", "generative": "gen", "perplexity": "ppl", "mixed": "mixed"}
 # the success criterion that decides each matrix column (results/verdicts.py names)
-CRITERION_OF = {"finance": "Domain matching (finance)", "math": "Domain matching (math)",
-                "general": "Domain matching (general)", "cross": "Transfer"}
-VERDICT_CLASS = {"met": "good", "supported": "good", "not met": "bad", "not supported": "bad",
-                 "answered": "good"}
+CRITERION_OF = {
+    "finance": "Domain matching (finance)",
+    "math": "Domain matching (math)",
+    "general": "Domain matching (general)",
+    "cross": "Transfer",
+}
+VERDICT_CLASS = {"met": "good", "supported": "good", "not met": "bad", "not supported": "bad", "answered": "good"}
 
 STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222; margin: 2em auto;
@@ -53,21 +57,36 @@ def to_html(report: dict) -> str:
     labels = {run["run_id"]: run.get("label") or run["run_id"] for run in report["runs"]}
     notes = Footnotes()
     scores = _scores_table(report, labels, notes, against)  # first: it numbers the footnotes the others reuse
-    parts = [f"<h1>Small models against {escape(against)}</h1>",
-             f'<p class="meta">{len(report["runs"])} run(s) from <code>{escape(report["runs_dir"])}</code>; '
-             "every score comes from the run records; ratios, means and intervals are computed from them.</p>",
-             _notes(report),
-             "<h2>Headline: best small model per domain</h2>", _headline(report, labels, notes, against),
-             f"<h2>% of {escape(against)} by approach and domain</h2>", _matrix(report, labels),
-             "<h2>Success criteria and hypotheses</h2>", _verdicts(report, labels),
-             "<h2>Research questions</h2>", _questions(report, labels),
-             "<h2>Plots</h2>", _plots(report),
-             "<h2>All scores</h2>", scores,
-             "<h2>Runs</h2>", _runs(report), _efficiency(report, labels), _no_number(report),
-             "<h2>Footnotes</h2>", notes.html()]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>dlm report — {escape(against)}</title><style>{STYLE}</style></head>\n<body>\n"
-            + "\n".join(p for p in parts if p) + "\n</body></html>\n")
+    parts = [
+        f"<h1>Small models against {escape(against)}</h1>",
+        f'<p class="meta">{len(report["runs"])} run(s) from <code>{escape(report["runs_dir"])}</code>; '
+        "every score comes from the run records; ratios, means and intervals are computed from them.</p>",
+        _notes(report),
+        "<h2>Headline: best small model per domain</h2>",
+        _headline(report, labels, notes, against),
+        f"<h2>% of {escape(against)} by approach and domain</h2>",
+        _matrix(report, labels),
+        "<h2>Success criteria and hypotheses</h2>",
+        _verdicts(report, labels),
+        "<h2>Research questions</h2>",
+        _questions(report, labels),
+        "<h2>Plots</h2>",
+        _plots(report),
+        "<h2>All scores</h2>",
+        scores,
+        "<h2>Runs</h2>",
+        _runs(report),
+        _efficiency(report, labels),
+        _no_number(report),
+        "<h2>Footnotes</h2>",
+        notes.html(),
+    ]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>dlm report — {escape(against)}</title><style>{STYLE}</style></head>\n<body>\n"
+        + "\n".join(p for p in parts if p)
+        + "\n</body></html>\n"
+    )
 
 
 class Footnotes:
@@ -122,8 +141,10 @@ def _with_labels(text: str, labels: dict[str, str]) -> str:
 
 
 def _notes(report: dict) -> str:
-    items = [f'<li class="{"warn" if note.startswith("tiny-gpt2") or note.startswith("⚠") else ""}">'
-             f"{escape(note)}</li>" for note in report["notes"]]
+    items = [
+        f'<li class="{"warn" if note.startswith("tiny-gpt2") or note.startswith("⚠") else ""}">{escape(note)}</li>'
+        for note in report["notes"]
+    ]
     items += [f'<li class="warn">skipped {escape(s["file"])}: {escape(s["reason"])}</li>' for s in report["skipped"]]
     return f"<ul>{''.join(items)}</ul>" if items else ""
 
@@ -131,8 +152,10 @@ def _notes(report: dict) -> str:
 def _published(row: dict) -> str:
     shots = "?" if row["baseline_shots"] is None else row["baseline_shots"]
     where = ", measured here" if row.get("baseline_measured") else ""
-    return (f"{fmt_score(row['baseline_value'], row.get('baseline_stderr') if where else None)} "
-            f"({row['baseline_model']}, {shots}-shot{where})" + (" *" if row["baseline_second_hand"] else ""))
+    return (
+        f"{fmt_score(row['baseline_value'], row.get('baseline_stderr') if where else None)} "
+        f"({row['baseline_model']}, {shots}-shot{where})" + (" *" if row["baseline_second_hand"] else "")
+    )
 
 
 def _headline(report: dict, labels: dict, notes: Footnotes, against: str) -> str:
@@ -149,29 +172,39 @@ def _headline(report: dict, labels: dict, notes: Footnotes, against: str) -> str
         cls = VERDICT_CLASS.get(verdict, "open")
         ranked = [e for e in criterion["evidence"] if "ratio" in e]
         if not ranked:
-            out.append(f'<tr class="domain">{_td(name)}<td colspan="4">no deciding run</td>'
-                       f'{_td(verdict, cls, _with_labels(criterion["detail"], labels))}</tr>')
+            out.append(
+                f'<tr class="domain">{_td(name)}<td colspan="4">no deciding run</td>'
+                f"{_td(verdict, cls, _with_labels(criterion['detail'], labels))}</tr>"
+            )
             continue
         best = ranked[0]
         se = best["stderr"]
         interval = "" if se is None else f" [{pct(best['ratio'] - Z95 * se)}, {pct(best['ratio'] + Z95 * se)}]"
-        out.append(f'<tr class="domain">{_td(name)}{_td(labels.get(best["run_id"], best["run_id"]))}'
-                   f'<td colspan="2">mean over {len(best["tasks"])} task(s)</td>'
-                   f'{_td(pct(best["ratio"]) + interval, "num")}'
-                   f'{_td(verdict, cls, _with_labels(criterion["detail"], labels))}</tr>')
+        out.append(
+            f'<tr class="domain">{_td(name)}{_td(labels.get(best["run_id"], best["run_id"]))}'
+            f'<td colspan="2">mean over {len(best["tasks"])} task(s)</td>'
+            f"{_td(pct(best['ratio']) + interval, 'num')}"
+            f"{_td(verdict, cls, _with_labels(criterion['detail'], labels))}</tr>"
+        )
         for task in best["tasks"]:
             row = primary.get((best["run_id"], task))
             if row is None:
                 continue
-            low, high = ((row["value"] - Z95 * row["stderr"]) / row["baseline_value"],
-                         (row["value"] + Z95 * row["stderr"]) / row["baseline_value"]) \
-                if row["stderr"] is not None and row["baseline_value"] else (None, None)
+            low, high = (
+                (
+                    (row["value"] - Z95 * row["stderr"]) / row["baseline_value"],
+                    (row["value"] + Z95 * row["stderr"]) / row["baseline_value"],
+                )
+                if row["stderr"] is not None and row["baseline_value"]
+                else (None, None)
+            )
             ratio = pct(row["ratio"]) + (f" [{pct(low)}, {pct(high)}]" if low is not None else "")
-            out.append(f"<tr>{_td(task)}{_td(row['label'])}{_td(_interval(row['value'], row['stderr']), 'num')}"
-                       f"{_td(_published(row), raw=notes.source_mark(row['baseline_source']))}"
-                       f"{_td(ratio, 'num', raw=' ' + notes.protocol_mark(row['protocol_differs']))}<td></td></tr>")
-    header = ["domain / task", "best run", "score [95% interval]", against, f"% of {against} [95% interval]",
-              "verdict"]
+            out.append(
+                f"<tr>{_td(task)}{_td(row['label'])}{_td(_interval(row['value'], row['stderr']), 'num')}"
+                f"{_td(_published(row), raw=notes.source_mark(row['baseline_source']))}"
+                f"{_td(ratio, 'num', raw=' ' + notes.protocol_mark(row['protocol_differs']))}<td></td></tr>"
+            )
+    header = ["domain / task", "best run", "score [95% interval]", against, f"% of {against} [95% interval]", "verdict"]
     return _table(header, out, "headline") if out else "<p>no criteria in this report</p>"
 
 
@@ -190,8 +223,10 @@ def _matrix(report: dict, labels: dict) -> str:
                 cell = matrix[approach][col]
                 colour = heat_colour(value, norm)
                 runs = ", ".join(labels.get(r, r) for r in cell["runs"])
-                cells.append(f'<td class="num" style="background:{colour};color:{ink_for(colour)}" '
-                             f'title="{escape(f"runs: {runs}")}">{value:.1f}% (n={cell["n"]})</td>')
+                cells.append(
+                    f'<td class="num" style="background:{colour};color:{ink_for(colour)}" '
+                    f'title="{escape(f"runs: {runs}")}">{value:.1f}% (n={cell["n"]})</td>'
+                )
             out.append(f"<tr>{_td(model)}{_td(title)}{''.join(cells)}</tr>")
     return _table(["model", "approach", *DOMAINS.values()], out, "matrix")
 
@@ -200,15 +235,20 @@ def _verdicts(report: dict, labels: dict) -> str:
     out = []
     for kind, items in (("criterion", report["criteria"]), ("hypothesis", report["hypotheses"])):
         for v in items:
-            out.append(f"<tr>{_td(kind)}{_td(v['name'])}{_td(v['claim'])}"
-                       f"{_td(v['verdict'], VERDICT_CLASS.get(v['verdict'], 'open'))}"
-                       f"{_td(_with_labels(v['detail'] or '', labels), 'small')}</tr>")
+            out.append(
+                f"<tr>{_td(kind)}{_td(v['name'])}{_td(v['claim'])}"
+                f"{_td(v['verdict'], VERDICT_CLASS.get(v['verdict'], 'open'))}"
+                f"{_td(_with_labels(v['detail'] or '', labels), 'small')}</tr>"
+            )
     return _table(["kind", "name", "claim", "verdict", "detail"], out, "verdicts")
 
 
 def _questions(report: dict, labels: dict) -> str:
-    rows = [f"<tr>{_td(q['name'])}{_td(q['question'])}{_td(q['verdict'], VERDICT_CLASS.get(q['verdict'], 'open'))}"
-            f"{_td(_with_labels(q['answer'], labels), 'small')}</tr>" for q in report.get("questions", [])]
+    rows = [
+        f"<tr>{_td(q['name'])}{_td(q['question'])}{_td(q['verdict'], VERDICT_CLASS.get(q['verdict'], 'open'))}"
+        f"{_td(_with_labels(q['answer'], labels), 'small')}</tr>"
+        for q in report.get("questions", [])
+    ]
     return _table(["", "question", "verdict", "answer"], rows, "questions")
 
 
@@ -216,8 +256,10 @@ def _plots(report: dict) -> str:
     out = []
     for plot, png in figure_pngs(report):
         data = base64.b64encode(png).decode("ascii")
-        out.append(f'<figure><img alt="{escape(plot.caption)}" src="data:image/png;base64,{data}">'
-                   f"<figcaption>{escape(plot.caption)}</figcaption></figure>")
+        out.append(
+            f'<figure><img alt="{escape(plot.caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{escape(plot.caption)}</figcaption></figure>"
+        )
     return "\n".join(out) or "<p>nothing to plot</p>"
 
 
@@ -228,27 +270,60 @@ def _scores_table(report: dict, labels: dict, notes: Footnotes, against: str) ->
         metric = row["metric"] if row["filter"] in (None, "none") else f"{row['metric']} ({row['filter']})"
         value = MISSING if row["value"] is None or not math.isfinite(row["value"]) else f"{row['value']:.4f}"
         other = row.get("other_protocol")
-        beside = MISSING if not other else \
-            f"{fmt_score(other['value'], other['stderr'])} ({SCORING.get(other['scoring'], other['scoring'])})"
+        beside = (
+            MISSING
+            if not other
+            else f"{fmt_score(other['value'], other['stderr'])} ({SCORING.get(other['scoring'], other['scoring'])})"
+        )
         published = MISSING if row["baseline_value"] is None else _published(row)
         out.append(
-            "<tr>" + _td(row["task"] + (" (group)" if row["is_group"] else "")) + _td(metric)
-            + _td(row["label"], title=row["run_id"]) + _td(row["model"]) + _td(row["approach"])
+            "<tr>"
+            + _td(row["task"] + (" (group)" if row["is_group"] else ""))
+            + _td(metric)
+            + _td(row["label"], title=row["run_id"])
+            + _td(row["model"])
+            + _td(row["approach"])
             + _td(SCORING.get(row.get("scoring"), row.get("scoring") or MISSING))
-            + _td(value, "num") + _td(fmt(row["stderr"]), "num") + _td(fmt(row["n"]), "num")
-            + _td(fmt(row["shots"]), "num") + _td(published, raw=notes.source_mark(row["baseline_source"]))
-            + _td(pct(row["ratio"]), "num") + _td("", raw=notes.protocol_mark(row["protocol_differs"]))
-            + _td(beside) + _td(f"⚠ overlap {row['contamination']}" if row["contamination"] else "", "warn")
-            + ("<td>primary</td>" if row["primary"] else "<td></td>") + "</tr>")
-    header = ["task", "metric", "run", "model", "approach", "scoring", "score", "stderr", "n", "shots", against,
-              "ratio", "protocol", "other protocol", "contamination", ""]
+            + _td(value, "num")
+            + _td(fmt(row["stderr"]), "num")
+            + _td(fmt(row["n"]), "num")
+            + _td(fmt(row["shots"]), "num")
+            + _td(published, raw=notes.source_mark(row["baseline_source"]))
+            + _td(pct(row["ratio"]), "num")
+            + _td("", raw=notes.protocol_mark(row["protocol_differs"]))
+            + _td(beside)
+            + _td(f"⚠ overlap {row['contamination']}" if row["contamination"] else "", "warn")
+            + ("<td>primary</td>" if row["primary"] else "<td></td>")
+            + "</tr>"
+        )
+    header = [
+        "task",
+        "metric",
+        "run",
+        "model",
+        "approach",
+        "scoring",
+        "score",
+        "stderr",
+        "n",
+        "shots",
+        against,
+        "ratio",
+        "protocol",
+        "other protocol",
+        "contamination",
+        "",
+    ]
     return _table(header, out, "scores")
 
 
 def _runs(report: dict) -> str:
-    out = [f"<tr>{_td(r['label'])}<td><code>{escape(r['run_id'])}</code></td>{_td(r['model'])}"
-           f"{_td(r['approach'])}{_td(', '.join(r['train_domains']) or MISSING)}"
-           f"{_td('yes' if r['tiny'] else '', 'warn')}</tr>" for r in report["runs"]]
+    out = [
+        f"<tr>{_td(r['label'])}<td><code>{escape(r['run_id'])}</code></td>{_td(r['model'])}"
+        f"{_td(r['approach'])}{_td(', '.join(r['train_domains']) or MISSING)}"
+        f"{_td('yes' if r['tiny'] else '', 'warn')}</tr>"
+        for r in report["runs"]
+    ]
     return _table(["label", "run id", "base model", "approach", "training domains", "tiny"], out, "runs")
 
 
@@ -259,12 +334,15 @@ def _efficiency(report: dict, labels: dict) -> str:
     out = []
     for e in rows:
         peak = e["peak_memory_mb"]
-        out.append(f"<tr>{_td(labels.get(e['run_id'], e['run_id']))}{_td(fmt_seconds(e['wall_time_s']), 'num')}"
-                   f"{_td(MISSING if peak is None else f'{peak:,.0f} MB', 'num')}"
-                   f"{_td(fmt(e['trainable_params']), 'num')}{_td(fmt(e['total_params']), 'num')}"
-                   f"{_td(fmt(e['mean_score']), 'num')}</tr>")
-    return "<h3>Cost</h3>" + _table(["run", "training time", "peak memory", "trainable params", "total params",
-                                     "mean score"], out, "efficiency")
+        out.append(
+            f"<tr>{_td(labels.get(e['run_id'], e['run_id']))}{_td(fmt_seconds(e['wall_time_s']), 'num')}"
+            f"{_td(MISSING if peak is None else f'{peak:,.0f} MB', 'num')}"
+            f"{_td(fmt(e['trainable_params']), 'num')}{_td(fmt(e['total_params']), 'num')}"
+            f"{_td(fmt(e['mean_score']), 'num')}</tr>"
+        )
+    return "<h3>Cost</h3>" + _table(
+        ["run", "training time", "peak memory", "trainable params", "total params", "mean score"], out, "efficiency"
+    )
 
 
 def _no_number(report: dict) -> str:
@@ -272,4 +350,4 @@ def _no_number(report: dict) -> str:
     if not missing:
         return ""
     items = "".join(f"<li>{escape(task)}{': ' + escape(why) if why else ''}</li>" for task, why in missing.items())
-    return f"<h3>Tasks without a published number</h3><ul class=\"small\">{items}</ul>"
+    return f'<h3>Tasks without a published number</h3><ul class="small">{items}</ul>'

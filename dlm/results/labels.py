@@ -7,12 +7,19 @@ A label is approach · training data, prefixed by the base model when the report
 those settings that tell apart runs that would otherwise share a label (seed, steps, data fraction, LoRA rank);
 anything still equal gets #2, #3 in run order.
 """
+
 from __future__ import annotations
 
 import re
 
-APPROACH_LABELS = {"zero-shot": "zs", "pretrain": "pt", "sft": "sft", "sequential": "pt→sft", "multitask": "mt",
-                   "unknown": "eval"}
+APPROACH_LABELS = {
+    "zero-shot": "zs",
+    "pretrain": "pt",
+    "sft": "sft",
+    "sequential": "pt→sft",
+    "multitask": "mt",
+    "unknown": "eval",
+}
 SEP = "·"
 PLAIN_CONFIGS = ("", "default", "main", "plain_text")  # configs that name nothing: gsm8k "main", imdb "plain_text"
 MAX_WHOLE_NAME = 14  # longer dataset names become their initials
@@ -52,10 +59,12 @@ def _discriminators(record: dict) -> dict[str, str]:
     config = _config(record)
     lora = config.get("lora") or {}
     fraction = config.get("data_fraction")
-    return {"seed": "" if config.get("seed") is None else f"s{config['seed']}",
-            "steps": "" if config.get("max_steps") is None else f"{config['max_steps']}st",
-            "fraction": "" if fraction in (None, 1, 1.0) else f"f{fraction:g}",
-            "lora": f"r{lora.get('r')}" if isinstance(lora, dict) and lora.get("r") else ""}
+    return {
+        "seed": "" if config.get("seed") is None else f"s{config['seed']}",
+        "steps": "" if config.get("max_steps") is None else f"{config['max_steps']}st",
+        "fraction": "" if fraction in (None, 1, 1.0) else f"f{fraction:g}",
+        "lora": f"r{lora.get('r')}" if isinstance(lora, dict) and lora.get("r") else "",
+    }
 
 
 def run_labels(runs: list) -> dict[str, str]:

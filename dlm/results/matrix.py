@@ -10,6 +10,7 @@ Definitions the report relies on:
   the tasks of that domain that have a published number; "cross-domain" uses tasks whose domain is not one of
   the run's training domains (undefined for zero-shot runs, which have no training data).
 """
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,13 @@ from dlm.results.console import contamination_flags
 from dlm.results.labels import APPROACH_LABELS, SEP, data_label
 from dlm.store.records import Score, eval_settings, record_scores
 
-APPROACHES = {"zero-shot": "Zero-shot baseline", "pretrain": "Continued pretraining", "sft": "Direct fine-tuning",
-              "sequential": "Sequential training", "multitask": "Multi-task training"}
+APPROACHES = {
+    "zero-shot": "Zero-shot baseline",
+    "pretrain": "Continued pretraining",
+    "sft": "Direct fine-tuning",
+    "sequential": "Sequential training",
+    "multitask": "Multi-task training",
+}
 DOMAINS = {"finance": "Financial", "math": "Mathematical", "general": "General", "cross": "Cross-domain"}
 TRAIN_DOMAIN_ALIASES = {"corpus": "general", "financial": "finance", "mathematical": "math"}
 # lm-eval reports GSM8K under two answer filters; the matrix and the hypotheses read the stricter one.
@@ -76,21 +82,43 @@ class Row:
     def to_dict(self) -> dict:
         b = self.baseline
         other = self.other_protocol
-        return {"run_id": self.run.run_id, "model": self.run.base_model, "approach": self.run.approach,
-                "train_domains": sorted(self.run.train_domains), "task": self.score.task,
-                "task_domain": self.task_domain, "metric": self.score.metric, "filter": self.score.filter,
-                "value": self.score.value, "stderr": self.score.stderr, "n": self.score.n,
-                "shots": self.score.num_fewshot, "is_group": self.score.is_group,
-                "baseline_model": b.model if b else None, "baseline_value": b.value if b else None,
-                "baseline_shots": b.shots if b else None, "baseline_source": b.source if b else None,
-                "baseline_second_hand": b.second_hand if b else None,
-                "baseline_measured": b.measured if b else None, "baseline_n": b.n if b else None,
-                "baseline_stderr": b.stderr if b else None,
-                "ratio": self.ratio, "protocol_differs": self.differs, "contamination": self.contamination,
-                "scoring": our_scoring(self.score), "protocol": self.score.protocol,
-                "other_protocol": None if other is None else {
-                    "task": other.task, "scoring": our_scoring(other), "value": other.value, "stderr": other.stderr,
-                    "n": other.n}}
+        return {
+            "run_id": self.run.run_id,
+            "model": self.run.base_model,
+            "approach": self.run.approach,
+            "train_domains": sorted(self.run.train_domains),
+            "task": self.score.task,
+            "task_domain": self.task_domain,
+            "metric": self.score.metric,
+            "filter": self.score.filter,
+            "value": self.score.value,
+            "stderr": self.score.stderr,
+            "n": self.score.n,
+            "shots": self.score.num_fewshot,
+            "is_group": self.score.is_group,
+            "baseline_model": b.model if b else None,
+            "baseline_value": b.value if b else None,
+            "baseline_shots": b.shots if b else None,
+            "baseline_source": b.source if b else None,
+            "baseline_second_hand": b.second_hand if b else None,
+            "baseline_measured": b.measured if b else None,
+            "baseline_n": b.n if b else None,
+            "baseline_stderr": b.stderr if b else None,
+            "ratio": self.ratio,
+            "protocol_differs": self.differs,
+            "contamination": self.contamination,
+            "scoring": our_scoring(self.score),
+            "protocol": self.score.protocol,
+            "other_protocol": None
+            if other is None
+            else {
+                "task": other.task,
+                "scoring": our_scoring(other),
+                "value": other.value,
+                "stderr": other.stderr,
+                "n": other.n,
+            },
+        }
 
 
 # --- runs ---------------------------------------------------------------------------------------------------
@@ -103,8 +131,9 @@ def short_model(name: str | None) -> str:
 
 def origin_id(record: dict) -> str | None:
     """The run whose checkpoint this run started from (cycle records: starts_from; train records: previous_run)."""
-    return ((record.get("starts_from") or {}).get("run_id")
-            or ((record.get("model") or {}).get("previous_run") or {}).get("run_id"))
+    return (record.get("starts_from") or {}).get("run_id") or (
+        (record.get("model") or {}).get("previous_run") or {}
+    ).get("run_id")
 
 
 def base_model(record: dict, by_id: dict[str, dict], _depth: int = 0) -> str:
@@ -156,17 +185,31 @@ def approach_of(record: dict) -> str:
 
 def make_runs(records: list[dict]) -> list[Run]:
     by_id = {r["run_id"]: r for r in records}
-    by_output = {str((r.get("train") or {}).get("output_dir")).rstrip("/"): r for r in records
-                 if (r.get("train") or {}).get("output_dir")}
+    by_output = {
+        str((r.get("train") or {}).get("output_dir")).rstrip("/"): r
+        for r in records
+        if (r.get("train") or {}).get("output_dir")
+    }
     runs = []
     for r in records:
         # `dlm eval --model <checkpoint>` records know only the path: they inherit the training run's identity
         origin = by_output.get(str((r.get("model") or {}).get("name") or "").rstrip("/"))
         if origin is not None and not r.get("train") and not r.get("approach") and not origin_id(r):
-            r = {**r, "approach": approach_of(origin), "domain": origin.get("domain"),
-                 "starts_from": {"run_id": origin["run_id"]}}
-        runs.append(Run(run_id=r["run_id"], approach=approach_of(r), base_model=base_model(r, by_id),
-                        train_domains=train_domains(r), record=r))
+            r = {
+                **r,
+                "approach": approach_of(origin),
+                "domain": origin.get("domain"),
+                "starts_from": {"run_id": origin["run_id"]},
+            }
+        runs.append(
+            Run(
+                run_id=r["run_id"],
+                approach=approach_of(r),
+                base_model=base_model(r, by_id),
+                train_domains=train_domains(r),
+                record=r,
+            )
+        )
     return runs
 
 
@@ -177,15 +220,25 @@ def score_rows(runs: list[Run], against: str | list[str], table: BaselineTable) 
         flags = contamination_flags((run.record.get("train") or {}).get("contamination"))
         limit = eval_settings(run.record).get("limit")
         for score in record_scores(run.record):
-            baseline = match(score.task, score.metric, against, shots=score.num_fewshot, table=table,
-                             scoring=our_scoring(score))
+            baseline = match(
+                score.task, score.metric, against, shots=score.num_fewshot, table=table, scoring=our_scoring(score)
+            )
             ratio = None
             if baseline is not None and baseline.value > 0 and math.isfinite(score.value):
                 ratio = score.value / baseline.value
             differs = protocol_differs(score, baseline, limit=limit) if baseline else []
             overlap = flags.get(score.task, flags.get("*"))
-            rows.append(Row(run=run, score=score, task_domain=table.task_domain(score.task), baseline=baseline,
-                            ratio=ratio, differs=differs, contamination=overlap))
+            rows.append(
+                Row(
+                    run=run,
+                    score=score,
+                    task_domain=table.task_domain(score.task),
+                    baseline=baseline,
+                    ratio=ratio,
+                    differs=differs,
+                    contamination=overlap,
+                )
+            )
     _pair_protocols(rows)
     return rows
 
@@ -230,10 +283,13 @@ def primary_rows(rows: list[Row], table: BaselineTable) -> list[Row]:
     for (_, task), group in by_key.items():
         wanted = table.primary_metric(task)
 
-        def rank(row: Row) -> tuple:
+        def rank(row: Row, wanted=wanted) -> tuple:
             filt = row.score.filter or "none"
-            return (row.score.metric != wanted, row.baseline is None,
-                    FILTER_PREFERENCE.index(filt) if filt in FILTER_PREFERENCE else len(FILTER_PREFERENCE))
+            return (
+                row.score.metric != wanted,
+                row.baseline is None,
+                FILTER_PREFERENCE.index(filt) if filt in FILTER_PREFERENCE else len(FILTER_PREFERENCE),
+            )
 
         chosen.append(min(group, key=rank))
     return chosen
@@ -250,11 +306,13 @@ def comparison_units(rows: list[Row]) -> list[Row]:
         raw = (record.get("eval") or {}).get("raw") or {}
         present = {r.score.task for r in rows if r.run.run_id == run_id}
         groups = raw.get("group_subtasks") or {}
-        hidden[run_id] = {m for group, subs in groups.items() if group in present and group in BENCHMARK_GROUPS
-                          for m in subs}
+        hidden[run_id] = {
+            m for group, subs in groups.items() if group in present and group in BENCHMARK_GROUPS for m in subs
+        }
         hidden[run_id] |= {group for group in groups if group in present and group not in BENCHMARK_GROUPS}
-    return one_protocol_per_task([r for r in rows if r.score.task not in hidden[r.run.run_id]
-                                  and math.isfinite(r.score.value)])
+    return one_protocol_per_task(
+        [r for r in rows if r.score.task not in hidden[r.run.run_id] and math.isfinite(r.score.value)]
+    )
 
 
 # --- the approach x domain matrix ------------------------------------------------------------------------------
@@ -304,21 +362,31 @@ def efficiency(runs: list[Run], primary: list[Row]) -> list[dict]:
         mean = sum(values) / len(values) if values else None
         total = train.get("total_params")
         estimate = train.get("time_estimate") or {}
-        out.append({"run_id": run.run_id, "model": run.base_model, "approach": run.approach,
-                    "wall_time_s": train.get("wall_time_s"),
-                    "predicted_s": estimate.get("calibrated_s", estimate.get("predicted_s")),
-                    "peak_memory_mb": train.get("peak_memory_mb"),
-                    "trainable_params": train.get("trainable_params"), "total_params": total,
-                    "mean_score": mean, "tasks": len(values),
-                    "score_per_m_params": mean / (total / 1e6) if mean is not None and total else None})
+        out.append(
+            {
+                "run_id": run.run_id,
+                "model": run.base_model,
+                "approach": run.approach,
+                "wall_time_s": train.get("wall_time_s"),
+                "predicted_s": estimate.get("calibrated_s", estimate.get("predicted_s")),
+                "peak_memory_mb": train.get("peak_memory_mb"),
+                "trainable_params": train.get("trainable_params"),
+                "total_params": total,
+                "mean_score": mean,
+                "tasks": len(values),
+                "score_per_m_params": mean / (total / 1e6) if mean is not None and total else None,
+            }
+        )
     return out
 
 
 def _data_key(run: Run) -> str:
     config = (run.record.get("train") or {}).get("config") or {}
     parts = ((config.get("data") or {}).get("parts")) or []
-    names = [p.get("dataset", "") + (":" + p["config"] if p.get("config") else "") if isinstance(p, dict) else str(p)
-             for p in parts]
+    names = [
+        p.get("dataset", "") + (":" + p["config"] if p.get("config") else "") if isinstance(p, dict) else str(p)
+        for p in parts
+    ]
     return "+".join(names) or str(run.record.get("domain"))
 
 
@@ -363,8 +431,9 @@ def learning_curves(runs: list[Run], table: BaselineTable) -> dict[str, dict[str
     (--checkpoints), the task's primary metric only, groups left out."""
     out: dict[str, dict[str, list[list]]] = {}
     for run in runs:
-        points = ((run.record.get("train") or {}).get("curve") or []) + \
-                 ((run.record.get("eval") or {}).get("curve") or [])
+        points = ((run.record.get("train") or {}).get("curve") or []) + (
+            (run.record.get("eval") or {}).get("curve") or []
+        )
         for p in points:
             if p.get("is_group") or p.get("metric") != (table.primary_metric(p["task"]) or "acc"):
                 continue
@@ -388,10 +457,19 @@ def steps_budget(units: list[Row], by_id: dict[str, dict]) -> list[dict]:
         if sft_steps is None or k is None:
             continue
         key = (run.base_model, _data_key(run), int(k) + int(sft_steps), row.score.task, row.score.metric)
-        cells.setdefault(key, []).append({"model": run.base_model, "sft_data": _data_key(run),
-                                          "total_steps": int(k) + int(sft_steps), "pretrain_steps": int(k),
-                                          "sft_steps": int(sft_steps), "task": row.score.task,
-                                          "metric": row.score.metric, "value": row.score.value,
-                                          "stderr": row.score.stderr, "run_id": run.run_id})
+        cells.setdefault(key, []).append(
+            {
+                "model": run.base_model,
+                "sft_data": _data_key(run),
+                "total_steps": int(k) + int(sft_steps),
+                "pretrain_steps": int(k),
+                "sft_steps": int(sft_steps),
+                "task": row.score.task,
+                "metric": row.score.metric,
+                "value": row.score.value,
+                "stderr": row.score.stderr,
+                "run_id": run.run_id,
+            }
+        )
     rows = [r for group in cells.values() if len({c["pretrain_steps"] for c in group}) > 1 for r in group]
     return sorted(rows, key=lambda r: (r["model"], r["sft_data"], r["task"], r["total_steps"], r["pretrain_steps"]))

@@ -13,6 +13,7 @@ Gains (written in the report's footer and the README):
   negative control (MCC -0.05 -> +0.05 is +200%, not -200%); for a control of exactly 0 it is undefined ("n/a")
   instead of infinite, and the verdict rests on the absolute interval alone.
 """
+
 from __future__ import annotations
 
 import math
@@ -50,18 +51,30 @@ class Difference:
         return self.low / abs(self.control), self.high / abs(self.control)
 
     def describe(self) -> str:
-        interval = ("no interval: no stderr recorded" if self.low is None else
-                    f"95% CI [{self.low:+.4f}, {self.high:+.4f}], {self.method}")
+        interval = (
+            "no interval: no stderr recorded"
+            if self.low is None
+            else f"95% CI [{self.low:+.4f}, {self.high:+.4f}], {self.method}"
+        )
         rel = self.relative
         rel_text = "relative n/a (control 0)" if rel is None else f"relative {100 * rel:+.1f}%"
-        return (f"{self.pairs} paired score(s): treated {self.treated:.4f} vs control {self.control:.4f}, "
-                f"absolute {self.delta:+.4f} ({interval}), {rel_text}")
+        return (
+            f"{self.pairs} paired score(s): treated {self.treated:.4f} vs control {self.control:.4f}, "
+            f"absolute {self.delta:+.4f} ({interval}), {rel_text}"
+        )
 
     def to_dict(self) -> dict:
         lo, hi = self.relative_bounds()
-        return {"pairs": self.pairs, "treated": self.treated, "control": self.control, "absolute": self.delta,
-                "ci95": None if self.low is None else [self.low, self.high], "relative": self.relative,
-                "relative_ci95": None if lo is None else [lo, hi], "method": self.method}
+        return {
+            "pairs": self.pairs,
+            "treated": self.treated,
+            "control": self.control,
+            "absolute": self.delta,
+            "ci95": None if self.low is None else [self.low, self.high],
+            "relative": self.relative,
+            "relative_ci95": None if lo is None else [lo, hi],
+            "method": self.method,
+        }
 
 
 def decide(diff: Difference, threshold: float | None) -> str:
@@ -94,7 +107,6 @@ class Outcomes:
         if not name or self.results_dir is None:
             return None
         if name not in self._cache:
-
             self._cache[name] = read_outcomes(self.results_dir / Path(name).name)
         tasks = self._cache[name] or {}
         block = (tasks.get(row.score.task) or {}).get(row.score.filter)
@@ -131,8 +143,7 @@ def mismatch(treated, control, outcomes: Outcomes) -> str | None:
     return None
 
 
-PROTOCOL_FIELDS = ("scoring", "chat_template", "system_instruction", "fewshot_as_multiturn", "generation",
-                   "extraction")
+PROTOCOL_FIELDS = ("scoring", "chat_template", "system_instruction", "fewshot_as_multiturn", "generation", "extraction")
 
 
 def protocol_mismatch(a: dict | None, b: dict | None) -> str | None:
@@ -142,8 +153,10 @@ def protocol_mismatch(a: dict | None, b: dict | None) -> str | None:
     a, b = a or plain, b or plain
     for name in PROTOCOL_FIELDS:
         if name in a and name in b and a[name] != b[name]:
-            def shown(value):
+
+            def shown(value, name=name):
                 return (value or {}).get("name", "none") if name == "chat_template" else value
+
             return f"{name.replace('_', ' ')} {shown(a[name])} vs {shown(b[name])}"
     return None
 
@@ -161,19 +174,27 @@ def difference(found: list, outcomes: Outcomes) -> Difference:
     errors = [(a.score.stderr, b.score.stderr) for a, b in found]
     if all(x is not None and y is not None for x, y in errors):
         se = math.sqrt(sum(x * x + y * y for x, y in errors)) / len(found)
-        return Difference(len(found), treated, control, delta, delta - Z95 * se, delta + Z95 * se,
-                          "normal approximation (no per-document outcomes)")
+        return Difference(
+            len(found),
+            treated,
+            control,
+            delta,
+            delta - Z95 * se,
+            delta + Z95 * se,
+            "normal approximation (no per-document outcomes)",
+        )
     return Difference(len(found), treated, control, delta, None, None, "no stderr")
 
 
 def _paired_bootstrap(found: list, blocks: list) -> tuple[float, float]:
 
-
     total = np.zeros(ITERS)
     for i, ((a, b), (ta, tb)) in enumerate(zip(found, blocks)):
         ta, tb = _aligned(ta), _aligned(tb)  # the same document at the same index on both sides
-        parts = [resampled(ta, a.score.metric, d) - resampled(tb, b.score.metric, d)
-                 for d in draws_for(len(ta["docs"]), ITERS, SEED + i)]
+        parts = [
+            resampled(ta, a.score.metric, d) - resampled(tb, b.score.metric, d)
+            for d in draws_for(len(ta["docs"]), ITERS, SEED + i)
+        ]
         total += np.concatenate(parts)
     total /= len(found)
     low, high = np.percentile(total, [2.5, 97.5])
@@ -182,6 +203,7 @@ def _paired_bootstrap(found: list, blocks: list) -> tuple[float, float]:
 
 def _aligned(block: dict) -> dict:
     order = sorted(range(len(block["docs"])), key=block["docs"].__getitem__)
-    return {"docs": [block["docs"][i] for i in order],
-            "metrics": {m: {**slot, "values": [slot["values"][i] for i in order]}
-                        for m, slot in block["metrics"].items()}}
+    return {
+        "docs": [block["docs"][i] for i in order],
+        "metrics": {m: {**slot, "values": [slot["values"][i] for i in order]} for m, slot in block["metrics"].items()},
+    }

@@ -6,6 +6,7 @@ Runs are named by their short labels (results/labels.py; the report lists label 
 on matplotlib's object API with the Agg canvas, never pyplot: headless, and no global backend switched under a
 notebook's feet.
 """
+
 from __future__ import annotations
 
 import io
@@ -43,9 +44,14 @@ def figures(report: dict) -> list[Plot]:
     against = ",".join(report["against"])
     labels = {run["run_id"]: run.get("label") or run["run_id"] for run in report["runs"]}
     tiny = any(run["tiny"] for run in report["runs"])
-    plots = [Plot(f"heatmap:{model}", f"% of {against} by approach and domain — {model}",
-                  _heatmap_figure(report["matrix"][model], f"% of {against} — {model}"))
-             for model in sorted(report["matrix"])]
+    plots = [
+        Plot(
+            f"heatmap:{model}",
+            f"% of {against} by approach and domain — {model}",
+            _heatmap_figure(report["matrix"][model], f"% of {against} — {model}"),
+        )
+        for model in sorted(report["matrix"])
+    ]
     if any(r["primary"] for r in report["rows"]):
         plots.append(Plot("scores", f"Scores per task beside {against}", _task_bars_figure(report, against)))
     for kind, series in report["ablations"].items():
@@ -53,8 +59,13 @@ def figures(report: dict) -> list[Plot]:
             plots.append(Plot(f"ablation:{kind}", _ABLATION_TITLES.get(kind, kind), _ablation_figure(kind, series)))
     baselines = _baselines_by_task(report)
     for task, by_run in sorted((report.get("curves") or {}).items())[:MAX_CURVE_PANELS]:
-        plots.append(Plot(f"curve:{task}", f"Learning curve — {task}",
-                          _learning_curve_figure(task, by_run, labels, baselines.get(task), against)))
+        plots.append(
+            Plot(
+                f"curve:{task}",
+                f"Learning curve — {task}",
+                _learning_curve_figure(task, by_run, labels, baselines.get(task), against),
+            )
+        )
     if tiny:
         for plot in plots:
             plot.figure.suptitle(TINY_TITLE, color="firebrick")
@@ -138,8 +149,15 @@ def ink_for(colour: str) -> str:
 
 def matrix_percents(matrix: dict) -> list[list[float]]:
     """approach x domain grid of % of the large model, NaN where no run has a comparison."""
-    return [[100 * cell["mean_ratio"] if (cell := (matrix.get(a) or {}).get(c)) and cell["mean_ratio"] is not None
-             else math.nan for c in DOMAINS] for a in APPROACHES]
+    return [
+        [
+            100 * cell["mean_ratio"]
+            if (cell := (matrix.get(a) or {}).get(c)) and cell["mean_ratio"] is not None
+            else math.nan
+            for c in DOMAINS
+        ]
+        for a in APPROACHES
+    ]
 
 
 def _heatmap_figure(matrix: dict, title: str):
@@ -164,8 +182,7 @@ def _heatmap_figure(matrix: dict, title: str):
                 ax.text(j, i, text, ha="center", va="center", color="dimgrey")
                 continue
             n = matrix[approach][col]["n"]
-            ax.text(j, i, f"{value:.0f}%\n(n={n})", ha="center", va="center",
-                    color=ink_for(heat_colour(value, norm)))
+            ax.text(j, i, f"{value:.0f}%\n(n={n})", ha="center", va="center", color=ink_for(heat_colour(value, norm)))
     ax.set_title(title)
     return fig
 
@@ -197,8 +214,9 @@ def _task_bars_figure(report: dict, against: str):
         xs = [tasks.index(r["task"]) + (k - (len(runs) - 1) / 2) * width for r in mine]
         ys = [r["value"] for r in mine]
         errors = [_interval(r["stderr"]) for r in mine]
-        bars = ax.bar(xs, ys, width=width, yerr=errors, capsize=2, label=label[run],
-                      error_kw={"elinewidth": 1, "ecolor": "black"})
+        bars = ax.bar(
+            xs, ys, width=width, yerr=errors, capsize=2, label=label[run], error_kw={"elinewidth": 1, "ecolor": "black"}
+        )
         if len(rows) <= BAR_LABELS_UP_TO:
             for text in ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=2):  # a 0 bar is otherwise invisible
                 text.set_bbox({"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.8})
@@ -208,8 +226,14 @@ def _task_bars_figure(report: dict, against: str):
         # every run meets the same number)
         for x, r in zip(xs, mine):
             if r["baseline_value"] is not None:
-                ax.hlines(r["baseline_value"], x - width / 2, x + width / 2, colors="black", linewidth=2,
-                          label=None if named else against)
+                ax.hlines(
+                    r["baseline_value"],
+                    x - width / 2,
+                    x + width / 2,
+                    colors="black",
+                    linewidth=2,
+                    label=None if named else against,
+                )
                 named, top = True, max(top, r["baseline_value"])
     ax.set_xticks(range(len(tasks)), tasks, rotation=30, ha="right")
     ax.set_ylim(0, top * 1.1)

@@ -8,6 +8,7 @@ same protocol; RQ5 the best split of a fixed step budget between pretraining and
 Gains are paired differences (results/paired.py): same base model, task, metric, shots, limit, data source and
 documents, on full test sets. An answer that the intervals cannot tell apart says "inconclusive".
 """
+
 from __future__ import annotations
 
 import math
@@ -39,13 +40,22 @@ class Answer:
     evidence: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "question": self.question, "verdict": self.verdict, "answer": self.answer,
-                "runs": self.runs, "evidence": self.evidence}
+        return {
+            "name": self.name,
+            "question": self.question,
+            "verdict": self.verdict,
+            "answer": self.answer,
+            "runs": self.runs,
+            "evidence": self.evidence,
+        }
 
 
 def _in_domain(rows: list[Row], approaches: tuple[str, ...]) -> list[Row]:
-    return [r for r in higher_better(rows) if r.run.approach in approaches and r.task_domain
-            and r.task_domain in r.run.train_domains]
+    return [
+        r
+        for r in higher_better(rows)
+        if r.run.approach in approaches and r.task_domain and r.task_domain in r.run.train_domains
+    ]
 
 
 def _gain(treated: list[Row], control: list[Row], outcomes: Outcomes) -> tuple[Difference | None, list]:
@@ -93,19 +103,29 @@ def rq1(units: list[Row], outcomes: Outcomes, h2: dict) -> Answer:
         d = h2["difference"]
         seq += f", {d['absolute']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
     if diff is None:
-        return Answer("RQ1", question, "not enough runs",
-                      "needs a continued-pretraining run and a direct SFT run of the same base model scored on the "
-                      f"same in-domain tasks (e.g. `{EXAMPLE['finance']}` beside an SFT run); {seq}")
+        return Answer(
+            "RQ1",
+            question,
+            "not enough runs",
+            "needs a continued-pretraining run and a direct SFT run of the same base model scored on the "
+            f"same in-domain tasks (e.g. `{EXAMPLE['finance']}` beside an SFT run); {seq}",
+        )
     sign = _sign(diff)
     said = {1: "pretraining alone is better", -1: "direct fine-tuning is better", 0: "the intervals cannot tell"}[sign]
-    return Answer("RQ1", question, "answered" if sign else "inconclusive",
-                  f"{said}: pretrain − SFT {_interval(diff)} over {diff.pairs} paired score(s){_budgets(found)}; {seq}",
-                  _runs(found), [diff.to_dict()])
+    return Answer(
+        "RQ1",
+        question,
+        "answered" if sign else "inconclusive",
+        f"{said}: pretrain − SFT {_interval(diff)} over {diff.pairs} paired score(s){_budgets(found)}; {seq}",
+        _runs(found),
+        [diff.to_dict()],
+    )
 
 
 def _budgets(found: list) -> str:
     """The two sides' training steps, said when they differ: a 20-step pretraining run against a 150-step SFT run
     compares budgets as much as approaches."""
+
     def steps(rows) -> set:
         return {((r.run.record.get("train") or {}).get("config") or {}).get("max_steps") for r in rows}
 
@@ -121,27 +141,45 @@ def rq2(units: list[Row], outcomes: Outcomes) -> Answer:
     control = [r for r in units if r.run.approach == "zero-shot"]
     gains, runs = {}, []
     for domain in ("finance", "math", "general"):
-        treated = [r for r in _in_domain(units, ("pretrain", "sft", "sequential", "multitask")) if r.task_domain == domain]
+        treated = [
+            r for r in _in_domain(units, ("pretrain", "sft", "sequential", "multitask")) if r.task_domain == domain
+        ]
         diff, found = _best_per_run(treated, control, outcomes)
         if diff is not None:
             gains[domain] = (diff, found[0][0].run.run_id)
             runs += _runs(found)
     missing = [d for d in ("finance", "math", "general") if d not in gains]
-    shown = "; ".join(f"{DOMAINS[d].lower()} {_interval(diff)} ({_relative(diff)})" for d, (diff, _) in
-                      sorted(gains.items(), key=lambda kv: -kv[1][0].delta))
+    shown = "; ".join(
+        f"{DOMAINS[d].lower()} {_interval(diff)} ({_relative(diff)})"
+        for d, (diff, _) in sorted(gains.items(), key=lambda kv: -kv[1][0].delta)
+    )
     need = f"{', '.join(missing)} (e.g. `{EXAMPLE[missing[0]]}`)" if missing else ""
     if len(gains) < 2:
-        return Answer("RQ2", question, "not enough runs",
-                      (f"measured: {shown}; " if shown else "") + f"needs a trained and a zero-shot run on {need}",
-                      sorted(set(runs)))
+        return Answer(
+            "RQ2",
+            question,
+            "not enough runs",
+            (f"measured: {shown}; " if shown else "") + f"needs a trained and a zero-shot run on {need}",
+            sorted(set(runs)),
+        )
     ranked = sorted(gains.items(), key=lambda kv: -kv[1][0].delta)
     (top, (a, _)), (second, (b, _)) = ranked[0], ranked[1]
     apart = a.low is not None and b.high is not None and a.low > b.high
     verdict = "answered" if apart else "inconclusive"
-    lead = f"{DOMAINS[top].lower()} gains most" if apart else f"{DOMAINS[top].lower()} and {DOMAINS[second].lower()} overlap"
+    lead = (
+        f"{DOMAINS[top].lower()} gains most"
+        if apart
+        else f"{DOMAINS[top].lower()} and {DOMAINS[second].lower()} overlap"
+    )
     tail = f"; not measured: {', '.join(missing)}" if missing else ""
-    return Answer("RQ2", question, verdict, f"{lead} (best run's paired gain over zero-shot): {shown}{tail}",
-                  sorted(set(runs)), [{"domain": d, **diff.to_dict(), "run_id": rid} for d, (diff, rid) in ranked])
+    return Answer(
+        "RQ2",
+        question,
+        verdict,
+        f"{lead} (best run's paired gain over zero-shot): {shown}{tail}",
+        sorted(set(runs)),
+        [{"domain": d, **diff.to_dict(), "run_id": rid} for d, (diff, rid) in ranked],
+    )
 
 
 def _relative(diff: Difference) -> str:
@@ -166,8 +204,13 @@ def rq3(units: list[Row], outcomes: Outcomes) -> Answer:
     shown = "; ".join(f"{m} ({_size(p)}) {_interval(d)}" for m, (d, p, _) in order)
     runs = sorted({rid for _, (_, _, found) in order for rid in _runs(found)})
     if len(by_model) < 2:
-        return Answer("RQ3", question, "not enough runs",
-                      (f"gain over zero-shot measured for {shown}; " if shown else "") + f"needs {MORE_SIZES}", runs)
+        return Answer(
+            "RQ3",
+            question,
+            "not enough runs",
+            (f"gain over zero-shot measured for {shown}; " if shown else "") + f"needs {MORE_SIZES}",
+            runs,
+        )
     (small, (a, _, _)), (large, (b, _, _)) = order[0], order[-1]
     se = _se(a, b)
     change = b.delta - a.delta
@@ -200,17 +243,28 @@ def rq4(units: list[Row], against: str) -> Answer:
         low = None if se is None else ratio - Z95 * se
         high = None if se is None else ratio + Z95 * se
         interval = "" if low is None else f" [{pct(low)}, {pct(high)}]"
-        parts.append(f"{DOMAINS[domain].lower()} {pct(ratio)}{interval} of {against} ({run.base_model} "
-                     f"{run.approach}, {len(tasks)} task(s))")
+        parts.append(
+            f"{DOMAINS[domain].lower()} {pct(ratio)}{interval} of {against} ({run.base_model} "
+            f"{run.approach}, {len(tasks)} task(s))"
+        )
         runs.append(run.run_id)
         evidence.append({"domain": domain, "run_id": run.run_id, "ratio": ratio, "stderr": se, "tasks": tasks})
         verdicts.append(low is not None and (low >= 0.8 or high < 0.8))
     if not parts:
-        hint = (f"; {len(others)} score(s) compare with {against} under another protocol (e.g. log-likelihood vs "
-                "generated answers): score the generative twins (`--tasks fin_sentiment_gen`)") if others else ""
-        return Answer("RQ4", question, "not enough runs",
-                      f"needs a like-for-like score (same scoring and shots as the published number) on a full "
-                      f"test set{hint}")
+        hint = (
+            (
+                f"; {len(others)} score(s) compare with {against} under another protocol (e.g. log-likelihood vs "
+                "generated answers): score the generative twins (`--tasks fin_sentiment_gen`)"
+            )
+            if others
+            else ""
+        )
+        return Answer(
+            "RQ4",
+            question,
+            "not enough runs",
+            f"needs a like-for-like score (same scoring and shots as the published number) on a full test set{hint}",
+        )
     verdict = "answered" if all(verdicts) else "inconclusive"
     # answered: every interval lies on one side of the 80% domain-matching criterion
     return Answer("RQ4", question, verdict, "best like-for-like run per domain: " + "; ".join(parts), runs, evidence)
@@ -220,27 +274,45 @@ def rq5(budget: list[dict]) -> Answer:
     question = "What is the optimal balance between pretraining and fine-tuning steps?"
     cells: dict[tuple, list[dict]] = {}
     for row in budget:
-        cells.setdefault((row["model"], row["sft_data"], row["total_steps"], row["task"], row["metric"]), []).append(row)
+        cells.setdefault((row["model"], row["sft_data"], row["total_steps"], row["task"], row["metric"]), []).append(
+            row
+        )
     if not cells:
-        return Answer("RQ5", question, "not enough runs",
-                      f"needs a fixed step budget split as k pretraining + (total − k) SFT steps for 2+ values of "
-                      f"k (the budget sweep in {SIZES_PLAN})")
+        return Answer(
+            "RQ5",
+            question,
+            "not enough runs",
+            f"needs a fixed step budget split as k pretraining + (total − k) SFT steps for 2+ values of "
+            f"k (the budget sweep in {SIZES_PLAN})",
+        )
     parts, runs, decided = [], [], []
-    for (model, data, total, task, metric), rows in sorted(cells.items()):
+    for (model, _data, total, task, _metric), rows in sorted(cells.items()):
         ranked = sorted(rows, key=lambda r: -r["value"])
         best, second = ranked[0], ranked[1]
         errors = (best["stderr"], second["stderr"])
         apart = None not in errors and best["value"] - second["value"] > Z95 * math.hypot(*errors)
         decided.append(apart)
-        parts.append(f"{model} {task}: best k = {best['pretrain_steps']} of {total} ({best['value']:.3f}"
-                     + ("" if best["stderr"] is None else f" ± {best['stderr']:.3f}") + ")"
-                     + ("" if apart else f", not apart from k = {second['pretrain_steps']}"))
+        parts.append(
+            f"{model} {task}: best k = {best['pretrain_steps']} of {total} ({best['value']:.3f}"
+            + ("" if best["stderr"] is None else f" ± {best['stderr']:.3f}")
+            + ")"
+            + ("" if apart else f", not apart from k = {second['pretrain_steps']}")
+        )
         runs += [r["run_id"] for r in rows]
     return Answer("RQ5", question, "answered" if all(decided) else "inconclusive", "; ".join(parts), sorted(set(runs)))
 
 
-def answer_questions(units: list[Row], outcomes: Outcomes, hypotheses: list[dict], budget: list[dict],
-                     against: str) -> list[dict]:
+def answer_questions(
+    units: list[Row], outcomes: Outcomes, hypotheses: list[dict], budget: list[dict], against: str
+) -> list[dict]:
     h2 = next((h for h in hypotheses if h["name"] == "H2"), {"verdict": "not enough runs"})
-    return [a.to_dict() for a in (rq1(units, outcomes, h2), rq2(units, outcomes), rq3(units, outcomes),
-                                  rq4(units, against), rq5(budget))]
+    return [
+        a.to_dict()
+        for a in (
+            rq1(units, outcomes, h2),
+            rq2(units, outcomes),
+            rq3(units, outcomes),
+            rq4(units, against),
+            rq5(budget),
+        )
+    ]

@@ -5,6 +5,7 @@ only; nothing is recomputed.
     dlm report --results-dir runs --against gpt-4 --format markdown --plot report.png
     dlm report --against gpt-4,gpt-4o      # GPT-4's number where published, else GPT-4o's
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,10 @@ from dlm.results.verdicts import all_verdicts
 from dlm.store.records import last_results_dir, load_records
 
 FORMATS = ("table", "markdown", "csv", "json", "html")
-TINY_NOTE = ("tiny-gpt2 runs demonstrate the pipeline only: a 2-layer toy model on miniature sample data says "
-             "nothing about the research question.")
+TINY_NOTE = (
+    "tiny-gpt2 runs demonstrate the pipeline only: a 2-layer toy model on miniature sample data says "
+    "nothing about the research question."
+)
 
 
 def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | Path = BASELINES_FILE) -> dict:
@@ -63,8 +66,10 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
     records = [r for r in records if r.get("approach") != "api"]  # baselines, not small-model runs
     if not records and not measured:
         extra = f" ({len(skipped)} unreadable file(s) skipped: {', '.join(f for f, _ in skipped)})" if skipped else ""
-        raise UserError(f"no run records in {runs_dir}{extra}; run `dlm demo` or `dlm run ...` first, "
-                        "or point --results-dir at the directory that holds them")
+        raise UserError(
+            f"no run records in {runs_dir}{extra}; run `dlm demo` or `dlm run ...` first, "
+            "or point --results-dir at the directory that holds them"
+        )
     failed = [r["run_id"] for r in records if r.get("status") in ("failed", "error")]
     incomplete = [r["run_id"] for r in records if r.get("status") == "incomplete"]
     runs = make_runs([r for r in records if r["run_id"] not in failed and r["run_id"] not in incomplete])
@@ -78,21 +83,23 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
     budget = steps_budget(units, {r.run_id: r.record for r in runs})
     primary_ids = {id(row) for row in primary}
     labels = run_labels(runs)
-    notes = ["ratio = our score / the published score; ≠ marks a comparison that is not like-for-like (footnotes "
-             "say why); sources of every published number are in results/baselines.yaml.",
-             "matrix cell = mean ratio over the runs of an approach and the tasks of a domain that have a published "
-             "number (primary metric per task); cross-domain = tasks outside the run's training domain.",
-             "* = the published number was read in a copy or summary of the original source; re-check before quoting.",
-             "measured here = the large model's score from an API run in this results dir (same prompts, "
-             "documents and metric; n and stderr shown); otherwise the published number, whose source is in "
-             "results/baselines.yaml.",
-             "scoring: LL = options ranked by log-likelihood, gen = an answer read from generated text (the "
-             "generative twins, dlm_<task>_gen); a twin is set only against generated-answer numbers, and where a "
-             "run has both, the like-for-like one counts and the other is shown beside it.",
-             "gains: absolute = treated - control (points); relative = (treated - control) / |control| (n/a for a "
-             "control of 0); a hypothesis is supported when the paired 95% interval clears zero and the effect "
-             "reaches the threshold, not supported when it lies below the threshold, inconclusive otherwise; "
-             "--limit (subset) runs decide nothing."]
+    notes = [
+        "ratio = our score / the published score; ≠ marks a comparison that is not like-for-like (footnotes "
+        "say why); sources of every published number are in results/baselines.yaml.",
+        "matrix cell = mean ratio over the runs of an approach and the tasks of a domain that have a published "
+        "number (primary metric per task); cross-domain = tasks outside the run's training domain.",
+        "* = the published number was read in a copy or summary of the original source; re-check before quoting.",
+        "measured here = the large model's score from an API run in this results dir (same prompts, "
+        "documents and metric; n and stderr shown); otherwise the published number, whose source is in "
+        "results/baselines.yaml.",
+        "scoring: LL = options ranked by log-likelihood, gen = an answer read from generated text (the "
+        "generative twins, dlm_<task>_gen); a twin is set only against generated-answer numbers, and where a "
+        "run has both, the like-for-like one counts and the other is shown beside it.",
+        "gains: absolute = treated - control (points); relative = (treated - control) / |control| (n/a for a "
+        "control of 0); a hypothesis is supported when the paired 95% interval clears zero and the effect "
+        "reaches the threshold, not supported when it lies below the threshold, inconclusive otherwise; "
+        "--limit (subset) runs decide nothing.",
+    ]
     if any(run.tiny for run in runs):
         notes.insert(0, TINY_NOTE)
     for run in runs:  # overlap reports that name a dataset rather than one of the run's tasks
@@ -104,17 +111,37 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
     if failed:
         notes.append(f"{len(failed)} failed run(s) left out: {', '.join(failed)}")
     if incomplete:
-        notes.append(f"{len(incomplete)} incomplete run(s) left out (trained, interrupted before their evaluation "
-                     f"finished; re-run them with --resume): {', '.join(incomplete)}")
+        notes.append(
+            f"{len(incomplete)} incomplete run(s) left out (trained, interrupted before their evaluation "
+            f"finished; re-run them with --resume): {', '.join(incomplete)}"
+        )
     return {
-        "runs_dir": str(runs_dir), "against": against_keys, "notes": notes,
+        "runs_dir": str(runs_dir),
+        "against": against_keys,
+        "notes": notes,
         "skipped": [{"file": f, "reason": why} for f, why in skipped],
-        "runs": [{"run_id": r.run_id, "label": labels[r.run_id], "model": r.base_model, "approach": r.approach,
-                  "train_domains": sorted(r.train_domains), "tiny": r.tiny} for r in runs],
+        "runs": [
+            {
+                "run_id": r.run_id,
+                "label": labels[r.run_id],
+                "model": r.base_model,
+                "approach": r.approach,
+                "train_domains": sorted(r.train_domains),
+                "tiny": r.tiny,
+            }
+            for r in runs
+        ],
         "rows": [{**row.to_dict(), "label": labels[row.run.run_id], "primary": id(row) in primary_ids} for row in rows],
-        "matrix": {model: {approach: {col: {"mean_ratio": cell.mean, "n": len(cell.ratios), "runs": sorted(cell.runs)}
-                                      for col, cell in cols.items()} for approach, cols in approaches.items()}
-                   for model, approaches in matrix.items()},
+        "matrix": {
+            model: {
+                approach: {
+                    col: {"mean_ratio": cell.mean, "n": len(cell.ratios), "runs": sorted(cell.runs)}
+                    for col, cell in cols.items()
+                }
+                for approach, cols in approaches.items()
+            }
+            for model, approaches in matrix.items()
+        },
         "criteria": [v.to_dict() for v in verdicts["criteria"]],
         "hypotheses": [v.to_dict() for v in verdicts["hypotheses"]],
         "efficiency": efficiency(runs, primary),
@@ -122,11 +149,15 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
         "ablations": ablation_series(primary),
         "curves": learning_curves(runs, table),
         "steps_budget": budget,
-        "questions": answer_questions(units, outcomes, [v.to_dict() for v in verdicts["hypotheses"]], budget,
-                                      ",".join(against_keys)),
-        "tasks_without_published_number": {task: _why_no_number(task, table)
-                                           for task in sorted({r.score.task for r in rows if r.baseline is None}
-                                                              - {r.score.task for r in rows if r.baseline})},
+        "questions": answer_questions(
+            units, outcomes, [v.to_dict() for v in verdicts["hypotheses"]], budget, ",".join(against_keys)
+        ),
+        "tasks_without_published_number": {
+            task: _why_no_number(task, table)
+            for task in sorted(
+                {r.score.task for r in rows if r.baseline is None} - {r.score.task for r in rows if r.baseline}
+            )
+        },
     }
 
 
@@ -150,12 +181,22 @@ def find_results_dir(explicit: str | None) -> str:
 def next_step(results_dir: str | Path) -> str:
     """The command to read what was just written (printed by every command that writes records)."""
     same = Path(results_dir).resolve() == Path(DEFAULT_RESULTS_DIR).resolve()
-    return "next: dlm report" + ("" if same else f" --results-dir {results_dir}") + \
-        "   (--detail for every score, --format html for a page to share)"
+    return (
+        "next: dlm report"
+        + ("" if same else f" --results-dir {results_dir}")
+        + "   (--detail for every score, --format html for a page to share)"
+    )
 
 
-def render_report(runs_dir: str | Path | None, against: str = "gpt-4", fmt: str = "table", plot: str | None = None,
-                  baselines: str | Path = BASELINES_FILE, detail: bool = False, output: str | None = None) -> str:
+def render_report(
+    runs_dir: str | Path | None,
+    against: str = "gpt-4",
+    fmt: str = "table",
+    plot: str | None = None,
+    baselines: str | Path = BASELINES_FILE,
+    detail: bool = False,
+    output: str | None = None,
+) -> str:
     """Print the report in `fmt` (and write the PNG `plot`); returns the printed text. The table format is one
     screen (results/screen.py) unless `detail`; html is written to `output` (default <runs_dir>/report.html).
     No `runs_dir`: the one `find_results_dir` finds, once the other inputs are checked."""
@@ -177,27 +218,21 @@ def render_report(runs_dir: str | Path | None, against: str = "gpt-4", fmt: str 
         text = json.dumps(_json_safe(report), indent=2, default=str)
         print(text)
     elif fmt == "csv":
-
         text = to_csv(report)
         sys.stdout.write(text)
     elif fmt == "markdown":
-
         text = "\n".join(to_markdown(report))
         print(text)
     elif fmt == "html":
-
         text = to_html(report)
         atomic_write(html_path, text)
         html_path.chmod(0o644)  # a page to send on: readable like the plot beside it, not private like a temp file
         print(f"report written to {html_path}", file=sys.stderr)
     elif detail:
-
         text = print_tables(report)
     else:
-
         text = print_screen(report)
     if plot:
-
         written = write_plots(report, plot)
         print(f"plot written to {written}", file=sys.stderr)
     return text

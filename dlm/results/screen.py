@@ -6,6 +6,7 @@ is in `--detail` and the file formats (results/report.py).
 Width follows the terminal, or COLUMNS when piped; cells wrap rather than cut, so no task or run name is shortened
 beyond its defined label (results/labels.py), and each label shown is listed beside its run id at the end.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,8 +21,7 @@ from dlm.results.verdicts import Z95, pct
 
 RUNS_PER_DOMAIN = 3  # deciding runs shown per domain in the headline; the rest are in --detail
 LABELS_LISTED = 8
-VERDICT_COLORS = {"met": "green", "supported": "green", "answered": "green", "not met": "red",
-                  "not supported": "red"}
+VERDICT_COLORS = {"met": "green", "supported": "green", "answered": "green", "not met": "red", "not supported": "red"}
 
 
 PIPED_WIDTH = 100  # piped with no COLUMNS: the width the screen is laid out for
@@ -29,8 +29,16 @@ PIPED_WIDTH = 100  # piped with no COLUMNS: the width the screen is laid out for
 
 def _table(title: str, *columns: str):
 
-    table = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
-                  show_edge=False, header_style="bold", padding=(0, 1))
+    table = Table(
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        header_style="bold",
+        padding=(0, 1),
+    )
     for name in columns:
         table.add_column(name, overflow="fold")
     return table
@@ -77,8 +85,15 @@ def _protocol(rows: list[dict]) -> str:
 def headline(report: dict, labels: dict[str, str]):
     """The table and, below it, one line per domain naming the tasks its deciding runs were scored on."""
     against = ",".join(report["against"])
-    table = _table(f"Headline: runs deciding each domain criterion vs {against} (primary metric, 95% intervals)",
-                   "domain", "run", f"% of {against} ± 95%", "ours", against, "protocol")
+    table = _table(
+        f"Headline: runs deciding each domain criterion vs {against} (primary metric, 95% intervals)",
+        "domain",
+        "run",
+        f"% of {against} ± 95%",
+        "ours",
+        against,
+        "protocol",
+    )
     for column in table.columns:
         column.no_wrap = True  # labels, intervals and protocols whole; the task names follow the table
     primary = [r for r in report["rows"] if r["primary"] and r["ratio"] is not None]
@@ -91,13 +106,21 @@ def headline(report: dict, labels: dict[str, str]):
             table.add_row(domain, "not enough runs", MISSING, MISSING, MISSING, MISSING)
             continue
         for k, e in enumerate(verdict["evidence"][:RUNS_PER_DOMAIN]):
-            rows = [r for r in primary if r["run_id"] == e["run_id"] and r["task"] in e["tasks"]
-                    and r["task_domain"] == domain]
+            rows = [
+                r
+                for r in primary
+                if r["run_id"] == e["run_id"] and r["task"] in e["tasks"] and r["task_domain"] == domain
+            ]
             ours = sum(r["value"] for r in rows) / len(rows) if rows else None
             theirs = sum(r["baseline_value"] for r in rows) / len(rows) if rows else None
-            table.add_row(domain if k == 0 else "", labels.get(e["run_id"], e["run_id"]),
-                          _interval(e["ratio"], e["stderr"]), MISSING if ours is None else f"{ours:.3f}",
-                          MISSING if theirs is None else f"{theirs:.3f}", _protocol(rows) if rows else MISSING)
+            table.add_row(
+                domain if k == 0 else "",
+                labels.get(e["run_id"], e["run_id"]),
+                _interval(e["ratio"], e["stderr"]),
+                MISSING if ours is None else f"{ours:.3f}",
+                MISSING if theirs is None else f"{theirs:.3f}",
+                _protocol(rows) if rows else MISSING,
+            )
             tasks.setdefault(domain, [])
             tasks[domain] += [t for t in e["tasks"] if t not in tasks[domain]]
     notes = [f"{domain} tasks: {_tasks(names, shown=6)}" for domain, names in tasks.items()]
@@ -108,8 +131,11 @@ def matrices(report: dict) -> list:
     against = ",".join(report["against"])
     out = []
     for model, approaches in sorted(report["matrix"].items()):
-        table = _table(f"% of {against} by approach and domain — {model} (mean ratio, n tasks; every score, deciding or not)", "approach",
-                       *DOMAINS.values())
+        table = _table(
+            f"% of {against} by approach and domain — {model} (mean ratio, n tasks; every score, deciding or not)",
+            "approach",
+            *DOMAINS.values(),
+        )
         for approach, name in APPROACHES.items():
             cols = approaches.get(approach, {})
             cells = [f"{pct(c['mean_ratio'])} ({c['n']})" if (c := cols.get(col)) else MISSING for col in DOMAINS]
@@ -135,12 +161,15 @@ def _verdict_evidence(v: dict, labels: dict[str, str]) -> tuple[str, str]:
     if v["evidence"] and "ratio" in v["evidence"][0]:
         best = v["evidence"][0]
         return f"best {_interval(best['ratio'], best['stderr'])}", ", ".join(
-            labels.get(e["run_id"], e["run_id"]) for e in v["evidence"][:RUNS_PER_DOMAIN])
+            labels.get(e["run_id"], e["run_id"]) for e in v["evidence"][:RUNS_PER_DOMAIN]
+        )
     timed = [e for e in v["evidence"] if e.get("wall_time_s") is not None]
     if timed:  # efficiency: the longest run decides it
         longest = max(timed, key=lambda e: e["wall_time_s"])
-        return (f"{len(timed)} run(s), longest {longest['wall_time_s'] / 60:.1f} min",
-                labels.get(longest["run_id"], longest["run_id"]))
+        return (
+            f"{len(timed)} run(s), longest {longest['wall_time_s'] / 60:.1f} min",
+            labels.get(longest["run_id"], longest["run_id"]),
+        )
     return v["detail"].split(";")[0], MISSING
 
 
@@ -150,8 +179,11 @@ def verdicts(report: dict, labels: dict[str, str]):
         column.no_wrap = True
     for v in report["criteria"] + report["hypotheses"]:
         text, runs = _verdict_evidence(v, labels)
-        table.add_row(v["name"].replace("Domain matching", "Domain"), _colored(v["verdict"]),
-                      text + ("" if runs == MISSING else f" ({runs})"))
+        table.add_row(
+            v["name"].replace("Domain matching", "Domain"),
+            _colored(v["verdict"]),
+            text + ("" if runs == MISSING else f" ({runs})"),
+        )
     return table
 
 
@@ -171,8 +203,10 @@ def footer(report: dict, labels: dict[str, str], shown: set[str]) -> list[str]:
     if len(shown) > len(listed):
         lines.append(f"{len(shown) - len(listed)} more run(s) in --detail")
     missing = len(report["tasks_without_published_number"])
-    lines.append("ratio = our score / the published score; ≠ = not like-for-like; sources: results/baselines.yaml"
-                 + (f"; {missing} task(s) have no published number" if missing else ""))
+    lines.append(
+        "ratio = our score / the published score; ≠ = not like-for-like; sources: results/baselines.yaml"
+        + (f"; {missing} task(s) have no published number" if missing else "")
+    )
     if report["skipped"]:
         lines.append(f"{len(report['skipped'])} unreadable record file(s) skipped (listed in --detail)")
     lines.append("every score, note and source: dlm report --detail, or --format html|markdown|csv|json")
@@ -187,8 +221,11 @@ def print_screen(report: dict) -> str:
     labels = _labels(report)
     against = ",".join(report["against"])
     models = sorted({r["model"] for r in report["runs"]})
-    console.print(f"[bold]dlm report[/bold]: {report['runs_dir']} — {len(report['runs'])} run(s) of "
-                  f"{', '.join(models)}, against {against}", highlight=False)
+    console.print(
+        f"[bold]dlm report[/bold]: {report['runs_dir']} — {len(report['runs'])} run(s) of "
+        f"{', '.join(models)}, against {against}",
+        highlight=False,
+    )
     for note in report["notes"]:
         if note.startswith(("tiny-gpt2", "⚠", "failed", "incomplete")) or " run(s) left out" in note:
             console.print(f"[yellow]{note}[/yellow]", highlight=False)

@@ -1,4 +1,5 @@
 """Runs that differ only by seed, aggregated: mean ± sd over seeds per task (plan files: `seeds: [1, 2, 3]`)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -9,7 +10,17 @@ from dlm.results.matrix import Row, Run
 from dlm.store.records import eval_settings
 
 # settings that say where or how a run was done, or its seed: runs equal in everything else are one setup
-NOT_SETUP = ("seed", "run_key", "output_dir", "results_dir", "resume", "overwrite", "report_to", "data_dir", "logging_steps")
+NOT_SETUP = (
+    "seed",
+    "run_key",
+    "output_dir",
+    "results_dir",
+    "resume",
+    "overwrite",
+    "report_to",
+    "data_dir",
+    "logging_steps",
+)
 
 
 def setup_key(run: Run) -> str | None:
@@ -20,8 +31,13 @@ def setup_key(run: Run) -> str | None:
         return None
     setup = {k: v for k, v in config.items() if k not in NOT_SETUP}
     eval_config = eval_settings(run.record)
-    setup.update(base=run.base_model, approach=run.approach, origin=_origin_setup(run),
-                 limit=eval_config.get("limit"), num_fewshot=eval_config.get("num_fewshot"))
+    setup.update(
+        base=run.base_model,
+        approach=run.approach,
+        origin=_origin_setup(run),
+        limit=eval_config.get("limit"),
+        num_fewshot=eval_config.get("num_fewshot"),
+    )
     return hashlib.sha1(json.dumps(setup, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
@@ -46,7 +62,18 @@ def seed_groups(units: list[Row]) -> list[dict]:
             continue
         values = [r.score.value for r in rows]
         first = rows[0].run
-        out.append({"setup": key, "model": first.base_model, "approach": first.approach, "task": task,
-                    "metric": metric, "filter": filt, "seeds": len(seeds), "mean": statistics.fmean(values),
-                    "sd": statistics.stdev(values), "runs": [r.run.run_id for r in rows]})
+        out.append(
+            {
+                "setup": key,
+                "model": first.base_model,
+                "approach": first.approach,
+                "task": task,
+                "metric": metric,
+                "filter": filt,
+                "seeds": len(seeds),
+                "mean": statistics.fmean(values),
+                "sd": statistics.stdev(values),
+                "runs": [r.run.run_id for r in rows],
+            }
+        )
     return sorted(out, key=lambda e: (e["model"], e["approach"], e["task"]))

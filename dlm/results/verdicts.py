@@ -11,6 +11,7 @@ Pairs share base model, task, version, metric, filter, shots, limit, data source
 each hypothesis is decided on full test sets from a 95% interval of the difference: "supported", "not supported"
 or "inconclusive" (results/paired.py `decide`).
 """
+
 from __future__ import annotations
 
 import math
@@ -26,9 +27,11 @@ MAX_TRAIN_SECONDS = 2 * 3600
 Z95 = 1.959964
 H1_GAIN = 0.20
 H3_GAIN = 0.10
-EXAMPLE = {"finance": "dlm run --model gpt2 --dataset gbharti/finance-alpaca --mode pretrain --max_steps 2000",
-           "math": "dlm run --model gpt2 --dataset openai/gsm8k --dataset_config main --mode pretrain --max_steps 800",
-           "general": "dlm run --model gpt2 --dataset stanfordnlp/imdb --mode sft --max_steps 500"}
+EXAMPLE = {
+    "finance": "dlm run --model gpt2 --dataset gbharti/finance-alpaca --mode pretrain --max_steps 2000",
+    "math": "dlm run --model gpt2 --dataset openai/gsm8k --dataset_config main --mode pretrain --max_steps 800",
+    "general": "dlm run --model gpt2 --dataset stanfordnlp/imdb --mode sft --max_steps 500",
+}
 
 
 @dataclass
@@ -41,8 +44,14 @@ class Verdict:
     difference: dict | None = None  # hypotheses: results/paired.Difference.to_dict()
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "claim": self.claim, "verdict": self.verdict, "detail": self.detail,
-                "evidence": self.evidence, "difference": self.difference}
+        return {
+            "name": self.name,
+            "claim": self.claim,
+            "verdict": self.verdict,
+            "detail": self.detail,
+            "evidence": self.evidence,
+            "difference": self.difference,
+        }
 
 
 def pct(x: float | None) -> str:
@@ -67,9 +76,17 @@ def _deciding(rows: list[Row]) -> tuple[list[Row], list[str]]:
     if subsets:
         notes.append(f"{len(subsets)} --limit (subset) score(s) shown in the tables, not deciding")
     if other:
-        notes.append("other protocol, not deciding: " + ", ".join(
-            sorted({f"{r.score.task} ({_shots(r.baseline.shots)} published vs {r.score.num_fewshot}-shot here)"
-                    for r in other})))
+        notes.append(
+            "other protocol, not deciding: "
+            + ", ".join(
+                sorted(
+                    {
+                        f"{r.score.task} ({_shots(r.baseline.shots)} published vs {r.score.num_fewshot}-shot here)"
+                        for r in other
+                    }
+                )
+            )
+        )
     return keep, notes
 
 
@@ -105,46 +122,70 @@ def _ratio_verdict(name, claim, rows, threshold, missing, covered=None) -> Verdi
     else:
         verdict = "inconclusive"
     shown = []
-    for (run, ratio, se, tasks), low, high in zip(ranked, lows, highs):
+    for (run, ratio, _se, tasks), low, high in zip(ranked, lows, highs):
         interval = f" [{pct(low)}, {pct(high)}]" if low is not None else " (no stderr)"
-        shown.append(f"{run.run_id} ({run.base_model}, {run.approach}) {pct(ratio)}{interval} over {len(tasks)} "
-                     f"task(s)")
+        shown.append(
+            f"{run.run_id} ({run.base_model}, {run.approach}) {pct(ratio)}{interval} over {len(tasks)} task(s)"
+        )
     detail = "; ".join(shown)
     if covered is not None:
         scored = set(ranked[0][3])
         absent = [t for t in covered if t not in scored]
         detail += f"; tasks: {', '.join(ranked[0][3])}" + (
-            f"; no deciding score on: {', '.join(absent)}" if absent else "")
-    return Verdict(name, claim, verdict, "; ".join([detail, *notes]),
-                   [{"run_id": run.run_id, "ratio": ratio, "stderr": se, "tasks": tasks}
-                    for run, ratio, se, tasks in ranked])
+            f"; no deciding score on: {', '.join(absent)}" if absent else ""
+        )
+    return Verdict(
+        name,
+        claim,
+        verdict,
+        "; ".join([detail, *notes]),
+        [{"run_id": run.run_id, "ratio": ratio, "stderr": se, "tasks": tasks} for run, ratio, se, tasks in ranked],
+    )
 
 
 def domain_matching(primary: list[Row], covered: dict[str, list[str]], against: str) -> list[Verdict]:
     out = []
     for domain in ("finance", "math", "general"):
         claim = f"a trained small model reaches >= {DOMAIN_MATCH:.0%} of {against} on {DOMAINS[domain].lower()} tasks"
-        rows = [r for r in primary if r.run.trained and r.ratio is not None and r.task_domain == domain
-                and domain in r.run.train_domains]
+        rows = [
+            r
+            for r in primary
+            if r.run.trained and r.ratio is not None and r.task_domain == domain and domain in r.run.train_domains
+        ]
         tasks = ", ".join(covered.get(domain, [])) or f"(no {domain} task has a {against} number)"
         missing = f"missing: a trained run on {domain} data evaluated on {tasks}; e.g. {EXAMPLE[domain]}"
-        out.append(_ratio_verdict(f"Domain matching ({domain})", claim, rows, DOMAIN_MATCH, missing,
-                                  covered.get(domain, [])))
+        out.append(
+            _ratio_verdict(f"Domain matching ({domain})", claim, rows, DOMAIN_MATCH, missing, covered.get(domain, []))
+        )
     return out
 
 
 def transfer(primary: list[Row], against: str) -> Verdict:
     claim = f"cross-domain performance >= {TRANSFER:.0%} of {against}"
-    rows = [r for r in primary if r.run.trained and r.ratio is not None and r.task_domain
-            and r.run.train_domains and r.task_domain not in r.run.train_domains]
-    return _ratio_verdict("Transfer", claim, rows, TRANSFER,
-                          f"missing: a trained run evaluated on tasks of another domain that have a {against} number "
-                          "(add --transfer to `dlm run`)")
+    rows = [
+        r
+        for r in primary
+        if r.run.trained
+        and r.ratio is not None
+        and r.task_domain
+        and r.run.train_domains
+        and r.task_domain not in r.run.train_domains
+    ]
+    return _ratio_verdict(
+        "Transfer",
+        claim,
+        rows,
+        TRANSFER,
+        f"missing: a trained run evaluated on tasks of another domain that have a {against} number "
+        "(add --transfer to `dlm run`)",
+    )
 
 
 def training_time(runs: list[Run]) -> Verdict:
-    claim = ("every training run takes < 2 hours (all stages of a sequential run, all processes of a resumed one; "
-             "scoring learning-curve points during training is not counted)")
+    claim = (
+        "every training run takes < 2 hours (all stages of a sequential run, all processes of a resumed one; "
+        "scoring learning-curve points during training is not counted)"
+    )
     by_id = {r.run_id: r.record for r in runs}
     timed = [(r, study_time(r.record, by_id)) for r in runs if r.trained]
     timed = [(r, t) for r, t in timed if t is not None]
@@ -157,8 +198,13 @@ def training_time(runs: list[Run]) -> Verdict:
     detail = f"{len(timed)} run(s); longest {longest[1] / 60:.1f} min ({longest[0].run_id}, {device})"
     if slow:
         detail += "; over 2 h: " + ", ".join(r.run_id for r, _ in slow)
-    return Verdict("Efficiency", claim, "not met" if slow else "met", detail,
-                   [{"run_id": r.run_id, "wall_time_s": t} for r, t in timed])
+    return Verdict(
+        "Efficiency",
+        claim,
+        "not met" if slow else "met",
+        detail,
+        [{"run_id": r.run_id, "wall_time_s": t} for r, t in timed],
+    )
 
 
 def study_time(record: dict, by_id: dict[str, dict], depth: int = 0) -> float | None:
@@ -184,12 +230,17 @@ def sft_setup(run: Run) -> tuple:
     """What an H2 control must share with the sequential run's SFT stage: data, steps, LoRA, seed."""
     config = (run.record.get("train") or {}).get("config") or {}
     lora = config.get("lora")
-    return (repr((config.get("data") or {}).get("parts")), config.get("max_steps"),
-            repr(lora) if lora else None, config.get("seed"))
+    return (
+        repr((config.get("data") or {}).get("parts")),
+        config.get("max_steps"),
+        repr(lora) if lora else None,
+        config.get("seed"),
+    )
 
 
-def pairs(treated: list[Row], control: list[Row], outcomes: Outcomes | None = None,
-          same_setup=None) -> tuple[list[tuple[Row, Row]], list[str]]:
+def pairs(
+    treated: list[Row], control: list[Row], outcomes: Outcomes | None = None, same_setup=None
+) -> tuple[list[tuple[Row, Row]], list[str]]:
     """(treated, control) pairs that may be compared (results/paired.py `mismatch`), the newest qualifying control
     for each treated score; and one reason for each treated score left unpaired although a control exists."""
     outcomes = outcomes or Outcomes(None)
@@ -210,7 +261,9 @@ def pairs(treated: list[Row], control: list[Row], outcomes: Outcomes | None = No
             reasons.append(f"{candidate.run.run_id}: {why}")
         else:
             if candidates:
-                unpaired.append(f"{row.run.run_id} {row.score.task} {row.score.metric} not paired ({'; '.join(reasons)})")
+                unpaired.append(
+                    f"{row.run.run_id} {row.score.task} {row.score.metric} not paired ({'; '.join(reasons)})"
+                )
     return found, unpaired
 
 
@@ -222,9 +275,19 @@ def _missing(treated: list[Row], what: str) -> str:
 
 
 def _evidence(found: list[tuple[Row, Row]]) -> list[dict]:
-    return [{"task": a.score.task, "metric": a.score.metric, "model": a.run.base_model, "treated_run": a.run.run_id,
-             "treated": a.score.value, "control_run": b.run.run_id, "control": b.score.value, "n": a.score.n}
-            for a, b in found]
+    return [
+        {
+            "task": a.score.task,
+            "metric": a.score.metric,
+            "model": a.run.base_model,
+            "treated_run": a.run.run_id,
+            "treated": a.score.value,
+            "control_run": b.run.run_id,
+            "control": b.score.value,
+            "n": a.score.n,
+        }
+        for a, b in found
+    ]
 
 
 def higher_better(rows: list[Row]) -> list[Row]:
@@ -238,31 +301,67 @@ def full_test_set(rows: list[Row]) -> list[Row]:
 
 def h1(units: list[Row], outcomes: Outcomes | None = None) -> Verdict:
     claim = f"continued pretraining on finance/math data beats zero-shot by >= {H1_GAIN:.0%} (relative)"
-    treated = [r for r in higher_better(units) if r.run.approach == "pretrain" and r.task_domain in ("finance", "math")
-               and r.task_domain in r.run.train_domains]
+    treated = [
+        r
+        for r in higher_better(units)
+        if r.run.approach == "pretrain"
+        and r.task_domain in ("finance", "math")
+        and r.task_domain in r.run.train_domains
+    ]
     control = [r for r in units if r.run.approach == "zero-shot"]
-    return _comparison("H1", claim, treated, control, H1_GAIN, "a zero-shot run", outcomes,
-                       "missing: a continued-pretraining run on finance or math data evaluated on its domain's "
-                       f"tasks, e.g. `{EXAMPLE['finance']}`")
+    return _comparison(
+        "H1",
+        claim,
+        treated,
+        control,
+        H1_GAIN,
+        "a zero-shot run",
+        outcomes,
+        "missing: a continued-pretraining run on finance or math data evaluated on its domain's "
+        f"tasks, e.g. `{EXAMPLE['finance']}`",
+    )
 
 
 def h3(units: list[Row], outcomes: Outcomes | None = None) -> Verdict:
     claim = f"domain pretraining improves out-of-domain tasks by >= {H3_GAIN:.0%} (relative) over zero-shot"
-    treated = [r for r in higher_better(units) if r.run.approach == "pretrain" and r.task_domain
-               and r.run.train_domains and r.task_domain not in r.run.train_domains]
+    treated = [
+        r
+        for r in higher_better(units)
+        if r.run.approach == "pretrain"
+        and r.task_domain
+        and r.run.train_domains
+        and r.task_domain not in r.run.train_domains
+    ]
     control = [r for r in units if r.run.approach == "zero-shot"]
-    return _comparison("H3", claim, treated, control, H3_GAIN, "a zero-shot run", outcomes,
-                       "missing: a continued-pretraining run evaluated on tasks outside its training domain, e.g. "
-                       f"`{EXAMPLE['finance']} --transfer`")
+    return _comparison(
+        "H3",
+        claim,
+        treated,
+        control,
+        H3_GAIN,
+        "a zero-shot run",
+        outcomes,
+        "missing: a continued-pretraining run evaluated on tasks outside its training domain, e.g. "
+        f"`{EXAMPLE['finance']} --transfer`",
+    )
 
 
 def h2(units: list[Row], outcomes: Outcomes | None = None) -> Verdict:
     claim = "pretrain -> SFT (sequential) beats direct SFT (same data, steps, LoRA setting, seed) on the same tasks"
     treated = [r for r in higher_better(units) if r.run.approach == "sequential"]
     control = [r for r in units if r.run.approach == "sft"]
-    return _comparison("H2", claim, treated, control, None, "a direct SFT run with the same SFT setup", outcomes,
-                       "missing: a sequential run (pretrain, then `dlm run --model <pretrain checkpoint> --mode sft "
-                       "...`) and a direct SFT run of the same base model", same_setup=sft_setup)
+    return _comparison(
+        "H2",
+        claim,
+        treated,
+        control,
+        None,
+        "a direct SFT run with the same SFT setup",
+        outcomes,
+        "missing: a sequential run (pretrain, then `dlm run --model <pretrain checkpoint> --mode sft "
+        "...`) and a direct SFT run of the same base model",
+        same_setup=sft_setup,
+    )
 
 
 def _comparison(name, claim, treated, control, threshold, what, outcomes, no_treated, same_setup=None) -> Verdict:
@@ -289,10 +388,17 @@ def covered_tasks(table, against_keys: list[str]) -> dict[str, list[str]]:
     return {d: sorted(t) for d, t in out.items()}
 
 
-def all_verdicts(runs: list[Run], primary: list[Row], units: list[Row], table, against_keys: list[str],
-                 outcomes: Outcomes | None = None) -> dict:
+def all_verdicts(
+    runs: list[Run],
+    primary: list[Row],
+    units: list[Row],
+    table,
+    against_keys: list[str],
+    outcomes: Outcomes | None = None,
+) -> dict:
     against = ",".join(against_keys)
     covered = covered_tasks(table, against_keys)
-    return {"criteria": [*domain_matching(units, covered, against), transfer(units, against),
-                         training_time(runs)],
-            "hypotheses": [h1(units, outcomes), h2(units, outcomes), h3(units, outcomes)]}
+    return {
+        "criteria": [*domain_matching(units, covered, against), transfer(units, against), training_time(runs)],
+        "hypotheses": [h1(units, outcomes), h2(units, outcomes), h3(units, outcomes)],
+    }

@@ -4,6 +4,7 @@ A lease is an exclusive `flock` on `<results_dir>/.leases/<run key>.lock`, held 
 The kernel drops it when its holder exits or dies (kill -9 included), so a dead holder's lease is taken over by
 the next process that asks; nothing has to be cleaned up. The file names the holder (pid, host) for messages.
 """
+
 from __future__ import annotations
 
 import json

@@ -11,6 +11,7 @@ what it scored without guessing from the command that made it:
 - "dlm-checkpoint" / "dlm-adapter": a model dlm trained -> the approach and domain of its lineage;
 - "unknown": a local directory dlm did not write -> approach "unknown", never a control.
 """
+
 from __future__ import annotations
 
 import json
@@ -68,27 +69,67 @@ def _from_train_record(record: dict) -> dict:
     train = record["train"]
     config = train.get("config") or {}
     parts = (train.get("data") or {}).get("parts") or []
-    stage = {"run_id": record.get("run_id"), "mode": train.get("mode") or config.get("mode"),
-             "data": [str(p) for p in parts], "steps": config.get("max_steps"), "lora": bool(config.get("lora")),
-             "seed": config.get("seed")}
+    stage = {
+        "run_id": record.get("run_id"),
+        "mode": train.get("mode") or config.get("mode"),
+        "data": [str(p) for p in parts],
+        "steps": config.get("max_steps"),
+        "lora": bool(config.get("lora")),
+        "seed": config.get("seed"),
+    }
     stages = [stage]
     previous = (record.get("model") or {}).get("previous_run")
     if isinstance(previous, dict):
-        stages.insert(0, {"run_id": previous.get("run_id"), "mode": previous.get("mode"),
-                          "data": [str(p) for p in previous.get("data") or []]})
-    return {"schema": 1, "base_model": (record.get("model") or {}).get("name"), "stages": stages,
-            "approach": approach_of(stages), "domain": _safe_domain(stage["data"]), "adapter": stage["lora"]}
+        stages.insert(
+            0,
+            {
+                "run_id": previous.get("run_id"),
+                "mode": previous.get("mode"),
+                "data": [str(p) for p in previous.get("data") or []],
+            },
+        )
+    return {
+        "schema": 1,
+        "base_model": (record.get("model") or {}).get("name"),
+        "stages": stages,
+        "approach": approach_of(stages),
+        "domain": _safe_domain(stage["data"]),
+        "adapter": stage["lora"],
+    }
 
 
-def new_lineage(start_model: str, run_id: str, mode: str, datasets: list[str], steps: int, lora: bool,
-                seed: int, resolved_start: str | None = None) -> dict:
+def new_lineage(
+    start_model: str,
+    run_id: str,
+    mode: str,
+    datasets: list[str],
+    steps: int,
+    lora: bool,
+    seed: int,
+    resolved_start: str | None = None,
+) -> dict:
     """The lineage of a run's output: the starting checkpoint's stages (if dlm wrote it) plus this stage."""
     upstream = read_lineage(resolved_start or start_model) if Path(resolved_start or start_model).is_dir() else None
-    stages = [*(upstream or {}).get("stages", []),
-              {"run_id": run_id, "mode": mode, "data": list(datasets), "domain": _safe_domain(datasets),
-               "steps": steps, "lora": lora, "seed": seed}]
-    return {"schema": 1, "base_model": (upstream or {}).get("base_model") or start_model, "stages": stages,
-            "approach": approach_of(stages), "domain": _safe_domain(datasets), "adapter": lora}
+    stages = [
+        *(upstream or {}).get("stages", []),
+        {
+            "run_id": run_id,
+            "mode": mode,
+            "data": list(datasets),
+            "domain": _safe_domain(datasets),
+            "steps": steps,
+            "lora": lora,
+            "seed": seed,
+        },
+    ]
+    return {
+        "schema": 1,
+        "base_model": (upstream or {}).get("base_model") or start_model,
+        "stages": stages,
+        "approach": approach_of(stages),
+        "domain": _safe_domain(datasets),
+        "adapter": lora,
+    }
 
 
 def _safe_domain(datasets: list[str]) -> str | None:
@@ -109,8 +150,12 @@ def describe_model(model: str, peft: str | None = None) -> dict:
     if lineage is None:
         return {"role": "unknown", "approach": "unknown", "domain": None, "lineage": None}
     role = "dlm-adapter" if (peft or lineage.get("adapter")) else "dlm-checkpoint"
-    return {"role": role, "approach": lineage.get("approach") or approach_of(lineage["stages"]),
-            "domain": lineage.get("domain"), "lineage": lineage}
+    return {
+        "role": role,
+        "approach": lineage.get("approach") or approach_of(lineage["stages"]),
+        "domain": lineage.get("domain"),
+        "lineage": lineage,
+    }
 
 
 def write_lineage(directory: str | Path, lineage: dict) -> None:

@@ -5,6 +5,7 @@
 
 What the blocks mean and the bootstraps they allow: harness_tasks/outcomes.py.
 """
+
 from __future__ import annotations
 
 import gzip

@@ -13,6 +13,7 @@ A record is a plain dict (JSON) with this shape (missing parts are null):
 
 lm-eval's "metric,filter" keys are parsed here, once (`scores_from_lm_eval`); everything else uses `Score`.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -55,7 +56,7 @@ class Score:
 
     @property
     def scoring(self) -> str | None:
-        """"loglikelihood" | "generative" | "perplexity" | "mixed", or None when the record does not say."""
+        """ "loglikelihood" | "generative" | "perplexity" | "mixed", or None when the record does not say."""
         return (self.protocol or {}).get("scoring")
 
     def to_dict(self) -> dict:
@@ -83,12 +84,20 @@ def scores_from_lm_eval(results: dict) -> list[Score]:
             metric, filt = key.split(",", 1)
             stderr = row.get(f"{metric}_stderr,{filt}")
             stderr = float(stderr) if isinstance(stderr, (int, float)) and math.isfinite(stderr) else None
-            out.append(Score(task=task, metric=metric, value=float(value), stderr=stderr,
-                             n=int(n) if isinstance(n, (int, float)) else None,
-                             num_fewshot=int(shots) if isinstance(shots, (int, float)) else None,
-                             filter=filt, version=None if version is None else str(version),
-                             is_group=task in groups,
-                             higher_is_better=bool(higher.get(task, {}).get(metric, True))))
+            out.append(
+                Score(
+                    task=task,
+                    metric=metric,
+                    value=float(value),
+                    stderr=stderr,
+                    n=int(n) if isinstance(n, (int, float)) else None,
+                    num_fewshot=int(shots) if isinstance(shots, (int, float)) else None,
+                    filter=filt,
+                    version=None if version is None else str(version),
+                    is_group=task in groups,
+                    higher_is_better=bool(higher.get(task, {}).get(metric, True)),
+                )
+            )
     return out
 
 
@@ -138,10 +147,14 @@ def write_record(results_dir: str | Path, record: dict) -> Path:
         try:
             atomic_write(rescue, text)
         except OSError:
-            raise UserError(f"cannot write the record {target} ({err.strerror or err}), nor a copy in "
-                            f"{rescue.parent}; free some space and re-run") from None
-        raise UserError(f"cannot write the record {target} ({err.strerror or err}); it was saved to {rescue}: "
-                        f"move it into {results_dir} once there is room") from None
+            raise UserError(
+                f"cannot write the record {target} ({err.strerror or err}), nor a copy in "
+                f"{rescue.parent}; free some space and re-run"
+            ) from None
+        raise UserError(
+            f"cannot write the record {target} ({err.strerror or err}); it was saved to {rescue}: "
+            f"move it into {results_dir} once there is room"
+        ) from None
     remember_results_dir(results_dir)
     return written
 
@@ -154,8 +167,10 @@ def remember_results_dir(results_dir: str | Path) -> None:
     """Where the newest record went, so that a plain `dlm report` reads what the last command wrote (the demo's
     dlm-demo as much as a run's runs). Losing this note loses nothing: --results-dir still works."""
     try:
-        atomic_write(_last_results_file(), json.dumps({"results_dir": str(Path(results_dir).resolve()),
-                                                           "written_at": timestamp()}))
+        atomic_write(
+            _last_results_file(),
+            json.dumps({"results_dir": str(Path(results_dir).resolve()), "written_at": timestamp()}),
+        )
     except OSError:  # a read-only home: the record itself is written, the convenience is not
         pass
 
@@ -202,10 +217,21 @@ _NUMBER = (int, float)
 def malformed(record: dict) -> str | None:
     """Why a record cannot be read (a field of the wrong type), or None. Checked once here, so a hand-edited or
     foreign file is skipped and named instead of crashing the report, a plan or zero-shot reuse."""
-    checks = [("run_id", str, False), ("created_at", str, True), ("status", str, True), ("approach", str, True),
-              ("domain", str, True), ("kind", str, True), ("plan_key", str, True), ("eval", dict, True),
-              ("train", dict, True), ("model", dict, True), ("starts_from", dict, True),
-              ("zero_shot_key", dict, True), ("schema_version", int, True)]
+    checks = [
+        ("run_id", str, False),
+        ("created_at", str, True),
+        ("status", str, True),
+        ("approach", str, True),
+        ("domain", str, True),
+        ("kind", str, True),
+        ("plan_key", str, True),
+        ("eval", dict, True),
+        ("train", dict, True),
+        ("model", dict, True),
+        ("starts_from", dict, True),
+        ("zero_shot_key", dict, True),
+        ("schema_version", int, True),
+    ]
     for name, kind, optional in checks:
         value = record.get(name)
         if (value is None and not optional) or (value is not None and not isinstance(value, kind)):
@@ -215,9 +241,13 @@ def malformed(record: dict) -> str | None:
         if evaluation.get(key) is not None and not isinstance(evaluation[key], kind):
             return f"field 'eval.{key}' is {type(evaluation[key]).__name__}, expected {kind.__name__}"
     for i, score in enumerate(evaluation.get("scores") or []):
-        if not isinstance(score, dict) or not isinstance(score.get("task"), str) \
-                or not isinstance(score.get("metric"), str) or not isinstance(score.get("value"), _NUMBER) \
-                or isinstance(score.get("value"), bool):
+        if (
+            not isinstance(score, dict)
+            or not isinstance(score.get("task"), str)
+            or not isinstance(score.get("metric"), str)
+            or not isinstance(score.get("value"), _NUMBER)
+            or isinstance(score.get("value"), bool)
+        ):
             return f"eval.scores[{i}] is not a score (task, metric, numeric value)"
         for key in ("stderr", "n", "num_fewshot"):
             if score.get(key) is not None and not isinstance(score[key], _NUMBER):
@@ -262,8 +292,13 @@ def _git_sha() -> str | None:
     here = Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if sha.returncode != 0:

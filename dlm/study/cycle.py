@@ -19,6 +19,7 @@ Choices a researcher should know:
   with --transfer, or when the data's domain has no group (pretraining corpora, code); --tasks overrides both.
 - Zero-shot scores of a base model are computed once per (model, task, shots, limit, data source) and reused.
 """
+
 from __future__ import annotations
 
 import json
@@ -111,8 +112,10 @@ def check_tasks(tasks: list[str], allow_code_execution: bool) -> list[str]:
     ours = catalog()
     unsafe = [leaf for name in names if name in ours for leaf in leaf_tasks(name) if ours[leaf].unsafe_code]
     if unsafe and not allow_code_execution:
-        raise UserError(f"{', '.join(unsafe)} runs model-generated code on this machine (no sandbox); "
-                        "add --allow-code-execution to accept that")
+        raise UserError(
+            f"{', '.join(unsafe)} runs model-generated code on this machine (no sandbox); "
+            "add --allow-code-execution to accept that"
+        )
     return names
 
 
@@ -123,8 +126,10 @@ def contamination(data: MixtureSpec, tasks: list[str], data_dir: str | None) -> 
     reports = contamination_for_run(data, tasks, data_dir)
     for r in reports:
         if r.get("above_threshold"):
-            say(f"[yellow]contamination: {r['duplicated']} of {r['eval_docs']} {r['eval']} documents occur in the "
-                f"training data; scores on {r['eval']} are suspect (dlm data overlap shows them)[/]")
+            say(
+                f"[yellow]contamination: {r['duplicated']} of {r['eval_docs']} {r['eval']} documents occur in the "
+                f"training data; scores on {r['eval']} are suspect (dlm data overlap shows them)[/]"
+            )
     return reports
 
 
@@ -146,14 +151,16 @@ def find_origin(model: str, results_dir: str | Path) -> dict | None:
 def _record_in_checkpoint(path: Path) -> dict | None:
     """Checkpoints carry a copy of their training record (dlm_train.json), for records kept elsewhere."""
 
-
     try:
         record = json.loads((path / RECORD_IN_OUTPUT).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if isinstance(record, dict) and not record.get("approach"):  # written before the cycle classified it
-        record["approach"] = "multitask" if len(((record.get("train") or {}).get("data") or {}).get("parts")
-                                                 or []) > 1 else origin_mode(record)
+        record["approach"] = (
+            "multitask"
+            if len(((record.get("train") or {}).get("data") or {}).get("parts") or []) > 1
+            else origin_mode(record)
+        )
     return record if isinstance(record, dict) else None
 
 
@@ -165,8 +172,11 @@ def curve_evaluator_for(train_cfg: TrainConfig, tasks: list[str] | None = None):
     if not train_cfg.eval_steps:
         return None
 
-    names = ([t.strip() for t in train_cfg.eval_tasks.split(",") if t.strip()] if train_cfg.eval_tasks
-             else tasks or default_tasks(data_domains(train_cfg.data), False))
+    names = (
+        [t.strip() for t in train_cfg.eval_tasks.split(",") if t.strip()]
+        if train_cfg.eval_tasks
+        else tasks or default_tasks(data_domains(train_cfg.data), False)
+    )
     protocol = replace(train_cfg.protocol, tasks=tuple(names), limit=train_cfg.eval_limit)
     return curve_evaluator(protocol, train_cfg.data_dir)
 
@@ -174,7 +184,6 @@ def curve_evaluator_for(train_cfg: TrainConfig, tasks: list[str] | None = None):
 def trained_not_evaluated(train_cfg) -> dict | None:
     """The training record of a cycle whose training finished but whose evaluation never did (same output dir,
     complete mark, record status "incomplete"), when it is resumed."""
-
 
     if not (train_cfg.resume and train_cfg.output_dir):
         return None
@@ -203,13 +212,16 @@ def run_cycle(run: RunConfig) -> dict:
     if is_api_model(run.model):  # a large model behind an API: a measured baseline, not a small-model run
         approach, origin = "api", None
     elif run.train is None and origin is None:  # zero-shot only for a published model; a foreign dir is "unknown"
-
         evaluated = describe_model(run.model)
         approach = evaluated["approach"]
         if evaluated["lineage"]:
             last = evaluated["lineage"]["stages"][-1]
-            origin = {"run_id": last.get("run_id"), "approach": approach, "domain": evaluated["domain"],
-                      "train": {"mode": last.get("mode")}}
+            origin = {
+                "run_id": last.get("run_id"),
+                "approach": approach,
+                "domain": evaluated["domain"],
+                "train": {"mode": last.get("mode")},
+            }
     domains = data_domains(data)
     domain = domain_label(domains) or ((origin or {}).get("domain") if run.train is None else None)
     if not domains and origin is not None and run.train is None:
@@ -219,17 +231,27 @@ def run_cycle(run: RunConfig) -> dict:
     evaluation.validate()  # fail before hours of training, not after
     if is_api_model(run.model):
         if run.train is not None:
-            raise UserError(f"{run.model} is served by an API and cannot be trained here; evaluate it with "
-                            "--evaluation_only (or max_steps: 0 in a plan)")
+            raise UserError(
+                f"{run.model} is served by an API and cannot be trained here; evaluate it with "
+                "--evaluation_only (or max_steps: 0 in a plan)"
+            )
     else:
-
         check_chat_template(run.model, run.protocol.chat_template, trust_remote_code=run.evaluation.trust_remote_code)
 
-    extra = {"kind": "cycle", "approach": approach, "domain": domain,
-             "command": list(run.command) if run.command else list(sys.argv), **run.tags}
+    extra = {
+        "kind": "cycle",
+        "approach": approach,
+        "domain": domain,
+        "command": list(run.command) if run.command else list(sys.argv),
+        **run.tags,
+    }
     if origin is not None:
-        extra["starts_from"] = {"run_id": origin.get("run_id"), "approach": origin.get("approach"),
-                                "domain": origin.get("domain"), "mode": origin_mode(origin)}
+        extra["starts_from"] = {
+            "run_id": origin.get("run_id"),
+            "approach": origin.get("approach"),
+            "domain": origin.get("domain"),
+            "mode": origin_mode(origin),
+        }
 
     reused: dict[str, dict] = {}
     if run.train is None and approach == "zero-shot":
@@ -249,27 +271,33 @@ def run_cycle(run: RunConfig) -> dict:
     pending = trained_not_evaluated(run.train) if run.train is not None else None
     if pending is not None:  # interrupted while evaluating: the training is done, only its scores are missing
         say(f"[1/2] {approach}: training finished before an interruption (run {pending['run_id']}); not repeated")
-        extra.update(run_id=pending["run_id"], train=pending.get("train"),
-                     model={**(pending.get("model") or {}), "checkpoint": pending["train"]["output_dir"]})
+        extra.update(
+            run_id=pending["run_id"],
+            train=pending.get("train"),
+            model={**(pending.get("model") or {}), "checkpoint": pending["train"]["output_dir"]},
+        )
         eval_model = pending["train"]["output_dir"]
         say(f"[2/2] evaluating the trained model on {', '.join(tasks)}")
     elif run.train is not None:
-
         overlap = contamination(run.train.data, tasks, run.train.data_dir)
-        say(f"[1/2] {approach}: training {run.model} on {run.train.data.label()} "
-            f"({run.train.mode}, {run.train.max_steps} steps)")
+        say(
+            f"[1/2] {approach}: training {run.model} on {run.train.data.label()} "
+            f"({run.train.mode}, {run.train.max_steps} steps)"
+        )
         # "incomplete" until the evaluation is done: the cycle record takes over the training record's run id,
         # written atomically over the same file, so one run is one record, and a kill while evaluating leaves a
         # record that the report and plans know is unfinished (a re-run evaluates it, without training again)
         result = train(run.train, status="incomplete", evaluator=curve_evaluator_for(run.train, tasks))
         train_block = {**(result.record.get("train") or {}), "contamination": overlap}
-        extra.update(run_id=result.record["run_id"], train=train_block,
-                     model={**(result.record.get("model") or {}), "checkpoint": str(result.output_dir)})
+        extra.update(
+            run_id=result.record["run_id"],
+            train=train_block,
+            model={**(result.record.get("model") or {}), "checkpoint": str(result.output_dir)},
+        )
         model_obj, tokenizer, eval_model = result.model, result.tokenizer, str(result.output_dir)
         say(f"[2/2] evaluating the trained model on {', '.join(tasks)}")
     else:
         say(f"{approach}: evaluating {run.model} as it is on {', '.join(tasks)}")
-
 
     record = evaluate(with_model(evaluation, eval_model), model=model_obj, tokenizer=tokenizer, extra=extra)
     return merge_reused(record, reused) if reused else record

@@ -1,6 +1,7 @@
 """Zero-shot scores are computed once: what makes two zero-shot evaluations the same (`zero_shot_key`: model
 identity, shots, limit, data (its content, not its path), dtype, prompt format), and finding stored scores to reuse.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,7 +25,6 @@ def model_identity(name: str) -> str:
         stamp = max((f.stat().st_mtime_ns for f in files if f.exists()), default=0)
         return f"{path.resolve()}@{stamp}"
     try:
-
         resolved = str(resolve_model(name))
     except (ImportError, UserError):
         return name
@@ -51,7 +51,6 @@ def snapshot_fingerprint(root: Path) -> str | None:
     files there are never read as data), by relative path and file content. Content, not modification times: a
     git clone or a copy gives every file a new mtime. Each file is hashed once per process (about 1 GB/s), and not
     at all when `hf download --local-dir` recorded its sha256 and the file is unchanged since. None: no snapshot."""
-
 
     digest, found = hashlib.sha256(), False
     for hub_id in sorted({entry.hub_id for entry in TABLE}):
@@ -101,8 +100,11 @@ def _downloaded_sha256(snapshot: Path, rel: str, mtime: float) -> str | None:
 def zero_shot_key(evaluation: EvalConfig) -> dict:
     """What makes two zero-shot evaluations the same: the model's identity, the data's content and the whole
     measurement of the protocol (shots, few-shot seed, prompt format, limit or subset, dtype)."""
-    key = {"model": model_identity(evaluation.model), "data": data_source(evaluation.data_dir),
-           **evaluation.protocol.measurement()}
+    key = {
+        "model": model_identity(evaluation.model),
+        "data": data_source(evaluation.data_dir),
+        **evaluation.protocol.measurement(),
+    }
     if evaluation.protocol.system_instruction:
         key["system_instruction"] = text_hash(evaluation.protocol.system_instruction)
     return key

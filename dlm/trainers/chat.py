@@ -6,6 +6,7 @@ Jinja file. Whatever it names is resolved to the template *text* and set on the 
 template on, so setting the text is the one way every choice reaches both evaluation and SFT the same way.
 A model without a template asked for one is a UserError naming the fix, raised before any work starts.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -59,15 +60,21 @@ def resolve(tokenizer, spec: str | None, model: str) -> ChatTemplate | None:
             raise UserError(f"--chat-template file '{spec}' is empty; give a Jinja chat template")
         return ChatTemplate(path.name, text, text_hash(text))
     if "/" in spec or spec.endswith((".jinja", ".j2", ".txt")):
-        raise UserError(f"--chat-template file '{spec}' not found; give an existing Jinja file, `default` for the "
-                        "tokenizer's own template, or leave the flag out")
+        raise UserError(
+            f"--chat-template file '{spec}' not found; give an existing Jinja file, `default` for the "
+            "tokenizer's own template, or leave the flag out"
+        )
     templates = _templates(tokenizer)
     if not templates:
-        raise UserError(f"model '{model}' has no chat template; pass --chat-template FILE.jinja with one, or leave "
-                        "--chat-template out (base models are scored without one)")
+        raise UserError(
+            f"model '{model}' has no chat template; pass --chat-template FILE.jinja with one, or leave "
+            "--chat-template out (base models are scored without one)"
+        )
     if spec not in templates:
-        raise UserError(f"model '{model}' has no chat template named '{spec}' (it has: {', '.join(sorted(templates))}); "
-                        f"use --chat-template {DEFAULT}, one of those names, or a Jinja file")
+        raise UserError(
+            f"model '{model}' has no chat template named '{spec}' (it has: {', '.join(sorted(templates))}); "
+            f"use --chat-template {DEFAULT}, one of those names, or a Jinja file"
+        )
     return ChatTemplate(spec, templates[spec], text_hash(templates[spec]))
 
 
@@ -79,7 +86,6 @@ def check(model: str, spec: str | None, peft: str | None = None, trust_remote_co
 
 
 def load_tokenizer(model: str, peft: str | None = None, trust_remote_code: bool = False):
-
 
     resolved = resolve_model(model)
     if peft and _has_tokenizer(peft):
@@ -133,13 +139,16 @@ def chat_pair(tokenizer, prompt: str, completion: str, system_instruction: str |
     answer = [{"role": "assistant", "content": completion.strip()}]
     whole = tokenizer.apply_chat_template(messages + answer, tokenize=False)
     if not whole.startswith(head):
-        raise UserError("this chat template renders a conversation that does not start with its own generation "
-                        "prompt, so prompt and answer cannot be separated for SFT; use another --chat-template")
-    return head, whole[len(head):]
+        raise UserError(
+            "this chat template renders a conversation that does not start with its own generation "
+            "prompt, so prompt and answer cannot be separated for SFT; use another --chat-template"
+        )
+    return head, whole[len(head) :]
 
 
 def as_chat_pairs(dataset, tokenizer, system_instruction: str | None = None):
     """An SFT dataset of prompt/completion strings, each pair rendered in the chat template (`chat_pair`)."""
+
     def render(row: dict) -> dict:
         prompt, completion = chat_pair(tokenizer, row["prompt"], row["completion"], system_instruction)
         return {"prompt": prompt, "completion": completion}

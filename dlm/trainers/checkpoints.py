@@ -9,6 +9,7 @@ complete checkpoint.
 - A run killed while saving leaves a half-written `checkpoint-N` (trainer_state.json is written last), so
   "newest" means the newest checkpoint whose trainer_state.json parses.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,26 @@ from dlm.files import atomic_write
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 OWNER_FILE = ".dlm-output.json"
 # what a dlm output dir written before the mark existed holds (recognised by dlm_train.json)
-LEGACY_ENTRIES = ("config.json", "generation_config.json", "model.safetensors", "adapter_config.json",
-                  "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                  "vocab.json", "merges.txt", "chat_template.jinja", "training_args.bin", "README.md",
-                  "dlm_train.json", "dlm_lineage.json", "dlm_time.json", "merged", "runs")
+LEGACY_ENTRIES = (
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "adapter_config.json",
+    "adapter_model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+    "chat_template.jinja",
+    "training_args.bin",
+    "README.md",
+    "dlm_train.json",
+    "dlm_lineage.json",
+    "dlm_time.json",
+    "merged",
+    "runs",
+)
 
 
 def checkpoints(output_dir: str | Path) -> list[tuple[int, Path]]:
@@ -73,8 +90,17 @@ def claim(directory: str | Path, run_key: str | None, run_id: str) -> None:
     entries = set(previous.get("entries") or [])
     # what is there already and not dlm's (a user's file kept by --overwrite) is never claimed later
     foreign = {c.name for c in Path(directory).iterdir() if c.name != OWNER_FILE and c.name not in entries}
-    write_owner(directory, {"owner": "dlm", "run_key": run_key or previous.get("run_key"), "run_id": run_id,
-                            "entries": sorted(entries), "foreign": sorted(foreign), "complete": False})
+    write_owner(
+        directory,
+        {
+            "owner": "dlm",
+            "run_key": run_key or previous.get("run_key"),
+            "run_id": run_id,
+            "entries": sorted(entries),
+            "foreign": sorted(foreign),
+            "complete": False,
+        },
+    )
 
 
 def note_entries(directory: str | Path, complete: bool | None = None) -> None:
@@ -84,8 +110,9 @@ def note_entries(directory: str | Path, complete: bool | None = None) -> None:
     if owner is None:
         return
     foreign = set(owner.get("foreign") or [])
-    names = {c.name for c in directory.iterdir() if c.name not in foreign and c.name != OWNER_FILE
-             and not _is_record(c)}
+    names = {
+        c.name for c in directory.iterdir() if c.name not in foreign and c.name != OWNER_FILE and not _is_record(c)
+    }
     owner["entries"] = sorted(set(owner.get("entries") or []) | names)
     if complete is not None:
         owner["complete"] = complete
@@ -108,11 +135,20 @@ def _is_record(path: Path) -> bool:
 def owned_entries(directory: Path) -> list[Path]:
     """What dlm wrote in `directory` (from the mark, or the fixed names of an older dlm dir)."""
     owner = read_owner(directory)
-    names = set(owner.get("entries") or []) if owner else (
-        set(LEGACY_ENTRIES) if (directory / "dlm_train.json").is_file() else set())
+    names = (
+        set(owner.get("entries") or [])
+        if owner
+        else (set(LEGACY_ENTRIES) if (directory / "dlm_train.json").is_file() else set())
+    )
     found = [directory / n for n in sorted(names) if (directory / n).exists() and not _is_record(directory / n)]
-    found += [c for c in directory.iterdir() if CHECKPOINT_RE.match(c.name) and c.is_dir() and c not in found
-              and (owner is not None or (directory / "dlm_train.json").is_file())]
+    found += [
+        c
+        for c in directory.iterdir()
+        if CHECKPOINT_RE.match(c.name)
+        and c.is_dir()
+        and c not in found
+        and (owner is not None or (directory / "dlm_train.json").is_file())
+    ]
     return found
 
 
@@ -120,8 +156,9 @@ def is_dlm_dir(directory: Path) -> bool:
     return read_owner(directory) is not None or (directory / "dlm_train.json").is_file()
 
 
-def prepare_output_dir(output_dir: str | Path, resume: bool, overwrite: bool,
-                       run_key: str | None = None) -> Path | None:
+def prepare_output_dir(
+    output_dir: str | Path, resume: bool, overwrite: bool, run_key: str | None = None
+) -> Path | None:
     """Check the output directory before anything is written; returns the checkpoint to resume from, if any.
 
     Raises UserError (and changes nothing) for a non-empty directory without --resume/--overwrite, for one that
@@ -134,21 +171,29 @@ def prepare_output_dir(output_dir: str | Path, resume: bool, overwrite: bool,
     non_empty = directory.is_dir() and any(directory.iterdir())
     owner = read_owner(directory) if non_empty else None
     if owner and run_key and owner.get("run_key") and owner["run_key"] != run_key:
-        raise UserError(f"--output_dir '{output_dir}' holds another run (run key {owner['run_key']}, run "
-                        f"{owner.get('run_id')}); give this run its own --output_dir")
+        raise UserError(
+            f"--output_dir '{output_dir}' holds another run (run key {owner['run_key']}, run "
+            f"{owner.get('run_id')}); give this run its own --output_dir"
+        )
     if resume:
         checkpoint = newest_checkpoint(directory)
         own_restart = owner is not None and run_key and owner.get("run_key") == run_key
         if checkpoint is None and non_empty and not own_restart:
-            raise UserError(f"--resume: '{output_dir}' has no complete checkpoint-N to resume from; "
-                            "use --overwrite to start again or pick another --output_dir")
+            raise UserError(
+                f"--resume: '{output_dir}' has no complete checkpoint-N to resume from; "
+                "use --overwrite to start again or pick another --output_dir"
+            )
         return checkpoint  # None on an empty/missing directory (or our own, never checkpointed): start from 0
     if non_empty and not overwrite:
-        raise UserError(f"--output_dir '{output_dir}' is not empty; add --resume to continue that run, "
-                        "--overwrite to replace it, or choose another --output_dir")
+        raise UserError(
+            f"--output_dir '{output_dir}' is not empty; add --resume to continue that run, "
+            "--overwrite to replace it, or choose another --output_dir"
+        )
     if non_empty and overwrite and not is_dlm_dir(directory):
-        raise UserError(f"--overwrite refused: '{output_dir}' was not written by dlm (no {OWNER_FILE}); "
-                        "dlm only replaces its own output: choose another --output_dir")
+        raise UserError(
+            f"--overwrite refused: '{output_dir}' was not written by dlm (no {OWNER_FILE}); "
+            "dlm only replaces its own output: choose another --output_dir"
+        )
     return None
 
 
@@ -188,5 +233,7 @@ def check_unfinished(checkpoint: Path, max_steps: int, finishing: bool = False) 
     if isinstance(step, int) and step == max_steps and finishing:
         return
     if isinstance(step, int) and step >= max_steps:
-        raise UserError(f"--resume: this run already finished ({checkpoint.name}, --max_steps {max_steps}); "
-                        "nothing to do. Raise --max_steps to train further, or use another --output_dir")
+        raise UserError(
+            f"--resume: this run already finished ({checkpoint.name}, --max_steps {max_steps}); "
+            "nothing to do. Raise --max_steps to train further, or use another --output_dir"
+        )

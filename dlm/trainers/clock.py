@@ -5,6 +5,7 @@ Each process adds its time to `dlm_time.json` in the output dir after every opti
 rename, no fsync: at worst the last step's time of a killed process is lost), and a resumed run starts from
 what is there. Evaluation time is recorded apart, in the eval block.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,9 +31,12 @@ class RunClock:
     def totals(self) -> dict:
         now = time.time()
         train = now - self.train_started if self.train_started is not None else 0.0
-        return {"wall_time_s": self.previous_wall + now - self.started,
-                "train_time_s": self.previous_train + train, "processes": self.processes,
-                "this_process_wall_time_s": now - self.started}
+        return {
+            "wall_time_s": self.previous_wall + now - self.started,
+            "train_time_s": self.previous_train + train,
+            "processes": self.processes,
+            "this_process_wall_time_s": now - self.started,
+        }
 
     def write(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

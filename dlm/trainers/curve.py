@@ -8,6 +8,7 @@ keeps its earlier points and does not score a step twice; each point's per-docum
 (`train.curve`) and, as scalars, to the `--report_to` tracker. Time spent scoring is counted apart
 (`train.curve_eval_s`) and left out of the training time.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,16 +43,33 @@ def write_points(output_dir: str | Path, points: list[dict]) -> None:
 
 
 def to_points(step: int, tokens: int, scores: list[dict]) -> list[dict]:
-    return [{"step": step, "tokens": tokens, "task": s["task"], "metric": s["metric"], "filter": s.get("filter"),
-             "value": s["value"], "stderr": s.get("stderr"), "n": s.get("n"), "is_group": s.get("is_group", False)}
-            for s in scores]
+    return [
+        {
+            "step": step,
+            "tokens": tokens,
+            "task": s["task"],
+            "metric": s["metric"],
+            "filter": s.get("filter"),
+            "value": s["value"],
+            "stderr": s.get("stderr"),
+            "n": s.get("n"),
+            "is_group": s.get("is_group", False),
+        }
+        for s in scores
+    ]
 
 
 class CurveCallback(TrainerCallback):
     """Scores the model at step 0, every `every` steps and at the last step; each point is written as it is made."""
 
     def __init__(self, run: CurveRun, evaluator, every: int, output_dir: Path, tokenizer):
-        self.run, self.evaluator, self.every, self.output_dir, self.tokenizer = run, evaluator, every, output_dir, tokenizer
+        self.run, self.evaluator, self.every, self.output_dir, self.tokenizer = (
+            run,
+            evaluator,
+            every,
+            output_dir,
+            tokenizer,
+        )
 
     def _score(self, state, model) -> None:
         points, step = self.run.points, state.global_step

@@ -7,6 +7,7 @@ CPU or an unknown GPU a matmul timed here. Small models are dominated by per-ste
 so after CALIBRATION_STEPS steps the progress line prints a calibrated estimate (the steps' own pace), and both
 estimates go into the record beside the actual time.
 """
+
 from __future__ import annotations
 
 import re
@@ -26,14 +27,19 @@ BUDGET_S = 2 * 3600  # the study plan's "training time < 2 hours per experiment"
 CALIBRATION_STEPS = 5
 TABLE_DATE = "2024-06"
 # dense fp16/bf16 tensor-core peak TFLOP/s from the vendors' datasheets (T4 has no bf16: fp16)
-GPU_PEAK_TFLOPS = {"t4": 65.0, "v100": 125.0, "l4": 121.0, "a10": 125.0, "a100": 312.0, "h100": 989.0,
-                   "h200": 989.0}
+GPU_PEAK_TFLOPS = {"t4": 65.0, "v100": 125.0, "l4": 121.0, "a10": 125.0, "a100": 312.0, "h100": 989.0, "h200": 989.0}
 GPU_UTILISATION = 0.30  # nanoGPT reports ~29% MFU on an A100 before torch.compile; llm.c reaches ~60%
 CPU_UTILISATION = 0.50  # bench/mfu.py measured 70% for the GPT-2-124M shape in fp32 here; smaller shapes get less
 # parameters of the study's models, for plan estimates without loading them
-MODEL_PARAMS = {"gpt2": 124_439_808, "openai-community/gpt2": 124_439_808, "gpt2-medium": 354_823_168,
-                "openai-community/gpt2-medium": 354_823_168, "qwen2-0.5b": 494_032_768, "Qwen/Qwen2-0.5B": 494_032_768,
-                "Qwen/Qwen2-0.5B-Instruct": 494_032_768}
+MODEL_PARAMS = {
+    "gpt2": 124_439_808,
+    "openai-community/gpt2": 124_439_808,
+    "gpt2-medium": 354_823_168,
+    "openai-community/gpt2-medium": 354_823_168,
+    "qwen2-0.5b": 494_032_768,
+    "Qwen/Qwen2-0.5B": 494_032_768,
+    "Qwen/Qwen2-0.5B-Instruct": 494_032_768,
+}
 
 
 def model_params(name: str | None) -> int | None:
@@ -43,7 +49,6 @@ def model_params(name: str | None) -> int | None:
         return None
     if name in MODEL_PARAMS:
         return MODEL_PARAMS[name]
-
 
     try:
         resolved = Path(resolve_model(name))
@@ -62,7 +67,7 @@ def tokens_to_process(cfg, processes: int = 1) -> int:
 
 
 def device_key(name: str) -> str | None:
-    """"Tesla T4" -> "t4", "NVIDIA A100-SXM4-80GB" -> "a100"; None for a GPU not in the table ("A10G")."""
+    """ "Tesla T4" -> "t4", "NVIDIA A100-SXM4-80GB" -> "a100"; None for a GPU not in the table ("A10G")."""
 
     return next((key for key in GPU_PEAK_TFLOPS if re.search(rf"\b{key}\b", name.lower())), None)
 
@@ -82,7 +87,7 @@ def measured_peak_flops(device: str = "cpu", n: int = 1024, repeats: int = 3) ->
         if device != "cpu":
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - started)
-    return 2 * n ** 3 / best
+    return 2 * n**3 / best
 
 
 def throughput(device: str | None = None) -> tuple[float, str]:
@@ -92,18 +97,21 @@ def throughput(device: str | None = None) -> tuple[float, str]:
         if key == "cpu":
             return measured_peak_flops() * CPU_UTILISATION, f"this CPU's timed matmul x {CPU_UTILISATION:.0%}"
         if key not in GPU_PEAK_TFLOPS:
-
             raise UserError(f"unknown --device '{device}'; use one of {', '.join(GPU_PEAK_TFLOPS)} or cpu")
-        return (GPU_PEAK_TFLOPS[key] * 1e12 * GPU_UTILISATION,
-                f"{key.upper()} peak {GPU_PEAK_TFLOPS[key]:g} TFLOP/s ({TABLE_DATE} datasheet) x {GPU_UTILISATION:.0%}")
+        return (
+            GPU_PEAK_TFLOPS[key] * 1e12 * GPU_UTILISATION,
+            f"{key.upper()} peak {GPU_PEAK_TFLOPS[key]:g} TFLOP/s ({TABLE_DATE} datasheet) x {GPU_UTILISATION:.0%}",
+        )
 
     if torch.cuda.is_available():
         name = torch.cuda.get_device_name(0)
         key = device_key(name)
         if key:
             return throughput(key)
-        return (measured_peak_flops("cuda", 4096) * GPU_UTILISATION,
-                f"{name}: timed bf16 matmul x {GPU_UTILISATION:.0%}")
+        return (
+            measured_peak_flops("cuda", 4096) * GPU_UTILISATION,
+            f"{name}: timed bf16 matmul x {GPU_UTILISATION:.0%}",
+        )
     return throughput("cpu")
 
 
@@ -115,7 +123,6 @@ def predict_seconds(tokens: int, params: int, device: str | None = None) -> tupl
 def before_training(cfg, params: int, resumed_step: int = 0, processes: int = 1, main: bool = True) -> dict:
     """Print the estimate of what this process will train (a resumed run has fewer steps left); the record's
     train.time_estimate, which the calibration callback completes."""
-
 
     remaining = replace(cfg, max_steps=max(cfg.max_steps - resumed_step, 1))
     predicted, basis = predict_seconds(tokens_to_process(remaining, processes), params)
@@ -129,9 +136,12 @@ def warn_if_over_budget(seconds: float, what: str, stream=None) -> bool:
 
     if seconds <= BUDGET_S:
         return False
-    print(f"warning: {what} is estimated at {format_duration(seconds)}, over the study plan's 2 h per experiment; "
-          "fewer --max_steps, a shorter --max_length or --lora would bring it down", file=stream or sys.stderr,
-          flush=True)
+    print(
+        f"warning: {what} is estimated at {format_duration(seconds)}, over the study plan's 2 h per experiment; "
+        "fewer --max_steps, a shorter --max_length or --lora would bring it down",
+        file=stream or sys.stderr,
+        flush=True,
+    )
     return True
 
 
@@ -158,8 +168,11 @@ class Calibrate(TrainerCallback):
         total = elapsed / done * (state.max_steps - self.first_step)
         self.estimate.update(calibrated_s=round(total, 3), calibrated_at_step=state.global_step)
         if state.is_world_process_zero:
-            print(f"time estimate after {done} step(s): {format_duration(total)} for the whole run (training only)",
-                  file=self.stream or sys.stderr, flush=True)
+            print(
+                f"time estimate after {done} step(s): {format_duration(total)} for the whole run (training only)",
+                file=self.stream or sys.stderr,
+                flush=True,
+            )
             warn_if_over_budget(total, "this run", self.stream)
         return control
 

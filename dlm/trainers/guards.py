@@ -1,5 +1,6 @@
 """Training that fails loudly: a non-finite loss or weights stop the run with an error and a record marked failed,
 never a checkpoint and a record that say "ok"; a run with nothing to train on is refused before it starts."""
+
 from __future__ import annotations
 
 import math
@@ -41,5 +42,7 @@ def check_has_examples(dataset, max_length: int) -> None:
     except TypeError:  # streamed: rows are only known as they are read
         return
     if rows == 0:
-        raise UserError(f"nothing to train on: no example keeps a token to learn within --max_length {max_length}; "
-                        "raise --max_length")
+        raise UserError(
+            f"nothing to train on: no example keeps a token to learn within --max_length {max_length}; "
+            "raise --max_length"
+        )

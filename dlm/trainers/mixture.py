@@ -3,6 +3,7 @@ mixture drawn by exact rates (in memory, or lazily from streamed corpora).
 
 Loading and formatting rows is dlm_data/data.py; this module decides which rows a run trains on and in what order.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,10 +42,13 @@ class _Part:
             self.stream = rows
             self.examples = None
         else:  # a deterministic `fraction` subset: the first k of a seeded permutation (nested across fractions)
-            order = [i for i, row in enumerate(rows) if not held_out(entry, row)] if entry.holdout \
+            order = (
+                [i for i, row in enumerate(rows) if not held_out(entry, row)]
+                if entry.holdout
                 else list(range(len(rows)))
+            )
             random.Random(seed).shuffle(order)
-            keep = sorted(order[:max(1, round(len(order) * fraction))]) if order else []
+            keep = sorted(order[: max(1, round(len(order) * fraction))]) if order else []
             self.examples = [ex for ex in map(self.format, rows.select(keep)) if is_usable(ex)]
             if not self.examples:
                 raise UserError(f"{entry.label()} has no usable training rows (check --data_fraction)")
@@ -96,8 +100,14 @@ def _mixed(parts: list[_Part], rates: list[float]):
         yield next(streams[j])
 
 
-def training_dataset(mixture: MixtureSpec, mode: str, data_dir=None, seed: int = 42, data_fraction: float = 1.0,
-                     max_rows: int | None = None):
+def training_dataset(
+    mixture: MixtureSpec,
+    mode: str,
+    data_dir=None,
+    seed: int = 42,
+    data_fraction: float = 1.0,
+    max_rows: int | None = None,
+):
     """(dataset with `text` (pretrain) or `prompt`/`completion` (sft), info dict).
 
     Rows are drawn from the parts by the mixture rates (exact proportions). Length: `max_rows` if given; else one
@@ -115,16 +125,27 @@ def training_dataset(mixture: MixtureSpec, mode: str, data_dir=None, seed: int =
         entry = lookup(spec.dataset, spec.config)
         require_config(entry)
         if entry.train_split is None:
-            raise UserError(f"{entry.label()} is evaluation-only (no training split); evaluate it with `dlm eval`, "
-                            f"or train on another dataset (`dlm data list`)")
+            raise UserError(
+                f"{entry.label()} is evaluation-only (no training split); evaluate it with `dlm eval`, "
+                f"or train on another dataset (`dlm data list`)"
+            )
         rows = load_split(entry.id, entry.config, entry.train_split, data_dir=data_dir)
         parts.append(_Part(entry, rows, mode, seed, data_fraction, rows_read))
     streamed = any(p.streamed for p in parts)
-    info = {"parts": [p.entry.label() for p in parts], "rates": rates, "mode": mode, "seed": seed,
-            "data_fraction": data_fraction, "streamed": streamed, "rows_read": rows_read}
+    info = {
+        "parts": [p.entry.label() for p in parts],
+        "rates": rates,
+        "mode": mode,
+        "seed": seed,
+        "data_fraction": data_fraction,
+        "streamed": streamed,
+        "rows_read": rows_read,
+    }
     if max_rows is None and streamed:
+
         def endless():
             yield from _mixed(parts, rates)
+
         dataset = datasets.IterableDataset.from_generator(endless)
         schedule = list(itertools.islice(mixture_schedule(rates), 10_000))
         counts = [schedule.count(i) for i in range(len(parts))]
@@ -137,6 +158,9 @@ def training_dataset(mixture: MixtureSpec, mode: str, data_dir=None, seed: int =
             examples.append(next(streams[j]))
             counts[j] += 1
         dataset = datasets.Dataset.from_list(examples)
-    info.update(rows=rows, realised_proportions=[c / max(1, sum(counts)) for c in counts],
-                rows_available=[None if p.streamed else len(p) for p in parts])
+    info.update(
+        rows=rows,
+        realised_proportions=[c / max(1, sum(counts)) for c in counts],
+        rows_available=[None if p.streamed else len(p) for p in parts],
+    )
     return dataset, info

@@ -5,6 +5,7 @@ A model name is one of: an alias (`gpt2`, `gpt2-medium`, `qwen2-0.5b`, `tiny-gpt
 Loading for training always gives float32 weights: mixed precision comes from autocast, never from the checkpoint's
 storage dtype (Qwen2 ships bf16 weights, and bf16 master weights make small updates vanish).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -47,7 +48,6 @@ def resolve_model(name: str) -> str:
     if name in ALIASES:
         return ALIASES[name]
     if name in LOCAL_ALIASES:
-
         return str(tiny_gpt2_path())
     path = Path(name).expanduser()
     if path.exists():
@@ -56,8 +56,10 @@ def resolve_model(name: str) -> str:
         return str(path.resolve())
     # 'owner/name' may be a hub id; anything else that looks like a path is a missing checkpoint.
     if name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name:
-        raise UserError(f"model checkpoint '{name}' not found; check the path (a `dlm train` output_dir "
-                        f"or one of its checkpoint-N folders) or use an alias: {', '.join(list(ALIASES) + list(LOCAL_ALIASES))}")
+        raise UserError(
+            f"model checkpoint '{name}' not found; check the path (a `dlm train` output_dir "
+            f"or one of its checkpoint-N folders) or use an alias: {', '.join(list(ALIASES) + list(LOCAL_ALIASES))}"
+        )
     return name
 
 
@@ -71,13 +73,17 @@ def adapter_config(adapter_dir: str | Path) -> dict:
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise UserError(f"adapter '{adapter_dir}': adapter_config.json is unreadable ({type(err).__name__}); "
-                        "re-save the adapter (`dlm train --lora` writes a valid one)") from None
+        raise UserError(
+            f"adapter '{adapter_dir}': adapter_config.json is unreadable ({type(err).__name__}); "
+            "re-save the adapter (`dlm train --lora` writes a valid one)"
+        ) from None
     if not isinstance(config, dict):
         raise UserError(f"adapter '{adapter_dir}': adapter_config.json is not a JSON object; re-save the adapter")
     if str(config.get("peft_type", "LORA")).upper() != "LORA":
-        raise UserError(f"adapter '{adapter_dir}' is a {config.get('peft_type')} adapter; dlm loads LoRA adapters "
-                        "only (peft_type LORA)")
+        raise UserError(
+            f"adapter '{adapter_dir}' is a {config.get('peft_type')} adapter; dlm loads LoRA adapters "
+            "only (peft_type LORA)"
+        )
     return config
 
 
@@ -86,8 +92,10 @@ def adapter_base(adapter_dir: str | Path) -> str:
     config = adapter_config(adapter_dir)
     base = config.get("base_model_name_or_path")
     if not base:
-        raise UserError(f"adapter '{adapter_dir}' does not name its base model; pass the base with --model "
-                        f"and the adapter with --peft")
+        raise UserError(
+            f"adapter '{adapter_dir}' does not name its base model; pass the base with --model "
+            f"and the adapter with --peft"
+        )
     return base
 
 
@@ -96,7 +104,6 @@ def hub_revision(resolved: str) -> str | None:
     if Path(resolved).exists():
         return None
     try:
-
         path = cached_file(resolved, "config.json", _raise_exceptions_for_missing_entries=False)
     except Exception:  # revision is provenance, never a reason to fail
         return None
@@ -112,12 +119,18 @@ def _torch_dtype(dtype, for_training: bool):
         try:
             return getattr(torch, dtype)
         except AttributeError:
-            raise UserError(f"unknown dtype '{dtype}'; use float32, bfloat16, float16 or auto")
+            raise UserError(f"unknown dtype '{dtype}'; use float32, bfloat16, float16 or auto") from None
     return dtype
 
 
-def load_model(name: str, peft: str | None = None, dtype=None, trust_remote_code: bool = False,
-               for_training: bool = False, allow_pickle: bool = False):
+def load_model(
+    name: str,
+    peft: str | None = None,
+    dtype=None,
+    trust_remote_code: bool = False,
+    for_training: bool = False,
+    allow_pickle: bool = False,
+):
     """(model, tokenizer) for an alias, hub id, checkpoint directory or adapter directory.
 
     An adapter directory (or `peft=`) loads its base and applies the adapter; for training the adapter is merged so
@@ -128,13 +141,23 @@ def load_model(name: str, peft: str | None = None, dtype=None, trust_remote_code
     torch_dtype = _torch_dtype(dtype, for_training)
     if Path(resolved).is_dir() and is_adapter_dir(resolved):
         if peft:
-            raise UserError(f"'{name}' is already a LoRA adapter; pass its base as --model and the adapter as --peft, "
-                            "or drop --peft")
-        return load_model(adapter_base(resolved), peft=resolved, dtype=dtype, trust_remote_code=trust_remote_code,
-                          for_training=for_training, allow_pickle=allow_pickle)
+            raise UserError(
+                f"'{name}' is already a LoRA adapter; pass its base as --model and the adapter as --peft, "
+                "or drop --peft"
+            )
+        return load_model(
+            adapter_base(resolved),
+            peft=resolved,
+            dtype=dtype,
+            trust_remote_code=trust_remote_code,
+            for_training=for_training,
+            allow_pickle=allow_pickle,
+        )
     if Path(resolved).is_dir() and not Path(resolved, "config.json").is_file():
-        raise UserError(f"'{name}' holds no model (no config.json or adapter_config.json); pass one of its "
-                        "checkpoint-N folders, or finish the run with `dlm train ... --resume`")
+        raise UserError(
+            f"'{name}' holds no model (no config.json or adapter_config.json); pass one of its "
+            "checkpoint-N folders, or finish the run with `dlm train ... --resume`"
+        )
 
     if Path(resolved).is_dir():
         check_local_model(name, Path(resolved), allow_pickle)
@@ -142,8 +165,12 @@ def load_model(name: str, peft: str | None = None, dtype=None, trust_remote_code
     if peft:
         check_adapter_fits(peft, resolved, name, trust_remote_code)
     try:
-        model = AutoModelForCausalLM.from_pretrained(resolved, dtype=torch_dtype, trust_remote_code=trust_remote_code,
-                                                     use_safetensors=None if allow_pickle else True)
+        model = AutoModelForCausalLM.from_pretrained(
+            resolved,
+            dtype=torch_dtype,
+            trust_remote_code=trust_remote_code,
+            use_safetensors=None if allow_pickle else True,
+        )
         tokenizer_source = peft if peft and _has_tokenizer(peft) else resolved
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=trust_remote_code)
     except OSError as err:
@@ -151,8 +178,10 @@ def load_model(name: str, peft: str | None = None, dtype=None, trust_remote_code
     except ValueError as err:  # transformers refuses a repo's own modeling code unless trust_remote_code
         if "trust_remote_code" not in str(err):
             raise
-        raise UserError(f"model '{name}' ships its own code, which runs on your machine if loaded; re-run with "
-                        "--trust-remote-code only if you trust its source") from None
+        raise UserError(
+            f"model '{name}' ships its own code, which runs on your machine if loaded; re-run with "
+            "--trust-remote-code only if you trust its source"
+        ) from None
     if tokenizer.pad_token is None:  # GPT-2 has none; padding positions are masked out of the loss anyway
         tokenizer.pad_token = tokenizer.eos_token
     if peft:
@@ -161,8 +190,10 @@ def load_model(name: str, peft: str | None = None, dtype=None, trust_remote_code
 
 
 def _has_tokenizer(directory: str) -> bool:
-    return any(Path(directory, f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.json",
-                                                      "tokenizer.model"))
+    return any(
+        Path(directory, f).is_file()
+        for f in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
+    )
 
 
 def _complete_safetensors(path: Path) -> bool:
@@ -187,32 +218,41 @@ def check_local_model(name: str, directory: Path, allow_pickle: bool) -> None:
     weights = sorted(p.name for p in directory.iterdir() if p.suffix in (".safetensors", ".bin", ".pt", ".pth"))
     pickled = [w for w in weights if not w.endswith(".safetensors") and w != "training_args.bin"]
     if not pickled and not any(w.endswith(".safetensors") for w in weights):
-        raise UserError(f"'{name}' has no weights (no *.safetensors); pass a finished output dir or one of its "
-                        "checkpoint-N folders")
+        raise UserError(
+            f"'{name}' has no weights (no *.safetensors); pass a finished output dir or one of its checkpoint-N folders"
+        )
     if pickled and not any(w.endswith(".safetensors") for w in weights) and not allow_pickle:
-        raise UserError(f"'{name}' has pickled weights only ({', '.join(pickled)}), which can run code when "
-                        "loaded; convert them to safetensors, or pass --allow_pickle if you trust their source")
+        raise UserError(
+            f"'{name}' has pickled weights only ({', '.join(pickled)}), which can run code when "
+            "loaded; convert them to safetensors, or pass --allow_pickle if you trust their source"
+        )
     try:
         config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise UserError(f"'{name}': config.json is unreadable ({type(err).__name__}); copy it again from the "
-                        "model it came from") from None
+        raise UserError(
+            f"'{name}': config.json is unreadable ({type(err).__name__}); copy it again from the model it came from"
+        ) from None
     if not isinstance(config, dict) or "model_type" not in config:
-        raise UserError(f"'{name}': config.json is not a model config (a JSON object with model_type); copy it "
-                        "again from the model it came from")
+        raise UserError(
+            f"'{name}': config.json is not a model config (a JSON object with model_type); copy it "
+            "again from the model it came from"
+        )
     for weight in (directory / w for w in weights if w.endswith(".safetensors")):
         if not _complete_safetensors(weight):
-            raise UserError(f"'{name}': {weight.name} is truncated or empty; the save did not finish - use an "
-                            "earlier checkpoint-N or train again")
+            raise UserError(
+                f"'{name}': {weight.name} is truncated or empty; the save did not finish - use an "
+                "earlier checkpoint-N or train again"
+            )
     if not _has_tokenizer(str(directory)):
-        raise UserError(f"'{name}' has no tokenizer (no tokenizer.json / tokenizer_config.json / vocab.json); copy "
-                        "the tokenizer files of its base model into it")
+        raise UserError(
+            f"'{name}' has no tokenizer (no tokenizer.json / tokenizer_config.json / vocab.json); copy "
+            "the tokenizer files of its base model into it"
+        )
 
 
 def check_adapter_fits(adapter_dir: str, resolved: str, name: str, trust_remote_code: bool) -> None:
     """Before any weights load: the input widths of the adapter's LoRA A matrices (read from the safetensors
     header) must be widths the base model has (hidden or intermediate size); else it was trained on another base."""
-
 
     path = Path(adapter_dir, "adapter_model.safetensors")
     try:
@@ -223,20 +263,29 @@ def check_adapter_fits(adapter_dir: str, resolved: str, name: str, trust_remote_
     except (OSError, struct.error, ValueError):
         return  # unreadable pieces fail with their own message when loaded
     hidden = getattr(config, "hidden_size", None) or getattr(config, "n_embd", None)
-    inner = getattr(config, "intermediate_size", None) or getattr(config, "n_inner", None) or (4 * hidden if hidden
-                                                                                              else None)
-    widths = {v["shape"][1] for k, v in header.items() if "lora_A" in k and isinstance(v, dict) and
-              len(v.get("shape") or []) == 2}
+    inner = (
+        getattr(config, "intermediate_size", None)
+        or getattr(config, "n_inner", None)
+        or (4 * hidden if hidden else None)
+    )
+    widths = {
+        v["shape"][1]
+        for k, v in header.items()
+        if "lora_A" in k and isinstance(v, dict) and len(v.get("shape") or []) == 2
+    }
     if hidden and widths - {hidden, inner}:
-        raise UserError(f"adapter '{adapter_dir}' was trained on a base of another size than '{name}' (its LoRA "
-                        f"inputs are {sorted(widths)} wide, the model's {hidden}/{inner}); pass the base model it "
-                        "was trained on")
+        raise UserError(
+            f"adapter '{adapter_dir}' was trained on a base of another size than '{name}' (its LoRA "
+            f"inputs are {sorted(widths)} wide, the model's {hidden}/{inner}); pass the base model it "
+            "was trained on"
+        )
 
 
 def _apply_adapter(model, adapter_dir: str, merge: bool):
     if not Path(adapter_dir, "adapter_config.json").is_file():
-        raise UserError(f"adapter '{adapter_dir}' not found (no adapter_config.json); pass a LoRA output_dir of "
-                        "`dlm train --lora`")
+        raise UserError(
+            f"adapter '{adapter_dir}' not found (no adapter_config.json); pass a LoRA output_dir of `dlm train --lora`"
+        )
 
     adapter_config(adapter_dir)
     try:
@@ -244,23 +293,28 @@ def _apply_adapter(model, adapter_dir: str, merge: bool):
     except RuntimeError as err:
         if "size mismatch" not in str(err):
             raise
-        raise UserError(f"adapter '{adapter_dir}' was trained on a base of another size than "
-                        f"{getattr(model, 'name_or_path', 'this model')} ({str(err).splitlines()[1].strip()[:120]}"
-                        "...); pass the base model it was trained on") from None
+        raise UserError(
+            f"adapter '{adapter_dir}' was trained on a base of another size than "
+            f"{getattr(model, 'name_or_path', 'this model')} ({str(err).splitlines()[1].strip()[:120]}"
+            "...); pass the base model it was trained on"
+        ) from None
     return model.merge_and_unload() if merge else model
 
 
 def _load_error(name: str, resolved: str, err: Exception) -> str:
     text = str(err).splitlines()[0] if str(err) else err.__class__.__name__
     if Path(resolved).is_dir():  # a local checkpoint: the hub is not involved, the directory is incomplete
-        return (f"checkpoint '{name}' is incomplete ({text[:160]}); pass a complete checkpoint-N folder "
-                "(model.safetensors + config.json + tokenizer), or finish the run with `dlm train ... --resume`")
+        return (
+            f"checkpoint '{name}' is incomplete ({text[:160]}); pass a complete checkpoint-N folder "
+            "(model.safetensors + config.json + tokenizer), or finish the run with `dlm train ... --resume`"
+        )
     if os.environ.get("HF_HUB_OFFLINE") == "1" or "connect" in text.lower():
-
         close = difflib.get_close_matches(name, list(ALIASES) + list(LOCAL_ALIASES), n=1, cutoff=0.6)
         hint = f"; did you mean '{close[0]}'?" if close and "/" not in name else ""
-        return (f"cannot load model '{name}' ({resolved}): not in the local cache and the Hugging Face Hub is "
-                f"unreachable/offline; download it first or pass a local checkpoint directory{hint}")
+        return (
+            f"cannot load model '{name}' ({resolved}): not in the local cache and the Hugging Face Hub is "
+            f"unreachable/offline; download it first or pass a local checkpoint directory{hint}"
+        )
     if "gated" in text.lower() or "401" in text or "403" in text:
         return f"model '{resolved}' is gated; accept its licence on the Hub and set HF_TOKEN"
     return f"cannot load model '{name}' ({resolved}): {text}"
@@ -271,8 +325,10 @@ def check_max_length(model, max_length: int, name: str) -> None:
     config = model.config
     positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
     if positions and max_length > positions:
-        raise UserError(f"--max_length {max_length} is more than {name} can take ({positions} positions); "
-                        f"use --max_length {positions} or less")
+        raise UserError(
+            f"--max_length {max_length} is more than {name} can take ({positions} positions); "
+            f"use --max_length {positions} or less"
+        )
 
 
 def lora_targets(model) -> tuple[list[str] | str, bool]:
@@ -314,15 +370,23 @@ def apply_lora(model, r: int, alpha: int, dropout: float, targets: list[str] | N
     default_targets, fan_in_fan_out = lora_targets(model)
     if targets:  # accept both `--lora_target_modules a b` and `--lora_target_modules a,b`
         targets = [t.strip() for item in targets for t in item.split(",") if t.strip()]
-    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets or default_targets,
-                        fan_in_fan_out=fan_in_fan_out, task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=targets or default_targets,
+        fan_in_fan_out=fan_in_fan_out,
+        task_type="CAUSAL_LM",
+    )
     try:
         return get_peft_model(model, config)
     except ValueError as err:
         if "not found" in str(err) or "target modules" in str(err).lower():
             names = sorted({n.rsplit(".", 1)[-1] for n, _ in model.named_modules() if n})
-            raise UserError(f"--lora_target_modules {','.join(targets or [])}: not in this model; "
-                            f"module names include {', '.join(names[:20])}") from None
+            raise UserError(
+                f"--lora_target_modules {','.join(targets or [])}: not in this model; "
+                f"module names include {', '.join(names[:20])}"
+            ) from None
         raise
 
 

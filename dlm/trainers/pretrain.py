@@ -12,10 +12,11 @@ Finite datasets are packed once into arrays (shuffled per epoch by the Trainer's
 skip consumed batches); streamed datasets (`datasets.IterableDataset`) are tokenised and packed lazily, so a run
 of N steps reads about N x batch x max_length tokens of the corpus.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 import datasets
 import numpy as np
@@ -64,8 +65,9 @@ def document_token_ids(texts: Iterable[str], tokenizer) -> Iterator[list[int]]:
         yield from encode(batch)
 
 
-def pack_token_ids(documents: Iterable[list[int]], max_length: int, pad_id: int,
-                   stats: PackStats | None = None) -> Iterator[tuple[list[int], list[int], int]]:
+def pack_token_ids(
+    documents: Iterable[list[int]], max_length: int, pad_id: int, stats: PackStats | None = None
+) -> Iterator[tuple[list[int], list[int], int]]:
     """Blocks (input_ids, position_ids, n_real) of exactly max_length; only the last block may hold padding,
     always at its end (position ids 0.. as a segment of its own, never a prediction target)."""
     stats = stats if stats is not None else PackStats()
@@ -77,7 +79,7 @@ def pack_token_ids(documents: Iterable[list[int]], max_length: int, pad_id: int,
         stats.padded_rows += -(-len(doc) // max_length)
         start = 0
         while start < len(doc):
-            piece = doc[start:start + max_length - len(ids)]
+            piece = doc[start : start + max_length - len(ids)]
             ids.extend(piece)
             positions.extend(range(len(piece)))
             start += len(piece)
@@ -99,8 +101,12 @@ def block_example(ids, positions, n_real: int) -> dict:
     labels = input_ids.clone()
     labels[position_ids == 0] = IGNORE_INDEX
     labels[n_real:] = IGNORE_INDEX
-    return {"input_ids": input_ids, "position_ids": position_ids, "labels": labels,
-            "real_tokens": torch.tensor(n_real, dtype=torch.long)}
+    return {
+        "input_ids": input_ids,
+        "position_ids": position_ids,
+        "labels": labels,
+        "real_tokens": torch.tensor(n_real, dtype=torch.long),
+    }
 
 
 def texts_of(dataset, column: str = "text") -> Iterator[str]:
@@ -116,13 +122,12 @@ class PackedBlocks(torch.utils.data.Dataset):
         self.stats = PackStats()
         ids, positions, n_real = [], [], []
         for block_ids, block_positions, real in pack_token_ids(
-                document_token_ids(texts_of(dataset, column), tokenizer), max_length,
-                tokenizer.pad_token_id, self.stats):
+            document_token_ids(texts_of(dataset, column), tokenizer), max_length, tokenizer.pad_token_id, self.stats
+        ):
             ids.append(np.asarray(block_ids, dtype=np.int32))
             positions.append(np.asarray(block_positions, dtype=np.int32))
             n_real.append(real)
         if not ids:
-
             raise UserError("the training data holds no text to pretrain on; check --dataset/--data_fraction")
         self.ids, self.positions, self.n_real = np.stack(ids), np.stack(positions), n_real
 
@@ -131,6 +136,7 @@ class PackedBlocks(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         return block_example(self.ids[index], self.positions[index], self.n_real[index])
+
 
 class StreamedBlocks(torch.utils.data.IterableDataset):
     """A streamed corpus, tokenised and packed while training consumes it."""
@@ -193,11 +199,16 @@ def counting_trainer(base):
 def build_pretrain_trainer(model, tokenizer, dataset, args_kwargs: dict, max_length: int, callbacks=()):
     """A Trainer over packed blocks of `dataset` (column "text")."""
 
-
     fuse_activations(model)
     blocks = packed_dataset(dataset, tokenizer, max_length)
     # remove_unused_columns would strip real_tokens before training_step sees it
     args = TrainingArguments(**args_kwargs, remove_unused_columns=False)
-    trainer = counting_trainer(Trainer)(model=model, args=args, train_dataset=blocks, processing_class=tokenizer,
-                                        data_collator=default_data_collator, callbacks=list(callbacks))
+    trainer = counting_trainer(Trainer)(
+        model=model,
+        args=args,
+        train_dataset=blocks,
+        processing_class=tokenizer,
+        data_collator=default_data_collator,
+        callbacks=list(callbacks),
+    )
     return trainer, blocks

@@ -3,6 +3,7 @@
 On a terminal the line is redrawn in place; in logs (CI, nohup) one line is written per logging step. Only the
 main process prints.
 """
+
 from __future__ import annotations
 
 import sys
@@ -48,8 +49,10 @@ class ProgressLine(TrainerCallback):
         tokens_per_s = (state.num_input_tokens_seen - self.start_tokens) / elapsed
         eta = (state.max_steps - state.global_step) * elapsed / steps_done if steps_done else float("nan")
         loss = "?" if self.loss is None else f"{self.loss:.4f}"
-        return (f"step {state.global_step}/{state.max_steps} | loss {loss} | {tokens_per_s:,.0f} tok/s | "
-                f"ETA {format_duration(eta)}")
+        return (
+            f"step {state.global_step}/{state.max_steps} | loss {loss} | {tokens_per_s:,.0f} tok/s | "
+            f"ETA {format_duration(eta)}"
+        )
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:

@@ -4,6 +4,7 @@
 before anything else, so that all ranks can agree on values only rank 0 should choose (the run id) and so that
 no rank creates files before every rank has checked the output directory.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -57,7 +58,6 @@ def broadcast_from_main(value):
 
 def barrier() -> None:
     if world_size() > 1:
-
         dist.barrier()
 
 
@@ -66,8 +66,9 @@ def check_report_to(report_to: str) -> None:
 
     needs = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}.get(report_to, ())
     if needs and not any(importlib.util.find_spec(m) for m in needs):
-        raise UserError(f"--report_to {report_to} needs the {needs[0]} package: pip install {needs[0]} "
-                        "(or use --report_to none)")
+        raise UserError(
+            f"--report_to {report_to} needs the {needs[0]} package: pip install {needs[0]} (or use --report_to none)"
+        )
 
 
 def cpu_supports_bf16() -> bool:

@@ -17,6 +17,7 @@
 - SFTConfig defaults that would break or slow a CPU run (bf16=True, gradient checkpointing on) are overridden by
   the caller's precision and checkpointing choices.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -48,14 +49,18 @@ def sft_columns_only(dataset):
 
 def build_sft_trainer(model, tokenizer, dataset, args_kwargs: dict, max_length: int, callbacks=()):
 
-
     fuse_activations(model)
-    config = SFTConfig(**args_kwargs, max_length=max_length, packing=True, packing_strategy=PACKING_STRATEGY,
-                       completion_only_loss=True)
+    config = SFTConfig(
+        **args_kwargs, max_length=max_length, packing=True, packing_strategy=PACKING_STRATEGY, completion_only_loss=True
+    )
     rows = not uses_varlen_attention(model)
-    trainer = counting_trainer(EqualRowsSFTTrainer if rows else DlmSFTTrainer)(model=model, args=config,
-                                                     train_dataset=sft_columns_only(dataset),
-                                                     processing_class=tokenizer, callbacks=list(callbacks))
+    trainer = counting_trainer(EqualRowsSFTTrainer if rows else DlmSFTTrainer)(
+        model=model,
+        args=config,
+        train_dataset=sft_columns_only(dataset),
+        processing_class=tokenizer,
+        callbacks=list(callbacks),
+    )
     if rows:
         trainer.data_collator = PackedRowsCollator(pad_token_id=tokenizer.pad_token_id)
     return trainer
@@ -75,12 +80,10 @@ class DlmSFTTrainer(SFTTrainer):
 
     def _prepare_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
         if not (packing and self.equal_rows):
-            return super()._prepare_dataset(dataset, processing_class, args, packing, formatting_func,
-                                            dataset_name)
+            return super()._prepare_dataset(dataset, processing_class, args, packing, formatting_func, dataset_name)
 
         # TRL's unpacked preparation: tokenise, mask the prompt, cut at max_length, drop unsupervised rows
-        tokenized = super()._prepare_dataset(dataset, processing_class, args, False, formatting_func,
-                                             dataset_name)
+        tokenized = super()._prepare_dataset(dataset, processing_class, args, False, formatting_func, dataset_name)
         return pack_equal_rows(tokenized, args.max_length)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -129,8 +132,9 @@ def supervised_positions_loss(model, inputs: dict, num_items_in_batch=None):
     keep = (targets != -100).any(dim=0).nonzero().squeeze(-1)
     logits = model(**inputs, logits_to_keep=keep).logits
     picked = targets[:, keep]
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), picked.reshape(-1), ignore_index=-100,
-                           reduction="sum")
+    loss = F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)).float(), picked.reshape(-1), ignore_index=-100, reduction="sum"
+    )
     if num_items_in_batch is None:
         num_items_in_batch = (picked != -100).sum()
     return loss / num_items_in_batch
@@ -164,8 +168,12 @@ class PackedRowsCollator:
             positions.append(row_positions)
             labels.append(row_labels)
             real.append(n)
-        return {"input_ids": torch.tensor(ids), "position_ids": torch.tensor(positions),
-                "labels": torch.tensor(labels), "real_tokens": torch.tensor(real)}
+        return {
+            "input_ids": torch.tensor(ids),
+            "position_ids": torch.tensor(positions),
+            "labels": torch.tensor(labels),
+            "real_tokens": torch.tensor(real),
+        }
 
 
 def packing_stats(packed_dataset, max_length: int, limit: int | None = None) -> dict:
@@ -186,5 +194,10 @@ def packing_stats(packed_dataset, max_length: int, limit: int | None = None) -> 
             break
     if not rows:
         return {"bin_fill": None, "padded_efficiency": None, "packed_rows": 0, "examples": 0}
-    return {"bin_fill": tokens / (rows * max_length), "padded_efficiency": tokens / (examples * max_length),
-            "packed_rows": rows, "examples": examples, "examples_at_max_length": at_max}
+    return {
+        "bin_fill": tokens / (rows * max_length),
+        "padded_efficiency": tokens / (examples * max_length),
+        "packed_rows": rows,
+        "examples": examples,
+        "examples_at_max_length": at_max,
+    }

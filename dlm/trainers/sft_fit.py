@@ -7,6 +7,7 @@ the instruction and the start of the text; the end of the text and "Answer:" sta
 that alone does not fit keeps its start (TRL's cut) and is counted apart. Both counts go into the run record and the
 training summary.
 """
+
 from __future__ import annotations
 
 FLAG = "_dlm_fit"  # 0 fits, 1 prompt cut from the left, 2 completion alone too long
@@ -41,6 +42,9 @@ def fit_to_max_length(dataset, tokenizer, max_length: int):
     if not hasattr(mapped, "column_names") or mapped.column_names is None or not hasattr(mapped, "__len__"):
         return mapped.remove_columns([FLAG]), None
     flags = mapped[FLAG]
-    counts = {"examples": len(flags), "prompts_cut_from_left": sum(1 for f in flags if f == 1),
-              "completions_too_long": sum(1 for f in flags if f == 2)}
+    counts = {
+        "examples": len(flags),
+        "prompts_cut_from_left": sum(1 for f in flags if f == 1),
+        "completions_too_long": sum(1 for f in flags if f == 2),
+    }
     return mapped.remove_columns([FLAG]), counts

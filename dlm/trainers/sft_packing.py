@@ -12,6 +12,7 @@ An example is never split (its completion would be trained without its prompt); 
 `max_length` were already cut to it by TRL's preparation. Packing works on windows of `WINDOW` examples (the
 whole of a small dataset; streamed datasets pack lazily window by window); the trainer's sampler shuffles rows.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -96,5 +97,10 @@ def _pack_window(batch: dict, capacity: int) -> dict:
 def pack_equal_rows(tokenized, max_length: int):
     """Tokenized SFT examples (`input_ids`, `labels`, each at most `max_length` long) -> packed rows with
     `seq_lengths`, the layout TRL's packing produces (so the collators and `packing_stats` read both)."""
-    return tokenized.select_columns(list(PACKED_COLUMNS)).map(_pack_window, batched=True, batch_size=WINDOW, fn_kwargs={"capacity": max_length},
-                         remove_columns=list(PACKED_COLUMNS))
+    return tokenized.select_columns(list(PACKED_COLUMNS)).map(
+        _pack_window,
+        batched=True,
+        batch_size=WINDOW,
+        fn_kwargs={"capacity": max_length},
+        remove_columns=list(PACKED_COLUMNS),
+    )

@@ -4,6 +4,7 @@ Trained on the text of `samples/`, so every sample dataset tokenises into real s
 whole pipeline (train, evaluate, report) runs on any machine without a download; its scores mean nothing.
 Built on first use and cached (`DLM_CACHE`, default ~/.cache/dlm); no weights are committed.
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,8 +33,10 @@ SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples"
 EOS = "<|endoftext|>"
 # A small chat template of the usual shape (role markers, an end-of-turn marker, a generation prompt), so the
 # chat-template path (--chat-template, lm_eval --apply_chat_template, chat SFT) runs offline on the tiny model.
-CHAT_TEMPLATE = ("{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}<|end|>\n"
-                 "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}<|end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
 
 
 def cache_root() -> Path:
@@ -57,8 +60,6 @@ def tiny_gpt2_path() -> Path:
 
 def sample_texts(root: Path = SAMPLES_DIR) -> list[str]:
     """Every string value in the sample snapshots (parquet, csv, json, jsonl), in a stable order."""
-
-
 
     texts: list[str] = []
 
@@ -85,17 +86,30 @@ def build_tiny_gpt2(out_dir: Path, vocab_size: int = 4096, n_positions: int = 10
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    bpe = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=[EOS],
-                              initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    bpe = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=[EOS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(texts, bpe)
     # GPT-2 convention: one special token serves as bos, eos, unk and pad.
-    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=EOS, eos_token=EOS, unk_token=EOS,
-                                     pad_token=EOS, model_max_length=n_positions)
+    hf_tok = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=EOS, eos_token=EOS, unk_token=EOS, pad_token=EOS, model_max_length=n_positions
+    )
     hf_tok.chat_template = CHAT_TEMPLATE
     torch.manual_seed(seed)
-    config = GPT2Config(n_layer=2, n_head=2, n_embd=64, n_positions=n_positions, vocab_size=len(hf_tok),
-                        bos_token_id=hf_tok.bos_token_id, eos_token_id=hf_tok.eos_token_id,
-                        pad_token_id=hf_tok.pad_token_id)
+    config = GPT2Config(
+        n_layer=2,
+        n_head=2,
+        n_embd=64,
+        n_positions=n_positions,
+        vocab_size=len(hf_tok),
+        bos_token_id=hf_tok.bos_token_id,
+        eos_token_id=hf_tok.eos_token_id,
+        pad_token_id=hf_tok.pad_token_id,
+    )
     model = GPT2LMHeadModel(config)
     model.generation_config.pad_token_id = hf_tok.pad_token_id
     out_dir.mkdir(parents=True, exist_ok=True)

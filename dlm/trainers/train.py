@@ -5,6 +5,7 @@ and files appear only when the Trainer saves its first checkpoint. The run recor
 rank 0 (atomically, secrets scrubbed) to `cfg.results_dir`, and a copy lands in the output directory
 (`dlm_train.json`) so a later run that starts from this checkpoint can see where it came from.
 """
+
 from __future__ import annotations
 
 import json
@@ -94,7 +95,6 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
     runtime.check_report_to(cfg.report_to)
     runtime.precision(cfg.bf16)  # an impossible --bf16 fails here, before anything is loaded or written
     if cfg.chat_template:  # a model without a template, or a missing file: before the output dir is touched
-
         check(cfg.model, cfg.chat_template, trust_remote_code=cfg.trust_remote_code)
     runtime.init_distributed()
     run_id = runtime.broadcast_from_main(new_run_id(run_slug(cfg)))
@@ -123,48 +123,57 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
     check_max_length(model, cfg.max_length, cfg.model)
     dataset, data_info = _training_data(cfg)
 
-
     set_seed(cfg.seed)
     if cfg.lora:
-
         model = apply_lora(model, cfg.adapter.r, cfg.adapter.alpha, cfg.adapter.dropout, cfg.adapter.targets)
         if cfg.gradient_checkpointing:  # checkpointed blocks need an input that requires grad to backprop into LoRA
             model.enable_input_require_grads()
-
 
     trainable_params, total_params = count_params(model)
     learning_rate = cfg.learning_rate or default_lr(cfg.mode, cfg.lora, total_params)
     args_kwargs = _training_args(cfg, output_dir, learning_rate)
 
-
     time_estimate = estimate.before_training(cfg, total_params, resumed_step(resume_from), runtime.world_size(), main)
 
     curve = CurveRun(cfg, evaluator, output_dir, resume_from is not None, tokenizer)
-    callbacks = [make_progress_callback(), clock.callback(), NoteEntries(output_dir), finite_loss_callback(),
-                 estimate.calibration_callback(time_estimate, scoring_s=lambda: curve.eval_seconds), *([curve.callback] if curve.callback else [])]
+    callbacks = [
+        make_progress_callback(),
+        clock.callback(),
+        NoteEntries(output_dir),
+        finite_loss_callback(),
+        estimate.calibration_callback(time_estimate, scoring_s=lambda: curve.eval_seconds),
+        *([curve.callback] if curve.callback else []),
+    ]
     if cfg.mode == "pretrain":
-
         trainer, blocks = build_pretrain_trainer(model, tokenizer, dataset, args_kwargs, cfg.max_length, callbacks)
         packing = {"padded_efficiency": None}  # filled from blocks.stats after training (streams pack lazily)
     else:
-
         if template is not None:
             dataset = chat.as_chat_pairs(dataset, tokenizer, cfg.system_instruction)
         dataset, fitted = fit_to_max_length(dataset, tokenizer, cfg.max_length)
         if fitted and (fitted["prompts_cut_from_left"] or fitted["completions_too_long"]) and main:
-            print(f"warning: {fitted['prompts_cut_from_left']} of {fitted['examples']} examples do not fit "
-                  f"--max_length {cfg.max_length}: their prompts are cut from the left so the completion is kept"
-                  + (f"; {fitted['completions_too_long']} completions alone are longer and keep their start"
-                     if fitted["completions_too_long"] else ""), file=sys.stderr, flush=True)
+            print(
+                f"warning: {fitted['prompts_cut_from_left']} of {fitted['examples']} examples do not fit "
+                f"--max_length {cfg.max_length}: their prompts are cut from the left so the completion is kept"
+                + (
+                    f"; {fitted['completions_too_long']} completions alone are longer and keep their start"
+                    if fitted["completions_too_long"]
+                    else ""
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
         trainer, blocks = build_sft_trainer(model, tokenizer, dataset, args_kwargs, cfg.max_length, callbacks), None
         # a streamed dataset: estimate from its first rows (re-read from the start; training reads them again)
-        packing = packing_stats(trainer.train_dataset, cfg.max_length,
-                                limit=200 if data_info.get("streamed") else None)
+        packing = packing_stats(trainer.train_dataset, cfg.max_length, limit=200 if data_info.get("streamed") else None)
         packing["fit_to_max_length"] = fitted  # None: a streamed set, fitted row by row and not counted
         if packing.get("examples_at_max_length") and main:
-            print(f"warning: {packing['examples_at_max_length']} of {packing['examples']} examples reach "
-                  f"--max_length {cfg.max_length} and are cut there; raise --max_length to keep their ends",
-                  file=sys.stderr, flush=True)
+            print(
+                f"warning: {packing['examples_at_max_length']} of {packing['examples']} examples reach "
+                f"--max_length {cfg.max_length} and are cut there; raise --max_length to keep their ends",
+                file=sys.stderr,
+                flush=True,
+            )
     _quiet_trainer(trainer)
     curve.attach(trainer)
     check_has_examples(trainer.train_dataset, cfg.max_length)
@@ -182,31 +191,59 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
         output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
         check_finite_weights(trainer.model)
     except NonFiniteTraining as err:
-        message = (f"{err}; the run is recorded as failed and its checkpoints are not to be trusted. Lower "
-                   f"--learning_rate (it was {learning_rate:g}) or check the data")
+        message = (
+            f"{err}; the run is recorded as failed and its checkpoints are not to be trusted. Lower "
+            f"--learning_rate (it was {learning_rate:g}) or check the data"
+        )
         if main:
-
-            write_record(cfg.results_dir, {"kind": "train", "run_id": run_id, "status": "failed", "error": message,
-                                           "command": list(sys.argv), "model": {"name": cfg.model},
-                                           "train": {"config": cfg.to_dict(), "output_dir": str(output_dir)}})
+            write_record(
+                cfg.results_dir,
+                {
+                    "kind": "train",
+                    "run_id": run_id,
+                    "status": "failed",
+                    "error": message,
+                    "command": list(sys.argv),
+                    "model": {"name": cfg.model},
+                    "train": {"config": cfg.to_dict(), "output_dir": str(output_dir)},
+                },
+            )
         raise UserError(message) from None
     train_seconds = time.time() - train_start - curve.eval_seconds  # scoring curve points is not training
 
     final_model = _save_final(trainer, tokenizer, output_dir, cfg, model_info)
     if blocks is not None:  # pretrain: what packing gave vs padding each document to max_length
-        packing = {"padded_efficiency": blocks.stats.padded_efficiency(cfg.max_length),
-                   "documents": blocks.stats.documents, "blocks": blocks.stats.blocks}
-    record = _record(cfg, run_id, output_dir, trainer, output, packing, data_info, model_info, learning_rate,
-                     trainable_params, total_params, train_seconds, time.time() - started)
+        packing = {
+            "padded_efficiency": blocks.stats.padded_efficiency(cfg.max_length),
+            "documents": blocks.stats.documents,
+            "blocks": blocks.stats.blocks,
+        }
+    record = _record(
+        cfg,
+        run_id,
+        output_dir,
+        trainer,
+        output,
+        packing,
+        data_info,
+        model_info,
+        learning_rate,
+        trainable_params,
+        total_params,
+        train_seconds,
+        time.time() - started,
+    )
     record["status"] = status
     totals = clock.totals()  # summed over every process that trained this output dir (a resumed run)
-    record["train"].update(wall_time_s=totals["wall_time_s"],
-                           train_time_s=round(totals["train_time_s"] - curve.eval_seconds, 3),
-                           processes=totals["processes"], this_process_wall_time_s=totals["this_process_wall_time_s"],
-                           time_estimate={**time_estimate, "actual_train_s": round(train_seconds, 3)},
-                           **curve.record_fields())
+    record["train"].update(
+        wall_time_s=totals["wall_time_s"],
+        train_time_s=round(totals["train_time_s"] - curve.eval_seconds, 3),
+        processes=totals["processes"],
+        this_process_wall_time_s=totals["this_process_wall_time_s"],
+        time_estimate={**time_estimate, "actual_train_s": round(train_seconds, 3)},
+        **curve.record_fields(),
+    )
     if main:
-
         write_record(cfg.results_dir, record)
         _write_json(output_dir / RECORD_IN_OUTPUT, record)
         _write_lineage(cfg, run_id, output_dir, model_info)
@@ -220,17 +257,25 @@ def _load_for_training(cfg: TrainConfig):
 
     resolved = resolve_model(cfg.model)
     from_adapter = Path(resolved).is_dir() and is_adapter_dir(resolved)
-    model, tokenizer = load_model(cfg.model, trust_remote_code=cfg.trust_remote_code, for_training=True,
-                                  allow_pickle=cfg.allow_pickle)
-    model_info = {"name": cfg.model, "resolved": resolved, "revision": hub_revision(resolved),
-                  "from_adapter": from_adapter, "base_model": getattr(model, "name_or_path", None)}
+    model, tokenizer = load_model(
+        cfg.model, trust_remote_code=cfg.trust_remote_code, for_training=True, allow_pickle=cfg.allow_pickle
+    )
+    model_info = {
+        "name": cfg.model,
+        "resolved": resolved,
+        "revision": hub_revision(resolved),
+        "from_adapter": from_adapter,
+        "base_model": getattr(model, "name_or_path", None),
+    }
     upstream = Path(resolved, RECORD_IN_OUTPUT)
     if upstream.is_file():  # sequential training: remember what the starting checkpoint was trained on
         try:
             previous = json.loads(upstream.read_text(encoding="utf-8"))
-            model_info["previous_run"] = {"run_id": previous.get("run_id"),
-                                          "mode": (previous.get("train") or {}).get("mode"),
-                                          "data": ((previous.get("train") or {}).get("data") or {}).get("parts")}
+            model_info["previous_run"] = {
+                "run_id": previous.get("run_id"),
+                "mode": (previous.get("train") or {}).get("mode"),
+                "data": ((previous.get("train") or {}).get("data") or {}).get("parts"),
+            }
         except (OSError, ValueError):
             pass
     return model, tokenizer, model_info
@@ -238,20 +283,29 @@ def _load_for_training(cfg: TrainConfig):
 
 def _training_data(cfg: TrainConfig):
 
-    return training_dataset(cfg.data, cfg.mode, data_dir=cfg.data_dir, seed=cfg.seed,
-                            data_fraction=cfg.data_fraction)
+    return training_dataset(cfg.data, cfg.mode, data_dir=cfg.data_dir, seed=cfg.seed, data_fraction=cfg.data_fraction)
 
 
 def _training_args(cfg: TrainConfig, output_dir: Path, learning_rate: float) -> dict:
     """Keyword arguments shared by TrainingArguments (pretrain) and SFTConfig (sft)."""
     return dict(
-        output_dir=str(output_dir), max_steps=cfg.max_steps, per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps, learning_rate=learning_rate,
-        warmup_steps=cfg.warmup_steps, logging_steps=cfg.logging_steps, logging_first_step=True,
-        save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
-        seed=cfg.seed, report_to=cfg.report_to, disable_tqdm=True,
+        output_dir=str(output_dir),
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=learning_rate,
+        warmup_steps=cfg.warmup_steps,
+        logging_steps=cfg.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        seed=cfg.seed,
+        report_to=cfg.report_to,
+        disable_tqdm=True,
         activation_checkpointing=cfg.gradient_checkpointing,
-        dataloader_num_workers=0, ddp_find_unused_parameters=False,
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,
         **runtime.precision(cfg.bf16),
     )
 
@@ -286,8 +340,21 @@ def _save_final(trainer, tokenizer, output_dir: Path, cfg: TrainConfig, model_in
     return model
 
 
-def _record(cfg, run_id, output_dir, trainer, output, packing, data_info, model_info, learning_rate,
-            trainable_params, total_params, train_seconds, wall_seconds) -> dict:
+def _record(
+    cfg,
+    run_id,
+    output_dir,
+    trainer,
+    output,
+    packing,
+    data_info,
+    model_info,
+    learning_rate,
+    trainable_params,
+    total_params,
+    train_seconds,
+    wall_seconds,
+) -> dict:
     state = trainer.state
     losses = [[entry["step"], entry["loss"]] for entry in state.log_history if "loss" in entry]
     positions = trainer.positions_processed
@@ -297,9 +364,14 @@ def _record(cfg, run_id, output_dir, trainer, output, packing, data_info, model_
         "run_id": run_id,
         "status": "ok",
         "command": list(sys.argv),
-        "model": {"name": cfg.model, "resolved": model_info["resolved"], "revision": model_info["revision"],
-                  "peft": str(output_dir) if lora else None, "base_model": model_info["base_model"],
-                  "previous_run": model_info.get("previous_run")},
+        "model": {
+            "name": cfg.model,
+            "resolved": model_info["resolved"],
+            "revision": model_info["revision"],
+            "peft": str(output_dir) if lora else None,
+            "base_model": model_info["base_model"],
+            "previous_run": model_info.get("previous_run"),
+        },
         "approach": None,  # set by the pipeline (it knows whether this is one step of a sequence)
         "domain": None,
         "train": {
@@ -353,8 +425,16 @@ def _write_lineage(cfg: TrainConfig, run_id: str, output_dir: Path, model_info: 
     """dlm_lineage.json beside the weights (and beside a merged copy): what every later evaluation of this
     directory reads to know what it scores (dlm_data/lineage.py)."""
 
-    lineage = new_lineage(cfg.model, run_id, cfg.mode, [p.label() for p in cfg.data.parts], cfg.max_steps,
-                          cfg.lora, cfg.seed, resolved_start=model_info.get("resolved"))
+    lineage = new_lineage(
+        cfg.model,
+        run_id,
+        cfg.mode,
+        [p.label() for p in cfg.data.parts],
+        cfg.max_steps,
+        cfg.lora,
+        cfg.seed,
+        resolved_start=model_info.get("resolved"),
+    )
     write_lineage(output_dir, lineage)
     if (output_dir / MERGED_SUBDIR).is_dir():
         write_lineage(output_dir / MERGED_SUBDIR, {**lineage, "adapter": False, "merged": True})

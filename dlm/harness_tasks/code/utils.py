@@ -4,6 +4,7 @@ This is not a sandbox: the child runs with the user's permissions, in a fresh te
 limit (DLM_CODE_TIMEOUT seconds, default 30) and without the parent's secrets in its environment. That is why the
 task is marked `unsafe_code` and only runs after an explicit opt-in.
 """
+
 import os
 import subprocess
 import sys
@@ -14,9 +15,11 @@ SECRET_HINTS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "CREDENTIAL")
 
 
 def program_text(doc, completion: str) -> str:
-    return (f"{doc['complete_prompt']}{completion}\n\n"
-            f"import unittest\n{doc['test']}\n\n"
-            "if __name__ == '__main__':\n    unittest.main()\n")
+    return (
+        f"{doc['complete_prompt']}{completion}\n\n"
+        f"import unittest\n{doc['test']}\n\n"
+        "if __name__ == '__main__':\n    unittest.main()\n"
+    )
 
 
 def passes_tests(program: str, timeout: float) -> bool:
@@ -26,8 +29,14 @@ def passes_tests(program: str, timeout: float) -> bool:
         script = Path(workdir) / "solution_test.py"
         script.write_text(program, encoding="utf-8")
         try:
-            done = subprocess.run([sys.executable, str(script)], cwd=workdir, env=env, capture_output=True,
-                                  timeout=timeout, stdin=subprocess.DEVNULL)
+            done = subprocess.run(
+                [sys.executable, str(script)],
+                cwd=workdir,
+                env=env,
+                capture_output=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
         except subprocess.TimeoutExpired:
             return False
     return done.returncode == 0

@@ -1,4 +1,5 @@
 """What the finance YAMLs cannot say in Jinja: FiQA score binning and the AdaptLLM / FinanceMath scorers."""
+
 from dlm.harness_tasks.metrics import (
     classification_scores,
     convfinqa_match,

@@ -2,6 +2,7 @@
 
 (dlm_data.data.load_split already cleans the DeepMind rows of b'...' reprs and trailing newlines.)
 """
+
 import math
 
 from dlm.harness_tasks.metrics import parse_number
