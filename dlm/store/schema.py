@@ -97,6 +97,9 @@ def _convert(tp, value, where: str, meta, strict_keys: bool, depth: int = 0):
                 _convert(a, v, f"{where}[{i}]", {}, strict_keys, depth + 1) for i, (a, v) in enumerate(zip(args, value))
             )
         item = args[0] if args else Json
+        fast = _scalars(item, value, meta)  # per-document lists hold thousands of plain values
+        if fast is not None:
+            return tuple(fast) if origin is tuple else fast
         items = [_convert(item, v, f"{where}[{i}]", meta, strict_keys, depth + 1) for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict or tp is dict:
@@ -134,6 +137,27 @@ def _convert(tp, value, where: str, meta, strict_keys: bool, depth: int = 0):
             raise SchemaError(where, f"'{value[:40]}' is not one of {', '.join(choices)}")
         return value
     raise TypeError(f"{where}: the loader has no rule for {tp!r}")
+
+
+_PLAIN = {str: (str,), Json: (str, int, bool, type(None))}
+
+
+def _scalars(item, value, meta) -> list | None:
+    """`value` as a list when every element is a plain value of the item type that needs no further check
+    (strings; for free-form JSON also integers, booleans, null, finite floats and lists of those); None
+    otherwise (the element-wise path then names the first bad element)."""
+    kinds = _PLAIN.get(item)
+    if kinds is None or (meta or {}).get("choices"):
+        return None
+    free = item is Json
+    for v in value:
+        kind = type(v)
+        if kind in kinds or (free and kind is float and math.isfinite(v)):
+            continue
+        if free and kind is list and all(type(x) in kinds or (type(x) is float and math.isfinite(x)) for x in v):
+            continue
+        return None
+    return list(value)
 
 
 def _bounded(value, where: str, meta):
