@@ -33,6 +33,7 @@ from dlm.harness_tasks.api_models import (
     parse,
     run_api,
 )
+from dlm.harness_tasks.card_scores import add_scores
 from dlm.harness_tasks.catalog import TASKS_DIR, catalog, leaf_tasks, resolve_tasks
 from dlm.harness_tasks.checkpoint_curve import evaluate_checkpoints
 from dlm.harness_tasks.lm_eval_files import HarnessOutput, new_tracker, write_files
@@ -82,6 +83,9 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
         if cfg.output_path and harness is not None:  # lm-eval's own files, once the record they name exists
             for written in write_files(cfg, harness, record):
                 _progress(f"lm-eval file written: {written}")
+        card = add_scores(cfg, record)  # the scored directory's model card, where dlm trained it
+        if card is not None:
+            _progress(f"scores added to the model card {card}")
     return record
 
 

@@ -24,8 +24,9 @@ from dlm.errors import UserError
 from dlm.quiet import quiet_libraries as _quiet_libraries  # the name bench/ imports
 from dlm.secrets import scrub
 from dlm.store.lineage import TRAIN_RECORD_FILE, new_lineage, write_lineage
-from dlm.store.records import new_run_id, write_record
+from dlm.store.records import new_run_id, provenance, write_record
 from dlm.trainers import chat, estimate, runtime, trackers
+from dlm.trainers.cards import cards_after_training
 from dlm.trainers.chat import check
 from dlm.trainers.checkpoints import (
     check_unfinished,
@@ -254,6 +255,7 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
         _write_json(output_dir / RECORD_IN_OUTPUT, record)
         _write_lineage(cfg, run_id, output_dir, model_info)
         scrub_output_dir(output_dir)
+        cards_after_training(output_dir, provenance())  # README.md: lineage now, scores once evaluated
         note_entries(output_dir, complete=True)
     runtime.barrier()
     return TrainResult(record=record, model=final_model, tokenizer=tokenizer, output_dir=str(output_dir))
