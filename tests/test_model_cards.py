@@ -88,9 +88,12 @@ def test_the_cycle_writes_its_scores_into_the_card_of_the_checkpoint_it_trained(
         assert args["protocol"]["scoring"] == "loglikelihood" and args["limit"] == 4
         assert (result.dataset_type, result.dataset_split) == (TWEETS, "validation")
         assert args["run_id"] == record["run_id"]  # nothing from another run
+        # the samples' tweets repeat across splits: the run's overlap check flagged dlm_tfns, and the card says so
+        assert "occur in the training data" in args["contamination"]
     assert metadata["dlm"]["evaluations"] == [record["run_id"]]
     text = path.read_text()
     assert "## Scores" in text and "tiny-gpt2 demonstrates the pipeline only" in text
+    assert text.count("⚠ dlm_tfns:") == 1
     assert CARD in read_owner(tmp / "out")["entries"]  # dlm's own file of the output dir
     # `dlm run --output_path`: the cycle's evaluation writes lm-eval's files too
     (results_file,) = (tmp / "lm-eval").rglob("results_*.json")
@@ -180,13 +183,16 @@ def test_never_a_readme_that_is_not_dlm_s(tmp_path):
 
 
 def test_a_link_at_readme_is_replaced_never_written_through(tmp_path):
-    victim = tmp_path / "victim.md"
-    victim.write_text("do not touch")
+    other = dlm_dir(tmp_path / "other", run_id="20250101-000000-bbbbbbbb-sft")
+    write_card(other, [entry("eval-of-other")])
+    victim = other / CARD
+    before = victim.read_text()
     directory = dlm_dir(tmp_path / "out")
     (directory / CARD).symlink_to(victim)
     assert write_card(directory, [entry()]) is None  # after training: a link is not dlm's card
     assert write_card(directory, fresh=True) == directory / CARD  # training's own card replaces the link itself
-    assert victim.read_text() == "do not touch" and not (directory / CARD).is_symlink()
+    assert victim.read_text() == before and not (directory / CARD).is_symlink()
+    assert "eval-of-other" not in (directory / CARD).read_text()  # nothing from the other directory's card
 
 
 def test_cards_hold_no_secret(tmp_path, monkeypatch):

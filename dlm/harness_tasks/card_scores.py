@@ -46,7 +46,13 @@ def card_directory(cfg: EvalConfig) -> Path | None:
 
 
 def card_entries(cfg: EvalConfig, record: dict) -> list[dict]:
-    """The record's scores as card entries (trainers/cards.py), each naming the evaluation run it came from."""
+    """The record's scores as card entries (trainers/cards.py), each naming the evaluation run it came from, and
+    flagged where the run's overlap check found the task's documents in its training data."""
+    overlaps = {
+        r.get("eval"): r
+        for r in (record.get("train") or {}).get("contamination") or []
+        if isinstance(r, dict) and r.get("above_threshold")
+    }
     entries = []
     for score in (record.get("eval") or {}).get("scores") or []:
         value = score.get("value")
@@ -67,6 +73,12 @@ def card_entries(cfg: EvalConfig, record: dict) -> list[dict]:
                 "run_id": record["run_id"],
                 "is_group": bool(score.get("is_group")),
                 "dataset": task_dataset(score["task"]),
+                "contamination": (
+                    f"{overlaps[score['task']]['duplicated']} of {overlaps[score['task']]['eval_docs']} documents "
+                    "occur in the training data"
+                    if score["task"] in overlaps
+                    else None
+                ),
             }
         )
     return entries

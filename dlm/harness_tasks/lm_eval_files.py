@@ -97,7 +97,7 @@ def _train_summary(train: dict | None) -> dict | None:
         return None
     return {
         key: train.get(key)
-        for key in ("mode", "lora", "data", "global_step", "tokens_seen", "output_dir", "final_loss")
+        for key in ("mode", "lora", "data", "global_step", "tokens_seen", "output_dir", "final_loss", "contamination")
         if key in train
     }
 

@@ -59,9 +59,10 @@ def may_write(directory: str | Path) -> bool:
 
 
 def read_card(directory: str | Path) -> ModelCard | None:
-    """dlm's card in `directory`, or None (no README.md, or one that is not dlm's)."""
+    """dlm's card in `directory`, or None (no README.md, one that is not dlm's, or a link: dlm writes its cards as
+    files, and the card a link leads to is another directory's)."""
     path = Path(directory) / CARD
-    if not path.is_file():
+    if path.is_symlink() or not path.is_file():
         return None
     try:
         card = ModelCard.load(path)
@@ -112,6 +113,7 @@ def _result(entry: dict) -> EvalResult:
             "task": entry["task"],
             "filter": entry["filter"],
             "is_group": entry.get("is_group", False),
+            "contamination": entry.get("contamination"),
         },
     )
 
@@ -144,6 +146,7 @@ def _entry(result: EvalResult) -> dict | None:
         "protocol": args.get("protocol"),
         "run_id": args["run_id"],
         "is_group": args.get("is_group", False),
+        "contamination": args.get("contamination"),
         "dataset": {"id": result.dataset_type, "config": result.dataset_config, "split": result.dataset_split},
     }
 
@@ -217,6 +220,11 @@ def _body(name: str, lineage: dict, directory: Path, entries: list[dict], proven
                 f"| {e['task']} | {metric} | {_fmt(e['value'])} | {_fmt(e.get('stderr'))} | "
                 f"{e.get('n', '–')}{subset} | {e['shots']} | {scoring} | {where} | `{e['run_id']}` |"
             )
+        lines += [
+            f"\n⚠ {e['task']}: {e['contamination']} (dlm's overlap check of the training data); its scores are suspect."
+            for e in entries
+            if e.get("contamination") and e["metric"] == min(x["metric"] for x in entries if x["task"] == e["task"])
+        ]
     if provenance:
         libraries = ", ".join(f"{k} {v}" for k, v in (provenance.get("libraries") or {}).items() if v)
         lines += [
