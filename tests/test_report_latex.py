@@ -119,6 +119,9 @@ def test_tables_carry_intervals_marks_and_the_tiny_warning(report, tex):
     finance_headline = view["headline"][0]
     assert finance_headline["domain"] == "Financial" and finance_headline["best"]
     assert re.search(r"0\.\d{3} \[0\.\d{3}, 0\.\d{3}\]", tex)
+    # our protocol beside our score, the large model's shots and the source of its number beside it
+    assert re.search(r"dlm\\_fpb \(f1\\_weighted, LL, 0-shot\) .* \(gpt-4, 0-shot\)\$\^\{s1\}\$", tex)
+    assert re.search(r"^\$\^\{s1\}\$ \S", tex, flags=re.M)
     # tiny-gpt2 in the report: every caption says what such runs are worth
     captions = re.findall(r"\\caption\{(.*)\}", tex)
     assert len(captions) == 4 and all(escape(TINY_NOTE) in c for c in captions)

@@ -178,6 +178,11 @@ def _headline(report: dict, labels: dict) -> list[dict]:
                     {
                         "task": task,
                         "metric": row["metric"],
+                        "shots": row.get("shots"),
+                        "scoring": row.get("scoring"),
+                        "source": row.get("baseline_source"),
+                        "second_hand": bool(row.get("baseline_second_hand")),
+                        "measured": bool(row.get("baseline_measured")),
                         "score": (
                             row["value"],
                             row["value"] - Z95 * se if _finite(se) else None,
@@ -277,12 +282,26 @@ def _verdicts(report: dict) -> list[dict]:
 
 
 # --- rendering --------------------------------------------------------------------------------------------------
+SCORING = {"loglikelihood": "LL", "generative": "gen", "perplexity": "ppl", "mixed": "mixed"}
+
+
 class Marks:
-    """Numbered marks for non-like-for-like cells; each table lists the notes of the marks it used."""
+    """Numbered marks for non-like-for-like cells, and s-numbered ones for the sources of the large model's
+    numbers; each table lists the notes of the marks it used."""
 
     def __init__(self):
         self.numbers: dict[tuple, int] = {}
         self.used: list[int] = []
+        self.sources: dict[str, int] = {}
+        self.used_sources: list[int] = []
+
+    def source(self, text: str | None) -> str:
+        if not text:
+            return ""
+        number = self.sources.setdefault(text, len(self.sources) + 1)
+        if number not in self.used_sources:
+            self.used_sources.append(number)
+        return f"$^{{s{number}}}$"
 
     def mark(self, reasons: list[str]) -> str:
         if not reasons:
@@ -296,7 +315,9 @@ class Marks:
         """The notes of the marks used since the last call, in the order first used."""
         reasons = {n: r for r, n in self.numbers.items()}
         lines = [f"$^{{{n}}}$ not like-for-like: {escape('; '.join(reasons[n]))}." for n in sorted(self.used)]
-        self.used = []
+        texts = {n: t for t, n in self.sources.items()}
+        lines += [f"$^{{s{n}}}$ {escape(texts[n])}" for n in sorted(self.used_sources)]
+        self.used, self.used_sources = [], []
         return lines
 
 
@@ -344,15 +365,31 @@ def _headline_table(view: dict, marks: Marks) -> str:
             rf"{percent_text(entry['ratio'], entry['low'], entry['high'])} & {verdict} \\"
         )
         for task in entry["tasks"]:
-            shots = DASH if task["baseline_shots"] is None else f"{task['baseline_shots']}-shot"
-            published = f"{task['baseline']:.3f} ({escape(task['baseline_model'])}, {shots})"
+            shots = "?-shot" if task["baseline_shots"] is None else f"{task['baseline_shots']}-shot"
+            where = ", measured here" if task["measured"] else ""
+            published = (
+                f"{task['baseline']:.3f} ({escape(task['baseline_model'])}, {shots}{where})"
+                + ("*" if task["second_hand"] else "")
+                + marks.source(task["source"])
+            )
+            ours = ", ".join(
+                x
+                for x in (
+                    escape(task["metric"]),
+                    SCORING.get(task["scoring"], escape(task["scoring"] or "")),
+                    "" if task["shots"] is None else f"{task['shots']}-shot",
+                )
+                if x
+            )
             body.append(
-                rf"\quad {escape(task['task'])} ({escape(task['metric'])}) & & {score_text(*task['score'])} & "
+                rf"\quad {escape(task['task'])} ({ours}) & & {score_text(*task['score'])} & "
                 rf"{published} & {percent_text(*task['ratio'])}{marks.mark(task['differs'])} & \\"
             )
     caption = _caption(
-        f"Headline: the best small model per domain against {view['against']}. Score with its 95% interval; "
-        f"% of {view['against']} with its 95% interval (the published number taken as exact).",
+        f"Headline: the best small model per domain against {view['against']}. Score with its 95% interval "
+        f"(LL: options ranked by log-likelihood, gen: answer read from generated text); % of {view['against']} "
+        "with its 95% interval (the published number taken as exact; s: its source; *: read in a copy or "
+        "summary of the source).",
         view,
     )
     header = ["Domain / task", "Best run", "Score [95\\% CI]", against, f"\\% of {against} [95\\% CI]", "Verdict"]
