@@ -23,8 +23,15 @@ DATA = {  # dataset id -> (domain, tasks it is scored on)
     "openai/gsm8k": ("math", ("dlm_gsm8k",)),
     "glue": ("general", ("dlm_glue_sst2", "dlm_glue_rte", "dlm_glue_mrpc")),
 }
-DOCS = {"dlm_tfns": 600, "dlm_fpb": 450, "dlm_fiqa_sa": 230, "dlm_gsm8k": 400, "dlm_glue_sst2": 870,
-        "dlm_glue_rte": 277, "dlm_glue_mrpc": 408}
+DOCS = {
+    "dlm_tfns": 600,
+    "dlm_fpb": 450,
+    "dlm_fiqa_sa": 230,
+    "dlm_gsm8k": 400,
+    "dlm_glue_sst2": 870,
+    "dlm_glue_rte": 277,
+    "dlm_glue_mrpc": 408,
+}
 CHOICES = {"dlm_tfns": 3, "dlm_fpb": 3, "dlm_fiqa_sa": 3, "dlm_glue_sst2": 2, "dlm_glue_rte": 2, "dlm_glue_mrpc": 2}
 APPROACHES = ("pretrain", "sft", "sequential", "multitask")
 FRACTIONS = (0.25, 0.5, 1.0)
@@ -37,24 +44,44 @@ def _outcomes(task: str, skill: float, rng: random.Random):
     docs = [f"{task[:4]}{i:08x}" for i in range(n)]  # the same documents for every run
     if task == "dlm_gsm8k":
         correct = [1.0 if rng.random() < skill * 0.3 else 0.0 for _ in range(n)]
-        block = OutcomeBlock(version="1", docs=docs, gold=["42"] * n, pred=["42"] * n,
-                             metrics={"exact_match": MetricItems("mean", correct)})
+        block = OutcomeBlock(
+            version="1",
+            docs=docs,
+            gold=["42"] * n,
+            pred=["42"] * n,
+            metrics={"exact_match": MetricItems("mean", correct)},
+        )
         return block, {"exact_match": sum(correct) / n}
     k = CHOICES[task]
     gold = [(i * 7919) % k for i in range(n)]
     pred = [g if rng.random() < skill else (g + 1 + rng.randrange(k - 1)) % k for g in gold]
     acc = [1.0 if p == g else 0.0 for p, g in zip(pred, gold)]
     pairs = [[g, p] for g, p in zip(gold, pred)]
-    block = OutcomeBlock(version="1", docs=docs, gold=gold, pred=[[-1.0] * k] * n,
-                         metrics={"acc": MetricItems("mean", acc), "f1_weighted": MetricItems("f1_weighted", pairs)})
+    block = OutcomeBlock(
+        version="1",
+        docs=docs,
+        gold=gold,
+        pred=[[-1.0] * k] * n,
+        metrics={"acc": MetricItems("mean", acc), "f1_weighted": MetricItems("f1_weighted", pairs)},
+    )
     from dlm.harness_tasks import metrics
 
     return block, {"acc": sum(acc) / n, "f1_weighted": metrics.f1_weighted([tuple(p) for p in pairs])}
 
 
-def _record(run_id: str, approach: str, model: str, tasks, skill: float, rng: random.Random, directory: Path,
-            train: dict | None = None, domain: str | None = None, starts_from: str | None = None,
-            created: int = 0) -> dict:
+def _record(
+    run_id: str,
+    approach: str,
+    model: str,
+    tasks,
+    skill: float,
+    rng: random.Random,
+    directory: Path,
+    train: dict | None = None,
+    domain: str | None = None,
+    starts_from: str | None = None,
+    created: int = 0,
+) -> dict:
     from dlm.store.outcomes import write_outcomes
 
     blocks, scores = {}, []
@@ -62,9 +89,19 @@ def _record(run_id: str, approach: str, model: str, tasks, skill: float, rng: ra
         block, values = _outcomes(task, skill, rng)
         blocks[task] = {"none": block}
         for metric, value in values.items():
-            scores.append({"task": task, "metric": metric, "value": value, "stderr": 0.02, "n": DOCS[task],
-                           "num_fewshot": 0, "version": "1", "stderr_method": "bootstrap",
-                           "protocol": {"scoring": "loglikelihood", "shots": 0, "data_source": "hub"}})
+            scores.append(
+                {
+                    "task": task,
+                    "metric": metric,
+                    "value": value,
+                    "stderr": 0.02,
+                    "n": DOCS[task],
+                    "num_fewshot": 0,
+                    "version": "1",
+                    "stderr_method": "bootstrap",
+                    "protocol": {"scoring": "loglikelihood", "shots": 0, "data_source": "hub"},
+                }
+            )
     write_outcomes(directory, run_id, blocks)
     record = {
         "run_id": run_id,
@@ -74,8 +111,11 @@ def _record(run_id: str, approach: str, model: str, tasks, skill: float, rng: ra
         "approach": approach,
         "domain": domain,
         "model": {"name": model},
-        "eval": {"config": {"model": model, "protocol": {"tasks": list(tasks)}}, "scores": scores,
-                 "outcomes": f"{run_id}.outcomes.json.gz"},
+        "eval": {
+            "config": {"model": model, "protocol": {"tasks": list(tasks)}},
+            "scores": scores,
+            "outcomes": f"{run_id}.outcomes.json.gz",
+        },
     }
     if train is not None:
         record["train"] = train
@@ -84,13 +124,19 @@ def _record(run_id: str, approach: str, model: str, tasks, skill: float, rng: ra
     return record
 
 
-def _train(model: str, mode: str, data: list[str], seed: int, fraction: float, steps: int, base: str | None = None) -> dict:
+def _train(
+    model: str, mode: str, data: list[str], seed: int, fraction: float, steps: int, base: str | None = None
+) -> dict:
     flags = {"dataset": data[0]} if len(data) == 1 else {"datasets": data}
-    return {"mode": mode, "config": {"model": model, "mode": mode, "seed": seed, "data_fraction": fraction,
-                                     "max_steps": steps, **flags},
-            "wall_time_s": 3600.0 * fraction, "train_time_s": 3500.0 * fraction,
-            "total_params": MODEL_PARAMS[base or model], "trainable_params": MODEL_PARAMS[base or model],
-            "output_dir": f"checkpoints/{mode}-{model}-{seed}-{fraction}-{data[0].split('/')[-1]}"}
+    return {
+        "mode": mode,
+        "config": {"model": model, "mode": mode, "seed": seed, "data_fraction": fraction, "max_steps": steps, **flags},
+        "wall_time_s": 3600.0 * fraction,
+        "train_time_s": 3500.0 * fraction,
+        "total_params": MODEL_PARAMS[base or model],
+        "trainable_params": MODEL_PARAMS[base or model],
+        "output_dir": f"checkpoints/{mode}-{model}-{seed}-{fraction}-{data[0].split('/')[-1]}",
+    }
 
 
 def write_study(directory: Path, runs: int = 1000, seed: int = 0) -> int:
@@ -103,8 +149,10 @@ def write_study(directory: Path, runs: int = 1000, seed: int = 0) -> int:
     written = 0
     for m, model in enumerate(MODELS):
         all_tasks = sorted({t for _, tasks in DATA.values() for t in tasks})
-        write_record(directory, _record(f"zs-{model}", "zero-shot", model, all_tasks, 0.4 + 0.05 * m, rng, directory,
-                                        created=written))
+        write_record(
+            directory,
+            _record(f"zs-{model}", "zero-shot", model, all_tasks, 0.4 + 0.05 * m, rng, directory, created=written),
+        )
         written += 1
         count, seed_i = 1, 0
         while count < per_model:
@@ -118,24 +166,65 @@ def write_study(directory: Path, runs: int = 1000, seed: int = 0) -> int:
                         run_id = f"{approach}-{model}-{dataset.split('/')[-1]}-f{fraction}-s{seed_i}"
                         if approach == "sequential":
                             pre_id = f"pre-of-{run_id}"
-                            write_record(directory, _record(
-                                pre_id, "pretrain", model, tasks, skill - 0.05, rng, directory,
-                                train=_train(model, "pretrain", [dataset], seed_i, fraction, 500), domain=domain,
-                                created=written))
+                            write_record(
+                                directory,
+                                _record(
+                                    pre_id,
+                                    "pretrain",
+                                    model,
+                                    tasks,
+                                    skill - 0.05,
+                                    rng,
+                                    directory,
+                                    train=_train(model, "pretrain", [dataset], seed_i, fraction, 500),
+                                    domain=domain,
+                                    created=written,
+                                ),
+                            )
                             written += 1
-                            record = _record(run_id, "sequential", model, tasks, skill + 0.05, rng, directory,
-                                             train=_train(f"checkpoints/{pre_id}", "sft", [dataset], seed_i, fraction,
-                                                          500, base=model), domain=domain, starts_from=pre_id, created=written)
+                            record = _record(
+                                run_id,
+                                "sequential",
+                                model,
+                                tasks,
+                                skill + 0.05,
+                                rng,
+                                directory,
+                                train=_train(
+                                    f"checkpoints/{pre_id}", "sft", [dataset], seed_i, fraction, 500, base=model
+                                ),
+                                domain=domain,
+                                starts_from=pre_id,
+                                created=written,
+                            )
                         elif approach == "multitask":
                             other = "glue" if dataset != "glue" else "openai/gsm8k"
-                            record = _record(run_id, "multitask", model, tasks, skill, rng, directory,
-                                             train=_train(model, "sft", [dataset, other], seed_i, fraction, 1000),
-                                             domain="mixed", created=written)
+                            record = _record(
+                                run_id,
+                                "multitask",
+                                model,
+                                tasks,
+                                skill,
+                                rng,
+                                directory,
+                                train=_train(model, "sft", [dataset, other], seed_i, fraction, 1000),
+                                domain="mixed",
+                                created=written,
+                            )
                         else:
                             mode = "pretrain" if approach == "pretrain" else "sft"
-                            record = _record(run_id, approach, model, tasks, skill, rng, directory,
-                                             train=_train(model, mode, [dataset], seed_i, fraction, 1000),
-                                             domain=domain, created=written)
+                            record = _record(
+                                run_id,
+                                approach,
+                                model,
+                                tasks,
+                                skill,
+                                rng,
+                                directory,
+                                train=_train(model, mode, [dataset], seed_i, fraction, 1000),
+                                domain=domain,
+                                created=written,
+                            )
                         write_record(directory, record)
                         written += 1
                         count += 1

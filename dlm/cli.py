@@ -270,11 +270,15 @@ def report(
     ] = None,
     runs: HiddenRuns = None,
     against: Annotated[str, _opt("--against", help="large model to compare with")] = "gpt-4",
-    format: Annotated[str, _opt("--format", help="table | markdown | csv | json | html")] = "table",
+    format: Annotated[str, _opt("--format", help="table | markdown | csv | json | html | latex")] = "table",
     detail: Annotated[bool, _opt("--detail", help="every score, note and table, not one screen")] = False,
     output: Annotated[
         Optional[str],
-        _opt("--output", help="--format html: the file to write (default: report.html in the results dir)"),
+        _opt(
+            "--output",
+            help="--format html: the file to write (default: report.html in the results dir); "
+            "--format latex: a .tex file (default: printed)",
+        ),
     ] = None,
     plot: Annotated[Optional[str], _opt("--plot", help="write figures to FILE.png")] = None,
 ) -> None:

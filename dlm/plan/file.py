@@ -33,7 +33,17 @@ PLAN_WORDS = ("name", "approach", "data", "from")
 PLAN_APPROACHES = ("zero-shot", "pretrain", "sft")
 DATA_FLAGS = ("dataset", "dataset_config", "datasets", "dataset_configs", "mixture_rates")
 # settings that change where or how a run is done, not what it measures: left out of the run key
-NOT_IN_KEY = ("results_dir", "output_dir", "resume", "overwrite", "report_to", "eval_batch_size", "data_dir")
+NOT_IN_KEY = (
+    "results_dir",
+    "output_dir",
+    "resume",
+    "overwrite",
+    "report_to",
+    "eval_batch_size",
+    "data_dir",
+    "output_path",
+    "log_samples",
+)
 
 
 @dataclass

@@ -42,6 +42,10 @@ TRAIN_DOMAIN_ALIASES = {"corpus": "general", "financial": "finance", "mathematic
 FILTER_PREFERENCE = ("strict-match", "none")
 TRAINED_APPROACHES = ("pretrain", "sft", "sequential", "multitask")
 TINY_MODEL = "tiny-gpt2"
+TINY_NOTE = (
+    "tiny-gpt2 runs demonstrate the pipeline only: a 2-layer toy model on miniature sample data says "
+    "nothing about the research question."
+)
 
 
 @dataclass

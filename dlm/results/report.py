@@ -27,7 +27,9 @@ from dlm.results.console import contamination_flags
 from dlm.results.detail import print_tables, to_csv, to_markdown
 from dlm.results.html import to_html
 from dlm.results.labels import run_labels
+from dlm.results.latex import to_latex
 from dlm.results.matrix import (
+    TINY_NOTE,
     ablation_series,
     approach_matrix,
     comparison_units,
@@ -47,11 +49,8 @@ from dlm.results.seeds import seed_groups
 from dlm.results.verdicts import all_verdicts
 from dlm.store.records import last_results_dir, load_records
 
-FORMATS = ("table", "markdown", "csv", "json", "html")
-TINY_NOTE = (
-    "tiny-gpt2 runs demonstrate the pipeline only: a 2-layer toy model on miniature sample data says "
-    "nothing about the research question."
-)
+FORMATS = ("table", "markdown", "csv", "json", "html", "latex")
+FILE_SUFFIX = {"html": ".html", "latex": ".tex"}  # the formats --output writes to a file
 
 
 def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | Path = BASELINES_FILE) -> dict:
@@ -204,9 +203,11 @@ def render_report(
         raise UserError(f"unknown report format '{fmt}'; use one of: {', '.join(FORMATS)}")
 
     check_output_file(plot, ".png", "--plot")
-    if output and fmt != "html":
-        raise UserError(f"--output is where --format html writes its page; add --format html (got --format {fmt})")
-    check_output_file(output, ".html", "--output")
+    if output and fmt not in FILE_SUFFIX:
+        raise UserError(
+            f"--output is where --format html or --format latex writes its file; add one of them (got --format {fmt})"
+        )
+    check_output_file(output, FILE_SUFFIX.get(fmt, ".html"), "--output")
     runs_dir = find_results_dir(runs_dir and str(runs_dir))
     html_path = Path(output or Path(runs_dir) / "report.html") if fmt == "html" else None
     if html_path is not None and not output:  # --output was checked above; the default goes in the results dir
@@ -223,6 +224,14 @@ def render_report(
     elif fmt == "markdown":
         text = "\n".join(to_markdown(report))
         print(text)
+    elif fmt == "latex":
+        text = to_latex(report)
+        if output:
+            atomic_write(output, text)
+            Path(output).chmod(0o644)  # a file to send on, like the html page
+            print(f"report written to {output}", file=sys.stderr)
+        else:
+            sys.stdout.write(text)
     elif fmt == "html":
         text = to_html(report)
         atomic_write(html_path, text)

@@ -25,9 +25,10 @@ from dlm.files import atomic_write
 from dlm.quiet import quiet_libraries as _quiet_libraries  # the name bench/ imports
 from dlm.secrets import scrub
 from dlm.store.lineage import TRAIN_RECORD_FILE, new_lineage, write_lineage
-from dlm.store.provenance import new_run_id
+from dlm.store.provenance import new_run_id, provenance
 from dlm.store.records import to_record, write_record
-from dlm.trainers import chat, estimate, runtime
+from dlm.trainers import chat, estimate, runtime, trackers
+from dlm.trainers.cards import cards_after_training
 from dlm.trainers.chat import check
 from dlm.trainers.checkpoints import (
     check_unfinished,
@@ -138,6 +139,7 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
     time_estimate = estimate.before_training(cfg, total_params, resumed_step(resume_from), runtime.world_size(), main)
 
     curve = CurveRun(cfg, evaluator, output_dir, resume_from is not None, tokenizer)
+    notes = trackers.RunNotes(trackers.run_notes(run_id, cfg)) if cfg.report_to != "none" else None
     callbacks = [
         make_progress_callback(),
         clock.callback(),
@@ -145,6 +147,7 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
         finite_loss_callback(),
         estimate.calibration_callback(time_estimate, scoring_s=lambda: curve.eval_seconds),
         *([curve.callback] if curve.callback else []),
+        *([notes] if notes else []),
     ]
     if cfg.mode == "pretrain":
         trainer, blocks = build_pretrain_trainer(model, tokenizer, dataset, args_kwargs, cfg.max_length, callbacks)
@@ -178,6 +181,8 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
             )
     _quiet_trainer(trainer)
     curve.attach(trainer)
+    if notes is not None:
+        notes.trainer = trainer
     check_has_examples(trainer.train_dataset, cfg.max_length)
 
     # Only now, with model and data loaded (a bad input has failed by here), is anything removed or written.
@@ -211,6 +216,8 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
                 },
             )
         raise UserError(message) from None
+    finally:
+        trackers.finish(cfg.report_to)  # the next training in this process must not log into this W&B run
     train_seconds = time.time() - train_start - curve.eval_seconds  # scoring curve points is not training
 
     final_model = _save_final(trainer, tokenizer, output_dir, cfg, model_info)
@@ -250,6 +257,7 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
         _write_json(output_dir / RECORD_IN_OUTPUT, record)
         _write_lineage(cfg, run_id, output_dir, model_info)
         scrub_output_dir(output_dir)
+        cards_after_training(output_dir, provenance())  # README.md: lineage now, scores once evaluated
         note_entries(output_dir, complete=True)
     runtime.barrier()
     return TrainResult(record=record, model=final_model, tokenizer=tokenizer, output_dir=str(output_dir))
