@@ -50,11 +50,13 @@ def test_on_draws_is_what_resampled_computed_for_every_aggregation():
     assert np.allclose(on_draws([1.0, 0.0, 1.0], lambda items: sum(items), [[0, 1, 2], [0, 0, 0]]), [2.0, 3.0])
 
 
-def test_runs_must_share_their_documents_and_shared_aligns_them_by_hash():
+def test_runs_must_share_their_documents_and_align_restricts_them_to_the_common_ones():
     with pytest.raises(ValueError, match="same documents"):
         stats.compare([[1.0, 0.0]], [[1.0, 0.0, 1.0]])
-    a, b = stats.shared(["x", "y", "z"], [1, 2, 3], ["z", "w", "x"], [30, 40, 10])
-    assert (a, b) == ([1, 3], [10, 30])
+    a, b, c = stats.align((["x", "y", "z"], [1, 2, 3]), (["z", "w", "x"], [30, 40, 10]), (["x", "z"], [7, 9]))
+    assert (a, b, c) == ([1, 3], [10, 30], [7, 9])
+    got = stats.paired_difference([1.0, 0.0, 1.0], [0.0, 0.0, 1.0], iters=200).as_dict()
+    assert got["estimate"] == pytest.approx(1 / 3) and len(got["ci"]) == 2 and "draws" not in got
 
 
 # --- seeds: every source of noise in the interval ---------------------------------------------------------------

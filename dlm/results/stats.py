@@ -3,7 +3,7 @@ multiplicity corrections. Pure functions of per-document items (numpy only; noth
 
 Inputs. A *run* is the list of per-document items lm-eval hands to a metric's aggregation (0/1 for `acc`,
 (gold, pred) pairs for F1/MCC; harness_tasks/outcomes.py), all runs of a comparison aligned on the same documents
-(`shared` aligns two runs by document hash). `aggregation` is its "module:function" name (the vectorised form is
+(`align` restricts runs to the documents all of them scored). `aggregation` is its "module:function" name (the vectorised form is
 used where outcomes.py has one) or the function itself. Seeds are several runs of one setup.
 
 Intervals (95% unless `level` says otherwise; every one carries its bootstrap replicates, so a p-value for any
@@ -71,6 +71,11 @@ class Interval:
     def includes(self, value: float) -> bool:
         return self.low is not None and self.low <= value <= self.high
 
+    def as_dict(self) -> dict:
+        """The interval without its replicates (for a record or a report)."""
+        ci = None if self.low is None else [self.low, self.high]
+        return {"estimate": self.estimate, "ci": ci, "method": self.method, "df": self.df, "notes": list(self.notes)}
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -113,12 +118,12 @@ class Decision:
 
 
 # --- documents -----------------------------------------------------------------------------------------------
-def shared(docs_a: Sequence[str], items_a: Sequence, docs_b: Sequence[str], items_b: Sequence) -> tuple[list, list]:
-    """The items of two runs restricted to the documents both scored, in one order (sorted by document hash)."""
-    index_a = {d: i for i, d in enumerate(docs_a)}
-    index_b = {d: i for i, d in enumerate(docs_b)}
-    common = sorted(set(index_a) & set(index_b))
-    return [items_a[index_a[d]] for d in common], [items_b[index_b[d]] for d in common]
+def align(*runs: tuple[Sequence[str], Sequence]) -> list[list]:
+    """Each run's items restricted to the documents every run scored, in one order (sorted by document hash);
+    a run is (document hashes, items)."""
+    indexes = [{d: i for i, d in enumerate(docs)} for docs, _ in runs]
+    common = sorted(set.intersection(*(set(index) for index in indexes))) if runs else []
+    return [[items[index[d]] for d in common] for (_, items), index in zip(runs, indexes)]
 
 
 # --- the one bootstrap -----------------------------------------------------------------------------------------
@@ -130,7 +135,7 @@ def _on_shared_draws(sides: list[list[Sequence]], aggregation: Aggregation, iter
     """For each side, a (runs x iters) matrix: every run's metric on the same document draws."""
     n = len(sides[0][0])
     if any(len(run) != n for side in sides for run in side):
-        raise ValueError("every run of a comparison must score the same documents (align them with `shared`)")
+        raise ValueError("every run of a comparison must score the same documents (align them with `align`)")
     chunks: list[list[np.ndarray]] = [[] for _ in sides]
     for draws in draws_for(n, iters, seed):
         for out, side in zip(chunks, sides):
