@@ -3,21 +3,24 @@ multiplicity corrections. Pure functions of per-document items (numpy only; noth
 
 Inputs. A *run* is the list of per-document items lm-eval hands to a metric's aggregation (0/1 for `acc`,
 (gold, pred) pairs for F1/MCC; harness_tasks/outcomes.py), all runs of a comparison aligned on the same documents
-(`align` restricts runs to the documents all of them scored). `aggregation` is its "module:function" name (the vectorised form is
-used where outcomes.py has one) or the function itself. Seeds are several runs of one setup.
+(`align` restricts runs to the documents all of them scored). `aggregation` is the metric's "module:function" name
+(the vectorised form is used where outcomes.py has one) or the function itself. Seeds are several runs of one
+setup.
 
 Intervals (95% unless `level` says otherwise; every one carries its bootstrap replicates, so a p-value for any
 threshold can be read from the same draws):
 - `compare(treated, control, aggregation)`: treated - control, its relative gain (treated - control) / |control|,
-  and each side's own interval, from ONE bootstrap: every replicate draws one set of document indices applied to
-  every run of both sides (documents are shared by seeds and by treated and control), and, where a side has
-  several seeds, a resample of its seeds (jointly with the control's when `paired_seeds`, i.e. seed i of treated
-  and control belong together). With one run a side this is the plain paired document bootstrap (percentile).
-  With seeds, a bootstrap over 3-5 seeds underestimates their variance by (k-1)/k and a normal quantile is too
-  small for so few: the replicates are rescaled around the estimate so that their variance is the
-  document-bootstrap variance plus the unbiased between-seed variance of the mean (var_s / k), and so that their
-  quantiles are Student-t's with Welch-Satterthwaite degrees of freedom (documents: infinite; each seeded side:
-  k - 1). The relative gain uses the same rescaling, and resamples the control (the denominator) too.
+  and each side's own interval, from ONE two-level bootstrap. Documents: every replicate draws one set of
+  document indices and applies it to every run of both sides (documents are shared by seeds and by treated and
+  control). Seeds: every replicate also shifts each side by a draw of its seed-level noise, normal with the
+  variance of the mean over k seeds (the between-seed variance less each run's own document noise, which the
+  document draws already carry, over k; with `paired_seeds`, seed i of treated and control belong together and the
+  per-seed differences are used), and the replicates are scaled by t / z, Student-t at Welch-Satterthwaite degrees
+  of freedom (documents: infinite; each seeded side: k - 1). Why not resample the
+  seeds themselves: a resample of 3-5 seeds takes a handful of values, lopsided ones, and its variance is too small
+  by (k-1)/k; such intervals cover the truth 84-86% of the time where seeds dominate (bench/coverage.py), this one
+  93-97%. With one run a side there is no seed term and no scaling: the plain paired document bootstrap
+  (percentile). The relative gain divides each replicate's difference by the same replicate's control.
 - `ratio_to_large(ours, aggregation, large)`: ours / the large model's score, resampling the large model too:
   its own per-document items on the same documents (`Measured`), or, for a published number without them
   (`Published`), binomial noise at its test-set size (or its reported stderr). A published number of unknown size
@@ -150,26 +153,37 @@ def _seed_weights(k: int, iters: int, rng: np.random.Generator) -> np.ndarray:
     return rng.multinomial(k, np.full(k, 1.0 / k), size=iters) / k
 
 
-def _seed_part(values: np.ndarray) -> tuple[float, int]:
-    """(unbiased variance of the mean over seeds, k) from the seeds' full-data scores."""
-    k = len(values)
-    return (float(np.var(values, ddof=1)) / k if k > 1 else 0.0), k
+def _seed_part(full: np.ndarray, on_docs: np.ndarray) -> tuple[float, float]:
+    """(seed variance of the mean over k seeds, its Welch-Satterthwaite term) of one side, from the seeds' scores
+    on all documents (`full`, k) and on the document draws (`on_docs`, k x iters).
+
+    The scores of k seeds on the same documents differ by the seed's effect AND by each run's own luck on these
+    documents, and the document bootstrap already counts that luck: it is taken out (method of moments for
+    seeds crossed with documents), the between-seed variance minus each run's own document variance
+    (mean single-run bootstrap variance minus that of the seeds' mean, times k / (k - 1)), floored at 0."""
+    k = len(full)
+    if k < 2:
+        return 0.0, 0.0
+    between = float(np.var(full, ddof=1))
+    own = (float(np.var(on_docs, axis=1, ddof=1).mean()) - float(np.var(on_docs.mean(axis=0), ddof=1))) * k / (k - 1)
+    return max(0.0, between - own) / k, (between / k) ** 2 / (k - 1)
 
 
-def _calibration(
-    draws: np.ndarray, doc_var: float, seed_parts: list[tuple[float, int]], level: float
-) -> tuple[float, float]:
-    """(factor, df): replicates rescaled by `factor` around the estimate have the variance doc_var + the seed
-    parts, and Student-t quantiles at Welch-Satterthwaite df (see the module docstring); (1, inf) when no side
-    has seed variance, so a comparison of single runs is the plain percentile bootstrap."""
-    seed_var = sum(v for v, k in seed_parts if k > 1)
-    spread = float(np.var(draws, ddof=1))
-    if seed_var <= 0 or spread <= 0:
-        return 1.0, math.inf
-    total = doc_var + seed_var
-    df = total**2 / sum(v**2 / (k - 1) for v, k in seed_parts if k > 1 and v > 0)
+def _two_level(
+    point: float, doc_draws: np.ndarray, seed_parts: list[tuple[float, float]], level: float, rng: np.random.Generator
+) -> tuple[np.ndarray, float]:
+    """(replicates, df): the document replicates plus a normal seed-level shift per replicate (variance: the sum
+    of the seed parts), scaled around `point` by t / z at Welch-Satterthwaite df; the document replicates as they
+    are when no side has seeds that differ."""
+    seed_var = sum(v for v, _ in seed_parts)
+    terms = sum(t for _, t in seed_parts)
+    if terms <= 0:
+        return doc_draws, math.inf
+    df = (float(np.var(doc_draws, ddof=1)) + seed_var) ** 2 / terms
     q = (1 + level) / 2
-    return math.sqrt(total / spread) * t_quantile(q, df) / normal_quantile(q), df
+    scale = t_quantile(q, df) / normal_quantile(q)
+    shifts = rng.normal(0.0, math.sqrt(seed_var), len(doc_draws))
+    return point + scale * (doc_draws - point + shifts), df
 
 
 def _interval(point: float, draws: np.ndarray, method: str, level: float, df=math.inf, notes=()) -> Interval:
@@ -193,8 +207,8 @@ def compare(
     correct_few_seeds: bool = True,
 ) -> Comparison:
     """treated - control (absolute and relative) with every source of noise; `treated` and `control` are lists of
-    runs (one per seed), each a list of per-document items on the same documents. `correct_few_seeds=False` keeps
-    the plain two-level percentile interval (too narrow with few seeds; for comparison only)."""
+    runs (one per seed), each a list of per-document items on the same documents. `correct_few_seeds=False`
+    resamples the seeds themselves instead (too narrow with few seeds; for comparison only)."""
     treated, control = [list(r) for r in treated], [list(r) for r in control]
     if paired_seeds and len(treated) != len(control):
         raise ValueError("paired seeds need as many treated as control runs")
@@ -202,35 +216,35 @@ def compare(
     c_full = np.array([_full(r, aggregation) for r in control])
     m_t, m_c = _on_shared_draws([treated, control], aggregation, iters, seed)
     rng = np.random.default_rng(seed + 1)
-    w_t = _seed_weights(len(treated), iters, rng)
-    w_c = w_t if paired_seeds else _seed_weights(len(control), iters, rng)
-    t_draws, c_draws = (w_t * m_t.T).sum(axis=1), (w_c * m_c.T).sum(axis=1)
     t_point, c_point = float(t_full.mean()), float(c_full.mean())
     delta = t_point - c_point
-
-    diff_doc_var = float(np.var(m_t.mean(axis=0) - m_c.mean(axis=0), ddof=1))
-    diff_parts = [_seed_part(t_full - c_full)] if paired_seeds else [_seed_part(t_full), _seed_part(c_full)]
-    raw = t_draws - c_draws
-    factor, df = _calibration(raw, diff_doc_var, diff_parts, level) if correct_few_seeds else (1.0, math.inf)
     seeded = max(len(treated), len(control)) > 1
-    method = "two-level bootstrap (seeds and shared documents)" if seeded else "paired bootstrap (shared documents)"
-    notes = () if seeded else ("one run a side: variation between training seeds not measured",)
-    absolute = _interval(delta, delta + factor * (raw - delta), method, level, df, notes)
 
-    sides = []
-    for point, full, m, draws in ((t_point, t_full, m_t, t_draws), (c_point, c_full, m_c, c_draws)):
-        side_factor, side_df = _calibration(draws, float(np.var(m.mean(axis=0), ddof=1)), [_seed_part(full)], level)
-        sides.append(_interval(point, point + side_factor * (draws - point), method, level, side_df))
+    if correct_few_seeds:
+        t_docs, c_docs = m_t.mean(axis=0), m_c.mean(axis=0)  # the seeds' mean on each document draw
+        t_part, c_part = _seed_part(t_full, m_t), _seed_part(c_full, m_c)
+        diff_parts = [_seed_part(t_full - c_full, m_t - m_c)] if paired_seeds else [t_part, c_part]
+        diff_draws, df = _two_level(delta, t_docs - c_docs, diff_parts, level, rng)
+        t_draws, t_df = _two_level(t_point, t_docs, [t_part], level, rng)
+        c_draws, c_df = _two_level(c_point, c_docs, [c_part], level, rng)
+    else:  # resample the seeds themselves (too narrow with few seeds; for comparison only)
+        w_t = _seed_weights(len(treated), iters, rng)
+        w_c = w_t if paired_seeds else _seed_weights(len(control), iters, rng)
+        t_draws, c_draws = (w_t * m_t.T).sum(axis=1), (w_c * m_c.T).sum(axis=1)
+        diff_draws, df, t_df, c_df = t_draws - c_draws, math.inf, math.inf, math.inf
+    method = "two-level bootstrap (shared documents, seeds)" if seeded else "paired bootstrap (shared documents)"
+    notes = () if seeded else ("one run a side: variation between training seeds not measured",)
+    absolute = _interval(delta, diff_draws, method, level, df, notes)
+    sides = [_interval(t_point, t_draws, method, level, t_df), _interval(c_point, c_draws, method, level, c_df)]
 
     relative = None
     if c_point != 0:
-        rel_point = delta / abs(c_point)
         with np.errstate(divide="ignore", invalid="ignore"):
-            rel_draws = rel_point + factor * (raw / np.abs(c_draws) - rel_point)
+            rel_draws = diff_draws / np.abs(c_draws)
         rel_notes = ["relative gain: the control (the denominator) is resampled too"]
         if sides[1].includes(0.0):
             rel_notes.append("the control's interval includes 0: the relative gain is unbounded")
-        relative = _interval(rel_point, rel_draws, method, level, df, rel_notes)
+        relative = _interval(delta / abs(c_point), rel_draws, method, level, df, rel_notes)
     return Comparison(absolute, relative, sides[0], sides[1], len(treated[0]), (len(treated), len(control)))
 
 
@@ -258,11 +272,8 @@ def ratio_to_large(
     sides = [ours, [list(large.items)]] if measured else [ours]
     matrices = _on_shared_draws(sides, aggregation, iters, seed)
     rng = np.random.default_rng(seed + 2)
-    weights = _seed_weights(len(ours), iters, rng)
     our_point = float(full.mean())
-    raw = (weights * matrices[0].T).sum(axis=1)
-    factor, df = _calibration(raw, float(np.var(matrices[0].mean(axis=0), ddof=1)), [_seed_part(full)], level)
-    our_draws = our_point + factor * (raw - our_point)
+    our_draws, df = _two_level(our_point, matrices[0].mean(axis=0), [_seed_part(full, matrices[0])], level, rng)
     size_known = True
     if measured:
         large_point = _full(large.items, aggregation)
