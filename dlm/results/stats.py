@@ -12,14 +12,14 @@ threshold can be read from the same draws):
 - `compare(treated, control, aggregation)`: treated - control, its relative gain (treated - control) / |control|,
   and each side's own interval, from ONE two-level bootstrap. Documents: every replicate draws one set of
   document indices and applies it to every run of both sides (documents are shared by seeds and by treated and
-  control). Seeds: every replicate also shifts each side by a draw of its seed-level noise, normal with the
-  variance of the mean over k seeds (the between-seed variance less each run's own document noise, which the
-  document draws already carry, over k; with `paired_seeds`, seed i of treated and control belong together and the
-  per-seed differences are used), and the replicates are scaled by t / z, Student-t at Welch-Satterthwaite degrees
-  of freedom (documents: infinite; each seeded side: k - 1). Why not resample the
-  seeds themselves: a resample of 3-5 seeds takes a handful of values, lopsided ones, and its variance is too small
-  by (k-1)/k; such intervals cover the truth 84-86% of the time where seeds dominate (bench/coverage.py), this one
-  93-97%. With one run a side there is no seed term and no scaling: the plain paired document bootstrap
+  control). Seeds: every replicate also shifts each side by a draw of its seed-level noise: normal, with the
+  variance of the mean over k seeds, itself redrawn from its sampling distribution (a scaled chi-square at the
+  Welch-Satterthwaite degrees of freedom, k - 1 for one seeded side), less each run's own document noise, which the
+  document draws already carry. With `paired_seeds` (seed i of treated and control belong together) the per-seed
+  differences are used. With the document noise negligible the interval is Student's t for one seeded side and
+  Welch's for two. Why not resample the seeds themselves: a resample of 3-5 seeds takes a handful of lopsided
+  values and its variance is too small by (k-1)/k; such intervals covered the truth 84-86% of the time where seeds
+  dominate (bench/coverage.py). With one run a side there is no seed term: the plain paired document bootstrap
   (percentile). The relative gain divides each replicate's difference by the same replicate's control.
 - `ratio_to_large(ours, aggregation, large)`: ours / the large model's score, resampling the large model too:
   its own per-document items on the same documents (`Measured`), or, for a published number without them
@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dlm.harness_tasks.outcomes import draws_for, on_draws
-from dlm.results.power import normal_quantile, t_quantile
 
 ITERS = 2000
 SEED = 1234
@@ -153,37 +152,40 @@ def _seed_weights(k: int, iters: int, rng: np.random.Generator) -> np.ndarray:
     return rng.multinomial(k, np.full(k, 1.0 / k), size=iters) / k
 
 
-def _seed_part(full: np.ndarray, on_docs: np.ndarray) -> tuple[float, float]:
-    """(seed variance of the mean over k seeds, its Welch-Satterthwaite term) of one side, from the seeds' scores
-    on all documents (`full`, k) and on the document draws (`on_docs`, k x iters).
+def _seed_part(full: np.ndarray, on_docs: np.ndarray) -> tuple[float, float, int]:
+    """(between-seed variance, each run's own document variance, k) of one side, from the seeds' scores on all
+    documents (`full`, k) and on the document draws (`on_docs`, k x iters).
 
     The scores of k seeds on the same documents differ by the seed's effect AND by each run's own luck on these
-    documents, and the document bootstrap already counts that luck: it is taken out (method of moments for
-    seeds crossed with documents), the between-seed variance minus each run's own document variance
-    (mean single-run bootstrap variance minus that of the seeds' mean, times k / (k - 1)), floored at 0."""
+    documents; the document draws already carry that luck, so `_two_level` takes it out of the between-seed
+    variance (method of moments for seeds crossed with documents): own = (mean single-run bootstrap variance -
+    bootstrap variance of the seeds' mean) x k / (k - 1)."""
     k = len(full)
     if k < 2:
-        return 0.0, 0.0
+        return 0.0, 0.0, k
     between = float(np.var(full, ddof=1))
     own = (float(np.var(on_docs, axis=1, ddof=1).mean()) - float(np.var(on_docs.mean(axis=0), ddof=1))) * k / (k - 1)
-    return max(0.0, between - own) / k, (between / k) ** 2 / (k - 1)
+    return between, max(0.0, own), k
 
 
 def _two_level(
-    point: float, doc_draws: np.ndarray, seed_parts: list[tuple[float, float]], level: float, rng: np.random.Generator
+    doc_draws: np.ndarray, seed_parts: list[tuple[float, float, int]], rng: np.random.Generator
 ) -> tuple[np.ndarray, float]:
-    """(replicates, df): the document replicates plus a normal seed-level shift per replicate (variance: the sum
-    of the seed parts), scaled around `point` by t / z at Welch-Satterthwaite df; the document replicates as they
-    are when no side has seeds that differ."""
-    seed_var = sum(v for v, _ in seed_parts)
-    terms = sum(t for _, t in seed_parts)
-    if terms <= 0:
+    """(replicates, df): each document replicate plus a normal seed-level shift whose variance is itself redrawn per
+    replicate, so that few seeds give Student-t tails: the seed variance of the mean, V = sum(between / k), is drawn
+    as V x df / chi2(df) with its Welch-Satterthwaite df (k - 1 for one seeded side), less each run's own document
+    noise (sum(own / k), already in the document draws), floored at 0. With the document noise negligible this is
+    Student's t for one seeded side and Welch's for two. df: those degrees of freedom (reported). The document
+    replicates as they are when no side has seeds that differ."""
+    parts = [(between / k, own / k, k) for between, own, k in seed_parts if k > 1 and between > 0]
+    if not parts:
         return doc_draws, math.inf
-    df = (float(np.var(doc_draws, ddof=1)) + seed_var) ** 2 / terms
-    q = (1 + level) / 2
-    scale = t_quantile(q, df) / normal_quantile(q)
-    shifts = rng.normal(0.0, math.sqrt(seed_var), len(doc_draws))
-    return point + scale * (doc_draws - point + shifts), df
+    total = sum(v for v, _, _ in parts)
+    df = total**2 / sum(v**2 / (k - 1) for v, _, k in parts)
+    iters = len(doc_draws)
+    redrawn = total * df / rng.chisquare(df, iters)
+    seed_var = np.maximum(redrawn - sum(own for _, own, _ in parts), 0.0)
+    return doc_draws + np.sqrt(seed_var) * rng.standard_normal(iters), df
 
 
 def _interval(point: float, draws: np.ndarray, method: str, level: float, df=math.inf, notes=()) -> Interval:
@@ -224,9 +226,9 @@ def compare(
         t_docs, c_docs = m_t.mean(axis=0), m_c.mean(axis=0)  # the seeds' mean on each document draw
         t_part, c_part = _seed_part(t_full, m_t), _seed_part(c_full, m_c)
         diff_parts = [_seed_part(t_full - c_full, m_t - m_c)] if paired_seeds else [t_part, c_part]
-        diff_draws, df = _two_level(delta, t_docs - c_docs, diff_parts, level, rng)
-        t_draws, t_df = _two_level(t_point, t_docs, [t_part], level, rng)
-        c_draws, c_df = _two_level(c_point, c_docs, [c_part], level, rng)
+        diff_draws, df = _two_level(t_docs - c_docs, diff_parts, rng)
+        t_draws, t_df = _two_level(t_docs, [t_part], rng)
+        c_draws, c_df = _two_level(c_docs, [c_part], rng)
     else:  # resample the seeds themselves (too narrow with few seeds; for comparison only)
         w_t = _seed_weights(len(treated), iters, rng)
         w_c = w_t if paired_seeds else _seed_weights(len(control), iters, rng)
@@ -273,7 +275,7 @@ def ratio_to_large(
     matrices = _on_shared_draws(sides, aggregation, iters, seed)
     rng = np.random.default_rng(seed + 2)
     our_point = float(full.mean())
-    our_draws, df = _two_level(our_point, matrices[0].mean(axis=0), [_seed_part(full, matrices[0])], level, rng)
+    our_draws, df = _two_level(matrices[0].mean(axis=0), [_seed_part(full, matrices[0])], rng)
     size_known = True
     if measured:
         large_point = _full(large.items, aggregation)
