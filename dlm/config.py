@@ -181,7 +181,7 @@ class LoraSpec:
 class Sources:
     """Where a run reads and writes, and what it may execute: shared by training and evaluation."""
 
-    model: str = setting(
+    model: str | None = setting(
         None, "hub id, alias (gpt2, gpt2-medium, qwen2-0.5b, tiny-gpt2) or checkpoint dir", required=True, scores=True
     )
     data_dir: str | None = setting(

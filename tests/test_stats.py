@@ -12,10 +12,11 @@ import pytest
 from dlm.harness_tasks.outcomes import draws_for, on_draws, resampled
 from dlm.results import coverage, stats
 from dlm.results.power import minimum_detectable_difference, one_side_variance, t_quantile
+from dlm.store.outcomes import MetricItems, OutcomeBlock
 
-F1_MACRO = "dlm.harness_tasks.metrics:f1_macro"
-F1_WEIGHTED = "dlm.harness_tasks.metrics:f1_weighted"
-MCC = "dlm.harness_tasks.metrics:mcc"
+F1_MACRO = "f1_macro"
+F1_WEIGHTED = "f1_weighted"
+MCC = "mcc"
 
 
 def _ones(n: int, k: int, offset: int = 0) -> list[float]:
@@ -45,7 +46,7 @@ def test_on_draws_is_what_resampled_computed_for_every_aggregation():
     pairs = [[int(g), int(p)] for g, p in rng.integers(-1, 3, (60, 2))]
     draws = rng.integers(0, 60, (4, 60))
     for name in (F1_MACRO, F1_WEIGHTED, MCC):
-        block = {"docs": [str(i) for i in range(60)], "metrics": {"m": {"aggregation": name, "values": pairs}}}
+        block = OutcomeBlock(docs=[str(i) for i in range(60)], metrics={"m": MetricItems(name, pairs)})
         assert np.allclose(on_draws(pairs, name, draws), resampled(block, "m", draws))
     assert np.allclose(on_draws([1.0, 0.0, 1.0], lambda items: sum(items), [[0, 1, 2], [0, 0, 0]]), [2.0, 3.0])
 

@@ -24,7 +24,7 @@ from dlm.harness_tasks.outcomes import draws_for, on_draws
 from dlm.results import stats
 
 BETA, GAMMA, DELTA = 1.0, 0.8, 0.5
-F1_MACRO = "dlm.harness_tasks.metrics:f1_macro"
+F1_MACRO = "f1_macro"
 CLASS_SHARES = (0.5, 0.3, 0.2)
 
 

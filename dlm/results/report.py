@@ -58,21 +58,21 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
     """The report as plain data (the JSON format is exactly this)."""
     table = load(str(baselines))
     records, skipped = load_records(runs_dir)
-    api_names = [str((r.get("model") or {}).get("name")) for r in records if r.get("approach") == "api"]
+    api_names = [str(r.model.name) for r in records if r.approach == "api"]
     against_keys = check_models(against, table, api_names)
     measured = measured_baselines(records, against_keys)
     if measured:  # API runs measured here come first (baselines.py `_distance`), published numbers after
         table = replace(table, entries=[*measured, *table.entries])
-    records = [r for r in records if r.get("approach") != "api"]  # baselines, not small-model runs
+    records = [r for r in records if r.approach != "api"]  # baselines, not small-model runs
     if not records and not measured:
         extra = f" ({len(skipped)} unreadable file(s) skipped: {', '.join(f for f, _ in skipped)})" if skipped else ""
         raise UserError(
             f"no run records in {runs_dir}{extra}; run `dlm demo` or `dlm run ...` first, "
             "or point --results-dir at the directory that holds them"
         )
-    failed = [r["run_id"] for r in records if r.get("status") in ("failed", "error")]
-    incomplete = [r["run_id"] for r in records if r.get("status") == "incomplete"]
-    runs = make_runs([r for r in records if r["run_id"] not in failed and r["run_id"] not in incomplete])
+    failed = [r.run_id for r in records if r.status == "failed"]
+    incomplete = [r.run_id for r in records if r.status == "incomplete"]
+    runs = make_runs([r for r in records if r.status == "ok"])
     rows = score_rows(runs, against_keys, table)
     primary = primary_rows(rows, table)
     units = comparison_units(primary)
@@ -103,7 +103,7 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
     if any(run.tiny for run in runs):
         notes.insert(0, TINY_NOTE)
     for run in runs:  # overlap reports that name a dataset rather than one of the run's tasks
-        flags = contamination_flags((run.record.get("train") or {}).get("contamination"))
+        flags = contamination_flags(run.record.train.contamination if run.record.train else [])
         tasks = {r.score.task for r in rows if r.run is run}
         for name, overlap in flags.items():
             if name != "*" and name not in tasks:

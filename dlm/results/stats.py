@@ -3,9 +3,9 @@ multiplicity corrections. Pure functions of per-document items (numpy only; noth
 
 Inputs. A *run* is the list of per-document items lm-eval hands to a metric's aggregation (0/1 for `acc`,
 (gold, pred) pairs for F1/MCC; harness_tasks/outcomes.py), all runs of a comparison aligned on the same documents
-(`align` restricts runs to the documents all of them scored). `aggregation` is the metric's "module:function" name
-(the vectorised form is used where outcomes.py has one) or the function itself. Seeds are several runs of one
-setup.
+(`align` restricts runs to the documents all of them scored). `aggregation` names the metric's aggregation in
+outcomes.py's table ("mean", "f1_weighted", "mcc", ...; the vectorised form is used where there is one) or is the
+function itself. Seeds are several runs of one setup.
 
 Intervals (95% unless `level` says otherwise; every one carries its bootstrap replicates, so a p-value for any
 threshold can be read from the same draws):
@@ -48,7 +48,7 @@ from dlm.harness_tasks.outcomes import draws_for, on_draws
 ITERS = 2000
 SEED = 1234
 LEVEL = 0.95
-MEAN = "lm_eval.api.metrics:mean"
+MEAN = "mean"
 VERDICTS = {
     "hypothesis": ("supported", "not supported", "inconclusive"),
     "criterion": ("met", "not met", "inconclusive"),
