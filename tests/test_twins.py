@@ -14,7 +14,7 @@ import pytest
 from train_support import ROOT, TWEETS, config
 
 from dlm.harness_tasks.catalog import TASKS_DIR, catalog, leaf_tasks, twin_for, twin_of
-from dlm.harness_tasks.extraction import extract_label
+from dlm.harness_tasks.extraction import EXTRACTION_VERSION, extract_label
 
 SENTIMENT = ["negative", "neutral", "positive"]
 LETTERS = ["A", "B", "C", "D"]
@@ -213,7 +213,7 @@ def test_protocol_is_recorded_on_every_score(chat_run):
         assert protocol["system_instruction"] == text_hash("You are a financial analyst.")
         assert protocol["fewshot_as_multiturn"] is False
         if score["task"] == "dlm_tfns_gen":
-            assert protocol["scoring"] == "generative" and protocol["extraction"] == "dlm-labels-v1"
+            assert protocol["scoring"] == "generative" and protocol["extraction"] == f"dlm-labels-v{EXTRACTION_VERSION}"
             assert protocol["generation"] == {
                 "until": ["\n\n"],
                 "max_gen_toks": 16,

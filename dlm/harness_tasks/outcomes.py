@@ -142,10 +142,19 @@ def resampled(block: OutcomeBlock, metric: str, draws) -> np.ndarray:
     """The metric on each row of `draws` (a B x n matrix of document indices); vectorised for means and the
     confusion-matrix metrics of harness_tasks/metrics.py, a loop over the aggregation for anything else."""
     slot = block.metrics[metric]
-    fast = _FAST.get(slot.aggregation)
+    return on_draws(slot.values, slot.aggregation, draws)
+
+
+def on_draws(values: list, how, draws) -> np.ndarray:
+    """The aggregation `how` (a name of AGGREGATIONS, or a function) of the per-document `values` on each row of
+    `draws`: the vectorised form where there is one (means, the confusion-matrix metrics), a loop otherwise."""
+    name = how if isinstance(how, str) else next((k for k, f in AGGREGATIONS.items() if f is how), None)
+    fast = _FAST.get(name)
     if fast is not None:
-        return fast(slot.values, draws)
-    return np.array([aggregate(block, metric, row) for row in draws])
+        return fast(values, draws)
+    function = aggregation(name) if isinstance(how, str) else how
+    items = _items(values)
+    return np.array([float(function([items[i] for i in row])) for row in np.asarray(draws)])
 
 
 def draws_for(n: int, iters: int, seed: int, chunk: int = 200):

@@ -72,8 +72,9 @@ class Baseline:
     second_hand: bool = False
     note: str = ""
     measured: bool = False  # an API run in this results dir (dlm eval --model openai:...), not a publication
-    n: int | None = None
+    n: int | None = None  # documents scored: the source's test-set size (None: unknown)
     stderr: float | None = None
+    scoring_rule: str | None = None  # the source's own reading of generated answers (FinGPT: no label = neutral)
 
     def label(self) -> str:
         shots = "?-shot" if self.shots is None else f"{self.shots}-shot"
@@ -189,7 +190,8 @@ def check_models(model: str | list[str], table: BaselineTable | None = None, api
 
 def _distance(b: Baseline, metric: str, shots: int | None, scoring: str | None) -> tuple:
     """Sort key: same metric first, then same scoring, then a number measured here with the same shots, whole test
-    set, same dataset variant, no CoT, nearest shot count."""
+    set, same dataset variant, the label read as such (no source-specific scoring rule), no CoT, nearest shot
+    count."""
     shot_gap = 99 if shots is None or b.shots is None else abs(b.shots - shots)
     return (
         b.metric != metric,
@@ -197,6 +199,7 @@ def _distance(b: Baseline, metric: str, shots: int | None, scoring: str | None) 
         not (b.measured and b.shots == shots),
         b.subset is not None,
         b.variant is not None,
+        b.scoring_rule is not None,
         b.cot is not False,
         shot_gap,
         b.second_hand,
@@ -276,6 +279,8 @@ def protocol_differs(score, baseline: Baseline, limit: int | None = None) -> lis
         reasons.append(f"baseline subset: {baseline.subset}")
     if baseline.variant:
         reasons.append(f"dataset variant: {baseline.variant}")
+    if baseline.scoring_rule:
+        reasons.append(f"baseline scoring rule: {baseline.scoring_rule}")
     if limit:
         reasons.append(f"ours on the first {float(limit):g} examples only (--limit)")
     return reasons
