@@ -20,17 +20,21 @@ from pathlib import Path
 from dlm.config import is_api_model
 from dlm.errors import UserError
 from dlm.files import check_data_dir, check_writable
+from dlm.harness_tasks.catalog import comparison_tasks
 from dlm.harness_tasks.evaluate import evaluate
 from dlm.plan.executors import make_executor
 from dlm.plan.file import load_plan
 from dlm.plan.jobs import run_parallel
 from dlm.plan.overrides import parse_overrides
 from dlm.plan.run import finished_runs, run_one, with_resume
+from dlm.results.baselines import load as load_baselines
+from dlm.results.power import describe, power_table
 from dlm.results.report import next_step, render_report
+from dlm.results.verdicts import H1_GAIN, H3_GAIN
 from dlm.settings import DEFAULTS, command_line, run_config, train_config
 from dlm.store.leases import try_lease
 from dlm.store.records import load_records
-from dlm.study.cycle import check_tasks, choose_tasks, say
+from dlm.study.cycle import check_tasks, choose_tasks, data_domains, say
 from dlm.trainers import estimate
 from dlm.trainers.progress import format_duration
 
@@ -72,6 +76,7 @@ def run_plan(
             print(f"{mark}{shlex.join(runnable_command(run, data_dir))}")
         _print_training_times([r for r in todo if r.trains], plan.runs, device)
         _print_api_costs([r for r in todo if is_api_model(r.settings.get("model"))])
+        _print_power(plan)
         return []
     say(f"plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished already, {len(todo)} to run")
     if jobs > 1 or executor != "local":
@@ -182,6 +187,26 @@ def runnable_command(run, data_dir: str | None = None) -> list[str]:
     else:  # not installed: the study plan's script, by its full path
         program = (sys.executable, str(Path(__file__).resolve().parents[2] / "main.py"))
     return command_line(settings, program)
+
+
+def _print_power(plan) -> None:
+    """--dry-run: for every task the plan scores, the smallest difference its comparisons can see (80% power, the
+    plan's seeds, base rate 0.5: the widest case), and the hypothesis thresholds too small for it, before any run."""
+    table = load_baselines()
+    tasks = set()
+    for run in plan.runs:
+        config = run_config(run.settings)
+        domains = data_domains(config.data) if config.data is not None else []
+        tasks |= set(comparison_tasks(choose_tasks(config, domains)))
+    sizes = {t: (table.tasks.get(t, {}).get("n"), table.primary_metric(t) or "acc", 0.5) for t in sorted(tasks)}
+    rows = power_table(sizes, plan.seeds, {"H1": H1_GAIN, "H3": H3_GAIN})
+    print(f"# power: minimum detectable differences at 80% power with {plan.seeds} seed(s) a side, base rate 0.5:")
+    for row in rows:
+        if row["mdd"] is not None:
+            print(f"#   {describe(row)}")
+    unknown = [row["task"] for row in rows if row["mdd"] is None]
+    if unknown:
+        print(f"#   test-set size unknown (no estimate): {', '.join(unknown)}")
 
 
 def _print_training_times(runs: list, every_run: list, device: str | None) -> None:
