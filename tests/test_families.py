@@ -10,6 +10,7 @@ straight one."""
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 from pathlib import Path
 
@@ -96,7 +97,7 @@ def load(family: str):
 
 # --- the fixtures are the families ----------------------------------------------------------------------------------
 def test_shrunk_gpt2_has_gpt2s_config_and_real_tokenizer(family_dirs):
-    from dlm.trainers.families import GPT2_TOKENIZER_DIR
+    from dlm.trainers.families import GPT2_124M, GPT2_TOKENIZER_DIR
     from dlm.trainers.models import fuse_activations
 
     model, tok = load("shrunk-gpt2")
@@ -107,6 +108,8 @@ def test_shrunk_gpt2_has_gpt2s_config_and_real_tokenizer(family_dirs):
     assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr(), "tied embeddings"
     assert tok.eos_token == "<|endoftext|>" and tok.eos_token_id == 50256 and tok.chat_template is None
     raw = type(tok).from_pretrained(GPT2_TOKENIZER_DIR)
+    vendored = json.loads((GPT2_TOKENIZER_DIR / "config.json").read_text())
+    assert {k: vendored[k] for k in GPT2_124M} == GPT2_124M, "the shipped config is the vendored one"
     assert raw.pad_token is None, "GPT-2 ships no pad token; load_model sets eos"
     assert tok.pad_token_id == tok.eos_token_id
     assert len(tok(" positive")["input_ids"]) == 1 and len(tok(" bearish")["input_ids"]) == 2

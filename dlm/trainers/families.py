@@ -26,12 +26,30 @@ import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, Qwen2Config, Qwen2ForCausalLM, Qwen2Tokenizer
 
+from dlm.errors import UserError
 from dlm.trainers.tiny import built_once, sample_texts
 
 BUILD_VERSION = "1"  # bump when a recipe changes, so caches rebuild
 GPT2_TOKENIZER_DIR = Path(__file__).resolve().parents[2] / "tests" / "assets" / "gpt2-tokenizer"
 SHRUNK = dict(layers=2, hidden=64)
 
+# openai-community/gpt2's config.json (the fields that shape the model; tests check them against the vendored file)
+GPT2_124M = dict(
+    n_layer=12,
+    n_embd=768,
+    n_head=12,
+    n_inner=None,
+    n_positions=1024,
+    vocab_size=50257,
+    activation_function="gelu_new",
+    attn_pdrop=0.1,
+    embd_pdrop=0.1,
+    resid_pdrop=0.1,
+    layer_norm_epsilon=1e-5,
+    initializer_range=0.02,
+    bos_token_id=50256,
+    eos_token_id=50256,
+)
 # Qwen/Qwen2-0.5B's config.json (the fields that shape the model); `shrunk_qwen2_config` keeps all but the sizes
 QWEN2_05B = dict(
     hidden_size=896,
@@ -72,13 +90,17 @@ def shrunk_qwen2_path() -> Path:
 
 def gpt2_tokenizer():
     """GPT-2's real tokenizer, from the vendored files (as the hub's openai-community/gpt2 loads: no pad token)."""
+    if not (GPT2_TOKENIZER_DIR / "vocab.json").is_file():
+        raise UserError(
+            f"GPT-2's tokenizer files are not in {GPT2_TOKENIZER_DIR} (they come with a clone of the repository, "
+            "not with an installed package); use a clone for shrunk-gpt2"
+        )
     return AutoTokenizer.from_pretrained(GPT2_TOKENIZER_DIR)
 
 
 def gpt2_config(**changes) -> GPT2Config:
-    """openai-community/gpt2's config.json (vendored), with `changes` (e.g. n_layer=2)."""
-    config = json.loads((GPT2_TOKENIZER_DIR / "config.json").read_text(encoding="utf-8"))
-    return GPT2Config(**{**config, **changes})
+    """openai-community/gpt2's config, with `changes` (e.g. n_layer=2)."""
+    return GPT2Config(**{**GPT2_124M, **changes})
 
 
 def shrunk_gpt2_config() -> GPT2Config:
