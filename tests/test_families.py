@@ -300,14 +300,12 @@ def test_lora_adapter_scores_the_same_through_peft_and_merged(family, tmp_path):
     result = train(family_config(tmp_path, "lora", family, lora=True, lora_r=4, merge_lora=True, learning_rate=1e-2))
     out = Path(result.output_dir)
     assert (out / "adapter_model.safetensors").is_file() and (out / "merged" / "model.safetensors").is_file()
-    base_scores, base = tfns_outcomes(family)
+    _, base = tfns_outcomes(family)
     peft_scores, with_peft = tfns_outcomes(family, peft=str(out))
-    _, adapter_as_model = tfns_outcomes(str(out))
     merged_scores, merged = tfns_outcomes(str(out / "merged"))
     assert peft_scores["acc"]["n"] == merged_scores["acc"]["n"] == 6
     for a, b in zip(with_peft["pred"], merged["pred"]):
         assert a == pytest.approx(b, abs=2e-4), "adapter and its merged model give the same log-likelihoods"
-    assert with_peft["pred"] == adapter_as_model["pred"]
     assert with_peft["pred"] != base["pred"], "the adapter changed the model"
 
 
@@ -384,9 +382,9 @@ def test_chatml_sft_trains_the_answer_and_the_end_of_turn(tmp_path):
     assert answers == {f"{label}<|im_end|>\n<|endoftext|>" for label in ("bullish", "bearish", "neutral")}
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("mode", ["pretrain", "sft-lora"])
+@pytest.mark.parametrize("family, mode", [("shrunk-gpt2", "pretrain"), ("shrunk-qwen2", "sft-lora")])
 def test_resume_ends_with_the_weights_of_a_straight_run(family, mode, tmp_path):
+    """Full pretraining on one family, LoRA SFT on the other (optimizer, scheduler, data order and adapter state)."""
     from dlm.trainers.train import train
 
     common = dict(mode=mode.split("-")[0], lora=mode.endswith("lora"), max_steps=4, save_steps=2, batch_size=2)

@@ -32,7 +32,6 @@ from dlm.store.leases import try_lease
 from dlm.store.records import load_records
 from dlm.study.cycle import check_tasks, choose_tasks, say
 from dlm.trainers import estimate, memory
-from dlm.trainers.dry_run import check_device
 from dlm.trainers.progress import format_duration
 
 
@@ -193,7 +192,7 @@ def _print_training_times(runs: list, every_run: list, device: str | None) -> No
 
     by_name = {r.name: r for r in every_run}
     _, basis = estimate.throughput(device)
-    sized_on = check_device(device) if device else memory.local_device()
+    sized_on = memory.known_device(device) if device else memory.local_device()
     total, over, unknown, too_big = 0.0, [], [], []
     print(f"# training time estimates ({basis}; 6 x params FLOPs per token, tokens an upper bound):")
     where = memory.device_label(sized_on, memory.device_capacity(sized_on))
@@ -205,8 +204,9 @@ def _print_training_times(runs: list, every_run: list, device: str | None) -> No
             origin = by_name[origin.after]
         base = origin.settings.get("model")
         cfg = train_config({**run.settings, "model": "tiny-gpt2"}, command="run")  # steps and shapes only
-        peak = memory.estimate_run(cfg, sized_on, model=base)
-        params = estimate.model_params(base) or (peak.parts["weights"] // 4 if peak else None)
+        shape = memory.run_shape(cfg, model=base)
+        peak = memory.estimate_run(cfg, shape, sized_on) if shape else None
+        params = estimate.model_params(base) or (shape.total_params if shape else None)
         if params is None:
             unknown.append(run.name)
             print(f"#   {run.name}: size of {base} unknown (its config is not at hand)")

@@ -18,51 +18,31 @@ from dlm.trainers.checkpoints import check_unfinished, prepare_output_dir, resum
 from dlm.trainers.progress import format_duration
 
 
-def check_device(device: str) -> str:
-    known = (*memory.GPU_MEMORY_GB, "cpu")
-    if device.lower() not in known:
-        raise UserError(f"unknown --target-device '{device}'; use one of {', '.join(known)}")
-    return device.lower()
-
-
 def dry_run(cfg: TrainConfig, out=print) -> dict:
     """Print the run's size, time and memory estimates; return them (nothing is written)."""
     cfg.validate()
     for part in cfg.data.parts:  # a misspelt dataset fails as it would in a real run
         lookup(part.dataset, part.config)
-    device = check_device(cfg.target_device) if cfg.target_device else memory.local_device()
+    device = memory.known_device(cfg.target_device, "--target-device") if cfg.target_device else memory.local_device()
     resumed = 0
     if cfg.output_dir:
         checkpoint = prepare_output_dir(Path(cfg.output_dir).expanduser().resolve(), cfg.resume, cfg.overwrite)
         if checkpoint is not None:
             check_unfinished(checkpoint, cfg.max_steps)
             resumed = resumed_step(checkpoint)
-    config = memory.model_config(cfg.model, cfg.trust_remote_code)
-    if config is None:
+    shape = memory.run_shape(cfg)
+    if shape is None:
         raise UserError(
             f"--dry-run: the config of '{cfg.model}' is not at hand (not a local checkpoint, not in the Hugging "
             "Face cache); download it once, or size a study model by its alias (gpt2, gpt2-medium, qwen2-0.5b)"
         )
-    lora = None
-    if cfg.lora:
-        spec = cfg.adapter
-        lora = {"r": spec.r, "alpha": spec.alpha, "dropout": spec.dropout, "targets": spec.targets}
-    shape = memory.shape_of(config, lora)
-    peak = memory.estimate(
-        shape,
-        cfg.mode,
-        cfg.batch_size,
-        cfg.max_length,
-        device,
-        checkpointing=cfg.gradient_checkpointing,
-        bf16=cfg.bf16,
-    )
+    peak = memory.estimate_run(cfg, shape, device)
     steps = max(cfg.max_steps - resumed, 0)
     tokens = steps * cfg.batch_size * cfg.gradient_accumulation_steps * cfg.max_length
     seconds, basis = estimate.predict_seconds(tokens, shape.total_params, device)
     out(f"dry run of {cfg.mode}{' (LoRA)' if cfg.lora else ''} on {cfg.model}: nothing is loaded, trained or written")
     out(
-        f"  model: {type(config).__name__.replace('Config', '')}, {shape.total_params / 1e6:,.1f}M parameters, "
+        f"  model: {shape.model_type}, {shape.total_params / 1e6:,.1f}M parameters, "
         f"{shape.trainable_params / 1e6:,.2f}M trained"
     )
     out(

@@ -22,10 +22,10 @@ The peak is weights + Adam + the larger of (activations + scores + logits + cast
 and (gradients) at its end: gradients are freed after every step (set_to_none), so they fill in while the
 activations are released. With activation checkpointing each layer keeps only its input, and the layer being
 recomputed (with the gradients so far: counted whole, an upper bound) is a third candidate for the peak. SFT rows
-are counted at max_length (packed rows are at most that long: an upper bound, ~10% on tweets). Checked against measured peaks of the shrunk models on CPU
-(tests/test_memory.py, bench/memory_estimate.py). A device fits the run when the peak plus the CUDA context
-(CUDA_CONTEXT_GIB) and allocator headroom (HEADROOM) is at most its memory; TIGHT when it fits only without the
-headroom.
+are counted at max_length (packed rows are at most that long: an upper bound, ~10% on tweets). Checked against
+measured peaks of the shrunk models on CPU (tests/test_memory.py, bench/memory_estimate.py). A device fits the run
+when the peak plus the CUDA context (CUDA_CONTEXT_GIB) and allocator headroom (HEADROOM) is at most its memory;
+TIGHT when it fits only without the headroom.
 """
 
 from __future__ import annotations
@@ -35,10 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 from transformers import AutoConfig, AutoModelForCausalLM
 from transformers.pytorch_utils import Conv1D
 
 from dlm.errors import UserError
+from dlm.trainers.estimate import device_key
 from dlm.trainers.families import gpt2_config, qwen2_config
 from dlm.trainers.models import (
     ALIASES,
@@ -53,7 +55,7 @@ GIB = 2**30
 # memory of each GPU in the time-estimate table (trainers/estimate.py), GB as sold; the common variant where
 # there are several (V100 16 GB, A100 40 GB)
 GPU_MEMORY_GB = {"t4": 16, "v100": 16, "l4": 24, "a10": 24, "a100": 40, "h100": 80, "h200": 141}
-HALF_PRECISION = {"t4": 2, "v100": 2}  # fp16 autocast; the others bf16: both 2 bytes
+FP16_GPUS = ("t4", "v100")  # no bf16: dlm's runtime picks fp16 autocast; the others get bf16 (2 bytes either way)
 CUDA_CONTEXT_GIB = 0.5  # CUDA context, cuBLAS workspaces: outside what the allocator reports
 HEADROOM = 0.10  # allocator fragmentation on top of the live tensors
 FUSED_TOKEN_TILE, FUSED_VOCAB_TILE = 4096, 32768  # TRL's fused LM head (trl/kernels/chunked_logprob.py)
@@ -71,6 +73,7 @@ HUB_IDS = {hub: alias for alias, hub in ALIASES.items()}
 class Shape:
     """What the activation count needs of a model: sizes from its config, parameter counts from the meta model."""
 
+    model_type: str  # config.model_type
     family: str  # "gpt2", "llama" (Qwen2, Llama, Mistral, Qwen3: RMSNorm, rotary, SwiGLU, GQA), or "other"
     layers: int
     hidden: int
@@ -158,10 +161,15 @@ def device_capacity(device: str) -> int | None:
     return GPU_MEMORY_GB[device] * 10**9
 
 
+def known_device(name: str, flag: str = "--device") -> str:
+    devices = (*GPU_MEMORY_GB, "cpu")
+    if name.lower() not in devices:
+        raise UserError(f"unknown {flag} '{name}'; use one of {', '.join(devices)}")
+    return name.lower()
+
+
 def local_device() -> str:
     """The GPU at hand when it is in the table, else cpu (an unknown GPU is named by --device)."""
-    from dlm.trainers.estimate import device_key
-
     if torch.cuda.is_available():
         return device_key(torch.cuda.get_device_name(0)) or "cpu"
     return "cpu"
@@ -211,6 +219,7 @@ def shape_of(config, lora: dict | None = None) -> Shape:
         inner = getattr(text, "intermediate_size", None) or 4 * hidden
         dropout, hidden_dropout = float(getattr(text, "attention_dropout", 0) or 0), 0.0
     shape = Shape(
+        model_type=model_type,
         family=family,
         layers=layers,
         hidden=hidden,
@@ -270,7 +279,7 @@ def activation_bytes(
     of packed rows keeps that mask and repeats the key-value heads; dropout keeps its mask."""
     h, i, heads, layers = shape.hidden, shape.inner, shape.heads, shape.layers
     cpu = device == "cpu"
-    act = 4 if cpu else HALF_PRECISION.get(device, 2)  # matmul inputs and outputs (autocast on GPUs)
+    act = 4 if cpu else 2  # matmul inputs and outputs (16-bit autocast on GPUs)
     mask = act if cpu else 1  # a dropout mask: a float tensor on CPU, booleans on CUDA
     math_kernel = shape.eager or (cpu and shape.dropout > 0)  # keeps the scores, not the lse nor the packed mask
     attention_kernel = 0 if math_kernel else 4 * heads + length * (4 if cpu else 2)  # lse, packed rows' mask
@@ -324,10 +333,8 @@ def estimate(
 ) -> MemoryEstimate:
     """Peak bytes of one steady-state training step of `shape` (module docstring). `logit_positions`: positions
     whose logits SFT on CPU computes per micro-batch (default: every position, an upper bound)."""
-    if device != "cpu" and device not in GPU_MEMORY_GB:
-        raise UserError(f"unknown --device '{device}'; use one of {', '.join(GPU_MEMORY_GB)} or cpu")
+    known_device(device)
     tokens = batch * length
-    effective = "bf16-cpu" if device == "cpu" and bf16 else device
     activations, recomputed = activation_bytes(shape, tokens, length, device, checkpointing)
     scores = score_bytes(shape, batch, length, device)
     parts = {
@@ -348,30 +355,32 @@ def estimate(
         notes.append("activations counted as for a Llama-shaped layer (family not modelled)")
     if mode == "sft" and device == "cpu" and logit_positions is None:
         notes.append("SFT logits at every position (an upper bound: dlm keeps the supervised ones only)")
-    precision = "float32" if device == "cpu" and not bf16 else ("fp16" if device in HALF_PRECISION else "bf16")
-    if effective == "bf16-cpu":
-        notes.append("counted as float32 (CPU bf16 autocast not modelled)")
+    precision = "float32" if device == "cpu" else ("fp16" if device in FP16_GPUS else "bf16")
+    if device == "cpu" and bf16:
+        notes.append("counted in float32: --bf16 autocast on CPU is not modelled (an upper bound)")
     return MemoryEstimate(parts, peak, device, device_capacity(device), precision, notes)
 
 
-def estimate_run(cfg, device: str | None = None, model: str | None = None) -> MemoryEstimate | None:
-    """The estimate for a TrainConfig on `device` (default: the GPU at hand, else cpu); `model`: the base model
-    whose config to read when it differs from cfg.model (a plan run that starts from another run's checkpoint).
-    None when the model's config is not at hand (a hub id not in the cache, offline)."""
+def run_shape(cfg, model: str | None = None) -> Shape | None:
+    """The shape a TrainConfig trains: its model's config (`model`: the base to read instead, for a plan run that
+    starts from another run's checkpoint) with the run's LoRA adapters. None when the config is not at hand (a hub
+    id not in the cache, offline)."""
     config = model_config(model or cfg.model, cfg.trust_remote_code)
     if config is None:
         return None
-    lora = None
-    if cfg.lora:
-        adapter = cfg.adapter
-        lora = {"r": adapter.r, "alpha": adapter.alpha, "dropout": adapter.dropout, "targets": adapter.targets}
-    shape = shape_of(config, lora)
+    spec = cfg.adapter
+    lora = {"r": spec.r, "alpha": spec.alpha, "dropout": spec.dropout, "targets": spec.targets} if spec else None
+    return shape_of(config, lora)
+
+
+def estimate_run(cfg, shape: Shape, device: str) -> MemoryEstimate:
+    """The estimate for a TrainConfig's steps (batch x max_length, checkpointing) on `device`."""
     return estimate(
         shape,
         cfg.mode,
         cfg.batch_size,
         cfg.max_length,
-        device or local_device(),
+        device,
         checkpointing=cfg.gradient_checkpointing,
         bf16=cfg.bf16,
     )
@@ -381,8 +390,6 @@ def profiled_peak(run) -> int:
     """Peak bytes torch allocated on the CPU while `run()` ran, above what was allocated before (from the profiler's
     memory events): the CPU counterpart of torch.cuda.max_memory_allocated, without the heap's cached pages that
     a resident-set peak also counts. Used to check the estimates on CPU."""
-    from torch.profiler import ProfilerActivity, profile
-
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         run()
     events = [
