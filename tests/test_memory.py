@@ -36,6 +36,7 @@ def test_study_models_are_sized_from_their_configs_without_weights():
     qwen = shapes["qwen2-0.5b"]
     assert (qwen.family, qwen.layers, qwen.hidden, qwen.heads, qwen.kv_heads) == ("llama", 24, 896, 14, 2)
     assert model_config("someone/not-in-the-cache") is None
+    assert model_config("Qwen/Qwen2-0.5B-Instruct").to_dict() == model_config("qwen2-0.5b").to_dict()
     lora = shape_of(model_config("qwen2-0.5b"), {"r": 16, "alpha": 32, "dropout": 0.05})
     # r x (in + out) for q, k, v, o, gate, up, down in 24 layers
     per_layer = 16 * ((896 + 896) + (896 + 128) * 2 + (896 + 896) + (896 + 4864) * 2 + (4864 + 896))

@@ -215,7 +215,7 @@ def _print_training_times(runs: list, every_run: list, device: str | None) -> No
         total += seconds
         flag = "  OVER 2 h" if seconds > estimate.BUDGET_S else ""
         over += [run.name] if flag else []
-        fit = ""
+        fit = "; memory unknown (config not at hand)"
         if peak is not None:
             fit = f"; memory ~{memory.gib(peak.needed)} GiB" + ("" if peak.fits is not False else f" {peak.verdict}")
             too_big += [f"{run.name} ({peak.verdict.lower()})"] if peak.fits is False else []

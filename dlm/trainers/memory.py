@@ -66,7 +66,11 @@ STUDY_CONFIGS = {
     "gpt2-medium": lambda: gpt2_config(n_embd=1024, n_layer=24, n_head=16),
     "qwen2-0.5b": lambda: qwen2_config(),
 }
-HUB_IDS = {hub: alias for alias, hub in ALIASES.items()}
+# the same configs by hub id (Qwen2-0.5B-Instruct has Qwen2-0.5B's shapes; only its special-token ids differ)
+HUB_CONFIGS = {
+    **{ALIASES[alias]: build for alias, build in STUDY_CONFIGS.items()},
+    "Qwen/Qwen2-0.5B-Instruct": qwen2_config,
+}
 
 
 @dataclass
@@ -192,8 +196,8 @@ def model_config(name: str, trust_remote_code: bool = False):
             return None
         return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     cached = _cached(resolved, trust_remote_code)
-    if cached is None and resolved in HUB_IDS:
-        return STUDY_CONFIGS[HUB_IDS[resolved]]()
+    if cached is None and resolved in HUB_CONFIGS:
+        return HUB_CONFIGS[resolved]()
     return cached
 
 
