@@ -5,7 +5,7 @@
 
 Each case builds the trainer `dlm train` builds (trainers.pretrain / trainers.sft, the same TrainingArguments) and
 trains `--steps` steps (Adam's states exist from the second step on). Measured: the weights plus the peak of what
-torch allocated on the CPU during training (the profiler's memory events: `memory.profiled_peak`), i.e. the live
+torch allocated on the CPU during training (the profiler's memory events: `profiled_peak`), i.e. the live
 tensors, as torch.cuda.max_memory_allocated counts them on a GPU; not the process's resident set, which adds the
 heap's cached pages and the libraries. Estimated: `memory.estimate` from the model's config alone, for the batch
 shape the run had: SFT rows are packed to at most max_length (the estimate is given the widest row seen) and dlm's
@@ -22,6 +22,8 @@ import tempfile
 from pathlib import Path
 
 import benchlib as common
+import torch
+from torch.profiler import ProfilerActivity, profile
 
 MARK = "MEMORY_ESTIMATE_CASE "
 DATASET = "zeroshot/twitter-financial-news-sentiment"
@@ -38,12 +40,28 @@ CASES = [  # family, mode, lora, batch, length, gradient checkpointing
 ]
 
 
+def profiled_peak(run) -> int:
+    """Peak bytes torch allocated on the CPU while `run()` ran, above what was allocated before (from the profiler's
+    memory events): the CPU counterpart of torch.cuda.max_memory_allocated, without the heap's cached pages that
+    a resident-set peak also counts."""
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        run()
+    events = [
+        e
+        for e in prof.profiler.kineto_results.events()
+        if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU
+    ]
+    current = peak = 0
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        current += event.nbytes()
+        peak = max(peak, current)
+    return peak
+
+
 def measure(family: str, mode: str, lora: bool, batch: int, length: int, checkpointing: bool = False, steps: int = 2):
     """(measured peak bytes, the estimate for the batch shapes this run had) of `steps` training steps."""
-    import torch
-
     from dlm.config import TrainConfig
-    from dlm.trainers.memory import estimate, model_config, profiled_peak, shape_of
+    from dlm.trainers.memory import estimate, model_config, shape_of
     from dlm.trainers.mixture import training_dataset
     from dlm.trainers.models import apply_lora, load_model
     from dlm.trainers.pretrain import build_pretrain_trainer

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch.profiler import ProfilerActivity, profile
 from transformers import AutoConfig, AutoModelForCausalLM
 from transformers.pytorch_utils import Conv1D
 
@@ -388,21 +387,3 @@ def estimate_run(cfg, shape: Shape, device: str) -> MemoryEstimate:
         checkpointing=cfg.gradient_checkpointing,
         bf16=cfg.bf16,
     )
-
-
-def profiled_peak(run) -> int:
-    """Peak bytes torch allocated on the CPU while `run()` ran, above what was allocated before (from the profiler's
-    memory events): the CPU counterpart of torch.cuda.max_memory_allocated, without the heap's cached pages that
-    a resident-set peak also counts. Used to check the estimates on CPU."""
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        run()
-    events = [
-        e
-        for e in prof.profiler.kineto_results.events()
-        if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU
-    ]
-    current = peak = 0
-    for event in sorted(events, key=lambda e: e.start_ns()):
-        current += event.nbytes()
-        peak = max(peak, current)
-    return peak
