@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from dlm.errors import UserError
+from dlm.secrets import scrub
 from dlm.settings import BY_NAME, SETTINGS, for_command, spellings
 
 # rich_markup_mode=None: plain help. Rich-rendered help imports and lays out ~0.2 s of rich/markdown code, which
@@ -404,7 +405,7 @@ INTERRUPTED = (
 
 
 def _fail(message: str, code: int = 2) -> None:
-    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.write(f"error: {scrub(message)}\n")  # a message may quote a server's answer, a URL, a path
     raise SystemExit(code)
 
 

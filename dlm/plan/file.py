@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
 
-import yaml
-
 from dlm.data.loading import lookup
 from dlm.errors import UserError, suggest
+from dlm.plan.yaml_reader import at as _at
+from dlm.plan.yaml_reader import read_plan_text
+from dlm.plan.yaml_reader import read_yaml as _read_yaml
 from dlm.settings import BY_NAME, DEFAULTS, evaluates_only, run_config
 from dlm.study.zero_shot import data_source
 
@@ -80,13 +81,7 @@ def load_plan(
 
     forced = overrides or {}
     path = Path(file)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise UserError(f"cannot read plan '{file}' ({err.strerror or err}); plans/ holds examples") from None
-    except UnicodeDecodeError as err:
-        raise UserError(f"plan '{file}' is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
-    doc = _read_yaml(text, file)
+    doc = _read_yaml(read_plan_text(file), file)
     if not isinstance(doc, dict):
         raise _at(file, getattr(doc, "mark", None), "a plan is a mapping with `defaults`, `matrix` and/or `runs`")
     for key in doc:
@@ -242,55 +237,6 @@ def _check_run(run: PlanRun, file: str, mark) -> None:
             lookup(part.dataset)
     except UserError as err:
         raise _at(file, mark, f"run '{run.name}': {err}") from None
-
-
-def _read_yaml(text: str, file: str):
-    """YAML -> dicts/lists that remember where each key and value sits, for errors with line and column."""
-
-    # class here: its constructors name this plan file in their errors, so each read gets its own loader
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def mapping(loader, node):
-        loader.flatten_mapping(node)
-        out = _Marked()
-        out.mark, out.marks, out.key_marks = node.start_mark, {}, {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if key in out:
-                raise _at(file, key_node.start_mark, f"'{key}' appears twice in this mapping")
-            out[key] = loader.construct_object(value_node, deep=True)
-            out.marks[key], out.key_marks[key] = value_node.start_mark, key_node.start_mark
-        return out
-
-    def sequence(loader, node):
-        out = _MarkedList(loader.construct_object(child, deep=True) for child in node.value)
-        out.mark, out.marks = node.start_mark, [child.start_mark for child in node.value]
-        return out
-
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, sequence)
-    try:
-        return yaml.load(text, Loader=Loader)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        raise _at(file, mark, f"invalid YAML: {err.problem or err.context}") from None
-    except yaml.YAMLError as err:
-        raise UserError(f"{file}: invalid YAML: {err}") from None
-
-
-class _Marked(dict):
-    pass
-
-
-class _MarkedList(list):
-    pass
-
-
-def _at(file: str, mark, message: str) -> UserError:  # file: a path, or "--set ITEM" (mark None)
-    if mark is None:
-        return UserError(f"{file}: {message}")
-    return UserError(f"{file}, line {mark.line + 1}, column {mark.column + 1}: {message}")
 
 
 def _unknown(name, choices, what: str) -> str:

@@ -35,6 +35,7 @@ from dlm.errors import UserError
 from dlm.harness_tasks.catalog import DOMAIN_GROUPS, catalog, leaf_tasks, resolve_tasks
 from dlm.harness_tasks.evaluate import curve_evaluator, evaluate
 from dlm.harness_tasks.overlap import contamination_for_run
+from dlm.secrets import scrub
 from dlm.settings import with_model
 from dlm.store.lineage import describe_model
 from dlm.store.records import load_records
@@ -49,7 +50,7 @@ MIXED = "mixed"  # the domain of a mixture whose datasets come from several doma
 def say(message: str) -> None:
     """Progress lines, on stdout with the tables: stderr carries only the one-line error of a failed command."""
 
-    Console(highlight=False, soft_wrap=True).print(f"[bold cyan]dlm[/] {message}")
+    Console(highlight=False, soft_wrap=True).print(f"[bold cyan]dlm[/] {scrub(message)}")
 
 
 # --- what a run is: approach, domain, default tasks ---------------------------------------------------------
