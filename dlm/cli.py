@@ -306,6 +306,15 @@ def plan(
     ] = None,
     data_dir: DataDir = None,
     results_dir: ResultsDir = BY_NAME["results_dir"].default,
+    checkpoints_dir: Annotated[
+        Optional[str],
+        _opt(
+            "--checkpoints-dir",
+            "--checkpoints_dir",
+            help="where training runs without their own output_dir write (default: the plan's checkpoints_dir, "
+            "else checkpoints/<plan name>); a plan file itself may only name folders below where it runs",
+        ),
+    ] = None,
 ) -> None:
     """Run a matrix of train->evaluate cycles; finished runs are skipped on re-run."""
     from dlm.plan.runner import run_plan
@@ -321,6 +330,7 @@ def plan(
         address=address,
         gpus_per_run=gpus_per_run,
         overrides=set_,
+        checkpoints_dir=checkpoints_dir,
     )
 
 

@@ -35,6 +35,7 @@ PLAN_APPROACHES = ("zero-shot", "pretrain", "sft")
 DATA_FLAGS = ("dataset", "dataset_config", "datasets", "dataset_configs", "mixture_rates")
 # settings that change where or how a run is done, not what it measures: left out of the run key
 NOT_IN_KEY = ("results_dir", "output_dir", "resume", "overwrite", "report_to", "eval_batch_size", "data_dir")
+WRITTEN_PATHS = ("output_dir", "results_dir")  # folders a plan's runs write into: checked by _inside_here
 
 
 @dataclass
@@ -88,6 +89,8 @@ def load_plan(
         if key not in PLAN_KEYS:
             raise _at(file, doc.key_marks[key], _unknown(key, PLAN_KEYS, "plan section"))
     name = str(doc.get("name") or path.stem)
+    if doc.get("checkpoints_dir") is not None:
+        _inside_here(doc["checkpoints_dir"], file, doc.marks["checkpoints_dir"], "checkpoints_dir")
     ckpt_dir = checkpoints_dir or doc.get("checkpoints_dir") or f"checkpoints/{_slug(name)}"  # one path component
     defaults = _layer(doc.get("defaults") or {}, file, "defaults")
 
@@ -275,10 +278,26 @@ def _layer(raw, file: str, where: str, marks: dict | None = None, key_marks: dic
             out.update(_data(value, file, mark))
         else:
             out[key] = _value(BY_NAME[key], value, file, mark)
+            if key in WRITTEN_PATHS and out[key] is not None:
+                _inside_here(out[key], file, mark, key)
     if any(k in out for k in DATA_FLAGS):  # a layer that names data replaces all data of the layers below
         out = {**{k: None for k in DATA_FLAGS}, **out}
     out.pop("approach", None)
     return out
+
+
+def _inside_here(value, file: str, mark, key: str) -> None:
+    """A folder a plan makes dlm write into is relative to where the plan runs and stays below it (a plan file may
+    come from someone else: it cannot aim dlm's writes at ~/.ssh or /); a folder elsewhere is a flag you type."""
+    path = Path(str(value))
+    if not str(value).strip() or path.is_absolute() or ".." in path.parts or str(value).startswith("~"):
+        flag = {"results_dir": "--results-dir", "checkpoints_dir": "--checkpoints-dir"}.get(key, "--checkpoints-dir")
+        raise _at(
+            file,
+            mark,
+            f"`{key}: {value}` must be a relative path below the folder the plan runs in (no '..', '~' or '/' "
+            f"at the start); to write elsewhere, pass {flag} on the command line",
+        )
 
 
 def _data(value, file: str, mark) -> dict:

@@ -150,7 +150,7 @@ def read_yaml(text: str, file: str):
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         raise at(file, mark, f"invalid YAML: {err.problem or err.context}") from None
-    except yaml.YAMLError as err:
-        raise UserError(f"{file}: invalid YAML: {err}") from None
+    except yaml.YAMLError as err:  # e.g. a control character: PyYAML's message spans lines, ours is one
+        raise UserError(f"{file}: invalid YAML: {' '.join(str(err).split())}") from None
     except RecursionError:  # belt and braces: MAX_DEPTH keeps PyYAML far from Python's recursion limit
         raise UserError(f"{file}: this YAML is nested too deeply; a plan is a few levels") from None

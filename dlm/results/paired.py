@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dlm.files import file_inside
 from dlm.harness_tasks.outcomes import draws_for, resampled
 from dlm.store.outcomes import read_outcomes
 from dlm.store.records import eval_settings
@@ -106,8 +107,9 @@ class Outcomes:
         name = (record.get("eval") or {}).get("outcomes")
         if not name or self.results_dir is None:
             return None
-        if name not in self._cache:
-            self._cache[name] = read_outcomes(self.results_dir / Path(name).name)
+        if name not in self._cache:  # a name from the record: a plain file in the results dir, or nothing
+            path = file_inside(self.results_dir, name)
+            self._cache[name] = read_outcomes(path) if path is not None else None
         tasks = self._cache[name] or {}
         block = (tasks.get(row.score.task) or {}).get(row.score.filter)
         return block if block and row.score.metric in block.get("metrics", {}) else None

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from dlm.files import atomic_write
+from dlm.secrets import scrub
 
 SUFFIX = ".outcomes.json.gz"
 
@@ -22,7 +23,8 @@ def outcomes_path(results_dir: str | Path, run_id: str) -> Path:
 
 
 def write_outcomes_file(path: str | Path, run_id: str, outcomes: dict) -> Path:
-    payload = json.dumps({"schema": 1, "run_id": run_id, "tasks": outcomes}, separators=(",", ":"))
+    # predictions are model output (an API model's too): scrubbed like records before they are stored
+    payload = json.dumps(scrub({"schema": 1, "run_id": run_id, "tasks": outcomes}), separators=(",", ":"))
     return atomic_write(path, gzip.compress(payload.encode("utf-8"), 6))
 
 

@@ -199,6 +199,9 @@ def trained_not_evaluated(train_cfg) -> dict | None:
         return None
     if ((record.get("train") or {}).get("config") or {}).get("max_steps") != train_cfg.max_steps:
         return None
+    named = (record.get("train") or {}).get("output_dir")
+    if not isinstance(named, str) or Path(named).expanduser().resolve() != out.resolve():
+        return None  # a record copied from another dir names that dir: what is evaluated is this one, or nothing
     return record
 
 
@@ -275,9 +278,9 @@ def run_cycle(run: RunConfig) -> dict:
         extra.update(
             run_id=pending["run_id"],
             train=pending.get("train"),
-            model={**(pending.get("model") or {}), "checkpoint": pending["train"]["output_dir"]},
+            model={**(pending.get("model") or {}), "checkpoint": str(run.train.output_dir)},
         )
-        eval_model = pending["train"]["output_dir"]
+        eval_model = str(run.train.output_dir)  # the dir being resumed (trained_not_evaluated: the record's own)
         say(f"[2/2] evaluating the trained model on {', '.join(tasks)}")
     elif run.train is not None:
         overlap = contamination(run.train.data, tasks, run.train.data_dir)
