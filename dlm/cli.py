@@ -10,12 +10,13 @@ from __future__ import annotations
 import inspect
 import re
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from typing import Annotated, Optional
 
 import typer
 
 from dlm.errors import UserError
-from dlm.secrets import scrub
+from dlm.secrets import ScrubbedStream, scrub
 from dlm.settings import BY_NAME, SETTINGS, for_command, spellings
 
 # rich_markup_mode=None: plain help. Rich-rendered help imports and lays out ~0.2 s of rich/markdown code, which
@@ -377,7 +378,8 @@ def main(argv: list[str] | None = None, program: tuple[str, ...] | None = None) 
     from dlm.quiet import verbose_scope
 
     try:
-        with verbose_scope():
+        # whatever a command prints (progress, tables, a library's log line) is scrubbed of secrets on the way out
+        with verbose_scope(), redirect_stdout(ScrubbedStream(sys.stdout)), redirect_stderr(ScrubbedStream(sys.stderr)):
             code = app(args=argv, standalone_mode=False)
         if code == 130:  # typer turns Ctrl-C into Exit(130) and, outside standalone mode, returns that code
             raise KeyboardInterrupt

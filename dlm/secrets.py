@@ -18,10 +18,12 @@ of model-generated code.
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import os
 import re
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 SECRET_ENV_HINTS = ("TOKEN", "KEY", "SECRET", "PASS", "CREDENTIAL")
 MIN_SECRET_LEN = 8  # shorter values ("1", "true") would scrub ordinary text
@@ -44,12 +46,24 @@ PR_SET_DUMPABLE = 4
 
 _remembered: set[str] = set()  # values of secrets this process forgot (forget_secrets): still scrubbed
 _named: set[str] = set()  # variables named as secrets whatever their names (--api-key-env)
+_learned = [0]  # how many times the two sets above grew (ScrubbedStream looks the secrets up again)
 
 
 def treat_as_secret(variable: str | None) -> None:
     """The value of `variable` is a secret from now on in this process (e.g. the one --api-key-env names)."""
     if variable:
         _named.add(variable)
+        _learned[0] += 1
+
+
+def url_secrets(url: str) -> None:
+    """The password of a URL the user typed (--base-url http://user:PASSWORD@host) is a secret from now on, and so
+    is the HTTP Basic credential made of it (a gateway that echoes the Authorization header it got quotes that)."""
+    parts = urlsplit(url)
+    if parts.password:
+        credential = f"{unquote(parts.username or '')}:{unquote(parts.password)}".encode()
+        _remembered.update({unquote(parts.password), parts.password, base64.b64encode(credential).decode()})
+        _learned[0] += 1
 
 
 def secret_names() -> list[str]:
@@ -106,6 +120,7 @@ def forget_secrets() -> list[str]:
     names = secret_names()
     values = [os.environ[n] for n in names]
     _remembered.update(v for v in values if len(v) >= MIN_SECRET_LEN)
+    _learned[0] += 1
     for name in names:
         os.environ.pop(name, None)  # also unsetenv(): children started from now on never get them
     _blank_initial_environment(values)
@@ -155,12 +170,15 @@ def _blank_initial_environment(values: list[str]) -> None:
 
 class ScrubbedStream:
     """A text stream (sys.stdout) whose every write is scrubbed first; everything else (isatty, encoding, fileno)
-    is the wrapped stream's, so Rich still sees a terminal. The secrets are looked up once, when it is made."""
+    is the wrapped stream's, so Rich still sees a terminal. The secrets are looked up again only when this process
+    learns a new one (--api-key-env, a --base-url password, forget_secrets)."""
 
     def __init__(self, stream):
-        self._stream, self._known = stream, secret_values()
+        self._stream, self._known, self._seen = stream, secret_values(), _learned[0]
 
     def write(self, text: str) -> int:
+        if self._seen != _learned[0]:
+            self._known, self._seen = secret_values(), _learned[0]
         self._stream.write(scrub(text, self._known))
         return len(text)
 

@@ -267,7 +267,10 @@ def _plan_cases(tmp_path: Path) -> dict[str, str]:
     big.write_bytes(b"# " + b"x" * (2 << 20) + b"\n")
     fifo = tmp_path / "fifo.yaml"
     os.mkfifo(fifo)
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_text(f"runs: !!python/object/apply:os.system ['touch {tmp_path / 'tag-ran'}']\n")
     return {
+        "python tag": str(tagged),
         "deep": str(deep),
         "alias bomb": str(laughs),
         "/dev/zero": "/dev/zero",
@@ -279,6 +282,7 @@ def _plan_cases(tmp_path: Path) -> dict[str, str]:
 
 def test_hostile_plan_files_are_refused_with_one_line(tmp_path, capsys):
     expected = {
+        "python tag": "could not determine a constructor",
         "deep": "nested more than 64 levels",
         "alias bomb": "once its aliases",
         "/dev/zero": "not a regular file",
@@ -289,6 +293,7 @@ def test_hostile_plan_files_are_refused_with_one_line(tmp_path, capsys):
     for case, path in _plan_cases(tmp_path).items():
         code, err = run(capsys, "plan", path, "--dry-run")
         assert code == 2 and expected[case] in err and len(err.strip().splitlines()) == 1, (case, err)
+    assert not (tmp_path / "tag-ran").exists()
 
 
 def test_hostile_set_values_are_refused_with_one_line(capsys):

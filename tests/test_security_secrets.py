@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -76,11 +77,12 @@ def _bytes(path: Path) -> bytes:
     return gzip.decompress(data) if path.suffix == ".gz" else data  # outcomes files are gzipped JSON
 
 
-def leaks(root: Path, printed: str, planted: dict[str, str]) -> list[tuple[str, str]]:
+def leaks(root: Path, printed: str, planted: dict[str, str], theirs=("token",)) -> list[tuple[str, str]]:
+    """Planted values in the files under `root` (but `theirs`: the token file, a probe's own report) or `printed`."""
     found = [
         (str(p.relative_to(root)), name)
         for p in root.rglob("*")
-        if p.is_file() and not p.is_symlink() and p.name != "token"
+        if p.is_file() and not p.is_symlink() and p.name not in theirs
         for name, value in planted.items()
         if value.encode() in _bytes(p)
     ]
@@ -88,10 +90,11 @@ def leaks(root: Path, printed: str, planted: dict[str, str]) -> list[tuple[str, 
 
 
 # --- scrub itself ---------------------------------------------------------------------------------------------------
-def test_scrub_by_value_by_shape_and_in_urls(planted):
-    from dlm.secrets import forget_secrets, scrub, treat_as_secret
+def test_scrub_by_value_by_shape_and_in_urls(planted, monkeypatch):
+    from dlm.secrets import forget_secrets, scrub, secret_names, treat_as_secret
 
     treat_as_secret("MY_LLM")
+    planted = {k: v for k, v in planted.items() if k != "base-url"}  # a secret only inside its URL: below
     text = (
         " | ".join(planted.values())
         + f" | http://user:{BASE_URL_PASSWORD}@host/v1 | Authorization: Bearer abcdefgh12345"
@@ -103,6 +106,8 @@ def test_scrub_by_value_by_shape_and_in_urls(planted):
         scrub("basic approach with sixteen words, macro-F1 = 0.7")
         == "basic approach with sixteen words, macro-F1 = 0.7"
     )
+    for name in secret_names():  # forget_secrets() pops them: let monkeypatch put them back afterwards
+        monkeypatch.setenv(name, os.environ[name])
     forget_secrets()  # gone from the environment (generated code is about to run), still scrubbed
     assert "DB_PASSWORD" not in os.environ and scrub(BY_VALUE["DB_PASSWORD"]) == "***"
 
@@ -112,7 +117,7 @@ def test_csv_cells_that_start_a_formula_and_markdown_cells_are_neutralised(tmp_p
     from dlm.store.records import write_record
 
     runs = tmp_path / "runs"
-    hostile = '=HYPERLINK("http://evil","x") | <img src=x onerror=alert(1)> [click](http://evil)'
+    hostile = "=HYPERLINK(1) | <img src=x onerror=alert(1)> [click](javascript:alert)"  # no "/": a name
     write_record(
         runs,
         {
@@ -134,7 +139,7 @@ def test_csv_cells_that_start_a_formula_and_markdown_cells_are_neutralised(tmp_p
     text = render_report(runs, fmt="csv")
     cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
     assert cells and not any(cell.startswith(("=", "+", "-", "@")) for cell in cells)
-    assert any(cell.startswith("'=HYPERLINK") for cell in cells)
+    assert any(cell.lower().startswith("'=hyperlink") for cell in cells)  # the report lowercases names
     markdown = render_report(runs, fmt="markdown")
     assert "<img" not in markdown and "&lt;img" in markdown and "\\[click\\]" in markdown
     assert all(
@@ -171,8 +176,8 @@ def _as_unprivileged() -> list[str]:
 def test_generated_code_gets_a_clean_environment_and_cannot_read_dlm_s(tmp_path):
     """What harness_tasks/code/utils.py does for every program (local or API model, or lm_eval itself): the
     program sees no secret in its environment, no token file location, and not its parent's /proc environ."""
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
+    # under /tmp itself: pytest's tmp_path is private to root, the unprivileged parent could not reach it
+    scratch = Path(tempfile.mkdtemp(prefix="dlm-probe-"))
     scratch.chmod(0o777)
     report = scratch / "found.json"
     program = PROBE.replace("REPORT", repr(str(report)))
@@ -194,9 +199,12 @@ def test_generated_code_gets_a_clean_environment_and_cannot_read_dlm_s(tmp_path)
         "DATABASE_URL": f"postgres://admin:{URL_PASSWORD}@db.internal/x",
         **BY_VALUE,
     }
-    done = subprocess.run([*prefix, python, "-c", parent], env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    found = json.loads(report.read_text())
+    try:
+        done = subprocess.run([*prefix, python, "-c", parent], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        found = json.loads(report.read_text())
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     assert found["parent_environ"].startswith("denied"), "the program read its parent's environment"
     assert found["home_token"] is None
     visible = json.dumps(found["env"])
@@ -244,7 +252,7 @@ def test_an_api_code_task_runs_generated_code_without_the_keys(tmp_path):
     assert not [name for name, value in all_planted().items() if value in visible]
     if os.geteuid() != 0:  # root reads any /proc/<pid>/environ: checked as `nobody` in the test above
         assert found["parent_environ"].startswith("denied")
-    assert leaks(tmp_path, done.stdout + done.stderr, all_planted()) == []
+    assert leaks(tmp_path, done.stdout + done.stderr, all_planted(), theirs=("token", "found.json")) == []
 
 
 # --- the whole tour -------------------------------------------------------------------------------------------------
@@ -324,7 +332,8 @@ def test_planted_secrets_reach_no_file_and_no_output(planted, tmp_path, monkeypa
         printed += text
     finally:
         server.stop()
-    assert server.authorizations[-1] == f"Bearer {BY_VALUE['MY_LLM']}"
+    # the URL's user:password goes as HTTP Basic (requests' rule: it takes the place of the Bearer key)
+    assert server.authorizations[-1].startswith("Basic ")
 
     plan = tmp_path / "plan.yaml"
     plan.write_text(
@@ -348,8 +357,9 @@ def test_planted_secrets_reach_no_file_and_no_output(planted, tmp_path, monkeypa
 
     records = list(runs.glob("*.json"))
     assert len(records) >= 6 and (runs / "report.html").is_file()
-    found = leaks(tmp_path, printed, planted)
-    assert found == [], f"secrets leaked: {found}"
+    found = leaks(tmp_path, printed, planted, theirs=("token", "plan.yaml"))
+    lines = [line for line in printed.splitlines() if any(v in line for v in planted.values())]
+    assert found == [], f"secrets leaked: {found} {lines[:5]}"
     api_record = next(json.loads(p.read_text()) for p in records if '"approach": "api"' in p.read_text())
     assert api_record["api"]["url"].startswith("http://user:***@127.0.0.1")  # which server, without its password
     print(

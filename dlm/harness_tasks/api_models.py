@@ -30,7 +30,7 @@ from dlm.harness_tasks.api_budget import cost_of
 from dlm.harness_tasks.api_cache import ResponseCache, default_path, request_key
 from dlm.harness_tasks.api_client import Job, Sender, answer_problem
 from dlm.harness_tasks.catalog import catalog, twin_for
-from dlm.secrets import URL_PASSWORD, treat_as_secret
+from dlm.secrets import URL_PASSWORD, treat_as_secret, url_secrets
 from dlm.trainers.chat import ChatTemplate
 
 PROVIDERS = {
@@ -88,6 +88,7 @@ def parse(model: str, base_url: str | None = None, api_key_env: str | None = Non
             f"{model} needs --base-url, the server's OpenAI-compatible root (e.g. http://127.0.0.1:8000/v1)"
         )
     check_base_url(url)
+    url_secrets(url)  # its password (and the Basic credential requests makes of it) is scrubbed from now on
     if provider != "anthropic" and not url.rstrip("/").endswith("/chat/completions"):
         url = url.rstrip("/") + "/chat/completions"
     treat_as_secret(api_key_env or key_env)  # its value is scrubbed like any *_KEY, whatever its name
