@@ -181,7 +181,7 @@ class LoraSpec:
 class Sources:
     """Where a run reads and writes, and what it may execute: shared by training and evaluation."""
 
-    model: str = setting(
+    model: str | None = setting(
         None, "hub id, alias (gpt2, gpt2-medium, qwen2-0.5b, tiny-gpt2) or checkpoint dir", required=True, scores=True
     )
     data_dir: str | None = setting(
@@ -511,6 +511,21 @@ class EvalConfig(Sources):
         None, "API models: refuse a run estimated above this many US dollars", EVAL, scores=True
     )
     no_cache: bool = setting(False, "API models: neither read nor store responses", EVAL, scores=True)
+    # lm-eval's own output files, under lm_eval's spellings (harness_tasks/lm_eval_files.py); where files go, not
+    # what is scored, so no plan key holds them (plan/file.py NOT_IN_KEY)
+    output_path: str | None = setting(
+        None,
+        "also write lm-eval's results file: DIR/<model>/results_<time>.json (FILE.json: FILE_<time>.json), "
+        "lm-eval's keys plus dlm's under `dlm`",
+        EVAL,
+        scores=True,
+    )
+    log_samples: bool = setting(
+        False,
+        "with --output_path: also lm-eval's samples_<task>_<time>.jsonl (every prompt and response)",
+        EVAL,
+        scores=True,
+    )
     protocol: EvalProtocol = internal(factory=EvalProtocol)
     device: str | None = internal(None)  # None: cuda if available, else cpu
 
@@ -530,6 +545,15 @@ class EvalConfig(Sources):
             raise UserError(
                 "--base-url and --api-key-env go with an API model (--model openai:NAME, anthropic:NAME "
                 "or openai-compatible:NAME)"
+            )
+        if self.output_path is not None and not str(self.output_path).strip():
+            raise UserError("--output_path is empty; give a folder for lm-eval's files, or leave it out")
+        if self.log_samples and not self.output_path:
+            raise UserError("--log_samples writes lm-eval's samples files under --output_path; add --output_path DIR")
+        if self.output_path and self.checkpoints:
+            raise UserError(
+                "--output_path writes the files of one model; with --checkpoints, run `dlm eval --model "
+                "OUTPUT_DIR/checkpoint-N --output_path DIR` for each checkpoint whose lm-eval files you want"
             )
         if api and (self.protocol.chat_template or self.peft):
             raise UserError(

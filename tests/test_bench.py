@@ -40,6 +40,7 @@ def test_every_script_is_covered():
         "api_throughput",
         "time_estimate",
         "plan_jobs",
+        "coverage",
     }
     assert expected <= set(SCRIPTS)
 

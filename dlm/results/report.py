@@ -28,7 +28,9 @@ from dlm.results.console import contamination_flags
 from dlm.results.detail import print_tables, to_csv, to_markdown
 from dlm.results.html import to_html
 from dlm.results.labels import run_labels
+from dlm.results.latex import to_latex
 from dlm.results.matrix import (
+    TINY_NOTE,
     ablation_series,
     approach_matrix,
     comparison_units,
@@ -49,32 +51,29 @@ from dlm.results.verdicts import all_verdicts
 from dlm.secrets import ScrubbedStream, scrub
 from dlm.store.records import last_results_dir, load_records
 
-FORMATS = ("table", "markdown", "csv", "json", "html")
-TINY_NOTE = (
-    "tiny-gpt2 runs demonstrate the pipeline only: a 2-layer toy model on miniature sample data says "
-    "nothing about the research question."
-)
+FORMATS = ("table", "markdown", "csv", "json", "html", "latex")
+FILE_SUFFIX = {"html": ".html", "latex": ".tex"}  # the formats --output writes to a file
 
 
 def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | Path = BASELINES_FILE) -> dict:
     """The report as plain data (the JSON format is exactly this)."""
     table = load(str(baselines))
     records, skipped = load_records(runs_dir)
-    api_names = [str((r.get("model") or {}).get("name")) for r in records if r.get("approach") == "api"]
+    api_names = [str(r.model.name) for r in records if r.approach == "api"]
     against_keys = check_models(against, table, api_names)
     measured = measured_baselines(records, against_keys)
     if measured:  # API runs measured here come first (baselines.py `_distance`), published numbers after
         table = replace(table, entries=[*measured, *table.entries])
-    records = [r for r in records if r.get("approach") != "api"]  # baselines, not small-model runs
+    records = [r for r in records if r.approach != "api"]  # baselines, not small-model runs
     if not records and not measured:
         extra = f" ({len(skipped)} unreadable file(s) skipped: {', '.join(f for f, _ in skipped)})" if skipped else ""
         raise UserError(
             f"no run records in {runs_dir}{extra}; run `dlm demo` or `dlm run ...` first, "
             "or point --results-dir at the directory that holds them"
         )
-    failed = [r["run_id"] for r in records if r.get("status") in ("failed", "error")]
-    incomplete = [r["run_id"] for r in records if r.get("status") == "incomplete"]
-    runs = make_runs([r for r in records if r["run_id"] not in failed and r["run_id"] not in incomplete])
+    failed = [r.run_id for r in records if r.status == "failed"]
+    incomplete = [r.run_id for r in records if r.status == "incomplete"]
+    runs = make_runs([r for r in records if r.status == "ok"])
     rows = score_rows(runs, against_keys, table)
     primary = primary_rows(rows, table)
     units = comparison_units(primary)
@@ -105,7 +104,7 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
     if any(run.tiny for run in runs):
         notes.insert(0, TINY_NOTE)
     for run in runs:  # overlap reports that name a dataset rather than one of the run's tasks
-        flags = contamination_flags((run.record.get("train") or {}).get("contamination"))
+        flags = contamination_flags(run.record.train.contamination if run.record.train else [])
         tasks = {r.score.task for r in rows if r.run is run}
         for name, overlap in flags.items():
             if name != "*" and name not in tasks:
@@ -206,9 +205,11 @@ def render_report(
         raise UserError(f"unknown report format '{fmt}'; use one of: {', '.join(FORMATS)}")
 
     check_output_file(plot, ".png", "--plot")
-    if output and fmt != "html":
-        raise UserError(f"--output is where --format html writes its page; add --format html (got --format {fmt})")
-    check_output_file(output, ".html", "--output")
+    if output and fmt not in FILE_SUFFIX:
+        raise UserError(
+            f"--output is where --format html or --format latex writes its file; add one of them (got --format {fmt})"
+        )
+    check_output_file(output, FILE_SUFFIX.get(fmt, ".html"), "--output")
     runs_dir = find_results_dir(runs_dir and str(runs_dir))
     html_path = Path(output or Path(runs_dir) / "report.html") if fmt == "html" else None
     if html_path is not None and not output:  # --output was checked above; the default goes in the results dir
@@ -216,10 +217,10 @@ def render_report(
     report = build_report(runs_dir, against, baselines)
     # records come from anyone: whatever reaches the screen or a file is scrubbed of secrets (by value, by shape)
     with redirect_stdout(ScrubbedStream(sys.stdout)), redirect_stderr(ScrubbedStream(sys.stderr)):
-        return _render(report, runs_dir, fmt, html_path, detail, plot)
+        return _render(report, fmt, html_path, detail, plot, output)
 
 
-def _render(report: dict, runs_dir, fmt: str, html_path: Path | None, detail: bool, plot: str | None) -> str:
+def _render(report: dict, fmt: str, html_path: Path | None, detail: bool, plot: str | None, output: str | None) -> str:
     for item in report["skipped"]:  # on stderr too, so csv/json output stays parseable
         print(f"skipped {item['file']}: {item['reason']}", file=sys.stderr)
     if fmt == "json":
@@ -231,6 +232,14 @@ def _render(report: dict, runs_dir, fmt: str, html_path: Path | None, detail: bo
     elif fmt == "markdown":
         text = "\n".join(to_markdown(report))
         print(text)
+    elif fmt == "latex":
+        text = scrub(to_latex(report))
+        if output:
+            atomic_write(output, text)
+            Path(output).chmod(0o644)  # a file to send on, like the html page
+            print(f"report written to {output}", file=sys.stderr)
+        else:
+            sys.stdout.write(text)
     elif fmt == "html":
         text = scrub(to_html(report))
         atomic_write(html_path, text)

@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +20,17 @@ from transformers import set_seed
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from dlm.config import TrainConfig
-from dlm.data.loading import lookup
+from dlm.data.table import lookup
 from dlm.errors import UserError
+from dlm.files import atomic_write
 from dlm.quiet import quiet_libraries as _quiet_libraries  # the name bench/ imports
 from dlm.secrets import scrub
 from dlm.store.leases import try_dir_lease
 from dlm.store.lineage import TRAIN_RECORD_FILE, new_lineage, write_lineage
-from dlm.store.records import new_run_id, write_record
-from dlm.trainers import chat, estimate, runtime
+from dlm.store.provenance import new_run_id, provenance
+from dlm.store.records import to_record, write_record
+from dlm.trainers import chat, estimate, runtime, trackers
+from dlm.trainers.cards import cards_after_training
 from dlm.trainers.chat import check
 from dlm.trainers.checkpoints import (
     check_unfinished,
@@ -178,6 +181,7 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
     time_estimate = estimate.before_training(cfg, total_params, resumed_step(resume_from), runtime.world_size(), main)
 
     curve = CurveRun(cfg, evaluator, output_dir, resume_from is not None, tokenizer)
+    notes = trackers.RunNotes(trackers.run_notes(run_id, cfg)) if cfg.report_to != "none" else None
     callbacks = [
         make_progress_callback(),
         clock.callback(),
@@ -185,6 +189,7 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
         finite_loss_callback(),
         estimate.calibration_callback(time_estimate, scoring_s=lambda: curve.eval_seconds),
         *([curve.callback] if curve.callback else []),
+        *([notes] if notes else []),
     ]
     if cfg.mode == "pretrain":
         trainer, blocks = build_pretrain_trainer(model, tokenizer, dataset, args_kwargs, cfg.max_length, callbacks)
@@ -218,6 +223,8 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
             )
     _quiet_trainer(trainer)
     curve.attach(trainer)
+    if notes is not None:
+        notes.trainer = trainer
     check_has_examples(trainer.train_dataset, cfg.max_length)
 
     # Only now, with model and data loaded (a bad input has failed by here), is anything removed or written.
@@ -251,6 +258,8 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
                 },
             )
         raise UserError(message) from None
+    finally:
+        trackers.finish(cfg.report_to)  # the next training in this process must not log into this W&B run
     train_seconds = time.time() - train_start - curve.eval_seconds  # scoring curve points is not training
 
     # the final model, its record and lineage go to a staging folder first, then into place (trainers/scrubbing.py
@@ -305,6 +314,7 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
                 file=sys.stderr,
                 flush=True,
             )
+        cards_after_training(output_dir, provenance())  # README.md: lineage now, scores once evaluated
         record_written(output_dir, [], complete=True)
     runtime.barrier()
     return TrainResult(record=record, model=final_model, tokenizer=tokenizer, output_dir=str(output_dir))
@@ -483,12 +493,9 @@ def _write_lineage(cfg: TrainConfig, run_id: str, output_dir: Path, model_info: 
     )
     write_lineage(output_dir, lineage)
     if (output_dir / MERGED_SUBDIR).is_dir():
-        write_lineage(output_dir / MERGED_SUBDIR, {**lineage, "adapter": False, "merged": True})
+        write_lineage(output_dir / MERGED_SUBDIR, replace(lineage, adapter=False, merged=True))
 
 
 def _write_json(path: Path, record: dict) -> None:
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(scrub(json.loads(json.dumps(record, default=str))), indent=2), encoding="utf-8")
-    tmp.replace(path)
+    """The training record's copy beside the weights: checked against the record schema, scrubbed, atomic."""
+    atomic_write(path, json.dumps(scrub(to_record(record).to_dict()), indent=2))
