@@ -219,7 +219,8 @@ def test_a_copied_record_does_not_choose_what_a_resumed_cycle_evaluates(tmp_path
     for named, found in ((other, None), (out, "r")):
         record["train"]["output_dir"] = str(named)
         (out / "dlm_train.json").write_text(json.dumps(record))
-        assert (trained_not_evaluated(cfg) or {}).get("run_id") == found
+        pending = trained_not_evaluated(cfg)
+        assert (pending.run_id if pending is not None else None) == found
 
 
 @pytest.mark.parametrize(
