@@ -352,3 +352,27 @@ def test_resume_refuses_a_dir_that_trained_another_run_naming_the_difference(tmp
     assert "mode 'pretrain' there, 'sft' now" in err and "takala/financial_phrasebank" in err
     assert (tree(out), tree(runs)) == before
     assert run(capsys, *train_argv(out, runs, "--resume", steps=2))[0] == 0  # the same run continues
+
+
+def test_ownership_follows_content_not_names(tmp_path):
+    """A file or folder is dlm's while its content is what dlm recorded: touched but unchanged stays dlm's, edited
+    or added to is someone else's, a symlink never is (size and mtime only spare re-reading unchanged files)."""
+    from dlm.trainers.ownership import digest, owns
+
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    (tmp_path / "checkpoint-1").mkdir()
+    (tmp_path / "checkpoint-1" / "trainer_state.json").write_text('{"global_step": 1}')
+    mark = {"written": {n: digest(tmp_path / n) for n in ("model.safetensors", "checkpoint-1")}}
+    assert owns(tmp_path, "model.safetensors", mark) and owns(tmp_path, "checkpoint-1", mark)
+    os.utime(tmp_path / "model.safetensors", ns=(1, 1))  # touched: the hash says it is the same
+    assert owns(tmp_path, "model.safetensors", mark)
+    (tmp_path / "model.safetensors").write_bytes(b"someone else's weights")
+    assert not owns(tmp_path, "model.safetensors", mark)
+    (tmp_path / "model.safetensors").write_bytes(b"weights")  # the same bytes again: dlm's again
+    assert owns(tmp_path, "model.safetensors", mark)
+    (tmp_path / "checkpoint-1" / "notes.txt").write_text("mine")
+    assert not owns(tmp_path, "checkpoint-1", mark)
+    (tmp_path / "checkpoint-1" / "notes.txt").unlink()
+    (tmp_path / "model.safetensors").unlink()
+    (tmp_path / "model.safetensors").symlink_to(tmp_path / "checkpoint-1" / "trainer_state.json")
+    assert owns(tmp_path, "checkpoint-1", mark) and not owns(tmp_path, "model.safetensors", mark)

@@ -3,8 +3,9 @@ by a name alone and never by what happens to be there.
 
 The mark (`.dlm-output.json`, trainers/checkpoints.py) holds
 - `written`: {name: digest} of every top-level entry dlm finished writing (a checkpoint once saved, the final
-  model's files, the records beside them): a file's SHA-256, or for a folder the SHA-256 of each file in it. An
-  entry is dlm's while its content still matches: a file a user edited or a folder they added to is theirs again.
+  model's files, the records beside them): a file's SHA-256 (with its size and mtime), or for a folder that of each
+  file in it. An entry is dlm's while its content still matches (`matches`): a file a user edited or a folder they
+  added to is theirs again.
 - `pending`: names dlm claimed while they were free, for what it is writing now (the checkpoint being saved,
   the time ledger rewritten every step, a staging folder). A run killed mid-write leaves them dlm's.
 - `legacy`: in a dir an older dlm wrote (its mark listed bare names, or it has no mark), the names such a dir
@@ -44,15 +45,19 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+def _file_digest(path: Path, info: os.stat_result) -> dict:
+    return {"sha256": file_sha256(path), "size": info.st_size, "mtime_ns": info.st_mtime_ns}
+
+
 def digest(path: Path) -> dict | None:
-    """{"sha256"} of a regular file, {"files": {relative path: sha256}} of a folder of regular files, else None (a
-    symlink, a device, a folder that holds one: nothing dlm writes)."""
+    """{"sha256", "size", "mtime_ns"} of a regular file, {"files": {relative path: that}} of a folder of regular
+    files, else None (a symlink, a device, a folder that holds one: nothing dlm writes)."""
     try:
         info = os.lstat(path)
     except OSError:
         return None
     if stat.S_ISREG(info.st_mode):
-        return {"sha256": file_sha256(path)}
+        return _file_digest(path, info)
     if not stat.S_ISDIR(info.st_mode):
         return None
     files = {}
@@ -62,10 +67,56 @@ def digest(path: Path) -> dict | None:
                 return None
         for name in names:
             full = os.path.join(root, name)
-            if not stat.S_ISREG(os.lstat(full).st_mode):
+            found = os.lstat(full)
+            if not stat.S_ISREG(found.st_mode):
                 return None
-            files[os.path.relpath(full, path)] = file_sha256(Path(full))
+            files[os.path.relpath(full, path)] = _file_digest(Path(full), found)
     return {"files": dict(sorted(files.items()))}
+
+
+def matches(path: Path, recorded) -> bool:
+    """Whether `path` still holds what `recorded` (a `digest`) says dlm wrote. A file whose size and modification
+    time are those recorded is unchanged since (any write changes its mtime); otherwise its SHA-256 decides, so a
+    file touched but not changed stays dlm's. Checkpoints are large: this keeps rotation and --resume from reading
+    gigabytes again."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    if not isinstance(recorded, dict):
+        return False
+    if stat.S_ISREG(info.st_mode) and isinstance(recorded.get("sha256"), str):
+        return _file_matches(path, info, recorded)
+    files = recorded.get("files")
+    if not stat.S_ISDIR(info.st_mode) or not isinstance(files, dict):
+        return False
+    found = {}
+    for root, dirs, names in os.walk(path, followlinks=False):
+        if any(os.path.islink(os.path.join(root, d)) for d in dirs):
+            return False
+        for name in names:
+            full = os.path.join(root, name)
+            found[os.path.relpath(full, path)] = full
+    if set(found) != set(files):
+        return False
+    for rel, full in found.items():
+        entry = files[rel]
+        file_info = os.lstat(full)
+        if (
+            not stat.S_ISREG(file_info.st_mode)
+            or not isinstance(entry, dict)
+            or not isinstance(entry.get("sha256"), str)
+        ):
+            return False
+        if not _file_matches(Path(full), file_info, entry):
+            return False
+    return True
+
+
+def _file_matches(path: Path, info: os.stat_result, recorded: dict) -> bool:
+    if recorded.get("size") == info.st_size and recorded.get("mtime_ns") == info.st_mtime_ns:
+        return True
+    return file_sha256(path) == recorded["sha256"]
 
 
 def _is_plain(path: Path) -> bool:
@@ -83,7 +134,7 @@ def owns(directory: Path, name: str, mark: dict) -> bool:
         return False
     written = mark.get("written")
     if isinstance(written, dict) and name in written:
-        return digest(directory / name) == written[name]
+        return matches(directory / name, written[name])
     return name in names_in(mark.get("pending")) or name in names_in(mark.get("legacy"))
 
 
