@@ -210,15 +210,20 @@ def tasks_path() -> None:
 # `dlm data list` must not pay for torch and transformers (tests/test_structure.py checks it).
 @settings_command("train")
 def train(settings: dict) -> None:
-    """Continued pretraining (packed) or SFT (full / LoRA); writes a checkpoint and a run record."""
+    """Continued pretraining (packed) or SFT (full / LoRA); writes a checkpoint and a run record. --dry-run: the
+    run's estimated time and peak memory (on --target-device), nothing loaded or written."""
     from dlm.results.console import print_train_summary
     from dlm.settings import train_config
     from dlm.store.records import as_record
     from dlm.study.cycle import curve_evaluator_for
+    from dlm.trainers.dry_run import dry_run
     from dlm.trainers.runtime import is_main_process
     from dlm.trainers.train import train as run_training
 
     cfg = train_config(settings)
+    if cfg.dry_run:
+        dry_run(cfg)
+        return
     result = run_training(cfg, evaluator=curve_evaluator_for(cfg))
     if is_main_process():  # under torchrun every rank returns here; one summary is enough
         print_train_summary(as_record(result.record))

@@ -32,6 +32,8 @@ EVAL = frozenset({"eval", "run"})
 ALL = frozenset({"train", "eval", "run"})
 RUN_ONLY = frozenset({"run"})
 EVAL_ONLY = frozenset({"eval"})
+TRAIN_ONLY = frozenset({"train"})
+DRY_RUN = frozenset({"train", "eval"})  # `dlm run` and plans have their own: `dlm plan --dry-run`
 
 MODES = ("pretrain", "sft")
 REPORT_TO = ("none", "tensorboard", "wandb")
@@ -194,6 +196,12 @@ class Sources:
     trust_remote_code: bool = setting(False, "allow model repos to run their own code (off by default)", scores=True)
     allow_pickle: bool = setting(
         False, "load pickled .bin weights, which can run code when loaded (default: safetensors only)", scores=True
+    )
+    dry_run: bool = setting(
+        False,
+        "run nothing: train prints the run's estimated time and peak memory; eval of an API model prints its "
+        "requests, tokens and estimated cost and sends nothing",
+        DRY_RUN,
     )
 
     def validate_sources(self) -> None:
@@ -383,6 +391,12 @@ class TrainConfig(Sources, DataChoice):
     gradient_checkpointing: bool = setting(False, "recompute activations to save memory", TRAIN)
     report_to: str = setting("none", "none | tensorboard | wandb", TRAIN)
     resume: bool = setting(False, "continue from the newest checkpoint in --output_dir", TRAIN)
+    target_device: str | None = setting(
+        None,
+        "with --dry-run: the device to size the run for (t4, v100, l4, a10, a100, h100, h200 or cpu; default: the "
+        "GPU at hand, else cpu)",
+        TRAIN_ONLY,
+    )
     overwrite: bool = setting(False, "replace a non-empty --output_dir", TRAIN)
     # the evaluation protocol of the run: SFT prompts are rendered as it renders them, curve points score with it
     protocol: EvalProtocol = internal(factory=EvalProtocol)
@@ -454,6 +468,8 @@ class TrainConfig(Sources, DataChoice):
             raise UserError(f"--report_to must be one of {', '.join(REPORT_TO)} (got '{self.report_to}')")
         if self.resume and self.overwrite:
             raise UserError("--resume and --overwrite contradict each other; pick one")
+        if self.target_device and not self.dry_run:
+            raise UserError("--target-device sizes a dry run; add --dry-run (a real run trains where it is)")
         if self.lora:
             if self.lora_r <= 0 or self.lora_alpha <= 0:
                 raise UserError("--lora_r and --lora_alpha must be positive integers")
@@ -487,7 +503,6 @@ class EvalConfig(Sources):
         "--model is a training output dir: score every checkpoint-N and the final model into one learning curve",
         EVAL_ONLY,
     )
-    dry_run: bool = setting(False, "API models: print requests, tokens and estimated cost; send nothing", EVAL_ONLY)
     allow_code_execution: bool = setting(
         False, "let code tasks (BigCodeBench) execute generated code", EVAL, scores=True
     )

@@ -1,7 +1,9 @@
 """What data a run reads, not where it lies: a content fingerprint of the local dataset snapshots, or "hub".
 
 Recorded on every score (its protocol's `data_source`), in zero-shot reuse keys and in plan run keys, so scores
-read from samples/ are never taken for Hub scores and an edited snapshot is another source.
+read from samples/ are never taken for Hub scores and an edited snapshot is another source: "hub",
+"local:<fingerprint>" (snapshots downloaded from the Hub), or "synthetic:<fingerprint>" (a folder that says its rows
+are made up, as samples/ does with its SYNTHETIC file: never set against a published number as like-for-like).
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ def data_source(data_dir: str | None) -> str:
 
     root = data_root(data_dir)
     fingerprint = snapshot_fingerprint(root) if root is not None and root.is_dir() else None
-    return f"local:{fingerprint}" if fingerprint else "hub"
+    if not fingerprint:
+        return "hub"
+    return f"{SYNTHETIC if (root / SYNTHETIC_MARK).is_file() else 'local'}:{fingerprint}"
 
 
+SYNTHETIC = "synthetic"  # data_source prefix of snapshots that are not the published data (samples/)
+SYNTHETIC_MARK = "SYNTHETIC"  # a file at the snapshot root that says so (samples/SYNTHETIC)
 _FILE_HASHES: dict[tuple, str] = {}  # (path, size, mtime, inode) -> sha256 of its content, for this process
 
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
 
@@ -198,19 +199,53 @@ def _run_local(cfg: EvalConfig, model, tokenizer, top_level: list, task_manager,
     return results, template, model_info, _dtype_of(model)
 
 
-def curve_evaluator(protocol: EvalProtocol, data_dir: str | None = None):
+def curve_evaluator(protocol: EvalProtocol, per_task: float | None, data_dir: str | None = None):
     """`(model, tokenizer) -> (score dicts, outcomes)` for learning-curve points (trainers/curve.py): the run's own
-    protocol (shots, chat template, seed, ...) on the in-memory model, as `dlm eval` would score it; nothing
-    written. Task names are checked now, before training starts."""
-    cfg = EvalConfig(
-        model="(model in training)", data_dir=data_dir, protocol=protocol.with_tasks(resolve_tasks(protocol.tasks))
-    ).validate()
+    protocol (shots, chat template, few-shot seed, ...) on the in-memory model, as `dlm eval` would score it, on a
+    fixed subset of `per_task` documents of every task (`curve_subset`), the same at every point; nothing written.
+    Task names are checked, and the subset drawn, now, before training starts."""
+    names = resolve_tasks(protocol.tasks)
+    documents = curve_subset(names, per_task, protocol.fewshot_seed, data_dir) if per_task else None
+    protocol = replace(protocol, tasks=tuple(names), limit=None, documents=documents)
+    cfg = EvalConfig(model="(model in training)", data_dir=data_dir, protocol=protocol).validate()
 
     def score_point(model, tokenizer) -> tuple[list[dict], dict]:
         record, outcomes, _ = score(cfg, model=model, tokenizer=tokenizer)
         return record["eval"]["scores"], outcomes
 
     return score_point
+
+
+def curve_subset(
+    names: list[str], per_task: float, seed: int, data_dir: str | None = None
+) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """A fixed subset of each task's scored documents for learning-curve points: `per_task` documents (a share when
+    < 1), stratified by gold answer (each label keeps its share of the split, largest remainders first), drawn at
+    random within each label with `seed`. Never the first N rows: real splits come ordered (TFNS validation is in
+    label blocks, so its first 50 tweets hold no neutral one). The documents' hashes are in each point's outcomes."""
+    with quiet_lm_eval():
+        loaded = load_tasks(task_manager_for(names, data_dir), names)
+    rng = random.Random(seed)
+    out = []
+    for task_name, task in sorted(loaded["tasks"].items()):
+        docs = list(task.eval_docs)
+        size = len(docs)
+        wanted = min(size, max(1, round(per_task * size) if per_task < 1 else int(per_task)))
+        by_label: dict[str, list[int]] = {}
+        for index, doc in enumerate(docs):
+            by_label.setdefault(repr(task.doc_to_target(doc)), []).append(index)
+        if len(by_label) > max(20, size // 2):  # free-form answers (QA, numbers): a plain random draw
+            chosen = rng.sample(range(size), wanted)
+        else:
+            quotas = {label: wanted * len(members) / size for label, members in by_label.items()}
+            counts = {label: int(q) for label, q in quotas.items()}
+            for label in sorted(quotas, key=lambda k: quotas[k] - counts[k], reverse=True)[
+                : wanted - sum(counts.values())
+            ]:
+                counts[label] += 1
+            chosen = [i for label, members in sorted(by_label.items()) for i in rng.sample(members, counts[label])]
+        out.append((task_name, tuple(sorted(chosen))))
+    return tuple(out)
 
 
 def _dtype_of(model) -> str | None:

@@ -65,6 +65,7 @@ class Plan:
     file: str
     runs: list[PlanRun]
     slurm: dict = field(default_factory=dict)  # `dlm plan --executor slurm`: partition, time_min, account, ...
+    seeds: int = 1  # training seeds per setup (`seeds:`), for the power of its comparisons
 
 
 def run_key(settings: dict, upstream_key: str | None, data_dir: str | None) -> str:
@@ -199,7 +200,7 @@ def load_plan(
             doc.key_marks.get("slurm"),
             f"`slurm:` maps {', '.join(SLURM_KEYS)} to values" + (f" (got '{bad}')" if bad else ""),
         )
-    return Plan(name, str(file), planned, dict(slurm))
+    return Plan(name, str(file), planned, dict(slurm), len(doc.get("seeds") or [1]))
 
 
 def overridden(settings: dict, forced: dict[str, dict]) -> dict:

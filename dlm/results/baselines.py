@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from dlm.data.fingerprint import SYNTHETIC
 from dlm.errors import suggest
 from dlm.harness_tasks.catalog import twin_of
 from dlm.store.records import RunRecord
@@ -283,4 +284,9 @@ def protocol_differs(score, baseline: Baseline, limit: int | None = None) -> lis
         reasons.append(f"baseline scoring rule: {baseline.scoring_rule}")
     if limit:
         reasons.append(f"ours on the first {float(limit):g} examples only (--limit)")
+    source = score.protocol.data_source if score.protocol else None
+    if not baseline.measured and source and source.startswith(SYNTHETIC + ":"):
+        reasons.append("ours on synthetic sample data (samples/), not the published test set")
+    if not baseline.measured and baseline.n and score.n and score.n != baseline.n:
+        reasons.append(f"documents differ (ours n={score.n}, theirs n={baseline.n})")
     return reasons

@@ -13,6 +13,7 @@ Definitions the report relies on:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 from dlm.data.table import lookup_domain
@@ -27,6 +28,7 @@ from dlm.results.baselines import (
 )
 from dlm.results.console import contamination_flags
 from dlm.results.labels import APPROACH_LABELS, SEP, data_label
+from dlm.results.stats import benjamini_hochberg
 from dlm.store.records import RunRecord, Score, StartsFrom
 
 APPROACHES = {
@@ -40,6 +42,7 @@ DOMAINS = {"finance": "Financial", "math": "Mathematical", "general": "General",
 TRAIN_DOMAIN_ALIASES = {"corpus": "general", "financial": "finance", "mathematical": "math"}
 # lm-eval reports GSM8K under two answer filters; the matrix and the hypotheses read the stricter one.
 FILTER_PREFERENCE = ("strict-match", "none")
+Z95 = 1.959964
 TRAINED_APPROACHES = ("pretrain", "sft", "sequential", "multitask")
 TINY_MODEL = "tiny-gpt2"
 TINY_NOTE = (
@@ -280,7 +283,7 @@ def primary_rows(rows: list[Row], table: BaselineTable) -> list[Row]:
     return chosen
 
 
-def comparison_units(rows: list[Row]) -> list[Row]:
+def comparison_units(rows: list[Row], both_protocols: bool = False) -> list[Row]:
     """Rows for run-vs-run comparisons and domain scores: every task counts once. A benchmark group's row (MMLU:
     57 subjects must not outvote eight other tasks) stands for its subtasks; the row of any other group (dlm_finance,
     dlm_glue, ...) is dropped for its tasks', so a domain's score is the mean of its tasks with equal weights, not
@@ -295,9 +298,9 @@ def comparison_units(rows: list[Row]) -> list[Row]:
             m for group, subs in groups.items() if group in present and group in BENCHMARK_GROUPS for m in subs
         }
         hidden[run_id] |= {group for group in groups if group in present and group not in BENCHMARK_GROUPS}
-    return one_protocol_per_task(
-        [r for r in rows if r.score.task not in hidden[r.run.run_id] and r.score.value is not None]
-    )
+    kept = [r for r in rows if r.score.task not in hidden[r.run.run_id] and r.score.value is not None]
+    # comparisons with the large model: one protocol per task; run-vs-run comparisons choose theirs per pair
+    return kept if both_protocols else one_protocol_per_task(kept)
 
 
 # --- the approach x domain matrix ------------------------------------------------------------------------------
@@ -305,10 +308,42 @@ def comparison_units(rows: list[Row]) -> list[Row]:
 class Cell:
     ratios: list[float] = field(default_factory=list)
     runs: set[str] = field(default_factory=set)
+    variances: list[float | None] = field(default_factory=list)  # of each ratio (see `ratio_variance`)
+    threshold: float = 0.0  # what the cell is tested against: 80% (a domain column), 60% (cross-domain)
+    q: float | None = None  # Benjamini-Hochberg q-value of "the cell's mean ratio is at or above its threshold"
 
     @property
     def mean(self) -> float | None:
         return sum(self.ratios) / len(self.ratios) if self.ratios else None
+
+    @property
+    def se(self) -> float | None:
+        if not self.variances or None in self.variances:
+            return None
+        return math.sqrt(sum(self.variances)) / len(self.variances)
+
+    @property
+    def ci95(self) -> list[float] | None:
+        se = self.se
+        return None if se is None else [self.mean - Z95 * se, self.mean + Z95 * se]
+
+    @property
+    def p(self) -> float | None:
+        """One-sided p of "mean ratio at or above the threshold" (normal approximation)."""
+        se = self.se
+        if se is None or se == 0:
+            return None
+        return 0.5 * math.erfc((self.mean - self.threshold) / se / math.sqrt(2))
+
+
+def ratio_variance(row: Row) -> float | None:
+    """Variance of ours / theirs for one row, both sides' noise: our stderr, and the published number's reported
+    stderr or binomial noise at its test-set size (none when neither is known: the number is taken as exact)."""
+    b = row.baseline
+    if row.score.stderr is None or b is None or not b.value:
+        return None
+    theirs = b.stderr if b.stderr is not None else (math.sqrt(b.value * (1 - b.value) / b.n) if b.n else 0.0)
+    return (row.score.stderr / b.value) ** 2 + (row.score.value * theirs / b.value**2) ** 2
 
 
 def columns_of(row: Row) -> list[str]:
@@ -322,16 +357,26 @@ def columns_of(row: Row) -> list[str]:
     return ["cross"] if row.run.train_domains else []
 
 
-def approach_matrix(rows: list[Row]) -> dict[str, dict[str, dict[str, Cell]]]:
-    """{base model: {approach: {domain column: Cell}}} over rows that have a published number."""
+def approach_matrix(rows: list[Row], thresholds: dict[str, float]) -> dict[str, dict[str, dict[str, Cell]]]:
+    """{base model: {approach: {domain column: Cell}}} over rows that have a published number; each cell with its
+    interval (normal approximation: the scores' stderrs and the published numbers' noise) and the Benjamini-Hochberg
+    q-value, over every cell of the matrix, of "at or above its column's threshold" (`thresholds`)."""
     matrix: dict[str, dict[str, dict[str, Cell]]] = {}
     for row in rows:
         if row.ratio is None:
             continue
         for column in columns_of(row):
-            cell = matrix.setdefault(row.run.base_model, {}).setdefault(row.run.approach, {}).setdefault(column, Cell())
+            cell = (
+                matrix.setdefault(row.run.base_model, {})
+                .setdefault(row.run.approach, {})
+                .setdefault(column, Cell(threshold=thresholds.get(column, 0.0)))
+            )
             cell.ratios.append(row.ratio)
+            cell.variances.append(ratio_variance(row))
             cell.runs.add(row.run.run_id)
+    cells = [cell for approaches in matrix.values() for cols in approaches.values() for cell in cols.values()]
+    for cell, q in zip(cells, benjamini_hochberg([cell.p for cell in cells])):
+        cell.q = q
     return matrix
 
 

@@ -150,3 +150,39 @@ def minimum_detectable_difference(
     if seed_sd > 0 and not estimable:
         note += " (one seed a side: the study cannot measure this noise, its intervals leave it out)"
     return Power(mdd, se, int(n), df, note)
+
+
+def power_table(
+    tasks: dict[str, tuple[int | None, str, float]], seeds: int, thresholds: dict[str, float]
+) -> list[dict]:
+    """One row per task: its test-set size, the minimum detectable difference (points, 80% power, two-sided 5%) of a
+    comparison with `seeds` seeds a side (seed sd unknown before running: documents only), and which relative
+    thresholds it can see at that base rate. `tasks`: {task: (n, metric, base rate)}; `thresholds`: {name: relative
+    threshold}, e.g. {"H1": 0.20, "H3": 0.10}."""
+    rows = []
+    for task, (n, metric, base) in sorted(tasks.items()):
+        power = minimum_detectable_difference(n, base, metric=metric, seeds=seeds)
+        blind = sorted(name for name, rel in thresholds.items() if power.mdd is not None and power.mdd > rel * base)
+        rows.append(
+            {
+                "task": task,
+                "n": n,
+                "metric": metric,
+                "base_rate": base,
+                "seeds": seeds,
+                "mdd": power.mdd,
+                "approximation": power.approximation or power.reason,
+                "cannot_see": [f"{name} (needs {thresholds[name] * base:.3f})" for name in blind],
+            }
+        )
+    return rows
+
+
+def describe(row: dict) -> str:
+    if row["mdd"] is None:
+        return f"{row['task']}: test-set size unknown, no minimum detectable difference"
+    blind = f"; too small to see {', '.join(row['cannot_see'])}" if row["cannot_see"] else ""
+    return (
+        f"{row['task']} (n={row['n']}): differences under {100 * row['mdd']:.1f} points cannot be told from noise "
+        f"at 80% power (base rate {row['base_rate']:.2f}, {row['seeds']} seed(s) a side){blind}"
+    )

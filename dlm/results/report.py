@@ -47,7 +47,7 @@ from dlm.results.plots import write_plots
 from dlm.results.questions import answer_questions
 from dlm.results.screen import print_screen
 from dlm.results.seeds import seed_groups
-from dlm.results.verdicts import all_verdicts
+from dlm.results.verdicts import DOMAIN_MATCH, TRANSFER, all_verdicts
 from dlm.secrets import ScrubbedStream, scrub
 from dlm.store.records import last_results_dir, load_records
 
@@ -76,11 +76,13 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
     runs = make_runs([r for r in records if r.status == "ok"])
     rows = score_rows(runs, against_keys, table)
     primary = primary_rows(rows, table)
-    units = comparison_units(primary)
-    matrix = approach_matrix(one_protocol_per_task(primary))
+    units = comparison_units(primary)  # every task once, the like-for-like protocol where a run has both
+    both = comparison_units(primary, both_protocols=True)  # run-vs-run comparisons pick their protocol per pair
+    thresholds = {**dict.fromkeys(("finance", "math", "general"), DOMAIN_MATCH), "cross": TRANSFER}
+    matrix = approach_matrix(one_protocol_per_task(primary), thresholds)
 
     outcomes = Outcomes(runs_dir)
-    verdicts = all_verdicts(runs, primary, units, table, against_keys, outcomes)
+    verdicts = all_verdicts(runs, units, both, table, against_keys, outcomes)
     budget = steps_budget(units, {r.run_id: r.record for r in runs})
     primary_ids = {id(row) for row in primary}
     labels = run_labels(runs)
@@ -96,10 +98,14 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
         "scoring: LL = options ranked by log-likelihood, gen = an answer read from generated text (the "
         "generative twins, dlm_<task>_gen); a twin is set only against generated-answer numbers, and where a "
         "run has both, the like-for-like one counts and the other is shown beside it.",
-        "gains: absolute = treated - control (points); relative = (treated - control) / |control| (n/a for a "
-        "control of 0); a hypothesis is supported when the paired 95% interval clears zero and the effect "
-        "reaches the threshold, not supported when it lies below the threshold, inconclusive otherwise; "
-        "--limit (subset) runs decide nothing.",
+        "gains: absolute = treated - control (points); relative = (treated - control) / |control|, the control "
+        "resampled too (a relative threshold over a control whose interval includes 0 is decided on the absolute "
+        "difference). Intervals carry documents and seeds (two-level bootstrap) and the large model's noise. A "
+        "claim is supported / met when its Holm-corrected one-sided p (at or above the threshold) is below 0.025, "
+        "which for a single test is the whole 95% interval above it; not supported when the same holds below; "
+        "inconclusive otherwise. Families: the criteria, the hypotheses, the research questions; a claim over "
+        "several setups or runs pays for picking the best (Holm). Subsets (--limit), contaminated scores and scores "
+        "that are not like-for-like (scoring, shots, rule, data, documents) decide nothing.",
     ]
     if any(run.tiny for run in runs):
         notes.insert(0, TINY_NOTE)
@@ -136,7 +142,15 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
         "matrix": {
             model: {
                 approach: {
-                    col: {"mean_ratio": cell.mean, "n": len(cell.ratios), "runs": sorted(cell.runs)}
+                    col: {
+                        "mean_ratio": cell.mean,
+                        "n": len(cell.ratios),
+                        "runs": sorted(cell.runs),
+                        "ci95": cell.ci95,
+                        "threshold": cell.threshold,
+                        "p": cell.p,
+                        "q": cell.q,
+                    }
                     for col, cell in cols.items()
                 }
                 for approach, cols in approaches.items()
@@ -151,7 +165,12 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
         "curves": learning_curves(runs, table),
         "steps_budget": budget,
         "questions": answer_questions(
-            units, outcomes, [v.to_dict() for v in verdicts["hypotheses"]], budget, ",".join(against_keys)
+            both,
+            outcomes,
+            [v.to_dict() for v in verdicts["hypotheses"]],
+            [v.to_dict() for v in verdicts["criteria"]],
+            budget,
+            ",".join(against_keys),
         ),
         "tasks_without_published_number": {
             task: _why_no_number(task, table)

@@ -188,7 +188,7 @@ def _two_level(
     return doc_draws + np.sqrt(seed_var) * rng.standard_normal(iters), df
 
 
-def _interval(point: float, draws: np.ndarray, method: str, level: float, df=math.inf, notes=()) -> Interval:
+def interval_from_draws(point: float, draws: np.ndarray, method: str, level: float, df=math.inf, notes=()) -> Interval:
     finite = draws[np.isfinite(draws)]
     if len(finite) < len(draws) * 0.99:
         return Interval(point, None, None, method, draws, df, (*notes, "undefined in over 1% of resamples"))
@@ -236,8 +236,11 @@ def compare(
         diff_draws, df, t_df, c_df = t_draws - c_draws, math.inf, math.inf, math.inf
     method = "two-level bootstrap (shared documents, seeds)" if seeded else "paired bootstrap (shared documents)"
     notes = () if seeded else ("one run a side: variation between training seeds not measured",)
-    absolute = _interval(delta, diff_draws, method, level, df, notes)
-    sides = [_interval(t_point, t_draws, method, level, t_df), _interval(c_point, c_draws, method, level, c_df)]
+    absolute = interval_from_draws(delta, diff_draws, method, level, df, notes)
+    sides = [
+        interval_from_draws(t_point, t_draws, method, level, t_df),
+        interval_from_draws(c_point, c_draws, method, level, c_df),
+    ]
 
     relative = None
     if c_point != 0:
@@ -246,8 +249,41 @@ def compare(
         rel_notes = ["relative gain: the control (the denominator) is resampled too"]
         if sides[1].includes(0.0):
             rel_notes.append("the control's interval includes 0: the relative gain is unbounded")
-        relative = _interval(delta / abs(c_point), rel_draws, method, level, df, rel_notes)
+        relative = interval_from_draws(delta / abs(c_point), rel_draws, method, level, df, rel_notes)
     return Comparison(absolute, relative, sides[0], sides[1], len(treated[0]), (len(treated), len(control)))
+
+
+def pool(comparisons: Sequence[Comparison], level: float = LEVEL) -> Comparison:
+    """The mean over tasks of several comparisons, each task counting once: the replicate-wise mean of their draws
+    (each task's replicates come from its own document draws, so their noises add as independent), and the
+    relative gain from the pooled replicates (the pooled control resampled too). Seed-level shifts are drawn per
+    task, as independent: a seed that helps on every task would widen the pooled interval, and that correlation
+    is not modelled (its effect on one task is)."""
+    comparisons = list(comparisons)
+    if len(comparisons) == 1:
+        return comparisons[0]
+    method = comparisons[0].absolute.method + f", mean over {len(comparisons)} tasks"
+    df = min(c.absolute.df for c in comparisons)
+
+    def pooled(part: str, notes=()) -> Interval:
+        intervals = [getattr(c, part) for c in comparisons]
+        draws = np.mean([i.draws for i in intervals], axis=0)
+        return interval_from_draws(float(np.mean([i.estimate for i in intervals])), draws, method, level, df, notes)
+
+    notes = tuple(dict.fromkeys(n for c in comparisons for n in c.absolute.notes))
+    absolute, treated, control = pooled("absolute", notes), pooled("treated"), pooled("control")
+    relative = None
+    if control.estimate != 0:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel_draws = absolute.draws / np.abs(control.draws)
+        rel_notes = ["relative gain: the control (the denominator) is resampled too"]
+        if control.includes(0.0):
+            rel_notes.append("the control's interval includes 0: the relative gain is unbounded")
+        relative = interval_from_draws(
+            absolute.estimate / abs(control.estimate), rel_draws, method, level, df, rel_notes
+        )
+    seeds = (max(c.seeds[0] for c in comparisons), max(c.seeds[1] for c in comparisons))
+    return Comparison(absolute, relative, treated, control, sum(c.documents for c in comparisons), seeds)
 
 
 def paired_difference(
@@ -294,12 +330,14 @@ def ratio_to_large(
             noise = "unknown test-set size: the published number is taken as exact (interval too narrow)"
             size_known = False
     if large_point == 0:
-        empty = _interval(math.nan, np.full(iters, math.nan), "ratio", level, df, ("the large model's score is 0",))
+        empty = interval_from_draws(
+            math.nan, np.full(iters, math.nan), "ratio", level, df, ("the large model's score is 0",)
+        )
         return Ratio(empty, noise, size_known)
     with np.errstate(divide="ignore", invalid="ignore"):
         draws = our_draws / large_draws
     method = "ratio, both sides resampled" if size_known else "ratio, ours resampled"
-    return Ratio(_interval(our_point / large_point, draws, method, level, df, (noise,)), noise, size_known)
+    return Ratio(interval_from_draws(our_point / large_point, draws, method, level, df, (noise,)), noise, size_known)
 
 
 # --- decisions -------------------------------------------------------------------------------------------------

@@ -217,6 +217,7 @@ class TrainPart:
     time_estimate: Json = None  # predicted and calibrated seconds beside the actual training time
     curve: list[CurvePoint] = field(default_factory=list)  # --eval_steps points
     curve_eval_s: float | None = field(default=None, metadata=COUNT)
+    curve_documents: Json = None  # {task: sha256 of the document hashes of the fixed subset every point scores}
     contamination: Json = None  # overlap of the training data with each scored task (a list of reports)
 
 

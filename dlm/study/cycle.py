@@ -166,8 +166,8 @@ def record_in_checkpoint(path: Path) -> RunRecord | None:
 # --- zero-shot reuse -----------------------------------------------------------------------------------------
 def curve_evaluator_for(train_cfg: TrainConfig, tasks: list[str] | None = None):
     """The scorer of `--eval_steps` curve points: the run's evaluation protocol (shots, chat template, few-shot
-    seed, ...) on `--eval_tasks`, else the run's tasks (`dlm train`: the domain group of its data), at
-    `--eval_limit` documents per task; None without --eval_steps."""
+    seed, ...) on `--eval_tasks`, else the run's tasks (`dlm train`: the domain group of its data), on a fixed
+    stratified subset of `--eval_limit` documents per task; None without --eval_steps."""
     if not train_cfg.eval_steps:
         return None
 
@@ -176,8 +176,7 @@ def curve_evaluator_for(train_cfg: TrainConfig, tasks: list[str] | None = None):
         if train_cfg.eval_tasks
         else tasks or default_tasks(data_domains(train_cfg.data), False)
     )
-    protocol = replace(train_cfg.protocol, tasks=tuple(names), limit=train_cfg.eval_limit)
-    return curve_evaluator(protocol, train_cfg.data_dir)
+    return curve_evaluator(train_cfg.protocol.with_tasks(names), train_cfg.eval_limit, train_cfg.data_dir)
 
 
 def trained_not_evaluated(train_cfg) -> RunRecord | None:

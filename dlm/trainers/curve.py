@@ -11,6 +11,7 @@ keeps its earlier points and does not score a step twice; each point's per-docum
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -99,6 +100,12 @@ class CurveCallback(TrainerCallback):
             scores, outcomes = self.evaluator(model, self.tokenizer)
             if outcomes:
                 write_outcomes_file(point_outcomes_path(self.output_dir, step), f"curve-step-{step}", outcomes)
+                self.run.documents = {  # the fixed subset every point scores, by document hash
+                    task: hashlib.sha256(
+                        "\n".join(sorted({d for b in blocks.values() for d in b.docs})).encode()
+                    ).hexdigest()[:16]
+                    for task, blocks in outcomes.items()
+                }
             self.run.eval_seconds += time.perf_counter() - started
             new = to_points(step, int(state.num_input_tokens_seen), scores)
             points.extend(new)
@@ -124,6 +131,7 @@ class CurveRun:
     def __init__(self, cfg, evaluator, output_dir: Path, resuming: bool, tokenizer):
         self.points = read_points(output_dir) if resuming else []
         self.eval_seconds = 0.0  # time spent scoring, left out of the training time
+        self.documents: dict[str, str] = {}  # {task: sha256 of the hashes of the documents every point scores}
         self.trainer = None
         self.callback = None
         if cfg.eval_steps and evaluator is not None:
@@ -135,4 +143,8 @@ class CurveRun:
     def record_fields(self) -> dict:
         if self.callback is None:
             return {}
-        return {"curve": self.points, "curve_eval_s": round(self.eval_seconds, 3)}
+        return {
+            "curve": self.points,
+            "curve_eval_s": round(self.eval_seconds, 3),
+            "curve_documents": self.documents or None,
+        }
