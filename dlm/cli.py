@@ -10,11 +10,13 @@ from __future__ import annotations
 import inspect
 import re
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from typing import Annotated, Optional
 
 import typer
 
 from dlm.errors import UserError
+from dlm.secrets import ScrubbedStream, scrub
 from dlm.settings import BY_NAME, SETTINGS, for_command, spellings
 
 # rich_markup_mode=None: plain help. Rich-rendered help imports and lays out ~0.2 s of rich/markdown code, which
@@ -320,6 +322,15 @@ def plan(
     ] = None,
     data_dir: DataDir = None,
     results_dir: ResultsDir = BY_NAME["results_dir"].default,
+    checkpoints_dir: Annotated[
+        Optional[str],
+        _opt(
+            "--checkpoints-dir",
+            "--checkpoints_dir",
+            help="where training runs without their own output_dir write (default: the plan's checkpoints_dir, "
+            "else checkpoints/<plan name>); a plan file itself may only name folders below where it runs",
+        ),
+    ] = None,
 ) -> None:
     """Run a matrix of train->evaluate cycles; finished runs are skipped on re-run."""
     from dlm.plan import run_plan
@@ -335,6 +346,7 @@ def plan(
         address=address,
         gpus_per_run=gpus_per_run,
         overrides=set_,
+        checkpoints_dir=checkpoints_dir,
     )
 
 
@@ -381,7 +393,8 @@ def main(argv: list[str] | None = None, program: tuple[str, ...] | None = None) 
     from dlm.quiet import verbose_scope
 
     try:
-        with verbose_scope():
+        # whatever a command prints (progress, tables, a library's log line) is scrubbed of secrets on the way out
+        with verbose_scope(), redirect_stdout(ScrubbedStream(sys.stdout)), redirect_stderr(ScrubbedStream(sys.stderr)):
             code = app(args=argv, standalone_mode=False)
         if code == 130:  # typer turns Ctrl-C into Exit(130) and, outside standalone mode, returns that code
             raise KeyboardInterrupt
@@ -419,7 +432,7 @@ INTERRUPTED = (
 
 
 def _fail(message: str, code: int = 2) -> None:
-    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.write(f"error: {scrub(message)}\n")  # a message may quote a server's answer, a URL, a path
     raise SystemExit(code)
 
 

@@ -8,6 +8,7 @@ someone planted in an output dir cannot make dlm overwrite the file it points to
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -82,3 +83,16 @@ def check_data_dir(data_dir: str | None) -> None:
             f"--data-dir {data_dir} is not a folder; give the folder that holds the snapshots "
             "(<owner>/<name>/ inside, e.g. samples/), or leave it out to read the Hub"
         )
+
+
+def file_inside(folder: str | Path, name) -> Path | None:
+    """`folder/name` when `name` (read from a record, a marker, a plan) is one plain component naming a regular
+    file right there: no '..', no absolute path, no '/', not a symlink (to anywhere) nor a device; else None."""
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
+        return None
+    path = Path(folder) / name
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return path if stat.S_ISREG(info.st_mode) else None

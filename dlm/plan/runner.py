@@ -161,7 +161,7 @@ def _run_parallel(
         raise SystemExit(1)
 
     keys = {j.run.key for j in finished}
-    return [r for r in load_records(results_dir)[0] if r.get("plan_key") in keys]
+    return [r for r in load_records(results_dir)[0] if r.plan_key in keys]
 
 
 def runnable_command(run, data_dir: str | None = None) -> list[str]:

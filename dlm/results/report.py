@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import replace
 from pathlib import Path
 
@@ -47,6 +48,7 @@ from dlm.results.questions import answer_questions
 from dlm.results.screen import print_screen
 from dlm.results.seeds import seed_groups
 from dlm.results.verdicts import DOMAIN_MATCH, TRANSFER, all_verdicts
+from dlm.secrets import ScrubbedStream, scrub
 from dlm.store.records import last_results_dir, load_records
 
 FORMATS = ("table", "markdown", "csv", "json", "html", "latex")
@@ -232,6 +234,12 @@ def render_report(
     if html_path is not None and not output:  # --output was checked above; the default goes in the results dir
         check_output_file(str(html_path), ".html", "--results-dir")
     report = build_report(runs_dir, against, baselines)
+    # records come from anyone: whatever reaches the screen or a file is scrubbed of secrets (by value, by shape)
+    with redirect_stdout(ScrubbedStream(sys.stdout)), redirect_stderr(ScrubbedStream(sys.stderr)):
+        return _render(report, fmt, html_path, detail, plot, output)
+
+
+def _render(report: dict, fmt: str, html_path: Path | None, detail: bool, plot: str | None, output: str | None) -> str:
     for item in report["skipped"]:  # on stderr too, so csv/json output stays parseable
         print(f"skipped {item['file']}: {item['reason']}", file=sys.stderr)
     if fmt == "json":
@@ -244,7 +252,7 @@ def render_report(
         text = "\n".join(to_markdown(report))
         print(text)
     elif fmt == "latex":
-        text = to_latex(report)
+        text = scrub(to_latex(report))
         if output:
             atomic_write(output, text)
             Path(output).chmod(0o644)  # a file to send on, like the html page
@@ -252,7 +260,7 @@ def render_report(
         else:
             sys.stdout.write(text)
     elif fmt == "html":
-        text = to_html(report)
+        text = scrub(to_html(report))
         atomic_write(html_path, text)
         html_path.chmod(0o644)  # a page to send on: readable like the plot beside it, not private like a temp file
         print(f"report written to {html_path}", file=sys.stderr)
@@ -263,7 +271,7 @@ def render_report(
     if plot:
         written = write_plots(report, plot)
         print(f"plot written to {written}", file=sys.stderr)
-    return text
+    return scrub(text)
 
 
 def _json_safe(value):

@@ -34,6 +34,7 @@ from dlm.errors import UserError
 from dlm.harness_tasks.catalog import DOMAIN_GROUPS, catalog, leaf_tasks, resolve_tasks
 from dlm.harness_tasks.evaluate import curve_evaluator, evaluate
 from dlm.harness_tasks.overlap import contamination_for_run
+from dlm.secrets import scrub
 from dlm.settings import with_model
 from dlm.store.lineage import describe_model
 from dlm.store.records import RunRecord, TrainPart, load_records, read_record
@@ -49,7 +50,7 @@ MIXED = "mixed"  # the domain of a mixture whose datasets come from several doma
 def say(message: str) -> None:
     """Progress lines, on stdout with the tables: stderr carries only the one-line error of a failed command."""
 
-    Console(highlight=False, soft_wrap=True).print(f"[bold cyan]dlm[/] {message}")
+    Console(highlight=False, soft_wrap=True).print(f"[bold cyan]dlm[/] {scrub(message)}")
 
 
 # --- what a run is: approach, domain, default tasks ---------------------------------------------------------
@@ -189,7 +190,12 @@ def trained_not_evaluated(train_cfg) -> RunRecord | None:
     record = record_in_checkpoint(out)
     if record is None or record.status != "incomplete" or record.train is None or record.train.config is None:
         return None
-    return record if record.train.config.max_steps == train_cfg.max_steps else None
+    if record.train.config.max_steps != train_cfg.max_steps:
+        return None
+    named = record.train.output_dir
+    if not isinstance(named, str) or Path(named).expanduser().resolve() != out.resolve():
+        return None  # a record copied from another dir names that dir: what is evaluated is this one, or nothing
+    return record
 
 
 # --- the cycle ---------------------------------------------------------------------------------------------
@@ -265,9 +271,11 @@ def run_cycle(run: RunConfig) -> dict:
         say(f"[1/2] {approach}: training finished before an interruption (run {pending.run_id}); not repeated")
         kept = pending.to_dict()
         extra.update(
-            run_id=pending.run_id, train=kept["train"], model={**kept["model"], "checkpoint": pending.train.output_dir}
+            run_id=pending.run_id,
+            train=kept["train"],
+            model={**kept["model"], "checkpoint": str(run.train.output_dir)},
         )
-        eval_model = pending.train.output_dir
+        eval_model = str(run.train.output_dir)  # the dir being resumed (trained_not_evaluated: the record's own)
         say(f"[2/2] evaluating the trained model on {', '.join(tasks)}")
     elif run.train is not None:
         overlap = contamination(run.train.data, tasks, run.train.data_dir)
