@@ -16,6 +16,12 @@ from dlm.errors import UserError
 PARTIAL_PREFIX = ".partial-"  # temp files; never "*.json", so one orphaned by kill -9 is never read as a record
 
 
+def cache_root() -> Path:
+    """dlm's own cache: the tiny model, API responses, lm-eval's request cache, the report's per-directory notes
+    (`DLM_CACHE`, default ~/.cache/dlm)."""
+    return Path(os.environ.get("DLM_CACHE") or Path.home() / ".cache" / "dlm")
+
+
 def atomic_write(path: str | Path, data: str | bytes, mode: int | None = None) -> Path:
     """Write `data` to `path` atomically (temp file, fsync, rename); `mode`: its permission bits (default: the
     temp file's 0600 widened by the umask, as a plain open would give)."""

@@ -34,6 +34,7 @@ from pathlib import Path
 from dlm.errors import UserError
 from dlm.files import atomic_write
 from dlm.secrets import scrub
+from dlm.store.pointer import remember_results_dir
 
 SCHEMA_VERSION = 1
 LIBRARIES = ("torch", "transformers", "datasets", "lm_eval", "trl", "peft", "accelerate", "tokenizers")
@@ -157,31 +158,6 @@ def write_record(results_dir: str | Path, record: dict) -> Path:
         ) from None
     remember_results_dir(results_dir)
     return written
-
-
-def _last_results_file() -> Path:
-    return Path(os.environ.get("DLM_CACHE") or Path.home() / ".cache" / "dlm") / "last-results-dir.json"
-
-
-def remember_results_dir(results_dir: str | Path) -> None:
-    """Where the newest record went, so that a plain `dlm report` reads what the last command wrote (the demo's
-    dlm-demo as much as a run's runs). Losing this note loses nothing: --results-dir still works."""
-    try:
-        atomic_write(
-            _last_results_file(),
-            json.dumps({"results_dir": str(Path(results_dir).resolve()), "written_at": timestamp()}),
-        )
-    except OSError:  # a read-only home: the record itself is written, the convenience is not
-        pass
-
-
-def last_results_dir() -> str | None:
-    """The results dir of the newest record dlm wrote on this machine (None when unknown or gone)."""
-    try:
-        found = json.loads(_last_results_file().read_text(encoding="utf-8")).get("results_dir")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return found if found and Path(found).is_dir() else None
 
 
 def load_records(results_dir: str | Path) -> tuple[list[dict], list[tuple[str, str]]]:

@@ -22,6 +22,7 @@ Choices a researcher should know:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from dataclasses import replace
@@ -36,6 +37,7 @@ from dlm.harness_tasks.catalog import DOMAIN_GROUPS, catalog, leaf_tasks, resolv
 from dlm.harness_tasks.evaluate import curve_evaluator, evaluate
 from dlm.harness_tasks.overlap import contamination_for_run
 from dlm.settings import with_model
+from dlm.store.leases import try_lease
 from dlm.store.lineage import describe_model
 from dlm.store.records import load_records
 from dlm.study.zero_shot import merge_reused, stored_zero_shot, zero_shot_key
@@ -299,5 +301,15 @@ def run_cycle(run: RunConfig) -> dict:
     else:
         say(f"{approach}: evaluating {run.model} as it is on {', '.join(tasks)}")
 
-    record = evaluate(with_model(evaluation, eval_model), model=model_obj, tokenizer=tokenizer, extra=extra)
+    with _evaluation_lease(run, extra.get("run_id")):
+        record = evaluate(with_model(evaluation, eval_model), model=model_obj, tokenizer=tokenizer, extra=extra)
     return merge_reused(record, reused) if reused else record
+
+
+def _evaluation_lease(run: RunConfig, run_id: str | None):
+    """While a trained run outside a plan is evaluated, its "incomplete" record is leased by run id, so that
+    `dlm report` shows it as running, not interrupted (a plan run already holds its plan key's lease)."""
+    if run_id is None or run.tags.get("plan_key"):
+        return contextlib.nullcontext()
+    lease = try_lease(run.evaluation.results_dir, run_id)
+    return contextlib.nullcontext() if isinstance(lease, str) else lease

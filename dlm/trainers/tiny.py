@@ -27,6 +27,7 @@ from tokenizers import (
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from dlm.data.loading import iter_strings
+from dlm.files import cache_root
 
 BUILD_VERSION = "2"  # bump when the recipe changes, so caches rebuild (2: the chat template)
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples"
@@ -37,10 +38,6 @@ CHAT_TEMPLATE = (
     "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}<|end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("DLM_CACHE") or Path.home() / ".cache" / "dlm")
 
 
 def tiny_gpt2_path() -> Path:
