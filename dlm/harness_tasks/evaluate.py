@@ -24,6 +24,7 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
 
 from dlm.config import EVAL_DTYPE, EvalConfig, EvalProtocol, is_api_model
+from dlm.data import hub
 from dlm.errors import UserError
 from dlm.harness_tasks.api_models import (
     ApiIncomplete,
@@ -49,9 +50,9 @@ from dlm.store.records import (
 )
 from dlm.trainers.chat import applied_to, resolve
 from dlm.trainers.chat import check as check_chat_template
+from dlm.trainers.model_check import check_model
 from dlm.trainers.models import (
     adapter_base,
-    adapter_config,
     hub_revision,
     is_adapter_dir,
     load_model,
@@ -90,8 +91,7 @@ def score(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = None
         api = parse(cfg.model, cfg.base_url, cfg.api_key_env)
         check_key(api, needed=not cfg.dry_run)  # a dry run sends nothing: costs can be planned without a key
     elif model is None:
-        _check_model_paths(cfg)
-
+        check_model(cfg.model, cfg.peft, cfg.trust_remote_code, cfg.allow_pickle)  # before any data is loaded
         check_chat_template(cfg.model, cfg.protocol.chat_template, cfg.peft, cfg.trust_remote_code)
     _prepare_environment()
 
@@ -210,18 +210,6 @@ def _check_opt_ins(names: list[str], cfg: EvalConfig) -> None:
         )
 
 
-def _check_model_paths(cfg: EvalConfig) -> None:
-
-    resolve_model(cfg.model)  # a missing local checkpoint is a UserError here, before any data is loaded
-    if cfg.peft and not Path(cfg.peft, "adapter_config.json").is_file():
-        raise UserError(
-            f"adapter '{cfg.peft}' not found (no adapter_config.json); --peft takes the output_dir "
-            "of `dlm train --lora`"
-        )
-    if cfg.peft:
-        adapter_config(cfg.peft)
-
-
 def check_fewshot(tasks: dict, num_fewshot: int | None) -> None:
     """k larger than a task's few-shot pool is a UserError (lm-eval would crash mid-run with a bare ValueError).
 
@@ -253,6 +241,8 @@ def task_manager_for(names: list[str], data_dir: str | None = None):
     through the task metadata."""
 
     builtin = any(name not in catalog() for name in names)
+    if builtin:
+        hub.online()  # lm-eval's own tasks read the Hub: asked once, and offline at once when it does not answer
     metadata = {"data_dir": str(data_dir)} if data_dir else None
     return TaskManager(include_path=str(TASKS_DIR), include_defaults=builtin, metadata=metadata)
 

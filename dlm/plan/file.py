@@ -25,6 +25,7 @@ import yaml
 from dlm.data.loading import lookup
 from dlm.errors import UserError, suggest
 from dlm.settings import BY_NAME, DEFAULTS, evaluates_only, run_config
+from dlm.study.cycle import check_tasks
 from dlm.study.zero_shot import data_source
 
 PLAN_KEYS = ("name", "description", "checkpoints_dir", "seeds", "defaults", "matrix", "runs", "slurm")
@@ -239,7 +240,9 @@ def _check_run(run: PlanRun, file: str, mark) -> None:
     try:
         config = run_config(run.settings)
         for part in config.data.parts if config.data else []:
-            lookup(part.dataset)
+            lookup(part.dataset, part.config)
+        if config.protocol.tasks:
+            check_tasks(list(config.protocol.tasks), config.evaluation.allow_code_execution)
     except UserError as err:
         raise _at(file, mark, f"run '{run.name}': {err}") from None
 

@@ -32,7 +32,9 @@ from dlm.store.leases import try_lease
 from dlm.store.records import load_records
 from dlm.study.cycle import check_tasks, choose_tasks, say
 from dlm.trainers import estimate
+from dlm.trainers.model_check import check_model
 from dlm.trainers.progress import format_duration
+from dlm.words import plural
 
 
 def run_plan(
@@ -73,7 +75,11 @@ def run_plan(
         _print_training_times([r for r in todo if r.trains], plan.runs, device)
         _print_api_costs([r for r in todo if is_api_model(r.settings.get("model"))])
         return []
-    say(f"plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished already, {len(todo)} to run")
+    check_models([r for r in todo if r.after is None])  # before the first plan line, not at the run's turn
+    say(
+        f"plan {plan.name}: {plural(len(plan.runs), 'run')}, {len(plan.runs) - len(todo)} finished already, "
+        f"{len(todo)} to run"
+    )
     if jobs > 1 or executor != "local":
         return _run_parallel(
             plan,
@@ -126,6 +132,22 @@ def run_plan(
             f"re-run `{again}`: finished runs are skipped"
         )
     return written
+
+
+def check_models(runs: list) -> None:
+    """Every base model the plan's runs start from, once each (a `from:` run starts from a checkpoint that does not
+    exist yet): a missing checkpoint or an unreachable Hub fails now, in one line."""
+    seen = set()
+    for run in runs:
+        settings = {**DEFAULTS, **run.settings}
+        model = settings["model"]
+        if model in seen:
+            continue
+        seen.add(model)
+        try:
+            check_model(model, trust_remote_code=settings["trust_remote_code"], allow_pickle=settings["allow_pickle"])
+        except UserError as err:
+            raise UserError(f"run '{run.name}': {err}") from None
 
 
 def _run_parallel(

@@ -43,6 +43,7 @@ from dlm.store.records import load_records
 from dlm.study.zero_shot import merge_reused, stored_zero_shot, zero_shot_key
 from dlm.trainers.chat import check as check_chat_template
 from dlm.trainers.checkpoints import read_owner
+from dlm.trainers.model_check import check_model
 from dlm.trainers.train import RECORD_IN_OUTPUT, train
 
 MIXED = "mixed"  # the domain of a mixture whose datasets come from several domains
@@ -231,6 +232,10 @@ def run_cycle(run: RunConfig) -> dict:
     tasks = check_tasks(choose_tasks(run, domains), run.evaluation.allow_code_execution)
     evaluation = replace(run.evaluation, protocol=run.protocol.with_tasks(tasks))
     evaluation.validate()  # fail before hours of training, not after
+    for part in data.parts if data is not None else ():  # the config too, not only the id (data_domains)
+        lookup(part.dataset, part.config)
+    # the model, before any data is loaded (contamination check, training) or any step line printed
+    check_model(run.model, trust_remote_code=run.evaluation.trust_remote_code, allow_pickle=run.evaluation.allow_pickle)
     if is_api_model(run.model):
         if run.train is not None:
             raise UserError(

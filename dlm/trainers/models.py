@@ -309,15 +309,32 @@ def _load_error(name: str, resolved: str, err: Exception) -> str:
             "(model.safetensors + config.json + tokenizer), or finish the run with `dlm train ... --resume`"
         )
     if os.environ.get("HF_HUB_OFFLINE") == "1" or "connect" in text.lower():
-        close = difflib.get_close_matches(name, list(ALIASES) + list(LOCAL_ALIASES), n=1, cutoff=0.6)
-        hint = f"; did you mean '{close[0]}'?" if close and "/" not in name else ""
-        return (
-            f"cannot load model '{name}' ({resolved}): not in the local cache and the Hugging Face Hub is "
-            f"unreachable/offline; download it first or pass a local checkpoint directory{hint}"
-        )
+        return not_cached(name, resolved, "the Hugging Face Hub is unreachable or offline")
     if "gated" in text.lower() or "401" in text or "403" in text:
         return f"model '{resolved}' is gated; accept its licence on the Hub and set HF_TOKEN"
-    return f"cannot load model '{name}' ({resolved}): {text}"
+    return f"cannot load model '{name}' ({resolved}): {text}" + "".join(
+        f"; did you mean '{c}'?" for c in close_aliases(name)
+    )
+
+
+def close_aliases(name: str) -> list[str]:
+    """An alias the user may have meant; never the name typed."""
+    aliases = list(ALIASES) + list(LOCAL_ALIASES)
+    if name in aliases or "/" in name:
+        return []
+    return [c for c in difflib.get_close_matches(name, aliases, n=1, cutoff=0.6) if c != name]
+
+
+def not_cached(name: str, resolved: str, why: str) -> str:
+    """A hub model that cannot be fetched: said plainly when the name is valid (an alias), with a "did you mean"
+    only for another name, never the one typed."""
+    known = name in ALIASES or name in LOCAL_ALIASES
+    what = f"model '{name}'" + (f" (dlm's alias of {resolved})" if known and resolved != name else "")
+    return (
+        f"{what} is not in the local cache and {why}; download it where the Hub is reachable "
+        f"(`hf download {resolved}`) or pass a local checkpoint directory"
+        + "".join(f"; did you mean '{c}'?" for c in close_aliases(name))
+    )
 
 
 def check_max_length(model, max_length: int, name: str) -> None:

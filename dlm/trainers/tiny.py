@@ -28,6 +28,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from dlm.data.loading import iter_strings
 from dlm.files import cache_root
+from dlm.quiet import quiet_libraries
 
 BUILD_VERSION = "2"  # bump when the recipe changes, so caches rebuild (2: the chat template)
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples"
@@ -47,7 +48,8 @@ def tiny_gpt2_path() -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tiny-", dir=target.parent))
-    build_tiny_gpt2(tmp)
+    with quiet_libraries():  # no "Writing model shards" bar on a first run
+        build_tiny_gpt2(tmp)
     try:
         os.replace(tmp, target)
     except OSError:  # another process won the race; its copy is identical
