@@ -181,14 +181,30 @@ def _run_local(cfg: EvalConfig, model, tokenizer, top_level: list, task_manager)
 def curve_evaluator(protocol: EvalProtocol, data_dir: str | None = None):
     """`(model, tokenizer) -> (score dicts, outcomes)` for learning-curve points (trainers/curve.py): the run's own
     protocol (shots, chat template, seed, ...) on the in-memory model, as `dlm eval` would score it; nothing
-    written. Task names are checked now, before training starts."""
-    cfg = EvalConfig(
-        model="(model in training)", data_dir=data_dir, protocol=protocol.with_tasks(resolve_tasks(protocol.tasks))
-    ).validate()
+    written. Task names are checked now, before training starts. A group is scored task by task, each with its
+    own line and time, so a point over 11 tasks says what it is doing (groups' aggregates are not curve points)."""
+    ours = catalog()
+    names = resolve_tasks(protocol.tasks)
+    tasks = list(dict.fromkeys(leaf for name in names for leaf in (leaf_tasks(name) if name in ours else [name])))
+    configs = [
+        EvalConfig(model="(model in training)", data_dir=data_dir, protocol=protocol.with_tasks([task])).validate()
+        for task in tasks
+    ]
 
     def score_point(model, tokenizer) -> tuple[list[dict], dict]:
-        record, outcomes = score(cfg, model=model, tokenizer=tokenizer)
-        return record["eval"]["scores"], outcomes
+        scores, outcomes = [], {}
+        for k, cfg in enumerate(configs, 1):
+            started = time.time()
+            record, found = score(cfg, model=model, tokenizer=tokenizer)
+            scores += record["eval"]["scores"]
+            outcomes.update(found)
+            shown = ", ".join(
+                f"{s['metric']} {s['value']:.3f}" for s in record["eval"]["scores"][:2] if s.get("value") is not None
+            )
+            _progress(
+                f"curve task {k}/{len(configs)}: {cfg.protocol.tasks[0]} {shown} in {time.time() - started:.1f} s"
+            )
+        return scores, outcomes
 
     return score_point
 

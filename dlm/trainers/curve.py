@@ -21,6 +21,7 @@ from transformers import TrainerCallback
 from dlm.files import atomic_write
 from dlm.store.outcomes import SUFFIX, write_outcomes_file
 from dlm.trainers import runtime
+from dlm.words import plural
 
 CURVE_FILE = "dlm_curve.json"
 CURVE_OUTCOMES_DIR = "dlm_curve"
@@ -87,8 +88,12 @@ class CurveCallback(TrainerCallback):
             scalars = {f"dlm_eval/{p['task']}/{p['metric']}": p["value"] for p in new if not p["is_group"]}
             if self.run.trainer is not None and scalars:
                 self.run.trainer.log(scalars)
-            shown = ", ".join(f"{p['task']} {p['metric']} {p['value']:.3f}" for p in new[:3] if not p["is_group"])
-            print(f"curve point at step {step}: {shown}", file=sys.stderr, flush=True)
+            tasks = len({p["task"] for p in new if not p["is_group"]})
+            print(
+                f"curve point at step {step}: {plural(tasks, 'task')} scored in {time.perf_counter() - started:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
         runtime.barrier()  # the other ranks wait while rank 0 scores
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
