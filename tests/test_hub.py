@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from train_support import ROOT
 
 
