@@ -64,7 +64,14 @@ def _setting(name: str):
 
 
 DataDir = _setting("data_dir")
-DatasetConfig = _setting("dataset_config")
+
+
+def _config_of(what: str):
+    """--dataset_config of the `data` commands, whose dataset is an argument (the run setting's help names
+    --dataset, which they do not have)."""
+    return Annotated[Optional[str], _opt(*BY_NAME["dataset_config"].spellings(), help=f"config of {what}")]
+
+
 ResultsDir = _setting("results_dir")
 HiddenConfig = Annotated[Optional[str], _opt("--config", hidden=True)]  # the old spelling of --dataset_config
 HiddenRuns = Annotated[Optional[str], _opt("--runs", hidden=True)]  # the old spelling of --results-dir
@@ -152,7 +159,7 @@ def data_list() -> None:
 @data_app.command("show")
 def data_show(
     dataset: Annotated[str, typer.Argument(help="dataset id")],
-    dataset_config: DatasetConfig = None,
+    dataset_config: _config_of("DATASET") = None,
     config: HiddenConfig = None,
     split: Annotated[Optional[str], _opt("--split")] = None,
     n: Annotated[int, _opt("-n", "--n")] = 5,
@@ -171,7 +178,7 @@ def data_show(
 def data_overlap(
     train: Annotated[str, typer.Argument(help="training dataset id[:config]")],
     evaluation: Annotated[str, typer.Argument(help="task name, or dataset id[:config]")],
-    dataset_config: DatasetConfig = None,
+    dataset_config: _config_of("TRAIN (the same as writing TRAIN as id:config)") = None,
     data_dir: DataDir = None,
 ) -> None:
     """Exact and near-duplicate overlap between a training set and an evaluation set."""
@@ -325,14 +332,29 @@ def plan(
 
 @app.command()
 def demo(results_dir: ResultsDir = "dlm-demo", plot: Annotated[str, _opt("--plot")] = "dlm-demo/demo.png") -> None:
-    """Offline end-to-end on tiny-gpt2 and samples/: zero-shot, pretrain, SFT, pretrain->SFT, report."""
+    """Offline end-to-end on tiny-gpt2 and samples/: zero-shot, pretrain, SFT, pretrain->SFT, report. The tiny
+    model is built on first use and cached in $DLM_CACHE (default ~/.cache/dlm)."""
     from dlm.demo import demo as run_demo
 
     run_demo(results_dir=results_dir, plot=plot)
 
 
+# options that may be given bare, as lm-eval's --apply_chat_template is: `--chat-template` alone means its value here
+BARE_VALUES = {"--chat-template": "default", "--chat_template": "default"}
+
+
 def expand_list_flags(argv: list[str]) -> list[str]:
-    """Rewrite the seed's `--datasets A B --mixture_rates 0.7 0.3` into click's repeated-option form."""
+    """Rewrite the seed's `--datasets A B --mixture_rates 0.7 0.3` into click's repeated-option form, and give a
+    bare `--chat-template` (last, or followed by another option) its value `default`."""
+    argv = [
+        part
+        for i, arg in enumerate(argv)
+        for part in (
+            [arg, BARE_VALUES[arg]]
+            if arg in BARE_VALUES and (i + 1 == len(argv) or argv[i + 1].startswith("--"))
+            else [arg]
+        )
+    ]
     out: list[str] = []
     current = None
     for arg in argv:

@@ -182,7 +182,11 @@ class Sources:
     """Where a run reads and writes, and what it may execute: shared by training and evaluation."""
 
     model: str = setting(
-        None, "hub id, alias (gpt2, gpt2-medium, qwen2-0.5b, tiny-gpt2) or checkpoint dir", required=True, scores=True
+        None,
+        "hub id, alias (gpt2, gpt2-medium, qwen2-0.5b, or tiny-gpt2: built on first use and cached in "
+        "$DLM_CACHE, default ~/.cache/dlm) or checkpoint dir",
+        required=True,
+        scores=True,
     )
     data_dir: str | None = setting(
         None,
@@ -279,8 +283,8 @@ class EvalProtocol:
     )
     chat_template: str | None = setting(
         None,
-        "wrap prompts in a chat template: `default` (the tokenizer's own), a "
-        "template name, or a Jinja file; SFT prompts too",
+        "wrap prompts in a chat template: `default` (the tokenizer's own; also what a bare --chat-template means), "
+        "a template name, or a Jinja file; SFT prompts too",
         scores=True,
     )
     system_instruction: str | None = setting(

@@ -68,7 +68,9 @@ def run_plan(
     done = finished_runs(results_dir)
     todo = [r for r in plan.runs if r.key not in done]
     if dry_run:
-        print(f"# plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished in {results_dir}")
+        print(
+            f"# plan {plan.name}: {plural(len(plan.runs), 'run')}, {len(plan.runs) - len(todo)} finished in {results_dir}"
+        )
         for run in plan.runs:
             mark = f"# done ({done[run.key]}): " if run.key in done else ""
             print(f"{mark}{shlex.join(runnable_command(run, data_dir))}")

@@ -303,6 +303,8 @@ def print_eval(record: dict) -> None:
     """After `dlm eval` / `dlm run`: one row per (task, metric, filter); groups in bold and marked."""
 
     record = record or {}
+    if "dry_run" in record:  # `--dry-run` of an API model: its estimate is printed, nothing was meant to be scored
+        return
     model = (record.get("model") or {}).get("name")
     out = _table(f"Scores — {fmt(model)}", "task", "metric", "value ± stderr", "n", "shots")
     out.caption = f"run {record.get('run_id', MISSING)}"  # a caption, not the title: a long run id stays whole
