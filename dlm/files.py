@@ -16,6 +16,21 @@ from dlm.errors import UserError
 PARTIAL_PREFIX = ".partial-"  # temp files; never "*.json", so one orphaned by kill -9 is never read as a record
 
 
+def shipped(name: str) -> Path:
+    """dlm's own `samples` or `plans` folder: beside the package in a checkout (or an editable install), inside it
+    (dlm/_shipped/, setup.py) in an installed wheel."""
+    package = Path(__file__).resolve().parent
+    checkout = package.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / name).is_dir():
+        return checkout / name
+    if (package / "_shipped" / name).is_dir():
+        return package / "_shipped" / name
+    raise UserError(
+        f"this installation of dlm has no {name}/ folder; reinstall it from the repository or a wheel "
+        "(pip install git+URL), or run from a checkout"
+    )
+
+
 def cache_root() -> Path:
     """dlm's own cache: the tiny model, API responses, lm-eval's request cache, the report's per-directory notes
     (`DLM_CACHE`, default ~/.cache/dlm)."""

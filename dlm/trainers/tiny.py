@@ -27,11 +27,10 @@ from tokenizers import (
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from dlm.data.loading import iter_strings
-from dlm.files import cache_root
+from dlm.files import cache_root, shipped
 from dlm.quiet import quiet_libraries
 
 BUILD_VERSION = "2"  # bump when the recipe changes, so caches rebuild (2: the chat template)
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples"
 EOS = "<|endoftext|>"
 # A small chat template of the usual shape (role markers, an end-of-turn marker, a generation prompt), so the
 # chat-template path (--chat-template, lm_eval --apply_chat_template, chat SFT) runs offline on the tiny model.
@@ -57,8 +56,9 @@ def tiny_gpt2_path() -> Path:
     return target
 
 
-def sample_texts(root: Path = SAMPLES_DIR) -> list[str]:
+def sample_texts(root: Path | None = None) -> list[str]:
     """Every string value in the sample snapshots (parquet, csv, json, jsonl), in a stable order."""
+    root = root or shipped("samples")
 
     texts: list[str] = []
 
