@@ -181,7 +181,7 @@ class LoraSpec:
 class Sources:
     """Where a run reads and writes, and what it may execute: shared by training and evaluation."""
 
-    model: str = setting(
+    model: str | None = setting(
         None,
         "hub id, alias (gpt2, gpt2-medium, qwen2-0.5b, or tiny-gpt2: built on first use and cached in "
         "$DLM_CACHE, default ~/.cache/dlm) or checkpoint dir",

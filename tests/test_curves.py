@@ -154,6 +154,7 @@ def test_curves_are_plotted_and_the_steps_budget_is_tabled(tmp_path):
 
     def run(run_id, approach, steps, value, starts_from=None, curve=None, created="2025-01-01"):
         rec = {
+            "schema_version": 1,  # the flat config shape of schema 1, migrated when written
             "run_id": run_id,
             "kind": "cycle",
             "status": "ok",
@@ -291,11 +292,11 @@ def test_curve_points_score_with_the_run_protocol_document_by_document(tmp_path,
     assert scores["acc"] == pytest.approx(last["acc"]) and scores["f1_weighted"] == pytest.approx(last["f1_weighted"])
     assert separate["eval"]["scores"][0]["protocol"]["shots"] == 3
     assert separate["eval"]["scores"][0]["protocol"]["chat_template"] is not None
-    curve = read_outcomes(point_outcomes_path(out, 4))["dlm_tfns"]["none"]
-    evaluated = read_outcomes(separate_runs / separate["eval"]["outcomes"])["dlm_tfns"]["none"]
-    assert curve["docs"] == evaluated["docs"] and len(curve["docs"]) == 12
-    assert curve["gold"] == evaluated["gold"]
-    for a, b in zip(curve["pred"], evaluated["pred"]):  # per-choice log-likelihoods of every document
+    curve = read_outcomes(point_outcomes_path(out, 4)).block("dlm_tfns", "none")
+    evaluated = read_outcomes(separate_runs / separate["eval"]["outcomes"]).block("dlm_tfns", "none")
+    assert curve.docs == evaluated.docs and len(curve.docs) == 12
+    assert curve.gold == evaluated.gold
+    for a, b in zip(curve.pred, evaluated.pred):  # per-choice log-likelihoods of every document
         assert a == pytest.approx(b, abs=2e-3)
     # without the flags the same weights score other numbers: the protocol is what made them equal
     plain_runs = tmp_path / "plain"
@@ -304,5 +305,5 @@ def test_curve_points_score_with_the_run_protocol_document_by_document(tmp_path,
         == 0
     )
     (plain,) = records(plain_runs)
-    plain_block = read_outcomes(plain_runs / plain["eval"]["outcomes"])["dlm_tfns"]["none"]
-    assert any(a != pytest.approx(b, abs=2e-3) for a, b in zip(curve["pred"], plain_block["pred"]))
+    plain_block = read_outcomes(plain_runs / plain["eval"]["outcomes"]).block("dlm_tfns", "none")
+    assert any(a != pytest.approx(b, abs=2e-3) for a, b in zip(curve.pred, plain_block.pred))

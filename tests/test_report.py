@@ -15,7 +15,7 @@ import pytest
 from dlm.errors import UserError
 from dlm.results.baselines import Baseline, load, match, protocol_differs
 from dlm.results.report import build_report, render_report
-from dlm.store.records import Score, load_records, write_record
+from dlm.store.records import RunRecord, Score, as_record, load_records, write_record
 
 GPT4_FPB_F1 = 0.78  # results/baselines.yaml: GPT-4, dlm_fpb, f1_weighted, 0-shot (FinBen)
 GPT4_GSM8K = 0.92  # GPT-4, dlm_gsm8k, exact_match, 5-shot CoT
@@ -39,6 +39,7 @@ def score(task, value, metric="f1_weighted", stderr=0.01, n=100, shots=0, filt="
 
 def record(run_id, approach, scores, model="gpt2", domain=None, train=None, starts_from=None, created="2025-01-01"):
     rec = {
+        "schema_version": 1,  # the flat config shape of schema 1, migrated when written
         "run_id": run_id,
         "kind": "cycle",
         "status": "ok",
@@ -118,14 +119,15 @@ def test_records_round_trip_through_the_store(results_dir):
     write_record(results_dir, rec)
     loaded, skipped = load_records(results_dir)
     assert skipped == []
-    assert loaded[0]["eval"]["scores"] == rec["eval"]["scores"]
-    assert loaded[0]["train"]["total_params"] == 124_000_000
+    for stored, written in zip(loaded[0].scores, rec["eval"]["scores"], strict=True):
+        assert {k: getattr(stored, k) for k in written} == written
+    assert loaded[0].train.total_params == 124_000_000
 
 
 def test_records_written_within_one_second_load_in_the_order_they_were_written(results_dir):
     written = [write_record(results_dir, {"kind": "eval", "status": "ok"}) for _ in range(30)]
     loaded, _ = load_records(results_dir)
-    assert [r["run_id"] for r in loaded] == [path.stem for path in written]
+    assert [r.run_id for r in loaded] == [path.stem for path in written]
 
 
 def test_corrupt_file_is_skipped_and_named(results_dir, capsys):
@@ -145,11 +147,7 @@ def test_no_records_is_a_user_error(tmp_path):
 def test_report_numbers_are_the_records_numbers(study):
     report = build_report(study)
     loaded, _ = load_records(study)
-    stored = {
-        (r["run_id"], s["task"], s["metric"]): (s["value"], s["stderr"], s["n"])
-        for r in loaded
-        for s in r["eval"]["scores"]
-    }
+    stored = {(r.run_id, s.task, s.metric): (s.value, s.stderr, s.n) for r in loaded for s in r.scores}
     shown = {(r["run_id"], r["task"], r["metric"]): (r["value"], r["stderr"], r["n"]) for r in report["rows"]}
     assert shown == stored
 
@@ -328,7 +326,8 @@ def test_every_format_renders(study, fmt, capsys):
 
 
 def test_undefined_metric_is_shown_as_missing_and_json_stays_strict(results_dir, capsys):
-    write_all(results_dir, [record("nan", "zero-shot", [score("dlm_fpb", float("nan"))])])
+    # lm-eval reports NaN for a metric it cannot define; dlm records it as undefined (null), never as NaN
+    write_all(results_dir, [record("nan", "zero-shot", [score("dlm_fpb", None)])])
     text = render_report(results_dir, fmt="json")
     row = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))["rows"][0]
     assert row["value"] is None and row["ratio"] is None
@@ -430,18 +429,22 @@ def test_eval_of_a_checkpoint_inherits_the_training_run(results_dir):
 def test_console_printers_tolerate_missing_fields(capsys):
     from dlm.results.console import print_eval, print_overlap, print_rows, print_task_table, print_train_summary
 
-    print_train_summary({})
+    print_train_summary(RunRecord(run_id="t", kind="train"))
     print_eval(
-        {
-            "run_id": "r",
-            "model": {"name": "tiny-gpt2"},
-            "eval": {
-                "scores": [
-                    score("fin_sentiment", 0.5, group=True),
-                    score("dlm_gsm8k", 0.1, "exact_match", stderr=None, n=None, filt="strict-match"),
-                ]
-            },
-        }
+        as_record(
+            {
+                "schema_version": 1,  # the flat config shape of schema 1, migrated when read
+                "run_id": "r",
+                "kind": "eval",
+                "model": {"name": "tiny-gpt2"},
+                "eval": {
+                    "scores": [
+                        score("fin_sentiment", 0.5, group=True),
+                        score("dlm_gsm8k", 0.1, "exact_match", stderr=None, n=None, filt="strict-match"),
+                    ]
+                },
+            }
+        )
     )
     print_task_table([{"name": "dlm_fpb"}])
     print_rows([{"prompt": "Q", "completion": " A"}], title="t")

@@ -12,9 +12,11 @@ would get an earlier one's answers.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import datasets
@@ -25,6 +27,7 @@ from lm_eval.tasks import TaskManager
 
 from dlm.config import EVAL_DTYPE, EvalConfig, EvalProtocol, is_api_model
 from dlm.data import hub
+from dlm.data.fingerprint import data_source
 from dlm.errors import UserError
 from dlm.harness_tasks.api_models import (
     ApiIncomplete,
@@ -39,7 +42,7 @@ from dlm.harness_tasks.outcomes import bootstrap_stderr, from_samples
 from dlm.harness_tasks.protocol import protocols, run_fields
 from dlm.quiet import quiet_lm_eval, with_own_progress
 from dlm.secrets import forget_secrets
-from dlm.store.lineage import describe_model
+from dlm.store.lineage import Evaluated, describe_model
 from dlm.store.outcomes import outcomes_path, write_outcomes
 from dlm.store.records import (
     new_run_id,
@@ -110,14 +113,19 @@ def score(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = None
         else:
             results, template, model_info, dtype = _run_local(cfg, model, tokenizer, top_level, task_manager)
 
-    aggregations = {name: task.aggregation() for name, task in loaded["tasks"].items()}
-    outcomes = from_samples(results.pop("samples", None) or {}, aggregations, results.get("versions") or {})
+    outcomes = from_samples(results.pop("samples", None) or {}, results.get("versions") or {})
 
     protocol = protocols(
         loaded["tasks"],
         results.get("group_subtasks") or {},
-        run_fields(template, cfg.protocol.system_instruction, cfg.protocol.fewshot_as_multiturn),
+        {
+            **run_fields(template, cfg.protocol.system_instruction, cfg.protocol.fewshot_as_multiturn),
+            "data_source": data_source(cfg.data_dir),
+        },
     )
+    for task, documents in scored_documents(outcomes, results.get("group_subtasks") or {}).items():
+        if task in protocol:
+            protocol[task] = {**protocol[task], "documents": documents}
     record = build_record(cfg, results, model_info, time.time() - started, extra, outcomes, protocol)
     record["eval"]["dtype"] = dtype
     if api is not None:
@@ -354,9 +362,7 @@ def build_record(
 
     # what was scored: from the lineage beside the weights; an API model is a large-model baseline, not a run
     evaluated = (
-        {"role": "api", "approach": "api", "domain": None, "lineage": None}
-        if is_api_model(cfg.model)
-        else describe_model(cfg.model, cfg.peft)
+        Evaluated(role="api", approach="api") if is_api_model(cfg.model) else describe_model(cfg.model, cfg.peft)
     )
     raw = {key: value for key, value in results.items() if key != "samples"}
     record = {
@@ -367,9 +373,9 @@ def build_record(
         "command": list(sys.argv),
         "provenance": provenance(),
         "model": model_info,
-        "approach": evaluated["approach"],
-        "domain": evaluated["domain"],
-        "evaluated": evaluated,
+        "approach": evaluated.approach,
+        "domain": evaluated.domain,
+        "evaluated": asdict(evaluated),
         "eval": {
             "config": cfg.to_dict(),
             "tasks": list(cfg.protocol.tasks),
@@ -388,6 +394,22 @@ def build_record(
     }
     record.update(extra or {})
     return record
+
+
+def scored_documents(outcomes: dict, group_subtasks: dict) -> dict[str, str]:
+    """{task or group: sha256 over the hashes of the documents it scored}: two scores of one task compare only
+    when they were made on the same documents (a --limit, a subset or another snapshot make another set)."""
+    hashes = {
+        task: sorted({doc for block in filters.values() for doc in block.docs}) for task, filters in outcomes.items()
+    }
+
+    def of(name: str, depth: int = 0) -> list[str]:
+        if name in hashes or depth > 20:
+            return hashes.get(name, [])
+        return sorted({doc for child in group_subtasks.get(name, []) for doc in of(child, depth + 1)})
+
+    names = set(hashes) | set(group_subtasks)
+    return {name: hashlib.sha256("\n".join(of(name)).encode()).hexdigest()[:16] for name in names if of(name)}
 
 
 def with_protocol(scores: list, protocol: dict[str, dict]) -> list:

@@ -25,7 +25,7 @@ from dlm.plan.executors import make_executor
 from dlm.plan.file import load_plan
 from dlm.plan.jobs import run_parallel
 from dlm.plan.overrides import parse_overrides
-from dlm.plan.run import _run_one, finished_runs, with_resume  # noqa: F401 (re-exported)
+from dlm.plan.run import finished_runs, run_one, with_resume
 from dlm.results.report import next_step, render_report
 from dlm.settings import DEFAULTS, command_line, run_config, train_config
 from dlm.store.leases import try_lease
@@ -116,7 +116,7 @@ def run_plan(
             if run.key in finished_runs(results_dir):  # finished by another process since this plan started
                 say(f"{step}: finished by another process meanwhile, skipped")
                 continue
-            record = _run_one(run, plan, file, step, failed)
+            record = run_one(run, plan, file, step, failed)
         if record is not None:
             written.append(record)
     if report and (written or done):

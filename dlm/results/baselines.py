@@ -16,7 +16,7 @@ import yaml
 
 from dlm.errors import suggest
 from dlm.harness_tasks.catalog import twin_of
-from dlm.store.records import eval_settings, record_scores
+from dlm.store.records import RunRecord
 
 BASELINES_FILE = Path(__file__).with_name("baselines.yaml")
 
@@ -134,20 +134,21 @@ def api_model_matches(key: str, api_model: str) -> bool:
     return name == norm(key) or name.startswith(norm(key) + "-")
 
 
-def measured_baselines(records: list[dict], keys: list[str]) -> list[Baseline]:
+def measured_baselines(records: list[RunRecord], keys: list[str]) -> list[Baseline]:
     """The scores of API runs (records whose `approach` is "api") as baselines of every `--against` key they match:
     same prompts, documents and metric as the small models, so these come before published numbers."""
 
     out = []
     for record in records:
-        if record.get("approach") != "api" or record.get("status") != "ok":
+        if record.approach != "api" or record.status != "ok":
             continue
-        name = str((record.get("model") or {}).get("name") or "")
-        returned = ((record.get("api") or {}).get("models_returned")) or []
+        name = str(record.model.name or "")
+        api = record.api if isinstance(record.api, dict) else {}
+        returned = [str(m) for m in api.get("models_returned") or [] if isinstance(m, str)]
         for key in keys:
             if not api_model_matches(key, name):
                 continue
-            for score in record_scores(record):
+            for score in (s for s in record.scores if s.value is not None):
                 out.append(
                     Baseline(
                         model=key,
@@ -158,9 +159,9 @@ def measured_baselines(records: list[dict], keys: list[str]) -> list[Baseline]:
                         value=score.value,
                         scoring=our_scoring(score),
                         protocol="measured here: dlm's prompts and documents through the API",
-                        source=f"run {record['run_id']} ({name})",
+                        source=f"run {record.run_id} ({name})",
                         model_version=", ".join(returned),
-                        subset=None if not eval_settings(record).get("limit") else "first documents only (--limit)",
+                        subset="first documents only (--limit)" if record.protocol and record.protocol.limit else None,
                         measured=True,
                         n=score.n,
                         stderr=score.stderr,

@@ -127,7 +127,10 @@ def _budgets(found: list) -> str:
     compares budgets as much as approaches."""
 
     def steps(rows) -> set:
-        return {((r.run.record.get("train") or {}).get("config") or {}).get("max_steps") for r in rows}
+        return {
+            r.run.record.train.config.max_steps if r.run.record.train and r.run.record.train.config else None
+            for r in rows
+        }
 
     pretrain, sft = steps(a for a, _ in found), steps(b for _, b in found)
     if pretrain == sft:
@@ -187,7 +190,7 @@ def _relative(diff: Difference) -> str:
 
 
 def _params(row: Row) -> float | None:
-    return (row.run.record.get("train") or {}).get("total_params")
+    return row.run.record.train.total_params if row.run.record.train else None
 
 
 def rq3(units: list[Row], outcomes: Outcomes) -> Answer:

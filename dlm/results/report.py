@@ -47,7 +47,7 @@ from dlm.results.seeds import seed_groups
 from dlm.results.verdicts import all_verdicts
 from dlm.store.leases import is_held
 from dlm.store.pointer import here, last_results_dir
-from dlm.store.records import load_records
+from dlm.store.records import RunRecord, load_records
 
 FORMATS = ("table", "markdown", "csv", "json", "html")
 TINY_NOTE = (
@@ -60,24 +60,23 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
     """The report as plain data (the JSON format is exactly this)."""
     table = load(str(baselines))
     records, skipped = load_records(runs_dir)
-    api_names = [str((r.get("model") or {}).get("name")) for r in records if r.get("approach") == "api"]
+    api_names = [str(r.model.name) for r in records if r.approach == "api"]
     against_keys = check_models(against, table, api_names)
     measured = measured_baselines(records, against_keys)
     if measured:  # API runs measured here come first (baselines.py `_distance`), published numbers after
         table = replace(table, entries=[*measured, *table.entries])
-    records = [r for r in records if r.get("approach") != "api"]  # baselines, not small-model runs
+    records = [r for r in records if r.approach != "api"]  # baselines, not small-model runs
     if not records and not measured:
         extra = f" ({len(skipped)} unreadable file(s) skipped: {', '.join(f for f, _ in skipped)})" if skipped else ""
         raise UserError(
             f"no run records in {runs_dir}{extra}; run `dlm demo` or `dlm run ...` first, "
             "or point --results-dir at the directory that holds them"
         )
-    failed = [r["run_id"] for r in records if r.get("status") in ("failed", "error")]
-    unfinished = [r for r in records if r.get("status") == "incomplete"]
-    running = [r["run_id"] for r in unfinished if is_held(runs_dir, lease_key(r))]
-    incomplete = [r["run_id"] for r in unfinished if r["run_id"] not in running]
-    left_out = {*failed, *running, *incomplete}
-    runs = make_runs([r for r in records if r["run_id"] not in left_out])
+    failed = [r.run_id for r in records if r.status == "failed"]
+    unfinished = [r for r in records if r.status == "incomplete"]
+    running = [r.run_id for r in unfinished if is_held(runs_dir, lease_key(r))]
+    incomplete = [r.run_id for r in unfinished if r.run_id not in running]
+    runs = make_runs([r for r in records if r.status == "ok"])
     rows = score_rows(runs, against_keys, table)
     primary = primary_rows(rows, table)
     units = comparison_units(primary)
@@ -108,7 +107,7 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
     if any(run.tiny for run in runs):
         notes.insert(0, TINY_NOTE)
     for run in runs:  # overlap reports that name a dataset rather than one of the run's tasks
-        flags = contamination_flags((run.record.get("train") or {}).get("contamination"))
+        flags = contamination_flags(run.record.train.contamination if run.record.train else [])
         tasks = {r.score.task for r in rows if r.run is run}
         for name, overlap in flags.items():
             if name != "*" and name not in tasks:
@@ -174,10 +173,10 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
 DEFAULT_RESULTS_DIR = "runs"  # dlm.config.Sources.results_dir's default
 
 
-def lease_key(record: dict) -> str:
+def lease_key(record: RunRecord) -> str:
     """The lease a record's run is written under: its plan key (a plan run), else its run id (dlm run)."""
-    config = (record.get("train") or {}).get("config") or {}
-    return str(record.get("plan_key") or config.get("run_key") or record["run_id"])
+    config = record.train.config if record.train else None
+    return record.plan_key or (config.run_key if config else None) or record.run_id
 
 
 def find_results_dir(explicit: str | None) -> str:

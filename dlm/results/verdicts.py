@@ -14,12 +14,14 @@ or "inconclusive" (results/paired.py `decide`).
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
-from dlm.results.matrix import DOMAINS, Row, Run, origin_id
+from dlm.results.matrix import DOMAINS, Row, Run, origin_id, train_seconds
 from dlm.results.paired import Outcomes, decide, difference, mismatch
-from dlm.store.records import eval_settings
+from dlm.results.seeds import NOT_SETUP
+from dlm.store.records import RunRecord
 
 DOMAIN_MATCH = 0.80
 TRANSFER = 0.60
@@ -194,7 +196,11 @@ def training_time(runs: list[Run]) -> Verdict:
     slow = [(r, t) for r, t in timed if t >= MAX_TRAIN_SECONDS]
     longest = max(timed, key=lambda rt: rt[1])
     record = longest[0].record
-    device = (record.get("train") or {}).get("device") or (record.get("provenance") or {}).get("device") or "?"
+    device = (
+        (record.train.device if record.train else None)
+        or (record.provenance.device if record.provenance else None)
+        or "?"
+    )
     detail = f"{len(timed)} run(s); longest {longest[1] / 60:.1f} min ({longest[0].run_id}, {device})"
     if slow:
         detail += "; over 2 h: " + ", ".join(r.run_id for r, _ in slow)
@@ -207,12 +213,12 @@ def training_time(runs: list[Run]) -> Verdict:
     )
 
 
-def study_time(record: dict, by_id: dict[str, dict], depth: int = 0) -> float | None:
-    """Training wall time of a run plus that of the runs it starts from (pretrain -> SFT counts both stages)."""
-    own = (record.get("train") or {}).get("wall_time_s")
+def study_time(record: RunRecord, by_id: dict[str, RunRecord], depth: int = 0) -> float | None:
+    """Training time of a run plus that of the runs it starts from (pretrain -> SFT counts both stages); time
+    spent scoring learning-curve points is not training."""
+    own = train_seconds(record)
     if own is None:
         return None
-    own -= float((record.get("train") or {}).get("curve_eval_s") or 0.0)
     origin = origin_id(record)
     if origin in by_id and depth < 20:
         upstream = study_time(by_id[origin], by_id, depth + 1)
@@ -226,16 +232,14 @@ def _key(row: Row) -> tuple:
     return (row.run.base_model, s.task, s.metric, s.filter, s.num_fewshot)
 
 
-def sft_setup(run: Run) -> tuple:
-    """What an H2 control must share with the sequential run's SFT stage: data, steps, LoRA, seed."""
-    config = (run.record.get("train") or {}).get("config") or {}
-    lora = config.get("lora")
-    return (
-        repr((config.get("data") or {}).get("parts")),
-        config.get("max_steps"),
-        repr(lora) if lora else None,
-        config.get("seed"),
-    )
+def sft_setup(run: Run) -> str:
+    """What an H2 control must share with the sequential run's SFT stage: every training setting (data, steps,
+    learning rate, batch, length, LoRA, seed, ...) except where it starts from, the one thing H2 tests."""
+    config = run.record.train.config if run.record.train else None
+    if config is None:
+        return ""
+    setup = {k: v for k, v in asdict(config).items() if k not in (*NOT_SETUP, "model", "seed")}
+    return json.dumps({**setup, "seed": config.seed}, sort_keys=True, default=str)
 
 
 def pairs(
@@ -296,7 +300,7 @@ def higher_better(rows: list[Row]) -> list[Row]:
 
 def full_test_set(rows: list[Row]) -> list[Row]:
     """Hypotheses are decided on full test sets: a --limit run is a subset and decides nothing."""
-    return [r for r in rows if eval_settings(r.run.record).get("limit") is None]
+    return [r for r in rows if r.run.record.protocol is None or r.run.record.protocol.limit is None]
 
 
 def h1(units: list[Row], outcomes: Outcomes | None = None) -> Verdict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,14 @@ from transformers import TrainerCallback, set_seed
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from dlm.config import TrainConfig
-from dlm.data.loading import lookup
+from dlm.data.table import lookup
 from dlm.errors import UserError
+from dlm.files import atomic_write
 from dlm.quiet import quiet_libraries as _quiet_libraries  # the name bench/ imports
 from dlm.secrets import scrub
 from dlm.store.lineage import TRAIN_RECORD_FILE, new_lineage, write_lineage
-from dlm.store.records import new_run_id, write_record
+from dlm.store.provenance import new_run_id
+from dlm.store.records import to_record, write_record
 from dlm.trainers import chat, estimate, runtime
 from dlm.trainers.chat import check
 from dlm.trainers.checkpoints import (
@@ -439,12 +441,9 @@ def _write_lineage(cfg: TrainConfig, run_id: str, output_dir: Path, model_info: 
     )
     write_lineage(output_dir, lineage)
     if (output_dir / MERGED_SUBDIR).is_dir():
-        write_lineage(output_dir / MERGED_SUBDIR, {**lineage, "adapter": False, "merged": True})
+        write_lineage(output_dir / MERGED_SUBDIR, replace(lineage, adapter=False, merged=True))
 
 
 def _write_json(path: Path, record: dict) -> None:
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(scrub(json.loads(json.dumps(record, default=str))), indent=2), encoding="utf-8")
-    tmp.replace(path)
+    """The training record's copy beside the weights: checked against the record schema, scrubbed, atomic."""
+    atomic_write(path, json.dumps(scrub(to_record(record).to_dict()), indent=2))
