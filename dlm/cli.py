@@ -216,6 +216,7 @@ def tasks_path() -> None:
 @settings_command("train")
 def train(settings: dict) -> None:
     """Continued pretraining (packed) or SFT (full / LoRA); writes a checkpoint and a run record."""
+    _preflight(settings)
     from dlm.results.console import print_train_summary
     from dlm.settings import train_config
     from dlm.store.records import as_record
@@ -232,6 +233,7 @@ def train(settings: dict) -> None:
 @settings_command("eval")
 def eval_(settings: dict) -> None:
     """Score a model (hub id, alias, checkpoint, or base + --peft adapter) on lm-eval tasks."""
+    _preflight(settings)
     from dlm.harness_tasks.evaluate import evaluate
     from dlm.results.console import print_eval
     from dlm.settings import eval_config
@@ -247,6 +249,7 @@ def eval_(settings: dict) -> None:
 @settings_command("run")
 def run(settings: dict) -> None:
     """Train then evaluate, one run record. --max_steps 0 / --evaluation_only: evaluate the model as it is."""
+    _preflight(settings)
     from dlm.results.console import print_eval
     from dlm.settings import run_config
     from dlm.store.records import as_record
@@ -254,6 +257,14 @@ def run(settings: dict) -> None:
 
     print_eval(as_record(run_cycle(run_config(settings, command=_invocation))))
     _print_next_step(settings)
+
+
+def _preflight(settings: dict) -> None:
+    """An unreachable Hub that the model or data would need, in one line before torch & co are imported (seconds)."""
+    from dlm.data.hub import preflight
+
+    datasets = [settings.get("dataset"), *(settings.get("datasets") or [])]
+    preflight(settings.get("model"), [d for d in datasets if d], settings.get("data_dir"))
 
 
 def _print_next_step(settings: dict) -> None:

@@ -36,6 +36,14 @@ EVAL_ONLY = frozenset({"eval"})
 MODES = ("pretrain", "sft")
 REPORT_TO = ("none", "tensorboard", "wandb")
 API_PROVIDERS = ("openai", "anthropic", "openai-compatible")  # --model PROVIDER:NAME (harness_tasks/api_models.py)
+# --model aliases: hub ids, and the tiny model built locally (trainers/models.py loads them; dlm/data/hub.py asks
+# the Hub for them before a command's heavy imports)
+MODEL_ALIASES = {
+    "gpt2": "openai-community/gpt2",
+    "gpt2-medium": "openai-community/gpt2-medium",
+    "qwen2-0.5b": "Qwen/Qwen2-0.5B",
+}
+LOCAL_MODEL_ALIASES = ("tiny-gpt2",)
 EVAL_DTYPE = "float32"  # every evaluation scores float32 weights, also a model handed over from bf16 training
 
 # Numbers no real run uses: a typo (an extra zero, an exponent) fails here instead of as an allocation error

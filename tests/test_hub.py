@@ -48,15 +48,23 @@ def refusing_port() -> int:
         return sock.getsockname()[1]
 
 
+# `dlm ARGV`, then (on stdout) which heavy libraries the process had imported by the time it ended
+RUN = """
+import sys
+from dlm import cli
+try:
+    cli.main(sys.argv[1:])
+finally:
+    print("imported:", sorted(m for m in ("torch", "transformers", "lm_eval") if m in sys.modules), flush=True)
+"""
+
+
 def dlm(argv: list[str], endpoint: str, home: Path, cwd: Path) -> subprocess.CompletedProcess:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "DLM_DATA_DIR")
-    }
+    offline = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "DLM_DATA_DIR")
+    env = {k: v for k, v in os.environ.items() if k not in offline}
     env.update(HF_ENDPOINT=endpoint, HF_HOME=str(home / "hf"), PYTHONPATH=str(ROOT))
     return subprocess.run(
-        [sys.executable, "-m", "dlm", *argv], env=env, cwd=cwd, capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", RUN, *argv], env=env, cwd=cwd, capture_output=True, text=True, timeout=600
     )
 
 
@@ -68,12 +76,19 @@ def one_error_line(done: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-def test_a_refusing_hub_is_one_line_naming_data_dir_and_hf_hub_offline(tmp_path):
-    done = dlm(
-        ["data", "show", "stanfordnlp/imdb", "-n", "1"], f"http://127.0.0.1:{refusing_port()}", tmp_path, tmp_path
-    )
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["data", "show", "stanfordnlp/imdb", "-n", "1"],
+        ["run", "--model", "tiny-gpt2", "--dataset", "stanfordnlp/imdb", "--max_steps", "1"],
+    ],
+    ids=["data-show", "run"],
+)
+def test_a_refusing_hub_is_one_line_naming_data_dir_and_hf_hub_offline(argv, tmp_path):
+    done = dlm(argv, f"http://127.0.0.1:{refusing_port()}", tmp_path, tmp_path)
     line = one_error_line(done)
-    assert "unreachable" in line and "--data-dir" in line and "HF_HUB_OFFLINE" in line
+    assert "stanfordnlp/imdb" in line and "unreachable" in line and "--data-dir" in line and "HF_HUB_OFFLINE" in line
+    assert "imported: []" in done.stdout  # said before torch, transformers and lm-eval were imported (seconds)
 
 
 def test_a_silent_hub_is_asked_once_and_a_valid_alias_is_not_suggested_to_itself(tmp_path, samples_dir):
@@ -89,6 +104,7 @@ def test_a_silent_hub_is_asked_once_and_a_valid_alias_is_not_suggested_to_itself
         assert len(server.connections) == 1  # one check, not one attempt per file and retry
     finally:
         server.close()
+    assert "imported: []" in done.stdout  # said before torch, transformers and lm-eval were imported (seconds)
     assert "qwen2-0.5b" in line and "Qwen/Qwen2-0.5B" in line and "not in the local cache" in line
     assert "did you mean" not in line and "HF_HUB_OFFLINE" in line and "unreachable" in line
     assert not list(tmp_path.glob("runs*"))  # nothing written

@@ -93,12 +93,7 @@ def _source(entry: DatasetEntry, data_dir) -> tuple[str, dict, str]:
                 f"snapshot at DIR/{entry.hub_id} (none found{where})"
             )
     if not hub.online():  # offline by choice, or found unreachable by one quick request (dlm/data/hub.py)
-        raise UserError(
-            f"no local snapshot of {entry.hub_id}{where} and {hub.why_offline()}; pass "
-            f"--data-dir DIR with DIR/{entry.hub_id} (e.g. `hf download --repo-type dataset "
-            f"{entry.hub_id} --local-dir DIR/{entry.hub_id}`), or go online"
-            + (" (HF_HUB_OFFLINE=1 skips the Hub check)" if hub.found_unreachable() else "")
-        )
+        raise UserError(hub.no_snapshot(entry.hub_id, root))
     if export:
         kwargs["revision"] = PARQUET_BRANCH
     return entry.hub_id, kwargs, "hub"

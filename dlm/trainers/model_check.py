@@ -14,6 +14,7 @@ from transformers import AutoConfig
 
 from dlm.config import is_api_model
 from dlm.data import hub
+from dlm.data.hub import close_aliases, not_cached
 from dlm.errors import UserError
 from dlm.trainers.models import (
     ALIASES,
@@ -22,9 +23,7 @@ from dlm.trainers.models import (
     adapter_config,
     check_adapter_fits,
     check_local_model,
-    close_aliases,
     is_adapter_dir,
-    not_cached,
     resolve_model,
 )
 
@@ -78,8 +77,7 @@ def _check_hub_model(name: str, resolved: str, trust_remote_code: bool) -> None:
         if cached:
             hub.note_working_offline(f"model '{name}'")
             return
-        skip = " (HF_HUB_OFFLINE=1 skips the Hub check)" if hub.found_unreachable() else ""
-        raise UserError(not_cached(name, resolved, hub.why_offline()) + skip)
+        raise UserError(not_cached(name, resolved, hub.why_offline()))
     try:
         AutoConfig.from_pretrained(resolved, trust_remote_code=trust_remote_code)
     except OSError as err:

@@ -8,7 +8,6 @@ storage dtype (Qwen2 ships bf16 weights, and bf16 master weights make small upda
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -21,15 +20,13 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 from transformers.activations import ACT2FN, NewGELUActivation
 from transformers.utils import cached_file
 
+from dlm.config import LOCAL_MODEL_ALIASES, MODEL_ALIASES
+from dlm.data.hub import close_aliases, not_cached
 from dlm.errors import UserError
 from dlm.trainers.tiny import tiny_gpt2_path
 
-ALIASES = {
-    "gpt2": "openai-community/gpt2",
-    "gpt2-medium": "openai-community/gpt2-medium",
-    "qwen2-0.5b": "Qwen/Qwen2-0.5B",
-}
-LOCAL_ALIASES = ("tiny-gpt2",)
+ALIASES = MODEL_ALIASES
+LOCAL_ALIASES = LOCAL_MODEL_ALIASES
 
 # LoRA targets per architecture (config.model_type). peft's own defaults are narrower (gpt2: c_attn only,
 # qwen2: q_proj/v_proj); adapting every projection is the common recipe for domain adaptation.
@@ -314,26 +311,6 @@ def _load_error(name: str, resolved: str, err: Exception) -> str:
         return f"model '{resolved}' is gated; accept its licence on the Hub and set HF_TOKEN"
     return f"cannot load model '{name}' ({resolved}): {text}" + "".join(
         f"; did you mean '{c}'?" for c in close_aliases(name)
-    )
-
-
-def close_aliases(name: str) -> list[str]:
-    """An alias the user may have meant; never the name typed."""
-    aliases = list(ALIASES) + list(LOCAL_ALIASES)
-    if name in aliases or "/" in name:
-        return []
-    return [c for c in difflib.get_close_matches(name, aliases, n=1, cutoff=0.6) if c != name]
-
-
-def not_cached(name: str, resolved: str, why: str) -> str:
-    """A hub model that cannot be fetched: said plainly when the name is valid (an alias), with a "did you mean"
-    only for another name, never the one typed."""
-    known = name in ALIASES or name in LOCAL_ALIASES
-    what = f"model '{name}'" + (f" (dlm's alias of {resolved})" if known and resolved != name else "")
-    return (
-        f"{what} is not in the local cache and {why}; download it where the Hub is reachable "
-        f"(`hf download {resolved}`) or pass a local checkpoint directory"
-        + "".join(f"; did you mean '{c}'?" for c in close_aliases(name))
     )
 
 
