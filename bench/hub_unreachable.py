@@ -48,6 +48,11 @@ class SilentEndpoint:
             except OSError:
                 return
 
+    def close(self):
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
 
 def refusing_port() -> int:
     with socket.socket() as sock:

@@ -6,47 +6,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 from train_support import ROOT
 
-
-class SilentServer:
-    """Accepts connections and never answers (a hung proxy or firewall); counts the connections made."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.connections: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections.append(conn)
-
-    def close(self):
-        self.sock.close()
-        for conn in self.connections:
-            conn.close()
-
-
-def refusing_port() -> int:
-    """A port nothing listens on: connections are refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
+sys.path.insert(0, str(ROOT / "bench"))
+from hub_unreachable import SilentEndpoint, refusing_port  # noqa: E402  (the benchmark's endpoints)
 
 # `dlm ARGV`, then (on stdout) which heavy libraries the process had imported by the time it ended
 RUN = """
@@ -92,7 +60,7 @@ def test_a_refusing_hub_is_one_line_naming_data_dir_and_hf_hub_offline(argv, tmp
 
 
 def test_a_silent_hub_is_asked_once_and_a_valid_alias_is_not_suggested_to_itself(tmp_path, samples_dir):
-    server = SilentServer()
+    server = SilentEndpoint()
     try:
         done = dlm(
             ["eval", "--model", "qwen2-0.5b", "--tasks", "dlm_fpb", "--data-dir", str(samples_dir)],
@@ -101,7 +69,7 @@ def test_a_silent_hub_is_asked_once_and_a_valid_alias_is_not_suggested_to_itself
             tmp_path,
         )
         line = one_error_line(done)
-        assert len(server.connections) == 1  # one check, not one attempt per file and retry
+        assert len(server.held) == 1  # one check, not one attempt per file and retry
     finally:
         server.close()
     assert "imported: []" in done.stdout  # said before torch, transformers and lm-eval were imported (seconds)
@@ -122,7 +90,7 @@ def _cached_hub_model(home: Path, tiny: Path, repo: str = "someone/tiny") -> str
 
 def test_a_cached_model_loads_from_the_cache_when_the_hub_is_silent(tmp_path, samples_dir, tiny_model_dir):
     repo = _cached_hub_model(tmp_path, tiny_model_dir)
-    server = SilentServer()
+    server = SilentEndpoint()
     try:
         done = dlm(
             ["eval", "--model", repo, "--tasks", "dlm_fpb", "--limit", "2", "--data-dir", str(samples_dir)],
@@ -130,7 +98,7 @@ def test_a_cached_model_loads_from_the_cache_when_the_hub_is_silent(tmp_path, sa
             tmp_path,
             tmp_path,
         )
-        assert len(server.connections) == 1
+        assert len(server.held) == 1
     finally:
         server.close()
     assert done.returncode == 0, done.stderr

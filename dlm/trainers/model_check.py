@@ -24,6 +24,7 @@ from dlm.trainers.models import (
     check_adapter_fits,
     check_local_model,
     is_adapter_dir,
+    remote_code_refused,
     resolve_model,
 )
 
@@ -85,7 +86,4 @@ def _check_hub_model(name: str, resolved: str, trust_remote_code: bool) -> None:
     except ValueError as err:  # a repo with its own modeling code, without --trust-remote-code
         if "trust_remote_code" not in str(err):
             raise
-        raise UserError(
-            f"model '{name}' ships its own code, which runs on your machine if loaded; re-run with "
-            "--trust-remote-code only if you trust its source"
-        ) from None
+        raise remote_code_refused(name) from None

@@ -175,15 +175,19 @@ def load_model(
     except ValueError as err:  # transformers refuses a repo's own modeling code unless trust_remote_code
         if "trust_remote_code" not in str(err):
             raise
-        raise UserError(
-            f"model '{name}' ships its own code, which runs on your machine if loaded; re-run with "
-            "--trust-remote-code only if you trust its source"
-        ) from None
+        raise remote_code_refused(name) from None
     if tokenizer.pad_token is None:  # GPT-2 has none; padding positions are masked out of the loss anyway
         tokenizer.pad_token = tokenizer.eos_token
     if peft:
         model = _apply_adapter(model, peft, for_training)
     return model, tokenizer
+
+
+def remote_code_refused(name: str) -> UserError:
+    return UserError(
+        f"model '{name}' ships its own code, which runs on your machine if loaded; re-run with "
+        "--trust-remote-code only if you trust its source"
+    )
 
 
 def _has_tokenizer(directory: str) -> bool:
