@@ -17,6 +17,27 @@ from dlm.errors import UserError
 PARTIAL_PREFIX = ".partial-"  # temp files; never "*.json", so one orphaned by kill -9 is never read as a record
 
 
+def shipped(name: str) -> Path:
+    """dlm's own `samples` or `plans` folder: beside the package in a checkout (or an editable install), inside it
+    (dlm/_shipped/, setup.py) in an installed wheel."""
+    package = Path(__file__).resolve().parent
+    checkout = package.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / name).is_dir():
+        return checkout / name
+    if (package / "_shipped" / name).is_dir():
+        return package / "_shipped" / name
+    raise UserError(
+        f"this installation of dlm has no {name}/ folder; reinstall it from the repository or a wheel "
+        "(pip install git+URL), or run from a checkout"
+    )
+
+
+def cache_root() -> Path:
+    """dlm's own cache: the tiny model, API responses, lm-eval's request cache, the report's per-directory notes
+    (`DLM_CACHE`, default ~/.cache/dlm)."""
+    return Path(os.environ.get("DLM_CACHE") or Path.home() / ".cache" / "dlm")
+
+
 def atomic_write(path: str | Path, data: str | bytes, mode: int | None = None, durable: bool = True) -> Path:
     """Write `data` to `path` atomically (temp file, fsync, rename); `mode`: its permission bits (default: the
     temp file's 0600 widened by the umask, as a plain open would give). `durable=False` skips the fsync, for a note

@@ -26,6 +26,7 @@ from dlm.errors import UserError, suggest
 from dlm.plan.yaml_reader import at as _at
 from dlm.plan.yaml_reader import read_plan_text, read_yaml
 from dlm.settings import BY_NAME, DEFAULTS, evaluates_only, run_config
+from dlm.study.cycle import check_tasks
 
 PLAN_KEYS = ("name", "description", "checkpoints_dir", "seeds", "defaults", "matrix", "runs", "slurm")
 SLURM_KEYS = ("partition", "time_min", "account", "cpus_per_task", "mem_gb", "cluster")
@@ -247,7 +248,9 @@ def _check_run(run: PlanRun, file: str, mark) -> None:
     try:
         config = run_config(run.settings)
         for part in config.data.parts if config.data else []:
-            lookup(part.dataset)
+            lookup(part.dataset, part.config)
+        if config.protocol.tasks:
+            check_tasks(list(config.protocol.tasks), config.evaluation.allow_code_execution)
     except UserError as err:
         raise _at(file, mark, f"run '{run.name}': {err}") from None
 

@@ -36,7 +36,9 @@ from dlm.store.leases import try_lease
 from dlm.store.records import load_records
 from dlm.study.cycle import check_tasks, choose_tasks, data_domains, say
 from dlm.trainers import estimate, memory
+from dlm.trainers.model_check import check_model
 from dlm.trainers.progress import format_duration
+from dlm.words import plural
 
 
 def run_plan(
@@ -70,7 +72,9 @@ def run_plan(
     done = finished_runs(results_dir)
     todo = [r for r in plan.runs if r.key not in done]
     if dry_run:
-        print(f"# plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished in {results_dir}")
+        print(
+            f"# plan {plan.name}: {plural(len(plan.runs), 'run')}, {len(plan.runs) - len(todo)} finished in {results_dir}"
+        )
         for run in plan.runs:
             mark = f"# done ({done[run.key]}): " if run.key in done else ""
             print(f"{mark}{shlex.join(runnable_command(run, data_dir))}")
@@ -78,7 +82,11 @@ def run_plan(
         _print_api_costs([r for r in todo if is_api_model(r.settings.get("model"))])
         _print_power(plan)
         return []
-    say(f"plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished already, {len(todo)} to run")
+    check_models([r for r in todo if r.after is None])  # before the first plan line, not at the run's turn
+    say(
+        f"plan {plan.name}: {plural(len(plan.runs), 'run')}, {len(plan.runs) - len(todo)} finished already, "
+        f"{len(todo)} to run"
+    )
     if jobs > 1 or executor != "local":
         return _run_parallel(
             plan,
@@ -131,6 +139,22 @@ def run_plan(
             f"re-run `{again}`: finished runs are skipped"
         )
     return written
+
+
+def check_models(runs: list) -> None:
+    """Every base model the plan's runs start from, once each (a `from:` run starts from a checkpoint that does not
+    exist yet): a missing checkpoint or an unreachable Hub fails now, in one line."""
+    seen = set()
+    for run in runs:
+        settings = {**DEFAULTS, **run.settings}
+        model = settings["model"]
+        if model in seen:
+            continue
+        seen.add(model)
+        try:
+            check_model(model, trust_remote_code=settings["trust_remote_code"], allow_pickle=settings["allow_pickle"])
+        except UserError as err:
+            raise UserError(f"run '{run.name}': {err}") from None
 
 
 def _run_parallel(

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 LEASE_DIR = ".leases"
+BUSY_TRIES, BUSY_WAIT_S = 3, 0.05
 
 
 class Lease:
@@ -43,12 +44,16 @@ def try_lease(results_dir: str | Path, key: str) -> Lease | str:
     path = Path(results_dir) / LEASE_DIR / f"{key}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = _holder(fd)
-        os.close(fd)
-        return holder
+    for attempt in range(BUSY_TRIES):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if attempt + 1 == BUSY_TRIES:
+                holder = _holder(fd)
+                os.close(fd)
+                return holder
+            time.sleep(BUSY_WAIT_S)  # a `dlm report` checking the lease holds it for microseconds only
     os.ftruncate(fd, 0)
     os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}).encode())
     return Lease(fd, path)
@@ -89,3 +94,24 @@ def _lock_holder(inode: int) -> str:
     except OSError:
         pass
     return "another process"
+
+
+def is_held(results_dir: str | Path, key: str) -> bool:
+    """Whether a live process holds the lease of `key` now (`dlm report`: a run still being written is "running",
+    not "interrupted"). Reads only: nothing is created, and a link in place of the lock file is not followed."""
+    import fcntl
+
+    try:
+        fd = os.open(Path(results_dir) / LEASE_DIR / f"{key}.lock", os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:  # no lease file: nobody ever ran it under a lease here
+        return False
+    try:
+        # a shared lock is refused while the holder's exclusive one stands; when granted it is dropped at once
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return False

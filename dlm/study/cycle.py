@@ -22,6 +22,7 @@ Choices a researcher should know:
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -36,12 +37,14 @@ from dlm.harness_tasks.evaluate import curve_evaluator, evaluate
 from dlm.harness_tasks.overlap import contamination_for_run
 from dlm.secrets import scrub
 from dlm.settings import with_model
+from dlm.store.leases import try_lease
 from dlm.store.lineage import describe_model
 from dlm.store.records import RunRecord, TrainPart, load_records, read_record
 from dlm.store.schema import SchemaError
 from dlm.study.zero_shot import merge_reused, stored_zero_shot, zero_shot_key
 from dlm.trainers.chat import check as check_chat_template
 from dlm.trainers.checkpoints import read_owner
+from dlm.trainers.model_check import check_model
 from dlm.trainers.train import RECORD_IN_OUTPUT, train
 
 MIXED = "mixed"  # the domain of a mixture whose datasets come from several domains
@@ -227,6 +230,10 @@ def run_cycle(run: RunConfig) -> dict:
     tasks = check_tasks(choose_tasks(run, domains), run.evaluation.allow_code_execution)
     evaluation = replace(run.evaluation, protocol=run.protocol.with_tasks(tasks))
     evaluation.validate()  # fail before hours of training, not after
+    for part in data.parts if data is not None else ():  # the config too, not only the id (data_domains)
+        lookup(part.dataset, part.config)
+    # the model, before any data is loaded (contamination check, training) or any step line printed
+    check_model(run.model, trust_remote_code=run.evaluation.trust_remote_code, allow_pickle=run.evaluation.allow_pickle)
     if is_api_model(run.model):
         if run.train is not None:
             raise UserError(
@@ -298,5 +305,15 @@ def run_cycle(run: RunConfig) -> dict:
     else:
         say(f"{approach}: evaluating {run.model} as it is on {', '.join(tasks)}")
 
-    record = evaluate(with_model(evaluation, eval_model), model=model_obj, tokenizer=tokenizer, extra=extra)
+    with _evaluation_lease(run, extra.get("run_id")):
+        record = evaluate(with_model(evaluation, eval_model), model=model_obj, tokenizer=tokenizer, extra=extra)
     return merge_reused(record, reused) if reused else record
+
+
+def _evaluation_lease(run: RunConfig, run_id: str | None):
+    """While a trained run outside a plan is evaluated, its "incomplete" record is leased by run id, so that
+    `dlm report` shows it as running, not interrupted (a plan run already holds its plan key's lease)."""
+    if run_id is None or run.tags.get("plan_key"):
+        return contextlib.nullcontext()
+    lease = try_lease(run.evaluation.results_dir, run_id)
+    return contextlib.nullcontext() if isinstance(lease, str) else lease

@@ -8,7 +8,6 @@ storage dtype (Qwen2 ships bf16 weights, and bf16 master weights make small upda
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -21,18 +20,16 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 from transformers.activations import ACT2FN, NewGELUActivation
 from transformers.utils import cached_file
 
+from dlm.config import LOCAL_MODEL_ALIASES, MODEL_ALIASES
+from dlm.data.hub import close_aliases, not_cached
 from dlm.errors import UserError
 from dlm.trainers.families import shrunk_gpt2_path, shrunk_qwen2_path
 from dlm.trainers.tiny import tiny_gpt2_path
 
-ALIASES = {
-    "gpt2": "openai-community/gpt2",
-    "gpt2-medium": "openai-community/gpt2-medium",
-    "qwen2-0.5b": "Qwen/Qwen2-0.5B",
-}
+ALIASES = MODEL_ALIASES
 # built locally on first use (trainers/tiny.py, trainers/families.py): offline stand-ins, their scores mean nothing
 LOCAL_BUILDS = {"tiny-gpt2": tiny_gpt2_path, "shrunk-gpt2": shrunk_gpt2_path, "shrunk-qwen2": shrunk_qwen2_path}
-LOCAL_ALIASES = tuple(LOCAL_BUILDS)
+LOCAL_ALIASES = LOCAL_MODEL_ALIASES
 
 # LoRA targets per architecture (config.model_type). peft's own defaults are narrower (gpt2: c_attn only,
 # qwen2: q_proj/v_proj); adapting every projection is the common recipe for domain adaptation.
@@ -181,15 +178,19 @@ def load_model(
     except ValueError as err:  # transformers refuses a repo's own modeling code unless trust_remote_code
         if "trust_remote_code" not in str(err):
             raise
-        raise UserError(
-            f"model '{name}' ships its own code, which runs on your machine if loaded; re-run with "
-            "--trust-remote-code only if you trust its source"
-        ) from None
+        raise remote_code_refused(name) from None
     if tokenizer.pad_token is None:  # GPT-2 has none; padding positions are masked out of the loss anyway
         tokenizer.pad_token = tokenizer.eos_token
     if peft:
         model = _apply_adapter(model, peft, for_training)
     return model, tokenizer
+
+
+def remote_code_refused(name: str) -> UserError:
+    return UserError(
+        f"model '{name}' ships its own code, which runs on your machine if loaded; re-run with "
+        "--trust-remote-code only if you trust its source"
+    )
 
 
 def _has_tokenizer(directory: str) -> bool:
@@ -312,15 +313,12 @@ def _load_error(name: str, resolved: str, err: Exception) -> str:
             "(model.safetensors + config.json + tokenizer), or finish the run with `dlm train ... --resume`"
         )
     if os.environ.get("HF_HUB_OFFLINE") == "1" or "connect" in text.lower():
-        close = difflib.get_close_matches(name, list(ALIASES) + list(LOCAL_ALIASES), n=1, cutoff=0.6)
-        hint = f"; did you mean '{close[0]}'?" if close and "/" not in name else ""
-        return (
-            f"cannot load model '{name}' ({resolved}): not in the local cache and the Hugging Face Hub is "
-            f"unreachable/offline; download it first or pass a local checkpoint directory{hint}"
-        )
+        return not_cached(name, resolved, "the Hugging Face Hub is unreachable or offline")
     if "gated" in text.lower() or "401" in text or "403" in text:
         return f"model '{resolved}' is gated; accept its licence on the Hub and set HF_TOKEN"
-    return f"cannot load model '{name}' ({resolved}): {text}"
+    return f"cannot load model '{name}' ({resolved}): {text}" + "".join(
+        f"; did you mean '{c}'?" for c in close_aliases(name)
+    )
 
 
 def check_max_length(model, max_length: int, name: str) -> None:

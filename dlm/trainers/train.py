@@ -51,6 +51,7 @@ from dlm.trainers.guards import (
     finite_loss_callback,
 )
 from dlm.trainers.mixture import training_dataset
+from dlm.trainers.model_check import check_model
 from dlm.trainers.models import (
     apply_lora,
     check_max_length,
@@ -134,6 +135,7 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
 
     for part in cfg.data.parts:  # a misspelt dataset or config fails now, not after the model has loaded
         lookup(part.dataset, part.config)
+    check_model(cfg.model, trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle)
     runtime.check_report_to(cfg.report_to)
     runtime.precision(cfg.bf16)  # an impossible --bf16 fails here, before anything is loaded or written
     if cfg.chat_template:  # a model without a template, or a missing file: before the output dir is touched
