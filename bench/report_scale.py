@@ -1,92 +1,63 @@
-"""`dlm report` over many records with per-document outcomes, and the size of MMLU-sized outcomes.
+"""`dlm report` over constructed studies of 100, 300 and 1,000 runs (bench/study_gen.py: three models, every
+approach, data fractions, seeds, per-document outcomes on shared documents), and the size of MMLU-sized outcomes.
 
-    python bench/report_scale.py            # 200 records (100 zero-shot/pretrain pairs on 1,000-doc tasks)
-    python bench/report_scale.py --tiny     # 10 records, small tasks: checks the script runs
+    python bench/report_scale.py                  # 100, 300 and 1,000 runs; the real command, one process each
+    python bench/report_scale.py --sizes 100 300  # some sizes only
+    python bench/report_scale.py --tiny           # 20 runs, small tasks: checks the script runs
 
-Records and outcomes are constructed (the statistics are the report's own: paired bootstraps of H1/H3, bootstrap
-stderr already stored). Targets: the report in < 5 s on 2 cores; MMLU's 14,042 questions' outcomes < 5 MB.
+Each size is timed as `dlm report --results-dir DIR` in its own process (start-up, loading every record and
+outcomes file, every verdict's bootstrap, the screen), with the load average beside it. Targets: 1,000 runs in
+< 30 s on 2 cores, time growing linearly with the number of runs (the seconds per run at 1,000 within 1.5x of
+those at 100); MMLU's 14,042 questions' outcomes < 5 MB.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import benchlib as common
+from study_gen import write_study
 
 MMLU_QUESTIONS = 14042
 MMLU_SUBJECTS = 57
+SIZES = (100, 300, 1000)
 
 
-def _block(n: int, rate: float, rng: random.Random, choices: int = 3):
+def _block(n: int, rate: float, rng: random.Random, choices: int = 4):
+    from dlm.store.outcomes import MetricItems, OutcomeBlock
+
     acc = [1.0 if rng.random() < rate else 0.0 for _ in range(n)]
     gold = [rng.randrange(choices) for _ in range(n)]
     pred = [[round(-rng.random() * 20, 4) for _ in range(choices)] for _ in range(n)]
-    pairs = [[g, g if a else (g + 1) % choices] for g, a in zip(gold, acc)]
-    from dlm.store.outcomes import MetricItems, OutcomeBlock
-
     block = OutcomeBlock(
         version="1",
         docs=[f"{i:012x}" for i in range(n)],
         gold=gold,
         pred=pred,
-        metrics={"acc": MetricItems("mean", acc), "f1_weighted": MetricItems("f1_weighted", pairs)},
+        metrics={"acc": MetricItems("mean", acc)},
     )
     return block, sum(acc) / n
 
 
-def write_study(directory: Path, pairs: int, docs: int) -> None:
-    from dlm.harness_tasks import metrics
-    from dlm.store.outcomes import write_outcomes
-    from dlm.store.records import write_record
-
-    rng = random.Random(0)
-    for i in range(pairs):
-        for role, rate, day in (("zero-shot", 0.35, 1), ("pretrain", 0.45, 2)):
-            run_id = f"{role}-{i:03d}"
-            block, acc = _block(docs, rate, rng)
-            write_outcomes(directory, run_id, {"dlm_fpb": {"none": block}})
-            f1 = metrics.f1_weighted([tuple(p) for p in block.metrics["f1_weighted"].values])
-            record = {
-                "schema_version": 1,  # the flat config shape of schema 1, migrated when written
-                "run_id": run_id,
-                "kind": "cycle",
-                "status": "ok",
-                "created_at": f"2025-01-0{day}T{i:06d}",
-                "approach": role,
-                "domain": None if role == "zero-shot" else "finance",
-                "model": {"name": f"model-{i}" if role == "zero-shot" else f"checkpoints/{run_id}"},
-                "eval": {
-                    "config": {"limit": None},
-                    "outcomes": f"{run_id}.outcomes.json.gz",
-                    "scores": [
-                        {
-                            "task": "dlm_fpb",
-                            "metric": m,
-                            "value": v,
-                            "stderr": 0.01,
-                            "n": docs,
-                            "num_fewshot": 0,
-                            "filter": "none",
-                            "version": "1",
-                        }
-                        for m, v in (("acc", acc), ("f1_weighted", f1))
-                    ],
-                },
-            }
-            if role != "zero-shot":
-                record["train"] = {
-                    "config": {
-                        "model": f"model-{i}",
-                        "mode": "pretrain",
-                        "seed": 1,
-                        "data": {"parts": ["gbharti/finance-alpaca"]},
-                    },
-                    "wall_time_s": 60.0,
-                }
-            write_record(directory, record)
+def time_report(runs_dir: Path) -> tuple[float, str]:
+    """Seconds of `dlm report --results-dir runs_dir` in a fresh process, and its first verdict line."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "dlm", "report", "--results-dir", str(runs_dir)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "120"},
+        check=True,
+    )
+    seconds = time.perf_counter() - started
+    h1 = next((line for line in done.stdout.splitlines() if " H1 " in line or line.strip().startswith("H1")), "")
+    return seconds, " ".join(h1.split())[:110]
 
 
 def mmlu_outcomes_size(directory: Path, questions: int) -> int:
@@ -105,30 +76,32 @@ def mmlu_outcomes_size(directory: Path, questions: int) -> int:
 
 def main(argv=None) -> dict:
     p = common.parser(__doc__)
-    p.add_argument("--records", type=int, default=200)
-    p.add_argument("--docs", type=int, default=1000, help="documents per task")
+    p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     args = common.parse(p, argv)
-    records, docs, questions = (10, 50, 570) if args.tiny else (args.records, args.docs, MMLU_QUESTIONS)
-    from dlm.results.report import build_report
-
+    sizes, questions = ([20], 570) if args.tiny else (args.sizes, MMLU_QUESTIONS)
+    timings = []
     with tempfile.TemporaryDirectory() as tmp:
-        study = Path(tmp) / "runs"
-        write_study(study, records // 2, docs)
-        started = time.perf_counter()
-        report = build_report(study)
-        seconds = time.perf_counter() - started
+        for size in sizes:
+            study = Path(tmp) / f"runs-{size}"
+            written = write_study(study, runs=size)
+            load = os.getloadavg()[0]
+            seconds, h1 = time_report(study)
+            timings.append({"runs": size, "records": written, "seconds": seconds, "load": load})
+            print(f"{written} records ({size} runs): dlm report in {seconds:.1f} s, load {load:.1f}; {h1}", flush=True)
         size = mmlu_outcomes_size(Path(tmp) / "mmlu", questions)
-    h1 = next(v for v in report["hypotheses"] if v["name"] == "H1")
-    print(
-        f"{records} records, {docs} documents each: report built in {seconds:.2f} s; H1 {h1['verdict']} "
-        f"({h1['detail'][:120]})"
-    )
     print(f"outcomes of {questions} MMLU-shaped questions (4 choices' log-likelihoods, acc): {size / 2**20:.2f} MB")
+    largest, smallest = timings[-1], timings[0]
+    growth = (largest["seconds"] / largest["records"]) / (smallest["seconds"] / smallest["records"])
     results = [
-        common.result_line("report_seconds", seconds, 5.0, True, f"build_report over {records} records"),
+        common.result_line(
+            "report_seconds", largest["seconds"], 30.0, True, f"dlm report over {largest['records']} records"
+        ),
+        common.result_line(
+            "seconds_per_record_growth", growth, 1.5, True, f"per record, {largest['runs']} vs {smallest['runs']} runs"
+        ),
         common.result_line("mmlu_outcomes_mb", size / 2**20, 5.0, True, f"{questions} questions"),
     ]
-    payload = {"bench": "report_scale", "results": results, "seconds": seconds, "mmlu_bytes": size}
+    payload = {"bench": "report_scale", "results": results, "timings": timings, "mmlu_bytes": size}
     common.write_json(args.json_out, payload)
     return payload
 

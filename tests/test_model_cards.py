@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
+from conftest import ROOT
 from huggingface_hub import ModelCard, metadata_load
 from train_support import TWEETS, one_thread  # noqa: F401 (one torch thread for this module)
 
@@ -28,7 +30,13 @@ def cycle(tmp_path_factory):
     """A `dlm run` cycle with its lm-eval files, then `dlm eval` of its checkpoint-2: (tmp, cycle record, eval record)."""
     tmp = tmp_path_factory.mktemp("cards")
     runs, out = tmp / "runs", tmp / "out"
-    common = ["--results-dir", str(runs), "--tasks", "dlm_tfns", *FAST]
+    # a planted leak: the first 20 scored tweets copied into the training split (samples/ keeps them apart)
+    data = tmp / "data" / TWEETS
+    shutil.copytree(ROOT / "samples" / TWEETS, data)
+    scored = (data / "sent_valid.csv").read_text().splitlines()[1:21]
+    with open(data / "sent_train.csv", "a") as train_split:
+        train_split.write("\n".join(scored) + "\n")
+    common = ["--results-dir", str(runs), "--tasks", "dlm_tfns", "--data-dir", str(tmp / "data"), *FAST]
     cli.main(
         [
             "run",
@@ -88,7 +96,7 @@ def test_the_cycle_writes_its_scores_into_the_card_of_the_checkpoint_it_trained(
         assert args["protocol"]["scoring"] == "loglikelihood" and args["limit"] == 4
         assert (result.dataset_type, result.dataset_split) == (TWEETS, "validation")
         assert args["run_id"] == record["run_id"]  # nothing from another run
-        # the samples' tweets repeat across splits: the run's overlap check flagged dlm_tfns, and the card says so
+        # the planted leak: the run's overlap check flagged dlm_tfns, and the card says so
         assert "occur in the training data" in args["contamination"]
     assert metadata["dlm"]["evaluations"] == [record["run_id"]]
     text = path.read_text()

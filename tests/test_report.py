@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 
 import pytest
 
@@ -535,3 +536,17 @@ def test_a_malformed_record_is_skipped_and_named_by_report_plan_and_reuse(result
     assert report["skipped"][0]["file"].endswith("bad.json") and report["skipped"][0]["reason"]
     assert finished_runs(results_dir) == {}
     assert stored_zero_shot({"model": "gpt2"}, ["dlm_fpb"], results_dir) == {}
+
+
+def test_the_report_says_which_differences_each_task_can_show(results_dir):
+    """Power from the study itself: the zero-shot score as base rate, the test-set size the runs scored, the seeds'
+    spread where there are seeds; a task too small for H1's 20% says so."""
+    zs = record("zs", "zero-shot", [score("dlm_fpb", 0.40, n=100)])
+    pre = record("pre", "pretrain", [score("dlm_fpb", 0.50, n=100)], domain="finance")
+    report = build_report(write_all(results_dir, [zs, pre]))
+    (row,) = [r for r in report["power"] if r["task"] == "dlm_fpb"]
+    expected = (1.959964 + 0.841621) * math.sqrt(2 * 0.40 * 0.60 / 100)  # two-sided 5%, 80% power, two sides
+    assert row["n"] == 100 and row["base_rate"] == pytest.approx(0.40)
+    assert row["mdd"] == pytest.approx(expected, rel=1e-3) and row["seed_sd"] is None
+    assert row["cannot_see"] and row["cannot_see"][0].startswith("H1 (needs 0.080)")
+    assert "Power: the smallest difference" in render_report(results_dir, fmt="markdown")

@@ -10,6 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -111,7 +112,15 @@ def test_no_mark_makes_overwrite_remove_anything_outside_or_unowned(mark):
         (out / "checkpoint-2" / "trainer_state.json").write_text('{"global_step": 2}')
         (out / "link").symlink_to(victim)
         (out / OWNER_FILE).write_text(json.dumps(mark))
-        owned = owned_entries(out)
+        try:
+            owned = owned_entries(out)
+        except UserError as err:  # a mark that is not one dlm wrote: refused, naming it, and nothing removed
+            assert OWNER_FILE in str(err)
+            with pytest.raises(UserError):
+                clear_output_dir(out)
+            assert (out / "notes.txt").exists() and (out / "checkpoint-2").is_dir()
+            assert (victim / "thesis.tex").read_text() == "mine"
+            return
         assert all(p.parent == out and not p.is_symlink() for p in owned)
         claimed = set()
         if isinstance(mark, dict):

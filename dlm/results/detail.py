@@ -151,6 +151,25 @@ def _budget_lines(report: dict) -> list[list[str]]:
     ]
 
 
+POWER_TITLE = "Power: the smallest difference each task can show (80% power, two-sided 5%)"
+POWER_HEADER = ["task", "n", "metric", "base rate", "seeds (sd)", "detectable difference", "too small to see"]
+
+
+def _power_lines(report: dict) -> list[list[str]]:
+    return [
+        [
+            r["task"],
+            str(r["n"]),
+            r["metric"],
+            f"{r['base_rate']:.3f}",
+            f"{r['seeds']} ({r['seed_sd']:.4f})" if r["seed_sd"] is not None else "1 (seed noise not measured)",
+            "-" if r["mdd"] is None else f"{100 * r['mdd']:.1f} points",
+            ", ".join(r["cannot_see"]) or "-",
+        ]
+        for r in report["power"]
+    ]
+
+
 EFFICIENCY_HEADER = [
     "run",
     "model",
@@ -223,6 +242,13 @@ def print_tables(report: dict) -> str:
                 e["model"], e["approach"], e["task"], e["metric"], f"{e['mean']:.4f} ± {e['sd']:.4f}", str(e["seeds"])
             )
         console.print(seeds)
+    if report.get("power"):
+        power = Table(title=POWER_TITLE, header_style="bold")
+        for name in POWER_HEADER:
+            power.add_column(name, overflow="fold")
+        for line in _power_lines(report):
+            power.add_row(*line)
+        console.print(power)
     if report["steps_budget"]:
         budget = Table(title="Steps budget: pretraining k steps, then SFT (total - k)", header_style="bold")
         for name in BUDGET_HEADER:
@@ -323,6 +349,8 @@ def to_markdown(report: dict) -> list[str]:
             [[r["label"], r["run_id"], r["model"], r["approach"]] for r in report["runs"]],
         ),
     ]
+    if report.get("power"):
+        out += [f"## {POWER_TITLE}", "", *_md_table(POWER_HEADER, _power_lines(report))]
     if report["steps_budget"]:
         out += ["## Steps budget", "", *_md_table(BUDGET_HEADER, _budget_lines(report))]
     if report["efficiency"]:

@@ -186,3 +186,30 @@ def describe(row: dict) -> str:
         f"{row['task']} (n={row['n']}): differences under {100 * row['mdd']:.1f} points cannot be told from noise "
         f"at 80% power (base rate {row['base_rate']:.2f}, {row['seeds']} seed(s) a side){blind}"
     )
+
+
+def observed_power(
+    tasks: dict[str, tuple[int, str, float]], seed_sds: dict[str, tuple[int, float]], thresholds: dict[str, float]
+) -> list[dict]:
+    """`dlm report`'s power table: per task, the minimum detectable difference of a comparison at its test-set size,
+    the zero-shot score as base rate and, where the study has seeds, their number and median spread
+    (`seed_sds`: {task: (seeds, sd)}; without seeds the seed noise is unmeasured and the row says so)."""
+    rows = []
+    for task, (n, metric, base) in sorted(tasks.items()):
+        seeds, sd = seed_sds.get(task, (1, 0.0))
+        power = minimum_detectable_difference(n, base, metric=metric, seeds=seeds, seed_sd=sd)
+        blind = sorted(name for name, rel in thresholds.items() if power.mdd is not None and power.mdd > rel * base)
+        rows.append(
+            {
+                "task": task,
+                "n": n,
+                "metric": metric,
+                "base_rate": base,
+                "seeds": seeds,
+                "seed_sd": sd if seeds > 1 else None,
+                "mdd": power.mdd,
+                "approximation": power.approximation or power.reason,
+                "cannot_see": [f"{name} (needs {thresholds[name] * base:.3f})" for name in blind],
+            }
+        )
+    return rows

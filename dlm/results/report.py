@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import replace
@@ -44,10 +45,11 @@ from dlm.results.matrix import (
 )
 from dlm.results.paired import Outcomes
 from dlm.results.plots import write_plots
+from dlm.results.power import observed_power
 from dlm.results.questions import answer_questions
 from dlm.results.screen import print_screen
 from dlm.results.seeds import seed_groups
-from dlm.results.verdicts import DOMAIN_MATCH, TRANSFER, all_verdicts
+from dlm.results.verdicts import DOMAIN_MATCH, H1_GAIN, H3_GAIN, TRANSFER, all_verdicts, full_test_set
 from dlm.secrets import ScrubbedStream, scrub
 from dlm.store.leases import is_held
 from dlm.store.pointer import here, last_results_dir
@@ -55,6 +57,27 @@ from dlm.store.records import RunRecord, load_records
 
 FORMATS = ("table", "markdown", "csv", "json", "html", "latex")
 FILE_SUFFIX = {"html": ".html", "latex": ".tex"}  # the formats --output writes to a file
+
+
+def _power(units: list, seeds: list[dict]) -> list[dict]:
+    """Per task scored on its full test set: the smallest difference a comparison can see (80% power, 5%), the
+    zero-shot mean as base rate (all runs' mean where there is no zero-shot run), the study's seeds and their
+    median spread where it has seeds (results/power.py)."""
+    by_task: dict[str, list] = {}
+    for row in full_test_set(units):
+        value = row.score.value
+        if row.score.n and value is not None and 0.0 <= value <= 1.0:
+            by_task.setdefault(row.score.task, []).append(row)
+    tasks = {}
+    for task, rows in by_task.items():
+        controls = [r.score.value for r in rows if not r.run.trained] or [r.score.value for r in rows]
+        tasks[task] = (max(r.score.n for r in rows), rows[0].score.metric, statistics.fmean(controls))
+    spread = {}
+    for task in tasks:
+        entries = [e for e in seeds if e["task"] == task]
+        if entries:
+            spread[task] = (max(e["seeds"] for e in entries), statistics.median(e["sd"] for e in entries))
+    return observed_power(tasks, spread, {"H1": H1_GAIN, "H3": H3_GAIN})
 
 
 def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | Path = BASELINES_FILE) -> dict:
@@ -88,6 +111,7 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
     outcomes = Outcomes(runs_dir)
     verdicts = all_verdicts(runs, units, both, table, against_keys, outcomes)
     budget = steps_budget(units, {r.run_id: r.record for r in runs})
+    seeds = seed_groups(units)
     primary_ids = {id(row) for row in primary}
     labels = run_labels(runs)
     notes = [
@@ -169,7 +193,8 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
         "criteria": [v.to_dict() for v in verdicts["criteria"]],
         "hypotheses": [v.to_dict() for v in verdicts["hypotheses"]],
         "efficiency": efficiency(runs, primary),
-        "seeds": seed_groups(units),
+        "seeds": seeds,
+        "power": _power(units, seeds),
         "ablations": ablation_series(primary),
         "curves": learning_curves(runs, table),
         "steps_budget": budget,

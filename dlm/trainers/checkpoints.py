@@ -23,10 +23,11 @@ from pathlib import Path
 
 from dlm.errors import UserError
 from dlm.files import atomic_write
+from dlm.store.mark import MARK_FILE, check_mark, read_mark
 from dlm.trainers.ownership import digest, names_in, owns, remove, safe_name
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
-OWNER_FILE = ".dlm-output.json"
+OWNER_FILE = MARK_FILE
 # what a dlm output dir written before the mark existed holds (recognised by dlm_train.json)
 LEGACY_ENTRIES = (
     "config.json",
@@ -98,19 +99,12 @@ def newest_checkpoint(output_dir: str | Path, this_run_only: bool = False) -> Pa
 
 
 def read_owner(directory: str | Path) -> dict | None:
-    path = Path(directory) / OWNER_FILE
-    try:
-        if path.is_symlink() or path.stat().st_size > 16 * 2**20:
-            return None
-        owner = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return owner if isinstance(owner, dict) else None
+    """The output dir's mark (store/mark.py: strictly loaded; a hostile or broken one is refused in one line)."""
+    return read_mark(directory)
 
 
 def write_owner(directory: str | Path, owner: dict) -> None:
-
-    atomic_write(Path(directory) / OWNER_FILE, json.dumps(owner, indent=1))
+    atomic_write(Path(directory) / OWNER_FILE, json.dumps(check_mark(owner), indent=1))
 
 
 def _hashed(mark: dict) -> bool:

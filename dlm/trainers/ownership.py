@@ -167,7 +167,8 @@ def publish(staging: Path, directory: Path, mark: dict) -> list[str]:
         if entry.is_dir() and os.path.lexists(target):
             remove(target)  # a folder cannot be renamed over another: dlm's old one goes first
         os.replace(entry, target)  # a file replaces dlm's old file (or a symlink) in one step
-        written[entry.name] = recorded
+        if recorded is not None:  # None: something dlm never writes (a link) came with it; not claimed
+            written[entry.name] = recorded
         if entry.name in pending:
             pending.remove(entry.name)
     shutil.rmtree(staging, ignore_errors=True)
