@@ -153,15 +153,20 @@ def minimum_detectable_difference(
 
 
 def power_table(
-    tasks: dict[str, tuple[int | None, str, float]], seeds: int, thresholds: dict[str, float]
+    tasks: dict[str, tuple[int | None, str, float]],
+    seeds: int,
+    thresholds: dict[str, float],
+    spread: dict[str, tuple[int, float]] | None = None,
 ) -> list[dict]:
     """One row per task: its test-set size, the minimum detectable difference (points, 80% power, two-sided 5%) of a
-    comparison with `seeds` seeds a side (seed sd unknown before running: documents only), and which relative
-    thresholds it can see at that base rate. `tasks`: {task: (n, metric, base rate)}; `thresholds`: {name: relative
-    threshold}, e.g. {"H1": 0.20, "H3": 0.10}."""
+    comparison with `seeds` seeds a side, and which relative thresholds it cannot see at that base rate.
+    `tasks`: {task: (n, metric, base rate)}; `thresholds`: {name: relative threshold}, e.g. {"H1": 0.20}.
+    `spread`: {task: (seeds, seed sd)} measured by a study (`dlm report`); without it (`dlm plan --dry-run`,
+    before any run) the seed noise is unknown and left out: documents only, and the row says so."""
     rows = []
     for task, (n, metric, base) in sorted(tasks.items()):
-        power = minimum_detectable_difference(n, base, metric=metric, seeds=seeds)
+        k, sd = (spread or {}).get(task, (seeds, 0.0))
+        power = minimum_detectable_difference(n, base, metric=metric, seeds=k, seed_sd=sd)
         blind = sorted(name for name, rel in thresholds.items() if power.mdd is not None and power.mdd > rel * base)
         rows.append(
             {
@@ -169,7 +174,8 @@ def power_table(
                 "n": n,
                 "metric": metric,
                 "base_rate": base,
-                "seeds": seeds,
+                "seeds": k,
+                "seed_sd": sd if k > 1 and sd > 0 else None,
                 "mdd": power.mdd,
                 "approximation": power.approximation or power.reason,
                 "cannot_see": [f"{name} (needs {thresholds[name] * base:.3f})" for name in blind],
@@ -186,30 +192,3 @@ def describe(row: dict) -> str:
         f"{row['task']} (n={row['n']}): differences under {100 * row['mdd']:.1f} points cannot be told from noise "
         f"at 80% power (base rate {row['base_rate']:.2f}, {row['seeds']} seed(s) a side){blind}"
     )
-
-
-def observed_power(
-    tasks: dict[str, tuple[int, str, float]], seed_sds: dict[str, tuple[int, float]], thresholds: dict[str, float]
-) -> list[dict]:
-    """`dlm report`'s power table: per task, the minimum detectable difference of a comparison at its test-set size,
-    the zero-shot score as base rate and, where the study has seeds, their number and median spread
-    (`seed_sds`: {task: (seeds, sd)}; without seeds the seed noise is unmeasured and the row says so)."""
-    rows = []
-    for task, (n, metric, base) in sorted(tasks.items()):
-        seeds, sd = seed_sds.get(task, (1, 0.0))
-        power = minimum_detectable_difference(n, base, metric=metric, seeds=seeds, seed_sd=sd)
-        blind = sorted(name for name, rel in thresholds.items() if power.mdd is not None and power.mdd > rel * base)
-        rows.append(
-            {
-                "task": task,
-                "n": n,
-                "metric": metric,
-                "base_rate": base,
-                "seeds": seeds,
-                "seed_sd": sd if seeds > 1 else None,
-                "mdd": power.mdd,
-                "approximation": power.approximation or power.reason,
-                "cannot_see": [f"{name} (needs {thresholds[name] * base:.3f})" for name in blind],
-            }
-        )
-    return rows

@@ -45,7 +45,7 @@ from dlm.results.matrix import (
 )
 from dlm.results.paired import Outcomes
 from dlm.results.plots import write_plots
-from dlm.results.power import observed_power
+from dlm.results.power import power_table
 from dlm.results.questions import answer_questions
 from dlm.results.screen import print_screen
 from dlm.results.seeds import seed_groups
@@ -77,7 +77,7 @@ def _power(units: list, seeds: list[dict]) -> list[dict]:
         entries = [e for e in seeds if e["task"] == task]
         if entries:
             spread[task] = (max(e["seeds"] for e in entries), statistics.median(e["sd"] for e in entries))
-    return observed_power(tasks, spread, {"H1": H1_GAIN, "H3": H3_GAIN})
+    return power_table(tasks, 1, {"H1": H1_GAIN, "H3": H3_GAIN}, spread)
 
 
 def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | Path = BASELINES_FILE) -> dict:
