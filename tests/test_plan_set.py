@@ -4,6 +4,7 @@ dry-run lines that run as printed, from any directory."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -187,3 +188,18 @@ def test_a_printed_line_runs_as_printed_from_another_directory(plan, tmp_path, t
     relative = _dry_run([*args, "--data-dir", "samples"], capsys)
     assert from_env == relative and "4 runs, 1 finished" in from_env[0]
     assert [line.startswith("# done (") for line in relative if " --model " in line] == [False, True, False, False]
+
+
+def test_a_dry_run_says_which_differences_each_scored_task_can_show(capsys):
+    """Power before any run: every task the phase-3 plan scores, with its test-set size from baselines.yaml, the
+    smallest difference 80% power sees, and a hypothesis threshold too small to see where there is one."""
+    out = _dry_run([str(ROOT / "plans" / "phase3_finetune.yaml")], capsys)
+    head = [i for i, line in enumerate(out) if line.startswith("# power:")]
+    assert head and "80% power" in out[head[0]]
+    rows = [line for line in out[head[0] + 1 :] if line.startswith("#   ")]
+    tfns = next(line for line in rows if line.startswith("#   dlm_tfns (n=2388)"))
+    expected = 100 * (1.959964 + 0.841621) * math.sqrt(2 * 0.25 / 2388)  # base rate 0.5, one seed a side
+    assert f"under {expected:.1f} points" in tfns
+    assert "too small to see" not in tfns  # 4.1 points: H1's 20% and H3's 10% of 0.5 are visible
+    fiqa = next(line for line in rows if line.startswith("#   dlm_fiqa_sa (n=234)"))
+    assert "too small to see H1 (needs 0.100), H3 (needs 0.050)" in fiqa
