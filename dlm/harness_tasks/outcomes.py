@@ -157,9 +157,11 @@ def on_draws(values: list, how, draws) -> np.ndarray:
     return np.array([float(function([items[i] for i in row])) for row in np.asarray(draws)])
 
 
-def draws_for(n: int, iters: int, seed: int, chunk: int = 200):
-    """`iters` resamples of n documents with replacement, in chunks (MMLU's 14k documents x 1,000 would be 112 MB)."""
-
+def draws_for(n: int, iters: int, seed: int, chunk: int | None = None):
+    """`iters` resamples of n documents with replacement, in chunks of about 4 million indices (MMLU's 14k documents
+    x 1,000 would be 112 MB at once; a 600-document task comes in one chunk). The chunking does not change the
+    draws: the generator yields the same indices however they are split."""
+    chunk = chunk or max(1, 4_000_000 // max(n, 1))
     rng = np.random.default_rng(seed)
     done = 0
     while done < iters:

@@ -58,6 +58,8 @@ class Run:
     base_model: str
     train_domains: frozenset[str]
     record: RunRecord
+    # derived once per run, by results/seeds.py and results/verdicts.py (a report asks for them per comparison)
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def trained(self) -> bool:  # "unknown" (a local model dlm did not train) is neither trained nor a control
@@ -290,9 +292,12 @@ def comparison_units(rows: list[Row], both_protocols: bool = False) -> list[Row]
     lm-eval's size-weighted group number. Membership comes from lm-eval's `group_subtasks` kept in the record."""
 
     hidden: dict[str, set[str]] = {}  # run id -> rows replaced by others
+    tasks_of: dict[str, set[str]] = {}
+    for r in rows:
+        tasks_of.setdefault(r.run.run_id, set()).add(r.score.task)
     for run_id, record in {r.run.run_id: r.run.record for r in rows}.items():
         raw = record.eval.raw if record.eval and isinstance(record.eval.raw, dict) else {}
-        present = {r.score.task for r in rows if r.run.run_id == run_id}
+        present = tasks_of[run_id]
         groups = raw.get("group_subtasks") if isinstance(raw.get("group_subtasks"), dict) else {}
         hidden[run_id] = {
             m for group, subs in groups.items() if group in present and group in BENCHMARK_GROUPS for m in subs
@@ -384,11 +389,14 @@ def approach_matrix(rows: list[Row], thresholds: dict[str, float]) -> dict[str, 
 def efficiency(runs: list[Run], primary: list[Row]) -> list[dict]:
     """Per trained run: cost, size, mean primary score and that score per million parameters."""
     out = []
+    values_of: dict[str, list[float]] = {}
+    for r in comparison_units(primary):
+        values_of.setdefault(r.run.run_id, []).append(r.score.value)
     for run in runs:
         train = run.record.train
         if not run.trained or train is None:
             continue
-        values = [r.score.value for r in comparison_units(primary) if r.run is run]
+        values = values_of.get(run.run_id, [])
         mean = sum(values) / len(values) if values else None
         total = train.total_params
         estimate = train.time_estimate if isinstance(train.time_estimate, dict) else {}

@@ -104,12 +104,35 @@ class Outcomes:
     def __init__(self, results_dir: str | Path | None):
         self.results_dir = Path(results_dir) if results_dir else None
         self._cache: dict[str, StoredOutcomes | None] = {}
+        self._blocks: dict[tuple, OutcomeBlock | None] = {}  # (file, task, filter, metric) -> resolved block
+        self._doc_sets: dict[tuple, frozenset] = {}
         self.unreadable: dict[str, str] = {}  # file -> why it was not read (shown in the report's notes)
 
     def block(self, row) -> OutcomeBlock | None:
-        path = row.run.record.outcomes_file(self.results_dir) if self.results_dir else None
+        """The row's per-document outcomes, resolved against its task (one per file, task, filter and metric: a
+        report asks for the same block once per comparison it enters)."""
+        memo = ("outcomes_file", self.results_dir)
+        if memo not in row.run.memo:
+            row.run.memo[memo] = row.run.record.outcomes_file(self.results_dir) if self.results_dir else None
+        path = row.run.memo[memo]
         if path is None:
             return None
+        key = (path.name, row.score.task, row.score.filter, row.score.metric)
+        if key not in self._blocks:
+            self._blocks[key] = self._resolved(path, row)
+        return self._blocks[key]
+
+    def documents(self, row) -> frozenset | None:
+        """The document hashes the row's score was computed on, or None without outcomes."""
+        block = self.block(row)
+        if block is None:
+            return None
+        key = (row.run.memo[("outcomes_file", self.results_dir)].name, row.score.task, row.score.filter)
+        if key not in self._doc_sets:
+            self._doc_sets[key] = frozenset(block.docs)
+        return self._doc_sets[key]
+
+    def _resolved(self, path: Path, row) -> OutcomeBlock | None:
         if path.name not in self._cache:
             try:
                 if os.path.lexists(path) and file_inside(path.parent, path.name) is None:  # a link is not followed
@@ -158,8 +181,8 @@ def mismatch(treated, control, outcomes: Outcomes) -> str | None:
     differs = protocol_mismatch(a.protocol, b.protocol)
     if differs:
         return differs
-    ba, bb = outcomes.block(treated), outcomes.block(control)
-    if ba is not None and bb is not None and sorted(ba.docs) != sorted(bb.docs):
+    da, db = outcomes.documents(treated), outcomes.documents(control)
+    if da is not None and db is not None and da != db:
         return "different documents scored"
     return None
 

@@ -25,6 +25,12 @@ NOT_SETUP = (
 
 def setup_key(run: Run) -> str | None:
     """The identity of a trained run's setup without its seed; None for runs that did not train."""
+    if "setup_key" not in run.memo:
+        run.memo["setup_key"] = _setup_key(run)
+    return run.memo["setup_key"]
+
+
+def _setup_key(run: Run) -> str | None:
     config = run.record.train.config if run.record.train else None
     if not run.trained or config is None:
         return None

@@ -101,11 +101,13 @@ def higher_better(rows: list[Row]) -> list[Row]:
 def _deciding(rows: list[Row]) -> tuple[list[Row], list[str]]:
     """Rows that may decide a comparison with the large model: full test set, like-for-like with the published
     number, training data not overlapping the test set. The rest are named with the reason, not counted."""
-    keep, notes = [], []
-    subsets = [r for r in rows if r not in full_test_set(rows)]
-    differs = [r for r in full_test_set(rows) if r.differs]
-    contaminated = [r for r in full_test_set(rows) if not r.differs and r.contamination]
-    keep = [r for r in full_test_set(rows) if not r.differs and not r.contamination]
+    full = full_test_set(rows)
+    full_ids = {id(r) for r in full}
+    subsets = [r for r in rows if id(r) not in full_ids]
+    differs = [r for r in full if r.differs]
+    contaminated = [r for r in full if not r.differs and r.contamination]
+    keep = [r for r in full if not r.differs and not r.contamination]
+    notes = []
     if subsets:
         notes.append(f"{len(subsets)} --limit (subset) score(s) shown, not deciding")
     if differs:
@@ -303,12 +305,19 @@ def pairs(
     for row in control:  # records are oldest first
         by_key.setdefault(_key(row), []).append(row)
     found, unpaired = [], []
+    setups: dict[str, str] = {}  # run id -> same_setup(run), computed once per run (it serialises the config)
+
+    def setup_of(run) -> str:
+        if run.run_id not in setups:
+            setups[run.run_id] = same_setup(run)
+        return setups[run.run_id]
+
     for row in treated:
         candidates = by_key.get(_key(row), [])
         reasons = []
         for candidate in reversed(candidates):
             why = mismatch(row, candidate, outcomes)
-            if why is None and same_setup is not None and same_setup(row.run) != same_setup(candidate.run):
+            if why is None and same_setup is not None and setup_of(row.run) != setup_of(candidate.run):
                 why = "a training setting other than the starting checkpoint differs"
             if why is None:
                 found.append((row, candidate))
