@@ -7,6 +7,7 @@ so `dlm --help` stays instant. Mistakes a user can make raise `UserError`: one l
 
 from __future__ import annotations
 
+import errno
 import inspect
 import re
 import sys
@@ -378,6 +379,13 @@ def main(argv: list[str] | None = None, program: tuple[str, ...] | None = None) 
         raise SystemExit(err.exit_code) from None
     except KeyboardInterrupt:
         _fail(INTERRUPTED, code=130)
+    except OSError as err:
+        if err.errno != errno.ENAMETOOLONG:  # any other OSError is not the user's input: keep its traceback
+            raise
+        # a path the user typed (--model, --chat-template, a report dir...) that no file system can hold
+        name = str(err.filename or "")
+        shown = name if len(name) <= 80 else f"{name[:60]}...{name[-15:]}"
+        _fail(f"the path '{shown}' is too long (a name over 255 bytes, or over 4096 in all); shorten it")
     except Exception as err:  # click usage errors (unknown option, bad int) are user errors too
         import click
 

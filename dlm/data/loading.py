@@ -41,6 +41,7 @@ SPLIT_ALIASES = {
     "test": ("test_matched",),
 }
 PREVIEW_ROWS = 10_000  # `show_rows` reads at most this many rows to find n usable ones
+MAX_SHOWN = 1_000  # `dlm data show -n`: rows printed as one table
 # Rows per record batch when a parquet source is streamed. The pyarrow dataset scanner that datasets' parquet
 # reader uses decodes a file ahead of the reader, in background threads, until its output queue holds 1 GiB
 # (Acero's default backpressure), even with batch_readahead=0 and fragment_readahead=0. The queue counts a batch
@@ -336,6 +337,8 @@ def show_rows(
     """The first n rows of a split, raw or as training text / prompt+completion (`dlm data show`)."""
     if as_ not in ("raw", "pretrain", "sft"):
         raise UserError(f"unknown --as '{as_}'; use raw, pretrain or sft")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SHOWN:
+        raise UserError(f"-n is how many rows to show: 1 to {MAX_SHOWN:,} (got {n})")
     entry = lookup(dataset, config)
     require_config(entry)
     fmt = (lambda row: row) if as_ == "raw" else row_formatter(entry, as_)

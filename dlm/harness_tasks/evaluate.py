@@ -100,6 +100,7 @@ def score(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = None
         task_manager = task_manager_for(names, cfg.data_dir)
         loaded = load_tasks(task_manager, names)
         check_fewshot(loaded["tasks"], cfg.protocol.num_fewshot)
+        check_limit(loaded["tasks"], cfg.protocol.limit)
         top_level = [loaded["groups"].get(name) or loaded["tasks"][name] for name in names]
         if api is not None:
             check_generative(loaded["tasks"])
@@ -244,6 +245,20 @@ def check_fewshot(tasks: dict, num_fewshot: int | None) -> None:
             raise UserError(
                 f"--num_fewshot {k} is more than the {max(pool, 0)} examples {name} can draw from "
                 f"({split}); use --num_fewshot {max(pool, 0)} or less"
+            )
+
+
+def check_limit(tasks: dict, limit: float | None) -> None:
+    """A share (--limit < 1) that is less than one document of a task: lm-eval rounds it up to one document and
+    the score of that one document would be recorded as the task's."""
+    if limit is None or limit >= 1:
+        return
+    for name, task in tasks.items():
+        n = len(task.eval_docs)
+        if n and limit * n < 1:
+            raise UserError(
+                f"--limit {limit:g} of the {n} documents of {name} is less than one document; give a share of at "
+                f"least {1 / n:.3g}, a count (--limit 50), or leave --limit out for the whole test set"
             )
 
 

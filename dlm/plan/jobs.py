@@ -24,6 +24,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from dlm.errors import UserError
 from dlm.plan.child import CHILD_BUSY
 from dlm.plan.run import finished_runs
 from dlm.trainers.progress import format_duration
@@ -109,9 +110,14 @@ def run_parallel(
     done = finished_runs(results_dir)
     jobs = [Job(run, state="done" if run.key in done else "queued") for run in plan.runs]
     by_name = {job.run.name: job for job in jobs}
+    free_gpus = _gpus()
+    if free_gpus and gpus_per_run > len(free_gpus):  # no run could ever start: the loop below would wait forever
+        raise UserError(
+            f"--gpus-per-run {gpus_per_run} is more than the {len(free_gpus)} GPU(s) here; "
+            f"use --gpus-per-run {len(free_gpus)} or less"
+        )
     logs = Path(results_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    free_gpus = _gpus()
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs_at_once))
     # runs that others start `from:` go first: the chain pretrain -> SFT is the plan's critical path
     parents = {job.run.after for job in jobs if job.run.after}

@@ -34,6 +34,8 @@ from dlm.study.cycle import check_tasks, choose_tasks, say
 from dlm.trainers import estimate
 from dlm.trainers.progress import format_duration
 
+MAX_JOBS = 256  # runs at once (each a process): more is a typo, and a fork bomb on one machine
+
 
 def run_plan(
     file: str,
@@ -52,6 +54,10 @@ def run_plan(
     """Run every unfinished run of a plan file in order; return the records written. --dry-run: print commands.
     `overrides`: `--set KEY=VALUE` items (study/plan_overrides.py; plan_file.overridden: which runs each reaches)."""
 
+    if not (1 <= jobs <= MAX_JOBS):
+        raise UserError(f"--jobs must be a number of runs at once from 1 to {MAX_JOBS} (got {jobs})")
+    if not (1 <= gpus_per_run <= MAX_JOBS):
+        raise UserError(f"--gpus-per-run must be from 1 to {MAX_JOBS} (got {gpus_per_run})")
     check_data_dir(data_dir or os.environ.get("DLM_DATA_DIR"))
     plan = load_plan(
         file,
@@ -133,8 +139,6 @@ def _run_parallel(
 ) -> list[dict]:
     """--jobs N / --executor: every run in its own process (study/plan_jobs.py); exit code 1 when any failed."""
 
-    if jobs < 1:
-        raise UserError(f"--jobs must be 1 or more (got {jobs})")
     runner = make_executor(executor, results_dir, address, plan.slurm)
     finished = run_parallel(plan, file, jobs, runner, results_dir, data_dir, checkpoints_dir, gpus_per_run, overrides)
     states = {
@@ -191,13 +195,16 @@ def _print_training_times(runs: list, every_run: list, device: str | None) -> No
 
     by_name = {r.name: r for r in every_run}
     _, basis = estimate.throughput(device)
-    total, over, unknown = 0.0, [], []
+    total, over, unknown, params_of = 0.0, [], [], {}
     print(f"# training time estimates ({basis}; 6 x params FLOPs per token, tokens an upper bound):")
     for run in runs:
         origin = run
         while origin.after in by_name:  # a run that starts from another's checkpoint has that run's base model
             origin = by_name[origin.after]
-        params = estimate.model_params(origin.settings.get("model"))
+        model = origin.settings.get("model")
+        if model not in params_of:  # built on the meta device from its config: once per model, not per run
+            params_of[model] = estimate.model_params(model)
+        params = params_of[model]
         if params is None:
             unknown.append(run.name)
             print(f"#   {run.name}: size of {origin.settings.get('model')} unknown")
