@@ -51,7 +51,7 @@ from dlm.trainers.chat import applied_to, resolve
 from dlm.trainers.chat import check as check_chat_template
 from dlm.trainers.models import (
     adapter_base,
-    adapter_config,
+    check_model_files,
     hub_revision,
     is_adapter_dir,
     load_model,
@@ -92,7 +92,9 @@ def score(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = None
     elif model is None:
         _check_model_paths(cfg)
 
-        check_chat_template(cfg.model, cfg.protocol.chat_template, cfg.peft, cfg.trust_remote_code)
+        check_chat_template(
+            cfg.model, cfg.protocol.chat_template, cfg.peft, cfg.trust_remote_code, cfg.protocol.system_instruction
+        )
     _prepare_environment()
 
     with quiet_lm_eval():
@@ -166,7 +168,7 @@ def _run_local(cfg: EvalConfig, model, tokenizer, top_level: list, task_manager)
                 f"model-generated code: {', '.join(forgotten)}"
             )
 
-    template = resolve(tokenizer, cfg.protocol.chat_template, cfg.model)
+    template = resolve(tokenizer, cfg.protocol.chat_template, cfg.model, cfg.protocol.system_instruction)
     was_training = bool(getattr(model, "training", False))
     try:
         with applied_to(tokenizer, template):
@@ -219,8 +221,7 @@ def _check_model_paths(cfg: EvalConfig) -> None:
             f"adapter '{cfg.peft}' not found (no adapter_config.json); --peft takes the output_dir "
             "of `dlm train --lora`"
         )
-    if cfg.peft:
-        adapter_config(cfg.peft)
+    check_model_files(cfg.model, cfg.peft, cfg.allow_pickle, cfg.trust_remote_code)
 
 
 def check_fewshot(tasks: dict, num_fewshot: int | None) -> None:

@@ -95,7 +95,12 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
     runtime.check_report_to(cfg.report_to)
     runtime.precision(cfg.bf16)  # an impossible --bf16 fails here, before anything is loaded or written
     if cfg.chat_template:  # a model without a template, or a missing file: before the output dir is touched
-        check(cfg.model, cfg.chat_template, trust_remote_code=cfg.trust_remote_code)
+        check(
+            cfg.model,
+            cfg.chat_template,
+            trust_remote_code=cfg.trust_remote_code,
+            system_instruction=cfg.system_instruction,
+        )
     runtime.init_distributed()
     run_id = runtime.broadcast_from_main(new_run_id(run_slug(cfg)))
     output_dir = Path(cfg.output_dir or Path("checkpoints") / run_id).expanduser().resolve()
@@ -118,7 +123,7 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
     clock = RunClock(output_dir, resuming=resume_from is not None, started=started)
     model, tokenizer, model_info = _load_for_training(cfg)
 
-    template = chat.keep_for_training(tokenizer, cfg.chat_template, cfg.model, model_info)
+    template = chat.keep_for_training(tokenizer, cfg.chat_template, cfg.model, model_info, cfg.system_instruction)
 
     check_max_length(model, cfg.max_length, cfg.model)
     dataset, data_info = _training_data(cfg)
