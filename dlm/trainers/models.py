@@ -142,9 +142,9 @@ def check_model_files(name: str, peft: str | None = None, allow_pickle: bool = F
     resolved = resolve_model(name)
     local = Path(resolved).is_dir()
     if local and is_adapter_dir(resolved):
-        adapter_config(resolved)
+        check_model_files(adapter_base(resolved), None, allow_pickle, trust_remote_code)  # its base first
         check_adapter_files(resolved)
-        return check_model_files(adapter_base(resolved), None, allow_pickle, trust_remote_code)
+        return None
     if local and not Path(resolved, "config.json").is_file():
         raise UserError(
             f"'{name}' holds no model (no config.json or adapter_config.json); pass one of its "
