@@ -16,6 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from dlm.errors import UserError
+from dlm.files import check_data_dir
 from dlm.settings import BY_NAME, SETTINGS, for_command, spellings
 
 # rich_markup_mode=None: plain help. Rich-rendered help imports and lays out ~0.2 s of rich/markdown code, which
@@ -164,6 +165,7 @@ def data_show(
     from dlm.data.loading import show_rows
     from dlm.results.console import print_rows
 
+    check_data_dir(data_dir)
     chosen = dataset_config or config
     print_rows(show_rows(dataset, config=chosen, split=split, n=n, as_=as_, data_dir=data_dir), title=dataset)
 
@@ -179,6 +181,7 @@ def data_overlap(
     from dlm.harness_tasks.overlap import overlap_report
     from dlm.results.console import print_overlap
 
+    check_data_dir(data_dir)
     if dataset_config is not None:  # the same as writing TRAIN as id:config
         if ":" in train:
             raise UserError(f"give the config once: '{train}' already names one, so drop --dataset_config")

@@ -23,6 +23,7 @@ from transformers.activations import ACT2FN, NewGELUActivation
 from transformers.utils import cached_file
 
 from dlm.errors import UserError
+from dlm.quiet import without_load_report
 from dlm.trainers.model_checks import (
     check_adapter_files,
     check_adapter_fits,
@@ -203,14 +204,15 @@ def load_model(
     # the tokenizer first: a broken one is refused before gigabytes of weights are read
     tokenizer = load_tokenizer(peft if peft and has_tokenizer(peft) else resolved, name, trust_remote_code)
     try:
-        model, loading = AutoModelForCausalLM.from_pretrained(
-            resolved,
-            dtype=torch_dtype,
-            trust_remote_code=trust_remote_code,
-            use_safetensors=None if allow_pickle else True,
-            output_loading_info=True,
-            ignore_mismatched_sizes=True,  # reported in `loading` and refused below, with the tensor named
-        )
+        with without_load_report():
+            model, loading = AutoModelForCausalLM.from_pretrained(
+                resolved,
+                dtype=torch_dtype,
+                trust_remote_code=trust_remote_code,
+                use_safetensors=None if allow_pickle else True,
+                output_loading_info=True,
+                ignore_mismatched_sizes=True,  # reported in `loading` and refused below, with the tensor named
+            )
     except OSError as err:
         raise UserError(_load_error(name, resolved, err)) from None
     except ValueError as err:
