@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from dlm import signals
 from dlm.errors import UserError
 from dlm.files import check_data_dir
 from dlm.settings import BY_NAME, SETTINGS, for_command, spellings
@@ -369,6 +370,11 @@ def main(argv: list[str] | None = None, program: tuple[str, ...] | None = None) 
         argv = ["--verbose", *(arg for arg in argv if arg != "--verbose")]
     from dlm.quiet import verbose_scope
 
+    # dlm's own process (the `dlm` script, python -m dlm, main.py) exits after this; an in-process caller (a test, a
+    # notebook) gets its signal handlers back
+    own_process = argv is None or program is not None
+    saved = signals.handlers()
+    signals.stop_like_ctrl_c()
     try:
         with verbose_scope():
             code = app(args=argv, standalone_mode=False)
@@ -380,15 +386,21 @@ def main(argv: list[str] | None = None, program: tuple[str, ...] | None = None) 
         _fail(str(err))
     except typer.Exit as err:
         raise SystemExit(err.exit_code) from None
-    except KeyboardInterrupt:
-        _fail(INTERRUPTED, code=130)
+    except KeyboardInterrupt as err:  # Ctrl-C, and SIGTERM / SIGHUP (dlm/signals.py)
+        signals.ignore_stops()  # a second Ctrl-C while exiting changes nothing
+        how = "" if signals.exit_code(err) == 130 else f" by {signals.signal_name(err)}"
+        _fail(f"interrupted{how}: {INTERRUPTED_KEPT}", code=signals.exit_code(err))
     except OSError as err:
-        if err.errno != errno.ENAMETOOLONG:  # any other OSError is not the user's input: keep its traceback
-            raise
-        # a path the user typed (--model, --chat-template, a report dir...) that no file system can hold
         name = str(err.filename or "")
         shown = name if len(name) <= 80 else f"{name[:60]}...{name[-15:]}"
-        _fail(f"the path '{shown}' is too long (a name over 255 bytes, or over 4096 in all); shorten it")
+        if err.errno == errno.ENAMETOOLONG:  # a path the user typed (--model, a report dir...) no file system holds
+            _fail(f"the path '{shown}' is too long (a name over 255 bytes, or over 4096 in all); shorten it")
+        if err.errno in DISK_FULL:  # a write dlm has no rescue for (a library's cache, a log)
+            _fail(
+                f"no room to write {shown or 'a file'} ({err.strerror}); free some space (or raise the quota or "
+                f"`ulimit -f`) and re-run: {INTERRUPTED_KEPT}"
+            )
+        raise  # any other OSError is not the user's input: it keeps its traceback
     except Exception as err:  # click usage errors (unknown option, bad int) are user errors too
         import click
 
@@ -406,12 +418,20 @@ def main(argv: list[str] | None = None, program: tuple[str, ...] | None = None) 
         import gc
 
         gc.collect()
+        if own_process:
+            signals.ignore_stops()  # on the way out: a late Ctrl-C must not print a traceback from shutdown
+        else:
+            signals.restore(saved)
 
 
-INTERRUPTED = (
-    "interrupted: the records and complete checkpoints written so far are kept (`--resume` continues a "
+INTERRUPTED_KEPT = (
+    "the records and complete checkpoints written so far are kept (`--resume` continues a "
     "training run, re-running `dlm plan` skips finished runs)"
 )
+INTERRUPTED = f"interrupted: {INTERRUPTED_KEPT}"
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # disk full, quota, `ulimit -f`
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -39,7 +39,7 @@ from dlm.harness_tasks.protocol import protocols, run_fields
 from dlm.quiet import quiet_lm_eval, with_own_progress
 from dlm.secrets import forget_secrets
 from dlm.store.lineage import describe_model
-from dlm.store.outcomes import outcomes_path, write_outcomes
+from dlm.store.outcomes import write_results
 from dlm.store.records import (
     new_run_id,
     provenance,
@@ -72,10 +72,7 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
         return evaluate_checkpoints(cfg, evaluate)
     record, outcomes = score(cfg, model, tokenizer, extra)
     if write and "dry_run" not in record:
-        if outcomes:  # first, so a record never names an outcomes file that is not there
-            write_outcomes(cfg.results_dir, record["run_id"], outcomes)
-            record["eval"]["outcomes"] = outcomes_path(".", record["run_id"]).name
-        path = write_record(cfg.results_dir, record)
+        path = write_results(cfg.results_dir, record, outcomes)
         _progress(f"record written: {path}")
     return record
 

@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -59,6 +60,25 @@ class LocalExecutor:
         if self.fork:
             return None if handle.is_alive() else handle.exitcode
         return handle.poll()
+
+    def stop(self, handle) -> None:
+        """SIGTERM: the child stops as on Ctrl-C (dlm/signals.py), keeping its complete checkpoints."""
+        handle.terminate()
+
+    def wait(self, handle, timeout: float) -> bool:
+        """True once the child has exited, False if it is still running after `timeout` seconds."""
+        if self.fork:
+            handle.join(timeout)
+            return not handle.is_alive()
+        try:
+            handle.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def kill(self, handle) -> None:
+        handle.kill()
+        self.wait(handle, 5.0)
 
     def close(self) -> None:
         pass
@@ -133,6 +153,16 @@ class RayExecutor:
         ready, _ = self.ray.wait([handle], timeout=0)
         return self.ray.get(handle) if ready else None
 
+    def stop(self, handle) -> None:
+        self.ray.cancel(handle, force=False)  # KeyboardInterrupt in the task: run_command stops its child
+
+    def wait(self, handle, timeout: float) -> bool:
+        ready, _ = self.ray.wait([handle], timeout=timeout)
+        return bool(ready)
+
+    def kill(self, handle) -> None:
+        self.ray.cancel(handle, force=True)
+
     def close(self) -> None:
         pass
 
@@ -198,6 +228,18 @@ class SlurmExecutor:
             return int(handle.result())
         except (FailedJobError, UncompletedJobError):  # the job died (node failure, time limit): its log says why
             return 1
+
+    def stop(self, handle) -> None:
+        handle.cancel(check=False)  # scancel: Slurm sends SIGTERM, then SIGKILL after its KillWait
+
+    def wait(self, handle, timeout: float) -> bool:
+        deadline = time.time() + timeout
+        while not handle.done() and time.time() < deadline:
+            time.sleep(0.5)
+        return handle.done()
+
+    def kill(self, handle) -> None:
+        handle.cancel(check=False)
 
     def close(self) -> None:
         pass

@@ -25,15 +25,14 @@ import re
 import secrets
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
-from dlm.errors import UserError
 from dlm.files import atomic_write
 from dlm.secrets import scrub
+from dlm.store.rescue import rescued
 
 SCHEMA_VERSION = 1
 LIBRARIES = ("torch", "transformers", "datasets", "lm_eval", "trl", "peft", "accelerate", "tokenizers")
@@ -133,30 +132,24 @@ def write_record(results_dir: str | Path, record: dict) -> Path:
     A kill at any point leaves either the previous state or the whole new file, never half a record;
     concurrent writers never clash because run ids are unique.
     """
+    name, text = record_file(record)
+    try:
+        written = atomic_write(Path(results_dir) / name, text)
+    except OSError as err:  # disk full, quota, read-only mount: the scores must not be lost with the error
+        raise rescued([(name, text)], results_dir, err, f"the record {name}") from None
+    remember_results_dir(results_dir)
+    return written
+
+
+def record_file(record: dict) -> tuple[str, str]:
+    """(file name, text) of a record as `write_record` writes it: defaults filled in, secrets scrubbed."""
     record = dict(record)
     record.setdefault("schema_version", SCHEMA_VERSION)
     record.setdefault("run_id", new_run_id(record.get("kind", "run")))
     record.setdefault("created_at", timestamp())
     record.setdefault("provenance", provenance())
     text = json.dumps(scrub(json.loads(json.dumps(record, default=_json_default))), indent=2, sort_keys=False)
-    target = Path(results_dir) / f"{record['run_id']}.json"
-    try:
-        written = atomic_write(target, text)
-    except OSError as err:  # disk full, quota, read-only mount: the scores must not be lost with the error
-        rescue = Path(tempfile.gettempdir()) / "dlm-rescued-records" / target.name
-        try:
-            atomic_write(rescue, text)
-        except OSError:
-            raise UserError(
-                f"cannot write the record {target} ({err.strerror or err}), nor a copy in "
-                f"{rescue.parent}; free some space and re-run"
-            ) from None
-        raise UserError(
-            f"cannot write the record {target} ({err.strerror or err}); it was saved to {rescue}: "
-            f"move it into {results_dir} once there is room"
-        ) from None
-    remember_results_dir(results_dir)
-    return written
+    return f"{record['run_id']}.json", text
 
 
 def _last_results_file() -> Path:

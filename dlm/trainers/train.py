@@ -21,6 +21,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from dlm.config import TrainConfig
 from dlm.data.loading import lookup
 from dlm.errors import UserError
+from dlm.files import atomic_write
 from dlm.quiet import quiet_libraries as _quiet_libraries  # the name bench/ imports
 from dlm.secrets import scrub
 from dlm.store.lineage import TRAIN_RECORD_FILE, new_lineage, write_lineage
@@ -32,6 +33,7 @@ from dlm.trainers.checkpoints import (
     claim,
     clear_output_dir,
     note_entries,
+    out_of_room,
     prepare_output_dir,
     resumed_step,
 )
@@ -214,9 +216,14 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
                 },
             )
         raise UserError(message) from None
+    except (OSError, RuntimeError) as err:  # a full disk while saving a checkpoint (or a curve point)
+        raise out_of_room(err, output_dir, trainer.state.global_step) from None
     train_seconds = time.time() - train_start - curve.eval_seconds  # scoring curve points is not training
 
-    final_model = _save_final(trainer, tokenizer, output_dir, cfg, model_info)
+    try:
+        final_model = _save_final(trainer, tokenizer, output_dir, cfg, model_info)
+    except (OSError, RuntimeError) as err:  # the last checkpoint is whole: --resume saves the final model from it
+        raise out_of_room(err, output_dir, None) from None
     if blocks is not None:  # pretrain: what packing gave vs padding each document to max_length
         packing = {
             "padded_efficiency": blocks.stats.padded_efficiency(cfg.max_length),
@@ -249,11 +256,14 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
         **curve.record_fields(),
     )
     if main:
-        write_record(cfg.results_dir, record)
-        _write_json(output_dir / RECORD_IN_OUTPUT, record)
-        _write_lineage(cfg, run_id, output_dir, model_info)
-        scrub_output_dir(output_dir)
-        note_entries(output_dir, complete=True)
+        write_record(cfg.results_dir, record)  # a full results dir: the record is rescued (store/rescue.py)
+        try:
+            _write_json(output_dir / RECORD_IN_OUTPUT, record)
+            _write_lineage(cfg, run_id, output_dir, model_info)
+            scrub_output_dir(output_dir)
+            note_entries(output_dir, complete=True)
+        except OSError as err:
+            raise out_of_room(err, output_dir, None) from None
     runtime.barrier()
     return TrainResult(record=record, model=final_model, tokenizer=tokenizer, output_dir=str(output_dir))
 
@@ -447,7 +457,4 @@ def _write_lineage(cfg: TrainConfig, run_id: str, output_dir: Path, model_info: 
 
 def _write_json(path: Path, record: dict) -> None:
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(scrub(json.loads(json.dumps(record, default=str))), indent=2), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, json.dumps(scrub(json.loads(json.dumps(record, default=str))), indent=2))
