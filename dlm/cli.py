@@ -361,8 +361,13 @@ def _list_flags() -> set[str]:
 _invocation: list[str] = []  # the command line being run, as the user typed it (recorded in the run record)
 
 
-def main(argv: list[str] | None = None, program: tuple[str, ...] | None = None) -> None:
-    """`dlm ARGV`; `program`: how the user invoked it when it was not `dlm` (main.py: ("python", "main.py"))."""
+def main(
+    argv: list[str] | None = None, program: tuple[str, ...] | None = None, own_process: bool | None = None
+) -> None:
+    """`dlm ARGV`; `program`: how the user invoked it when it was not `dlm` (main.py: ("python", "main.py")).
+    `own_process`: the process exits after this command (default: when ARGV is the command line's), so a late
+    Ctrl-C is ignored on the way out; an in-process caller (a test, a notebook) gets its signal handlers back."""
+    own_process = argv is None if own_process is None else own_process
     given = list(sys.argv[1:] if argv is None else argv)
     _invocation[:] = [*program, *given[1:]] if program else [*sys.argv[:1], *given] if argv is None else ["dlm", *given]
     argv = expand_list_flags(given)
@@ -370,9 +375,6 @@ def main(argv: list[str] | None = None, program: tuple[str, ...] | None = None) 
         argv = ["--verbose", *(arg for arg in argv if arg != "--verbose")]
     from dlm.quiet import verbose_scope
 
-    # dlm's own process (the `dlm` script, python -m dlm, main.py) exits after this; an in-process caller (a test, a
-    # notebook) gets its signal handlers back
-    own_process = argv is None or program is not None
     saved = signals.handlers()
     signals.stop_like_ctrl_c()
     try:

@@ -26,7 +26,11 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+_received: list[int] = []  # the stop signals seen since the handlers were set (click turns Stopped into Abort)
+
+
 def _raise_stopped(signum, frame) -> None:
+    _received.append(signum)
     raise Stopped(signum)
 
 
@@ -34,6 +38,7 @@ def stop_like_ctrl_c() -> None:
     """From now on SIGTERM and SIGHUP raise `Stopped` in the main thread (only the main thread can set handlers)."""
     if threading.current_thread() is not threading.main_thread():
         return
+    _received.clear()
     for signum in STOPS:
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _raise_stopped)
@@ -60,9 +65,17 @@ def restore(saved: dict) -> None:
             signal.signal(signum, handler)
 
 
+def _signum(interrupt: KeyboardInterrupt) -> int:
+    """The signal behind an interrupt: its own, or the first stop signal seen (a library that catches the
+    KeyboardInterrupt and raises a new one, as click does, loses the exception but not the signal)."""
+    if isinstance(interrupt, Stopped):
+        return interrupt.signum
+    return _received[0] if _received else signal.SIGINT
+
+
 def exit_code(interrupt: KeyboardInterrupt) -> int:
-    return 128 + (interrupt.signum if isinstance(interrupt, Stopped) else signal.SIGINT)
+    return 128 + _signum(interrupt)
 
 
 def signal_name(interrupt: KeyboardInterrupt) -> str:
-    return signal.Signals(interrupt.signum).name if isinstance(interrupt, Stopped) else "SIGINT"
+    return signal.Signals(_signum(interrupt)).name

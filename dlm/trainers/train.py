@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback, set_seed
+from transformers import TrainerCallback, TrainerState, set_seed
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
+from transformers.trainer_utils import TrainOutput
 
 from dlm.config import TrainConfig
 from dlm.data.loading import lookup
@@ -195,7 +196,10 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
     runtime.barrier()
     train_start = time.time()
     try:
-        output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
+        if resume_from is not None and resumed_step(resume_from) >= cfg.max_steps:
+            output = _finish_from(trainer, resume_from)  # stopped after its last checkpoint: nothing to train
+        else:
+            output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
         check_finite_weights(trainer.model)
     except NonFiniteTraining as err:
         message = (
@@ -266,6 +270,14 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
             raise out_of_room(err, output_dir, None) from None
     runtime.barrier()
     return TrainResult(record=record, model=final_model, tokenizer=tokenizer, output_dir=str(output_dir))
+
+
+def _finish_from(trainer, checkpoint: Path) -> TrainOutput:
+    """A run stopped between its last checkpoint and its final model: the checkpoint's weights and state, no step
+    trained (Trainer.train resumed at max_steps would train one step more before it checks)."""
+    trainer._load_from_checkpoint(str(checkpoint))  # the weights as train(resume_from_checkpoint=...) loads them
+    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    return TrainOutput(trainer.state.global_step, None, {})  # no loss: this process trained nothing
 
 
 def _load_for_training(cfg: TrainConfig):
