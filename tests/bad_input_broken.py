@@ -232,6 +232,14 @@ def plan_with_a_list_as_key(tmp: Path) -> None:
     _plan(tmp, "defaults: {model: tiny-gpt2}\nruns:\n  - ? [approach, data]\n    : sft\n")
 
 
+def plan_with_bad_slurm_time(tmp: Path) -> None:
+    _plan(
+        tmp,
+        "slurm: {partition: gpu, time_min: two hours}\ndefaults: {model: tiny-gpt2}\n"
+        "runs:\n  - {name: a, approach: sft, data: 'glue:cola'}\n",
+    )
+
+
 def results_dir_as_html(tmp: Path) -> None:
     (tmp / "page.html").mkdir()
     (tmp / "runs").mkdir()

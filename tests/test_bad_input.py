@@ -887,6 +887,12 @@ ROBUST_CASES = [
         broken.plan_with_a_list_as_key,
     ),
     Case(
+        "plan-slurm-time-not-a-number",
+        ["plan", "{tmp}/plan.yaml", "--dry-run"],
+        r"slurm: time_min.*whole number",
+        broken.plan_with_bad_slurm_time,
+    ),
+    Case(
         "report-output-is-a-directory",
         ["report", "--results-dir", "{tmp}/runs", "--format", "html", "--output", "{tmp}/page.html"],
         r"is a directory",

@@ -29,6 +29,7 @@ from dlm.study.zero_shot import data_source
 
 PLAN_KEYS = ("name", "description", "checkpoints_dir", "seeds", "defaults", "matrix", "runs", "slurm")
 SLURM_KEYS = ("partition", "time_min", "account", "cpus_per_task", "mem_gb", "cluster")
+SLURM_NUMBERS = {"time_min": (1, 525_600), "cpus_per_task": (1, 1024), "mem_gb": (1, 65_536)}  # a year; a node
 PLAN_WORDS = ("name", "approach", "data", "from")
 PLAN_APPROACHES = ("zero-shot", "pretrain", "sft")
 # A plan bigger than any study (3 models x 3 approaches x 30 datasets x 10 seeds is 2,700 runs) is a typo, and
@@ -213,6 +214,16 @@ def load_plan(
             doc.key_marks.get("slurm"),
             f"`slurm:` maps {', '.join(SLURM_KEYS)} to values" + (f" (got '{bad}')" if bad else ""),
         )
+    for key, value in slurm.items():
+        bounds = SLURM_NUMBERS.get(key)
+        fits = (
+            isinstance(value, int) and not isinstance(value, bool) and bounds[0] <= value <= bounds[1]
+            if bounds
+            else isinstance(value, str) and value.strip()
+        )
+        if not fits:
+            want = f"a whole number from {bounds[0]} to {bounds[1]:,}" if bounds else "a name"
+            raise _at(file, slurm.marks.get(key), f"`slurm: {key}` must be {want} (got {value!r})")
     return Plan(name, str(file), planned, dict(slurm))
 
 

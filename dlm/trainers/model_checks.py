@@ -173,10 +173,11 @@ def check_adapter_fits(adapter_dir: str, resolved: str, name: str, trust_remote_
 
 
 # --- loaded ----------------------------------------------------------------------------------------------------
-def check_loading(name: str, info: dict) -> None:
+def check_loading(name: str, info: dict, local: bool = True) -> None:
     """transformers' loading report (from_pretrained(output_loading_info=True)): every tensor the architecture
-    needs came from the checkpoint with the shape its config gives, and the checkpoint holds nothing else. (Its
-    own exceptions, tied weights and buffers, are already filtered out of these lists.)"""
+    needs came from the checkpoint with the shape its config gives, and a local checkpoint holds nothing else. (Its
+    own exceptions, tied weights and buffers, are already filtered out of these lists.) A hub model's extra tensors
+    are left alone: the hub's files are the published model, and some carry buffers of older library versions."""
     mismatched = sorted(info.get("mismatched_keys") or [])
     if mismatched:
         key, stored, needed = mismatched[0]
@@ -192,7 +193,7 @@ def check_loading(name: str, info: dict) -> None:
             f"({_names(missing)}) and would be random; use a complete checkpoint-N or the model it came from"
         )
     unexpected = info.get("unexpected_keys") or []
-    if unexpected:
+    if unexpected and local:
         raise UserError(
             f"'{name}': the checkpoint holds {len(unexpected)} tensor(s) its config.json has no place for "
             f"({_names(unexpected)}); its config.json belongs to another model - restore the one saved with "

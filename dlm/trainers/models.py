@@ -217,7 +217,7 @@ def load_model(
         raise UserError(_load_error(name, resolved, err)) from None
     except ValueError as err:
         raise UserError(_config_error(name, err)) from None
-    check_loading(name, loading)
+    check_loading(name, loading, local=Path(resolved).is_dir())
     check_finite(name, model)
     if peft:
         model = _apply_adapter(model, peft, for_training)
