@@ -85,8 +85,13 @@ def check_local_model(name: str, directory: Path, allow_pickle: bool, trust_remo
             f"'{name}': config.json is not a model config (a JSON object with model_type); copy it "
             "again from the model it came from"
         )
-    custom = trust_remote_code and isinstance(config.get("auto_map"), dict)  # its own code defines the type
-    if not custom and config["model_type"] not in CONFIG_MAPPING:
+    own_code = isinstance(config.get("auto_map"), dict)  # the repo's own modeling code defines its type
+    if own_code and not trust_remote_code and config["model_type"] not in CONFIG_MAPPING:
+        raise UserError(
+            f"model '{name}' ships its own code, which runs on your machine if loaded; re-run with "
+            "--trust-remote-code only if you trust its source"
+        )
+    if not own_code and config["model_type"] not in CONFIG_MAPPING:
         raise UserError(
             f"'{name}': config.json names model_type '{config['model_type']}', which transformers "
             f"{transformers.__version__} does not know; correct model_type (the base model's config.json has "
