@@ -23,9 +23,6 @@ SAMPLES = ROOT / "samples"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-# GPT-2 124M: the shapes of openai-community/gpt2 (random init: nothing is downloaded).
-GPT2_124M = dict(n_layer=12, n_head=12, n_embd=768, n_positions=1024, vocab_size=50257)
-
 
 def offline_env() -> None:
     """Hub calls fail at once instead of hanging (every input here is local); a private HF_HOME and the sample
@@ -219,73 +216,57 @@ def dlm_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "dlm"]
 
 
-def save_gpt2_124m(directory: str | Path, tokenizer=None, seed: int = 0) -> Path:
-    """A random-init GPT-2-124M-shaped checkpoint (tied embeddings) with the tiny tokenizer, for `--model DIR`."""
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
+def gpt2_tokenizer():
+    """GPT-2's real 50,257-token tokenizer (the vendored files of trainers/families.py), pad = eos as dlm's
+    load_model sets it: what a "GPT-2-124M shape" run tokenises with."""
+    from dlm.trainers.families import gpt2_tokenizer as vendored
 
+    tokenizer = vendored()
+    tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def qwen2_tokenizer():
+    """shrunk-qwen2's tokenizer: Qwen2's pre-tokenizer, special tokens and chat template over a small BPE (the
+    real 151k vocabulary is not vendored)."""
     from dlm.trainers.models import load_model
 
-    if tokenizer is None:
-        _, tokenizer = load_model("tiny-gpt2")
+    return load_model("shrunk-qwen2")[1]
+
+
+def gpt2_124m(tokenizer=None, seed: int = 0):
+    """A random-init GPT-2-124M: openai-community/gpt2's config (vendored; nothing is downloaded). `tokenizer` is
+    accepted for symmetry with qwen2_05b; GPT-2's own special-token ids are the config's."""
+    import torch
+    from transformers import GPT2LMHeadModel
+
+    from dlm.trainers.families import gpt2_config
+
     torch.manual_seed(seed)
-    config = GPT2Config(
-        **GPT2_124M,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model = GPT2LMHeadModel(config)
+    return GPT2LMHeadModel(gpt2_config())
+
+
+def save_gpt2_124m(directory: str | Path, tokenizer=None, seed: int = 0) -> Path:
+    """A random-init GPT-2-124M checkpoint (tied embeddings) with GPT-2's real tokenizer, for `--model DIR`."""
+    model = gpt2_124m(seed=seed)
     directory = Path(directory)
     model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
+    (tokenizer or gpt2_tokenizer()).save_pretrained(directory)
     return directory
 
 
-def gpt2_124m(tokenizer, seed: int = 0):
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(seed)
-    return GPT2LMHeadModel(
-        GPT2Config(
-            **GPT2_124M,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
-
-
 # Qwen/Qwen2-0.5B's shapes (config.json of the hub repo): 494M parameters with the tied embedding counted once
-QWEN2_05B = dict(
-    hidden_size=896,
-    intermediate_size=4864,
-    num_hidden_layers=24,
-    num_attention_heads=14,
-    num_key_value_heads=2,
-    vocab_size=151936,
-    max_position_embeddings=32768,
-    rope_theta=1_000_000.0,
-    rms_norm_eps=1e-6,
-    tie_word_embeddings=True,
-)
-
-
 def qwen2_05b(tokenizer, seed: int = 0):
-    """A random-init Qwen2ForCausalLM of Qwen2-0.5B's shapes (nothing is downloaded); fed the tiny tokenizer's ids."""
+    """A random-init Qwen2ForCausalLM with Qwen/Qwen2-0.5B's config (trainers/families.py; nothing is downloaded),
+    its special-token ids those of `tokenizer` (shrunk-qwen2's: Qwen2's specials over a small vocabulary)."""
     import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from transformers import Qwen2ForCausalLM
+
+    from dlm.trainers.families import qwen2_config
 
     torch.manual_seed(seed)
-    return Qwen2ForCausalLM(
-        Qwen2Config(
-            **QWEN2_05B,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
+    eos = tokenizer.eos_token_id
+    return Qwen2ForCausalLM(qwen2_config(bos_token_id=eos, eos_token_id=eos, pad_token_id=tokenizer.pad_token_id))
 
 
 def matmul_peak(dtype, n: int, device=None, repeats: int = 3) -> float:

@@ -4,7 +4,8 @@
     python bench/gpu.py --models gpt2-124m --modes pretrain --steps 30
     python bench/gpu.py --tiny          # tiny-gpt2, a few steps on whatever device there is (checks the script)
 
-Models are random-init with the real shapes (nothing downloaded), fed the tiny tokenizer's ids. Training goes
+Models are random-init with the real configs (nothing downloaded); GPT-2 is fed its real tokenizer's ids, Qwen2
+shrunk-qwen2's (Qwen2's special tokens over a small vocabulary: the real one is not vendored). Training goes
 through `trainers.pretrain.build_pretrain_trainer` / `trainers.sft.build_sft_trainer` with the arguments
 `dlm train` builds on this device (mixed precision per `trainers.runtime.precision`; SFT uses TRL's padding-free
 path where FlashAttention is installed, stacked equal-length rows otherwise). Pretraining: packed 1,024-token
@@ -24,7 +25,10 @@ import tempfile
 
 import benchlib as common
 
-SHAPES = {"gpt2-124m": common.gpt2_124m, "qwen2-0.5b": common.qwen2_05b}
+SHAPES = {
+    "gpt2-124m": (common.gpt2_124m, common.gpt2_tokenizer),
+    "qwen2-0.5b": (common.qwen2_05b, common.qwen2_tokenizer),
+}
 
 
 def run_one(model, tokenizer, mode: str, batch: int, length: int, steps: int, device) -> dict:
@@ -79,7 +83,7 @@ def main(argv=None) -> dict:
     lengths = {"pretrain": 1024, "sft": 512}
     if args.tiny:
         args.steps, args.warmup, args.batch, lengths = 3, 1, 2, {"pretrain": 64, "sft": 128}
-        builders = {"tiny": lambda tok: copy.deepcopy(tiny_model)}
+        builders = {"tiny": (lambda tok: copy.deepcopy(tiny_model), lambda: tokenizer)}
     else:
         if device.type != "cuda":
             raise SystemExit(
@@ -95,7 +99,8 @@ def main(argv=None) -> dict:
     )
     rows, lines = {}, []
     with _quiet_libraries():
-        for model_name, build in builders.items():
+        for model_name, (build, load_tokenizer) in builders.items():
+            tokenizer = load_tokenizer()
             for mode in args.modes:
                 model = build(tokenizer)
                 _, n_params = count_params(model)

@@ -49,9 +49,10 @@ def child(
     from dlm.trainers.train import _quiet_libraries, _quiet_trainer
 
     tiny_model, tokenizer = load_model("tiny-gpt2", for_training=True)
+    tokenizer = tokenizer if tiny else common.gpt2_tokenizer()
     dataset = sft_data(40 if tiny else None)
     before_model = common.peak_rss_mb()
-    model = tiny_model if tiny else common.gpt2_124m(tokenizer)
+    model = tiny_model if tiny else common.gpt2_124m()
     if kind == "lora":
         spec = TrainConfig(model="bench", dataset="bench", lora=True).adapter  # dlm's LoRA defaults
         dropout = spec.dropout if lora_dropout is None else lora_dropout

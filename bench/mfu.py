@@ -88,7 +88,8 @@ def main(argv=None) -> dict:
     from dlm.trainers.train import _quiet_libraries
 
     tiny_model, tokenizer = load_model("tiny-gpt2", for_training=True)
-    base = tiny_model if args.tiny else common.gpt2_124m(tokenizer)
+    base = tiny_model if args.tiny else common.gpt2_124m()
+    tokenizer = tokenizer if args.tiny else common.gpt2_tokenizer()
     _, n_params = count_params(base)
     texts = corpus(200 if args.tiny else 4000)
     tokens_per_step = args.batch * args.length

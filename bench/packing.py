@@ -2,6 +2,7 @@
 
     python bench/packing.py            # one epoch of each short-text sample set through the real dataloaders
     python bench/packing.py --tiny     # one dataset, a few seconds
+    python bench/packing.py --tokenizer tiny   # tiny-gpt2's BPE instead of GPT-2's real tokenizer (earlier rounds)
 
 Nothing is trained: each dataset goes through the same Trainer dataloader and collator `dlm train` uses, and the
 batches of one epoch are counted. The sample snapshots hold a few hundred rows each, so they are cycled to
@@ -92,6 +93,9 @@ def main(argv=None) -> dict:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--rows", type=int, default=5000, help="examples per dataset (the samples are cycled to this)")
+    p.add_argument(
+        "--tokenizer", choices=("gpt2", "tiny"), default="gpt2", help="GPT-2's real tokenizer, or tiny-gpt2's BPE"
+    )
     args = common.parse(p, argv)
     names = SHORT_TEXT_SETS[:1] if args.tiny else SHORT_TEXT_SETS
 
@@ -100,7 +104,8 @@ def main(argv=None) -> dict:
     from dlm.trainers.models import load_model
     from dlm.trainers.train import _quiet_libraries
 
-    model, tokenizer = load_model("tiny-gpt2", for_training=True)
+    # shrunk-gpt2: GPT-2's real tokenizer (token counts as GPT-2 models see them); tiny: the tiny BPE of before
+    model, tokenizer = load_model("shrunk-gpt2" if args.tokenizer == "gpt2" else "tiny-gpt2", for_training=True)
     rows = {}
     with _quiet_libraries():
         for name in names:
@@ -111,7 +116,10 @@ def main(argv=None) -> dict:
                 "pretrain": pretrain_efficiency(model, tokenizer, pre, args.batch, args.max_length),
                 "sft": sft_efficiency(model, tokenizer, sft, args.batch, args.max_length),
             }
-    print(f"max_length {args.max_length}, batch {args.batch}; real tokens / positions over one epoch")
+    print(
+        f"{args.tokenizer} tokenizer, max_length {args.max_length}, batch {args.batch}; real tokens / positions "
+        "over one epoch"
+    )
     print(
         f"{'dataset':<45} {'pretrain dlm':>12} {'pad/max':>8} | {'sft dlm':>8} {'TRL pad':>8} {'pad/max':>8} "
         f"{'tok/ex':>6}"

@@ -127,7 +127,8 @@ def main(argv=None) -> dict:
     from dlm.trainers.train import _quiet_libraries
 
     tiny_model, tokenizer = load_model("tiny-gpt2", for_training=True)
-    base = common.gpt2_124m(tokenizer) if args.gpt2 else tiny_model
+    base = common.gpt2_124m() if args.gpt2 else tiny_model
+    tokenizer = common.gpt2_tokenizer() if args.gpt2 else tokenizer
     # dlm's trainers run GPT-2 with the fused tanh-GELU; the hand loop gets the same model, so the two sides do
     # identical arithmetic and the ratio is the training loop's own overhead
     from dlm.trainers.models import fuse_activations

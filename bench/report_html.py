@@ -74,6 +74,7 @@ def build_records(directory: Path, tiny: bool) -> None:
 
     for run_id, approach, value in (("a-zs", "zero-shot", 0.4), ("b-sft", "sft", 0.86), ("c-pre", "pretrain", 0.5)):
         record = {
+            "schema_version": 1,  # the flat config shape of schema 1, migrated when written
             "run_id": run_id,
             "kind": "cycle",
             "status": "ok",

@@ -20,24 +20,21 @@ MMLU_QUESTIONS = 14042
 MMLU_SUBJECTS = 57
 
 
-def _block(n: int, rate: float, rng: random.Random, choices: int = 3) -> tuple[dict, float]:
+def _block(n: int, rate: float, rng: random.Random, choices: int = 3):
     acc = [1.0 if rng.random() < rate else 0.0 for _ in range(n)]
     gold = [rng.randrange(choices) for _ in range(n)]
     pred = [[round(-rng.random() * 20, 4) for _ in range(choices)] for _ in range(n)]
     pairs = [[g, g if a else (g + 1) % choices] for g, a in zip(gold, acc)]
-    return (
-        {
-            "version": "1",
-            "docs": [f"{i:012x}" for i in range(n)],
-            "gold": gold,
-            "pred": pred,
-            "metrics": {
-                "acc": {"aggregation": "lm_eval.api.metrics:mean", "values": acc},
-                "f1_weighted": {"aggregation": "dlm.harness_tasks.metrics:f1_weighted", "values": pairs},
-            },
-        },
-        sum(acc) / n,
+    from dlm.store.outcomes import MetricItems, OutcomeBlock
+
+    block = OutcomeBlock(
+        version="1",
+        docs=[f"{i:012x}" for i in range(n)],
+        gold=gold,
+        pred=pred,
+        metrics={"acc": MetricItems("mean", acc), "f1_weighted": MetricItems("f1_weighted", pairs)},
     )
+    return block, sum(acc) / n
 
 
 def write_study(directory: Path, pairs: int, docs: int) -> None:
@@ -51,8 +48,9 @@ def write_study(directory: Path, pairs: int, docs: int) -> None:
             run_id = f"{role}-{i:03d}"
             block, acc = _block(docs, rate, rng)
             write_outcomes(directory, run_id, {"dlm_fpb": {"none": block}})
-            f1 = metrics.f1_weighted([tuple(p) for p in block["metrics"]["f1_weighted"]["values"]])
+            f1 = metrics.f1_weighted([tuple(p) for p in block.metrics["f1_weighted"].values])
             record = {
+                "schema_version": 1,  # the flat config shape of schema 1, migrated when written
                 "run_id": run_id,
                 "kind": "cycle",
                 "status": "ok",
@@ -100,7 +98,7 @@ def mmlu_outcomes_size(directory: Path, questions: int) -> int:
     for s in range(MMLU_SUBJECTS):
         n = per + (1 if s < questions - per * MMLU_SUBJECTS else 0)
         block, _ = _block(n, 0.3, rng, choices=4)
-        del block["metrics"]["f1_weighted"]  # MMLU scores acc only
+        del block.metrics["f1_weighted"]  # MMLU scores acc only
         tasks[f"dlm_mmlu_{s}"] = {"none": block}
     return write_outcomes(directory, "mmlu", tasks).stat().st_size
 

@@ -151,8 +151,10 @@ def main(argv=None) -> dict:
     from dlm.trainers.models import load_model
     from dlm.trainers.train import _quiet_libraries
 
-    tiny_model, tokenizer = load_model("tiny-gpt2", for_training=True)
-    base = tiny_model if args.model == "tiny" else common.gpt2_124m(tokenizer)
+    if args.model == "tiny":
+        base, tokenizer = load_model("tiny-gpt2", for_training=True)
+    else:  # GPT-2's real tokenizer: real label tokens and tweet lengths
+        base, tokenizer = common.gpt2_124m(), common.gpt2_tokenizer()
     dataset = sft_data(40 if args.tiny else None)
     lr = 5e-5
     print(

@@ -213,17 +213,23 @@ def tasks_path() -> None:
 # `dlm data list` must not pay for torch and transformers (tests/test_structure.py checks it).
 @settings_command("train")
 def train(settings: dict) -> None:
-    """Continued pretraining (packed) or SFT (full / LoRA); writes a checkpoint and a run record."""
+    """Continued pretraining (packed) or SFT (full / LoRA); writes a checkpoint and a run record. --dry-run: the
+    run's estimated time and peak memory (on --target-device), nothing loaded or written."""
     from dlm.results.console import print_train_summary
     from dlm.settings import train_config
+    from dlm.store.records import as_record
     from dlm.study.cycle import curve_evaluator_for
+    from dlm.trainers.dry_run import dry_run
     from dlm.trainers.runtime import is_main_process
     from dlm.trainers.train import train as run_training
 
     cfg = train_config(settings)
+    if cfg.dry_run:
+        dry_run(cfg)
+        return
     result = run_training(cfg, evaluator=curve_evaluator_for(cfg))
     if is_main_process():  # under torchrun every rank returns here; one summary is enough
-        print_train_summary(result.record)
+        print_train_summary(as_record(result.record))
 
 
 @settings_command("eval")
@@ -232,8 +238,12 @@ def eval_(settings: dict) -> None:
     from dlm.harness_tasks.evaluate import evaluate
     from dlm.results.console import print_eval
     from dlm.settings import eval_config
+    from dlm.store.records import as_record
 
-    print_eval(evaluate(eval_config(settings)))
+    record = evaluate(eval_config(settings))
+    if "dry_run" in record:  # an API dry run: the estimate is printed, nothing was scored or written
+        return
+    print_eval(as_record(record))
     _print_next_step(settings)
 
 
@@ -242,9 +252,10 @@ def run(settings: dict) -> None:
     """Train then evaluate, one run record. --max_steps 0 / --evaluation_only: evaluate the model as it is."""
     from dlm.results.console import print_eval
     from dlm.settings import run_config
+    from dlm.store.records import as_record
     from dlm.study.cycle import run_cycle
 
-    print_eval(run_cycle(run_config(settings, command=_invocation)))
+    print_eval(as_record(run_cycle(run_config(settings, command=_invocation))))
     _print_next_step(settings)
 
 
@@ -269,11 +280,15 @@ def report(
     ] = None,
     runs: HiddenRuns = None,
     against: Annotated[str, _opt("--against", help="large model to compare with")] = "gpt-4",
-    format: Annotated[str, _opt("--format", help="table | markdown | csv | json | html")] = "table",
+    format: Annotated[str, _opt("--format", help="table | markdown | csv | json | html | latex")] = "table",
     detail: Annotated[bool, _opt("--detail", help="every score, note and table, not one screen")] = False,
     output: Annotated[
         Optional[str],
-        _opt("--output", help="--format html: the file to write (default: report.html in the results dir)"),
+        _opt(
+            "--output",
+            help="--format html: the file to write (default: report.html in the results dir); "
+            "--format latex: a .tex file (default: printed)",
+        ),
     ] = None,
     plot: Annotated[Optional[str], _opt("--plot", help="write figures to FILE.png")] = None,
 ) -> None:
@@ -312,7 +327,7 @@ def plan(
     results_dir: ResultsDir = BY_NAME["results_dir"].default,
 ) -> None:
     """Run a matrix of train->evaluate cycles; finished runs are skipped on re-run."""
-    from dlm.plan.runner import run_plan
+    from dlm.plan import run_plan
 
     run_plan(
         file,

@@ -32,6 +32,8 @@ EVAL = frozenset({"eval", "run"})
 ALL = frozenset({"train", "eval", "run"})
 RUN_ONLY = frozenset({"run"})
 EVAL_ONLY = frozenset({"eval"})
+TRAIN_ONLY = frozenset({"train"})
+DRY_RUN = frozenset({"train", "eval"})  # `dlm run` and plans have their own: `dlm plan --dry-run`
 
 MODES = ("pretrain", "sft")
 REPORT_TO = ("none", "tensorboard", "wandb")
@@ -183,7 +185,7 @@ class LoraSpec:
 class Sources:
     """Where a run reads and writes, and what it may execute: shared by training and evaluation."""
 
-    model: str = setting(
+    model: str | None = setting(
         None, "hub id, alias (gpt2, gpt2-medium, qwen2-0.5b, tiny-gpt2) or checkpoint dir", required=True, scores=True
     )
     data_dir: str | None = setting(
@@ -196,6 +198,12 @@ class Sources:
     trust_remote_code: bool = setting(False, "allow model repos to run their own code (off by default)", scores=True)
     allow_pickle: bool = setting(
         False, "load pickled .bin weights, which can run code when loaded (default: safetensors only)", scores=True
+    )
+    dry_run: bool = setting(
+        False,
+        "run nothing: train prints the run's estimated time and peak memory; eval of an API model prints its "
+        "requests, tokens and estimated cost and sends nothing",
+        DRY_RUN,
     )
 
     def validate_sources(self) -> None:
@@ -385,6 +393,12 @@ class TrainConfig(Sources, DataChoice):
     gradient_checkpointing: bool = setting(False, "recompute activations to save memory", TRAIN)
     report_to: str = setting("none", "none | tensorboard | wandb", TRAIN)
     resume: bool = setting(False, "continue from the newest checkpoint in --output_dir", TRAIN)
+    target_device: str | None = setting(
+        None,
+        "with --dry-run: the device to size the run for (t4, v100, l4, a10, a100, h100, h200 or cpu; default: the "
+        "GPU at hand, else cpu)",
+        TRAIN_ONLY,
+    )
     overwrite: bool = setting(False, "replace a non-empty --output_dir", TRAIN)
     # the evaluation protocol of the run: SFT prompts are rendered as it renders them, curve points score with it
     protocol: EvalProtocol = internal(factory=EvalProtocol)
@@ -457,6 +471,8 @@ class TrainConfig(Sources, DataChoice):
             raise UserError(f"--report_to must be one of {', '.join(REPORT_TO)} (got '{self.report_to}')")
         if self.resume and self.overwrite:
             raise UserError("--resume and --overwrite contradict each other; pick one")
+        if self.target_device and not self.dry_run:
+            raise UserError("--target-device sizes a dry run; add --dry-run (a real run trains where it is)")
         if self.lora:
             if self.lora_r <= 0 or self.lora_alpha <= 0:
                 raise UserError("--lora_r and --lora_alpha must be positive integers")
@@ -491,7 +507,6 @@ class EvalConfig(Sources):
         "--model is a training output dir: score every checkpoint-N and the final model into one learning curve",
         EVAL_ONLY,
     )
-    dry_run: bool = setting(False, "API models: print requests, tokens and estimated cost; send nothing", EVAL_ONLY)
     allow_code_execution: bool = setting(
         False, "let code tasks (BigCodeBench) execute generated code", EVAL, scores=True
     )
@@ -515,6 +530,21 @@ class EvalConfig(Sources):
         None, "API models: refuse a run estimated above this many US dollars", EVAL, scores=True
     )
     no_cache: bool = setting(False, "API models: neither read nor store responses", EVAL, scores=True)
+    # lm-eval's own output files, under lm_eval's spellings (harness_tasks/lm_eval_files.py); where files go, not
+    # what is scored, so no plan key holds them (plan/file.py NOT_IN_KEY)
+    output_path: str | None = setting(
+        None,
+        "also write lm-eval's results file: DIR/<model>/results_<time>.json (FILE.json: FILE_<time>.json), "
+        "lm-eval's keys plus dlm's under `dlm`",
+        EVAL,
+        scores=True,
+    )
+    log_samples: bool = setting(
+        False,
+        "with --output_path: also lm-eval's samples_<task>_<time>.jsonl (every prompt and response)",
+        EVAL,
+        scores=True,
+    )
     protocol: EvalProtocol = internal(factory=EvalProtocol)
     device: str | None = internal(None)  # None: cuda if available, else cpu
 
@@ -534,6 +564,15 @@ class EvalConfig(Sources):
             raise UserError(
                 "--base-url and --api-key-env go with an API model (--model openai:NAME, anthropic:NAME "
                 "or openai-compatible:NAME)"
+            )
+        if self.output_path is not None and not str(self.output_path).strip():
+            raise UserError("--output_path is empty; give a folder for lm-eval's files, or leave it out")
+        if self.log_samples and not self.output_path:
+            raise UserError("--log_samples writes lm-eval's samples files under --output_path; add --output_path DIR")
+        if self.output_path and self.checkpoints:
+            raise UserError(
+                "--output_path writes the files of one model; with --checkpoints, run `dlm eval --model "
+                "OUTPUT_DIR/checkpoint-N --output_path DIR` for each checkpoint whose lm-eval files you want"
             )
         if api and (self.protocol.chat_template or self.peft):
             raise UserError(

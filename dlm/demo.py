@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from dlm.files import check_output_file, check_writable
-from dlm.plan.runner import run_plan
+from dlm.plan import run_plan
 from dlm.results.report import next_step, render_report
 from dlm.store.records import remember_results_dir
 from dlm.study.cycle import say

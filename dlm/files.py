@@ -17,9 +17,10 @@ NAME_MAX, PATH_MAX = 255, 4096  # Linux's limits on one name and on a whole path
 PARTIAL_PREFIX = ".partial-"  # temp files; never "*.json", so one orphaned by kill -9 is never read as a record
 
 
-def atomic_write(path: str | Path, data: str | bytes, mode: int | None = None) -> Path:
+def atomic_write(path: str | Path, data: str | bytes, mode: int | None = None, durable: bool = True) -> Path:
     """Write `data` to `path` atomically (temp file, fsync, rename); `mode`: its permission bits (default: the
-    temp file's 0600 widened by the umask, as a plain open would give)."""
+    temp file's 0600 widened by the umask, as a plain open would give). `durable=False` skips the fsync, for a note
+    rewritten every training step whose loss on power failure costs nothing (the rename is still atomic)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix=".tmp", dir=path.parent)
@@ -27,7 +28,8 @@ def atomic_write(path: str | Path, data: str | bytes, mode: int | None = None) -
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
         os.replace(tmp, path)  # rename replaces a symlink at `path` itself; the file it pointed to is untouched
     except BaseException:

@@ -29,7 +29,7 @@ from dlm.config import (
     is_api_model,
 )
 from dlm.errors import UserError, suggest
-from dlm.files import check_data_dir, check_writable
+from dlm.files import check_data_dir, check_output_file, check_writable
 
 # the classes whose fields are settings, in the order --help lists them
 SETTING_CLASSES = (Sources, DataChoice, TrainConfig, EvalProtocol, EvalConfig, RunConfig)
@@ -146,6 +146,12 @@ def check_dirs(s: dict) -> None:
     check_writable(s["results_dir"], "--results-dir")
     if s.get("output_dir"):
         check_writable(s["output_dir"], "--output_dir")
+    if s.get("output_path"):  # lm-eval's spelling: a folder, or a FILE.json whose name the files are built on
+        path = str(s["output_path"])
+        if path.lower().endswith(".json"):
+            check_output_file(path, ".json", "--output_path")
+        else:
+            check_writable(path, "--output_path")
     check_data_dir(s.get("data_dir"))
 
 

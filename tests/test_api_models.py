@@ -71,7 +71,7 @@ def record_of(results: Path) -> dict:
     """The newest record (by creation time: two run ids of the same second sort by their random part)."""
     from dlm.store.records import load_records
 
-    return load_records(results)[0][-1]
+    return load_records(results)[0][-1].to_dict()  # as stored
 
 
 def test_eval_through_the_api_is_cached_and_a_rerun_sends_nothing(proxy, cache_dir, tmp_path, tiny_model_dir):

@@ -30,6 +30,7 @@ def test_every_script_is_covered():
         "eval_vs_lm_eval",
         "gpu",
         "lora_memory",
+        "memory_estimate",
         "mfu",
         "packing",
         "pretrain_step",
@@ -40,6 +41,7 @@ def test_every_script_is_covered():
         "api_throughput",
         "time_estimate",
         "plan_jobs",
+        "coverage",
     }
     assert expected <= set(SCRIPTS)
 

@@ -23,7 +23,12 @@ from dlm.store.records import load_records, write_record
 ROOT = Path(__file__).resolve().parent.parent
 KILL_ROUNDS = 12  # each kills a writer: 3 of 4 aim inside the temp-file -> rename window
 PAYLOAD = 2_000_000  # characters: a write of a few ms, the window a kill must hit
-PROVENANCE = {"git_sha": None}  # given explicitly: provenance() would run git on every write
+PROVENANCE = {"git_sha": None}
+SCORE = {
+    "task": "dlm_fpb",
+    "metric": "acc",
+    "value": 0.5,
+}  # given explicitly: provenance() would run git on every write
 
 
 def _python(code: str, *args: str) -> list[str]:
@@ -35,7 +40,8 @@ def _assert_only_whole_records(directory: Path) -> list[dict]:
     records, skipped = load_records(directory)
     assert skipped == [], f"partial or foreign files are read as records: {skipped}"
     for record in records:
-        assert record["payload"] == "x" * len(record["payload"]) and len(record["payload"]) == record["size"]
+        payload, size = record.command[0], int(record.plan_key)  # the payload and its size, in schema fields
+        assert payload == "x" * len(payload) and len(payload) == size
     return records
 
 
@@ -45,8 +51,8 @@ WRITER = """
     directory, size = sys.argv[1], int(sys.argv[2])
     i = 0
     while True:  # until killed
-        write_record(directory, {"kind": "crash", "payload": "x" * size, "size": size, "i": i,
-                                 "provenance": {"git_sha": None}})
+        write_record(directory, {"kind": "eval", "command": ["x" * size], "plan_key": str(size),
+                                 "plan": {"run": str(i)}, "provenance": {"git_sha": None}})
         i += 1
 """
 
@@ -88,7 +94,9 @@ def _write_window(directory: Path, monkeypatch) -> float:
     with monkeypatch.context() as patch:
         patch.setattr(files.tempfile, "mkstemp", mkstemp)
         patch.setattr(files.os, "replace", replace)
-        write_record(directory, {"kind": "crash", "payload": "x" * PAYLOAD, "size": PAYLOAD, "provenance": {}})
+        write_record(
+            directory, {"kind": "eval", "command": ["x" * PAYLOAD], "plan_key": str(PAYLOAD), "provenance": {}}
+        )
     return marks["renamed"] - marks["created"]
 
 
@@ -115,7 +123,7 @@ CRASH_BEFORE_RENAME = """
     def die(*args, **kwargs):  # the data is written and fsynced; the process dies before the rename
         os._exit(137)
     files.os.replace = die
-    store.write_record(sys.argv[1], {"kind": "crash", "payload": "xx", "size": 2, "provenance": {}})
+    store.write_record(sys.argv[1], {"kind": "eval", "command": ["xx"], "plan_key": "2", "provenance": {}})
 """
 
 
@@ -135,7 +143,7 @@ def test_exception_during_write_cleans_up(tmp_path, monkeypatch):
 
     monkeypatch.setattr(files.os, "fsync", fail)
     with pytest.raises(KeyboardInterrupt):
-        write_record(tmp_path, {"kind": "crash", "payload": "x", "size": 1, "provenance": PROVENANCE})
+        write_record(tmp_path, {"kind": "eval", "command": ["x"], "plan_key": "1", "provenance": PROVENANCE})
     assert list(tmp_path.iterdir()) == []
 
 
@@ -144,8 +152,8 @@ CONCURRENT_WRITER = """
     from dlm.store.records import write_record
     directory, who, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     for i in range(count):
-        write_record(directory, {"kind": "cycle", "writer": who, "i": i, "payload": "x" * 5000, "size": 5000,
-                                 "provenance": {"git_sha": None}})
+        write_record(directory, {"kind": "cycle", "plan": {"name": who, "run": str(i)}, "command": ["x" * 5000],
+                                 "plan_key": "5000", "provenance": {"git_sha": None}})
 """
 
 
@@ -158,16 +166,16 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
     ]
     assert [p.wait(timeout=60) for p in procs] == [0, 0]
     records = _assert_only_whole_records(tmp_path)
-    written = {(r["writer"], r["i"]) for r in records}
+    written = {(r.plan.name, int(r.plan.run)) for r in records}
     assert written == {(who, i) for who in "ab" for i in range(count)}
-    assert len({r["run_id"] for r in records}) == 2 * count
+    assert len({r.run_id for r in records}) == 2 * count
     assert not [p for p in tmp_path.iterdir() if not p.name.endswith(".json") or p.name.startswith(".")]
 
 
 def test_record_file_is_complete_json_with_its_run_id(tmp_path):
-    path = write_record(tmp_path, {"kind": "eval", "payload": "abc", "size": 3, "provenance": PROVENANCE})
+    path = write_record(tmp_path, {"kind": "eval", "command": ["abc"], "provenance": PROVENANCE})
     record = json.loads(path.read_text())
-    assert path.name == f"{record['run_id']}.json" and record["payload"] == "abc"
+    assert path.name == f"{record['run_id']}.json" and record["command"] == ["abc"]
 
 
 def test_a_full_disk_at_the_end_keeps_the_scores_elsewhere_and_says_where(tmp_path, monkeypatch, capsys):
@@ -191,8 +199,8 @@ def test_a_full_disk_at_the_end_keeps_the_scores_elsewhere_and_says_where(tmp_pa
     monkeypatch.setattr(store, "atomic_write", full)
     monkeypatch.setattr(rescue.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
     with pytest.raises(UserError, match="No space left on device.*saved to") as err:
-        store.write_record(results, {"run_id": "r1", "kind": "eval", "eval": {"scores": [{"value": 0.5}]}})
+        store.write_record(results, {"run_id": "r1", "kind": "eval", "eval": {"scores": [SCORE]}})
     rescued = tmp_path / "tmp" / "dlm-rescued-records" / "r1.json"
     assert str(rescued) in str(err.value)
-    assert json.loads(rescued.read_text())["eval"]["scores"] == [{"value": 0.5}]
+    assert json.loads(rescued.read_text())["eval"]["scores"][0]["value"] == 0.5
     assert not list(results.glob("*.json"))

@@ -4,9 +4,17 @@ steps-budget table."""
 from __future__ import annotations
 
 import json
+from collections import Counter
+from dataclasses import replace
 
 import pytest
 from train_support import config, records
+
+from dlm.cli import parse_settings
+from dlm.harness_tasks.evaluate import curve_subset, evaluate
+from dlm.settings import eval_config
+from dlm.store.outcomes import read_outcomes
+from dlm.trainers.curve import point_outcomes_path
 
 
 def run_cli(argv):
@@ -50,29 +58,29 @@ def test_eval_steps_records_points_and_the_last_equals_a_separate_eval(tmp_path,
     assert record["train"]["train_time_s"] < record["train"]["wall_time_s"] - record["train"]["curve_eval_s"] + 1
     saved = json.loads((tmp_path / "curve" / "dlm_curve.json").read_text())
     assert len(saved) == len(record["train"]["curve"])
+    # every point scores one fixed subset of 30 documents, stratified by label, not the first 30 rows
+    subset = read_outcomes(point_outcomes_path(tmp_path / "curve", 20)).block("dlm_tfns", "none")
+    assert (
+        len(subset.docs) == 30
+        and read_outcomes(point_outcomes_path(tmp_path / "curve", 0)).block("dlm_tfns", "none").docs == subset.docs
+    )
+    assert record["train"]["curve_documents"]["dlm_tfns"]
     # the last point is what `dlm eval` gives for the saved model on the same documents
     results = tmp_path / "eval"
     assert (
-        run_cli(
-            [
-                "eval",
-                "--model",
-                str(tmp_path / "curve"),
-                "--tasks",
-                "dlm_tfns",
-                "--limit",
-                "30",
-                "--results-dir",
-                str(results),
-            ]
-        )
-        == 0
+        run_cli(["eval", "--model", str(tmp_path / "curve"), "--tasks", "dlm_tfns", "--results-dir", str(results)]) == 0
     )
     (separate,) = records(results)
-    scores = {s["metric"]: s["value"] for s in separate["eval"]["scores"]}
-    assert scores["acc"] == pytest.approx(points[20])
-    assert scores["f1_weighted"] == pytest.approx(curve_of(record, "f1_weighted")[20])
-    # --checkpoints: one point per saved checkpoint (10, 20), and a re-run keeps them
+    full = read_outcomes(results / separate["eval"]["outcomes"]).block("dlm_tfns", "none")
+    first = full.docs[:30]
+    assert set(subset.docs) <= set(full.docs) and sorted(subset.docs) != sorted(first)
+    shares = lambda block, docs: Counter(block.gold[block.docs.index(d)] for d in docs)  # noqa: E731
+    everything, drawn = shares(full, full.docs), shares(full, subset.docs)
+    for label, count in everything.items():  # each label keeps its share of the split (within one document)
+        assert abs(drawn[label] - 30 * count / len(full.docs)) <= 1
+    assert on_subset(full, subset.docs, "acc") == pytest.approx(points[20])
+    assert on_subset(full, subset.docs, "f1_weighted") == pytest.approx(curve_of(record, "f1_weighted")[20])
+    # --checkpoints: one point per saved checkpoint (10, 20), scored with its own protocol (here the first 30)
     assert (
         run_cli(
             [
@@ -92,8 +100,14 @@ def test_eval_steps_records_points_and_the_last_equals_a_separate_eval(tmp_path,
     )
     curve = [r for r in records(results) if (r["eval"] or {}).get("curve")][-1]["eval"]["curve"]
     by_step = {p["step"]: p["value"] for p in curve if p["metric"] == "acc"}
-    assert sorted(by_step) == [10, 20] and by_step[20] == pytest.approx(points[20])
-    assert by_step[10] == pytest.approx(points[10])
+    assert sorted(by_step) == [10, 20] and by_step[20] == pytest.approx(on_subset(full, first, "acc"))
+
+
+def on_subset(block, docs, metric: str) -> float:
+    """A metric recomputed from a full evaluation's per-document items on a subset of its documents."""
+    from dlm.harness_tasks.outcomes import aggregate
+
+    return aggregate(block, metric, [block.docs.index(d) for d in docs])
 
 
 def test_checkpoints_rerun_keeps_points_and_resume_keeps_the_curve(tmp_path, tiny_model_dir, capsys):
@@ -154,6 +168,7 @@ def test_curves_are_plotted_and_the_steps_budget_is_tabled(tmp_path):
 
     def run(run_id, approach, steps, value, starts_from=None, curve=None, created="2025-01-01"):
         rec = {
+            "schema_version": 1,  # the flat config shape of schema 1, migrated when written
             "run_id": run_id,
             "kind": "cycle",
             "status": "ok",
@@ -225,10 +240,10 @@ def test_curves_are_plotted_and_the_steps_budget_is_tabled(tmp_path):
 
 def test_curve_points_score_with_the_run_protocol_document_by_document(tmp_path, tiny_model_dir):
     """`--num_fewshot 3 --chat-template default` reach the curve scorer: the last point of `dlm train --eval_steps`
-    equals a separate `dlm eval` of the saved weights with the same flags, on every document."""
-    from dlm.store.outcomes import read_outcomes
-    from dlm.trainers.curve import point_outcomes_path
-
+    equals a separate evaluation of the saved weights with the same flags (parsed as `dlm eval` parses them) on
+    the curve's fixed subset, on every document. The same subset, not the whole split: lm-eval draws each
+    document's few-shot examples from one random stream in scoring order, so a document's context depends on
+    which documents were scored before it."""
     out, runs = tmp_path / "out", tmp_path / "runs"
     protocol = ["--num_fewshot", "3", "--chat-template", "default"]
     assert (
@@ -269,40 +284,30 @@ def test_curve_points_score_with_the_run_protocol_document_by_document(tmp_path,
     (trained,) = records(runs)
     last = {p["metric"]: p["value"] for p in trained["train"]["curve"] if p["step"] == 4 and p["task"] == "dlm_tfns"}
     separate_runs = tmp_path / "eval"
-    assert (
-        run_cli(
-            [
-                "eval",
-                "--model",
-                str(out),
-                "--tasks",
-                "dlm_tfns",
-                "--limit",
-                "12",
-                *protocol,
-                "--results-dir",
-                str(separate_runs),
-            ]
+    cfg = eval_config(
+        parse_settings(
+            "eval", ["--model", str(out), "--tasks", "dlm_tfns", *protocol, "--results-dir", str(separate_runs)]
         )
-        == 0
     )
+    subset = curve_subset(["dlm_tfns"], 12, cfg.protocol.fewshot_seed)
+    evaluate(replace(cfg, protocol=replace(cfg.protocol, documents=subset)))
     (separate,) = records(separate_runs)
-    scores = {s["metric"]: s["value"] for s in separate["eval"]["scores"]}
-    assert scores["acc"] == pytest.approx(last["acc"]) and scores["f1_weighted"] == pytest.approx(last["f1_weighted"])
     assert separate["eval"]["scores"][0]["protocol"]["shots"] == 3
     assert separate["eval"]["scores"][0]["protocol"]["chat_template"] is not None
-    curve = read_outcomes(point_outcomes_path(out, 4))["dlm_tfns"]["none"]
-    evaluated = read_outcomes(separate_runs / separate["eval"]["outcomes"])["dlm_tfns"]["none"]
-    assert curve["docs"] == evaluated["docs"] and len(curve["docs"]) == 12
-    assert curve["gold"] == evaluated["gold"]
-    for a, b in zip(curve["pred"], evaluated["pred"]):  # per-choice log-likelihoods of every document
-        assert a == pytest.approx(b, abs=2e-3)
+    curve = read_outcomes(point_outcomes_path(out, 4)).block("dlm_tfns", "none")
+    evaluated = read_outcomes(separate_runs / separate["eval"]["outcomes"]).block("dlm_tfns", "none")
+    assert len(curve.docs) == 12 and sorted(curve.docs) == sorted(evaluated.docs)
+    for doc, gold, pred in zip(curve.docs, curve.gold, curve.pred):  # every document: gold and each choice's LL
+        where = evaluated.docs.index(doc)
+        assert gold == evaluated.gold[where] and pred == pytest.approx(evaluated.pred[where], abs=2e-3)
+    assert on_subset(evaluated, curve.docs, "acc") == pytest.approx(last["acc"])
+    assert on_subset(evaluated, curve.docs, "f1_weighted") == pytest.approx(last["f1_weighted"])
     # without the flags the same weights score other numbers: the protocol is what made them equal
     plain_runs = tmp_path / "plain"
-    assert (
-        run_cli(["eval", "--model", str(out), "--tasks", "dlm_tfns", "--limit", "12", "--results-dir", str(plain_runs)])
-        == 0
-    )
+    assert run_cli(["eval", "--model", str(out), "--tasks", "dlm_tfns", "--results-dir", str(plain_runs)]) == 0
     (plain,) = records(plain_runs)
-    plain_block = read_outcomes(plain_runs / plain["eval"]["outcomes"])["dlm_tfns"]["none"]
-    assert any(a != pytest.approx(b, abs=2e-3) for a, b in zip(curve["pred"], plain_block["pred"]))
+    plain_block = read_outcomes(plain_runs / plain["eval"]["outcomes"]).block("dlm_tfns", "none")
+    assert any(
+        pred != pytest.approx(plain_block.pred[plain_block.docs.index(doc)], abs=2e-3)
+        for doc, pred in zip(curve.docs, curve.pred)
+    )

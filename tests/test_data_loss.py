@@ -281,6 +281,7 @@ def test_the_report_leaves_an_incomplete_run_out_and_says_so(tmp_path):
     write_record(
         tmp_path,
         {
+            "schema_version": 1,  # the flat config shape of schema 1, migrated when written
             "run_id": "ok-run",
             "kind": "eval",
             "status": "ok",
@@ -290,7 +291,14 @@ def test_the_report_leaves_an_incomplete_run_out_and_says_so(tmp_path):
         },
     )
     write_record(
-        tmp_path, {"run_id": "half", "kind": "train", "status": "incomplete", "train": {"config": {"mode": "sft"}}}
+        tmp_path,
+        {
+            "schema_version": 1,
+            "run_id": "half",
+            "kind": "train",
+            "status": "incomplete",
+            "train": {"config": {"mode": "sft"}},
+        },
     )
     report = build_report(tmp_path)
     assert [r["run_id"] for r in report["runs"]] == ["ok-run"]

@@ -71,7 +71,7 @@ def study_argv(name: str, steps: int | None = None) -> list[str]:
 
 
 def records(results_dir) -> list[dict]:
-    return load_records(results_dir)[0]
+    return [r.to_dict() for r in load_records(results_dir)[0]]  # as stored
 
 
 # --- main.py: the study's command lines --------------------------------------------------------------------

@@ -129,7 +129,7 @@ def test_run_keys_follow_the_data_content_not_the_path_that_names_it(plan, tmp_p
 def test_a_downloaded_snapshot_is_known_by_the_sha256_hf_recorded_while_its_file_is_unchanged(tmp_path):
     import hashlib
 
-    from dlm.study.zero_shot import snapshot_fingerprint
+    from dlm.data.fingerprint import snapshot_fingerprint
 
     content = b"text,label\nup,1\n"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dlm import cli
-from dlm.store.lineage import LINEAGE_FILE, approach_of, describe_model
+from dlm.store.lineage import LINEAGE_FILE, Stage, approach_of, describe_model
 
 TWEETS = "zeroshot/twitter-financial-news-sentiment"
 COMMON = ["--max_length", "64", "--batch_size", "4", "--gradient_accumulation_steps", "1", "--save_steps", "100"]
@@ -128,8 +128,8 @@ def test_a_foreign_checkpoint_is_unknown_and_never_a_control(trained, tmp_path, 
 
 def test_the_approach_of_a_lineage():
     assert approach_of([]) == "zero-shot"
-    assert approach_of([{"mode": "pretrain", "data": ["a"]}]) == "pretrain"
-    assert approach_of([{"mode": "sft", "data": ["a", "b"]}]) == "multitask"
-    assert approach_of([{"mode": "pretrain"}, {"mode": "sft", "data": ["a", "b"]}]) == "sequential"
-    assert approach_of([{"mode": "sft"}, {"mode": "sft", "data": ["a"]}]) == "sft"
-    assert describe_model("gpt2")["role"] == "base"
+    assert approach_of([Stage(mode="pretrain", data=["a"])]) == "pretrain"
+    assert approach_of([Stage(mode="sft", data=["a", "b"])]) == "multitask"
+    assert approach_of([Stage(mode="pretrain"), Stage(mode="sft", data=["a", "b"])]) == "sequential"
+    assert approach_of([Stage(mode="sft"), Stage(mode="sft", data=["a"])]) == "sft"
+    assert describe_model("gpt2").role == "base"

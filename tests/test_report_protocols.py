@@ -8,7 +8,7 @@ from test_report import GPT4_FPB_F1, record, score, verdict, write_all
 
 from dlm.results.baselines import match, protocol_differs
 from dlm.results.report import build_report, render_report
-from dlm.store.records import Score
+from dlm.store.records import Score, ScoreProtocol
 
 # --- generative twins: protocols compared like with like ---------------------------------------------------------
 GENERATIVE = {
@@ -35,7 +35,13 @@ def protocol_score(task, value, protocol, **kw):
 
 def test_a_twin_is_set_only_against_generative_numbers():
     twin = Score(
-        task="dlm_fpb_gen", metric="f1_weighted", value=0.5, stderr=None, n=50, num_fewshot=0, protocol=GENERATIVE
+        task="dlm_fpb_gen",
+        metric="f1_weighted",
+        value=0.5,
+        stderr=None,
+        n=50,
+        num_fewshot=0,
+        protocol=ScoreProtocol(**GENERATIVE),
     )
     published = match("dlm_fpb_gen", "f1_weighted", "gpt-4", shots=0, scoring="generative")
     assert published.task == "dlm_fpb" and published.scoring == "generative" and published.value == GPT4_FPB_F1

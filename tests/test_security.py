@@ -316,7 +316,7 @@ def test_evaluate_forgets_secrets_before_code_tasks_run(tiny_model_dir, tmp_path
     monkeypatch.setenv("PLANTED_API_KEY", "PlantedSecret0123456789")
     seen = {}
 
-    def harness(model, tokenizer, tasks, manager, cfg, log_samples=False, chat=False):
+    def harness(model, tokenizer, tasks, manager, cfg, log_samples=False, chat=False, **_lm_eval_options):
         seen["key"] = os.environ.get("PLANTED_API_KEY")
         raise KeyboardInterrupt  # what the harness would do is not the point
 

@@ -43,6 +43,7 @@ def test_bad_seeds_are_refused_with_line_and_column(tmp_path):
 
 def _run(run_id, seed, value, steps=100, created="2025-01-01"):
     return {
+        "schema_version": 1,  # the flat config shape of schema 1, migrated when written
         "run_id": run_id,
         "kind": "cycle",
         "status": "ok",

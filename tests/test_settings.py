@@ -65,9 +65,14 @@ def test_main_py_is_dlm_run(monkeypatch):
 def test_plan_keys_are_the_run_settings():
     from dlm.plan.file import PLAN_WORDS
 
-    eval_only = {s.name for s in SETTINGS if s.commands == frozenset({"eval"})}
-    assert eval_only == {"peft", "dry_run", "checkpoints"}
-    assert set(BY_NAME) - eval_only == {s.name for s in RUN_SETTINGS}
+    outside_run = {s.name: s.commands for s in SETTINGS if "run" not in s.commands}
+    assert outside_run == {
+        "peft": {"eval"},
+        "checkpoints": {"eval"},
+        "dry_run": {"train", "eval"},  # `dlm plan --dry-run` is the dry run of `dlm run` lines
+        "target_device": {"train"},
+    }
+    assert set(BY_NAME) - set(outside_run) == {s.name for s in RUN_SETTINGS}
     assert not set(PLAN_WORDS) & set(BY_NAME)
 
 

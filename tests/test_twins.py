@@ -14,7 +14,7 @@ import pytest
 from train_support import ROOT, TWEETS, config
 
 from dlm.harness_tasks.catalog import TASKS_DIR, catalog, leaf_tasks, twin_for, twin_of
-from dlm.harness_tasks.extraction import extract_label
+from dlm.harness_tasks.extraction import EXTRACTION_VERSION, extract_label
 
 SENTIMENT = ["negative", "neutral", "positive"]
 LETTERS = ["A", "B", "C", "D"]
@@ -75,7 +75,7 @@ def test_missing_predictions_count_as_wrong_and_are_no_class():
     assert metrics.f1_macro(pairs) > f1_score(golds, preds, average="macro", zero_division=0)  # no phantom class
     draws = np.array([list(range(len(pairs))), [0, 1, 1, 3, 4, 4, 6, 7]])
     for name in ("f1_macro", "f1_weighted", "precision_macro", "recall_macro", "mcc"):
-        fast = _FAST[f"dlm.harness_tasks.metrics:{name}"]([list(p) for p in pairs], draws)
+        fast = _FAST[name]([list(p) for p in pairs], draws)
         slow = [getattr(metrics, name)([pairs[i] for i in row]) for row in draws]
         assert np.allclose(fast, slow), name
 
@@ -213,7 +213,7 @@ def test_protocol_is_recorded_on_every_score(chat_run):
         assert protocol["system_instruction"] == text_hash("You are a financial analyst.")
         assert protocol["fewshot_as_multiturn"] is False
         if score["task"] == "dlm_tfns_gen":
-            assert protocol["scoring"] == "generative" and protocol["extraction"] == "dlm-labels-v1"
+            assert protocol["scoring"] == "generative" and protocol["extraction"] == f"dlm-labels-v{EXTRACTION_VERSION}"
             assert protocol["generation"] == {
                 "until": ["\n\n"],
                 "max_gen_toks": 16,

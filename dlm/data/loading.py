@@ -13,7 +13,6 @@ The table of datasets is dlm_data/datasets_table.py. Loading handles the real Hu
 from __future__ import annotations
 
 import contextlib
-import difflib
 import hashlib
 import itertools
 import os
@@ -25,8 +24,8 @@ import pyarrow.compute as pc
 from huggingface_hub import get_token
 
 from dlm.data.rows import check_split, checked_stream, read_rows
-from dlm.data.table import TABLE, DatasetEntry
-from dlm.errors import UserError, suggest
+from dlm.data.table import TABLE, DatasetEntry, _unknown, lookup
+from dlm.errors import UserError
 from dlm.quiet import is_verbose
 
 __all__ = ["TABLE", "DatasetEntry", "lookup", "load_split", "to_pretrain_text", "to_sft_pair", "show_rows", "held_out"]
@@ -52,16 +51,6 @@ MAX_SHOWN = 1_000  # `dlm data show -n`: rows printed as one table
 STREAM_BATCH_ROWS = 16
 
 
-# --- lookup ------------------------------------------------------------------------------------------------
-def _index() -> dict[str, DatasetEntry]:
-    """Every accepted spelling (lower-case): id, hub id, aliases, and the bare name of the hub id."""
-    names: dict[str, DatasetEntry] = {}
-    for entry in TABLE:
-        for name in (entry.id, entry.hub_id, *entry.aliases, entry.hub_id.split("/")[-1]):
-            names.setdefault(name.lower(), entry)
-    return names
-
-
 def iter_strings(value):
     """Every string inside a row (nested dicts and lists included), in column order."""
     if isinstance(value, str):
@@ -72,38 +61,6 @@ def iter_strings(value):
     elif isinstance(value, (list, tuple)):
         for v in value:
             yield from iter_strings(v)
-
-
-def lookup(dataset_id: str, config: str | None = None) -> DatasetEntry:
-    """The table entry for an id as users write it (`glue`, `nyu-mll/glue`, `imdb`), resolved for `config`
-    (or the default config). Unknown ids and configs raise UserError listing what is valid."""
-    entry = _index().get((dataset_id or "").strip().lower())
-    if entry is None:
-        raise _unknown_dataset(dataset_id)
-    if config in (None, "", "None", "none", "default") or (not entry.configs and config == "default"):
-        config = entry.default_config
-    if config is not None and config not in entry.configs:
-        if not entry.configs:
-            raise UserError(f"dataset {entry.id} has no configs; leave the config out (or write None)")
-        raise _unknown("config", config, entry.id, entry.configs)
-    return entry.for_config(config)
-
-
-def _unknown_dataset(dataset_id: str) -> UserError:
-    """Suggest table ids for near misses of any accepted spelling ('imbd' -> 'stanfordnlp/imdb')."""
-    names, hint = _index(), "`dlm data list` shows all"
-    close = difflib.get_close_matches(str(dataset_id).strip().lower(), list(names), n=6, cutoff=0.6)
-    ids = list(dict.fromkeys(names[name].id for name in close))[:3]
-    if not ids:
-        return suggest(str(dataset_id), [e.id for e in TABLE], "dataset", hint)
-    return UserError(f"unknown dataset '{dataset_id}'; did you mean {' or '.join(map(repr, ids))}? ({hint})")
-
-
-def _unknown(what: str, name: str, owner: str, valid, extra: str = "") -> UserError:
-    """ "unknown split 'tset' for X; did you mean 'test'? valid: train, test" - always listing what is valid."""
-    close = difflib.get_close_matches(name, list(valid), n=3, cutoff=0.5)
-    guess = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
-    return UserError(f"unknown {what} '{name}' for {owner}; {guess}valid: {', '.join(valid)}{extra}")
 
 
 def require_config(entry: DatasetEntry) -> None:

@@ -174,6 +174,21 @@ def leaf_tasks(name: str) -> list[str]:
     return [leaf for member in info.members for leaf in leaf_tasks(member)]
 
 
+def comparison_tasks(names) -> list[str]:
+    """The tasks that count once each in comparisons (results/matrix.py `comparison_units`): a benchmark split into
+    parts stands as its group, any other group as its tasks; a generative twin stands for itself."""
+    ours = catalog()
+    out: list[str] = []
+    for name in names:
+        if name not in ours:
+            continue
+        if ours[name].kind == "task" or name in BENCHMARK_GROUPS:
+            out.append(name)
+        else:
+            out += comparison_tasks(ours[name].members)
+    return list(dict.fromkeys(out))
+
+
 def _builtin_names() -> set[str]:
     """lm-eval's own task/group/tag names (indexing them takes several seconds, so only on demand)."""
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from dlm.errors import UserError
-from dlm.store.records import load_records, new_run_id, write_record
+from dlm.store.provenance import new_run_id
+from dlm.store.records import RunRecord, load_records, write_record
 from dlm.trainers.curve import to_points
 from dlm.trainers.train import RECORD_IN_OUTPUT
 
@@ -56,13 +57,11 @@ def _key(cfg) -> dict:
     }
 
 
-def _earlier(cfg) -> dict | None:
-
+def _earlier(cfg) -> RunRecord | None:
     records, _ = load_records(cfg.results_dir)
     key = _key(cfg)
     for record in reversed(records):
-        curve = (record.get("eval") or {}).get("curve_of")
-        if curve == key and record.get("status") == "ok":
+        if record.eval is not None and record.eval.curve_of == key and record.status == "ok":
             return record
     return None
 
@@ -80,21 +79,21 @@ def evaluate_checkpoints(cfg, evaluate) -> dict:
             "checkpoints a `dlm train --save_steps N` run saved"
         )
     earlier = _earlier(cfg)
-    kept = {}
-    for point in ((earlier or {}).get("eval") or {}).get("curve") or []:
-        kept.setdefault(point["step"], []).append(point)
+    kept: dict[int, list[dict]] = {}
+    for point in earlier.eval.curve if earlier is not None else []:
+        kept.setdefault(point.step, []).append(asdict(point))
     points, last = [], None
     for step, tokens, path in found:
         if step in kept:
             points += kept[step]
-            print(f"[dlm eval] step {step}: kept from run {earlier['run_id']}")
+            print(f"[dlm eval] step {step}: kept from run {earlier.run_id}")
             continue
         print(f"[dlm eval] step {step}: scoring {path.name}")
         last = evaluate(replace(cfg, model=str(path), checkpoints=False), write=False)
         points += to_points(step, int(tokens or 0), last["eval"]["scores"])
     if last is None or found[-1][2] != Path(last["model"]["name"]):
         if earlier is not None and found[-1][0] in kept:  # nothing new at the last stage: its scores stand
-            last = {**earlier, "eval": dict(earlier["eval"])}
+            last = earlier.to_dict()
             last.pop("run_id", None)
         else:
             last = evaluate(replace(cfg, model=str(found[-1][2]), checkpoints=False), write=False)

@@ -12,9 +12,13 @@ would get an earlier one's answers.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import random
 import sys
 import time
+from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 
 import datasets
@@ -24,6 +28,7 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
 
 from dlm.config import EVAL_DTYPE, EvalConfig, EvalProtocol, is_api_model
+from dlm.data.fingerprint import data_source
 from dlm.errors import UserError
 from dlm.harness_tasks.api_models import (
     ApiIncomplete,
@@ -32,21 +37,18 @@ from dlm.harness_tasks.api_models import (
     parse,
     run_api,
 )
+from dlm.harness_tasks.card_scores import add_scores
 from dlm.harness_tasks.catalog import TASKS_DIR, catalog, leaf_tasks, resolve_tasks
 from dlm.harness_tasks.checkpoint_curve import evaluate_checkpoints
+from dlm.harness_tasks.lm_eval_files import HarnessOutput, new_tracker, write_files
 from dlm.harness_tasks.outcomes import bootstrap_stderr, from_samples
 from dlm.harness_tasks.protocol import protocols, run_fields
 from dlm.quiet import quiet_lm_eval, with_own_progress
 from dlm.secrets import forget_secrets
-from dlm.store.lineage import describe_model
+from dlm.store.lineage import Evaluated, describe_model
 from dlm.store.outcomes import write_results
-from dlm.store.records import (
-    new_run_id,
-    provenance,
-    scores_from_lm_eval,
-    timestamp,
-    write_record,
-)
+from dlm.store.provenance import new_run_id, provenance, timestamp
+from dlm.store.records import read_record, scores_from_lm_eval, write_record
 from dlm.trainers.chat import applied_to, resolve
 from dlm.trainers.chat import check as check_chat_template
 from dlm.trainers.models import (
@@ -70,15 +72,25 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
     cfg.validate()
     if cfg.checkpoints:  # one curve over the saved checkpoints of a training run
         return evaluate_checkpoints(cfg, evaluate)
-    record, outcomes = score(cfg, model, tokenizer, extra)
+    record, outcomes, harness = score(cfg, model, tokenizer, extra)
     if write and "dry_run" not in record:
         path = write_results(cfg.results_dir, record, outcomes)
         _progress(f"record written: {path}")
+        typed = read_record(path)  # exactly what was written (checked, scrubbed) is what leaves dlm
+        if cfg.output_path and harness is not None:  # lm-eval's own files, once the record they name exists
+            for written in write_files(cfg, harness, typed):
+                _progress(f"lm-eval file written: {written}")
+        card = add_scores(cfg, typed)  # the scored directory's model card, where dlm trained it
+        if card is not None:
+            _progress(f"scores added to the model card {card}")
     return record
 
 
-def score(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = None) -> tuple[dict, dict]:
-    """(the eval record, its per-document outcomes {task: {filter: block}}), nothing written."""
+def score(
+    cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = None
+) -> tuple[dict, dict, HarnessOutput | None]:
+    """(the eval record, its per-document outcomes {task: {filter: block}}, what lm-eval returned (for its own
+    files; None for a dry run)), nothing written."""
     started = time.time()
     names = resolve_tasks(cfg.protocol.tasks)
     _check_opt_ins(names, cfg)
@@ -93,6 +105,8 @@ def score(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = None
             cfg.model, cfg.protocol.chat_template, cfg.peft, cfg.trust_remote_code, cfg.protocol.system_instruction
         )
     _prepare_environment()
+    tracker = new_tracker()
+    harness = partial(run_harness, tracker=tracker)
 
     with quiet_lm_eval():
         _progress(f"loading {len(names)} task(s): {', '.join(names)}")
@@ -103,33 +117,39 @@ def score(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = None
         top_level = [loaded["groups"].get(name) or loaded["tasks"][name] for name in names]
         if api is not None:
             check_generative(loaded["tasks"])
-            run = _run_api_or_record_why_not(api, cfg, top_level, task_manager, run_api)
+            run = _run_api_or_record_why_not(api, cfg, top_level, task_manager, harness)
             if run.get("dry_run"):
-                return {"dry_run": run["estimate"], "model": {"name": cfg.model, "api": api.to_dict()}}, {}
+                return {"dry_run": run["estimate"], "model": {"name": cfg.model, "api": api.to_dict()}}, {}, None
             results, template, model_info, dtype = run["results"], run["template"], run["model_info"], None
         else:
-            results, template, model_info, dtype = _run_local(cfg, model, tokenizer, top_level, task_manager)
+            results, template, model_info, dtype = _run_local(cfg, model, tokenizer, top_level, task_manager, harness)
 
-    aggregations = {name: task.aggregation() for name, task in loaded["tasks"].items()}
-    outcomes = from_samples(results.pop("samples", None) or {}, aggregations, results.get("versions") or {})
+    samples = results.pop("samples", None) or {}
+    outcomes = from_samples(samples, results.get("versions") or {})
 
     protocol = protocols(
         loaded["tasks"],
         results.get("group_subtasks") or {},
-        run_fields(template, cfg.protocol.system_instruction, cfg.protocol.fewshot_as_multiturn),
+        {
+            **run_fields(template, cfg.protocol.system_instruction, cfg.protocol.fewshot_as_multiturn),
+            "data_source": data_source(cfg.data_dir),
+        },
     )
+    for task, documents in scored_documents(outcomes, results.get("group_subtasks") or {}).items():
+        if task in protocol:
+            protocol[task] = {**protocol[task], "documents": documents}
     record = build_record(cfg, results, model_info, time.time() - started, extra, outcomes, protocol)
     record["eval"]["dtype"] = dtype
     if api is not None:
         record["api"] = run["api"]
-    return record, outcomes
+    return record, outcomes, HarnessOutput(results, samples, tracker)
 
 
-def _run_api_or_record_why_not(api, cfg: EvalConfig, top_level, task_manager, run_api) -> dict:
+def _run_api_or_record_why_not(api, cfg: EvalConfig, top_level, task_manager, harness) -> dict:
     """An API run whose requests did not all get answers leaves an "incomplete" record (no scores) and exits."""
 
     try:
-        return run_api(api, cfg, top_level, task_manager, run_harness)
+        return run_api(api, cfg, top_level, task_manager, harness)
     except ApiIncomplete as err:
         write_record(
             cfg.results_dir,
@@ -149,8 +169,9 @@ def _run_api_or_record_why_not(api, cfg: EvalConfig, top_level, task_manager, ru
         raise
 
 
-def _run_local(cfg: EvalConfig, model, tokenizer, top_level: list, task_manager):
-    """(lm-eval results, chat template, record.model, dtype) of a model evaluated in this process."""
+def _run_local(cfg: EvalConfig, model, tokenizer, top_level: list, task_manager, harness=None):
+    """(lm-eval results, chat template, record.model, dtype) of a model evaluated in this process; `harness`:
+    run_harness with its tracker bound."""
     model_info = {"name": cfg.model, "resolved": None, "revision": None, "peft": cfg.peft, "base_model": None}
     if model is None:
         _progress(f"loading model {cfg.model}" + (f" + adapter {cfg.peft}" if cfg.peft else ""))
@@ -169,7 +190,7 @@ def _run_local(cfg: EvalConfig, model, tokenizer, top_level: list, task_manager)
     was_training = bool(getattr(model, "training", False))
     try:
         with applied_to(tokenizer, template):
-            results = run_harness(
+            results = (harness or run_harness)(
                 model, tokenizer, top_level, task_manager, cfg, log_samples=True, chat=template is not None
             )
     finally:
@@ -178,19 +199,53 @@ def _run_local(cfg: EvalConfig, model, tokenizer, top_level: list, task_manager)
     return results, template, model_info, _dtype_of(model)
 
 
-def curve_evaluator(protocol: EvalProtocol, data_dir: str | None = None):
+def curve_evaluator(protocol: EvalProtocol, per_task: float | None, data_dir: str | None = None):
     """`(model, tokenizer) -> (score dicts, outcomes)` for learning-curve points (trainers/curve.py): the run's own
-    protocol (shots, chat template, seed, ...) on the in-memory model, as `dlm eval` would score it; nothing
-    written. Task names are checked now, before training starts."""
-    cfg = EvalConfig(
-        model="(model in training)", data_dir=data_dir, protocol=protocol.with_tasks(resolve_tasks(protocol.tasks))
-    ).validate()
+    protocol (shots, chat template, few-shot seed, ...) on the in-memory model, as `dlm eval` would score it, on a
+    fixed subset of `per_task` documents of every task (`curve_subset`), the same at every point; nothing written.
+    Task names are checked, and the subset drawn, now, before training starts."""
+    names = resolve_tasks(protocol.tasks)
+    documents = curve_subset(names, per_task, protocol.fewshot_seed, data_dir) if per_task else None
+    protocol = replace(protocol, tasks=tuple(names), limit=None, documents=documents)
+    cfg = EvalConfig(model="(model in training)", data_dir=data_dir, protocol=protocol).validate()
 
     def score_point(model, tokenizer) -> tuple[list[dict], dict]:
-        record, outcomes = score(cfg, model=model, tokenizer=tokenizer)
+        record, outcomes, _ = score(cfg, model=model, tokenizer=tokenizer)
         return record["eval"]["scores"], outcomes
 
     return score_point
+
+
+def curve_subset(
+    names: list[str], per_task: float, seed: int, data_dir: str | None = None
+) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """A fixed subset of each task's scored documents for learning-curve points: `per_task` documents (a share when
+    < 1), stratified by gold answer (each label keeps its share of the split, largest remainders first), drawn at
+    random within each label with `seed`. Never the first N rows: real splits come ordered (TFNS validation is in
+    label blocks, so its first 50 tweets hold no neutral one). The documents' hashes are in each point's outcomes."""
+    with quiet_lm_eval():
+        loaded = load_tasks(task_manager_for(names, data_dir), names)
+    rng = random.Random(seed)
+    out = []
+    for task_name, task in sorted(loaded["tasks"].items()):
+        docs = list(task.eval_docs)
+        size = len(docs)
+        wanted = min(size, max(1, round(per_task * size) if per_task < 1 else int(per_task)))
+        by_label: dict[str, list[int]] = {}
+        for index, doc in enumerate(docs):
+            by_label.setdefault(repr(task.doc_to_target(doc)), []).append(index)
+        if len(by_label) > max(20, size // 2):  # free-form answers (QA, numbers): a plain random draw
+            chosen = rng.sample(range(size), wanted)
+        else:
+            quotas = {label: wanted * len(members) / size for label, members in by_label.items()}
+            counts = {label: int(q) for label, q in quotas.items()}
+            for label in sorted(quotas, key=lambda k: quotas[k] - counts[k], reverse=True)[
+                : wanted - sum(counts.values())
+            ]:
+                counts[label] += 1
+            chosen = [i for label, members in sorted(by_label.items()) for i in rng.sample(members, counts[label])]
+        out.append((task_name, tuple(sorted(chosen))))
+    return tuple(out)
 
 
 def _dtype_of(model) -> str | None:
@@ -285,11 +340,20 @@ def load_tasks(task_manager, names: list[str]) -> dict:
 
 
 def run_harness(
-    model, tokenizer, tasks: list, task_manager, cfg: EvalConfig, log_samples: bool = False, chat: bool = False, lm=None
+    model,
+    tokenizer,
+    tasks: list,
+    task_manager,
+    cfg: EvalConfig,
+    log_samples: bool = False,
+    chat: bool = False,
+    lm=None,
+    tracker=None,
 ) -> dict:
     """lm-eval's simple_evaluate on an in-memory model with the batch size actually applied. `chat`: render the
     prompts in the tokenizer's chat template (trainers.chat.applied_to has set the one asked for). `lm`: an lm-eval
-    model object to use instead (an API model: harness_tasks/api_models.py)."""
+    model object to use instead (an API model: harness_tasks/api_models.py). `tracker`: lm-eval's
+    EvaluationTracker, which simple_evaluate tells the chat template and system instruction (its files need them)."""
 
     protocol = cfg.protocol
     lm = lm or with_own_progress(HFLM(pretrained=model, tokenizer=tokenizer, batch_size=protocol.eval_batch_size))
@@ -315,6 +379,7 @@ def run_harness(
         numpy_random_seed=seed,
         torch_random_seed=seed,
         fewshot_random_seed=seed,
+        evaluation_tracker=tracker,
     )
 
 
@@ -361,9 +426,7 @@ def build_record(
 
     # what was scored: from the lineage beside the weights; an API model is a large-model baseline, not a run
     evaluated = (
-        {"role": "api", "approach": "api", "domain": None, "lineage": None}
-        if is_api_model(cfg.model)
-        else describe_model(cfg.model, cfg.peft)
+        Evaluated(role="api", approach="api") if is_api_model(cfg.model) else describe_model(cfg.model, cfg.peft)
     )
     raw = {key: value for key, value in results.items() if key != "samples"}
     record = {
@@ -374,9 +437,9 @@ def build_record(
         "command": list(sys.argv),
         "provenance": provenance(),
         "model": model_info,
-        "approach": evaluated["approach"],
-        "domain": evaluated["domain"],
-        "evaluated": evaluated,
+        "approach": evaluated.approach,
+        "domain": evaluated.domain,
+        "evaluated": asdict(evaluated),
         "eval": {
             "config": cfg.to_dict(),
             "tasks": list(cfg.protocol.tasks),
@@ -395,6 +458,22 @@ def build_record(
     }
     record.update(extra or {})
     return record
+
+
+def scored_documents(outcomes: dict, group_subtasks: dict) -> dict[str, str]:
+    """{task or group: sha256 over the hashes of the documents it scored}: two scores of one task compare only
+    when they were made on the same documents (a --limit, a subset or another snapshot make another set)."""
+    hashes = {
+        task: sorted({doc for block in filters.values() for doc in block.docs}) for task, filters in outcomes.items()
+    }
+
+    def of(name: str, depth: int = 0) -> list[str]:
+        if name in hashes or depth > 20:
+            return hashes.get(name, [])
+        return sorted({doc for child in group_subtasks.get(name, []) for doc in of(child, depth + 1)})
+
+    names = set(hashes) | set(group_subtasks)
+    return {name: hashlib.sha256("\n".join(of(name)).encode()).hexdigest()[:16] for name in names if of(name)}
 
 
 def with_protocol(scores: list, protocol: dict[str, dict]) -> list:

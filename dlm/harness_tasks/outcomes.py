@@ -3,65 +3,104 @@
 `<results_dir>/<run_id>.outcomes.json.gz` holds, for every scored leaf task and filter:
 
     {"version", "docs": [12-hex doc hash, ...], "gold": [...], "pred": [...],
-     "metrics": {metric: {"aggregation": "module:function", "values": [per-document item, ...]}}}
+     "metrics": {metric: {"aggregation": NAME, "values": [per-document item, ...]}}}
 
 `pred` is the per-choice log-likelihoods (4 decimals) of a multiple-choice document or the filtered generation
 (first 200 characters); `values` are the items lm-eval hands to the metric's aggregation (0/1 for acc,
 (gold, pred) pairs for F1/MCC), so any metric, corpus-level ones included, can be recomputed on a resample of the
 documents: a bootstrap stderr for every score, and paired differences between two runs scored on the same
 documents (results/paired.py).
+
+NAME is written for the reader's information only. When a file is read, each metric's aggregation is looked up
+by the task and metric it belongs to, in the task's own YAML (our installed plugins) or lm-eval's default for the
+metric, and then in a fixed table of aggregation functions (`AGGREGATIONS`): a string found in a file is never
+imported or called (an outcomes file someone sends you cannot make `dlm report` run code). A metric whose
+aggregation is not in the table is left out (its score gets no bootstrap).
 """
 
 from __future__ import annotations
 
-import importlib
 import math
-from functools import cache
+from dataclasses import replace
 
 import numpy as np
+from lm_eval.api import metrics as lm_eval_metrics
+from lm_eval.api.registry import get_metric_aggregation
+
+from dlm.harness_tasks import metrics
+from dlm.harness_tasks.catalog import catalog
+from dlm.harness_tasks.twins import MISSING_METRIC
+from dlm.store.outcomes import MetricItems, OutcomeBlock
 
 PRED_CHARS = 200
+# Every aggregation an outcomes block may be recomputed with, by name: lm-eval's own and those of dlm's metrics.
+AGGREGATIONS = {
+    "mean": lm_eval_metrics.mean,
+    "median": lm_eval_metrics.median,
+    "f1_macro": metrics.f1_macro,
+    "f1_weighted": metrics.f1_weighted,
+    "precision_macro": metrics.precision_macro,
+    "recall_macro": metrics.recall_macro,
+    "mcc": metrics.mcc,
+    "grouped_f1_weighted": metrics.grouped_f1_weighted,
+    "corpus_bleu": metrics.corpus_bleu,
+}
 
 
-def aggregation_name(fn) -> str:
-    return f"{fn.__module__}:{fn.__qualname__}"
+def aggregation_name(task: str, metric: str) -> str | None:
+    """The name (a key of AGGREGATIONS) of the aggregation that turns `metric`'s per-document items of `task` into
+    its score: from the task's YAML when it is one of ours, else lm-eval's default for the metric; None if neither
+    names one in the table."""
+    if metric == MISSING_METRIC["metric"]:
+        return MISSING_METRIC["aggregation"]
+    info = catalog().get(task)
+    declared = (
+        next((m for m in (info.config.get("metric_list") or []) if m.get("metric") == metric), None)
+        if info is not None
+        else None
+    )
+    name = declared.get("aggregation") if declared else None
+    if name is None:
+        try:
+            name = get_metric_aggregation(metric).__name__
+        except (KeyError, AttributeError):  # a metric lm-eval's registry does not know
+            return None
+    name = str(name).rsplit(".", 1)[-1]  # `!function dlm.harness_tasks.metrics.f1_weighted` -> f1_weighted
+    return name if name in AGGREGATIONS else None
 
 
-@cache
 def aggregation(name: str):
-    module, _, qualname = name.partition(":")
-    target = importlib.import_module(module)
-    for part in qualname.split("."):
-        target = getattr(target, part)
-    return target
+    return AGGREGATIONS[name]
 
 
-def from_samples(samples: dict, aggregations: dict[str, dict], versions: dict) -> dict:
-    """{task: {filter: block}} from lm-eval's `samples` (log_samples=True) and each task's aggregation functions."""
-    out: dict = {}
+def resolved(task: str, block: OutcomeBlock) -> OutcomeBlock:
+    """An outcomes block read from a file, each metric's aggregation looked up by task and metric (the name the
+    file gives is ignored); metrics without one in the table are dropped."""
+    kept = {}
+    for metric, slot in block.metrics.items():
+        name = aggregation_name(task, metric)
+        if name is not None:
+            kept[metric] = MetricItems(aggregation=name, values=slot.values)
+    return replace(block, metrics=kept)
+
+
+def from_samples(samples: dict, versions: dict) -> dict[str, dict[str, OutcomeBlock]]:
+    """{task: {filter: block}} from lm-eval's `samples` (log_samples=True)."""
+    out: dict[str, dict[str, OutcomeBlock]] = {}
     for task, rows in samples.items():
-        aggs = aggregations.get(task) or {}
         for row in rows:
+            version = versions.get(task)
             block = out.setdefault(task, {}).setdefault(
-                row.get("filter", "none"),
-                {
-                    "version": None if versions.get(task) is None else str(versions.get(task)),
-                    "docs": [],
-                    "gold": [],
-                    "pred": [],
-                    "metrics": {},
-                },
+                row.get("filter", "none"), OutcomeBlock(version=None if version is None else str(version))
             )
-            block["docs"].append(str(row.get("doc_hash") or row.get("doc_id"))[:12])
-            block["gold"].append(_plain(row.get("target")))
-            block["pred"].append(_prediction(row.get("filtered_resps")))
+            block.docs.append(str(row.get("doc_hash") or row.get("doc_id"))[:12])
+            block.gold.append(_plain(row.get("target")))
+            block.pred.append(_prediction(row.get("filtered_resps")))
             for metric in row.get("metrics") or []:
-                if metric not in row or metric not in aggs:
+                name = aggregation_name(task, metric)
+                if metric not in row or name is None:
                     continue
-                slot = block["metrics"].setdefault(
-                    metric, {"aggregation": aggregation_name(aggs[metric]), "values": []}
-                )
-                slot["values"].append(_plain(row[metric]))
+                block.metrics.setdefault(metric, MetricItems(aggregation=name)).values.append(_plain(row[metric]))
     return out
 
 
@@ -91,23 +130,31 @@ def _items(values: list) -> list:
     return [tuple(v) if isinstance(v, list) else v for v in values]  # JSON lists back into the tuples lm-eval made
 
 
-def aggregate(block: dict, metric: str, index=None) -> float:
-    slot = block["metrics"][metric]
-    values = _items(slot["values"])
+def aggregate(block: OutcomeBlock, metric: str, index=None) -> float:
+    slot = block.metrics[metric]
+    values = _items(slot.values)
     if index is not None:
         values = [values[i] for i in index]
-    return float(aggregation(slot["aggregation"])(values))
+    return float(aggregation(slot.aggregation)(values))
 
 
-def resampled(block: dict, metric: str, draws) -> np.ndarray:
+def resampled(block: OutcomeBlock, metric: str, draws) -> np.ndarray:
     """The metric on each row of `draws` (a B x n matrix of document indices); vectorised for means and the
     confusion-matrix metrics of harness_tasks/metrics.py, a loop over the aggregation for anything else."""
+    slot = block.metrics[metric]
+    return on_draws(slot.values, slot.aggregation, draws)
 
-    slot = block["metrics"][metric]
-    fast = _FAST.get(slot["aggregation"])
+
+def on_draws(values: list, how, draws) -> np.ndarray:
+    """The aggregation `how` (a name of AGGREGATIONS, or a function) of the per-document `values` on each row of
+    `draws`: the vectorised form where there is one (means, the confusion-matrix metrics), a loop otherwise."""
+    name = how if isinstance(how, str) else next((k for k, f in AGGREGATIONS.items() if f is how), None)
+    fast = _FAST.get(name)
     if fast is not None:
-        return fast(slot["values"], draws)
-    return np.array([aggregate(block, metric, row) for row in draws])
+        return fast(values, draws)
+    function = aggregation(name) if isinstance(how, str) else how
+    items = _items(values)
+    return np.array([float(function([items[i] for i in row])) for row in np.asarray(draws)])
 
 
 def draws_for(n: int, iters: int, seed: int, chunk: int = 200):
@@ -121,11 +168,10 @@ def draws_for(n: int, iters: int, seed: int, chunk: int = 200):
         done += size
 
 
-def bootstrap_stderr(block: dict, metric: str, iters: int, seed: int = 1234) -> float | None:
+def bootstrap_stderr(block: OutcomeBlock, metric: str, iters: int, seed: int = 1234) -> float | None:
     """Standard deviation of the metric over `iters` resamples of the documents (with replacement)."""
-
-    n = len(block["docs"])
-    if iters <= 1 or n < 2 or metric not in block["metrics"]:
+    n = len(block.docs)
+    if iters <= 1 or n < 2 or metric not in block.metrics:
         return None
     values = np.concatenate([resampled(block, metric, d) for d in draws_for(n, iters, seed)])
     return float(np.std(values, ddof=1))
@@ -192,11 +238,11 @@ def _mcc(values, draws):
         return np.where(denominator > 0, cov_tp / denominator, 0.0)
 
 
-_FAST = {
-    "lm_eval.api.metrics:mean": _mean,
-    "dlm.harness_tasks.metrics:f1_macro": _macro(6),
-    "dlm.harness_tasks.metrics:precision_macro": _macro(4),
-    "dlm.harness_tasks.metrics:recall_macro": _macro(5),
-    "dlm.harness_tasks.metrics:f1_weighted": _f1_weighted,
-    "dlm.harness_tasks.metrics:mcc": _mcc,
+_FAST = {  # by aggregation name (AGGREGATIONS)
+    "mean": _mean,
+    "f1_macro": _macro(6),
+    "precision_macro": _macro(4),
+    "recall_macro": _macro(5),
+    "f1_weighted": _f1_weighted,
+    "mcc": _mcc,
 }

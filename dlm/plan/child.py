@@ -16,7 +16,7 @@ from dlm import signals
 from dlm.errors import UserError
 from dlm.plan.file import load_plan
 from dlm.plan.overrides import parse_overrides
-from dlm.plan.run import _run_one, finished_runs
+from dlm.plan.run import finished_runs, run_one
 from dlm.store.leases import try_lease
 
 CHILD_BUSY = 3  # the run key is leased by another live process (study/plan_jobs.py waits for no one)
@@ -67,7 +67,7 @@ def _child(args) -> int:
         if run.key in finished_runs(args.results_dir):
             return 0
         failed: dict = {}
-        record = _run_one(run, plan, args.file, run.name, failed)
+        record = run_one(run, plan, args.file, run.name, failed)
     return 0 if record is not None else 1
 
 

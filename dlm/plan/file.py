@@ -22,10 +22,10 @@ from pathlib import Path
 
 import yaml
 
-from dlm.data.loading import lookup
+from dlm.data.fingerprint import data_source
+from dlm.data.table import lookup
 from dlm.errors import UserError, suggest
 from dlm.settings import BY_NAME, DEFAULTS, evaluates_only, run_config
-from dlm.study.zero_shot import data_source
 
 PLAN_KEYS = ("name", "description", "checkpoints_dir", "seeds", "defaults", "matrix", "runs", "slurm")
 SLURM_KEYS = ("partition", "time_min", "account", "cpus_per_task", "mem_gb", "cluster")
@@ -38,7 +38,17 @@ MAX_RUNS = 10_000
 MAX_SEEDS = 1_000
 DATA_FLAGS = ("dataset", "dataset_config", "datasets", "dataset_configs", "mixture_rates")
 # settings that change where or how a run is done, not what it measures: left out of the run key
-NOT_IN_KEY = ("results_dir", "output_dir", "resume", "overwrite", "report_to", "eval_batch_size", "data_dir")
+NOT_IN_KEY = (
+    "results_dir",
+    "output_dir",
+    "resume",
+    "overwrite",
+    "report_to",
+    "eval_batch_size",
+    "data_dir",
+    "output_path",
+    "log_samples",
+)
 
 
 @dataclass
@@ -59,6 +69,7 @@ class Plan:
     file: str
     runs: list[PlanRun]
     slurm: dict = field(default_factory=dict)  # `dlm plan --executor slurm`: partition, time_min, account, ...
+    seeds: int = 1  # training seeds per setup (`seeds:`), for the power of its comparisons
 
 
 def run_key(settings: dict, upstream_key: str | None, data_dir: str | None, sources: dict | None = None) -> str:
@@ -95,15 +106,15 @@ def load_plan(
         raise UserError(f"cannot read plan '{file}' ({err.strerror or err}); plans/ holds examples") from None
     except UnicodeDecodeError as err:
         raise UserError(f"plan '{file}' is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
-    doc = _read_yaml(text, file)
+    doc = read_yaml(text, file)
     if not isinstance(doc, dict):
         raise _at(file, getattr(doc, "mark", None), "a plan is a mapping with `defaults`, `matrix` and/or `runs`")
     for key in doc:
         if key not in PLAN_KEYS:
-            raise _at(file, doc.key_marks[key], _unknown(key, PLAN_KEYS, "plan section"))
+            raise _at(file, doc.key_marks[key], unknown_name(key, PLAN_KEYS, "plan section"))
     name = str(doc.get("name") or path.stem)
     ckpt_dir = checkpoints_dir or doc.get("checkpoints_dir") or f"checkpoints/{_slug(name)}"  # one path component
-    defaults = _layer(doc.get("defaults") or {}, file, "defaults")
+    defaults = read_layer(doc.get("defaults") or {}, file, "defaults")
 
     entries: list[tuple[dict, str | None, object]] = []  # (settings, explicit name, mark for errors)
     matrices = doc.get("matrix") or []
@@ -120,7 +131,7 @@ def load_plan(
             items = values if isinstance(values, list) else [values]
             marks = getattr(values, "marks", None) or [matrix.marks[key]] * len(items)
             axes[key] = [
-                _layer({key: v}, file, "matrix", marks={key: m}, key_marks=matrix.key_marks)
+                read_layer({key: v}, file, "matrix", marks={key: m}, key_marks=matrix.key_marks)
                 for v, m in zip(items, marks)
             ]
         for combo in product(*axes.values()):
@@ -136,7 +147,7 @@ def load_plan(
     if not isinstance(runs, list):
         raise _at(file, doc.marks["runs"], "`runs` is a list of runs (- name: ...)")
     for raw in runs:
-        layer = _layer(raw, file, "run")
+        layer = read_layer(raw, file, "run")
         entries.append(({**defaults, **layer}, layer.pop("name", None), raw.mark))
     if not entries:
         raise UserError(f"{file}: the plan has no runs; add a `matrix` or a `runs` list (see plans/)")
@@ -224,7 +235,7 @@ def load_plan(
         if not fits:
             want = f"a whole number from {bounds[0]} to {bounds[1]:,}" if bounds else "a name"
             raise _at(file, slurm.marks.get(key), f"`slurm: {key}` must be {want} (got {value!r})")
-    return Plan(name, str(file), planned, dict(slurm))
+    return Plan(name, str(file), planned, dict(slurm), len(doc.get("seeds") or [1]))
 
 
 def overridden(settings: dict, forced: dict[str, dict]) -> dict:
@@ -278,7 +289,7 @@ def _check_run(run: PlanRun, file: str, mark) -> None:
         raise _at(file, mark, f"run '{run.name}': {err}") from None
 
 
-def _read_yaml(text: str, file: str):
+def read_yaml(text: str, file: str):
     """YAML -> dicts/lists that remember where each key and value sits, for errors with line and column."""
 
     # class here: its constructors name this plan file in their errors, so each read gets its own loader
@@ -329,12 +340,12 @@ def _at(file: str, mark, message: str) -> UserError:  # file: a path, or "--set 
     return UserError(f"{file}, line {mark.line + 1}, column {mark.column + 1}: {message}")
 
 
-def _unknown(name, choices, what: str) -> str:
+def unknown_name(name, choices, what: str) -> str:
 
     return str(suggest(str(name), choices, what))
 
 
-def _layer(raw, file: str, where: str, marks: dict | None = None, key_marks: dict | None = None) -> dict:
+def read_layer(raw, file: str, where: str, marks: dict | None = None, key_marks: dict | None = None) -> dict:
     """One mapping of plan settings, checked and turned into setting values (approach/data expanded)."""
     if not isinstance(raw, dict):
         raise _at(file, getattr(raw, "mark", None), f"expected a mapping of settings in {where} (name: value)")
@@ -344,7 +355,7 @@ def _layer(raw, file: str, where: str, marks: dict | None = None, key_marks: dic
     for key, value in raw.items():
         mark = marks.get(key)
         if key not in BY_NAME and key not in PLAN_WORDS:
-            raise _at(file, key_marks.get(key), _unknown(key, [*BY_NAME, *PLAN_WORDS], "setting"))
+            raise _at(file, key_marks.get(key), unknown_name(key, [*BY_NAME, *PLAN_WORDS], "setting"))
         if key in ("name", "from"):
             if where != "run" and not (where == "matrix" and key == "name"):
                 raise _at(file, key_marks.get(key), f"`{key}` belongs to an entry of `runs`, not to {where}")
@@ -378,7 +389,7 @@ def _data(value, file: str, mark) -> dict:
     if isinstance(value, dict):
         for key in value:
             if key not in DATA_FLAGS:
-                raise _at(file, value.key_marks[key], _unknown(key, DATA_FLAGS, "data setting"))
+                raise _at(file, value.key_marks[key], unknown_name(key, DATA_FLAGS, "data setting"))
         return {k: _value(BY_NAME[k], v, file, value.marks[k]) for k, v in value.items()}
     raise _at(file, mark, 'data is "id", "id:config" or a mapping (datasets: [A, B], mixture_rates: [...])')
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from contextlib import suppress
 
-from dlm.data.loading import lookup
+from dlm.data.table import lookup
 from dlm.errors import UserError
-from dlm.plan.file import DATA_FLAGS, _layer, _read_yaml, _unknown
+from dlm.plan.file import DATA_FLAGS, read_layer, read_yaml, unknown_name
 from dlm.settings import BY_NAME, RUN_SETTINGS
 
 # --set keys that name something other than a setting of every run, and where to say it instead
@@ -47,19 +47,19 @@ def parse_overrides(items: list[str]) -> dict[str, dict]:
         if key in NOT_SETTABLE:
             raise UserError(f"{where}: `{key}` cannot be set for every run; use {NOT_SETTABLE[key]}")
         if key not in settable:
-            raise UserError(f"--set: {_unknown(key, settable, 'setting')}")
+            raise UserError(f"--set: {unknown_name(key, settable, 'setting')}")
         # an empty value puts an optional setting back to none (`--set limit=`: full test sets); a run needs a model
         if not text.strip() and (key in ("model", "data") or BY_NAME[key].default is not None):
             raise UserError(
                 f"{where}: `{key}` needs a value, e.g. --set {key}=" + ("tiny-gpt2" if key == "model" else "VALUE")
             )
-        value = _read_yaml(text, where) if text.strip() else None  # `--set limit=`: back to the default (none)
+        value = read_yaml(text, where) if text.strip() else None  # `--set limit=`: back to the default (none)
         if isinstance(value, str) and key in BY_NAME and BY_NAME[key].kind is float:
             with suppress(ValueError):  # YAML 1.1 reads 1e-4 as a string (it wants 1.0e-4); typed here, a number
                 value = float(value)
         if isinstance(value, dict):
             raise UserError(f"{where}: the value is one word, number or [list]; quote a value holding ': '")
-        layer = _layer({key: value}, where, "--set", marks={key: None})
+        layer = read_layer({key: value}, where, "--set", marks={key: None})
         if key == "max_steps" and layer["max_steps"] < 1:
             raise UserError(
                 f"{where}: --set max_steps takes 1 or more; zero-shot runs belong in the plan file "

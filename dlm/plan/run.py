@@ -18,7 +18,7 @@ from dlm.study.cycle import run_cycle, say
 from dlm.trainers.checkpoints import read_owner
 
 
-def _run_one(run, plan, file: str, step: str, failed: dict) -> dict | None:
+def run_one(run, plan, file: str, step: str, failed: dict) -> dict | None:
     """One plan run, under its lease; None when it failed (the reason goes into `failed`)."""
 
     settings = with_resume(run)
@@ -48,11 +48,7 @@ def finished_runs(results_dir: str | Path) -> dict[str, str]:
     """{plan key: run id} of the runs whose record exists (records are written only when a cycle completes)."""
 
     records, _ = load_records(results_dir)
-    return {
-        r["plan_key"]: r["run_id"]
-        for r in records
-        if r.get("plan_key") and r.get("status") not in ("failed", "error", "incomplete")
-    }
+    return {r.plan_key: r.run_id for r in records if r.plan_key and r.status == "ok"}
 
 
 def with_resume(run) -> dict:

@@ -20,18 +20,22 @@ from pathlib import Path
 from dlm.config import is_api_model
 from dlm.errors import UserError
 from dlm.files import check_data_dir, check_writable
+from dlm.harness_tasks.catalog import comparison_tasks
 from dlm.harness_tasks.evaluate import evaluate
 from dlm.plan.executors import make_executor
 from dlm.plan.file import load_plan
 from dlm.plan.jobs import run_parallel
 from dlm.plan.overrides import parse_overrides
-from dlm.plan.run import _run_one, finished_runs, with_resume  # noqa: F401 (re-exported)
+from dlm.plan.run import finished_runs, run_one, with_resume
+from dlm.results.baselines import load as load_baselines
+from dlm.results.power import describe, power_table
 from dlm.results.report import next_step, render_report
+from dlm.results.verdicts import H1_GAIN, H3_GAIN
 from dlm.settings import DEFAULTS, command_line, run_config, train_config
 from dlm.store.leases import try_lease
 from dlm.store.records import load_records
-from dlm.study.cycle import check_tasks, choose_tasks, say
-from dlm.trainers import estimate
+from dlm.study.cycle import check_tasks, choose_tasks, data_domains, say
+from dlm.trainers import estimate, memory
 from dlm.trainers.progress import format_duration
 
 MAX_JOBS = 256  # runs at once (each a process): more is a typo, and a fork bomb on one machine
@@ -78,6 +82,7 @@ def run_plan(
             print(f"{mark}{shlex.join(runnable_command(run, data_dir))}")
         _print_training_times([r for r in todo if r.trains], plan.runs, device)
         _print_api_costs([r for r in todo if is_api_model(r.settings.get("model"))])
+        _print_power(plan)
         return []
     say(f"plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished already, {len(todo)} to run")
     if jobs > 1 or executor != "local":
@@ -114,7 +119,7 @@ def run_plan(
             if run.key in finished_runs(results_dir):  # finished by another process since this plan started
                 say(f"{step}: finished by another process meanwhile, skipped")
                 continue
-            record = _run_one(run, plan, file, step, failed)
+            record = run_one(run, plan, file, step, failed)
         if record is not None:
             written.append(record)
     if report and (written or done):
@@ -188,37 +193,73 @@ def runnable_command(run, data_dir: str | None = None) -> list[str]:
     return command_line(settings, program)
 
 
+def _print_power(plan) -> None:
+    """--dry-run: for every task the plan scores, the smallest difference its comparisons can see (80% power, the
+    plan's seeds, base rate 0.5: the widest case), and the hypothesis thresholds too small for it, before any run."""
+    table = load_baselines()
+    tasks = set()
+    for run in plan.runs:
+        config = run_config(run.settings)
+        domains = data_domains(config.data) if config.data is not None else []
+        tasks |= set(comparison_tasks(choose_tasks(config, domains)))
+    sizes = {t: (table.tasks.get(t, {}).get("n"), table.primary_metric(t) or "acc", 0.5) for t in sorted(tasks)}
+    rows = power_table(sizes, plan.seeds, {"H1": H1_GAIN, "H3": H3_GAIN})
+    print(f"# power: minimum detectable differences at 80% power with {plan.seeds} seed(s) a side, base rate 0.5:")
+    for row in rows:
+        if row["mdd"] is not None:
+            print(f"#   {describe(row)}")
+    unknown = [row["task"] for row in rows if row["mdd"] is None]
+    if unknown:
+        print(f"#   test-set size unknown (no estimate): {', '.join(unknown)}")
+
+
 def _print_training_times(runs: list, every_run: list, device: str | None) -> None:
-    """--dry-run: each training run's estimated time on `device` (trainers/estimate.py), flagged over 2 h."""
+    """--dry-run: each training run's estimated time on `device` (trainers/estimate.py), flagged over 2 h, and its
+    estimated peak memory there (trainers/memory.py), flagged when it does not fit."""
     if not runs:
         return
 
     by_name = {r.name: r for r in every_run}
     _, basis = estimate.throughput(device)
-    total, over, unknown, params_of = 0.0, [], [], {}
+    sized_on = memory.known_device(device) if device else memory.local_device()
+    total, over, unknown, too_big, params_of = 0.0, [], [], [], {}
     print(f"# training time estimates ({basis}; 6 x params FLOPs per token, tokens an upper bound):")
+    where = memory.device_label(sized_on, memory.device_capacity(sized_on))
+    extra = "" if sized_on == "cpu" else f" + {memory.CUDA_CONTEXT_GIB} GiB CUDA context + {memory.HEADROOM:.0%}"
+    print(f"# peak memory estimates on {where} (trainers/memory.py, from each model's config{extra}):")
     for run in runs:
         origin = run
         while origin.after in by_name:  # a run that starts from another's checkpoint has that run's base model
             origin = by_name[origin.after]
-        model = origin.settings.get("model")
-        if model not in params_of:  # built on the meta device from its config: once per model, not per run
-            params_of[model] = estimate.model_params(model)
-        params = params_of[model]
+        base = origin.settings.get("model")
+        cfg = train_config({**run.settings, "model": "tiny-gpt2"}, command="run")  # steps and shapes only
+        shape = memory.run_shape(cfg, model=base)
+        peak = memory.estimate_run(cfg, shape, sized_on) if shape else None
+        if base not in params_of:  # built on the meta device from its config: once per model, not per run
+            params_of[base] = estimate.model_params(base)
+        params = params_of[base] or (shape.total_params if shape else None)
         if params is None:
             unknown.append(run.name)
-            print(f"#   {run.name}: size of {origin.settings.get('model')} unknown")
+            print(f"#   {run.name}: size of {base} unknown (its config is not at hand)")
             continue
-        cfg = train_config({**run.settings, "model": "tiny-gpt2"}, command="run")  # steps and shapes only
         seconds, _ = estimate.predict_seconds(estimate.tokens_to_process(cfg), params, device)
         total += seconds
         flag = "  OVER 2 h" if seconds > estimate.BUDGET_S else ""
         over += [run.name] if flag else []
-        print(f"#   {run.name}: {format_duration(seconds)} ({seconds / 3600:.2f} h){flag}")
+        fit = "; memory unknown (config not at hand)"
+        if peak is not None:
+            fit = f"; memory ~{memory.gib(peak.needed)} GiB" + ("" if peak.fits is not False else f" {peak.verdict}")
+            too_big += [f"{run.name} ({peak.verdict.lower()})"] if peak.fits is False else []
+        print(f"#   {run.name}: {format_duration(seconds)} ({seconds / 3600:.2f} h){flag}{fit}")
     print(
         f"# training total: {format_duration(total)} over {len(runs) - len(unknown)} run(s)"
         + (f"; {len(over)} over 2 h: {', '.join(over)}" if over else "")
     )
+    if too_big:
+        print(
+            f"# {len(too_big)} run(s) do not fit {sized_on.upper()}: {', '.join(too_big)} (--set "
+            "gradient_checkpointing=true, a smaller batch_size or max_length, or lora=true bring memory down)"
+        )
 
 
 def _print_api_costs(runs: list) -> None:

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import yaml
 
+from dlm.data.fingerprint import SYNTHETIC
 from dlm.errors import suggest
 from dlm.harness_tasks.catalog import twin_of
-from dlm.store.records import eval_settings, record_scores
+from dlm.store.records import RunRecord
 
 BASELINES_FILE = Path(__file__).with_name("baselines.yaml")
 
@@ -72,8 +73,9 @@ class Baseline:
     second_hand: bool = False
     note: str = ""
     measured: bool = False  # an API run in this results dir (dlm eval --model openai:...), not a publication
-    n: int | None = None
+    n: int | None = None  # documents scored: the source's test-set size (None: unknown)
     stderr: float | None = None
+    scoring_rule: str | None = None  # the source's own reading of generated answers (FinGPT: no label = neutral)
 
     def label(self) -> str:
         shots = "?-shot" if self.shots is None else f"{self.shots}-shot"
@@ -134,20 +136,21 @@ def api_model_matches(key: str, api_model: str) -> bool:
     return name == norm(key) or name.startswith(norm(key) + "-")
 
 
-def measured_baselines(records: list[dict], keys: list[str]) -> list[Baseline]:
+def measured_baselines(records: list[RunRecord], keys: list[str]) -> list[Baseline]:
     """The scores of API runs (records whose `approach` is "api") as baselines of every `--against` key they match:
     same prompts, documents and metric as the small models, so these come before published numbers."""
 
     out = []
     for record in records:
-        if record.get("approach") != "api" or record.get("status") != "ok":
+        if record.approach != "api" or record.status != "ok":
             continue
-        name = str((record.get("model") or {}).get("name") or "")
-        returned = ((record.get("api") or {}).get("models_returned")) or []
+        name = str(record.model.name or "")
+        api = record.api if isinstance(record.api, dict) else {}
+        returned = [str(m) for m in api.get("models_returned") or [] if isinstance(m, str)]
         for key in keys:
             if not api_model_matches(key, name):
                 continue
-            for score in record_scores(record):
+            for score in (s for s in record.scores if s.value is not None):
                 out.append(
                     Baseline(
                         model=key,
@@ -158,9 +161,9 @@ def measured_baselines(records: list[dict], keys: list[str]) -> list[Baseline]:
                         value=score.value,
                         scoring=our_scoring(score),
                         protocol="measured here: dlm's prompts and documents through the API",
-                        source=f"run {record['run_id']} ({name})",
+                        source=f"run {record.run_id} ({name})",
                         model_version=", ".join(returned),
-                        subset=None if not eval_settings(record).get("limit") else "first documents only (--limit)",
+                        subset="first documents only (--limit)" if record.protocol and record.protocol.limit else None,
                         measured=True,
                         n=score.n,
                         stderr=score.stderr,
@@ -188,7 +191,8 @@ def check_models(model: str | list[str], table: BaselineTable | None = None, api
 
 def _distance(b: Baseline, metric: str, shots: int | None, scoring: str | None) -> tuple:
     """Sort key: same metric first, then same scoring, then a number measured here with the same shots, whole test
-    set, same dataset variant, no CoT, nearest shot count."""
+    set, same dataset variant, the label read as such (no source-specific scoring rule), no CoT, nearest shot
+    count."""
     shot_gap = 99 if shots is None or b.shots is None else abs(b.shots - shots)
     return (
         b.metric != metric,
@@ -196,6 +200,7 @@ def _distance(b: Baseline, metric: str, shots: int | None, scoring: str | None) 
         not (b.measured and b.shots == shots),
         b.subset is not None,
         b.variant is not None,
+        b.scoring_rule is not None,
         b.cot is not False,
         shot_gap,
         b.second_hand,
@@ -275,6 +280,13 @@ def protocol_differs(score, baseline: Baseline, limit: int | None = None) -> lis
         reasons.append(f"baseline subset: {baseline.subset}")
     if baseline.variant:
         reasons.append(f"dataset variant: {baseline.variant}")
+    if baseline.scoring_rule:
+        reasons.append(f"baseline scoring rule: {baseline.scoring_rule}")
     if limit:
         reasons.append(f"ours on the first {float(limit):g} examples only (--limit)")
+    source = score.protocol.data_source if score.protocol else None
+    if not baseline.measured and source and source.startswith(SYNTHETIC + ":"):
+        reasons.append("ours on synthetic sample data (samples/), not the published test set")
+    if not baseline.measured and baseline.n and score.n and score.n != baseline.n:
+        reasons.append(f"documents differ (ours n={score.n}, theirs n={baseline.n})")
     return reasons

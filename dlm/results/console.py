@@ -1,7 +1,7 @@
 """Rich printers for the CLI: dataset table, rows, overlap, task list, training summary, eval scores.
 
-Every printer takes plain data (records are dicts, see dlm_data/records.py) and tolerates missing fields:
-a value that is absent or None prints as "–", so a partial record never crashes the command that made it.
+Records come typed (dlm/store/records.py); every printer tolerates absent values: None prints as "–", so a
+partial record never crashes the command that made it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from dlm.store.records import record_scores
+from dlm.store.records import RunRecord, TrainPart
 
 MISSING = "–"
 MAX_CELL = 300  # characters of one cell in `data show`; long documents would push everything else off screen
@@ -191,39 +191,35 @@ def print_task_table(rows: list[dict]) -> None:
 
 
 # --- train / eval -----------------------------------------------------------------------------------------
-def _steps(train: dict) -> Any:
-    for key in ("global_step", "steps"):
-        if train.get(key) is not None:
-            return train[key]
-    curve = train.get("loss_curve") or []
-    if curve and isinstance(curve[-1], (list, tuple)) and curve[-1]:
-        return curve[-1][0]
-    return (train.get("config") or {}).get("max_steps")
+def _steps(train: TrainPart) -> Any:
+    if train.global_step is not None:
+        return train.global_step
+    if train.loss_curve:
+        return train.loss_curve[-1][0]
+    return train.config.max_steps if train.config else None
 
 
-def print_train_summary(record: dict) -> None:
+def print_train_summary(record: RunRecord) -> None:
     """After `dlm train`: where the checkpoint went and what the run cost."""
-    record = record or {}
-    train = record.get("train") or {}
-    model = record.get("model") or {}
-    out = _table(f"Training run {record.get('run_id', MISSING)}", "", "")
+    train = record.train or TrainPart()
+    out = _table(f"Training run {record.run_id}", "", "")
     out.show_header = False
-    peak = train.get("peak_memory_mb")
-    efficiency = train.get("packing_efficiency")
+    peak = train.peak_memory_mb
+    efficiency = train.packing_efficiency
     rows = [
-        ("model", fmt(model.get("name"))),
-        ("approach / domain", f"{fmt(record.get('approach'))} / {fmt(record.get('domain'))}"),
-        ("output dir", fmt(train.get("output_dir"))),
+        ("model", fmt(record.model.name)),
+        ("approach / domain", f"{fmt(record.approach)} / {fmt(record.domain)}"),
+        ("output dir", fmt(train.output_dir)),
         ("steps", fmt(_steps(train))),
-        ("final loss", fmt(train.get("final_loss"))),
-        ("tokens seen", fmt(train.get("tokens_seen"))),
+        ("final loss", fmt(train.final_loss)),
+        ("tokens seen", fmt(train.tokens_seen)),
         ("packing efficiency", MISSING if efficiency is None else f"{100 * efficiency:.1f}%"),
-        ("tokens/s", fmt(train.get("tokens_per_s"), 1)),
-        ("wall time", fmt_seconds(train.get("wall_time_s"))),
+        ("tokens/s", fmt(train.tokens_per_s, 1)),
+        ("wall time", fmt_seconds(train.wall_time_s)),
         ("peak memory", MISSING if peak is None else f"{peak:,.0f} MB"),
-        ("trainable / total params", f"{fmt(train.get('trainable_params'))} / {fmt(train.get('total_params'))}"),
+        ("trainable / total params", f"{fmt(train.trainable_params)} / {fmt(train.total_params)}"),
     ]
-    fitted = train.get("fit_to_max_length")
+    fitted = train.fit_to_max_length if isinstance(train.fit_to_max_length, dict) else None
     if fitted:
         rows.append(
             (
@@ -236,7 +232,7 @@ def print_train_summary(record: dict) -> None:
         out.add_row(key, value)
     console = _console()
     console.print(out)
-    _print_contamination(console, train.get("contamination"))
+    _print_contamination(console, train.contamination)
 
 
 def fmt_seconds(seconds: float | None) -> str:
@@ -299,14 +295,12 @@ def fmt_score(value: float | None, stderr: float | None) -> str:
     return f"{value:.4f}" + (f" ± {stderr:.4f}" if stderr is not None else "")
 
 
-def print_eval(record: dict) -> None:
+def print_eval(record: RunRecord) -> None:
     """After `dlm eval` / `dlm run`: one row per (task, metric, filter); groups in bold and marked."""
-
-    record = record or {}
-    model = (record.get("model") or {}).get("name")
+    model = record.model.name
     out = _table(f"Scores — {fmt(model)}", "task", "metric", "value ± stderr", "n", "shots")
-    out.caption = f"run {record.get('run_id', MISSING)}"  # a caption, not the title: a long run id stays whole
-    scores = record_scores(record)
+    out.caption = f"run {record.run_id}"  # a caption, not the title: a long run id stays whole
+    scores = record.scores
     for s in scores:
         metric = s.metric if s.filter in (None, "none") else f"{s.metric} ({s.filter})"
         task = f"[bold]{s.task}[/bold] (group)" if s.is_group else s.task
@@ -320,4 +314,4 @@ def print_eval(record: dict) -> None:
         console.print(
             "[dim]tiny-gpt2 numbers demonstrate the pipeline only; they say nothing about the study's question.[/dim]"
         )
-    _print_contamination(console, (record.get("train") or {}).get("contamination"))
+    _print_contamination(console, record.train.contamination if record.train else [])

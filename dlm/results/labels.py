@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import re
 
+from dlm.config import TrainConfig
+from dlm.store.records import RunRecord
+
 APPROACH_LABELS = {
     "zero-shot": "zs",
     "pretrain": "pt",
@@ -38,32 +41,28 @@ def _initials(name: str) -> str:
     return "".join(w[0] for w in words).lower() if len(words) > 1 else name[:MAX_WHOLE_NAME]
 
 
-def _config(record: dict) -> dict:
-    return (record.get("train") or {}).get("config") or {}
+def _config(record: RunRecord) -> TrainConfig | None:
+    return record.train.config if record.train else None
 
 
-def data_label(record: dict) -> str:
+def data_label(record: RunRecord) -> str:
     """The run's training data: one dataset, or a mixture joined by '+'; '' for a run without training data."""
-    parts = (_config(record).get("data") or {}).get("parts") or []
-    names = []
-    for part in parts:
-        if isinstance(part, dict):
-            names.append(dataset_label(part.get("dataset") or "?", part.get("config")))
-        else:
-            names.append(dataset_label(str(part)))
-    return "+".join(names)
+    config = _config(record)
+    if config is None or not config.has_data():
+        return ""
+    return "+".join(dataset_label(part.dataset, part.config) for part in config.data.parts)
 
 
-def _discriminators(record: dict) -> dict[str, str]:
+def _discriminators(record: RunRecord) -> dict[str, str]:
     """Settings that may tell two runs apart, as label suffixes (shown only where they do)."""
     config = _config(record)
-    lora = config.get("lora") or {}
-    fraction = config.get("data_fraction")
+    if config is None:
+        return {"seed": "", "steps": "", "fraction": "", "lora": ""}
     return {
-        "seed": "" if config.get("seed") is None else f"s{config['seed']}",
-        "steps": "" if config.get("max_steps") is None else f"{config['max_steps']}st",
-        "fraction": "" if fraction in (None, 1, 1.0) else f"f{fraction:g}",
-        "lora": f"r{lora.get('r')}" if isinstance(lora, dict) and lora.get("r") else "",
+        "seed": f"s{config.seed}",
+        "steps": f"{config.max_steps}st",
+        "fraction": "" if config.data_fraction == 1.0 else f"f{config.data_fraction:g}",
+        "lora": f"r{config.lora_r}" if config.lora else "",
     }
 
 
@@ -73,7 +72,7 @@ def run_labels(runs: list) -> dict[str, str]:
     labels, suffixes = {}, {}
     for run in runs:
         approach = APPROACH_LABELS.get(run.approach, run.approach)
-        if run.approach == "sft" and (_config(run.record).get("lora")):
+        if run.approach == "sft" and _config(run.record) is not None and _config(run.record).lora:
             approach = "lora"
         data = data_label(run.record)
         parts = [run.base_model] if several_models else []

@@ -14,9 +14,9 @@ Definitions the report relies on:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from dlm.errors import UserError
+from dlm.data.table import lookup_domain
 from dlm.harness_tasks.catalog import BENCHMARK_GROUPS
 from dlm.results.baselines import (
     Baseline,
@@ -28,7 +28,8 @@ from dlm.results.baselines import (
 )
 from dlm.results.console import contamination_flags
 from dlm.results.labels import APPROACH_LABELS, SEP, data_label
-from dlm.store.records import Score, eval_settings, record_scores
+from dlm.results.stats import benjamini_hochberg
+from dlm.store.records import RunRecord, Score, StartsFrom
 
 APPROACHES = {
     "zero-shot": "Zero-shot baseline",
@@ -41,8 +42,13 @@ DOMAINS = {"finance": "Financial", "math": "Mathematical", "general": "General",
 TRAIN_DOMAIN_ALIASES = {"corpus": "general", "financial": "finance", "mathematical": "math"}
 # lm-eval reports GSM8K under two answer filters; the matrix and the hypotheses read the stricter one.
 FILTER_PREFERENCE = ("strict-match", "none")
+Z95 = 1.959964
 TRAINED_APPROACHES = ("pretrain", "sft", "sequential", "multitask")
 TINY_MODEL = "tiny-gpt2"
+TINY_NOTE = (
+    "tiny-gpt2 runs demonstrate the pipeline only: a 2-layer toy model on miniature sample data says "
+    "nothing about the research question."
+)
 
 
 @dataclass
@@ -51,7 +57,7 @@ class Run:
     approach: str
     base_model: str
     train_domains: frozenset[str]
-    record: dict
+    record: RunRecord
 
     @property
     def trained(self) -> bool:  # "unknown" (a local model dlm did not train) is neither trained nor a control
@@ -129,81 +135,63 @@ def short_model(name: str | None) -> str:
     return str(name).rstrip("/").split("/")[-1].lower()
 
 
-def origin_id(record: dict) -> str | None:
+def origin_id(record: RunRecord) -> str | None:
     """The run whose checkpoint this run started from (cycle records: starts_from; train records: previous_run)."""
-    return (record.get("starts_from") or {}).get("run_id") or (
-        (record.get("model") or {}).get("previous_run") or {}
-    ).get("run_id")
+    if record.starts_from and record.starts_from.run_id:
+        return record.starts_from.run_id
+    return record.model.previous_run.run_id if record.model.previous_run else None
 
 
-def base_model(record: dict, by_id: dict[str, dict], _depth: int = 0) -> str:
-    lineage = (record.get("evaluated") or {}).get("lineage") or {}
-    if lineage.get("base_model"):  # an evaluation of a dlm checkpoint or adapter: the base its lineage names
-        return short_model(lineage["base_model"])
+def base_model(record: RunRecord, by_id: dict[str, RunRecord], _depth: int = 0) -> str:
+    lineage = record.evaluated.lineage if record.evaluated else None
+    if lineage and lineage.base_model:  # an evaluation of a dlm checkpoint or adapter: the base its lineage names
+        return short_model(lineage.base_model)
     origin = origin_id(record)
     if origin in by_id and _depth < 20:  # sequential: the pretrain run's own base
         return base_model(by_id[origin], by_id, _depth + 1)
-    config = (record.get("train") or {}).get("config") or {}
-    model = record.get("model") or {}
-    return short_model(config.get("model") or model.get("name") or model.get("base_model"))
+    config = record.train.config if record.train else None
+    return short_model((config.model if config else None) or record.model.name or record.model.base_model)
 
 
-def train_domains(record: dict) -> frozenset[str]:
-    domain = record.get("domain")
+def train_domains(record: RunRecord) -> frozenset[str]:
     if approach_of(record) == "zero-shot":
         return frozenset()
-    if not domain or domain == "mixed":  # bare `dlm train` records name only their datasets
+    if not record.domain or record.domain == "mixed":  # bare `dlm train` records name only their datasets
         return frozenset(TRAIN_DOMAIN_ALIASES.get(d, d) for d in _dataset_domains(record))
-    return frozenset(TRAIN_DOMAIN_ALIASES.get(d, d) for d in str(domain).split("+"))
+    return frozenset(TRAIN_DOMAIN_ALIASES.get(d, d) for d in str(record.domain).split("+"))
 
 
-def _dataset_domains(record: dict) -> list[str]:
-    """Domains of a mixture's datasets, from the dataset table (the record stores only the ids)."""
-    config = (record.get("train") or {}).get("config") or {}
-    parts = ((config.get("data") or {}).get("parts")) or []
-    try:
-        from dlm.data.loading import lookup
-    except ImportError:
+def _dataset_domains(record: RunRecord) -> list[str]:
+    """Domains of a mixture's datasets, from the dataset table (the record stores only the ids); an id no longer in
+    the table, in an old record, has none."""
+    config = record.train.config if record.train else None
+    if config is None or not config.has_data():
         return []
-    domains = []
-    for part in parts:
-        dataset = part.get("dataset") if isinstance(part, dict) else str(part).split(":")[0]
-        try:
-            domains.append(lookup(dataset).domain)
-        except UserError:  # an id no longer in the table, in an old record, must not break the report
-            continue
-    return domains
+    return [d for d in (lookup_domain(part.dataset) for part in config.data.parts) if d]
 
 
-def approach_of(record: dict) -> str:
+def approach_of(record: RunRecord) -> str:
     """Cycle records carry `approach`; a bare `dlm train` record only its training mode."""
-    if record.get("approach"):
-        return record["approach"]
-    mode = ((record.get("train") or {}).get("config") or {}).get("mode")
+    if record.approach:
+        return record.approach
+    mode = record.train.mode or (record.train.config.mode if record.train.config else None) if record.train else None
     return mode if mode in APPROACHES else "zero-shot"
 
 
-def make_runs(records: list[dict]) -> list[Run]:
-    by_id = {r["run_id"]: r for r in records}
-    by_output = {
-        str((r.get("train") or {}).get("output_dir")).rstrip("/"): r
-        for r in records
-        if (r.get("train") or {}).get("output_dir")
-    }
+def make_runs(records: list[RunRecord]) -> list[Run]:
+    by_id = {r.run_id: r for r in records}
+    by_output = {str(r.train.output_dir).rstrip("/"): r for r in records if r.train and r.train.output_dir}
     runs = []
     for r in records:
         # `dlm eval --model <checkpoint>` records know only the path: they inherit the training run's identity
-        origin = by_output.get(str((r.get("model") or {}).get("name") or "").rstrip("/"))
-        if origin is not None and not r.get("train") and not r.get("approach") and not origin_id(r):
-            r = {
-                **r,
-                "approach": approach_of(origin),
-                "domain": origin.get("domain"),
-                "starts_from": {"run_id": origin["run_id"]},
-            }
+        origin = by_output.get(str(r.model.name or "").rstrip("/"))
+        if origin is not None and not r.train and not r.approach and not origin_id(r):
+            r = replace(
+                r, approach=approach_of(origin), domain=origin.domain, starts_from=StartsFrom(run_id=origin.run_id)
+            )
         runs.append(
             Run(
-                run_id=r["run_id"],
+                run_id=r.run_id,
                 approach=approach_of(r),
                 base_model=base_model(r, by_id),
                 train_domains=train_domains(r),
@@ -217,14 +205,14 @@ def make_runs(records: list[dict]) -> list[Run]:
 def score_rows(runs: list[Run], against: str | list[str], table: BaselineTable) -> list[Row]:
     rows = []
     for run in runs:
-        flags = contamination_flags((run.record.get("train") or {}).get("contamination"))
-        limit = eval_settings(run.record).get("limit")
-        for score in record_scores(run.record):
+        flags = contamination_flags(run.record.train.contamination if run.record.train else [])
+        limit = run.record.protocol.limit if run.record.protocol else None
+        for score in run.record.scores:
             baseline = match(
                 score.task, score.metric, against, shots=score.num_fewshot, table=table, scoring=our_scoring(score)
             )
             ratio = None
-            if baseline is not None and baseline.value > 0 and math.isfinite(score.value):
+            if baseline is not None and baseline.value > 0 and score.value is not None:
                 ratio = score.value / baseline.value
             differs = protocol_differs(score, baseline, limit=limit) if baseline else []
             overlap = flags.get(score.task, flags.get("*"))
@@ -295,7 +283,7 @@ def primary_rows(rows: list[Row], table: BaselineTable) -> list[Row]:
     return chosen
 
 
-def comparison_units(rows: list[Row]) -> list[Row]:
+def comparison_units(rows: list[Row], both_protocols: bool = False) -> list[Row]:
     """Rows for run-vs-run comparisons and domain scores: every task counts once. A benchmark group's row (MMLU:
     57 subjects must not outvote eight other tasks) stands for its subtasks; the row of any other group (dlm_finance,
     dlm_glue, ...) is dropped for its tasks', so a domain's score is the mean of its tasks with equal weights, not
@@ -303,16 +291,16 @@ def comparison_units(rows: list[Row]) -> list[Row]:
 
     hidden: dict[str, set[str]] = {}  # run id -> rows replaced by others
     for run_id, record in {r.run.run_id: r.run.record for r in rows}.items():
-        raw = (record.get("eval") or {}).get("raw") or {}
+        raw = record.eval.raw if record.eval and isinstance(record.eval.raw, dict) else {}
         present = {r.score.task for r in rows if r.run.run_id == run_id}
-        groups = raw.get("group_subtasks") or {}
+        groups = raw.get("group_subtasks") if isinstance(raw.get("group_subtasks"), dict) else {}
         hidden[run_id] = {
             m for group, subs in groups.items() if group in present and group in BENCHMARK_GROUPS for m in subs
         }
         hidden[run_id] |= {group for group in groups if group in present and group not in BENCHMARK_GROUPS}
-    return one_protocol_per_task(
-        [r for r in rows if r.score.task not in hidden[r.run.run_id] and math.isfinite(r.score.value)]
-    )
+    kept = [r for r in rows if r.score.task not in hidden[r.run.run_id] and r.score.value is not None]
+    # comparisons with the large model: one protocol per task; run-vs-run comparisons choose theirs per pair
+    return kept if both_protocols else one_protocol_per_task(kept)
 
 
 # --- the approach x domain matrix ------------------------------------------------------------------------------
@@ -320,10 +308,42 @@ def comparison_units(rows: list[Row]) -> list[Row]:
 class Cell:
     ratios: list[float] = field(default_factory=list)
     runs: set[str] = field(default_factory=set)
+    variances: list[float | None] = field(default_factory=list)  # of each ratio (see `ratio_variance`)
+    threshold: float = 0.0  # what the cell is tested against: 80% (a domain column), 60% (cross-domain)
+    q: float | None = None  # Benjamini-Hochberg q-value of "the cell's mean ratio is at or above its threshold"
 
     @property
     def mean(self) -> float | None:
         return sum(self.ratios) / len(self.ratios) if self.ratios else None
+
+    @property
+    def se(self) -> float | None:
+        if not self.variances or None in self.variances:
+            return None
+        return math.sqrt(sum(self.variances)) / len(self.variances)
+
+    @property
+    def ci95(self) -> list[float] | None:
+        se = self.se
+        return None if se is None else [self.mean - Z95 * se, self.mean + Z95 * se]
+
+    @property
+    def p(self) -> float | None:
+        """One-sided p of "mean ratio at or above the threshold" (normal approximation)."""
+        se = self.se
+        if se is None or se == 0:
+            return None
+        return 0.5 * math.erfc((self.mean - self.threshold) / se / math.sqrt(2))
+
+
+def ratio_variance(row: Row) -> float | None:
+    """Variance of ours / theirs for one row, both sides' noise: our stderr, and the published number's reported
+    stderr or binomial noise at its test-set size (none when neither is known: the number is taken as exact)."""
+    b = row.baseline
+    if row.score.stderr is None or b is None or not b.value:
+        return None
+    theirs = b.stderr if b.stderr is not None else (math.sqrt(b.value * (1 - b.value) / b.n) if b.n else 0.0)
+    return (row.score.stderr / b.value) ** 2 + (row.score.value * theirs / b.value**2) ** 2
 
 
 def columns_of(row: Row) -> list[str]:
@@ -337,16 +357,26 @@ def columns_of(row: Row) -> list[str]:
     return ["cross"] if row.run.train_domains else []
 
 
-def approach_matrix(rows: list[Row]) -> dict[str, dict[str, dict[str, Cell]]]:
-    """{base model: {approach: {domain column: Cell}}} over rows that have a published number."""
+def approach_matrix(rows: list[Row], thresholds: dict[str, float]) -> dict[str, dict[str, dict[str, Cell]]]:
+    """{base model: {approach: {domain column: Cell}}} over rows that have a published number; each cell with its
+    interval (normal approximation: the scores' stderrs and the published numbers' noise) and the Benjamini-Hochberg
+    q-value, over every cell of the matrix, of "at or above its column's threshold" (`thresholds`)."""
     matrix: dict[str, dict[str, dict[str, Cell]]] = {}
     for row in rows:
         if row.ratio is None:
             continue
         for column in columns_of(row):
-            cell = matrix.setdefault(row.run.base_model, {}).setdefault(row.run.approach, {}).setdefault(column, Cell())
+            cell = (
+                matrix.setdefault(row.run.base_model, {})
+                .setdefault(row.run.approach, {})
+                .setdefault(column, Cell(threshold=thresholds.get(column, 0.0)))
+            )
             cell.ratios.append(row.ratio)
+            cell.variances.append(ratio_variance(row))
             cell.runs.add(row.run.run_id)
+    cells = [cell for approaches in matrix.values() for cols in approaches.values() for cell in cols.values()]
+    for cell, q in zip(cells, benjamini_hochberg([cell.p for cell in cells])):
+        cell.q = q
     return matrix
 
 
@@ -355,22 +385,22 @@ def efficiency(runs: list[Run], primary: list[Row]) -> list[dict]:
     """Per trained run: cost, size, mean primary score and that score per million parameters."""
     out = []
     for run in runs:
-        train = run.record.get("train") or {}
-        if not run.trained or not train:
+        train = run.record.train
+        if not run.trained or train is None:
             continue
         values = [r.score.value for r in comparison_units(primary) if r.run is run]
         mean = sum(values) / len(values) if values else None
-        total = train.get("total_params")
-        estimate = train.get("time_estimate") or {}
+        total = train.total_params
+        estimate = train.time_estimate if isinstance(train.time_estimate, dict) else {}
         out.append(
             {
                 "run_id": run.run_id,
                 "model": run.base_model,
                 "approach": run.approach,
-                "wall_time_s": train.get("wall_time_s"),
+                "wall_time_s": train_seconds(run.record),
                 "predicted_s": estimate.get("calibrated_s", estimate.get("predicted_s")),
-                "peak_memory_mb": train.get("peak_memory_mb"),
-                "trainable_params": train.get("trainable_params"),
+                "peak_memory_mb": train.peak_memory_mb,
+                "trainable_params": train.trainable_params,
                 "total_params": total,
                 "mean_score": mean,
                 "tasks": len(values),
@@ -380,14 +410,24 @@ def efficiency(runs: list[Run], primary: list[Row]) -> list[dict]:
     return out
 
 
+def train_seconds(record: RunRecord) -> float | None:
+    """Training time alone: the wall time of training minus the time spent scoring curve points (older records
+    without a separate training time)."""
+    train = record.train
+    if train is None:
+        return None
+    if train.train_time_s is not None:
+        return train.train_time_s
+    if train.wall_time_s is None:
+        return None
+    return max(train.wall_time_s - (train.curve_eval_s or 0.0), 0.0)
+
+
 def _data_key(run: Run) -> str:
-    config = (run.record.get("train") or {}).get("config") or {}
-    parts = ((config.get("data") or {}).get("parts")) or []
-    names = [
-        p.get("dataset", "") + (":" + p["config"] if p.get("config") else "") if isinstance(p, dict) else str(p)
-        for p in parts
-    ]
-    return "+".join(names) or str(run.record.get("domain"))
+    config = run.record.train.config if run.record.train else None
+    if config is not None and config.has_data():
+        return "+".join(p.label() for p in config.data.parts)
+    return str(run.record.domain)
 
 
 def ablation_series(primary: list[Row]) -> dict[str, dict[str, list[tuple[float, float, float | None]]]]:
@@ -398,11 +438,10 @@ def ablation_series(primary: list[Row]) -> dict[str, dict[str, list[tuple[float,
     short: dict[str, str] = {}
     for row in primary:
         run = row.run
-        train = run.record.get("train") or {}
-        if not run.trained:
+        train = run.record.train
+        if not run.trained or train is None or row.score.value is None:
             continue
-        config = train.get("config") or {}
-        share = float(config.get("data_fraction") or 1.0)
+        share = float(train.config.data_fraction) if train.config else 1.0
         approach = APPROACH_LABELS.get(run.approach, run.approach)
         point = (row.score.value, row.score.stderr)
         # series are keyed by the full data key; legends show the short data label (results/labels.py) where no
@@ -413,10 +452,10 @@ def ablation_series(primary: list[Row]) -> dict[str, dict[str, list[tuple[float,
         key = f"{run.base_model}: {full}"
         short[key] = f"{run.base_model}: {brief}"
         fraction.setdefault(key, []).append((share, *point))
-        if train.get("total_params"):  # only runs on the same share of the same data line up by size
+        if train.total_params:  # only runs on the same share of the same data line up by size
             key = f"{full}, data {share:g}"
             short[key] = f"{brief}, data {share:g}"
-            size.setdefault(key, []).append((float(train["total_params"]), *point))
+            size.setdefault(key, []).append((float(train.total_params), *point))
     out = {}
     for kind, series in (("data_fraction", fraction), ("model_size", size)):
         series = {k: sorted(v, key=lambda p: p[:2]) for k, v in series.items() if len({p[0] for p in v}) > 1}
@@ -431,17 +470,17 @@ def learning_curves(runs: list[Run], table: BaselineTable) -> dict[str, dict[str
     (--checkpoints), the task's primary metric only, groups left out."""
     out: dict[str, dict[str, list[list]]] = {}
     for run in runs:
-        points = ((run.record.get("train") or {}).get("curve") or []) + (
-            (run.record.get("eval") or {}).get("curve") or []
+        points = (run.record.train.curve if run.record.train else []) + (
+            run.record.eval.curve if run.record.eval else []
         )
         for p in points:
-            if p.get("is_group") or p.get("metric") != (table.primary_metric(p["task"]) or "acc"):
+            if p.is_group or p.metric != (table.primary_metric(p.task) or "acc"):
                 continue
-            out.setdefault(p["task"], {}).setdefault(run.run_id, []).append([p["tokens"], p["value"], p.get("stderr")])
+            out.setdefault(p.task, {}).setdefault(run.run_id, []).append([p.tokens, p.value, p.stderr])
     return {task: {rid: sorted(series) for rid, series in by_run.items()} for task, by_run in out.items()}
 
 
-def steps_budget(units: list[Row], by_id: dict[str, dict]) -> list[dict]:
+def steps_budget(units: list[Row], by_id: dict[str, RunRecord]) -> list[dict]:
     """Runs that split one budget of optimizer steps between pretraining (k) and SFT (total - k): sequential runs
     (k = the pretraining run's steps) beside direct SFT runs (k = 0) of the same base model, SFT data and total.
     Only budgets with two or more splits are kept."""
@@ -450,10 +489,11 @@ def steps_budget(units: list[Row], by_id: dict[str, dict]) -> list[dict]:
         run = row.run
         if run.approach not in ("sft", "sequential"):
             continue
-        config = (run.record.get("train") or {}).get("config") or {}
-        sft_steps = config.get("max_steps")
+        config = run.record.train.config if run.record.train else None
+        sft_steps = config.max_steps if config else None
         origin = by_id.get(origin_id(run.record) or "")
-        k = 0 if run.approach == "sft" else (((origin or {}).get("train") or {}).get("config") or {}).get("max_steps")
+        origin_config = origin.train.config if origin is not None and origin.train else None
+        k = 0 if run.approach == "sft" else (origin_config.max_steps if origin_config else None)
         if sft_steps is None or k is None:
             continue
         key = (run.base_model, _data_key(run), int(k) + int(sft_steps), row.score.task, row.score.metric)

@@ -22,9 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dlm.harness_tasks.outcomes import draws_for, resampled
-from dlm.store.outcomes import read_outcomes
-from dlm.store.records import eval_settings
+from dlm.harness_tasks.outcomes import draws_for, resampled, resolved
+from dlm.store.outcomes import MetricItems, OutcomeBlock, read_outcomes
+from dlm.store.outcomes import Outcomes as StoredOutcomes
+from dlm.store.records import ScoreProtocol
+from dlm.store.schema import SchemaError
 
 ITERS = 1000
 SEED = 1234
@@ -99,27 +101,42 @@ class Outcomes:
 
     def __init__(self, results_dir: str | Path | None):
         self.results_dir = Path(results_dir) if results_dir else None
-        self._cache: dict[str, dict | None] = {}
+        self._cache: dict[str, StoredOutcomes | None] = {}
+        self.unreadable: dict[str, str] = {}  # file -> why it was not read (shown in the report's notes)
 
-    def block(self, row) -> dict | None:
-        record = row.run.record
-        name = (record.get("eval") or {}).get("outcomes")
-        if not name or self.results_dir is None:
+    def block(self, row) -> OutcomeBlock | None:
+        path = row.run.record.outcomes_file(self.results_dir) if self.results_dir else None
+        if path is None:
             return None
-        if name not in self._cache:
-            self._cache[name] = read_outcomes(self.results_dir / Path(name).name)
-        tasks = self._cache[name] or {}
-        block = (tasks.get(row.score.task) or {}).get(row.score.filter)
-        return block if block and row.score.metric in block.get("metrics", {}) else None
+        if path.name not in self._cache:
+            try:
+                self._cache[path.name] = read_outcomes(path)
+            except FileNotFoundError:
+                self._cache[path.name] = None
+            except (OSError, SchemaError) as err:  # a damaged or foreign file: that run's intervals fall back
+                self._cache[path.name] = None
+                self.unreadable[path.name] = str(err)
+        stored = self._cache[path.name]
+        block = stored.block(row.score.task, row.score.filter) if stored else None
+        if block is None:
+            return None
+        block = resolved(row.score.task, block)  # aggregations by task and metric, never by a name in the file
+        return block if row.score.metric in block.metrics else None
 
 
-def _eval_config(row) -> dict:
-    return eval_settings(row.run.record)
+def _limit(row) -> float | None:
+    protocol = row.run.record.protocol
+    return protocol.limit if protocol else None
 
 
 def _data_source(row) -> str:
-    chosen = _eval_config(row).get("data_dir")
-    return str(Path(chosen).name) if chosen else "hub"
+    """Where the scored documents came from: the protocol's data source (content fingerprint) when recorded, else
+    the data dir's name (older records)."""
+    protocol = row.score.protocol
+    if protocol is not None and protocol.data_source:
+        return protocol.data_source
+    config = row.run.record.eval.config if row.run.record.eval else None
+    return str(Path(config.data_dir).name) if config and config.data_dir else "hub"
 
 
 def mismatch(treated, control, outcomes: Outcomes) -> str | None:
@@ -127,7 +144,7 @@ def mismatch(treated, control, outcomes: Outcomes) -> str | None:
     a, b = treated.score, control.score
     if a.version != b.version:
         return f"task version {a.version} vs {b.version}"
-    la, lb = _eval_config(treated).get("limit"), _eval_config(control).get("limit")
+    la, lb = _limit(treated), _limit(control)
     if la != lb:
         return f"--limit {la} vs {lb}"
     if a.n is not None and b.n is not None and a.n != b.n:
@@ -138,7 +155,7 @@ def mismatch(treated, control, outcomes: Outcomes) -> str | None:
     if differs:
         return differs
     ba, bb = outcomes.block(treated), outcomes.block(control)
-    if ba is not None and bb is not None and sorted(ba["docs"]) != sorted(bb["docs"]):
+    if ba is not None and bb is not None and sorted(ba.docs) != sorted(bb.docs):
         return "different documents scored"
     return None
 
@@ -146,18 +163,21 @@ def mismatch(treated, control, outcomes: Outcomes) -> str | None:
 PROTOCOL_FIELDS = ("scoring", "chat_template", "system_instruction", "fewshot_as_multiturn", "generation", "extraction")
 
 
-def protocol_mismatch(a: dict | None, b: dict | None) -> str | None:
+def protocol_mismatch(a: ScoreProtocol | None, b: ScoreProtocol | None) -> str | None:
     """The first protocol field (harness_tasks/protocol.py) two scores differ in. Records from before protocols
-    were recorded (None) were all plain prompts: they pair with scores that used no chat template."""
-    plain = {"chat_template": None, "system_instruction": None, "fewshot_as_multiturn": False}
-    a, b = a or plain, b or plain
+    were recorded (None) were all plain prompts: they pair with scores that used no chat template, and their
+    other fields are unknown, so those are not compared."""
+    if a is None or b is None:
+        known = a or b
+        if known is None or not (known.chat_template or known.system_instruction or known.fewshot_as_multiturn):
+            return None
+        return "chat template " + (known.chat_template.name if known.chat_template else "none") + " vs none"
     for name in PROTOCOL_FIELDS:
-        if name in a and name in b and a[name] != b[name]:
-
-            def shown(value, name=name):
-                return (value or {}).get("name", "none") if name == "chat_template" else value
-
-            return f"{name.replace('_', ' ')} {shown(a[name])} vs {shown(b[name])}"
+        va, vb = getattr(a, name), getattr(b, name)
+        if va != vb:
+            if name == "chat_template":
+                va, vb = (v.name if v else "none" for v in (va, vb))
+            return f"{name.replace('_', ' ')} {va} vs {vb}"
     return None
 
 
@@ -193,7 +213,7 @@ def _paired_bootstrap(found: list, blocks: list) -> tuple[float, float]:
         ta, tb = _aligned(ta), _aligned(tb)  # the same document at the same index on both sides
         parts = [
             resampled(ta, a.score.metric, d) - resampled(tb, b.score.metric, d)
-            for d in draws_for(len(ta["docs"]), ITERS, SEED + i)
+            for d in draws_for(len(ta.docs), ITERS, SEED + i)
         ]
         total += np.concatenate(parts)
     total /= len(found)
@@ -201,9 +221,11 @@ def _paired_bootstrap(found: list, blocks: list) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def _aligned(block: dict) -> dict:
-    order = sorted(range(len(block["docs"])), key=block["docs"].__getitem__)
-    return {
-        "docs": [block["docs"][i] for i in order],
-        "metrics": {m: {**slot, "values": [slot["values"][i] for i in order]} for m, slot in block["metrics"].items()},
-    }
+def _aligned(block: OutcomeBlock) -> OutcomeBlock:
+    order = sorted(range(len(block.docs)), key=block.docs.__getitem__)
+    return OutcomeBlock(
+        docs=[block.docs[i] for i in order],
+        metrics={
+            m: MetricItems(slot.aggregation, [slot.values[i] for i in order]) for m, slot in block.metrics.items()
+        },
+    )

@@ -28,7 +28,9 @@ from dlm.results.console import contamination_flags
 from dlm.results.detail import print_tables, to_csv, to_markdown
 from dlm.results.html import to_html
 from dlm.results.labels import run_labels
+from dlm.results.latex import to_latex
 from dlm.results.matrix import (
+    TINY_NOTE,
     ablation_series,
     approach_matrix,
     comparison_units,
@@ -45,42 +47,41 @@ from dlm.results.plots import write_plots
 from dlm.results.questions import answer_questions
 from dlm.results.screen import print_screen
 from dlm.results.seeds import seed_groups
-from dlm.results.verdicts import all_verdicts
+from dlm.results.verdicts import DOMAIN_MATCH, TRANSFER, all_verdicts
 from dlm.store.records import last_results_dir, load_records
 
-FORMATS = ("table", "markdown", "csv", "json", "html")
-TINY_NOTE = (
-    "tiny-gpt2 runs demonstrate the pipeline only: a 2-layer toy model on miniature sample data says "
-    "nothing about the research question."
-)
+FORMATS = ("table", "markdown", "csv", "json", "html", "latex")
+FILE_SUFFIX = {"html": ".html", "latex": ".tex"}  # the formats --output writes to a file
 
 
 def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | Path = BASELINES_FILE) -> dict:
     """The report as plain data (the JSON format is exactly this)."""
     table = load(str(baselines))
     records, skipped = load_records(runs_dir)
-    api_names = [str((r.get("model") or {}).get("name")) for r in records if r.get("approach") == "api"]
+    api_names = [str(r.model.name) for r in records if r.approach == "api"]
     against_keys = check_models(against, table, api_names)
     measured = measured_baselines(records, against_keys)
     if measured:  # API runs measured here come first (baselines.py `_distance`), published numbers after
         table = replace(table, entries=[*measured, *table.entries])
-    records = [r for r in records if r.get("approach") != "api"]  # baselines, not small-model runs
+    records = [r for r in records if r.approach != "api"]  # baselines, not small-model runs
     if not records and not measured:
         extra = f" ({len(skipped)} unreadable file(s) skipped: {', '.join(f for f, _ in skipped)})" if skipped else ""
         raise UserError(
             f"no run records in {runs_dir}{extra}; run `dlm demo` or `dlm run ...` first, "
             "or point --results-dir at the directory that holds them"
         )
-    failed = [r["run_id"] for r in records if r.get("status") in ("failed", "error")]
-    incomplete = [r["run_id"] for r in records if r.get("status") == "incomplete"]
-    runs = make_runs([r for r in records if r["run_id"] not in failed and r["run_id"] not in incomplete])
+    failed = [r.run_id for r in records if r.status == "failed"]
+    incomplete = [r.run_id for r in records if r.status == "incomplete"]
+    runs = make_runs([r for r in records if r.status == "ok"])
     rows = score_rows(runs, against_keys, table)
     primary = primary_rows(rows, table)
-    units = comparison_units(primary)
-    matrix = approach_matrix(one_protocol_per_task(primary))
+    units = comparison_units(primary)  # every task once, the like-for-like protocol where a run has both
+    both = comparison_units(primary, both_protocols=True)  # run-vs-run comparisons pick their protocol per pair
+    thresholds = {**dict.fromkeys(("finance", "math", "general"), DOMAIN_MATCH), "cross": TRANSFER}
+    matrix = approach_matrix(one_protocol_per_task(primary), thresholds)
 
     outcomes = Outcomes(runs_dir)
-    verdicts = all_verdicts(runs, primary, units, table, against_keys, outcomes)
+    verdicts = all_verdicts(runs, units, both, table, against_keys, outcomes)
     budget = steps_budget(units, {r.run_id: r.record for r in runs})
     primary_ids = {id(row) for row in primary}
     labels = run_labels(runs)
@@ -96,15 +97,19 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
         "scoring: LL = options ranked by log-likelihood, gen = an answer read from generated text (the "
         "generative twins, dlm_<task>_gen); a twin is set only against generated-answer numbers, and where a "
         "run has both, the like-for-like one counts and the other is shown beside it.",
-        "gains: absolute = treated - control (points); relative = (treated - control) / |control| (n/a for a "
-        "control of 0); a hypothesis is supported when the paired 95% interval clears zero and the effect "
-        "reaches the threshold, not supported when it lies below the threshold, inconclusive otherwise; "
-        "--limit (subset) runs decide nothing.",
+        "gains: absolute = treated - control (points); relative = (treated - control) / |control|, the control "
+        "resampled too (a relative threshold over a control whose interval includes 0 is decided on the absolute "
+        "difference). Intervals carry documents and seeds (two-level bootstrap) and the large model's noise. A "
+        "claim is supported / met when its Holm-corrected one-sided p (at or above the threshold) is below 0.025, "
+        "which for a single test is the whole 95% interval above it; not supported when the same holds below; "
+        "inconclusive otherwise. Families: the criteria, the hypotheses, the research questions; a claim over "
+        "several setups or runs pays for picking the best (Holm). Subsets (--limit), contaminated scores and scores "
+        "that are not like-for-like (scoring, shots, rule, data, documents) decide nothing.",
     ]
     if any(run.tiny for run in runs):
         notes.insert(0, TINY_NOTE)
     for run in runs:  # overlap reports that name a dataset rather than one of the run's tasks
-        flags = contamination_flags((run.record.get("train") or {}).get("contamination"))
+        flags = contamination_flags(run.record.train.contamination if run.record.train else [])
         tasks = {r.score.task for r in rows if r.run is run}
         for name, overlap in flags.items():
             if name != "*" and name not in tasks:
@@ -136,7 +141,15 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
         "matrix": {
             model: {
                 approach: {
-                    col: {"mean_ratio": cell.mean, "n": len(cell.ratios), "runs": sorted(cell.runs)}
+                    col: {
+                        "mean_ratio": cell.mean,
+                        "n": len(cell.ratios),
+                        "runs": sorted(cell.runs),
+                        "ci95": cell.ci95,
+                        "threshold": cell.threshold,
+                        "p": cell.p,
+                        "q": cell.q,
+                    }
                     for col, cell in cols.items()
                 }
                 for approach, cols in approaches.items()
@@ -151,7 +164,12 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
         "curves": learning_curves(runs, table),
         "steps_budget": budget,
         "questions": answer_questions(
-            units, outcomes, [v.to_dict() for v in verdicts["hypotheses"]], budget, ",".join(against_keys)
+            both,
+            outcomes,
+            [v.to_dict() for v in verdicts["hypotheses"]],
+            [v.to_dict() for v in verdicts["criteria"]],
+            budget,
+            ",".join(against_keys),
         ),
         "tasks_without_published_number": {
             task: _why_no_number(task, table)
@@ -209,9 +227,11 @@ def render_report(
         raise UserError("--against is empty; name a large model, e.g. --against gpt-4 (or gpt-4,gpt-4o)")
 
     check_output_file(plot, ".png", "--plot")
-    if output and fmt != "html":
-        raise UserError(f"--output is where --format html writes its page; add --format html (got --format {fmt})")
-    check_output_file(output, ".html", "--output")
+    if output and fmt not in FILE_SUFFIX:
+        raise UserError(
+            f"--output is where --format html or --format latex writes its file; add one of them (got --format {fmt})"
+        )
+    check_output_file(output, FILE_SUFFIX.get(fmt, ".html"), "--output")
     runs_dir = find_results_dir(runs_dir and str(runs_dir))
     html_path = Path(output or Path(runs_dir) / "report.html") if fmt == "html" else None
     if html_path is not None and not output:  # --output was checked above; the default goes in the results dir
@@ -228,6 +248,14 @@ def render_report(
     elif fmt == "markdown":
         text = "\n".join(to_markdown(report))
         print(text)
+    elif fmt == "latex":
+        text = to_latex(report)
+        if output:
+            atomic_write(output, text)
+            Path(output).chmod(0o644)  # a file to send on, like the html page
+            print(f"report written to {output}", file=sys.stderr)
+        else:
+            sys.stdout.write(text)
     elif fmt == "html":
         text = to_html(report)
         atomic_write(html_path, text)

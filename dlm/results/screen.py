@@ -17,7 +17,7 @@ from rich.table import Table
 
 from dlm.results.console import MISSING, screen_width
 from dlm.results.matrix import APPROACHES, DOMAINS
-from dlm.results.verdicts import Z95, pct
+from dlm.results.verdicts import pct
 
 RUNS_PER_DOMAIN = 3  # deciding runs shown per domain in the headline; the rest are in --detail
 LABELS_LISTED = 8
@@ -61,12 +61,17 @@ def _labels(report: dict) -> dict[str, str]:
     return {r["run_id"]: r["label"] for r in report["runs"]}
 
 
-def _interval(ratio, stderr) -> str:
+def _interval(ratio, ci) -> str:
+    """A ratio with its 95% interval (both sides resampled, results/evidence.py): not symmetric in general."""
     if ratio is None:
         return MISSING
-    if stderr is None:
-        return f"{pct(ratio)} (no stderr)"
-    return f"{pct(ratio)} ± {100 * Z95 * stderr:.1f}"  # the 95% interval's half-width, in points of %
+    if not ci:
+        return f"{pct(ratio)} (no interval)"
+    return f"{pct(ratio)} [{pct(ci[0])}, {pct(ci[1])}]"
+
+
+def _p(value: float) -> str:
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
 def _tasks(tasks: list[str], shown: int = 3) -> str:
@@ -116,7 +121,7 @@ def headline(report: dict, labels: dict[str, str]):
             table.add_row(
                 domain if k == 0 else "",
                 labels.get(e["run_id"], e["run_id"]),
-                _interval(e["ratio"], e["stderr"]),
+                _interval(e["ratio"], e.get("ci95")),
                 MISSING if ours is None else f"{ours:.3f}",
                 MISSING if theirs is None else f"{theirs:.3f}",
                 _protocol(rows) if rows else MISSING,
@@ -146,6 +151,18 @@ def matrices(report: dict) -> list:
     return out
 
 
+def _corrected_p(v: dict) -> str:
+    """The Holm-corrected p of the side the verdict took: P(at or below the threshold) for a claim met or
+    supported, P(at or above it) for one not met or not supported; both when it is inconclusive."""
+    correction = v.get("correction") or {}
+    yes, no = correction.get("value"), correction.get("value_not")
+    if v["verdict"] in ("not met", "not supported") and no is not None:
+        return f", p(Holm, not) {_p(no)}"
+    if v["verdict"] == "inconclusive" and yes is not None and no is not None:
+        return f", p(Holm) {_p(yes)} / not {_p(no)}"
+    return f", p(Holm) {_p(yes)}" if yes is not None else ""
+
+
 def _verdict_evidence(v: dict, labels: dict[str, str]) -> tuple[str, str]:
     """(interval text, runs) of one criterion or hypothesis; the missing runs when there are none."""
     if v["verdict"] == "not enough runs":
@@ -156,11 +173,12 @@ def _verdict_evidence(v: dict, labels: dict[str, str]) -> tuple[str, str]:
         rel = diff.get("relative")
         text = f"{diff['absolute']:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else " (no interval)")
         text += f", {'rel. n/a' if rel is None else f'{100 * rel:+.0f}%'}, {diff['pairs']} pairs"
+        text += _corrected_p(v)
         runs = sorted({labels.get(e[k], e[k]) for e in v["evidence"] for k in ("treated_run", "control_run")})
         return text, " vs ".join(runs[:2]) + (f" +{len(runs) - 2}" if len(runs) > 2 else "")
     if v["evidence"] and "ratio" in v["evidence"][0]:
         best = v["evidence"][0]
-        return f"best {_interval(best['ratio'], best['stderr'])}", ", ".join(
+        return f"best {_interval(best['ratio'], best.get('ci95'))}{_corrected_p(v)}", ", ".join(
             labels.get(e["run_id"], e["run_id"]) for e in v["evidence"][:RUNS_PER_DOMAIN]
         )
     timed = [e for e in v["evidence"] if e.get("wall_time_s") is not None]

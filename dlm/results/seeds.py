@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import statistics
+from dataclasses import asdict
 
 from dlm.results.matrix import Row, Run
-from dlm.store.records import eval_settings
 
 # settings that say where or how a run was done, or its seed: runs equal in everything else are one setup
 NOT_SETUP = (
@@ -25,27 +25,25 @@ NOT_SETUP = (
 
 def setup_key(run: Run) -> str | None:
     """The identity of a trained run's setup without its seed; None for runs that did not train."""
-    train = run.record.get("train") or {}
-    config = train.get("config")
-    if not run.trained or not isinstance(config, dict):
+    config = run.record.train.config if run.record.train else None
+    if not run.trained or config is None:
         return None
-    setup = {k: v for k, v in config.items() if k not in NOT_SETUP}
-    eval_config = eval_settings(run.record)
+    setup = {k: v for k, v in asdict(config).items() if k not in NOT_SETUP}
+    protocol = run.record.protocol
     setup.update(
         base=run.base_model,
         approach=run.approach,
         origin=_origin_setup(run),
-        limit=eval_config.get("limit"),
-        num_fewshot=eval_config.get("num_fewshot"),
+        measurement=protocol.measurement() if protocol else None,
     )
     return hashlib.sha1(json.dumps(setup, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
 def _origin_setup(run: Run) -> str | None:
     # a sequential run's seed replicas start from their own pretraining replicas: compare those without seeds too
-    lineage = (run.record.get("evaluated") or {}).get("lineage") or {}
-    stages = lineage.get("stages") or []
-    return json.dumps([{k: v for k, v in s.items() if k not in ("seed", "run_id")} for s in stages[:-1]]) or None
+    lineage = run.record.evaluated.lineage if run.record.evaluated else None
+    stages = lineage.stages if lineage else []
+    return json.dumps([{k: v for k, v in asdict(s).items() if k not in ("seed", "run_id")} for s in stages[:-1]])
 
 
 def seed_groups(units: list[Row]) -> list[dict]:
@@ -57,7 +55,7 @@ def seed_groups(units: list[Row]) -> list[dict]:
             groups.setdefault((key, row.score.task, row.score.metric, row.score.filter), []).append(row)
     out = []
     for (key, task, metric, filt), rows in groups.items():
-        seeds = {((r.run.record.get("train") or {}).get("config") or {}).get("seed") for r in rows}
+        seeds = {r.run.record.train.config.seed for r in rows}
         if len(seeds) < 2:
             continue
         values = [r.score.value for r in rows]

@@ -2,24 +2,34 @@
 
 Each check returns a Verdict: met / not met, supported / not supported / inconclusive, or "not enough runs"
 naming the runs that would decide it. Thresholds are the study plan's:
-- domain matching: a trained small model reaches >= 80% of the large model's published number on its domain;
+- domain matching: a trained small model reaches >= 80% of the large model's number on its domain;
 - transfer: >= 60% on tasks outside the training domain;  - efficiency: every training run < 2 h;
-- H1: continued pretraining on finance/math data beats the same model zero-shot by >= 20% (relative, on the
-  pooled mean of paired scores); H2: pretrain -> SFT (sequential) beats direct SFT with the same SFT data, steps,
-  LoRA setting and seed; H3: domain pretraining improves out-of-domain tasks by >= 10% (relative) over zero-shot.
-Pairs share base model, task, version, metric, filter, shots, limit, data source and documents (results/paired.py);
-each hypothesis is decided on full test sets from a 95% interval of the difference: "supported", "not supported"
-or "inconclusive" (results/paired.py `decide`).
+- H1: continued pretraining on finance/math data beats the same model zero-shot by >= 20% (relative);
+  H2: pretrain -> SFT (sequential) beats direct SFT trained with every other setting equal; H3: domain
+  pretraining improves out-of-domain tasks by >= 10% (relative) over zero-shot.
+
+How they are decided (results/evidence.py): every candidate (a training setup, its seeds pooled) gets an interval
+with every source of noise: documents and seeds (two-level bootstrap), the control or the large model resampled
+too (results/stats.py). A criterion or hypothesis with several candidates pays for picking the best (Holm over the
+candidates); the criteria and the hypotheses are each a family, Holm-corrected. Only like-for-like scores decide a
+criterion (same scoring, shots, extraction and scoring rule, data source and documents as the published number),
+only full test sets and uncontaminated scores decide anything; the others are shown, with the reason. Comparisons
+between our own runs are decided on the protocol where both runs are measurable (a generated answer of a run that
+named no label on any document is not a measurement), and say which.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
-from dlm.results.matrix import DOMAINS, Row, Run, origin_id
-from dlm.results.paired import Outcomes, decide, difference, mismatch
-from dlm.store.records import eval_settings
+from dlm.results.baselines import filed_under, our_scoring
+from dlm.results.evidence import Candidate, Claim, by_setup, decide_family, gain, gain_candidate, measurable, ratio
+from dlm.results.matrix import DOMAINS, Row, Run, origin_id, train_seconds
+from dlm.results.paired import Outcomes, mismatch
+from dlm.results.seeds import NOT_SETUP, setup_key
+from dlm.store.records import RunRecord
 
 DOMAIN_MATCH = 0.80
 TRANSFER = 0.60
@@ -32,6 +42,7 @@ EXAMPLE = {
     "math": "dlm run --model gpt2 --dataset openai/gsm8k --dataset_config main --mode pretrain --max_steps 800",
     "general": "dlm run --model gpt2 --dataset stanfordnlp/imdb --mode sft --max_steps 500",
 }
+PROTOCOL_NAMES = {"generative": "generated answers", "loglikelihood": "log-likelihood"}
 
 
 @dataclass
@@ -41,17 +52,11 @@ class Verdict:
     verdict: str
     detail: str
     evidence: list[dict] = field(default_factory=list)
-    difference: dict | None = None  # hypotheses: results/paired.Difference.to_dict()
+    difference: dict | None = None  # hypotheses: the deciding candidate's gain (results/evidence.py Gain.to_dict)
+    correction: dict | None = None  # {"method": "Holm", "value": corrected p, "family", "size", "candidates"}
 
     def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "claim": self.claim,
-            "verdict": self.verdict,
-            "detail": self.detail,
-            "evidence": self.evidence,
-            "difference": self.difference,
-        }
+        return asdict(self)
 
 
 def pct(x: float | None) -> str:
@@ -60,91 +65,132 @@ def pct(x: float | None) -> str:
     return "∞" if math.isinf(x) else f"{100 * x:.1f}%"
 
 
-def _mean(values) -> float | None:
-    values = list(values)
-    return sum(values) / len(values) if values else None
+def _p(value: float | None) -> str:
+    return "–" if value is None else "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
-# --- success criteria ---------------------------------------------------------------------------------------
+def _decided(claim: Claim) -> str:
+    """How the claim was decided, said after its interval: the corrected p and the family."""
+    return (
+        f"Holm-corrected p {_p(claim.p_yes_adjusted)} (at or above the threshold) / {_p(claim.p_no_adjusted)} "
+        f"(below), family {claim.family} of {claim.family_size}, best of {len(claim.candidates)} candidate(s)"
+    )
+
+
+def _correction(claim: Claim) -> dict:
+    return {
+        "method": "Holm",
+        "value": claim.p_yes_adjusted,
+        "value_not": claim.p_no_adjusted,
+        "family": f"{claim.family} ({claim.family_size} tests)",
+        "size": claim.family_size,
+        "candidates": len(claim.candidates),
+    }
+
+
+# --- which rows may decide ----------------------------------------------------------------------------------
+def full_test_set(rows: list[Row]) -> list[Row]:
+    """Only full test sets decide: a --limit run is a subset, a fixed document subset a curve point."""
+    return [r for r in rows if r.run.record.protocol is None or r.run.record.protocol.limit is None]
+
+
+def higher_better(rows: list[Row]) -> list[Row]:
+    return [r for r in rows if r.score.higher_is_better]
+
+
 def _deciding(rows: list[Row]) -> tuple[list[Row], list[str]]:
-    """Rows that may decide a criterion: full test set, and a published number of the same shot count (zero-shot
-    means zero-shot). The rest are named, not counted."""
+    """Rows that may decide a comparison with the large model: full test set, like-for-like with the published
+    number, training data not overlapping the test set. The rest are named with the reason, not counted."""
     keep, notes = [], []
     subsets = [r for r in rows if r not in full_test_set(rows)]
-    other = [r for r in full_test_set(rows) if r.baseline is not None and r.baseline.shots != r.score.num_fewshot]
-    keep = [r for r in full_test_set(rows) if r not in other]
+    differs = [r for r in full_test_set(rows) if r.differs]
+    contaminated = [r for r in full_test_set(rows) if not r.differs and r.contamination]
+    keep = [r for r in full_test_set(rows) if not r.differs and not r.contamination]
     if subsets:
-        notes.append(f"{len(subsets)} --limit (subset) score(s) shown in the tables, not deciding")
-    if other:
+        notes.append(f"{len(subsets)} --limit (subset) score(s) shown, not deciding")
+    if differs:
+        reasons = sorted({f"{r.score.task}: {r.differs[0]}" for r in differs})
         notes.append(
-            "other protocol, not deciding: "
-            + ", ".join(
-                sorted(
-                    {
-                        f"{r.score.task} ({_shots(r.baseline.shots)} published vs {r.score.num_fewshot}-shot here)"
-                        for r in other
-                    }
-                )
-            )
+            "not like-for-like, not deciding: " + "; ".join(reasons[:4]) + (" ..." if len(reasons) > 4 else "")
+        )
+    if contaminated:
+        notes.append(
+            "training data overlaps the test set, not deciding: "
+            + ", ".join(sorted({f"{r.score.task} ({r.contamination})" for r in contaminated}))
         )
     return keep, notes
 
 
-def _shots(shots: int | None) -> str:
-    return "shot count unknown" if shots is None else f"{shots}-shot"
+def _describe_sources(rows: list[Row]) -> str:
+    sources = sorted({(r.score.protocol.data_source if r.score.protocol else None) or "unrecorded" for r in rows})
+    return "data: " + ", ".join(s.split(":")[0] + (f" {s.split(':')[1][:8]}" if ":" in s else "") for s in sources)
 
 
-def runs_ratio(rows: list[Row]) -> list[tuple[Run, float, float | None, list[str]]]:
-    """(run, mean ratio over its tasks, stderr of that mean or None, tasks) per run, best first."""
-    per_run: dict[str, list[Row]] = {}
+# --- success criteria -----------------------------------------------------------------------------------------------
+def _ratio_claim(name: str, rows: list[Row], threshold: float, outcomes: Outcomes) -> Claim:
+    candidates = []
+    groups: dict[str, list[Row]] = {}
     for row in rows:
-        per_run.setdefault(row.run.run_id, []).append(row)
-    out = []
-    for group in per_run.values():
-        ratios = [r.ratio for r in group]
-        errors = [r.score.stderr / r.baseline.value if r.score.stderr is not None else None for r in group]
-        se = (math.sqrt(sum(e * e for e in errors)) / len(errors)) if all(e is not None for e in errors) else None
-        out.append((group[0].run, _mean(ratios), se, sorted(r.score.task for r in group)))
-    return sorted(out, key=lambda t: -t[1])
+        groups.setdefault(setup_key(row.run) or row.run.run_id, []).append(row)
+    for group in groups.values():
+        interval = ratio(group, outcomes)
+        if interval is None:
+            continue
+        runs = sorted({r.run.run_id for r in group})
+        seeds = len(runs)
+        detail = {
+            "run_id": runs[0],
+            "runs": runs,
+            "ratio": interval.estimate,
+            "ci95": None if interval.low is None else [interval.low, interval.high],
+            "stderr": None if interval.low is None else (interval.high - interval.low) / (2 * Z95),
+            "tasks": sorted({r.score.task for r in group}),
+            "documents": sum(r.score.n or 0 for r in group if r.run.run_id == runs[0]),
+            "seeds": seeds,
+            "model": group[0].run.base_model,
+            "approach": group[0].run.approach,
+            "method": interval.method,
+        }
+        candidates.append(Candidate(runs[0], interval, threshold, "ratio", detail=detail))
+    return Claim(name, candidates, words="criterion")
 
 
-def _ratio_verdict(name, claim, rows, threshold, missing, covered=None) -> Verdict:
-    deciding, notes = _deciding(rows)
-    ranked = runs_ratio(deciding)
-    if not ranked:
-        return Verdict(name, claim, "not enough runs", "; ".join([missing, *notes]))
-    lows = [ratio - Z95 * se if se is not None else None for _, ratio, se, _ in ranked]
-    highs = [ratio + Z95 * se if se is not None else None for _, ratio, se, _ in ranked]
-    if any(low is not None and low >= threshold for low in lows):
-        verdict = "met"
-    elif all(high is not None and high < threshold for high in highs):
-        verdict = "not met"
-    else:
-        verdict = "inconclusive"
+def _ratio_verdict(
+    claim_text: str,
+    claim: Claim,
+    threshold: float,
+    missing: str,
+    notes: list[str],
+    rows: list[Row],
+    covered: list[str] | None = None,
+) -> Verdict:
+    if not claim.candidates:
+        return Verdict(claim.name, claim_text, "not enough runs", "; ".join([missing, *notes]))
+    ranked = sorted(claim.candidates, key=lambda c: -c.interval.estimate)
+    evidence = [{**c.detail, "p": c.p_above} for c in ranked]
     shown = []
-    for (run, ratio, _se, tasks), low, high in zip(ranked, lows, highs):
-        interval = f" [{pct(low)}, {pct(high)}]" if low is not None else " (no stderr)"
+    for c in ranked[:5]:
+        d = c.detail
+        interval = f" [{pct(d['ci95'][0])}, {pct(d['ci95'][1])}]" if d["ci95"] else " (no interval)"
         shown.append(
-            f"{run.run_id} ({run.base_model}, {run.approach}) {pct(ratio)}{interval} over {len(tasks)} task(s)"
+            f"{d['run_id']} ({d['model']}, {d['approach']}, {d['seeds']} seed(s)) {pct(d['ratio'])}"
+            f"{interval} over {len(d['tasks'])} task(s), {d['documents']} documents"
         )
-    detail = "; ".join(shown)
+    detail = "; ".join(shown) + f"; threshold {pct(threshold)}; " + _decided(claim) + f"; {_describe_sources(rows)}"
     if covered is not None:
-        scored = set(ranked[0][3])
+        scored = set(ranked[0].detail["tasks"])
         absent = [t for t in covered if t not in scored]
-        detail += f"; tasks: {', '.join(ranked[0][3])}" + (
+        detail += f"; tasks: {', '.join(ranked[0].detail['tasks'])}" + (
             f"; no deciding score on: {', '.join(absent)}" if absent else ""
         )
     return Verdict(
-        name,
-        claim,
-        verdict,
-        "; ".join([detail, *notes]),
-        [{"run_id": run.run_id, "ratio": ratio, "stderr": se, "tasks": tasks} for run, ratio, se, tasks in ranked],
+        claim.name, claim_text, claim.verdict, "; ".join([detail, *notes]), evidence, correction=_correction(claim)
     )
 
 
-def domain_matching(primary: list[Row], covered: dict[str, list[str]], against: str) -> list[Verdict]:
-    out = []
+def criteria(primary: list[Row], covered: dict[str, list[str]], against: str, outcomes: Outcomes) -> list[Verdict]:
+    """Domain matching per domain and transfer, decided as one Holm family."""
+    specs = []
     for domain in ("finance", "math", "general"):
         claim = f"a trained small model reaches >= {DOMAIN_MATCH:.0%} of {against} on {DOMAINS[domain].lower()} tasks"
         rows = [
@@ -154,14 +200,7 @@ def domain_matching(primary: list[Row], covered: dict[str, list[str]], against: 
         ]
         tasks = ", ".join(covered.get(domain, [])) or f"(no {domain} task has a {against} number)"
         missing = f"missing: a trained run on {domain} data evaluated on {tasks}; e.g. {EXAMPLE[domain]}"
-        out.append(
-            _ratio_verdict(f"Domain matching ({domain})", claim, rows, DOMAIN_MATCH, missing, covered.get(domain, []))
-        )
-    return out
-
-
-def transfer(primary: list[Row], against: str) -> Verdict:
-    claim = f"cross-domain performance >= {TRANSFER:.0%} of {against}"
+        specs.append((f"Domain matching ({domain})", claim, rows, DOMAIN_MATCH, missing, covered.get(domain, [])))
     rows = [
         r
         for r in primary
@@ -171,14 +210,28 @@ def transfer(primary: list[Row], against: str) -> Verdict:
         and r.run.train_domains
         and r.task_domain not in r.run.train_domains
     ]
-    return _ratio_verdict(
-        "Transfer",
-        claim,
-        rows,
-        TRANSFER,
-        f"missing: a trained run evaluated on tasks of another domain that have a {against} number "
-        "(add --transfer to `dlm run`)",
+    specs.append(
+        (
+            "Transfer",
+            f"cross-domain performance >= {TRANSFER:.0%} of {against}",
+            rows,
+            TRANSFER,
+            f"missing: a trained run evaluated on tasks of another domain that have a {against} number "
+            "(add --transfer to `dlm run`)",
+            None,
+        )
     )
+    claims, decided = [], []
+    for name, text, rows, threshold, missing, cover in specs:
+        keep, notes = _deciding(rows)
+        claim = _ratio_claim(name, keep, threshold, outcomes)
+        claims.append(claim)
+        decided.append((text, claim, threshold, missing, notes, keep, cover))
+    decide_family(claims, "criteria")
+    return [
+        _ratio_verdict(text, claim, threshold, missing, notes, keep, cover)
+        for text, claim, threshold, missing, notes, keep, cover in decided
+    ]
 
 
 def training_time(runs: list[Run]) -> Verdict:
@@ -194,7 +247,11 @@ def training_time(runs: list[Run]) -> Verdict:
     slow = [(r, t) for r, t in timed if t >= MAX_TRAIN_SECONDS]
     longest = max(timed, key=lambda rt: rt[1])
     record = longest[0].record
-    device = (record.get("train") or {}).get("device") or (record.get("provenance") or {}).get("device") or "?"
+    device = (
+        (record.train.device if record.train else None)
+        or (record.provenance.device if record.provenance else None)
+        or "?"
+    )
     detail = f"{len(timed)} run(s); longest {longest[1] / 60:.1f} min ({longest[0].run_id}, {device})"
     if slow:
         detail += "; over 2 h: " + ", ".join(r.run_id for r, _ in slow)
@@ -207,12 +264,12 @@ def training_time(runs: list[Run]) -> Verdict:
     )
 
 
-def study_time(record: dict, by_id: dict[str, dict], depth: int = 0) -> float | None:
-    """Training wall time of a run plus that of the runs it starts from (pretrain -> SFT counts both stages)."""
-    own = (record.get("train") or {}).get("wall_time_s")
+def study_time(record: RunRecord, by_id: dict[str, RunRecord], depth: int = 0) -> float | None:
+    """Training time of a run plus that of the runs it starts from (pretrain -> SFT counts both stages); time
+    spent scoring learning-curve points is not training."""
+    own = train_seconds(record)
     if own is None:
         return None
-    own -= float((record.get("train") or {}).get("curve_eval_s") or 0.0)
     origin = origin_id(record)
     if origin in by_id and depth < 20:
         upstream = study_time(by_id[origin], by_id, depth + 1)
@@ -220,22 +277,20 @@ def study_time(record: dict, by_id: dict[str, dict], depth: int = 0) -> float | 
     return own
 
 
-# --- hypotheses ---------------------------------------------------------------------------------------------
+# --- pairing our runs --------------------------------------------------------------------------------------------
 def _key(row: Row) -> tuple:
     s = row.score
     return (row.run.base_model, s.task, s.metric, s.filter, s.num_fewshot)
 
 
-def sft_setup(run: Run) -> tuple:
-    """What an H2 control must share with the sequential run's SFT stage: data, steps, LoRA, seed."""
-    config = (run.record.get("train") or {}).get("config") or {}
-    lora = config.get("lora")
-    return (
-        repr((config.get("data") or {}).get("parts")),
-        config.get("max_steps"),
-        repr(lora) if lora else None,
-        config.get("seed"),
-    )
+def sft_setup(run: Run) -> str:
+    """What an H2 control must share with the sequential run's SFT stage: every training setting (data, steps,
+    learning rate, batch, length, LoRA, seed, ...) except where it starts from, the one thing H2 tests."""
+    config = run.record.train.config if run.record.train else None
+    if config is None:
+        return ""
+    setup = {k: v for k, v in asdict(config).items() if k not in (*NOT_SETUP, "model", "seed")}
+    return json.dumps({**setup, "seed": config.seed}, sort_keys=True, default=str)
 
 
 def pairs(
@@ -254,7 +309,7 @@ def pairs(
         for candidate in reversed(candidates):
             why = mismatch(row, candidate, outcomes)
             if why is None and same_setup is not None and same_setup(row.run) != same_setup(candidate.run):
-                why = "different SFT data, steps, LoRA setting or seed"
+                why = "a training setting other than the starting checkpoint differs"
             if why is None:
                 found.append((row, candidate))
                 break
@@ -265,6 +320,93 @@ def pairs(
                     f"{row.run.run_id} {row.score.task} {row.score.metric} not paired ({'; '.join(reasons)})"
                 )
     return found, unpaired
+
+
+def one_protocol(found: list[tuple[Row, Row]]) -> tuple[list[tuple[Row, Row]], list[str]]:
+    """Where a pair of runs is scored on a task under both protocols, the one both runs are measurable on decides:
+    generated answers (like-for-like with the large models' numbers) unless either run named no label on every
+    document, then log-likelihood. Returns the pairs kept and what was chosen where it mattered."""
+    scores = {}
+    for a, b in found:
+        for row in (a, b):
+            for s in row.run.record.scores:
+                scores[(row.run.run_id, s.task, s.metric)] = s.value
+    by_unit: dict[tuple, dict[str, tuple[Row, Row]]] = {}
+    for a, b in found:
+        unit = (a.run.run_id, b.run.run_id, filed_under(a.score.task), a.score.metric)
+        by_unit.setdefault(unit, {})[our_scoring(a.score) or "?"] = (a, b)
+    kept, said = [], []
+    for unit, by_protocol in by_unit.items():
+        gen, ll = by_protocol.get("generative"), by_protocol.get("loglikelihood")
+        if gen and ll:
+            usable = measurable(list(gen), scores)
+            kept.append(gen if usable else ll)
+            if not usable:
+                said.append(f"{unit[2]}: log-likelihood (a run named no label on every generated answer)")
+        else:
+            kept += list(by_protocol.values())
+    return kept, said
+
+
+# --- hypotheses --------------------------------------------------------------------------------------------------
+def _hypothesis(
+    name, text, treated, control, threshold, relative, what, outcomes, no_treated, same_setup=None
+) -> tuple[Claim | None, Verdict | None, dict]:
+    """(claim, verdict when it cannot be tested, context for its verdict)."""
+    if not treated:
+        return None, Verdict(name, text, "not enough runs", no_treated), {}
+    deciding = [r for r in full_test_set(treated) if not r.contamination]
+    notes = []
+    if len(deciding) < len(treated):
+        notes.append(f"{len(treated) - len(deciding)} --limit (subset) or contaminated score(s) shown, not deciding")
+    found, unpaired = pairs(deciding, full_test_set(control), outcomes, same_setup)
+    found, chosen = one_protocol(found)
+    notes += unpaired + chosen
+    if not found:
+        detail = "missing: " + _missing(deciding or treated, f"a full-test-set score of {what}")
+        return None, Verdict(name, text, "not enough runs", "; ".join([detail, *notes])), {}
+    candidates, gains = [], []
+    for i, (_setup, setup_pairs) in enumerate(sorted(by_setup(found).items())):
+        g = gain(setup_pairs, outcomes, seed=1234 + 101 * i)
+        gains.append(g)
+        candidates.append(gain_candidate(setup_pairs[0][0].run.run_id, g, threshold, relative))
+    claim = Claim(name, candidates)
+    return (
+        claim,
+        None,
+        {"text": text, "notes": notes, "found": found, "gains": gains, "threshold": threshold, "relative": relative},
+    )
+
+
+def _hypothesis_verdict(claim: Claim, ctx: dict) -> Verdict:
+    best = claim.best
+    g = ctx["gains"][claim.candidates.index(best)]
+    protocols = sorted({PROTOCOL_NAMES.get(our_scoring(a.score), str(our_scoring(a.score))) for a, _ in g.pairs})
+    rule = ""
+    if ctx["threshold"] is not None:
+        rule = f"threshold {ctx['threshold']:.0%} {'relative' if ctx['relative'] else 'absolute'}"
+    detail = "; ".join(
+        filter(
+            None,
+            [
+                g.describe(),
+                f"decided on {best.on}" + (f" ({best.reason})" if best.reason else "") + (f", {rule}" if rule else ""),
+                _decided(claim),
+                f"protocol: {', '.join(protocols)}",
+                _describe_sources([a for a, _ in g.pairs]),
+                *ctx["notes"],
+            ],
+        )
+    )
+    return Verdict(
+        claim.name,
+        ctx["text"],
+        claim.verdict,
+        detail,
+        _evidence(ctx["found"]),
+        {**g.to_dict(), "pairs": len(g.pairs), "decided_on": best.on},
+        _correction(claim),
+    )
 
 
 def _missing(treated: list[Row], what: str) -> str:
@@ -285,98 +427,59 @@ def _evidence(found: list[tuple[Row, Row]]) -> list[dict]:
             "control_run": b.run.run_id,
             "control": b.score.value,
             "n": a.score.n,
+            "scoring": our_scoring(a.score),
         }
         for a, b in found
     ]
 
 
-def higher_better(rows: list[Row]) -> list[Row]:
-    return [r for r in rows if r.score.higher_is_better]
-
-
-def full_test_set(rows: list[Row]) -> list[Row]:
-    """Hypotheses are decided on full test sets: a --limit run is a subset and decides nothing."""
-    return [r for r in rows if eval_settings(r.run.record).get("limit") is None]
-
-
-def h1(units: list[Row], outcomes: Outcomes | None = None) -> Verdict:
-    claim = f"continued pretraining on finance/math data beats zero-shot by >= {H1_GAIN:.0%} (relative)"
-    treated = [
-        r
-        for r in higher_better(units)
-        if r.run.approach == "pretrain"
-        and r.task_domain in ("finance", "math")
-        and r.task_domain in r.run.train_domains
+def hypotheses(units: list[Row], outcomes: Outcomes) -> list[Verdict]:
+    """H1-H3, decided as one Holm family."""
+    zero_shot = [r for r in units if r.run.approach == "zero-shot"]
+    pretrained = [
+        r for r in higher_better(units) if r.run.approach == "pretrain" and r.task_domain and r.run.train_domains
     ]
-    control = [r for r in units if r.run.approach == "zero-shot"]
-    return _comparison(
-        "H1",
-        claim,
-        treated,
-        control,
-        H1_GAIN,
-        "a zero-shot run",
-        outcomes,
-        "missing: a continued-pretraining run on finance or math data evaluated on its domain's "
-        f"tasks, e.g. `{EXAMPLE['finance']}`",
-    )
-
-
-def h3(units: list[Row], outcomes: Outcomes | None = None) -> Verdict:
-    claim = f"domain pretraining improves out-of-domain tasks by >= {H3_GAIN:.0%} (relative) over zero-shot"
-    treated = [
-        r
-        for r in higher_better(units)
-        if r.run.approach == "pretrain"
-        and r.task_domain
-        and r.run.train_domains
-        and r.task_domain not in r.run.train_domains
+    specs = [
+        _hypothesis(
+            "H1",
+            f"continued pretraining on finance/math data beats zero-shot by >= {H1_GAIN:.0%} (relative)",
+            [r for r in pretrained if r.task_domain in ("finance", "math") and r.task_domain in r.run.train_domains],
+            zero_shot,
+            H1_GAIN,
+            True,
+            "a zero-shot run",
+            outcomes,
+            "missing: a continued-pretraining run on finance or math data evaluated on its domain's tasks, "
+            f"e.g. `{EXAMPLE['finance']}`",
+        ),
+        _hypothesis(
+            "H2",
+            "pretrain -> SFT (sequential) beats direct SFT trained with every other setting equal, on the same tasks",
+            [r for r in higher_better(units) if r.run.approach == "sequential"],
+            [r for r in units if r.run.approach == "sft"],
+            0.0,
+            False,
+            "a direct SFT run with the same training settings",
+            outcomes,
+            "missing: a sequential run (pretrain, then `dlm run --model <pretrain checkpoint> --mode sft "
+            "...`) and a direct SFT run of the same base model",
+            same_setup=sft_setup,
+        ),
+        _hypothesis(
+            "H3",
+            f"domain pretraining improves out-of-domain tasks by >= {H3_GAIN:.0%} (relative) over zero-shot",
+            [r for r in pretrained if r.task_domain not in r.run.train_domains],
+            zero_shot,
+            H3_GAIN,
+            True,
+            "a zero-shot run",
+            outcomes,
+            "missing: a continued-pretraining run evaluated on tasks outside its training domain, e.g. "
+            f"`{EXAMPLE['finance']} --transfer`",
+        ),
     ]
-    control = [r for r in units if r.run.approach == "zero-shot"]
-    return _comparison(
-        "H3",
-        claim,
-        treated,
-        control,
-        H3_GAIN,
-        "a zero-shot run",
-        outcomes,
-        "missing: a continued-pretraining run evaluated on tasks outside its training domain, e.g. "
-        f"`{EXAMPLE['finance']} --transfer`",
-    )
-
-
-def h2(units: list[Row], outcomes: Outcomes | None = None) -> Verdict:
-    claim = "pretrain -> SFT (sequential) beats direct SFT (same data, steps, LoRA setting, seed) on the same tasks"
-    treated = [r for r in higher_better(units) if r.run.approach == "sequential"]
-    control = [r for r in units if r.run.approach == "sft"]
-    return _comparison(
-        "H2",
-        claim,
-        treated,
-        control,
-        None,
-        "a direct SFT run with the same SFT setup",
-        outcomes,
-        "missing: a sequential run (pretrain, then `dlm run --model <pretrain checkpoint> --mode sft "
-        "...`) and a direct SFT run of the same base model",
-        same_setup=sft_setup,
-    )
-
-
-def _comparison(name, claim, treated, control, threshold, what, outcomes, no_treated, same_setup=None) -> Verdict:
-    if not treated:
-        return Verdict(name, claim, "not enough runs", no_treated)
-    subsets = [r for r in treated if r not in full_test_set(treated)]
-    found, unpaired = pairs(full_test_set(treated), full_test_set(control), outcomes, same_setup)
-    notes = ([f"{len(subsets)} --limit (subset) score(s) shown but not deciding"] if subsets else []) + unpaired
-    if not found:
-        detail = "missing: " + _missing(full_test_set(treated) or treated, f"a full-test-set score of {what}")
-        return Verdict(name, claim, "not enough runs", "; ".join([detail, *notes]))
-    diff = difference(found, outcomes or Outcomes(None))
-    rule = f" (threshold {threshold:.0%} relative)" if threshold is not None else ""
-    detail = diff.describe() + rule + "".join(f"; {n}" for n in notes)
-    return Verdict(name, claim, decide(diff, threshold), detail, _evidence(found), diff.to_dict())
+    decide_family([claim for claim, _, _ in specs if claim is not None], "hypotheses")
+    return [verdict if claim is None else _hypothesis_verdict(claim, ctx) for claim, verdict, ctx in specs]
 
 
 def covered_tasks(table, against_keys: list[str]) -> dict[str, list[str]]:
@@ -389,16 +492,14 @@ def covered_tasks(table, against_keys: list[str]) -> dict[str, list[str]]:
 
 
 def all_verdicts(
-    runs: list[Run],
-    primary: list[Row],
-    units: list[Row],
-    table,
-    against_keys: list[str],
-    outcomes: Outcomes | None = None,
+    runs: list[Run], units: list[Row], both: list[Row], table, against_keys: list[str], outcomes: Outcomes | None = None
 ) -> dict:
+    """`units`: the primary-metric rows, every task once, one protocol per task (the one like-for-like with the
+    published number where a run has both); `both`: the same with both protocols, for run-vs-run comparisons."""
+    outcomes = outcomes or Outcomes(None)
     against = ",".join(against_keys)
     covered = covered_tasks(table, against_keys)
     return {
-        "criteria": [*domain_matching(units, covered, against), transfer(units, against), training_time(runs)],
-        "hypotheses": [h1(units, outcomes), h2(units, outcomes), h3(units, outcomes)],
+        "criteria": [*criteria(units, covered, against, outcomes), training_time(runs)],
+        "hypotheses": hypotheses(both, outcomes),
     }

@@ -22,7 +22,6 @@ Choices a researcher should know:
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -30,14 +29,15 @@ from pathlib import Path
 from rich.console import Console
 
 from dlm.config import MixtureSpec, RunConfig, TrainConfig, is_api_model
-from dlm.data.loading import lookup
+from dlm.data.table import lookup
 from dlm.errors import UserError
 from dlm.harness_tasks.catalog import DOMAIN_GROUPS, catalog, leaf_tasks, resolve_tasks
 from dlm.harness_tasks.evaluate import curve_evaluator, evaluate
 from dlm.harness_tasks.overlap import contamination_for_run
 from dlm.settings import with_model
 from dlm.store.lineage import describe_model
-from dlm.store.records import load_records
+from dlm.store.records import RunRecord, TrainPart, load_records, read_record
+from dlm.store.schema import SchemaError
 from dlm.study.zero_shot import merge_reused, stored_zero_shot, zero_shot_key
 from dlm.trainers.chat import check as check_chat_template
 from dlm.trainers.checkpoints import read_owner
@@ -72,10 +72,10 @@ def domain_label(domains: list[str]) -> str | None:
     return domains[0] if len(domains) == 1 else MIXED
 
 
-def classify_approach(train: TrainConfig | None, origin: dict | None) -> str:
+def classify_approach(train: TrainConfig | None, origin: RunRecord | None) -> str:
     """origin: the record of the run that produced the starting checkpoint (None for a base model)."""
     if train is None:
-        return (origin or {}).get("approach") or "zero-shot"
+        return (origin.approach if origin is not None else None) or "zero-shot"
     if origin is not None and origin_mode(origin) == "pretrain":
         return "sequential"
     if len(train.data.parts) > 1:
@@ -83,9 +83,10 @@ def classify_approach(train: TrainConfig | None, origin: dict | None) -> str:
     return train.mode
 
 
-def origin_mode(record: dict) -> str | None:
-    train = record.get("train") or {}
-    return train.get("mode") or (train.get("config") or {}).get("mode")
+def origin_mode(record: RunRecord) -> str | None:
+    if record.train is None:
+        return None
+    return record.train.mode or (record.train.config.mode if record.train.config else None)
 
 
 def default_tasks(domains: list[str], transfer: bool) -> list[str]:
@@ -133,42 +134,39 @@ def contamination(data: MixtureSpec, tasks: list[str], data_dir: str | None) -> 
     return reports
 
 
-def find_origin(model: str, results_dir: str | Path) -> dict | None:
+def find_origin(model: str, results_dir: str | Path) -> RunRecord | None:
     """The newest record whose training wrote the checkpoint directory `model`, if any."""
     path = Path(model).expanduser()
     if not path.is_dir():
         return None
-
     target = path.resolve()
     records, _ = load_records(results_dir)
     for record in reversed(records):
-        output_dir = (record.get("train") or {}).get("output_dir")
+        output_dir = record.train.output_dir if record.train else None
         if output_dir and Path(output_dir).expanduser().resolve() == target:
             return record
-    return _record_in_checkpoint(path)
+    return record_in_checkpoint(path)
 
 
-def _record_in_checkpoint(path: Path) -> dict | None:
-    """Checkpoints carry a copy of their training record (dlm_train.json), for records kept elsewhere."""
-
+def record_in_checkpoint(path: Path) -> RunRecord | None:
+    """Checkpoints carry a copy of their training record (dlm_train.json), for records kept elsewhere; None when
+    there is none or it does not read as a record."""
     try:
-        record = json.loads((path / RECORD_IN_OUTPUT).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        record = read_record(path / RECORD_IN_OUTPUT)
+    except (OSError, ValueError, SchemaError):
         return None
-    if isinstance(record, dict) and not record.get("approach"):  # written before the cycle classified it
-        record["approach"] = (
-            "multitask"
-            if len(((record.get("train") or {}).get("data") or {}).get("parts") or []) > 1
-            else origin_mode(record)
-        )
-    return record if isinstance(record, dict) else None
+    if not record.approach and record.train is not None:  # written before the cycle classified it
+        config = record.train.config
+        mixture = config is not None and config.has_data() and len(config.data.parts) > 1
+        record = replace(record, approach="multitask" if mixture else origin_mode(record))
+    return record
 
 
 # --- zero-shot reuse -----------------------------------------------------------------------------------------
 def curve_evaluator_for(train_cfg: TrainConfig, tasks: list[str] | None = None):
     """The scorer of `--eval_steps` curve points: the run's evaluation protocol (shots, chat template, few-shot
-    seed, ...) on `--eval_tasks`, else the run's tasks (`dlm train`: the domain group of its data), at
-    `--eval_limit` documents per task; None without --eval_steps."""
+    seed, ...) on `--eval_tasks`, else the run's tasks (`dlm train`: the domain group of its data), on a fixed
+    stratified subset of `--eval_limit` documents per task; None without --eval_steps."""
     if not train_cfg.eval_steps:
         return None
 
@@ -177,28 +175,21 @@ def curve_evaluator_for(train_cfg: TrainConfig, tasks: list[str] | None = None):
         if train_cfg.eval_tasks
         else tasks or default_tasks(data_domains(train_cfg.data), False)
     )
-    protocol = replace(train_cfg.protocol, tasks=tuple(names), limit=train_cfg.eval_limit)
-    return curve_evaluator(protocol, train_cfg.data_dir)
+    return curve_evaluator(train_cfg.protocol.with_tasks(names), train_cfg.eval_limit, train_cfg.data_dir)
 
 
-def trained_not_evaluated(train_cfg) -> dict | None:
+def trained_not_evaluated(train_cfg) -> RunRecord | None:
     """The training record of a cycle whose training finished but whose evaluation never did (same output dir,
     complete mark, record status "incomplete"), when it is resumed."""
-
     if not (train_cfg.resume and train_cfg.output_dir):
         return None
     out = Path(train_cfg.output_dir).expanduser()
     if not (read_owner(out) or {}).get("complete"):
         return None
-    try:
-        record = json.loads((out / RECORD_IN_OUTPUT).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    record = record_in_checkpoint(out)
+    if record is None or record.status != "incomplete" or record.train is None or record.train.config is None:
         return None
-    if not isinstance(record, dict) or record.get("status") != "incomplete":
-        return None
-    if ((record.get("train") or {}).get("config") or {}).get("max_steps") != train_cfg.max_steps:
-        return None
-    return record
+    return record if record.train.config.max_steps == train_cfg.max_steps else None
 
 
 # --- the cycle ---------------------------------------------------------------------------------------------
@@ -213,17 +204,18 @@ def run_cycle(run: RunConfig) -> dict:
         approach, origin = "api", None
     elif run.train is None and origin is None:  # zero-shot only for a published model; a foreign dir is "unknown"
         evaluated = describe_model(run.model)
-        approach = evaluated["approach"]
-        if evaluated["lineage"]:
-            last = evaluated["lineage"]["stages"][-1]
-            origin = {
-                "run_id": last.get("run_id"),
-                "approach": approach,
-                "domain": evaluated["domain"],
-                "train": {"mode": last.get("mode")},
-            }
+        approach = evaluated.approach
+        if evaluated.lineage and evaluated.lineage.stages:  # a dlm checkpoint whose record is elsewhere
+            last = evaluated.lineage.stages[-1]
+            origin = RunRecord(
+                run_id=last.run_id or "unknown",
+                kind="train",
+                approach=approach,
+                domain=evaluated.domain,
+                train=TrainPart(mode=last.mode),
+            )
     domains = data_domains(data)
-    domain = domain_label(domains) or ((origin or {}).get("domain") if run.train is None else None)
+    domain = domain_label(domains) or (origin.domain if origin is not None and run.train is None else None)
     if not domains and origin is not None and run.train is None:
         domains = [domain] if domain and domain != MIXED else []
     tasks = check_tasks(choose_tasks(run, domains), run.evaluation.allow_code_execution)
@@ -252,9 +244,9 @@ def run_cycle(run: RunConfig) -> dict:
     }
     if origin is not None:
         extra["starts_from"] = {
-            "run_id": origin.get("run_id"),
-            "approach": origin.get("approach"),
-            "domain": origin.get("domain"),
+            "run_id": origin.run_id,
+            "approach": origin.approach,
+            "domain": origin.domain,
             "mode": origin_mode(origin),
         }
 
@@ -275,13 +267,12 @@ def run_cycle(run: RunConfig) -> dict:
     eval_model = run.model
     pending = trained_not_evaluated(run.train) if run.train is not None else None
     if pending is not None:  # interrupted while evaluating: the training is done, only its scores are missing
-        say(f"[1/2] {approach}: training finished before an interruption (run {pending['run_id']}); not repeated")
+        say(f"[1/2] {approach}: training finished before an interruption (run {pending.run_id}); not repeated")
+        kept = pending.to_dict()
         extra.update(
-            run_id=pending["run_id"],
-            train=pending.get("train"),
-            model={**(pending.get("model") or {}), "checkpoint": pending["train"]["output_dir"]},
+            run_id=pending.run_id, train=kept["train"], model={**kept["model"], "checkpoint": pending.train.output_dir}
         )
-        eval_model = pending["train"]["output_dir"]
+        eval_model = pending.train.output_dir
         say(f"[2/2] evaluating the trained model on {', '.join(tasks)}")
     elif run.train is not None:
         overlap = contamination(run.train.data, tasks, run.train.data_dir)

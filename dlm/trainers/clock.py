@@ -9,11 +9,12 @@ what is there. Evaluation time is recorded apart, in the eval block.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 from transformers import TrainerCallback
+
+from dlm.files import atomic_write
 
 LEDGER = "dlm_time.json"
 
@@ -39,10 +40,7 @@ class RunClock:
         }
 
     def write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{LEDGER}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.totals()), encoding="utf-8")
-        os.replace(tmp, self.path)
+        atomic_write(self.path, json.dumps(self.totals()), durable=False)  # after every step: no fsync
 
     def callback(self) -> ClockCallback:
         return ClockCallback(self)

@@ -24,6 +24,7 @@ from transformers.utils import cached_file
 
 from dlm.errors import UserError
 from dlm.quiet import without_load_report
+from dlm.trainers.families import shrunk_gpt2_path, shrunk_qwen2_path
 from dlm.trainers.model_checks import (
     check_adapter_files,
     check_adapter_fits,
@@ -43,7 +44,9 @@ ALIASES = {
     "gpt2-medium": "openai-community/gpt2-medium",
     "qwen2-0.5b": "Qwen/Qwen2-0.5B",
 }
-LOCAL_ALIASES = ("tiny-gpt2",)
+# built locally on first use (trainers/tiny.py, trainers/families.py): offline stand-ins, their scores mean nothing
+LOCAL_BUILDS = {"tiny-gpt2": tiny_gpt2_path, "shrunk-gpt2": shrunk_gpt2_path, "shrunk-qwen2": shrunk_qwen2_path}
+LOCAL_ALIASES = tuple(LOCAL_BUILDS)
 
 # LoRA targets per architecture (config.model_type). peft's own defaults are narrower (gpt2: c_attn only,
 # qwen2: q_proj/v_proj); adapting every projection is the common recipe for domain adaptation.
@@ -61,8 +64,8 @@ def resolve_model(name: str) -> str:
     """Alias -> hub id or local path; an existing local path -> its absolute path; anything else is a hub id."""
     if name in ALIASES:
         return ALIASES[name]
-    if name in LOCAL_ALIASES:
-        return str(tiny_gpt2_path())
+    if name in LOCAL_BUILDS:
+        return str(LOCAL_BUILDS[name]())
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir():

@@ -3,10 +3,13 @@
 Documents are tokenised, each followed by EOS, and laid end to end into blocks of exactly `max_length` tokens: no
 padding except at the very end of a finite corpus, and no token is dropped (a document longer than the room left
 continues in the next block). Every block carries `position_ids` that restart at 0 at each document start and at
-each block start. With no attention_mask and no KV cache, transformers turns restarting position ids into a
-block-diagonal causal mask, so a token never attends across a document boundary: the logits of a document inside
-a block equal its logits alone. The first token of every segment is not a prediction target (its only possible
-context would be the previous document).
+each block start. With no attention_mask and no KV cache, transformers (5.x, `masking_utils`) turns restarting
+position ids into a block-diagonal causal mask for every attention kernel on CPU (sdpa, eager) as on GPU, so a
+token never attends across a document boundary: the logits of a document inside a block equal its logits alone
+(tests/test_families.py checks it on GPT-2 and Qwen2). With a KV cache the mask is plain causal and documents see
+each other, and a loaded model's config asks for one (use_cache=True): every training batch is therefore run with
+use_cache=False (`counting_trainer`), whatever the config says. The first token of every segment is not a
+prediction target (its only possible context would be the previous document).
 
 Finite datasets are packed once into arrays (shuffled per epoch by the Trainer's seeded sampler, so resume can
 skip consumed batches); streamed datasets (`datasets.IterableDataset`) are tokenised and packed lazily, so a run
@@ -178,6 +181,8 @@ def counting_trainer(base):
         def training_step(self, model, inputs, num_items_in_batch=None):
 
             real = inputs.pop("real_tokens", None)  # the model must not see this key
+            # no KV cache: only then do restarting position ids become a block-diagonal mask (module docstring)
+            inputs["use_cache"] = False
             positions = inputs["input_ids"].numel()
             if real is not None:
                 real = real.sum()

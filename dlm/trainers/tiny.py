@@ -44,13 +44,22 @@ def cache_root() -> Path:
 
 
 def tiny_gpt2_path() -> Path:
-    """Directory of the cached tiny model, building it first if needed (atomic: a crash leaves no half model)."""
-    target = cache_root() / f"tiny-gpt2-v{BUILD_VERSION}"
+    """Directory of the cached tiny model, building it first if needed."""
+    return built_once(f"tiny-gpt2-v{BUILD_VERSION}", build_tiny_gpt2)
+
+
+def built_once(name: str, build) -> Path:
+    """`cache_root()/name`, made by `build(directory)` on first use (atomic: a crash leaves no half model)."""
+    target = cache_root() / name
     if (target / "model.safetensors").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tiny-", dir=target.parent))
-    build_tiny_gpt2(tmp)
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
+    try:
+        build(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     try:
         os.replace(tmp, target)
     except OSError:  # another process won the race; its copy is identical

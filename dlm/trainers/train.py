@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +20,16 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from transformers.trainer_utils import TrainOutput
 
 from dlm.config import TrainConfig
-from dlm.data.loading import lookup
+from dlm.data.table import lookup
 from dlm.errors import UserError
 from dlm.files import atomic_write
 from dlm.quiet import quiet_libraries as _quiet_libraries  # the name bench/ imports
 from dlm.secrets import scrub
 from dlm.store.lineage import TRAIN_RECORD_FILE, new_lineage, write_lineage
-from dlm.store.records import new_run_id, write_record
-from dlm.trainers import chat, estimate, runtime
+from dlm.store.provenance import new_run_id, provenance
+from dlm.store.records import to_record, write_record
+from dlm.trainers import chat, estimate, runtime, trackers
+from dlm.trainers.cards import cards_after_training
 from dlm.trainers.chat import check
 from dlm.trainers.checkpoints import (
     check_unfinished,
@@ -144,6 +146,7 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
     time_estimate = estimate.before_training(cfg, total_params, resumed_step(resume_from), runtime.world_size(), main)
 
     curve = CurveRun(cfg, evaluator, output_dir, resume_from is not None, tokenizer)
+    notes = trackers.RunNotes(trackers.run_notes(run_id, cfg)) if cfg.report_to != "none" else None
     callbacks = [
         make_progress_callback(),
         clock.callback(),
@@ -151,6 +154,7 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
         finite_loss_callback(),
         estimate.calibration_callback(time_estimate, scoring_s=lambda: curve.eval_seconds),
         *([curve.callback] if curve.callback else []),
+        *([notes] if notes else []),
     ]
     if cfg.mode == "pretrain":
         trainer, blocks = build_pretrain_trainer(model, tokenizer, dataset, args_kwargs, cfg.max_length, callbacks)
@@ -184,6 +188,8 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
             )
     _quiet_trainer(trainer)
     curve.attach(trainer)
+    if notes is not None:
+        notes.trainer = trainer
     check_has_examples(trainer.train_dataset, cfg.max_length)
 
     # Only now, with model and data loaded (a bad input has failed by here), is anything removed or written.
@@ -222,6 +228,8 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
         raise UserError(message) from None
     except (OSError, RuntimeError) as err:  # a full disk while saving a checkpoint (or a curve point)
         raise out_of_room(err, output_dir, trainer.state.global_step) from None
+    finally:
+        trackers.finish(cfg.report_to)  # the next training in this process must not log into this W&B run
     train_seconds = time.time() - train_start - curve.eval_seconds  # scoring curve points is not training
 
     try:
@@ -265,6 +273,7 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
             _write_json(output_dir / RECORD_IN_OUTPUT, record)
             _write_lineage(cfg, run_id, output_dir, model_info)
             scrub_output_dir(output_dir)
+            cards_after_training(output_dir, provenance())  # README.md: lineage now, scores once evaluated
             note_entries(output_dir, complete=True)
         except OSError as err:
             raise out_of_room(err, output_dir, None) from None
@@ -464,9 +473,9 @@ def _write_lineage(cfg: TrainConfig, run_id: str, output_dir: Path, model_info: 
     )
     write_lineage(output_dir, lineage)
     if (output_dir / MERGED_SUBDIR).is_dir():
-        write_lineage(output_dir / MERGED_SUBDIR, {**lineage, "adapter": False, "merged": True})
+        write_lineage(output_dir / MERGED_SUBDIR, replace(lineage, adapter=False, merged=True))
 
 
 def _write_json(path: Path, record: dict) -> None:
-
-    atomic_write(path, json.dumps(scrub(json.loads(json.dumps(record, default=str))), indent=2))
+    """The training record's copy beside the weights: checked against the record schema, scrubbed, atomic."""
+    atomic_write(path, json.dumps(scrub(to_record(record).to_dict()), indent=2))
