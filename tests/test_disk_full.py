@@ -107,6 +107,6 @@ def test_a_full_results_dir_rescues_the_record_then_the_outcomes(tmp_path, monke
     assert record_name.endswith(".json") and outcomes_name.endswith(".outcomes.json.gz")  # the record first
     record = json.loads((folder / record_name).read_text())
     assert record["eval"]["outcomes"] == outcomes_name and record["eval"]["scores"]
-    assert set(read_outcomes(folder / outcomes_name)) == {"dlm_fpb"}
+    assert set(read_outcomes(folder / outcomes_name).tasks) == {"dlm_fpb"}
     assert str(results) in str(err.value)  # where to move them back
     assert not results.exists() or not list(results.iterdir())
