@@ -11,6 +11,7 @@ import errno
 import inspect
 import re
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from typing import Annotated, Optional
 
 import typer
@@ -18,6 +19,7 @@ import typer
 from dlm import signals
 from dlm.errors import UserError
 from dlm.files import check_data_dir
+from dlm.secrets import ScrubbedStream, scrub
 from dlm.settings import BY_NAME, SETTINGS, for_command, spellings
 
 # rich_markup_mode=None: plain help. Rich-rendered help imports and lays out ~0.2 s of rich/markdown code, which
@@ -67,7 +69,14 @@ def _setting(name: str):
 
 
 DataDir = _setting("data_dir")
-DatasetConfig = _setting("dataset_config")
+
+
+def _config_of(what: str):
+    """--dataset_config of the `data` commands, whose dataset is an argument (the run setting's help names
+    --dataset, which they do not have)."""
+    return Annotated[Optional[str], _opt(*BY_NAME["dataset_config"].spellings(), help=f"config of {what}")]
+
+
 ResultsDir = _setting("results_dir")
 HiddenConfig = Annotated[Optional[str], _opt("--config", hidden=True)]  # the old spelling of --dataset_config
 HiddenRuns = Annotated[Optional[str], _opt("--runs", hidden=True)]  # the old spelling of --results-dir
@@ -155,7 +164,7 @@ def data_list() -> None:
 @data_app.command("show")
 def data_show(
     dataset: Annotated[str, typer.Argument(help="dataset id")],
-    dataset_config: DatasetConfig = None,
+    dataset_config: _config_of("DATASET") = None,
     config: HiddenConfig = None,
     split: Annotated[Optional[str], _opt("--split")] = None,
     n: Annotated[int, _opt("-n", "--n")] = 5,
@@ -175,7 +184,7 @@ def data_show(
 def data_overlap(
     train: Annotated[str, typer.Argument(help="training dataset id[:config]")],
     evaluation: Annotated[str, typer.Argument(help="task name, or dataset id[:config]")],
-    dataset_config: DatasetConfig = None,
+    dataset_config: _config_of("TRAIN (the same as writing TRAIN as id:config)") = None,
     data_dir: DataDir = None,
 ) -> None:
     """Exact and near-duplicate overlap between a training set and an evaluation set."""
@@ -215,6 +224,7 @@ def tasks_path() -> None:
 def train(settings: dict) -> None:
     """Continued pretraining (packed) or SFT (full / LoRA); writes a checkpoint and a run record. --dry-run: the
     run's estimated time and peak memory (on --target-device), nothing loaded or written."""
+    _preflight(settings)
     from dlm.results.console import print_train_summary
     from dlm.settings import train_config
     from dlm.store.records import as_record
@@ -235,6 +245,7 @@ def train(settings: dict) -> None:
 @settings_command("eval")
 def eval_(settings: dict) -> None:
     """Score a model (hub id, alias, checkpoint, or base + --peft adapter) on lm-eval tasks."""
+    _preflight(settings)
     from dlm.harness_tasks.evaluate import evaluate
     from dlm.results.console import print_eval
     from dlm.settings import eval_config
@@ -250,6 +261,7 @@ def eval_(settings: dict) -> None:
 @settings_command("run")
 def run(settings: dict) -> None:
     """Train then evaluate, one run record. --max_steps 0 / --evaluation_only: evaluate the model as it is."""
+    _preflight(settings)
     from dlm.results.console import print_eval
     from dlm.settings import run_config
     from dlm.store.records import as_record
@@ -257,6 +269,14 @@ def run(settings: dict) -> None:
 
     print_eval(as_record(run_cycle(run_config(settings, command=_invocation))))
     _print_next_step(settings)
+
+
+def _preflight(settings: dict) -> None:
+    """An unreachable Hub that the model or data would need, in one line before torch & co are imported (seconds)."""
+    from dlm.data.hub import preflight
+
+    datasets = [settings.get("dataset"), *(settings.get("datasets") or [])]
+    preflight(settings.get("model"), [d for d in datasets if d], settings.get("data_dir"))
 
 
 def _print_next_step(settings: dict) -> None:
@@ -325,6 +345,15 @@ def plan(
     ] = None,
     data_dir: DataDir = None,
     results_dir: ResultsDir = BY_NAME["results_dir"].default,
+    checkpoints_dir: Annotated[
+        Optional[str],
+        _opt(
+            "--checkpoints-dir",
+            "--checkpoints_dir",
+            help="where training runs without their own output_dir write (default: the plan's checkpoints_dir, "
+            "else checkpoints/<plan name>); a plan file itself may only name folders below where it runs",
+        ),
+    ] = None,
 ) -> None:
     """Run a matrix of train->evaluate cycles; finished runs are skipped on re-run."""
     from dlm.plan import run_plan
@@ -340,19 +369,35 @@ def plan(
         address=address,
         gpus_per_run=gpus_per_run,
         overrides=set_,
+        checkpoints_dir=checkpoints_dir,
     )
 
 
 @app.command()
 def demo(results_dir: ResultsDir = "dlm-demo", plot: Annotated[str, _opt("--plot")] = "dlm-demo/demo.png") -> None:
-    """Offline end-to-end on tiny-gpt2 and samples/: zero-shot, pretrain, SFT, pretrain->SFT, report."""
+    """Offline end-to-end on tiny-gpt2 and samples/: zero-shot, pretrain, SFT, pretrain->SFT, report. The tiny
+    model is built on first use and cached in $DLM_CACHE (default ~/.cache/dlm)."""
     from dlm.demo import demo as run_demo
 
     run_demo(results_dir=results_dir, plot=plot)
 
 
+# options that may be given bare, as lm-eval's --apply_chat_template is: `--chat-template` alone means its value here
+BARE_VALUES = {"--chat-template": "default", "--chat_template": "default"}
+
+
 def expand_list_flags(argv: list[str]) -> list[str]:
-    """Rewrite the seed's `--datasets A B --mixture_rates 0.7 0.3` into click's repeated-option form."""
+    """Rewrite the seed's `--datasets A B --mixture_rates 0.7 0.3` into click's repeated-option form, and give a
+    bare `--chat-template` (last, or followed by another option) its value `default`."""
+    argv = [
+        part
+        for i, arg in enumerate(argv)
+        for part in (
+            [arg, BARE_VALUES[arg]]
+            if arg in BARE_VALUES and (i + 1 == len(argv) or argv[i + 1].startswith("--"))
+            else [arg]
+        )
+    ]
     out: list[str] = []
     current = None
     for arg in argv:
@@ -393,7 +438,8 @@ def main(
     saved = signals.handlers()
     signals.stop_like_ctrl_c()
     try:
-        with verbose_scope():
+        # whatever a command prints (progress, tables, a library's log line) is scrubbed of secrets on the way out
+        with verbose_scope(), redirect_stdout(ScrubbedStream(sys.stdout)), redirect_stderr(ScrubbedStream(sys.stderr)):
             code = app(args=argv, standalone_mode=False)
         if code == 130:  # typer turns Ctrl-C into Exit(130) and, outside standalone mode, returns that code
             raise KeyboardInterrupt
@@ -452,7 +498,7 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # disk full, quota, `ulim
 
 
 def _fail(message: str, code: int = 2) -> None:
-    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.write(f"error: {scrub(message)}\n")  # a message may quote a server's answer, a URL, a path
     raise SystemExit(code)
 
 

@@ -38,6 +38,14 @@ DRY_RUN = frozenset({"train", "eval"})  # `dlm run` and plans have their own: `d
 MODES = ("pretrain", "sft")
 REPORT_TO = ("none", "tensorboard", "wandb")
 API_PROVIDERS = ("openai", "anthropic", "openai-compatible")  # --model PROVIDER:NAME (harness_tasks/api_models.py)
+# --model aliases: hub ids, and the tiny model built locally (trainers/models.py loads them; dlm/data/hub.py asks
+# the Hub for them before a command's heavy imports)
+MODEL_ALIASES = {
+    "gpt2": "openai-community/gpt2",
+    "gpt2-medium": "openai-community/gpt2-medium",
+    "qwen2-0.5b": "Qwen/Qwen2-0.5B",
+}
+LOCAL_MODEL_ALIASES = ("tiny-gpt2", "shrunk-gpt2", "shrunk-qwen2")  # built on first use (trainers/)
 EVAL_DTYPE = "float32"  # every evaluation scores float32 weights, also a model handed over from bf16 training
 
 # Numbers no real run uses: a typo (an extra zero, an exponent) fails here instead of as an allocation error
@@ -186,7 +194,11 @@ class Sources:
     """Where a run reads and writes, and what it may execute: shared by training and evaluation."""
 
     model: str | None = setting(
-        None, "hub id, alias (gpt2, gpt2-medium, qwen2-0.5b, tiny-gpt2) or checkpoint dir", required=True, scores=True
+        None,
+        "hub id, alias (gpt2, gpt2-medium, qwen2-0.5b, or tiny-gpt2: built on first use and cached in "
+        "$DLM_CACHE, default ~/.cache/dlm) or checkpoint dir",
+        required=True,
+        scores=True,
     )
     data_dir: str | None = setting(
         None,
@@ -289,8 +301,8 @@ class EvalProtocol:
     )
     chat_template: str | None = setting(
         None,
-        "wrap prompts in a chat template: `default` (the tokenizer's own), a "
-        "template name, or a Jinja file; SFT prompts too",
+        "wrap prompts in a chat template: `default` (the tokenizer's own; also what a bare --chat-template means), "
+        "a template name, or a Jinja file; SFT prompts too",
         scores=True,
     )
     system_instruction: str | None = setting(

@@ -7,23 +7,21 @@ import shlex
 import time
 from pathlib import Path
 
-from dlm.files import check_output_file, check_writable
+from dlm.files import check_output_file, check_writable, shipped
 from dlm.plan import run_plan
 from dlm.results.report import next_step, render_report
-from dlm.store.records import remember_results_dir
+from dlm.store.pointer import remember_results_dir
 from dlm.study.cycle import say
 
-REPO = Path(__file__).resolve().parents[1]
-
-DEMO_PLAN = REPO / "plans" / "demo.yaml"
+DEMO_PLAN = shipped("plans") / "demo.yaml"  # in a checkout, or inside an installed wheel (setup.py)
 # the phase-3 plan cut down to the tiny model, on samples/: runs offline, as printed, from any directory
 TRY_A_PLAN = shlex.join(
     [
         "dlm",
         "plan",
-        str(REPO / "plans" / "phase3_finetune.yaml"),
+        str(shipped("plans") / "phase3_finetune.yaml"),
         "--data-dir",
-        str(REPO / "samples"),
+        str(shipped("samples")),
         "--set",
         "model=tiny-gpt2",
         "--set",
@@ -43,7 +41,7 @@ def demo(results_dir: str = "dlm-demo", plot: str | None = "dlm-demo/demo.png") 
 
     check_output_file(plot, ".png", "--plot")  # before the demo, not after it
     check_writable(results_dir, "--results-dir")
-    samples = REPO / "samples"
+    samples = shipped("samples")
     # before any Hugging Face import: a hub call would otherwise hang for tens of seconds per attempt
     for name, value in {
         "HF_HUB_OFFLINE": "1",

@@ -19,6 +19,7 @@ def suggest(name: str, choices, what: str, hint: str = "") -> UserError:
     close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
     if not close:  # ids like 'imdb' vs 'stanfordnlp/imdb': match on the last path component too
         close = [c for c in choices if c.split("/")[-1].lower() == name.split("/")[-1].lower()][:3]
+    close = [c for c in close if c != name]  # never the name that was typed
     msg = f"unknown {what} '{name}'"
     if close:
         msg += "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"

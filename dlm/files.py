@@ -8,6 +8,7 @@ someone planted in an output dir cannot make dlm overwrite the file it points to
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -15,6 +16,27 @@ from dlm.errors import UserError
 
 NAME_MAX, PATH_MAX = 255, 4096  # Linux's limits on one name and on a whole path, in bytes
 PARTIAL_PREFIX = ".partial-"  # temp files; never "*.json", so one orphaned by kill -9 is never read as a record
+
+
+def shipped(name: str) -> Path:
+    """dlm's own `samples` or `plans` folder: beside the package in a checkout (or an editable install), inside it
+    (dlm/_shipped/, setup.py) in an installed wheel."""
+    package = Path(__file__).resolve().parent
+    checkout = package.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / name).is_dir():
+        return checkout / name
+    if (package / "_shipped" / name).is_dir():
+        return package / "_shipped" / name
+    raise UserError(
+        f"this installation of dlm has no {name}/ folder; reinstall it from the repository or a wheel "
+        "(pip install git+URL), or run from a checkout"
+    )
+
+
+def cache_root() -> Path:
+    """dlm's own cache: the tiny model, API responses, lm-eval's request cache, the report's per-directory notes
+    (`DLM_CACHE`, default ~/.cache/dlm)."""
+    return Path(os.environ.get("DLM_CACHE") or Path.home() / ".cache" / "dlm")
 
 
 def atomic_write(path: str | Path, data: str | bytes, mode: int | None = None, durable: bool = True) -> Path:
@@ -101,3 +123,16 @@ def check_data_dir(data_dir: str | None) -> None:
             f"--data-dir {data_dir} is not a folder; give the folder that holds the snapshots "
             "(<owner>/<name>/ inside, e.g. samples/), or leave it out to read the Hub"
         )
+
+
+def file_inside(folder: str | Path, name) -> Path | None:
+    """`folder/name` when `name` (read from a record, a marker, a plan) is one plain component naming a regular
+    file right there: no '..', no absolute path, no '/', not a symlink (to anywhere) nor a device; else None."""
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
+        return None
+    path = Path(folder) / name
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return path if stat.S_ISREG(info.st_mode) else None

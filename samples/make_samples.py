@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 sys.path[:0] = [str(ROOT), str(ROOT.parent)]
 
+import disjoint as D  # noqa: E402
 import synthetic as S  # noqa: E402
 import writers  # noqa: E402
 from repos_finance import (  # noqa: E402
@@ -71,20 +72,27 @@ OWNERS = (
 def imdb(rng):
     spec = {"text": "string", "label": ["neg", "pos"]}
 
-    def rows(n):
-        return [{"text": S.review(rng, lab), "label": int(lab == "pos")} for lab in S.balanced(rng, n, ["neg", "pos"])]
+    def rows(n, add):
+        return [
+            add(lambda lab=lab: {"text": S.review(rng, lab), "label": int(lab == "pos")}, "IMDB")
+            for lab in S.balanced(rng, n, ["neg", "pos"])
+        ]
 
     unsup = [{"text": S.review(rng, rng.choice(["neg", "pos"])), "label": -1} for _ in range(20)]
     r = Repo("stanfordnlp/imdb")
-    r.add("plain_text", spec, {"train": rows(80), "test": rows(40), "unsupervised": unsup}, default=True)
+    splits = {"train": rows(80, D.SPLITS.training), "test": rows(40, D.SPLITS.evaluation), "unsupervised": unsup}
+    r.add("plain_text", spec, splits, default=True)
     r.card("Large Movie Review Dataset. Labels: 0 neg, 1 pos; `unsupervised` rows have label -1.")
 
 
 def glue(rng):
     nouns, verbs = (
-        ["cat", "teacher", "committee", "river", "child", "senator", "dog"],
-        ["saw", "praised", "crossed", "liked"],
+        ["cat", "teacher", "committee", "river", "child", "senator", "dog", "pilot", "farmer", "doctor", "poet"]
+        + ["student", "mayor", "sailor", "baker", "judge", "nurse", "painter", "singer", "driver"],
+        ["saw", "praised", "crossed", "liked", "followed", "visited", "helped", "called", "met", "thanked"],
     )
+    hobbies = ["music", "chess", "football", "gardening", "cooking", "painting", "hiking", "poetry", "cinema"]
+    days = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
     def sent():
         return f"The {rng.choice(nouns)} {rng.choice(verbs)} the {rng.choice(nouns)}."
@@ -102,7 +110,12 @@ def glue(rng):
         }
 
     def sst2(lab):
-        return {"sentence": " ".join(S.REVIEW["pos" if lab else "neg"][rng.randrange(6)].lower().split()[1:]) + " "}
+        cue = S.REVIEW_CUES["pos" if lab else "neg"]
+        parts = rng.sample(S.FILM_PARTS, 2)
+        return {
+            "sentence": f"{rng.choice(['a', 'the', 'its'])} {rng.choice(cue)} {parts[0]} and "
+            f"{rng.choice(cue)} {parts[1]} "
+        }
 
     def pair(lab, a, b, same):
         s1 = sent()
@@ -113,14 +126,20 @@ def glue(rng):
         subj = " ".join(s1.split()[:2])
         return {
             a: s1,
-            b: [f"{subj} was in {s1.split()[-1]}", f"{subj} may also like music.", f"{subj} never did anything."][lab],
+            b: [
+                f"{subj} was in {s1.split()[-1]}",
+                f"{subj} may also like {rng.choice(hobbies)} on {rng.choice(days)}.",
+                f"{subj} never {rng.choice(verbs)} anyone in {rng.choice(S.CITIES)}.",
+            ][lab],
         }
 
     def qnli(lab):
-        city = rng.choice(S.CITIES)
+        noun, city = rng.choice(nouns), rng.choice(S.CITIES)
         return {
-            "question": f"Where did the {rng.choice(nouns)} live?",
-            "sentence": f"The {rng.choice(nouns)} lived in {city}." if lab == 0 else "Music is popular in summer.",
+            "question": f"Where did the {noun} live in {rng.randint(1900, 2000)}?",
+            "sentence": f"The {noun} lived in {city}."
+            if lab == 0
+            else f"{rng.choice(hobbies).capitalize()} is popular in {city} on {rng.choice(days)}.",
         }
 
     tasks = {
@@ -158,8 +177,11 @@ def glue(rng):
     }
     r = Repo("nyu-mll/glue")
 
-    def rows(make, names, n, hidden=False):
-        out = [dict(make(lab), label=-1 if hidden else lab) for lab in S.balanced(rng, n, list(range(len(names))))]
+    def rows(make, names, n, hidden=False, add=D.SPLITS.evaluation):  # training splits pass add=D.SPLITS.training
+        out = [
+            add(lambda lab=lab: dict(make(lab), label=-1 if hidden else lab), "GLUE")
+            for lab in S.balanced(rng, n, list(range(len(names))))
+        ]
         return [dict(row, idx=i) for i, row in enumerate(out)]
 
     mnli_splits = {}
@@ -172,13 +194,13 @@ def glue(rng):
                 "test_matched": rows(make, names, 12, True),
                 "test_mismatched": rows(make, names, 12, True),
             }
-            r.add(name, spec, {"train": rows(make, names, 60), **mnli_splits})
+            r.add(name, spec, {"train": rows(make, names, 60, add=D.SPLITS.training), **mnli_splits})
             continue
         r.add(
             name,
             spec,
             {
-                "train": rows(make, names, 60 if name != "wnli" else 40),
+                "train": rows(make, names, 60 if name != "wnli" else 40, add=D.SPLITS.training),
                 "validation": rows(make, names, 30 if name != "wnli" else 20),
                 "test": rows(make, names, 16, hidden=name != "mrpc"),
             },
@@ -190,7 +212,13 @@ def glue(rng):
         )
     r.add("ax", spec, {"test": rows(lambda lab: nli(lab, "premise", "hypothesis"), tasks["mnli"][0], 12, True)})
     sts = [
-        dict(pair(0, "sentence1", "sentence2", lambda label: True), label=round(rng.uniform(0, 5), 2), idx=i)
+        dict(
+            (D.SPLITS.training if i < 30 else D.SPLITS.evaluation)(
+                lambda: pair(0, "sentence1", "sentence2", lambda label: True), "GLUE STS-B"
+            ),
+            label=round(rng.uniform(0, 5), 2),
+            idx=i,
+        )
         for i in range(50)
     ]
     r.add(
@@ -302,7 +330,11 @@ def mmlu_pro(rng):
 
 def gsm8k(rng):
     spec = {"question": "string", "answer": "string"}
-    triples = [S.gsm8k(rng) for _ in range(90)]
+
+    def triple(add):
+        return add(lambda: dict(zip(("question", "answer", "socratic"), S.gsm8k(rng))), "GSM8K")
+
+    triples = [tuple(triple(D.SPLITS.training if i < 60 else D.SPLITS.evaluation).values()) for i in range(90)]
     r = Repo("openai/gsm8k")
     for name, col in (("main", 1), ("socratic", 2)):
         rows = [{"question": t[0], "answer": t[col]} for t in triples]
@@ -312,9 +344,15 @@ def gsm8k(rng):
 
 def math_dataset(rng):
     """Script repo: refs/convert/parquet snapshot. Values mimic the script's bytes repr (b'...\\n')."""
+
+    def row(module):
+        q, a = S.deepmind(rng, module)
+        return {"question": f"b'{q}\\n'", "answer": f"b'{a}\\n'"}
+
     for module in DM_MATH_MODULES:
-        pairs = [S.deepmind(rng, module) for _ in range(30)]
-        rows = [{"question": f"b'{q}\\n'", "answer": f"b'{a}\\n'"} for q, a in pairs]
+        rows = [
+            (D.SPLITS.training if i < 20 else D.SPLITS.evaluation)(lambda m=module: row(m), module) for i in range(30)
+        ]
         export(
             "deepmind/math_dataset",
             module,
@@ -443,7 +481,13 @@ def wikitext(rng):
         for raw in (True, False):
             name = f"wikitext-{size}{'-raw' if raw else ''}-v1"
             splits = {
-                s: [{"text": line} for _ in range(n) for line in S.wiki_article(rng, raw)]
+                s: [
+                    row
+                    for _ in range(n)
+                    for row in (D.SPLITS.training if s == "train" else D.SPLITS.evaluation)(
+                        lambda raw=raw: [{"text": line} for line in S.wiki_article(rng, raw)], "WikiText"
+                    )
+                ]
                 for s, n in (("test", 2), ("train", 5), ("validation", 2))
             }
             if size == "103":  # the big train split comes in two shards
@@ -469,6 +513,7 @@ def main(root: Path = ROOT) -> None:
     # half-written snapshot for longer than one rename.
     build = Path(tempfile.mkdtemp(prefix=".samples-build-", dir=root.parent))
     writers.ROOT = build
+    D.SPLITS = D.Disjoint()  # a second run in one process starts from an empty index too
     try:
         makers = [
             imdb,

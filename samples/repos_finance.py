@@ -5,9 +5,12 @@ from __future__ import annotations
 import random
 import re
 
+import disjoint as D
 import synthetic as S
 from synthetic import SEED
 from writers import Repo, config, export, write_card, write_csv, write_json, write_parquet
+
+from dlm.data.loading import in_holdout, lookup
 
 SENT3 = ["negative", "neutral", "positive"]
 TFNS_LABELS = ["negative", "positive", "neutral"]  # 0 Bearish, 1 Bullish, 2 Neutral
@@ -19,19 +22,26 @@ def fpb_rows(rng) -> list[dict]:
 
 
 def tfns_rows(rng) -> tuple[list[dict], list[dict]]:
-    def rows(n, seen=frozenset()):
+    """(train, validation); no validation tweet repeats, wholly or nearly, a training tweet. Its own index, so
+    that the planted FinGPT leak below draws the same rows again."""
+    apart = D.Disjoint()
+
+    def rows(n, add):
         return [
-            {"text": S.unseen(rng, lambda lab=lab: S.tweet(rng, lab), seen), "label": TFNS_LABELS.index(lab)}
+            add(lambda lab=lab: {"text": S.tweet(rng, lab), "label": TFNS_LABELS.index(lab)}, "TFNS")
             for lab in S.balanced(rng, n, TFNS_LABELS)
         ]
 
-    train = rows(360)
-    return train, rows(90, {r["text"] for r in train})  # no validation tweet repeats a training tweet
+    train = rows(360, apart.training)
+    return train, rows(90, apart.evaluation)
 
 
 def financial_phrasebank(rng):
     """Script repo: snapshot of refs/convert/parquet. Configs are nested: allagree < 75 < 66 < 50 agreement."""
     rows = fpb_rows(rng)
+    holdout = lookup("takala/financial_phrasebank").holdout  # the scored share (dlm_fpb), split by a text hash
+    for row in rows:  # the other datasets' rows are drawn apart from these (the known leaks below excepted)
+        (D.SPLITS.add_evaluation if in_holdout(row["sentence"], holdout) else D.SPLITS.add_training)(row)
     spec = {"sentence": "string", "label": SENT3}
     for name, n in (
         ("sentences_allagree", 400),
@@ -44,6 +54,10 @@ def financial_phrasebank(rng):
 
 def twitter_sentiment(rng):
     train, valid = tfns_rows(rng)
+    for row in train:
+        D.SPLITS.add_training(row)
+    for row in valid:
+        D.SPLITS.add_evaluation(row)
     write_csv("zeroshot/twitter-financial-news-sentiment/sent_train.csv", train)
     write_csv("zeroshot/twitter-financial-news-sentiment/sent_valid.csv", valid)
     write_card(
@@ -55,11 +69,14 @@ def twitter_sentiment(rng):
 
 
 def twitter_topic(rng):
-    def rows(n):
-        return [{"text": S.topic_tweet(rng, t), "label": t} for t in S.balanced(rng, n, list(range(20)))]
+    def rows(n, add):
+        return [
+            add(lambda t=t: {"text": S.topic_tweet(rng, t), "label": t}, "TFNS topic")
+            for t in S.balanced(rng, n, list(range(20)))
+        ]
 
-    write_csv("zeroshot/twitter-financial-news-topic/topic_train.csv", rows(120))
-    write_csv("zeroshot/twitter-financial-news-topic/topic_valid.csv", rows(40))
+    write_csv("zeroshot/twitter-financial-news-topic/topic_train.csv", rows(120, D.SPLITS.training))
+    write_csv("zeroshot/twitter-financial-news-topic/topic_valid.csv", rows(40, D.SPLITS.evaluation))
     write_card(
         "zeroshot/twitter-financial-news-topic",
         "Finance tweets, 20 topics (LABEL_0 Analyst Update ... LABEL_19 Stock Movement).",
@@ -68,31 +85,19 @@ def twitter_topic(rng):
 
 
 def fiqa_sentiment(rng):
-    seen: set[str] = set()  # no valid/test sentence repeats an earlier split's sentence
+    def row(lab):
+        kind = rng.choice(["headline", "post"])
+        return {
+            "_id": str(rng.randint(1000, 99999)),
+            "sentence": S.tweet(rng, lab) if kind == "post" else S.fpb_sentence(rng, lab).replace(" .", ""),
+            "target": rng.choice(S.COMPANIES),
+            "aspect": rng.choice(["Stock/Price Action", "Corporate/Sales", "Corporate/Risks"]),
+            "score": S.fiqa_score(rng, lab),
+            "type": kind,
+        }
 
-    def rows(n):
-        out = []
-        for lab in S.balanced(rng, n, SENT3):
-            kind = rng.choice(["headline", "post"])
-            text = S.unseen(
-                rng,
-                lambda lab=lab, kind=kind: (
-                    S.tweet(rng, lab) if kind == "post" else S.fpb_sentence(rng, lab).replace(" .", "")
-                ),
-                seen,
-            )
-            out.append(
-                {
-                    "_id": str(rng.randint(1000, 99999)),
-                    "sentence": text,
-                    "target": rng.choice(S.COMPANIES),
-                    "aspect": rng.choice(["Stock/Price Action", "Corporate/Sales", "Corporate/Risks"]),
-                    "score": S.fiqa_score(rng, lab),
-                    "type": kind,
-                }
-            )
-        seen.update(r["sentence"] for r in out)
-        return out
+    def rows(n, add=D.SPLITS.evaluation):  # valid and test: apart from every training row so far
+        return [add(lambda lab=lab: row(lab), "FiQA-SA") for lab in S.balanced(rng, n, SENT3)]
 
     spec = {
         "_id": "string",
@@ -106,7 +111,7 @@ def fiqa_sentiment(rng):
     r.add(
         "default",
         spec,
-        {"train": rows(330), "valid": rows(66), "test": rows(72)},
+        {"train": rows(330, D.SPLITS.training), "valid": rows(66), "test": rows(72)},
         pattern="data/{split}-00000-of-00001-{hash}.parquet",
     )
     r.card(
@@ -116,8 +121,7 @@ def fiqa_sentiment(rng):
 
 
 def fingpt_sentiment(rng):
-    rows = []
-    for lab in S.balanced(rng, 80, SENT3):
+    def row(lab):
         if rng.random() < 0.2:  # NWGI rows use a 7-level scale
             lab = rng.choice(["mildly ", "moderately ", "strong "]) + lab if lab != "neutral" else lab
             instr = (
@@ -126,8 +130,10 @@ def fingpt_sentiment(rng):
             )
         else:
             instr = "What is the sentiment of this news? Please choose an answer from {negative/neutral/positive}."
-        rows.append({"input": S.fpb_sentence(rng, lab.split()[-1]), "output": lab, "instruction": instr})
-    rows += fingpt_leaked_rows()
+        return {"input": S.fpb_sentence(rng, lab.split()[-1]), "output": lab, "instruction": instr}
+
+    rows = [D.SPLITS.training(lambda lab=lab: row(lab), "FinGPT") for lab in S.balanced(rng, 80, SENT3)]
+    rows += fingpt_leaked_rows()  # the known real leak, on purpose: not drawn apart
     r = Repo("FinGPT/fingpt-sentiment-train")
     r.add(
         "default",
@@ -139,8 +145,9 @@ def fingpt_sentiment(rng):
 
 
 def fiqa_qa(rng):
-    for split, n in (("train", 60), ("test", 30)):
-        write_json(f"LLukas22/fiqa/{split}.json", [_specific(S.finance_qa(rng), rng) for _ in range(n)])
+    for split, n, add in (("train", 60, D.SPLITS.training), ("test", 30, D.SPLITS.evaluation)):
+        rows = [add(lambda: S.finance_qa(rng), "FiQA QA") for _ in range(n)]
+        write_json(f"LLukas22/fiqa/{split}.json", rows)
     write_card(
         "LLukas22/fiqa",
         "FiQA 2018 task 2 (StackExchange Investment) question/answer pairs.",
@@ -148,26 +155,19 @@ def fiqa_qa(rng):
     )
 
 
-def _specific(qa: dict, rng) -> dict:
-    """Real FiQA questions are each asked once; a personal detail keeps train and test questions apart."""
-    return {**qa, "question": f"{qa['question'][:-1]} if I have ${rng.randint(1, 900) * 100} to invest?"}
-
-
 def finance_alpaca(rng):
-    rows = []
-    for i in range(60):
+    def row(i):
         qa = S.finance_qa(rng)
         if i % 3 == 0:
-            rows.append(
-                {
-                    "instruction": "Classify the sentiment of the sentence.",
-                    "input": S.fpb_sentence(rng, "positive"),
-                    "output": "positive",
-                    "text": "",
-                }
-            )
-        else:
-            rows.append({"instruction": qa["question"], "input": "", "output": qa["answer"], "text": ""})
+            return {
+                "instruction": "Classify the sentiment of the sentence.",
+                "input": S.fpb_sentence(rng, "positive"),
+                "output": "positive",
+                "text": "",
+            }
+        return {"instruction": qa["question"], "input": "", "output": qa["answer"], "text": ""}
+
+    rows = [D.SPLITS.training(lambda i=i: row(i), "finance-alpaca") for i in range(60)]
     write_json("gbharti/finance-alpaca/Cleaned_date.json", rows)
     write_card(
         "gbharti/finance-alpaca",
@@ -238,30 +238,30 @@ def financial_reports_sec(rng):
         "form": "string",
     }  # extra filing metadata of the *_full configs (exact list unconfirmed)
 
-    def rows(n, with_meta):
-        out = []
-        for i in range(n):
-            lab = rng.randrange(2)
-            cik = f"{rng.randint(1000, 99999):010d}"
-            row = {
-                "cik": cik,
-                "sentence": f"{rng.choice(S.COMPANIES)} {S.fin_phrase(rng, ret[lab])} .",
-                "section": rng.randrange(20),
-                "labels": {"1d": lab, "5d": lab, "30d": rng.randrange(2)},
-                "filingDate": f"20{rng.randint(10, 20)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
-                "docID": f"{cik}_10-K_2019",
-                "sentenceID": f"{cik}_10-K_2019_{i}",
-                "sentenceCount": 40 + i,
-            }
-            if with_meta:
-                row.update(
-                    name=rng.choice(S.COMPANIES).upper(),
-                    tickers=[rng.choice(S.TICKERS)],
-                    exchanges=["NYSE"],
-                    sic=str(rng.randint(1000, 9999)),
-                    form="10-K",
-                )
-            out.append(row)
+    def rows(n, with_meta, add=D.SPLITS.evaluation):  # the training split passes add=D.SPLITS.training
+        return [add(lambda i=i: row(i, with_meta), "SEC reports") for i in range(n)]
+
+    def row(i, with_meta):
+        lab = rng.randrange(2)
+        cik = f"{rng.randint(1000, 99999):010d}"
+        out = {
+            "cik": cik,
+            "sentence": f"{rng.choice(S.COMPANIES)} {S.fin_phrase(rng, ret[lab])} .",
+            "section": rng.randrange(20),
+            "labels": {"1d": lab, "5d": lab, "30d": rng.randrange(2)},
+            "filingDate": f"20{rng.randint(10, 20)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
+            "docID": f"{cik}_10-K_2019",
+            "sentenceID": f"{cik}_10-K_2019_{i}",
+            "sentenceCount": 40 + i,
+        }
+        if with_meta:
+            out.update(
+                name=rng.choice(S.COMPANIES).upper(),
+                tickers=[rng.choice(S.TICKERS)],
+                exchanges=["NYSE"],
+                sic=str(rng.randint(1000, 9999)),
+                form="10-K",
+            )
         return out
 
     for size in ("large", "small"):
@@ -272,7 +272,7 @@ def financial_reports_sec(rng):
                 f"{size}_{kind}",
                 spec,
                 {
-                    train: rows(40, kind == "full"),
+                    train: rows(40, kind == "full", add=D.SPLITS.training),
                     "validation": rows(15, kind == "full"),
                     "test": rows(15, kind == "full"),
                 },
@@ -323,18 +323,16 @@ def adaptllm(rng):
     def demo(sentence, answer):
         return f"{sentence}\nQuestion: what is the sentiment?\nAnswer: {answer}"
 
-    def sentiment_rows(n):
-        out = []
-        for lab in S.balanced(rng, n, SENT3):
-            shots = [demo(S.fpb_sentence(rng, d), d) for d in rng.sample(SENT3, 2)]
-            out.append(
-                {
-                    "input": "\n\n".join(shots + [demo(S.fpb_sentence(rng, lab), "").rstrip()]),
-                    "options": SENT3,
-                    "gold_index": SENT3.index(lab),
-                }
-            )
-        return out
+    def sentiment_row(lab):
+        shots = [demo(S.fpb_sentence(rng, d), d) for d in rng.sample(SENT3, 2)]
+        return {
+            "input": "\n\n".join(shots + [demo(S.fpb_sentence(rng, lab), "").rstrip()]),
+            "options": SENT3,
+            "gold_index": SENT3.index(lab),
+        }
+
+    def sentiment_rows(n, add=D.SPLITS.evaluation):
+        return [add(lambda lab=lab: sentiment_row(lab), "AdaptLLM FiQA_SA") for lab in S.balanced(rng, n, SENT3)]
 
     questions = [
         "Does the news headline talk about price?",
@@ -387,10 +385,12 @@ def adaptllm(rng):
                 "label": [str(a - b)],
             }
         )
+    for row in headline + ner + conv:  # later training rows are drawn apart from these
+        D.SPLITS.add_evaluation(row)
     files = {
         "ConvFinQA": ("ConviFinQA", conv),
         "FiQA_SA": ("FiQA_SA", sentiment_rows(60)),
-        "FPB": ("FPB", adaptllm_fpb_from_takala(sentiment_rows(60), demo)),
+        "FPB": ("FPB", adaptllm_fpb_from_takala(sentiment_rows(60, add=lambda make, _: make()), demo)),  # a leak
         "Headline": ("Headline", headline),
         "NER": ("NER", ner),
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from fractions import Fraction
 
 SEED = 20240601  # the one seed of samples/: each repository draws from random.Random(f"{SEED}-<maker name>")
 COMPANIES = [
@@ -158,8 +159,24 @@ REVIEW = {
 }
 
 
+REVIEW_CUES = {  # the words a tiny model learns the label from
+    "pos": ["wonderful", "brilliant", "moving", "superb", "beautiful", "touching", "funny", "gripping", "charming"],
+    "neg": ["terrible", "awful", "wooden", "boring", "pointless", "dreadful", "stupid", "dull", "clumsy"],
+}
+FILM_PARTS = ["acting", "music", "plot", "script", "ending", "camera work", "dialogue", "pacing", "soundtrack", "story"]
+TITLE_WORDS = ["Harbor", "Winter", "Garden", "Signal", "River", "Mirror", "Station", "Orchard", "Lantern", "Desert"]
+
+
 def review(rng: random.Random, label: str) -> str:
-    parts = rng.sample(REVIEW[label], 2) + [rng.choice(REVIEW["mid"])]
+    """A short review: a stock sentence of its label, a film of its own (title, year, cast) and its cue words."""
+    title = f"The {rng.choice(TITLE_WORDS)} of {rng.choice(CITIES)}"
+    cue = REVIEW_CUES[label]
+    parts = [
+        rng.choice(REVIEW[label]),
+        f"{title} ({rng.randint(1950, 2020)}) has a {rng.choice(cue)} {rng.choice(FILM_PARTS)}.",
+        f"The {rng.choice(FILM_PARTS)} felt {rng.choice(cue)} and {rng.choice(cue)}.",
+        rng.choice(REVIEW["mid"]),
+    ]
     rng.shuffle(parts)
     return " ".join(parts) + (" <br /><br />" + rng.choice(REVIEW[label]) if rng.random() < 0.3 else "")
 
@@ -191,44 +208,59 @@ def topic_tweet(rng: random.Random, topic: int) -> str:
 
 
 # --- numbers and math ---------------------------------------------------------------------------------------
+GSM_NAMES = ["Natalia", "Weng", "Betty", "James", "Julie", "Tina", "Mark", "Albert", "Priya", "Omar", "Lena", "Hugo"]
+GSM_ITEMS = ["clips", "pencils", "stickers", "apples", "marbles", "books", "cookies", "stamps", "shells", "cards"]
+GSM_PLACES = ["market", "school fair", "corner shop", "library sale", "bakery", "garage sale", "flea market"]
+
+
 def gsm8k(rng: random.Random) -> tuple[str, str, str]:
-    """(question, main answer, socratic answer) with calculator annotations and the `#### N` final line."""
-    name = rng.choice(["Natalia", "Weng", "Betty", "James", "Julie", "Tina", "Mark", "Albert"])
-    a, b, c = rng.randint(2, 30) * 2, rng.randint(2, 9), rng.randint(2, 20)
+    """(question, main answer, socratic answer) with calculator annotations and the `#### N` final line. Every few
+    words carry a name, an item, a place or a number, so two problems share no long run of words (as real GSM8K
+    problems do not)."""
+    name = rng.choice(GSM_NAMES)
+    item, place, month = rng.choice(GSM_ITEMS), rng.choice(GSM_PLACES), rng.choice(MONTHS)
+    a, b, c = rng.randint(2, 60) * 2, rng.randint(2, 12), rng.randint(2, 30)
     kind = rng.randrange(3)
     if kind == 0:
         q = (
-            f"{name} sold clips to {a} of her friends in April, and then she sold half as many clips in May. "
-            f"How many clips did {name} sell altogether in April and May?"
+            f"{name} sold {a} {item} at the {place} in {month}, and then sold half as many {item} in "
+            f"{MONTHS[(MONTHS.index(month) + 1) % len(MONTHS)]}. How many {item} did {name} sell altogether?"
         )
         steps = [
+            (f"How many {item} did {name} sell later?", f"{name} sold {a}/2 = <<{a}/2={a // 2}>>{a // 2} {item}."),
             (
-                f"How many clips did {name} sell in May?",
-                f"{name} sold {a}/2 = <<{a}/2={a // 2}>>{a // 2} clips in May.",
-            ),
-            (
-                "How many clips did she sell altogether?",
-                f"{name} sold {a}+{a // 2} = <<{a}+{a // 2}={a + a // 2}>>{a + a // 2} clips altogether in April and May.",
+                f"How many {item} did {name} sell in all?",
+                f"{name} sold {a}+{a // 2} = <<{a}+{a // 2}={a + a // 2}>>{a + a // 2} {item} altogether.",
             ),
         ]
         ans = a + a // 2
     elif kind == 1:
-        q = f"{name} buys {b} boxes of pencils. Each box has {c} pencils. She gives away {b} pencils. How many pencils are left?"
+        q = (
+            f"{name} buys {b} boxes of {item} at the {place}. Each box holds {c} {item}. {name} gives {b} "
+            f"{item} to a friend in {month}. How many {item} are left?"
+        )
         steps = [
-            ("How many pencils did she buy?", f"She bought {b}*{c} = <<{b}*{c}={b * c}>>{b * c} pencils."),
-            ("How many are left?", f"She has {b * c}-{b} = <<{b * c}-{b}={b * c - b}>>{b * c - b} pencils left."),
+            (f"How many {item} did {name} buy?", f"{name} bought {b}*{c} = <<{b}*{c}={b * c}>>{b * c} {item}."),
+            ("How many are left?", f"{name} has {b * c}-{b} = <<{b * c}-{b}={b * c - b}>>{b * c - b} {item} left."),
         ]
         ans = b * c - b
     else:
-        q = f"{name} earns ${c} an hour. Yesterday, {name} worked {b} hours and got a ${a} bonus. How much did {name} earn?"
+        q = (
+            f"{name} earns ${c} an hour selling {item} at the {place}. In {month}, {name} worked {b} hours "
+            f"and got a ${a} bonus. How much did {name} earn?"
+        )
         steps = [
-            ("How much did the hours pay?", f"The hours paid {c}*{b} = $<<{c}*{b}={c * b}>>{c * b}."),
+            (f"How much did {b} hours pay?", f"The {b} hours paid {c}*{b} = $<<{c}*{b}={c * b}>>{c * b}."),
             ("How much in total?", f"In total {name} earned {c * b}+{a} = $<<{c * b}+{a}={c * b + a}>>{c * b + a}."),
         ]
         ans = c * b + a
     main = "\n".join(s for _, s in steps) + f"\n#### {ans}"
     socratic = "\n".join(f"{sq} ** {s}" for sq, s in steps) + f"\n#### {ans}"
     return q, main, socratic
+
+
+def _prime_factors(n: int) -> list[int]:
+    return [p for p in range(2, n + 1) if n % p == 0 and all(p % d for d in range(2, int(p**0.5) + 1))]
 
 
 def _poly(rng: random.Random, var: str) -> tuple[list[int], str]:
@@ -246,7 +278,8 @@ def deepmind(rng: random.Random, module: str) -> tuple[str, str]:
     elif base == "algebra__linear_2d":
         q, ans = f"Solve {c}*x + y = {c * x + b}, y = {b} for x.", x
     elif base == "algebra__polynomial_roots":
-        q, ans = f"Solve x**2 - {2 * c}*x + {c * c} = 0 for x.", c
+        r1, r2 = sorted(rng.sample(range(-12, 13), 2))
+        q, ans = f"Solve x**2 + {-(r1 + r2)}*x + {r1 * r2} = 0 for x.".replace("+ -", "- "), f"{r1}, {r2}"
     elif base.startswith("algebra__sequence"):
         q, ans = f"What is the next term in {a}, {a + c}, {a + 2 * c}, {a + 3 * c}?", a + 4 * c
     elif base == "arithmetic__add_or_sub_in_base":
@@ -262,7 +295,8 @@ def deepmind(rng: random.Random, module: str) -> tuple[str, str]:
     elif base == "arithmetic__nearest_integer_root":
         q, ans = f"What is the square root of {a * a + 1} to the nearest integer?", a
     elif base == "arithmetic__simplify_surd":
-        q, ans = f"Simplify sqrt({c * c * 2}).", f"{c}*sqrt(2)"
+        k = rng.choice([2, 3, 5, 6, 7, 10])
+        q, ans = f"Simplify sqrt({c * c * k}).", f"{c}*sqrt({k})"
     elif base == "calculus__differentiate":
         coeffs, p = _poly(rng, "x")
         q, ans = f"Differentiate {p} with respect to x.", f"{2 * coeffs[0]}*x + {coeffs[1]}".replace("+ -", "- ")
@@ -270,7 +304,15 @@ def deepmind(rng: random.Random, module: str) -> tuple[str, str]:
         vals = sorted({a, b, c, x})
         q, ans = f"What is the biggest value in {', '.join(map(str, rng.sample(vals, len(vals))))}?", vals[-1]
     elif base == "measurement__conversion":
-        q, ans = f"How many meters are there in {c} kilometers?", c * 1000
+        big, small, factor = rng.choice(
+            [
+                ("kilometers", "meters", 1000),
+                ("meters", "centimeters", 100),
+                ("hours", "minutes", 60),
+                ("kilograms", "grams", 1000),
+            ]
+        )
+        q, ans = f"How many {small} are there in {a + c} {big}?", (a + c) * factor
     elif base == "measurement__time":
         q, ans = f"What is {c} minutes after 10:{a % 50 + 5:02d} AM?", f"10:{a % 50 + 5 + c:02d} AM"
     elif base == "numbers__base_conversion":
@@ -286,19 +328,28 @@ def deepmind(rng: random.Random, module: str) -> tuple[str, str]:
     elif base == "numbers__is_prime":
         q, ans = f"Is {a} a prime number?", str(a > 1 and all(a % k for k in range(2, int(a**0.5) + 1)))
     elif base == "numbers__list_prime_factors":
-        q, ans = (
-            f"List the prime factors of {2 * 3 * c}.",
-            ", ".join(str(p) for p in (2, 3, 5, 7, 11) if (6 * c) % p == 0),
-        )
+        n = rng.randint(10, 999)
+        q, ans = f"List the prime factors of {n}.", ", ".join(str(p) for p in _prime_factors(n))
     elif base == "numbers__place_value":
         q, ans = f"What is the tens digit of {a * 100 + b}?", (b // 10) % 10
     elif base == "numbers__round_number":
         d = b % 10
         q, ans = f"Round {a}.{d} to the nearest integer.", a + (1 if d >= 5 else 0)
-    elif base == "probability__swr_p_level_set":
-        q, ans = "Two letters picked without replacement from aabb. What is prob of picking 2 a?", "1/6"
-    elif base == "probability__swr_p_sequence":
-        q, ans = "Two letters picked without replacement from aab. What is prob of sequence ab?", "1/3"
+    elif base.startswith("probability__"):
+        counts = dict(zip(rng.sample("abcdefgh", 2), (rng.randint(2, 9), rng.randint(1, 9))))
+        (x1, k1), (x2, k2) = counts.items()
+        letters = "".join(sorted(x1 * k1 + x2 * k2))
+        n = k1 + k2
+        if base == "probability__swr_p_level_set":
+            q, ans = (
+                f"Two letters picked without replacement from {letters}. What is prob of picking 2 {x1}?",
+                Fraction(k1 * (k1 - 1), n * (n - 1)),
+            )
+        else:
+            q, ans = (
+                f"Two letters picked without replacement from {letters}. What is prob of sequence {x1}{x2}?",
+                Fraction(k1 * k2, n * (n - 1)),
+            )
     elif base.startswith("polynomials__"):
         coeffs, p = _poly(rng, "t")
         q, ans = f"Let f(t) = {p}. What is f({c})?", coeffs[0] * c * c + coeffs[1] * c + coeffs[2]
@@ -311,20 +362,23 @@ def deepmind(rng: random.Random, module: str) -> tuple[str, str]:
 
 # --- free-text finance -------------------------------------------------------------------------------------
 def finance_qa(rng: random.Random) -> dict:
-    """A FiQA-style (StackExchange Investment) question and answer."""
-    topic = rng.choice(
+    """A FiQA-style (StackExchange Investment) question and answer. Real questions are each asked once, with
+    the asker's own details: an amount, a horizon, a share, so no two answers share a long run of words."""
+    topic, fact = rng.choice(
         [
-            ("index funds", "they are diversified and have low fees"),
-            ("a Roth IRA", "contributions are taxed now and withdrawals in retirement are tax free"),
-            ("dividend stocks", "dividends are taxed as income in most countries"),
-            ("paying off a mortgage early", "it saves interest but reduces liquidity"),
-            ("an emergency fund", "keep three to six months of expenses in cash"),
-            ("bond prices", "they fall when interest rates rise"),
+            ("index funds", "they are diversified and cheap"),
+            ("a Roth IRA", "withdrawals in retirement are tax free"),
+            ("dividend stocks", "dividends are taxed as income"),
+            ("paying off a mortgage early", "it saves interest but costs liquidity"),
+            ("an emergency fund", "it should cover your expenses"),
+            ("bond prices", "they fall when rates rise"),
         ]
     )
+    amount, years, pct, months = rng.randint(1, 900) * 100, rng.randint(2, 40), rng.randint(2, 12), rng.randint(3, 12)
     return {
-        "question": f"What should I know about {topic[0]}?",
-        "answer": f"In short, {topic[1]}. Consider your horizon and costs before investing.",
+        "question": f"What should I know about {topic} if I have ${amount} to invest for {years} years?",
+        "answer": f"With ${amount}, {fact}. Expect about {pct}% a year over {years} years, and keep {months} "
+        f"months of costs in cash.",
     }
 
 
@@ -358,15 +412,17 @@ def wiki_article(rng: random.Random, raw: bool) -> list[str]:
     rare = rng.choice(["Senjō", "Fuchū", "Ardross", "Kameoka"])
     word = rare if raw else "<unk>"
     lines = ["", f" = {name} = \n", ""]
+    papers = ["The Times", "The Guardian", "Nature", "The Herald", "The Observer", "Le Monde", "The Atlantic"]
     for section in ("History", "Reception"):
+        first, later = rng.randint(1800, 1950), rng.randint(1951, 2010)
         lines += [
-            f" {name} was first described in {rng.randint(1800, 2010)} by {word} and others . "
-            f"It became widely known after a review in The Times . \n",
+            f" {name} was first described in {first} by {word} and {rng.randint(2, 9)} others . "
+            f"It became known in {later} after a review in {rng.choice(papers)} . \n",
             "",
             f" = = {section} = = \n",
             "",
             f" The {section.lower()} of {name} covers {rng.randint(2, 40)} years , with @-@ hyphenated "
-            f"terms and numbers such as 1 @,@ 200 . \n",
+            f"terms and {rng.randint(3, 60)} numbers such as {rng.randint(1, 9)} @,@ {rng.randint(100, 999)} . \n",
         ]
     return lines
 

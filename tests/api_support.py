@@ -140,3 +140,100 @@ class FaultProxy:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+# --- a misbehaving server: no model, every answer scripted ----------------------------------------------------
+def chat_answer(content="positive", prompt_tokens=7, completion_tokens=1, choices=None) -> dict:
+    """An OpenAI chat-completions answer."""
+    return {
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion",
+        "model": "scripted",
+        "choices": choices
+        if choices is not None
+        else [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
+    }
+
+
+BAD_ANSWERS = {  # HTTP 200, and not an answer: each must be an error, retried, never scored or cached
+    "error-200": json.dumps({"error": {"message": "upstream overloaded", "type": "server_error"}}).encode(),
+    "empty-choices": json.dumps({**chat_answer(), "choices": []}).encode(),
+    "null-content": json.dumps(
+        chat_answer(choices=[{"index": 0, "message": {"role": "assistant", "content": None}}])
+    ).encode(),
+    "choices-dict": json.dumps({**chat_answer(), "choices": {"0": {"message": {"content": "positive"}}}}).encode(),
+    "negative-usage": json.dumps(chat_answer(prompt_tokens=-5, completion_tokens=-1)).encode(),
+    "malformed-json": b'{"choices": [{"index": 0, "message": {"content": "posi',
+    "html": b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+}
+
+
+class ScriptedServer:
+    """An OpenAI-compatible server on 127.0.0.1 that answers every POST from a script, one step per request in
+    arrival order, then "ok": "ok" (a valid answer whose content is `content`), any key of BAD_ANSWERS (HTTP 200),
+    "drop" (closes the connection), "drip" (the whole HTTP answer one byte every `drip_s` seconds, status line
+    included), "401-echo" (a gateway's 401 that quotes the Authorization header it got). Counts what arrives."""
+
+    def __init__(self, script: list[str] | None = None, content: str = "positive", drip_s: float = 5.0):
+        self.script, self.content, self.drip_s = list(script or []), content, drip_s
+        self.lock = threading.Lock()
+        self.arrived = 0
+        self.steps: list[str] = []
+        self.authorizations: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with server.lock:
+                    server.arrived += 1
+                    step = server.script.pop(0) if server.script else "ok"
+                    server.steps.append(step)
+                    server.authorizations.append(self.headers.get("Authorization") or "")
+                if step == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if step == "401-echo":
+                    body = json.dumps({"error": f"invalid key: {self.headers.get('Authorization')}"}).encode()
+                    return self._send(401, body)
+                if step == "drip":
+                    return self._drip(json.dumps(chat_answer(server.content)).encode())
+                body = BAD_ANSWERS.get(step) or json.dumps(chat_answer(server.content)).encode()
+                self._send(200, body, "text/html" if step == "html" else "application/json")
+
+            def _send(self, status: int, body: bytes, kind: str = "application/json"):
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _drip(self, body: bytes):
+                raw = (
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
+                self.close_connection = True
+                try:
+                    for i in range(len(raw)):
+                        self.wfile.write(raw[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(server.drip_s)
+                except OSError:  # the client gave up: what this step is for
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

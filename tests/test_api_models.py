@@ -227,7 +227,7 @@ def test_a_budget_refusal_sends_nothing_and_dry_run_only_estimates(proxy, cache_
     out = capsys.readouterr().out
     # tiktoken fetches its encodings from the internet on first use; offline the estimate says it counted by length
     assert "9 request(s) to send" in out and ("prompt tokens (tiktoken" in out or "characters per token" in out)
-    assert "$" in out
+    assert "$" in out and "no scores in this record" not in out  # a dry run is not a run without scores
     assert live.arrived == 0 and not results.exists()
 
 

@@ -34,28 +34,30 @@ def _fails(argv, capsys) -> str:
     return capsys.readouterr().err
 
 
-def test_a_plan_naming_a_user_directory_as_output_dir_leaves_it_alone(tmp_path, tiny_model_dir, capsys):
+def test_a_plan_naming_a_user_directory_as_output_dir_leaves_it_alone(tmp_path, tiny_model_dir, capsys, monkeypatch):
     mine = _user_dir(tmp_path)
     before = tree(mine)
+    monkeypatch.chdir(tmp_path)  # a plan names folders below where it runs
     plan = tmp_path / "plan.yaml"
     plan.write_text(
         f"defaults: {{model: tiny-gpt2, max_steps: 1, max_length: 32, batch_size: 2, "
         f"gradient_accumulation_steps: 1, tasks: dlm_tfns, limit: 2}}\n"
-        f"runs:\n  - {{name: r, approach: sft, data: '{TWEETS}', output_dir: '{mine}'}}\n"
+        f"runs:\n  - {{name: r, approach: sft, data: '{TWEETS}', output_dir: '{mine.name}'}}\n"
     )
     err = _fails(["plan", str(plan), "--results-dir", str(tmp_path / "runs")], capsys)
     assert "1 of 1 runs failed" in err
     assert tree(mine) == before
 
 
-def test_two_runs_of_a_plan_may_not_share_an_output_dir(tmp_path, capsys):
+def test_two_runs_of_a_plan_may_not_share_an_output_dir(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     plan = tmp_path / "plan.yaml"
     shared = tmp_path / "shared"
     plan.write_text(
         f"defaults: {{model: tiny-gpt2, max_steps: 1}}\nruns:\n"
-        f"  - {{name: a, approach: sft, data: '{TWEETS}', output_dir: '{shared}'}}\n"
+        f"  - {{name: a, approach: sft, data: '{TWEETS}', output_dir: shared}}\n"
         f"  - {{name: b, approach: sft, data: 'takala/financial_phrasebank:sentences_allagree', "
-        f"output_dir: '{shared}'}}\n"
+        f"output_dir: shared}}\n"
     )
     err = _fails(["plan", str(plan), "--dry-run"], capsys)
     assert "both write output_dir" in err and "line 4" in err
@@ -134,7 +136,7 @@ def test_overwrite_removes_only_what_dlm_wrote(tmp_path, tiny_model_dir):
     assert after["my-analysis.ipynb"] == b"{}" and after[record.name] == record.read_bytes()
     assert set(after) - {"my-analysis.ipynb", record.name} <= dlm_files | {".dlm-output.json"}
     owner = json.loads((out / ".dlm-output.json").read_text())
-    assert owner["complete"] is True and "my-analysis.ipynb" not in owner["entries"]
+    assert owner["complete"] is True and "my-analysis.ipynb" not in {*owner["written"], *owner["pending"]}
 
 
 def test_a_dir_of_another_run_key_is_refused(tmp_path, tiny_model_dir):

@@ -289,7 +289,7 @@ def tfns_outcomes(model: str, peft: str | None = None, **protocol) -> tuple[dict
     values = dict(model=model, tasks=["dlm_tfns"], limit=6, bootstrap_iters=0, **protocol)
     if peft:
         values["peft"] = peft
-    record, outcomes = score(eval_config(values))
+    record, outcomes, _ = score(eval_config(values))
     return {s["metric"]: s for s in record["eval"]["scores"]}, outcomes["dlm_tfns"]["none"]
 
 

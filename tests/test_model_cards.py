@@ -16,9 +16,9 @@ from huggingface_hub import ModelCard, metadata_load
 from train_support import TWEETS, one_thread  # noqa: F401 (one torch thread for this module)
 
 from dlm import cli
-from dlm.store.lineage import Lineage, Stage, write_lineage
+from dlm.store.lineage import LINEAGE_FILE, Lineage, Stage, write_lineage
 from dlm.trainers.cards import CARD, may_write, write_card
-from dlm.trainers.checkpoints import claim, note_entries, read_owner
+from dlm.trainers.checkpoints import claim, read_owner, record_written
 
 FAST = ["--limit", "4", "--bootstrap_iters", "0", "--eval_batch_size", "16"]
 
@@ -94,7 +94,7 @@ def test_the_cycle_writes_its_scores_into_the_card_of_the_checkpoint_it_trained(
     text = path.read_text()
     assert "## Scores" in text and "tiny-gpt2 demonstrates the pipeline only" in text
     assert text.count("⚠ dlm_tfns:") == 1
-    assert CARD in read_owner(tmp / "out")["entries"]  # dlm's own file of the output dir
+    assert CARD in read_owner(tmp / "out")["written"]  # dlm's own file of the output dir, with its hash
     # `dlm run --output_path`: the cycle's evaluation writes lm-eval's files too
     (results_file,) = (tmp / "lm-eval").rglob("results_*.json")
     assert json.loads(results_file.read_text())["dlm"]["run_id"] == record["run_id"]
@@ -132,7 +132,7 @@ def dlm_dir(path, run_id="20250101-000000-aaaaaaaa-sft", foreign: tuple = ()):
             stages=[Stage(run_id=run_id, mode="sft", data=[TWEETS], steps=4, lora=False, seed=1)],
         ),
     )
-    note_entries(path)
+    record_written(path, [LINEAGE_FILE])  # what training records once it has written the lineage
     return path
 
 
@@ -181,7 +181,7 @@ def test_never_a_readme_that_is_not_dlm_s(tmp_path):
     assert write_card(replaced, [entry()]) is None and (replaced / CARD).read_text() == "# my own card now\n"
 
 
-def test_a_link_at_readme_is_replaced_never_written_through(tmp_path):
+def test_a_link_at_readme_is_never_written_through_nor_replaced(tmp_path):
     other = dlm_dir(tmp_path / "other", run_id="20250101-000000-bbbbbbbb-sft")
     write_card(other, [entry("eval-of-other")])
     victim = other / CARD
@@ -189,9 +189,8 @@ def test_a_link_at_readme_is_replaced_never_written_through(tmp_path):
     directory = dlm_dir(tmp_path / "out")
     (directory / CARD).symlink_to(victim)
     assert write_card(directory, [entry()]) is None  # after training: a link is not dlm's card
-    assert write_card(directory, fresh=True) == directory / CARD  # training's own card replaces the link itself
-    assert victim.read_text() == before and not (directory / CARD).is_symlink()
-    assert "eval-of-other" not in (directory / CARD).read_text()  # nothing from the other directory's card
+    assert write_card(directory, fresh=True) is None  # nor at training's end: the link is not dlm's to replace
+    assert victim.read_text() == before and (directory / CARD).is_symlink()
 
 
 def test_cards_hold_no_secret(tmp_path, monkeypatch):

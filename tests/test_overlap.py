@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 
@@ -70,17 +69,15 @@ def test_fractions_and_threshold():
     assert not compare_rows(train, evals, warn_fraction=0.05)["above_threshold"]
 
 
-def test_linear_time_on_realistic_sizes():
-    """40k training rows against 5k evaluation documents in seconds (~1.5 s idle): a hash scan, no pairs."""
+def test_realistic_sizes_are_one_pass_over_the_training_rows():
+    """40k training rows against 5k evaluation documents: a hash scan that reads the training side once, as a
+    stream (an iterator cannot be read twice), no pairwise comparison (~1.5 s idle; no time is asserted here)."""
     rng = random.Random(3)
     evals = [{"sentence": _words(rng, 25)} for _ in range(5_000)]
     train = [{"input": _words(rng, 25), "output": "neutral"} for _ in range(40_000)]
     train[1000] = {"input": evals[7]["sentence"]}
-    start = time.perf_counter()
     report = compare_rows(iter(train), evals)
-    elapsed = time.perf_counter() - start
     assert report["exact"] == 1 and report["train_rows"] == 40_000
-    assert elapsed < 20, f"{elapsed:.1f}s"  # ~3 s unloaded; generous for a busy 2-core machine
 
 
 def test_template_lines_shared_by_many_documents_are_not_content():
@@ -135,11 +132,16 @@ def test_adaptllm_fpb_prompts_are_near_duplicates_of_takala():
     assert len(adapt) == 60 and [d.kind for d in found] == ["near"] * 60  # every prompt: demos + scored sentence
 
 
-def test_overlap_report_on_tasks_flags_the_leaks_and_not_clean_pairs():
-    from dlm.harness_tasks.overlap import overlap_report
+def test_overlap_report_on_tasks_flags_the_leaks_and_not_clean_pairs(planted):
+    from dlm.data.loading import in_holdout, lookup
+    from dlm.harness_tasks.overlap import normalise, overlap_report
 
     fpb = overlap_report(FINGPT, "dlm_fpb")
-    assert fpb["above_threshold"] and fpb["exact"] >= 3 and fpb["eval_source"].startswith("takala/")
+    # exactly the planted FPB sentences that fall in dlm_fpb's scored share: FinGPT's other rows are drawn apart
+    holdout = lookup("takala/financial_phrasebank").holdout
+    news = [r for r in planted if "this news" in r["instruction"]]  # the planted FPB rows (the others are tweets)
+    scored = {normalise(r["input"]) for r in news if in_holdout(r["input"], holdout)}
+    assert fpb["above_threshold"] and fpb["exact"] == len(scored) > 0 and fpb["eval_source"].startswith("takala/")
     adapt = overlap_report(TAKALA_ALL, "dlm_adapt_fpb")
     assert adapt["above_threshold"] and adapt["near"] >= 50 and adapt["template_lines_ignored"] >= 1
     # training on takala leaves out dlm_fpb's held-out test rows: no overlap with the task it scores

@@ -238,3 +238,33 @@ def test_write_plots_writes_one_png_of_every_figure(report, tmp_path):
     stacked = Image.open(path)
     assert path.read_bytes()[:8] == PNG_SIGNATURE
     assert stacked.height >= sum(int(f.get_figheight() * 100) for f in by_key(report).values()) - 4
+
+
+def test_the_scores_table_is_folded_away_and_every_column_is_named(report, page):
+    text, parsed = page
+    table = text.index('<table id="scores">')
+    assert text.rfind("<details>", 0, table) > text.rfind("</details>", 0, table)  # inside a closed <details>
+    header = text[table : text.index("</thead>", table)]
+    names = [h.split(">", 1)[1] for h in header.split("</th>")[:-1]]
+    assert len(names) == 16 and all(name.strip() for name in names), names
+
+
+def test_a_zero_bar_is_labelled_even_among_many(report):
+    from dlm.results.plots import BAR_LABELS_UP_TO, _task_bars_figure
+
+    run = report["runs"][0]
+    rows = [
+        {
+            "task": f"dlm_t{i:02d}",
+            "run_id": run["run_id"],
+            "label": run["label"],
+            "primary": True,
+            "value": 0.0 if i == 3 else 0.5,
+            "stderr": 0.01,
+            "baseline_value": 0.8,
+        }
+        for i in range(BAR_LABELS_UP_TO + 6)  # too many bars to label each one
+    ]
+    ax = _task_bars_figure({"rows": rows, "runs": [run]}, "gpt-4").axes[0]
+    labels = [t.get_text() for t in ax.texts if t.get_text()]
+    assert labels == ["0.00"]

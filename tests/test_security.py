@@ -1,8 +1,8 @@
 """Security: remote code runs only when asked, secrets never reach disk or logs, weights are safetensors only.
 
 The secret test plants tokens/keys in the environment, runs a real tiny training (full and LoRA) and a real
-evaluation through the CLI, then greps every byte written (checkpoints, pickled training_args.bin, trainer
-state, adapter config, model cards, run records) and the captured stdout/stderr.
+evaluation through the CLI, then greps every byte written (checkpoints, training_args.json, trainer state, adapter
+config, model cards, run records) and the captured stdout/stderr.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ PLANTED = {  # distinctive values, so a hit can only be a leak
     "ANTHROPIC_API_KEY": "sk-ant-PlantedAnthropicKey012345",
     "WANDB_API_KEY": "PlantedWandbKey0123456789abcdef01",
 }
-# Trainer state needed for an exact --resume: pickles, but never model weights.
-RESUME_STATE = {"training_args.bin", "optimizer.pt", "scheduler.pt", "scaler.pt"}
+# Trainer state needed for an exact --resume: pickles, but never model weights (nor the training arguments: JSON)
+RESUME_STATE = {"optimizer.pt", "scheduler.pt", "scaler.pt"}
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
@@ -210,7 +210,8 @@ def test_secrets_stay_out_of_files_and_output_and_weights_are_safetensors(tmp_pa
         printed += out + err
     files = _written_files(tmp_path)
     names = {p.name for p in files}
-    assert {"training_args.bin", "trainer_state.json", "adapter_config.json", "README.md"} <= names
+    assert {"training_args.json", "trainer_state.json", "adapter_config.json", "README.md"} <= names
+    assert "training_args.bin" not in names  # dlm never unpickles, so it keeps no pickled arguments
     records = [json.loads(p.read_text()) for p in runs.glob("*.json")]
     assert len(records) == 2 and printed.strip()
     assert all(r["train"]["config"]["trust_remote_code"] is False for r in records)  # recorded, off by default
@@ -262,7 +263,7 @@ def test_secrets_recognised_by_shape_are_scrubbed_from_every_file(tmp_path, monk
     )
     assert code == 0, err[-2000:]
     files = _written_files(tmp_path)
-    assert any(p.name == "training_args.bin" for p in files) and any(p.name == "README.md" for p in files)
+    assert any(p.name == "training_args.json" for p in files) and any(p.name == "README.md" for p in files)
     leaked = [
         (str(p.relative_to(tmp_path)), kind)
         for p in files

@@ -23,6 +23,7 @@ import pyarrow
 import pyarrow.compute as pc
 from huggingface_hub import get_token
 
+from dlm.data import hub
 from dlm.data.rows import check_split, checked_stream, read_rows
 from dlm.data.table import TABLE, DatasetEntry, _unknown, lookup
 from dlm.errors import UserError
@@ -69,11 +70,6 @@ def require_config(entry: DatasetEntry) -> None:
 
 
 # --- loading -----------------------------------------------------------------------------------------------
-def _offline() -> bool:
-    flags = (os.environ.get("HF_HUB_OFFLINE"), os.environ.get("HF_DATASETS_OFFLINE"))
-    return any((v or "").strip().lower() in ("1", "true", "yes", "on") for v in flags)
-
-
 def data_root(data_dir: str | os.PathLike | None = None) -> Path | None:
     root = data_dir or os.environ.get(DATA_DIR_ENV)
     return Path(root).expanduser() if root else None
@@ -98,12 +94,8 @@ def _source(entry: DatasetEntry, data_dir) -> tuple[str, dict, str]:
                 f"{entry.hub_id} and set HF_TOKEN (or `hf auth login`), or pass --data-dir with a "
                 f"snapshot at DIR/{entry.hub_id} (none found{where})"
             )
-    if _offline():
-        raise UserError(
-            f"no local snapshot of {entry.hub_id}{where} and the Hub is offline (HF_HUB_OFFLINE); pass "
-            f"--data-dir DIR with DIR/{entry.hub_id} (e.g. `hf download --repo-type dataset "
-            f"{entry.hub_id} --local-dir DIR/{entry.hub_id}`), or go online"
-        )
+    if not hub.online():  # offline by choice, or found unreachable by one quick request (dlm/data/hub.py)
+        raise UserError(hub.no_snapshot(entry.hub_id, root))
     if export:
         kwargs["revision"] = PARQUET_BRANCH
     return entry.hub_id, kwargs, "hub"

@@ -19,6 +19,7 @@ import copy
 import os
 import sys
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from lm_eval.api.registry import get_model
 
@@ -27,8 +28,9 @@ from dlm.errors import UserError
 from dlm.harness_tasks import api_budget
 from dlm.harness_tasks.api_budget import cost_of
 from dlm.harness_tasks.api_cache import ResponseCache, default_path, request_key
-from dlm.harness_tasks.api_client import Job, Sender
+from dlm.harness_tasks.api_client import Job, Sender, answer_problem
 from dlm.harness_tasks.catalog import catalog, twin_for
+from dlm.secrets import URL_PASSWORD, treat_as_secret, url_secrets
 from dlm.trainers.chat import ChatTemplate
 
 PROVIDERS = {
@@ -63,8 +65,13 @@ class ApiSpec:
     def label(self) -> str:
         return f"{self.provider}:{self.name}"
 
-    def to_dict(self) -> dict:  # the URL is recorded; the key variable's name too, never its value
-        return {"provider": self.provider, "model": self.name, "url": self.url, "key_env": self.key_env}
+    @property
+    def public_url(self) -> str:
+        """The URL without the password of http://user:PASSWORD@host (what records, caches and messages hold)."""
+        return URL_PASSWORD.sub(r"\1:***@", self.url)
+
+    def to_dict(self) -> dict:  # the URL is recorded (no password); the key variable's name too, never its value
+        return {"provider": self.provider, "model": self.name, "url": self.public_url, "key_env": self.key_env}
 
 
 def parse(model: str, base_url: str | None = None, api_key_env: str | None = None) -> ApiSpec:
@@ -80,9 +87,28 @@ def parse(model: str, base_url: str | None = None, api_key_env: str | None = Non
         raise UserError(
             f"{model} needs --base-url, the server's OpenAI-compatible root (e.g. http://127.0.0.1:8000/v1)"
         )
+    check_base_url(url)
+    url_secrets(url)  # its password (and the Basic credential requests makes of it) is scrubbed from now on
     if provider != "anthropic" and not url.rstrip("/").endswith("/chat/completions"):
         url = url.rstrip("/") + "/chat/completions"
+    treat_as_secret(api_key_env or key_env)  # its value is scrubbed like any *_KEY, whatever its name
     return ApiSpec(provider, name.strip(), url, api_key_env or key_env)
+
+
+def check_base_url(url: str) -> None:
+    """http(s)://host[:port][/path] or nothing: file://, a bare host, a bad port or a space are refused here, not
+    by the HTTP library in the middle of a run."""
+    shown = URL_PASSWORD.sub(r"\1:***@", url)
+    hint = "give the server's http(s) root, e.g. --base-url http://127.0.0.1:8000/v1"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError on a port that is not a number in 0-65535)
+    except ValueError:
+        raise UserError(f"--base-url '{shown}' is not a valid URL; {hint}") from None
+    if parts.scheme not in ("http", "https"):
+        raise UserError(f"--base-url '{shown}': only http and https servers are supported; {hint}")
+    if not parts.hostname or any(c.isspace() or ord(c) < 32 for c in url):
+        raise UserError(f"--base-url '{shown}' names no host (or holds a space); {hint}")
 
 
 def check_key(spec: ApiSpec, needed: bool = True) -> None:
@@ -179,9 +205,10 @@ def _generate(lm, spec: ApiSpec, cfg, cache, requests, sender_class) -> list[str
         )
         payload = guarded(payload, gen_kwargs, spec.provider)
         key = request_key(
-            spec.provider, spec.url, spec.name, request.task_name, _task_version(request.task_name), payload
+            spec.provider, spec.public_url, spec.name, request.task_name, _task_version(request.task_name), payload
         )
-        jobs.append(Job(key=key, payload=payload, response=cache.get(key)))
+        cached = cache.get(key)  # a malformed answer cached by an older dlm counts as not answered
+        jobs.append(Job(key=key, payload=payload, response=None if answer_problem(cached, spec.provider) else cached))
         untils.append(list(gen_kwargs.get("until") or []))
     to_send = [job for job in jobs if job.response is None]
     estimate = api_budget.estimate([job.payload for job in to_send], spec.provider, spec.name)
@@ -201,7 +228,9 @@ def _generate(lm, spec: ApiSpec, cfg, cache, requests, sender_class) -> list[str
             )
     if cfg.dry_run:
         raise DryRun(estimate)
-    sender = sender_class(spec.url, dict(lm.header), cache, concurrency=cfg.concurrency, max_wait_s=cfg.max_wait)
+    sender = sender_class(
+        spec.url, dict(lm.header), cache, concurrency=cfg.concurrency, max_wait_s=cfg.max_wait, provider=spec.provider
+    )
     lm.dlm_sender = sender
     sender.run(jobs)
     failed = [job for job in jobs if job.response is None]
@@ -245,7 +274,7 @@ def run_api(spec: ApiSpec, cfg, top_level: list, task_manager, run_harness) -> d
     }
     model_info = {
         "name": cfg.model,
-        "resolved": spec.url,
+        "resolved": spec.public_url,
         "revision": ", ".join(stats["models_returned"]) or None,
         "peft": None,
         "base_model": None,

@@ -28,6 +28,7 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
 
 from dlm.config import EVAL_DTYPE, EvalConfig, EvalProtocol, is_api_model
+from dlm.data import hub
 from dlm.data.fingerprint import data_source
 from dlm.errors import UserError
 from dlm.harness_tasks.api_models import (
@@ -51,9 +52,9 @@ from dlm.store.provenance import new_run_id, provenance, timestamp
 from dlm.store.records import read_record, scores_from_lm_eval, write_record
 from dlm.trainers.chat import applied_to, resolve
 from dlm.trainers.chat import check as check_chat_template
+from dlm.trainers.model_check import check_model
 from dlm.trainers.models import (
     adapter_base,
-    check_model_files,
     hub_revision,
     is_adapter_dir,
     load_model,
@@ -99,8 +100,7 @@ def score(
         api = parse(cfg.model, cfg.base_url, cfg.api_key_env)
         check_key(api, needed=not cfg.dry_run)  # a dry run sends nothing: costs can be planned without a key
     elif model is None:
-        _check_model_paths(cfg)
-
+        check_model(cfg.model, cfg.peft, cfg.trust_remote_code, cfg.allow_pickle)  # before any data is loaded
         check_chat_template(
             cfg.model, cfg.protocol.chat_template, cfg.peft, cfg.trust_remote_code, cfg.protocol.system_instruction
         )
@@ -203,15 +203,41 @@ def curve_evaluator(protocol: EvalProtocol, per_task: float | None, data_dir: st
     """`(model, tokenizer) -> (score dicts, outcomes)` for learning-curve points (trainers/curve.py): the run's own
     protocol (shots, chat template, few-shot seed, ...) on the in-memory model, as `dlm eval` would score it, on a
     fixed subset of `per_task` documents of every task (`curve_subset`), the same at every point; nothing written.
-    Task names are checked, and the subset drawn, now, before training starts."""
+    Task names are checked, and the subset drawn, now, before training starts. A group is scored task by task, each
+    with its own line and time, so a point over 11 tasks says what it is doing (groups' aggregates are not curve
+    points)."""
+    ours = catalog()
     names = resolve_tasks(protocol.tasks)
-    documents = curve_subset(names, per_task, protocol.fewshot_seed, data_dir) if per_task else None
-    protocol = replace(protocol, tasks=tuple(names), limit=None, documents=documents)
-    cfg = EvalConfig(model="(model in training)", data_dir=data_dir, protocol=protocol).validate()
+    tasks = list(dict.fromkeys(leaf for name in names for leaf in (leaf_tasks(name) if name in ours else [name])))
+    subsets = dict(curve_subset(tasks, per_task, protocol.fewshot_seed, data_dir)) if per_task else {}
+    configs = [
+        EvalConfig(
+            model="(model in training)",
+            data_dir=data_dir,
+            protocol=replace(
+                protocol,
+                tasks=(task,),
+                limit=None,
+                documents=((task, subsets[task]),) if task in subsets else None,
+            ),
+        ).validate()
+        for task in tasks
+    ]
 
     def score_point(model, tokenizer) -> tuple[list[dict], dict]:
-        record, outcomes, _ = score(cfg, model=model, tokenizer=tokenizer)
-        return record["eval"]["scores"], outcomes
+        scores, outcomes = [], {}
+        for k, cfg in enumerate(configs, 1):
+            started = time.time()
+            record, found, _ = score(cfg, model=model, tokenizer=tokenizer)
+            scores += record["eval"]["scores"]
+            outcomes.update(found)
+            shown = ", ".join(
+                f"{s['metric']} {s['value']:.3f}" for s in record["eval"]["scores"][:2] if s.get("value") is not None
+            )
+            _progress(
+                f"curve task {k}/{len(configs)}: {cfg.protocol.tasks[0]} {shown} in {time.time() - started:.1f} s"
+            )
+        return scores, outcomes
 
     return score_point
 
@@ -265,17 +291,6 @@ def _check_opt_ins(names: list[str], cfg: EvalConfig) -> None:
         )
 
 
-def _check_model_paths(cfg: EvalConfig) -> None:
-
-    resolve_model(cfg.model)  # a missing local checkpoint is a UserError here, before any data is loaded
-    if cfg.peft and not Path(cfg.peft, "adapter_config.json").is_file():
-        raise UserError(
-            f"adapter '{cfg.peft}' not found (no adapter_config.json); --peft takes the output_dir "
-            "of `dlm train --lora`"
-        )
-    check_model_files(cfg.model, cfg.peft, cfg.allow_pickle, cfg.trust_remote_code)
-
-
 def check_fewshot(tasks: dict, num_fewshot: int | None) -> None:
     """k larger than a task's few-shot pool is a UserError (lm-eval would crash mid-run with a bare ValueError).
 
@@ -321,6 +336,8 @@ def task_manager_for(names: list[str], data_dir: str | None = None):
     through the task metadata."""
 
     builtin = any(name not in catalog() for name in names)
+    if builtin:
+        hub.online()  # lm-eval's own tasks read the Hub: asked once, and offline at once when it does not answer
     metadata = {"data_dir": str(data_dir)} if data_dir else None
     return TaskManager(include_path=str(TASKS_DIR), include_defaults=builtin, metadata=metadata)
 

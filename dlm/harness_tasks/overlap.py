@@ -36,6 +36,7 @@ from dlm.data.loading import TABLE, held_out, iter_strings, load_split, lookup
 from dlm.errors import UserError, suggest
 from dlm.harness_tasks import loader
 from dlm.harness_tasks.catalog import DOMAIN_GROUPS, TASKS_DIR, catalog, leaf_tasks
+from dlm.quiet import quiet_libraries
 
 NGRAM = 8  # words; long enough that shared phrasing ("the company said that ...") rarely reaches it
 NEAR_THRESHOLD = 0.5  # share of a document's n-grams found in training data that makes it a near duplicate
@@ -346,8 +347,9 @@ def overlap_report(train: str, evaluation: str, data_dir=None) -> dict:
     """`dlm data overlap TRAIN EVAL`: TRAIN is a dataset id[:config]; EVAL a task or group of harness_tasks/, or a
     dataset id[:config[:split]] (no split: its training and evaluation splits). A group gives one line per task."""
     dataset, config, _ = parse_dataset_spec(train)
-    train_rows = training_rows(dataset, config, data_dir)
-    reports = [_report(train_rows, docs, name, train) for name, docs in _evaluation_sets(evaluation, data_dir)]
+    with quiet_libraries():  # the datasets library's "Map" bars of reading the sets
+        train_rows = training_rows(dataset, config, data_dir)
+        reports = [_report(train_rows, docs, name, train) for name, docs in _evaluation_sets(evaluation, data_dir)]
     if len(reports) == 1:
         return reports[0]
     return _combined(train, evaluation, reports)
@@ -384,6 +386,11 @@ def contamination_for_run(mixture, task_names, data_dir=None) -> list[dict]:
 
     Provenance, never a reason to fail a run: a task whose data cannot be read gets {"eval", "error"}.
     """
+    with quiet_libraries():  # the datasets library's "Map" bars of reading the sets
+        return _contamination_for_run(mixture, task_names, data_dir)
+
+
+def _contamination_for_run(mixture, task_names, data_dir) -> list[dict]:
     parts = [training_rows(p.dataset, p.config, data_dir) for p in mixture.parts]
     train = _Rows(
         " + ".join(p.label for p in parts),

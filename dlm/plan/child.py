@@ -17,6 +17,7 @@ from dlm.errors import UserError
 from dlm.plan.file import load_plan
 from dlm.plan.overrides import parse_overrides
 from dlm.plan.run import finished_runs, run_one
+from dlm.secrets import scrub
 from dlm.store.leases import try_lease
 
 CHILD_BUSY = 3  # the run key is leased by another live process (study/plan_jobs.py waits for no one)
@@ -57,7 +58,7 @@ def _child(args) -> int:
         if run is None:
             raise UserError(f"plan {plan.name} has no run named '{args.run}'")
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {scrub(str(err))}", file=sys.stderr)
         return 2
     lease = try_lease(args.results_dir, run.key)
     if isinstance(lease, str):

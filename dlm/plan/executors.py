@@ -22,12 +22,14 @@ import torch
 
 from dlm.errors import UserError
 from dlm.plan.child import main
+from dlm.plan.logs import pump, start_pump
 
 
 def run_command(command: list[str], env: dict, log: str) -> int:
-    """Run `command` with `env`, stdout and stderr into `log`; its exit code."""
-    with open(log, "ab") as out:
-        return subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+    """Run `command` with `env`, stdout and stderr into `log` (scrubbed of secrets: plan/logs.py); its exit code."""
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as process:
+        pump(process.stdout, log)
+        return process.wait()
 
 
 class LocalExecutor:
@@ -47,19 +49,24 @@ class LocalExecutor:
             self.context = multiprocessing.get_context("fork")
 
     def start(self, name, command, env, log: Path, gpus: int = 0, after=None):
+        # the child writes into a pipe; a thread here appends what it says to its log, scrubbed (plan/logs.py)
         if self.fork:
-            process = self.context.Process(target=_forked_child, args=(command[3:], env, str(log)), name=name)
+            read_end, write_end = os.pipe()
+            process = self.context.Process(
+                target=_forked_child, args=(command[3:], env, write_end, read_end), name=name
+            )
             process.start()
-            return process
-        out = open(log, "ab")
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-        out.close()
-        return process
+            os.close(write_end)
+            return process, start_pump(open(read_end, "rb"), str(log))
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        return process, start_pump(process.stdout, str(log))
 
     def poll(self, handle):
-        if self.fork:
-            return None if handle.is_alive() else handle.exitcode
-        return handle.poll()
+        process, logger = handle
+        code = (None if process.is_alive() else process.exitcode) if self.fork else process.poll()
+        if code is not None:
+            logger.join(timeout=5)  # its last lines reach the log before the run is reported done
+        return code
 
     def stop(self, handle) -> None:
         """SIGTERM: the child stops as on Ctrl-C (dlm/signals.py), keeping its complete checkpoints."""
@@ -108,17 +115,17 @@ def _warm_imports() -> None:
     import dlm.trainers.train  # noqa: F401
 
 
-def _forked_child(argv: list[str], env: dict, log: str) -> None:
-    """A run in a forked process: its environment, its log as stdout and stderr, plan_child's exit code."""
+def _forked_child(argv: list[str], env: dict, write_end: int, read_end: int) -> None:
+    """A run in a forked process: its environment, the log pipe as stdout and stderr, plan_child's exit code."""
 
     os.environ.clear()
     os.environ.update(env)
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.close(read_end)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
+    os.dup2(write_end, 1)
+    os.dup2(write_end, 2)
+    os.close(write_end)
     # the parent's sys.stdout may be a wrapper that is not fd 1 (pytest's capture, a notebook's stream)
     sys.stdout = open(1, "w", buffering=1, closefd=False)
     sys.stderr = open(2, "w", buffering=1, closefd=False)

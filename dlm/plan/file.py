@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
 
-import yaml
-
 from dlm.data.fingerprint import data_source
 from dlm.data.table import lookup
 from dlm.errors import UserError, suggest
+from dlm.plan.yaml_reader import at as _at
+from dlm.plan.yaml_reader import read_plan_text, read_yaml
 from dlm.settings import BY_NAME, DEFAULTS, evaluates_only, run_config
+from dlm.study.cycle import check_tasks
 
 PLAN_KEYS = ("name", "description", "checkpoints_dir", "seeds", "defaults", "matrix", "runs", "slurm")
 SLURM_KEYS = ("partition", "time_min", "account", "cpus_per_task", "mem_gb", "cluster")
@@ -49,6 +50,7 @@ NOT_IN_KEY = (
     "output_path",
     "log_samples",
 )
+WRITTEN_PATHS = ("output_dir", "results_dir")  # folders a plan's runs write into: checked by _inside_here
 
 
 @dataclass
@@ -100,19 +102,15 @@ def load_plan(
 
     forced = overrides or {}
     path = Path(file)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise UserError(f"cannot read plan '{file}' ({err.strerror or err}); plans/ holds examples") from None
-    except UnicodeDecodeError as err:
-        raise UserError(f"plan '{file}' is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
-    doc = read_yaml(text, file)
+    doc = read_yaml(read_plan_text(file), file)
     if not isinstance(doc, dict):
         raise _at(file, getattr(doc, "mark", None), "a plan is a mapping with `defaults`, `matrix` and/or `runs`")
     for key in doc:
         if key not in PLAN_KEYS:
             raise _at(file, doc.key_marks[key], unknown_name(key, PLAN_KEYS, "plan section"))
     name = str(doc.get("name") or path.stem)
+    if doc.get("checkpoints_dir") is not None:
+        _inside_here(doc["checkpoints_dir"], file, doc.marks["checkpoints_dir"], "checkpoints_dir")
     ckpt_dir = checkpoints_dir or doc.get("checkpoints_dir") or f"checkpoints/{_slug(name)}"  # one path component
     defaults = read_layer(doc.get("defaults") or {}, file, "defaults")
 
@@ -285,59 +283,10 @@ def _check_run(run: PlanRun, file: str, mark) -> None:
         config = run_config(run.settings)
         for part in config.data.parts if config.data else []:
             lookup(part.dataset, part.config)  # a misspelt config fails now, not when the run's turn comes
+        if config.protocol.tasks:
+            check_tasks(list(config.protocol.tasks), config.evaluation.allow_code_execution)
     except UserError as err:
         raise _at(file, mark, f"run '{run.name}': {err}") from None
-
-
-def read_yaml(text: str, file: str):
-    """YAML -> dicts/lists that remember where each key and value sits, for errors with line and column."""
-
-    # class here: its constructors name this plan file in their errors, so each read gets its own loader
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def mapping(loader, node):
-        loader.flatten_mapping(node)
-        out = _Marked()
-        out.mark, out.marks, out.key_marks = node.start_mark, {}, {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int, float, bool)) and key is not None:  # `? [a, b]`: a list as a key
-                raise _at(file, key_node.start_mark, "a key here is a word (a setting name), not a list or mapping")
-            if key in out:
-                raise _at(file, key_node.start_mark, f"'{key}' appears twice in this mapping")
-            out[key] = loader.construct_object(value_node, deep=True)
-            out.marks[key], out.key_marks[key] = value_node.start_mark, key_node.start_mark
-        return out
-
-    def sequence(loader, node):
-        out = _MarkedList(loader.construct_object(child, deep=True) for child in node.value)
-        out.mark, out.marks = node.start_mark, [child.start_mark for child in node.value]
-        return out
-
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, sequence)
-    try:
-        return yaml.load(text, Loader=Loader)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        raise _at(file, mark, f"invalid YAML: {err.problem or err.context}") from None
-    except yaml.YAMLError as err:
-        raise UserError(f"{file}: invalid YAML: {err}") from None
-
-
-class _Marked(dict):
-    pass
-
-
-class _MarkedList(list):
-    pass
-
-
-def _at(file: str, mark, message: str) -> UserError:  # file: a path, or "--set ITEM" (mark None)
-    if mark is None:
-        return UserError(f"{file}: {message}")
-    return UserError(f"{file}, line {mark.line + 1}, column {mark.column + 1}: {message}")
 
 
 def unknown_name(name, choices, what: str) -> str:
@@ -376,10 +325,26 @@ def read_layer(raw, file: str, where: str, marks: dict | None = None, key_marks:
             out.update(_data(value, file, mark))
         else:
             out[key] = _value(BY_NAME[key], value, file, mark)
+            if key in WRITTEN_PATHS and out[key] is not None:
+                _inside_here(out[key], file, mark, key)
     if any(k in out for k in DATA_FLAGS):  # a layer that names data replaces all data of the layers below
         out = {**{k: None for k in DATA_FLAGS}, **out}
     out.pop("approach", None)
     return out
+
+
+def _inside_here(value, file: str, mark, key: str) -> None:
+    """A folder a plan makes dlm write into is relative to where the plan runs and stays below it (a plan file may
+    come from someone else: it cannot aim dlm's writes at ~/.ssh or /); a folder elsewhere is a flag you type."""
+    path = Path(str(value))
+    if not str(value).strip() or path.is_absolute() or ".." in path.parts or str(value).startswith("~"):
+        flag = {"results_dir": "--results-dir", "checkpoints_dir": "--checkpoints-dir"}.get(key, "--checkpoints-dir")
+        raise _at(
+            file,
+            mark,
+            f"`{key}: {value}` must be a relative path below the folder the plan runs in (no '..', '~' or '/' "
+            f"at the start); to write elsewhere, pass {flag} on the command line",
+        )
 
 
 def _data(value, file: str, mark) -> dict:

@@ -28,6 +28,7 @@ from dlm import signals
 from dlm.errors import UserError
 from dlm.plan.child import CHILD_BUSY
 from dlm.plan.run import finished_runs
+from dlm.secrets import protect_process, treat_as_secret
 from dlm.trainers.progress import format_duration
 
 POLL_S = 0.5
@@ -109,6 +110,10 @@ def run_parallel(
 ) -> list[Job]:
     """Run every unfinished run of `plan`, up to `jobs_at_once` at a time; returns the jobs with their states."""
 
+    for run in plan.runs:  # what the children print goes through this process's scrub (plan/logs.py)
+        treat_as_secret(run.settings.get("api_key_env"))
+    if any(run.settings.get("allow_code_execution") for run in plan.runs):
+        protect_process()  # model-generated code in a child cannot read this process's environment either
     done = finished_runs(results_dir)
     jobs = [Job(run, state="done" if run.key in done else "queued") for run in plan.runs]
     by_name = {job.run.name: job for job in jobs}

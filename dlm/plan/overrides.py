@@ -15,6 +15,7 @@ from contextlib import suppress
 from dlm.data.table import lookup
 from dlm.errors import UserError
 from dlm.plan.file import DATA_FLAGS, read_layer, read_yaml, unknown_name
+from dlm.plan.yaml_reader import MAX_SET_CHARS
 from dlm.settings import BY_NAME, RUN_SETTINGS
 
 # --set keys that name something other than a setting of every run, and where to say it instead
@@ -41,7 +42,9 @@ def parse_overrides(items: list[str]) -> dict[str, dict]:
     for item in items:
         key, eq, text = str(item).partition("=")
         key = key.strip()
-        where = f"--set {item}"
+        where = f"--set {item}" if len(item) <= 100 else f"--set {item[:60]}..."
+        if len(item) > MAX_SET_CHARS:
+            raise UserError(f"{where}: the item is {len(item):,} characters long (at most {MAX_SET_CHARS:,})")
         if not eq or not key:
             raise UserError(f"{where}: write --set KEY=VALUE, e.g. --set max_steps=20")
         if key in NOT_SETTABLE:

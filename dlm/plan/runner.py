@@ -36,7 +36,9 @@ from dlm.store.leases import try_lease
 from dlm.store.records import load_records
 from dlm.study.cycle import check_tasks, choose_tasks, data_domains, say
 from dlm.trainers import estimate, memory
+from dlm.trainers.model_check import check_model
 from dlm.trainers.progress import format_duration
+from dlm.words import plural
 
 MAX_JOBS = 256  # runs at once (each a process): more is a typo, and a fork bomb on one machine
 
@@ -76,7 +78,9 @@ def run_plan(
     done = finished_runs(results_dir)
     todo = [r for r in plan.runs if r.key not in done]
     if dry_run:
-        print(f"# plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished in {results_dir}")
+        print(
+            f"# plan {plan.name}: {plural(len(plan.runs), 'run')}, {len(plan.runs) - len(todo)} finished in {results_dir}"
+        )
         for run in plan.runs:
             mark = f"# done ({done[run.key]}): " if run.key in done else ""
             print(f"{mark}{shlex.join(runnable_command(run, data_dir))}")
@@ -84,7 +88,11 @@ def run_plan(
         _print_api_costs([r for r in todo if is_api_model(r.settings.get("model"))])
         _print_power(plan)
         return []
-    say(f"plan {plan.name}: {len(plan.runs)} runs, {len(plan.runs) - len(todo)} finished already, {len(todo)} to run")
+    check_models([r for r in todo if r.after is None])  # before the first plan line, not at the run's turn
+    say(
+        f"plan {plan.name}: {plural(len(plan.runs), 'run')}, {len(plan.runs) - len(todo)} finished already, "
+        f"{len(todo)} to run"
+    )
     if jobs > 1 or executor != "local":
         return _run_parallel(
             plan,
@@ -139,6 +147,22 @@ def run_plan(
     return written
 
 
+def check_models(runs: list) -> None:
+    """Every base model the plan's runs start from, once each (a `from:` run starts from a checkpoint that does not
+    exist yet): a missing checkpoint or an unreachable Hub fails now, in one line."""
+    seen = set()
+    for run in runs:
+        settings = {**DEFAULTS, **run.settings}
+        model = settings["model"]
+        if model in seen:
+            continue
+        seen.add(model)
+        try:
+            check_model(model, trust_remote_code=settings["trust_remote_code"], allow_pickle=settings["allow_pickle"])
+        except UserError as err:
+            raise UserError(f"run '{run.name}': {err}") from None
+
+
 def _run_parallel(
     plan, file, jobs, executor, address, gpus_per_run, data_dir, results_dir, checkpoints_dir, report, overrides, again
 ) -> list[dict]:
@@ -165,7 +189,7 @@ def _run_parallel(
         raise SystemExit(1)
 
     keys = {j.run.key for j in finished}
-    return [r for r in load_records(results_dir)[0] if r.get("plan_key") in keys]
+    return [r for r in load_records(results_dir)[0] if r.plan_key in keys]
 
 
 def runnable_command(run, data_dir: str | None = None) -> list[str]:

@@ -244,26 +244,53 @@ def print_tables(report: dict) -> str:
     return console.export_text()
 
 
+MD_ESCAPES = {
+    "\\": "\\\\",
+    "|": "\\|",
+    "`": "\\`",
+    "[": "\\[",
+    "]": "\\]",
+    "<": "&lt;",
+    ">": "&gt;",
+    "\n": " ",
+    "\r": " ",
+}
+# a cell that starts with one of these is a formula to a spreadsheet (CSV injection): it is written as text
+CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def md_cell(value) -> str:
+    """A table cell from a record (run ids, model names, notes come from anyone): no table break, no raw HTML, no
+    link or code span can be made of it; `**bold**` verdicts dlm writes itself stay as they are."""
+    return "".join(MD_ESCAPES.get(ch, ch) for ch in str(value))
+
+
 def _md_table(header: list[str], lines: list[list[str]]) -> list[str]:
-    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
     return [
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
-        *("| " + " | ".join(esc(c) for c in line) + " |" for line in lines),
+        *("| " + " | ".join(md_cell(c) for c in line) + " |" for line in lines),
         "",
     ]
 
 
+def csv_cell(value):
+    """A string that a spreadsheet would run as a formula gets a leading ' (OWASP's advice); numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_markdown(report: dict) -> list[str]:
     against = ",".join(report["against"])
-    out = [f"# dlm report: scores against {against}", "", *(f"- {note}" for note in report["notes"]), ""]
+    out = [f"# dlm report: scores against {md_cell(against)}", "", *(f"- {md_cell(n)}" for n in report["notes"]), ""]
     rows = _sorted_rows(report)
     notes = _footnotes(rows)
     out += ["## Scores", "", *_md_table(ROW_HEADER, [_row_cells(r, notes) for r in rows])]
-    out += [f"- ≠{number}: " + "; ".join(reasons) for reasons, number in notes.items()] + [""]
-    out += [f"## % of {against} by approach and domain", ""]
+    out += [f"- ≠{number}: " + md_cell("; ".join(reasons)) for reasons, number in notes.items()] + [""]
+    out += [f"## % of {md_cell(against)} by approach and domain", ""]
     for model, lines in _matrix_lines(report):
-        out += [f"### {model}", "", *_md_table(["approach", *DOMAINS.values()], lines)]
+        out += [f"### {md_cell(model)}", "", *_md_table(["approach", *DOMAINS.values()], lines)]
     if not report["matrix"]:
         out += ["No run has a score on a task with a published number.", ""]
     out += [
@@ -302,8 +329,8 @@ def to_markdown(report: dict) -> list[str]:
         lines = [_efficiency_cells(e) for e in report["efficiency"]]
         out += ["## Efficiency", "", *_md_table(EFFICIENCY_HEADER, lines)]
     if report["tasks_without_published_number"]:
-        out += [f"No published {against} number: " + _why_missing(report), ""]
-    out += [f"Skipped {item['file']}: {item['reason']}" for item in report["skipped"]]
+        out += [md_cell(f"No published {against} number: " + _why_missing(report)), ""]
+    out += [md_cell(f"Skipped {item['file']}: {item['reason']}") for item in report["skipped"]]
     return out
 
 
@@ -313,11 +340,10 @@ def to_csv(report: dict) -> str:
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in _sorted_rows(report):
-        writer.writerow(
-            {
-                **row,
-                "train_domains": "+".join(row["train_domains"]),
-                "protocol_differs": "; ".join(row["protocol_differs"]),
-            }
-        )
+        cells = {
+            **row,
+            "train_domains": "+".join(row["train_domains"]),
+            "protocol_differs": "; ".join(row["protocol_differs"]),
+        }
+        writer.writerow({name: csv_cell(value) for name, value in cells.items()})
     return buffer.getvalue()

@@ -49,6 +49,8 @@ tr.domain td { background: #f7f7fb; font-weight: 600; }
 [title] { text-decoration: underline dotted #999; cursor: help; } td[title] { text-decoration: none; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #e3e3e3; }
 figcaption { color: #555; font-size: 12px; } code { font-size: 12px; }
+details summary { cursor: pointer; color: #1a4f9c; } .wide { overflow-x: auto; }
+#scores td, #scores th { white-space: nowrap; padding: 2px 6px; }
 """
 
 
@@ -73,7 +75,8 @@ def to_html(report: dict) -> str:
         "<h2>Plots</h2>",
         _plots(report),
         "<h2>All scores</h2>",
-        scores,
+        f"<details><summary>{len(report['rows'])} score(s): every task, metric and run (open to show)</summary>"
+        f'<div class="wide">{scores}</div></details>',
         "<h2>Runs</h2>",
         _runs(report),
         _efficiency(report, labels),
@@ -293,7 +296,7 @@ def _scores_table(report: dict, labels: dict, notes: Footnotes, against: str) ->
             + _td("", raw=notes.protocol_mark(row["protocol_differs"]))
             + _td(beside)
             + _td(f"⚠ overlap {row['contamination']}" if row["contamination"] else "", "warn")
-            + ("<td>primary</td>" if row["primary"] else "<td></td>")
+            + ("<td>yes</td>" if row["primary"] else "<td></td>")
             + "</tr>"
         )
     header = [
@@ -312,7 +315,7 @@ def _scores_table(report: dict, labels: dict, notes: Footnotes, against: str) ->
         "protocol",
         "other protocol",
         "contamination",
-        "",
+        "primary metric",
     ]
     return _table(header, out, "scores")
 

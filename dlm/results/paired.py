@@ -17,11 +17,13 @@ Gains (written in the report's footer and the README):
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from dlm.files import file_inside
 from dlm.harness_tasks.outcomes import draws_for, resampled, resolved
 from dlm.store.outcomes import MetricItems, OutcomeBlock, read_outcomes
 from dlm.store.outcomes import Outcomes as StoredOutcomes
@@ -110,6 +112,8 @@ class Outcomes:
             return None
         if path.name not in self._cache:
             try:
+                if os.path.lexists(path) and file_inside(path.parent, path.name) is None:  # a link is not followed
+                    raise OSError(f"{path.name} is not a plain file of this folder (a link, a device, a FIFO)")
                 self._cache[path.name] = read_outcomes(path)
             except FileNotFoundError:
                 self._cache[path.name] = None

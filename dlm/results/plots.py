@@ -217,10 +217,13 @@ def _task_bars_figure(report: dict, against: str):
         bars = ax.bar(
             xs, ys, width=width, yerr=errors, capsize=2, label=label[run], error_kw={"elinewidth": 1, "ecolor": "black"}
         )
-        if len(rows) <= BAR_LABELS_UP_TO:
-            for text in ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=2):  # a 0 bar is otherwise invisible
-                text.set_bbox({"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.8})
-                text.set_zorder(3)  # above the large model's line
+        # every value while they stay legible; beyond that the zeros only (a 0.00 bar, e.g. a twin that never named
+        # a label, is otherwise invisible, as if the score were missing)
+        every = len(rows) <= BAR_LABELS_UP_TO
+        shown = [f"{y:.2f}" if every or y == 0 else "" for y in ys]
+        for text in ax.bar_label(bars, labels=shown, fontsize=7, padding=2):
+            text.set_bbox({"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.8})
+            text.set_zorder(3)  # above the large model's line
         top = max([top] + [y + (0 if math.isnan(e) else e) for y, e in zip(ys, errors)])
         # the large model's number each bar is compared against, drawn across the bar (one line per task where
         # every run meets the same number)

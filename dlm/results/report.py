@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import replace
 from pathlib import Path
 
@@ -48,7 +49,10 @@ from dlm.results.questions import answer_questions
 from dlm.results.screen import print_screen
 from dlm.results.seeds import seed_groups
 from dlm.results.verdicts import DOMAIN_MATCH, TRANSFER, all_verdicts
-from dlm.store.records import last_results_dir, load_records
+from dlm.secrets import ScrubbedStream, scrub
+from dlm.store.leases import is_held
+from dlm.store.pointer import here, last_results_dir
+from dlm.store.records import RunRecord, load_records
 
 FORMATS = ("table", "markdown", "csv", "json", "html", "latex")
 FILE_SUFFIX = {"html": ".html", "latex": ".tex"}  # the formats --output writes to a file
@@ -71,7 +75,9 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
             "or point --results-dir at the directory that holds them"
         )
     failed = [r.run_id for r in records if r.status == "failed"]
-    incomplete = [r.run_id for r in records if r.status == "incomplete"]
+    unfinished = [r for r in records if r.status == "incomplete"]
+    running = [r.run_id for r in unfinished if is_held(runs_dir, lease_key(r))]
+    incomplete = [r.run_id for r in unfinished if r.run_id not in running]
     runs = make_runs([r for r in records if r.status == "ok"])
     rows = score_rows(runs, against_keys, table)
     primary = primary_rows(rows, table)
@@ -116,6 +122,11 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
                 notes.append(f"⚠ {run.run_id}: training data overlaps {name} above threshold (overlap {overlap})")
     if failed:
         notes.append(f"{len(failed)} failed run(s) left out: {', '.join(failed)}")
+    if running:
+        notes.append(
+            f"{len(running)} run(s) still running, left out until they finish (a live process holds their "
+            f"lease): {', '.join(running)}"
+        )
     if incomplete:
         notes.append(
             f"{len(incomplete)} incomplete run(s) left out (trained, interrupted before their evaluation "
@@ -183,17 +194,32 @@ def build_report(runs_dir: str | Path, against: str = "gpt-4", baselines: str | 
 DEFAULT_RESULTS_DIR = "runs"  # dlm.config.Sources.results_dir's default
 
 
+def lease_key(record: RunRecord) -> str:
+    """The lease a record's run is written under: its plan key (a plan run), else its run id (dlm run)."""
+    config = record.train.config if record.train else None
+    return record.plan_key or (config.run_key if config else None) or record.run_id
+
+
 def find_results_dir(explicit: str | None) -> str:
-    """--results-dir when given; else the dir the newest record went to (the demo's, a run's, a plan's), else
-    runs/. Says on stderr where it looked, so a report of the wrong records is never silent."""
+    """--results-dir when given; else the dir where the last dlm command run in this working directory wrote its
+    records (the demo's, a run's, a plan's; dlm/store/pointer.py), else runs/. Says on stderr, as its first line,
+    where it looked and why, so a report of the wrong records is never silent."""
 
     if explicit:
         return explicit
     last = last_results_dir()
     if last and any(Path(last).glob("*.json")):
-        print(f"dlm report: reading {last} (the last records written; or --results-dir)", file=sys.stderr)
+        print(
+            f"dlm report: reading {last} (where the last dlm command run in {here()} wrote its records; "
+            "or --results-dir)",
+            file=sys.stderr,
+        )
         return last
-    print(f"dlm report: reading {DEFAULT_RESULTS_DIR} (the default; or --results-dir)", file=sys.stderr)
+    print(
+        f"dlm report: reading {DEFAULT_RESULTS_DIR} (the default: no dlm command run in {here()} has written "
+        "records yet; or --results-dir)",
+        file=sys.stderr,
+    )
     return DEFAULT_RESULTS_DIR
 
 
@@ -237,6 +263,12 @@ def render_report(
     if html_path is not None and not output:  # --output was checked above; the default goes in the results dir
         check_output_file(str(html_path), ".html", "--results-dir")
     report = build_report(runs_dir, against, baselines)
+    # records come from anyone: whatever reaches the screen or a file is scrubbed of secrets (by value, by shape)
+    with redirect_stdout(ScrubbedStream(sys.stdout)), redirect_stderr(ScrubbedStream(sys.stderr)):
+        return _render(report, fmt, html_path, detail, plot, output)
+
+
+def _render(report: dict, fmt: str, html_path: Path | None, detail: bool, plot: str | None, output: str | None) -> str:
     for item in report["skipped"]:  # on stderr too, so csv/json output stays parseable
         print(f"skipped {item['file']}: {item['reason']}", file=sys.stderr)
     if fmt == "json":
@@ -249,7 +281,7 @@ def render_report(
         text = "\n".join(to_markdown(report))
         print(text)
     elif fmt == "latex":
-        text = to_latex(report)
+        text = scrub(to_latex(report))
         if output:
             atomic_write(output, text)
             Path(output).chmod(0o644)  # a file to send on, like the html page
@@ -257,7 +289,7 @@ def render_report(
         else:
             sys.stdout.write(text)
     elif fmt == "html":
-        text = to_html(report)
+        text = scrub(to_html(report))
         atomic_write(html_path, text)
         html_path.chmod(0o644)  # a page to send on: readable like the plot beside it, not private like a temp file
         print(f"report written to {html_path}", file=sys.stderr)
@@ -268,7 +300,7 @@ def render_report(
     if plot:
         written = write_plots(report, plot)
         print(f"plot written to {written}", file=sys.stderr)
-    return text
+    return scrub(text)
 
 
 def _json_safe(value):

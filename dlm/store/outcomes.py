@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dlm.files import atomic_write
+from dlm.secrets import scrub
 from dlm.store.records import record_file, write_record
 from dlm.store.rescue import rescued
 from dlm.store.schema import Json, SchemaError, check, load
@@ -71,7 +72,8 @@ def outcomes_path(results_dir: str | Path, run_id: str) -> Path:
 
 
 def outcomes_bytes(run_id: str, tasks: dict[str, dict[str, OutcomeBlock]]) -> bytes:
-    payload = json.dumps(asdict(Outcomes(run_id=run_id, tasks=tasks)), separators=(",", ":"))
+    # predictions are model output (an API model's too): scrubbed like records before they are stored
+    payload = json.dumps(scrub(asdict(Outcomes(run_id=run_id, tasks=tasks))), separators=(",", ":"))
     return gzip.compress(payload.encode("utf-8"), 6)
 
 

@@ -13,6 +13,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from dlm.secrets import scrub
+
 LIBRARIES = ("torch", "transformers", "datasets", "lm_eval", "trl", "peft", "accelerate", "tokenizers")
 
 
@@ -25,7 +27,7 @@ def timestamp() -> str:
 
 def new_run_id(slug: str = "run") -> str:
     """Sortable and unique even for runs started in the same second by different processes."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", slug).strip("-")[:60] or "run"
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", scrub(slug)).strip("-")[:60] or "run"  # a file name: no key in it
     # 32 random bits: two writers in the same second clash with odds ~n^2/2^33, never in practice
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}-{slug}"
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from dlm.config import EvalConfig, TrainConfig
 from dlm.files import atomic_write
 from dlm.secrets import scrub
 from dlm.store.lineage import Evaluated, Lineage, Stage  # noqa: F401 (part of the record schema)
+from dlm.store.pointer import remember_results_dir
 from dlm.store.provenance import new_run_id, provenance, timestamp
 from dlm.store.rescue import rescued
 from dlm.store.schema import Json, SchemaError, check, load
@@ -383,32 +383,6 @@ def load_records(results_dir: str | Path) -> tuple[list[RunRecord], list[tuple[s
         records.append(record)
     records.sort(key=lambda r: (r.created_at or "", r.run_id))
     return records, skipped
-
-
-# --- where the last record went --------------------------------------------------------------------------------
-def _last_results_file() -> Path:
-    return Path(os.environ.get("DLM_CACHE") or Path.home() / ".cache" / "dlm") / "last-results-dir.json"
-
-
-def remember_results_dir(results_dir: str | Path) -> None:
-    """Where the newest record went, so that a plain `dlm report` reads what the last command wrote (the demo's
-    dlm-demo as much as a run's runs). Losing this note loses nothing: --results-dir still works."""
-    try:
-        atomic_write(
-            _last_results_file(),
-            json.dumps({"results_dir": str(Path(results_dir).resolve()), "written_at": timestamp()}),
-        )
-    except OSError:  # a read-only home: the record itself is written, the convenience is not
-        pass
-
-
-def last_results_dir() -> str | None:
-    """The results dir of the newest record dlm wrote on this machine (None when unknown or gone)."""
-    try:
-        found = json.loads(_last_results_file().read_text(encoding="utf-8")).get("results_dir")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return found if found and Path(found).is_dir() else None
 
 
 # --- schema 1 (flat config dicts) -> 2 ---------------------------------------------------------------------------

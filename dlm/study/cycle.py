@@ -22,6 +22,7 @@ Choices a researcher should know:
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -34,13 +35,16 @@ from dlm.errors import UserError
 from dlm.harness_tasks.catalog import DOMAIN_GROUPS, catalog, leaf_tasks, resolve_tasks
 from dlm.harness_tasks.evaluate import curve_evaluator, evaluate
 from dlm.harness_tasks.overlap import contamination_for_run
+from dlm.secrets import scrub
 from dlm.settings import with_model
+from dlm.store.leases import try_lease
 from dlm.store.lineage import describe_model
 from dlm.store.records import RunRecord, TrainPart, load_records, read_record
 from dlm.store.schema import SchemaError
 from dlm.study.zero_shot import merge_reused, stored_zero_shot, zero_shot_key
 from dlm.trainers.chat import check as check_chat_template
 from dlm.trainers.checkpoints import read_owner
+from dlm.trainers.model_check import check_model
 from dlm.trainers.train import RECORD_IN_OUTPUT, train
 
 MIXED = "mixed"  # the domain of a mixture whose datasets come from several domains
@@ -49,7 +53,7 @@ MIXED = "mixed"  # the domain of a mixture whose datasets come from several doma
 def say(message: str) -> None:
     """Progress lines, on stdout with the tables: stderr carries only the one-line error of a failed command."""
 
-    Console(highlight=False, soft_wrap=True).print(f"[bold cyan]dlm[/] {message}")
+    Console(highlight=False, soft_wrap=True).print(f"[bold cyan]dlm[/] {scrub(message)}")
 
 
 # --- what a run is: approach, domain, default tasks ---------------------------------------------------------
@@ -189,7 +193,12 @@ def trained_not_evaluated(train_cfg) -> RunRecord | None:
     record = record_in_checkpoint(out)
     if record is None or record.status != "incomplete" or record.train is None or record.train.config is None:
         return None
-    return record if record.train.config.max_steps == train_cfg.max_steps else None
+    if record.train.config.max_steps != train_cfg.max_steps:
+        return None
+    named = record.train.output_dir
+    if not isinstance(named, str) or Path(named).expanduser().resolve() != out.resolve():
+        return None  # a record copied from another dir names that dir: what is evaluated is this one, or nothing
+    return record
 
 
 # --- the cycle ---------------------------------------------------------------------------------------------
@@ -221,6 +230,10 @@ def run_cycle(run: RunConfig) -> dict:
     tasks = check_tasks(choose_tasks(run, domains), run.evaluation.allow_code_execution)
     evaluation = replace(run.evaluation, protocol=run.protocol.with_tasks(tasks))
     evaluation.validate()  # fail before hours of training, not after
+    for part in data.parts if data is not None else ():  # the config too, not only the id (data_domains)
+        lookup(part.dataset, part.config)
+    # the model, before any data is loaded (contamination check, training) or any step line printed
+    check_model(run.model, trust_remote_code=run.evaluation.trust_remote_code, allow_pickle=run.evaluation.allow_pickle)
     if is_api_model(run.model):
         if run.train is not None:
             raise UserError(
@@ -270,9 +283,11 @@ def run_cycle(run: RunConfig) -> dict:
         say(f"[1/2] {approach}: training finished before an interruption (run {pending.run_id}); not repeated")
         kept = pending.to_dict()
         extra.update(
-            run_id=pending.run_id, train=kept["train"], model={**kept["model"], "checkpoint": pending.train.output_dir}
+            run_id=pending.run_id,
+            train=kept["train"],
+            model={**kept["model"], "checkpoint": str(run.train.output_dir)},
         )
-        eval_model = pending.train.output_dir
+        eval_model = str(run.train.output_dir)  # the dir being resumed (trained_not_evaluated: the record's own)
         say(f"[2/2] evaluating the trained model on {', '.join(tasks)}")
     elif run.train is not None:
         overlap = contamination(run.train.data, tasks, run.train.data_dir)
@@ -295,5 +310,15 @@ def run_cycle(run: RunConfig) -> dict:
     else:
         say(f"{approach}: evaluating {run.model} as it is on {', '.join(tasks)}")
 
-    record = evaluate(with_model(evaluation, eval_model), model=model_obj, tokenizer=tokenizer, extra=extra)
+    with _evaluation_lease(run, extra.get("run_id")):
+        record = evaluate(with_model(evaluation, eval_model), model=model_obj, tokenizer=tokenizer, extra=extra)
     return merge_reused(record, reused) if reused else record
+
+
+def _evaluation_lease(run: RunConfig, run_id: str | None):
+    """While a trained run outside a plan is evaluated, its "incomplete" record is leased by run id, so that
+    `dlm report` shows it as running, not interrupted (a plan run already holds its plan key's lease)."""
+    if run_id is None or run.tags.get("plan_key"):
+        return contextlib.nullcontext()
+    lease = try_lease(run.evaluation.results_dir, run_id)
+    return contextlib.nullcontext() if isinstance(lease, str) else lease

@@ -15,15 +15,17 @@ When cards are written:
   are added, one result per (task, metric, filter, shots, protocol); a newer evaluation of the same replaces it.
 
 Only dlm's: a card is written in a directory dlm trained into (its `.dlm-output.json` mark, trainers/
-checkpoints.py) or in a checkpoint-N / merged dir of one, and never over a README.md the mark lists as found
-there (`foreign`). After training, only a README.md that is dlm's card (its `dlm` metadata) is updated: a card a
-person wrote over it is left alone. Every card is scrubbed (dlm/secrets.py) and written with files.atomic_write,
-which replaces a symlink at README.md rather than writing through it.
+checkpoints.py) or in a checkpoint-N / merged dir the mark proves dlm's (trainers/ownership.py), and only where
+README.md is absent or dlm's by the mark: a person's README.md, or a symlink there, is left alone (never written
+through, never replaced). After training, only a README.md that is dlm's card (its `dlm` metadata) is updated: a
+card a person wrote over it is left alone. Every card is scrubbed (dlm/secrets.py), written with
+files.atomic_write, and its new content recorded in the mark (what --overwrite and --resume check).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -33,8 +35,9 @@ from huggingface_hub.utils import yaml_dump
 from dlm.files import atomic_write
 from dlm.secrets import scrub
 from dlm.store.lineage import Lineage, Stage, read_lineage
-from dlm.trainers.checkpoints import CHECKPOINT_RE, read_owner
+from dlm.trainers.checkpoints import CHECKPOINT_RE, ownership_view, read_owner, record_written
 from dlm.trainers.models import ALIASES
+from dlm.trainers.ownership import owns
 
 CARD = "README.md"
 MARK = "dlm"  # the metadata key that makes a card dlm's
@@ -43,19 +46,26 @@ TINY = "tiny-gpt2"
 
 
 def may_write(directory: str | Path) -> bool:
-    """dlm wrote `directory` (its mark, or the mark of the output dir it is a checkpoint-N / merged dir of), and the
-    mark does not list a README.md there as found, not written."""
+    """dlm wrote `directory` (an output dir with dlm's mark, or a checkpoint-N / merged dir that the mark of its output
+    dir proves dlm's), and its README.md is absent or dlm's by the mark (not a person's file, not a link)."""
     directory = Path(directory).expanduser()
-    if not directory.is_dir():
+    if not directory.is_dir() or directory.is_symlink():
         return False
-    owner = read_owner(directory)
-    if owner is not None:
-        return CARD not in (owner.get("foreign") or [])
-    parent = read_owner(directory.parent)
-    if parent is None or directory.name in (parent.get("foreign") or []):
+    if read_owner(directory) is not None:
+        card = directory / CARD
+        return not os.path.lexists(card) or owns(directory, CARD, ownership_view(directory))
+    parent = directory.parent
+    if read_owner(parent) is None or not (CHECKPOINT_RE.match(directory.name) or directory.name == "merged"):
         return False
-    name = directory.name
-    return name in (parent.get("entries") or []) or bool(CHECKPOINT_RE.match(name)) or name == "merged"
+    return owns(parent, directory.name, ownership_view(parent)) and not (directory / CARD).is_symlink()
+
+
+def _recorded(directory: Path) -> None:
+    """The card is dlm's new content: its hash (or its folder's) goes into the mark."""
+    if read_owner(directory) is not None:
+        record_written(directory, [CARD])
+    else:
+        record_written(directory.parent, [directory.name])
 
 
 def read_card(directory: str | Path) -> ModelCard | None:
@@ -292,7 +302,9 @@ def write_card(
         + "---\n\n"
         + _body(name, lineage, directory, list(kept.values()), provenance)
     )
-    return atomic_write(directory / CARD, scrub(text))
+    written = atomic_write(directory / CARD, scrub(text))
+    _recorded(directory)
+    return written
 
 
 def cards_after_training(output_dir: str | Path, provenance: dict | None) -> list[Path]:

@@ -22,6 +22,7 @@ from transformers import TrainerCallback
 from dlm.files import atomic_write
 from dlm.store.outcomes import SUFFIX, write_outcomes_file
 from dlm.trainers import runtime
+from dlm.words import plural
 
 CURVE_FILE = "dlm_curve.json"
 CURVE_OUTCOMES_DIR = "dlm_curve"
@@ -112,8 +113,12 @@ class CurveCallback(TrainerCallback):
             write_points(self.output_dir, points)
             if self.run.trainer is not None and new:
                 log_points(self.run.trainer, control, new)
-            shown = ", ".join(f"{p['task']} {p['metric']} {p['value']:.3f}" for p in new[:3] if not p["is_group"])
-            print(f"curve point at step {step}: {shown}", file=sys.stderr, flush=True)
+            tasks = len({p["task"] for p in new if not p["is_group"]})
+            print(
+                f"curve point at step {step}: {plural(tasks, 'task')} scored in {time.perf_counter() - started:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
         runtime.barrier()  # the other ranks wait while rank 0 scores
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):

@@ -8,7 +8,6 @@ storage dtype (Qwen2 ships bf16 weights, and bf16 master weights make small upda
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -22,10 +21,12 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.activations import ACT2FN, NewGELUActivation
 from transformers.utils import cached_file
 
+from dlm.config import LOCAL_MODEL_ALIASES, MODEL_ALIASES
+from dlm.data.hub import close_aliases, not_cached
 from dlm.errors import UserError
 from dlm.quiet import without_load_report
 from dlm.trainers.families import shrunk_gpt2_path, shrunk_qwen2_path
-from dlm.trainers.model_checks import (
+from dlm.trainers.model_integrity import (
     check_adapter_files,
     check_adapter_fits,
     check_adapter_weights,
@@ -34,19 +35,16 @@ from dlm.trainers.model_checks import (
     check_local_model,
     check_tokenizer,
     has_tokenizer,
+    remote_code_refused,
 )
 from dlm.trainers.tiny import tiny_gpt2_path
 
 _has_tokenizer = has_tokenizer  # the name trainers/chat.py imports
 
-ALIASES = {
-    "gpt2": "openai-community/gpt2",
-    "gpt2-medium": "openai-community/gpt2-medium",
-    "qwen2-0.5b": "Qwen/Qwen2-0.5B",
-}
+ALIASES = MODEL_ALIASES
 # built locally on first use (trainers/tiny.py, trainers/families.py): offline stand-ins, their scores mean nothing
 LOCAL_BUILDS = {"tiny-gpt2": tiny_gpt2_path, "shrunk-gpt2": shrunk_gpt2_path, "shrunk-qwen2": shrunk_qwen2_path}
-LOCAL_ALIASES = tuple(LOCAL_BUILDS)
+LOCAL_ALIASES = LOCAL_MODEL_ALIASES
 
 # LoRA targets per architecture (config.model_type). peft's own defaults are narrower (gpt2: c_attn only,
 # qwen2: q_proj/v_proj); adapting every projection is the common recipe for domain adaptation.
@@ -138,28 +136,6 @@ def _torch_dtype(dtype, for_training: bool):
         except AttributeError:
             raise UserError(f"unknown dtype '{dtype}'; use float32, bfloat16, float16 or auto") from None
     return dtype
-
-
-def check_model_files(name: str, peft: str | None = None, allow_pickle: bool = False, trust_remote_code=False):
-    """The checks of `load_model` that read no weights (config, weight headers, tokenizer files, adapter files), for
-    a command to run before it reads data or loads anything."""
-    resolved = resolve_model(name)
-    local = Path(resolved).is_dir()
-    if local and is_adapter_dir(resolved):
-        check_model_files(adapter_base(resolved), None, allow_pickle, trust_remote_code)  # its base first
-        check_adapter_files(resolved)
-        return None
-    if local and not Path(resolved, "config.json").is_file():
-        raise UserError(
-            f"'{name}' holds no model (no config.json or adapter_config.json); pass one of its "
-            "checkpoint-N folders, or finish the run with `dlm train ... --resume`"
-        )
-    if local:
-        check_local_model(name, Path(resolved), allow_pickle, trust_remote_code)
-    if peft:
-        adapter_config(peft)
-        check_adapter_files(peft)
-    return None
 
 
 def load_model(
@@ -257,10 +233,7 @@ def _config_error(name: str, err: ValueError) -> str:
     """transformers' ValueErrors about a config: remote code not allowed, or an architecture it does not know."""
     text = str(err)
     if "trust_remote_code" in text:  # transformers refuses a repo's own modeling code unless trust_remote_code
-        return (
-            f"model '{name}' ships its own code, which runs on your machine if loaded; re-run with "
-            "--trust-remote-code only if you trust its source"
-        )
+        return str(remote_code_refused(name))
     if "does not recognize this architecture" in text or "Unrecognized model" in text:
         return (
             f"model '{name}' has an architecture (model_type) that transformers {transformers.__version__} does "
@@ -307,15 +280,12 @@ def _load_error(name: str, resolved: str, err: Exception) -> str:
             "(model.safetensors + config.json + tokenizer), or finish the run with `dlm train ... --resume`"
         )
     if os.environ.get("HF_HUB_OFFLINE") == "1" or "connect" in text.lower():
-        close = difflib.get_close_matches(name, list(ALIASES) + list(LOCAL_ALIASES), n=1, cutoff=0.6)
-        hint = f"; did you mean '{close[0]}'?" if close and "/" not in name else ""
-        return (
-            f"cannot load model '{name}' ({resolved}): not in the local cache and the Hugging Face Hub is "
-            f"unreachable/offline; download it first or pass a local checkpoint directory{hint}"
-        )
+        return not_cached(name, resolved, "the Hugging Face Hub is unreachable or offline")
     if "gated" in text.lower() or "401" in text or "403" in text:
         return f"model '{resolved}' is gated; accept its licence on the Hub and set HF_TOKEN"
-    return f"cannot load model '{name}' ({resolved}): {text}"
+    return f"cannot load model '{name}' ({resolved}): {text}" + "".join(
+        f"; did you mean '{c}'?" for c in close_aliases(name)
+    )
 
 
 def check_max_length(model, max_length: int, name: str) -> None:

@@ -28,6 +28,7 @@ from transformers import Trainer, TrainingArguments, default_data_collator
 
 from dlm.errors import UserError
 from dlm.trainers.models import fuse_activations
+from dlm.trainers.scrubbing import SafeSaves
 
 IGNORE_INDEX = -100
 TOKENIZE_BATCH = 1000
@@ -174,7 +175,7 @@ def counting_trainer(base):
     """
 
     # class here: its base is the trainer class given (Trainer for pretraining, TRL's SFTTrainer for SFT)
-    class CountingTrainer(base):
+    class CountingTrainer(SafeSaves, base):  # SafeSaves: no pickled arguments, no write through a link
         positions_processed = 0
         tokens_this_session = 0
 

@@ -27,9 +27,10 @@ from tokenizers import (
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from dlm.data.loading import iter_strings
+from dlm.files import cache_root, shipped
+from dlm.quiet import quiet_libraries
 
 BUILD_VERSION = "2"  # bump when the recipe changes, so caches rebuild (2: the chat template)
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples"
 EOS = "<|endoftext|>"
 # A small chat template of the usual shape (role markers, an end-of-turn marker, a generation prompt), so the
 # chat-template path (--chat-template, lm_eval --apply_chat_template, chat SFT) runs offline on the tiny model.
@@ -37,10 +38,6 @@ CHAT_TEMPLATE = (
     "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}<|end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("DLM_CACHE") or Path.home() / ".cache" / "dlm")
 
 
 def tiny_gpt2_path() -> Path:
@@ -56,7 +53,8 @@ def built_once(name: str, build) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
     try:
-        build(tmp)
+        with quiet_libraries():  # no "Writing model shards" bar on a first run
+            build(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -67,8 +65,9 @@ def built_once(name: str, build) -> Path:
     return target
 
 
-def sample_texts(root: Path = SAMPLES_DIR) -> list[str]:
+def sample_texts(root: Path | None = None) -> list[str]:
     """Every string value in the sample snapshots (parquet, csv, json, jsonl), in a stable order."""
+    root = root or shipped("samples")
 
     texts: list[str] = []
 

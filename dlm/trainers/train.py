@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback, TrainerState, set_seed
+from transformers import TrainerState, set_seed
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from transformers.trainer_utils import TrainOutput
 
@@ -25,6 +26,7 @@ from dlm.errors import UserError
 from dlm.files import atomic_write
 from dlm.quiet import quiet_libraries as _quiet_libraries  # the name bench/ imports
 from dlm.secrets import scrub
+from dlm.store.leases import try_dir_lease
 from dlm.store.lineage import TRAIN_RECORD_FILE, new_lineage, write_lineage
 from dlm.store.provenance import new_run_id, provenance
 from dlm.store.records import to_record, write_record
@@ -34,11 +36,13 @@ from dlm.trainers.chat import check
 from dlm.trainers.checkpoints import (
     check_unfinished,
     claim,
+    claim_pending,
     clear_output_dir,
-    note_entries,
     out_of_room,
     prepare_output_dir,
+    record_written,
     resumed_step,
+    run_identity,
 )
 from dlm.trainers.clock import RunClock
 from dlm.trainers.curve import CurveRun
@@ -49,6 +53,7 @@ from dlm.trainers.guards import (
     finite_loss_callback,
 )
 from dlm.trainers.mixture import training_dataset
+from dlm.trainers.model_check import check_model
 from dlm.trainers.models import (
     apply_lora,
     check_max_length,
@@ -61,12 +66,13 @@ from dlm.trainers.models import (
 )
 from dlm.trainers.pretrain import build_pretrain_trainer
 from dlm.trainers.progress import make_progress_callback
-from dlm.trainers.scrubbing import scrub_output_dir
+from dlm.trainers.scrubbing import OwnedOutput, publish_into
 from dlm.trainers.sft import build_sft_trainer, packing_stats
 from dlm.trainers.sft_fit import fit_to_max_length
 
 RECORD_IN_OUTPUT = TRAIN_RECORD_FILE  # the training record copied beside the weights
 MERGED_SUBDIR = "merged"
+STAGING_PREFIX = ".dlm-staging-"  # the final model is saved here, inside the output dir, then moved into place
 
 
 @dataclass
@@ -87,8 +93,42 @@ def train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
     """`status`: what the training record says once training is done; a train -> evaluate cycle passes
     "incomplete" (the evaluation is still to come) and its own record replaces this one when it finishes.
     `evaluator(model, tokenizer) -> scores`: what `--eval_steps` scores with (trainers/curve.py)."""
-    with _quiet_libraries():
+    with _quiet_libraries(), output_dir_lease(cfg):
         return _train(cfg, status, evaluator)
+
+
+@contextmanager
+def output_dir_lease(cfg: TrainConfig):
+    """One writer per output dir: an exclusive lock on the directory itself for the whole run (store/leases.py),
+    taken before it is checked, so a second `dlm train` into it, whatever its run key, is refused with one line. A
+    directory made here only to be locked is removed again if the run fails before writing into it."""
+    if not cfg.output_dir:  # checkpoints/<new run id>: no other process can be writing there
+        yield
+        return
+    runtime.init_distributed()
+    directory = Path(cfg.output_dir).expanduser().resolve()
+    lease, made, refused = None, False, None
+    if runtime.is_main_process():
+        if directory.exists() and not directory.is_dir():
+            raise UserError(f"--output_dir '{cfg.output_dir}' is a file; pass a directory")
+        made = not directory.exists()
+        directory.mkdir(parents=True, exist_ok=True)
+        lease = try_dir_lease(directory)
+        if isinstance(lease, str):
+            refused, lease = lease, None
+    refused = runtime.broadcast_from_main(refused)
+    try:
+        if refused:
+            raise UserError(
+                f"--output_dir '{cfg.output_dir}' is being written by {refused} (another dlm run); wait for it "
+                "to finish, or give this run its own --output_dir"
+            )
+        yield
+    finally:
+        if lease is not None:
+            lease.release()
+        if made and directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()
 
 
 def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
@@ -97,6 +137,7 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
 
     for part in cfg.data.parts:  # a misspelt dataset or config fails now, not after the model has loaded
         lookup(part.dataset, part.config)
+    check_model(cfg.model, trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle)
     runtime.check_report_to(cfg.report_to)
     runtime.precision(cfg.bf16)  # an impossible --bf16 fails here, before anything is loaded or written
     if cfg.chat_template:  # a model without a template, or a missing file: before the output dir is touched
@@ -112,7 +153,10 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
 
     # Every rank checks before any rank may write; only then does rank 0 clear what dlm wrote there (--overwrite,
     # or this run key's own dir that never reached a checkpoint) and mark the dir as this run's.
-    resume_from = prepare_output_dir(output_dir, cfg.resume, cfg.overwrite, cfg.run_key)
+    identity = run_identity(cfg.model, cfg.mode, cfg.data.label(), cfg.lora)
+    resume_from = prepare_output_dir(
+        output_dir, cfg.resume, cfg.overwrite, cfg.run_key, identity, cfg.max_steps, cfg.save_steps
+    )
     if resume_from is not None:
         check_unfinished(resume_from, cfg.max_steps, finishing=cfg.run_key is not None)
     restart_own = cfg.resume and resume_from is None and output_dir.is_dir() and any(output_dir.iterdir())
@@ -150,7 +194,7 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
     callbacks = [
         make_progress_callback(),
         clock.callback(),
-        NoteEntries(output_dir),
+        OwnedOutput(output_dir, cfg.save_total_limit),
         finite_loss_callback(),
         estimate.calibration_callback(time_estimate, scoring_s=lambda: curve.eval_seconds),
         *([curve.callback] if curve.callback else []),
@@ -198,7 +242,7 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
         if cfg.overwrite or restart_own:
             clear_output_dir(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
-        claim(output_dir, cfg.run_key, run_id)
+        claim(output_dir, cfg.run_key, run_id, identity)
     runtime.barrier()
     train_start = time.time()
     try:
@@ -227,15 +271,22 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
             )
         raise UserError(message) from None
     except (OSError, RuntimeError) as err:  # a full disk while saving a checkpoint (or a curve point)
-        raise out_of_room(err, output_dir, trainer.state.global_step) from None
+        raise out_of_room(err, output_dir, output_dir / f"checkpoint-{trainer.state.global_step}") from None
     finally:
         trackers.finish(cfg.report_to)  # the next training in this process must not log into this W&B run
     train_seconds = time.time() - train_start - curve.eval_seconds  # scoring curve points is not training
 
+    # the final model, its record and lineage go to a staging folder first, then into place (trainers/scrubbing.py
+    # publish_into): a name that holds something not dlm's (a symlinked README.md) is left alone, never written
+    staging = output_dir / f"{STAGING_PREFIX}{run_id}"
+    if main:
+        claim_pending(output_dir, staging.name)
+    runtime.barrier()
     try:
-        final_model = _save_final(trainer, tokenizer, output_dir, cfg, model_info)
+        final_model = _save_final(trainer, tokenizer, staging, cfg, model_info)
     except (OSError, RuntimeError) as err:  # the last checkpoint is whole: --resume saves the final model from it
-        raise out_of_room(err, output_dir, None) from None
+        raise out_of_room(err, output_dir, staging) from None
+    merged = (staging / MERGED_SUBDIR).is_dir()
     if blocks is not None:  # pretrain: what packing gave vs padding each document to max_length
         packing = {
             "padded_efficiency": blocks.stats.padded_efficiency(cfg.max_length),
@@ -256,6 +307,7 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
         total_params,
         train_seconds,
         time.time() - started,
+        merged,
     )
     record["status"] = status
     totals = clock.totals()  # summed over every process that trained this output dir (a resumed run)
@@ -270,11 +322,18 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
     if main:
         write_record(cfg.results_dir, record)  # a full results dir: the record is rescued (store/rescue.py)
         try:
-            _write_json(output_dir / RECORD_IN_OUTPUT, record)
-            _write_lineage(cfg, run_id, output_dir, model_info)
-            scrub_output_dir(output_dir)
+            _write_json(staging / RECORD_IN_OUTPUT, record)
+            _write_lineage(cfg, run_id, staging, model_info)
+            kept_out = publish_into(staging, output_dir)
+            if kept_out:
+                print(
+                    f"kept {', '.join(kept_out)} in {output_dir} as it is (not written by dlm); dlm's own "
+                    f"{'copy was' if len(kept_out) == 1 else 'copies were'} not written there",
+                    file=sys.stderr,
+                    flush=True,
+                )
             cards_after_training(output_dir, provenance())  # README.md: lineage now, scores once evaluated
-            note_entries(output_dir, complete=True)
+            record_written(output_dir, [], complete=True)
         except OSError as err:
             raise out_of_room(err, output_dir, None) from None
     runtime.barrier()
@@ -335,7 +394,7 @@ def _training_args(cfg: TrainConfig, output_dir: Path, learning_rate: float) -> 
         logging_first_step=True,
         save_strategy="steps",
         save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit,
+        save_total_limit=None,  # dlm rotates its own checkpoints only (trainers/scrubbing.py OwnedOutput)
         seed=cfg.seed,
         report_to=cfg.report_to,
         disable_tqdm=True,
@@ -390,6 +449,7 @@ def _record(
     total_params,
     train_seconds,
     wall_seconds,
+    merged: bool,
 ) -> dict:
     state = trainer.state
     losses = [[entry["step"], entry["loss"]] for entry in state.log_history if "loss" in entry]
@@ -429,7 +489,7 @@ def _record(
             "final_loss": losses[-1][1] if losses else None,
             "mean_loss": getattr(output, "training_loss", None),
             "output_dir": str(output_dir),
-            "merged_dir": str(output_dir / MERGED_SUBDIR) if (output_dir / MERGED_SUBDIR).is_dir() else None,
+            "merged_dir": str(output_dir / MERGED_SUBDIR) if merged else None,
             "world_size": runtime.world_size(),
             "device": runtime.device_name(),
         },
@@ -443,18 +503,6 @@ def _data_block(info: dict | None) -> dict:
     if parts is not None:
         info["parts"] = [p.label() if hasattr(p, "label") else p for p in parts]
     return info
-
-
-class NoteEntries(TrainerCallback):
-    """After every checkpoint save, the mark lists what dlm wrote so far (what --overwrite may remove later)."""
-
-    def __init__(self, output_dir: Path):
-        self.output_dir = output_dir
-
-    def on_save(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
-            scrub_output_dir(self.output_dir)
-            note_entries(self.output_dir)
 
 
 def _write_lineage(cfg: TrainConfig, run_id: str, output_dir: Path, model_info: dict) -> None:

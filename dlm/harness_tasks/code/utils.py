@@ -1,17 +1,22 @@
 """BigCodeBench scoring: run prompt + completion against the task's unittests in a child Python process.
 
 This is not a sandbox: the child runs with the user's permissions, in a fresh temporary directory, with a time
-limit (DLM_CODE_TIMEOUT seconds, default 30) and without the parent's secrets in its environment. That is why the
-task is marked `unsafe_code` and only runs after an explicit opt-in.
+limit (DLM_CODE_TIMEOUT seconds, default 30). What dlm does keep from it, on every path (a local model, an API
+model, lm-eval run directly on these task files): its environment is a short allowlist with HOME in its scratch
+folder (no secret, no token file location, no URL with a password: dlm/secrets.py child_environment), and the
+process that scores it is made non-dumpable first, so the child cannot read that process's /proc/<pid>/environ or
+memory (the API key an API run still needs is in there). That is why the task is marked `unsafe_code` and only
+runs after an explicit opt-in.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-SECRET_HINTS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "CREDENTIAL")
+from dlm.secrets import child_environment, protect_process
 
 
 def program_text(doc, completion: str) -> str:
@@ -23,23 +28,27 @@ def program_text(doc, completion: str) -> str:
 
 
 def passes_tests(program: str, timeout: float) -> bool:
-    env = {k: v for k, v in os.environ.items() if not any(h in k.upper() for h in SECRET_HINTS)}
-    env["MPLBACKEND"] = "Agg"  # many tasks plot; never open a window
+    protect_process()  # before the first program runs: idempotent, cheap
     with tempfile.TemporaryDirectory(prefix="dlm-bcb-") as workdir:
+        env = child_environment(workdir)  # MPLBACKEND=Agg included: many tasks plot; never open a window
         script = Path(workdir) / "solution_test.py"
         script.write_text(program, encoding="utf-8")
-        try:
-            done = subprocess.run(
-                [sys.executable, str(script)],
-                cwd=workdir,
-                env=env,
-                capture_output=True,
-                timeout=timeout,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired:
-            return False
-    return done.returncode == 0
+        # a session of its own: at the time limit the program and anything it started are killed together
+        with subprocess.Popen(
+            [sys.executable, str(script)],
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        ) as child:
+            try:
+                return child.wait(timeout=timeout) == 0
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+                return False
 
 
 def bigcodebench_results(doc, results):

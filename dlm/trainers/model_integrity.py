@@ -53,6 +53,13 @@ def safetensors_header(path: Path) -> dict | None:
     return header if 8 + length + max(ends, default=0) <= size else None
 
 
+def remote_code_refused(name: str) -> UserError:
+    return UserError(
+        f"model '{name}' ships its own code, which runs on your machine if loaded; re-run with "
+        "--trust-remote-code only if you trust its source"
+    )
+
+
 def _names(keys) -> str:
     keys = sorted(k.removeprefix("base_model.model.") for k in keys)  # peft's prefix of every adapter tensor
     return ", ".join(keys[:SHOWN]) + (f" and {len(keys) - SHOWN} more" if len(keys) > SHOWN else "")
@@ -87,10 +94,7 @@ def check_local_model(name: str, directory: Path, allow_pickle: bool, trust_remo
         )
     own_code = isinstance(config.get("auto_map"), dict)  # the repo's own modeling code defines its type
     if own_code and not trust_remote_code and config["model_type"] not in CONFIG_MAPPING:
-        raise UserError(
-            f"model '{name}' ships its own code, which runs on your machine if loaded; re-run with "
-            "--trust-remote-code only if you trust its source"
-        )
+        raise remote_code_refused(name)
     if not own_code and config["model_type"] not in CONFIG_MAPPING:
         raise UserError(
             f"'{name}': config.json names model_type '{config['model_type']}', which transformers "
