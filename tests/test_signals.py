@@ -57,11 +57,11 @@ def _wait_for(condition, process, seconds: float = 180) -> None:
 
 
 @contextlib.contextmanager
-def _started(command: list[str]):
+def _started(command: list[str], cwd: Path = ROOT):
     """The command as a process in its own session; it and its children are killed at the end if a failed
     assertion left them running (signals in the tests go to the process alone, as `kill PID` sends them)."""
     process = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True
     )
     try:
         yield process
@@ -144,7 +144,7 @@ def test_stopping_a_parallel_plan_stops_its_children(tmp_path, tiny_model_dir):
     plan = tmp_path / "plan.yaml"
     checkpoints = tmp_path / "checkpoints"
     plan.write_text(
-        f"checkpoints_dir: {checkpoints}\n"
+        "checkpoints_dir: checkpoints\n"  # below the folder the plan runs in (tmp_path)
         "defaults: {model: tiny-gpt2, max_steps: 5000, save_steps: 1000, max_length: 32, batch_size: 2,\n"
         "           gradient_accumulation_steps: 1, limit: 4}\n"
         "runs:\n"
@@ -153,7 +153,7 @@ def test_stopping_a_parallel_plan_stops_its_children(tmp_path, tiny_model_dir):
     )
     runs = tmp_path / "runs"
     command = [sys.executable, "-m", "dlm", "plan", str(plan), "--jobs", "2", "--results-dir", str(runs)]
-    with _started([*command, "--data-dir", str(ROOT / "samples")]) as process:
+    with _started([*command, "--data-dir", str(ROOT / "samples")], cwd=tmp_path) as process:
         _wait_for(lambda: len(list(checkpoints.glob("*/dlm_time.json"))) == 2, process, 300)  # both are training
         children = _children(process.pid)
         assert len(children) >= 2, children

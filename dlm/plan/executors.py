@@ -70,21 +70,28 @@ class LocalExecutor:
 
     def stop(self, handle) -> None:
         """SIGTERM: the child stops as on Ctrl-C (dlm/signals.py), keeping its complete checkpoints."""
-        handle.terminate()
+        process, _ = handle
+        process.terminate()
 
     def wait(self, handle, timeout: float) -> bool:
-        """True once the child has exited, False if it is still running after `timeout` seconds."""
+        """True once the child has exited (its last lines in its log), False if it still runs after `timeout` s."""
+        process, logger = handle
         if self.fork:
-            handle.join(timeout)
-            return not handle.is_alive()
-        try:
-            handle.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
+            process.join(timeout)
+            done = not process.is_alive()
+        else:
+            try:
+                process.wait(timeout)
+                done = True
+            except subprocess.TimeoutExpired:
+                done = False
+        if done:
+            logger.join(timeout=5)
+        return done
 
     def kill(self, handle) -> None:
-        handle.kill()
+        process, _ = handle
+        process.kill()
         self.wait(handle, 5.0)
 
     def close(self) -> None:
