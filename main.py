@@ -18,7 +18,9 @@ from dlm import cli
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli.main(["run", *(sys.argv[1:] if argv is None else argv)], program=("python", "main.py"))
+    cli.main(
+        ["run", *(sys.argv[1:] if argv is None else argv)], program=("python", "main.py"), own_process=argv is None
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ so `dlm --help` stays instant. Mistakes a user can make raise `UserError`: one l
 
 from __future__ import annotations
 
+import errno
 import inspect
 import re
 import sys
@@ -15,7 +16,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from dlm import signals
 from dlm.errors import UserError
+from dlm.files import check_data_dir
 from dlm.secrets import ScrubbedStream, scrub
 from dlm.settings import BY_NAME, SETTINGS, for_command, spellings
 
@@ -172,6 +175,7 @@ def data_show(
     from dlm.data.loading import show_rows
     from dlm.results.console import print_rows
 
+    check_data_dir(data_dir)
     chosen = dataset_config or config
     print_rows(show_rows(dataset, config=chosen, split=split, n=n, as_=as_, data_dir=data_dir), title=dataset)
 
@@ -187,6 +191,7 @@ def data_overlap(
     from dlm.harness_tasks.overlap import overlap_report
     from dlm.results.console import print_overlap
 
+    check_data_dir(data_dir)
     if dataset_config is not None:  # the same as writing TRAIN as id:config
         if ":" in train:
             raise UserError(f"give the config once: '{train}' already names one, so drop --dataset_config")
@@ -416,8 +421,13 @@ def _list_flags() -> set[str]:
 _invocation: list[str] = []  # the command line being run, as the user typed it (recorded in the run record)
 
 
-def main(argv: list[str] | None = None, program: tuple[str, ...] | None = None) -> None:
-    """`dlm ARGV`; `program`: how the user invoked it when it was not `dlm` (main.py: ("python", "main.py"))."""
+def main(
+    argv: list[str] | None = None, program: tuple[str, ...] | None = None, own_process: bool | None = None
+) -> None:
+    """`dlm ARGV`; `program`: how the user invoked it when it was not `dlm` (main.py: ("python", "main.py")).
+    `own_process`: the process exits after this command (default: when ARGV is the command line's), so a late
+    Ctrl-C is ignored on the way out; an in-process caller (a test, a notebook) gets its signal handlers back."""
+    own_process = argv is None if own_process is None else own_process
     given = list(sys.argv[1:] if argv is None else argv)
     _invocation[:] = [*program, *given[1:]] if program else [*sys.argv[:1], *given] if argv is None else ["dlm", *given]
     argv = expand_list_flags(given)
@@ -425,6 +435,8 @@ def main(argv: list[str] | None = None, program: tuple[str, ...] | None = None) 
         argv = ["--verbose", *(arg for arg in argv if arg != "--verbose")]
     from dlm.quiet import verbose_scope
 
+    saved = signals.handlers()
+    signals.stop_like_ctrl_c()
     try:
         # whatever a command prints (progress, tables, a library's log line) is scrubbed of secrets on the way out
         with verbose_scope(), redirect_stdout(ScrubbedStream(sys.stdout)), redirect_stderr(ScrubbedStream(sys.stderr)):
@@ -437,8 +449,21 @@ def main(argv: list[str] | None = None, program: tuple[str, ...] | None = None) 
         _fail(str(err))
     except typer.Exit as err:
         raise SystemExit(err.exit_code) from None
-    except KeyboardInterrupt:
-        _fail(INTERRUPTED, code=130)
+    except KeyboardInterrupt as err:  # Ctrl-C, and SIGTERM / SIGHUP (dlm/signals.py)
+        signals.ignore_stops()  # a second Ctrl-C while exiting changes nothing
+        how = "" if signals.exit_code(err) == 130 else f" by {signals.signal_name(err)}"
+        _fail(f"interrupted{how}: {INTERRUPTED_KEPT}", code=signals.exit_code(err))
+    except OSError as err:
+        name = str(err.filename or "")
+        shown = name if len(name) <= 80 else f"{name[:60]}...{name[-15:]}"
+        if err.errno == errno.ENAMETOOLONG:  # a path the user typed (--model, a report dir...) no file system holds
+            _fail(f"the path '{shown}' is too long (a name over 255 bytes, or over 4096 in all); shorten it")
+        if err.errno in DISK_FULL:  # a write dlm has no rescue for (a library's cache, a log)
+            _fail(
+                f"no room to write {shown or 'a file'} ({err.strerror}); free some space (or raise the quota or "
+                f"`ulimit -f`) and re-run: {INTERRUPTED_KEPT}"
+            )
+        raise  # any other OSError is not the user's input: it keeps its traceback
     except Exception as err:  # click usage errors (unknown option, bad int) are user errors too
         import click
 
@@ -456,12 +481,20 @@ def main(argv: list[str] | None = None, program: tuple[str, ...] | None = None) 
         import gc
 
         gc.collect()
+        if own_process:
+            signals.ignore_stops()  # on the way out: a late Ctrl-C must not print a traceback from shutdown
+        else:
+            signals.restore(saved)
 
 
-INTERRUPTED = (
-    "interrupted: the records and complete checkpoints written so far are kept (`--resume` continues a "
+INTERRUPTED_KEPT = (
+    "the records and complete checkpoints written so far are kept (`--resume` continues a "
     "training run, re-running `dlm plan` skips finished runs)"
 )
+INTERRUPTED = f"interrupted: {INTERRUPTED_KEPT}"
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # disk full, quota, `ulimit -f`
 
 
 def _fail(message: str, code: int = 2) -> None:

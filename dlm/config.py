@@ -63,6 +63,8 @@ UPPER_BOUNDS = {
     "limit": 100_000_000,
     "eval_limit": 100_000_000,
     "save_steps": 100_000_000,
+    "learning_rate": 10.0,
+    "lora_alpha": 1_000_000,
 }
 MAX_LORA_RANK = 4096
 MAX_RATE = 1e6
@@ -474,6 +476,7 @@ class TrainConfig(Sources, DataChoice):
             raise UserError(f"--data_fraction must be in (0, 1] (got {self.data_fraction}); e.g. 0.25 for a quarter")
         if self.learning_rate is not None and not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise UserError(f"--learning_rate must be a positive number (got {self.learning_rate})")
+        _bounded("learning_rate", self.learning_rate)
         if self.warmup_steps < 0:
             raise UserError(f"--warmup_steps must be >= 0 (got {self.warmup_steps})")
         if self.report_to not in REPORT_TO:
@@ -485,6 +488,7 @@ class TrainConfig(Sources, DataChoice):
         if self.lora:
             if self.lora_r <= 0 or self.lora_alpha <= 0:
                 raise UserError("--lora_r and --lora_alpha must be positive integers")
+            _bounded("lora_alpha", self.lora_alpha)
             if self.lora_r > MAX_LORA_RANK:
                 raise UserError(
                     f"--lora_r {self.lora_r} is above {MAX_LORA_RANK}, wider than the layers it adapts; "

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dlm.errors import UserError
 
+NAME_MAX, PATH_MAX = 255, 4096  # Linux's limits on one name and on a whole path, in bytes
 PARTIAL_PREFIX = ".partial-"  # temp files; never "*.json", so one orphaned by kill -9 is never read as a record
 
 
@@ -69,6 +70,7 @@ def check_writable(path: str | Path, flag: str) -> None:
     """A directory dlm will write into is usable, or creatable, before any work starts (not after hours)."""
     if not str(path).strip():
         raise UserError(f"{flag} is empty; give a folder")
+    check_name_lengths(path, flag)
     target = Path(path).expanduser()
     if target.exists() and not target.is_dir():
         raise UserError(f"{flag} '{path}' is a file; pass a directory")
@@ -79,9 +81,23 @@ def check_writable(path: str | Path, flag: str) -> None:
         raise UserError(f"{flag} '{path}' cannot be created: '{existing}' is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"{flag} '{path}' is not writable ('{existing}' is read-only); choose another directory")
-    too_long = next((part for part in target.parts if len(part.encode()) > 255), None)
+
+
+def check_name_lengths(path: str | Path, flag: str) -> None:
+    """A name over 255 bytes (or a path over 4096) fails every file call with ENAMETOOLONG, `exists()` included."""
+    text = str(Path(path).expanduser())
+    too_long = next((part for part in Path(text).parts if len(part.encode()) > NAME_MAX), None)
     if too_long is not None:
-        raise UserError(f"{flag} '{path}' has a name longer than 255 bytes ('{too_long[:40]}...'); shorten it")
+        raise UserError(
+            f"{flag} '{_short(path)}' has a name longer than {NAME_MAX} bytes ('{too_long[:40]}...'); shorten it"
+        )
+    if len(text.encode()) >= PATH_MAX:
+        raise UserError(f"{flag} '{_short(path)}' is longer than {PATH_MAX} bytes; shorten it")
+
+
+def _short(path) -> str:
+    text = str(path)
+    return text if len(text) <= 80 else f"{text[:60]}...{text[-15:]}"
 
 
 def check_output_file(path: str | None, suffix: str, flag: str) -> None:
@@ -90,6 +106,7 @@ def check_output_file(path: str | None, suffix: str, flag: str) -> None:
         return
     if not str(path).lower().endswith(suffix):
         raise UserError(f"{flag} takes a {suffix} file name (got '{path}')")
+    check_name_lengths(path, flag)
     if Path(path).expanduser().is_dir():
         raise UserError(f"{flag} '{path}' is a directory; give a file name ending in {suffix}")
     check_writable(Path(path).expanduser().parent, f"{flag}'s folder")
@@ -99,6 +116,8 @@ def check_data_dir(data_dir: str | None) -> None:
     """A --data-dir that is not a folder would quietly mean "the hub": refused before any work."""
     if data_dir is not None and not str(data_dir).strip():
         raise UserError("--data-dir is empty; give the folder that holds the snapshots, or leave it out")
+    if data_dir:
+        check_name_lengths(data_dir, "--data-dir")
     if data_dir and not Path(data_dir).expanduser().is_dir():
         raise UserError(
             f"--data-dir {data_dir} is not a folder; give the folder that holds the snapshots "

@@ -39,6 +39,10 @@ NOISE_LOGGERS = ("transformers.modeling_utils", "transformers.trainer_utils", "t
 # Known python warnings: (message regex, category). Gradient checkpointing is dlm's explicit choice.
 NOISE_WARNINGS = ((r".*(gradient_checkpointing|is_gradient_checkpointing).*", FutureWarning),)
 LM_EVAL_LOGGER = "lm_eval"  # the parent of every lm-eval module's logger
+# While a model loads, transformers logs a table of missing/unexpected/mis-shaped tensors (and, for such a checkpoint,
+# which layers its tensor-parallel plan does not cover): dlm refuses such a checkpoint itself, in one line
+# (trainers/model_integrity.py), so those warnings are noise on stderr. Errors still show.
+LOAD_REPORT_LOGGERS = ("transformers",)
 
 
 def is_verbose() -> bool:
@@ -97,6 +101,21 @@ def quiet_libraries():
             hf_logging.enable_progress_bar()
         if bars[1]:
             datasets.enable_progress_bars()
+
+
+@contextlib.contextmanager
+def without_load_report():
+    """transformers' loading report off inside a from_pretrained call (verbose: shown)."""
+    loggers = [logging.getLogger(name) for name in LOAD_REPORT_LOGGERS]
+    before = [logger.level for logger in loggers]
+    if not is_verbose():
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, before):
+            logger.setLevel(level)
 
 
 @contextlib.contextmanager

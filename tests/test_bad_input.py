@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import bad_input_broken as broken
 import pytest
 from bad_input_setups import (
     a_file,
@@ -52,6 +53,23 @@ IMDB = "stanfordnlp/imdb"
 TRAIN_OK = ["--model", TINY, "--dataset", IMDB, "--max_steps", "1"]  # a valid training command to vary
 TRAIN_CKPT = ["train", "--model", "{tmp}/ckpt", "--dataset", IMDB, "--max_steps", "1"]  # a setup's checkpoint
 EVAL_CKPT = ["eval", "--model", "{tmp}/ckpt", "--tasks", "dlm_fpb"]
+EVAL_TINY = ["eval", "--model", TINY, "--tasks", "dlm_fpb"]
+TWEETS = "zeroshot/twitter-financial-news-sentiment"
+TRAIN_TWEETS = [
+    "train",
+    "--model",
+    TINY,
+    "--dataset",
+    TWEETS,
+    "--mode",
+    "sft",
+    "--max_steps",
+    "1",
+    "--data-dir",
+    "{tmp}/data",
+]
+EVAL_TWEETS = ["eval", "--model", TINY, "--tasks", "dlm_tfns", "--data-dir", "{tmp}/data"]
+LONG = "n" * 300
 
 
 @dataclass
@@ -667,6 +685,241 @@ CASES = [
     ),
     Case("main-unknown-flag", ["--model", TINY, "--dataset", IMDB, "--max_stepz", "3"], r"max_stepz", entry="main.py"),
 ]
+
+# --- issue 27: models that load with a warning at most, checked before any scoring or training ---
+ROBUST_CASES = [
+    Case(
+        "eval-two-weight-matrices-missing",
+        EVAL_CKPT,
+        r"2 weight tensor.*missing.*random",
+        broken.two_weight_matrices_missing,
+    ),
+    Case("train-two-weight-matrices-missing", TRAIN_CKPT, r"missing.*random", broken.two_weight_matrices_missing),
+    Case("eval-unexpected-weight", EVAL_CKPT, r"h\.7\.mlp.*no place|no place.*h\.7", broken.unexpected_weight),
+    Case("eval-nan-weights", EVAL_CKPT, r"NaN.*earlier checkpoint", broken.nan_weights),
+    Case("train-one-infinite-weight", TRAIN_CKPT, r"c_proj.*1 NaN or infinite", broken.one_infinite_weight),
+    Case(
+        "eval-config-narrower-than-weights", EVAL_CKPT, r"does not fit its weights", broken.config_narrower_than_weights
+    ),
+    Case(
+        "train-config-with-more-layers", TRAIN_CKPT, r"h\.2\..*missing|missing.*h\.2\.", broken.config_with_more_layers
+    ),
+    Case(
+        "eval-config-with-other-vocabulary",
+        EVAL_CKPT,
+        r"wte.*\(4096, 64\).*\(5000, 64\)",
+        broken.config_with_other_vocabulary,
+    ),
+    Case("eval-unknown-model-type", EVAL_CKPT, r"model_type 'gpt9'", broken.unknown_model_type),
+    Case("train-unknown-model-type", TRAIN_CKPT, r"model_type 'gpt9'", broken.unknown_model_type),
+    Case("eval-tokenizer-without-eos", EVAL_CKPT, r"eos_token", broken.tokenizer_without_eos),
+    Case("train-tokenizer-without-eos", TRAIN_CKPT, r"eos_token", broken.tokenizer_without_eos),
+    Case("eval-tokenizer-json-cut", EVAL_CKPT, r"tokenizer.*corrupt.*tokenizer\.json", broken.tokenizer_json_cut),
+    Case(
+        "train-tokenizer-json-of-another-shape",
+        TRAIN_CKPT,
+        r"tokenizer.*cannot be loaded",
+        broken.tokenizer_json_of_another_shape,
+    ),
+    Case(
+        "eval-chat-template-syntax-error",
+        [*EVAL_CKPT[:-1], "dlm_fpb_gen", "--chat-template", "default"],
+        r"syntax error at line 1",
+        broken.chat_template_syntax_error,
+    ),
+    Case(
+        "eval-chat-template-that-raises",
+        [*EVAL_CKPT[:-1], "dlm_fpb_gen", "--chat-template", "default"],
+        r"fails on a plain conversation.*no user turn",
+        broken.chat_template_that_raises,
+    ),
+    Case(
+        "train-chat-template-that-raises",
+        [*TRAIN_CKPT, "--mode", "sft", "--chat-template", "default"],
+        r"fails on a plain conversation",
+        broken.chat_template_that_raises,
+    ),
+    Case(
+        "eval-adapter-for-absent-modules",
+        ["eval", "--model", TINY, "--peft", "{tmp}/adapter", "--tasks", "dlm_fpb"],
+        r"q_proj.*does not have",
+        broken.adapter_for_absent_modules,
+    ),
+    Case(
+        "train-adapter-for-absent-modules",
+        ["train", "--model", "{tmp}/adapter", "--dataset", IMDB, "--max_steps", "1"],
+        r"does not have",
+        broken.adapter_for_absent_modules,
+    ),
+    Case(
+        "eval-adapter-weights-cut",
+        ["eval", "--model", TINY, "--peft", "{tmp}/adapter", "--tasks", "dlm_fpb"],
+        r"adapter_model\.safetensors is truncated",
+        broken.adapter_weights_cut,
+    ),
+    Case(
+        "eval-adapter-weights-for-other-modules",
+        ["eval", "--model", TINY, "--peft", "{tmp}/adapter", "--tasks", "dlm_fpb"],
+        r"weights do not match",
+        broken.adapter_weights_for_other_modules,
+    ),
+    # --- data rows: file, row and column named ---
+    Case(
+        "train-label-out-of-range",
+        TRAIN_TWEETS,
+        r"sent_train\.csv.*row 3, column 'label' is 7",
+        broken.label_out_of_range,
+    ),
+    Case("eval-label-out-of-range", EVAL_TWEETS, r"row 3, column 'label' is 7", broken.label_out_of_range),
+    Case("train-label-negative", TRAIN_TWEETS, r"column 'label' is -3", broken.label_negative),
+    Case("train-label-a-word", TRAIN_TWEETS, r"row 3, column 'label' is 'positive'", broken.label_a_word),
+    Case("eval-label-a-word", EVAL_TWEETS, r"row 3, column 'label' is 'positive'", broken.label_a_word),
+    Case("train-label-blank", TRAIN_TWEETS, r"row 3, column 'label' is null", broken.label_blank),
+    Case("eval-label-blank", EVAL_TWEETS, r"row 3, column 'label' is null", broken.label_blank),
+    Case("train-label-fraction", TRAIN_TWEETS, r"row 3, column 'label' is 1\.5", broken.label_fraction),
+    Case("train-text-blank", TRAIN_TWEETS, r"row 3, column 'text' is null", broken.text_blank),
+    Case("eval-text-blank", EVAL_TWEETS, r"row 3, column 'text' is null", broken.text_blank),
+    Case(
+        "data-show-label-out-of-range",
+        ["data", "show", TWEETS, "--data-dir", "{tmp}/data", "-n", "8"],
+        r"row 3, column 'label' is 7",
+        broken.label_out_of_range,
+    ),
+    Case(
+        "train-parquet-text-null",
+        ["train", "--model", TINY, "--dataset", IMDB, "--mode", "sft", "--max_steps", "1", "--data-dir", "{tmp}/data"],
+        r"train-00000-of-00001\.parquet.*row 3, column 'text' is null",
+        broken.parquet_text_null,
+    ),
+    Case(
+        "eval-parquet-text-null",
+        ["eval", "--model", TINY, "--tasks", "dlm_imdb", "--data-dir", "{tmp}/data"],
+        r"row 3, column 'text' is null",
+        broken.parquet_text_null,
+    ),
+    Case(
+        "train-jsonl-not-utf8",
+        [
+            "train",
+            "--model",
+            TINY,
+            "--dataset",
+            "LLukas22/fiqa",
+            "--mode",
+            "sft",
+            "--max_steps",
+            "1",
+            "--data-dir",
+            "{tmp}/data",
+        ],
+        r"train\.jsonl.*row \d+, column '\w+' is not UTF-8",
+        broken.jsonl_not_utf8,
+    ),
+    Case(
+        "eval-jsonl-not-utf8",
+        ["eval", "--model", TINY, "--tasks", "dlm_fiqa_qa", "--data-dir", "{tmp}/data"],
+        r"fiqa.*row \d+.*not UTF-8",
+        broken.jsonl_not_utf8,
+    ),
+    Case(
+        "data-show-jsonl-not-utf8",
+        ["data", "show", "LLukas22/fiqa", "--data-dir", "{tmp}/data", "-n", "50"],
+        r"row \d+.*not UTF-8",
+        broken.jsonl_not_utf8,
+    ),
+    # --- bounded work ---
+    Case("eval-bootstrap-huge", [*EVAL_TINY, "--bootstrap_iters", "1000000000"], r"beyond any real run"),
+    Case(
+        "plan-set-bootstrap-huge",
+        ["plan", DEMO_PLAN, "--dry-run", "--set", "bootstrap_iters=1000000000"],
+        r"bootstrap_iters.*beyond",
+    ),
+    Case(
+        "plan-20000-seeds",
+        ["plan", "{tmp}/plan.yaml", "--dry-run"],
+        r"20,000 seeds; at most 1,000",
+        broken.plan_with_20000_seeds,
+    ),
+    Case(
+        "plan-20000-runs",
+        ["plan", "{tmp}/plan.yaml", "--dry-run"],
+        r"20,000 runs.*at most 10,000",
+        broken.plan_of_20000_runs,
+    ),
+    Case("plan-jobs-zero", ["plan", DEMO_PLAN, "--jobs", "0"], r"--jobs.*got 0"),
+    Case("plan-jobs-negative", ["plan", DEMO_PLAN, "--jobs", "-3"], r"--jobs.*got -3"),
+    Case("plan-jobs-huge", ["plan", DEMO_PLAN, "--jobs", "100000"], r"--jobs"),
+    Case("plan-gpus-per-run-zero", ["plan", DEMO_PLAN, "--gpus-per-run", "0"], r"--gpus-per-run"),
+    Case(
+        "report-against-empty",
+        ["report", "--results-dir", "{tmp}/runs", "--against", ""],
+        r"--against is empty",
+        corrupt_record,
+    ),
+    Case("report-results-dir-empty", ["report", "--results-dir", ""], r"--results-dir is empty"),
+    Case("eval-results-dir-empty", [*EVAL_TINY, "--results-dir", ""], r"--results-dir is empty"),
+    Case("data-show-n-negative", ["data", "show", IMDB, "-n", "-5"], r"-n.*got -5"),
+    Case("data-show-n-zero", ["data", "show", IMDB, "-n", "0"], r"-n.*got 0"),
+    Case("data-show-n-huge", ["data", "show", IMDB, "-n", "100000000"], r"-n.*1,000"),
+    Case("eval-limit-below-one-document", [*EVAL_TINY, "--limit", "1e-9"], r"less than one document"),
+    Case(
+        "run-limit-below-one-document",
+        ["run", "--model", TINY, "--max_steps", "0", "--tasks", "dlm_fpb", "--limit", "0.000001"],
+        r"less than one document",
+    ),
+    Case("plan-set-limit-nan", ["plan", DEMO_PLAN, "--dry-run", "--set", "limit=.nan"], r"--limit.*finite"),
+    Case(
+        "plan-misspelt-config",
+        ["plan", "{tmp}/plan.yaml", "--dry-run"],
+        r"colaa.*did you mean 'cola'",
+        broken.plan_with_misspelt_config,
+    ),
+    Case(
+        "plan-two-runs-one-name",
+        ["plan", "{tmp}/plan.yaml", "--dry-run"],
+        r"named 'a'",
+        broken.plan_with_two_runs_of_one_name,
+    ),
+    Case(
+        "plan-key-is-a-list",
+        ["plan", "{tmp}/plan.yaml", "--dry-run"],
+        r"line 3.*not a list",
+        broken.plan_with_a_list_as_key,
+    ),
+    Case(
+        "plan-slurm-time-not-a-number",
+        ["plan", "{tmp}/plan.yaml", "--dry-run"],
+        r"slurm: time_min.*whole number",
+        broken.plan_with_bad_slurm_time,
+    ),
+    Case(
+        "report-output-is-a-directory",
+        ["report", "--results-dir", "{tmp}/runs", "--format", "html", "--output", "{tmp}/page.html"],
+        r"is a directory",
+        broken.results_dir_as_html,
+    ),
+    Case("train-learning-rate-huge", ["train", *TRAIN_OK, "--learning_rate", "1000000"], r"learning_rate.*beyond"),
+    Case("train-lora-alpha-huge", ["train", *TRAIN_OK, "--lora", "--lora_alpha", "100000000"], r"lora_alpha.*beyond"),
+    # a name of 300 characters: no file system holds it, and every file call fails with ENAMETOOLONG
+    Case(
+        "eval-model-name-too-long",
+        ["eval", "--model", "{tmp}/" + LONG, "--tasks", "dlm_fpb"],
+        r"too long|longer than 255",
+    ),
+    Case(
+        "train-output-name-too-long", ["train", *TRAIN_OK, "--output_dir", "{tmp}/" + LONG + "/x"], r"longer than 255"
+    ),
+    Case("report-results-dir-name-too-long", ["report", "--results-dir", "{tmp}/" + LONG], r"too long|longer than 255"),
+    Case("report-plot-name-too-long", ["report", "--plot", "{tmp}/" + LONG + ".png"], r"longer than 255"),
+    Case(
+        "eval-chat-template-name-too-long",
+        [*EVAL_TINY[:-2], "--tasks", "dlm_fpb_gen", "--chat-template", "{tmp}/" + LONG + ".jinja"],
+        r"too long|longer than 255",
+    ),
+    Case("data-show-data-dir-name-too-long", ["data", "show", IMDB, "--data-dir", "{tmp}/" + LONG], r"longer than 255"),
+    Case("plan-file-name-too-long", ["plan", "{tmp}/" + LONG + ".yaml"], r"too long|cannot read plan"),
+]
+CASES += ROBUST_CASES
 
 
 def snapshot(root: Path) -> set[str]:

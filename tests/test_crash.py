@@ -119,6 +119,7 @@ CRASH_BEFORE_RENAME = """
     import os, sys
     from dlm import files
     from dlm.store import records as store
+    from dlm.store import rescue
     def die(*args, **kwargs):  # the data is written and fsynced; the process dies before the rename
         os._exit(137)
     files.os.replace = die
@@ -185,6 +186,7 @@ def test_a_full_disk_at_the_end_keeps_the_scores_elsewhere_and_says_where(tmp_pa
 
     from dlm.errors import UserError
     from dlm.store import records as store
+    from dlm.store import rescue
 
     real = store.atomic_write
     results = tmp_path / "runs"
@@ -195,7 +197,7 @@ def test_a_full_disk_at_the_end_keeps_the_scores_elsewhere_and_says_where(tmp_pa
         return real(path, text)
 
     monkeypatch.setattr(store, "atomic_write", full)
-    monkeypatch.setattr(store.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    monkeypatch.setattr(rescue.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
     with pytest.raises(UserError, match="No space left on device.*saved to") as err:
         store.write_record(results, {"run_id": "r1", "kind": "eval", "eval": {"scores": [SCORE]}})
     rescued = tmp_path / "tmp" / "dlm-rescued-records" / "r1.json"

@@ -18,7 +18,7 @@ LAYERS = [
     ("dlm.harness_tasks",),
     ("dlm.trainers",),
     ("dlm.data", "dlm.store"),
-    ("dlm.config", "dlm.files", "dlm.quiet", "dlm.secrets", "dlm.errors", "dlm.words", "dlm"),
+    ("dlm.config", "dlm.files", "dlm.quiet", "dlm.secrets", "dlm.signals", "dlm.errors", "dlm.words", "dlm"),
 ]
 
 

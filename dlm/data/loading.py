@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from huggingface_hub import get_token
 
 from dlm.data import hub
+from dlm.data.rows import check_split, checked_stream, read_rows
 from dlm.data.table import TABLE, DatasetEntry, _unknown, lookup
 from dlm.errors import UserError
 from dlm.quiet import is_verbose
@@ -41,6 +42,7 @@ SPLIT_ALIASES = {
     "test": ("test_matched",),
 }
 PREVIEW_ROWS = 10_000  # `show_rows` reads at most this many rows to find n usable ones
+MAX_SHOWN = 1_000  # `dlm data show -n`: rows printed as one table
 # Rows per record batch when a parquet source is streamed. The pyarrow dataset scanner that datasets' parquet
 # reader uses decodes a file ahead of the reader, in background threads, until its output queue holds 1 GiB
 # (Acero's default backpressure), even with batch_readahead=0 and fragment_readahead=0. The queue counts a batch
@@ -157,16 +159,29 @@ def load_split(
     builder = _builder(entry, path, kwargs, where)
     available = [str(name) for name in (builder.config.data_files or builder.info.splits or {})]
     split = _resolve_split(entry, split or entry.train_split or entry.eval_split, available)
+    place = split_place(entry, split, (builder.config.data_files or {}).get(split))
     with _quiet(where == "local"):  # a local snapshot converts in a blink: no progress bars on stderr
         if entry.streamed if streaming is None else streaming:
             _bound_readahead(builder)
             rows = builder.as_streaming_dataset(split=split)
+            if entry.clean is not None:
+                rows = rows.map(entry.clean)
+            rows = checked_stream(entry, rows, place)
         else:
             _prepare(builder, entry, path, where)
             rows = builder.as_dataset(split=split)
-        if entry.clean is not None:
-            rows = rows.map(entry.clean)
+            if entry.clean is not None:
+                rows = rows.map(entry.clean)
+            check_split(entry, rows, place)  # before -1 rows are dropped: row numbers are the file's
         return _drop_unlabelled(rows, entry.label_field)
+
+
+def split_place(entry: DatasetEntry, split: str, files) -> str:
+    """How an error names a split: the dataset, the split and its file (or how many files)."""
+    files = [str(f) for f in files or []]
+    if len(files) == 1:
+        return f"{entry.label()} split '{split}' ({files[0].rsplit('/', 1)[-1]})"
+    return f"{entry.label()} split '{split}'" + (f" ({len(files)} files)" if files else "")
 
 
 def _prepare(builder, entry: DatasetEntry, path: str, where: str) -> None:
@@ -285,12 +300,14 @@ def show_rows(
     """The first n rows of a split, raw or as training text / prompt+completion (`dlm data show`)."""
     if as_ not in ("raw", "pretrain", "sft"):
         raise UserError(f"unknown --as '{as_}'; use raw, pretrain or sft")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SHOWN:
+        raise UserError(f"-n is how many rows to show: 1 to {MAX_SHOWN:,} (got {n})")
     entry = lookup(dataset, config)
     require_config(entry)
     fmt = (lambda row: row) if as_ == "raw" else row_formatter(entry, as_)
     rows = load_split(dataset, entry.config, split, data_dir=data_dir, streaming=True)  # read only what is shown
     out = []
-    for row in itertools.islice(rows, PREVIEW_ROWS):
+    for row in itertools.islice(read_rows(rows, f"{entry.label()} split '{split or 'default'}'"), PREVIEW_ROWS):
         example = fmt(row)
         if as_ == "raw" or is_usable(example):
             out.append(example)

@@ -170,6 +170,8 @@ class DatasetEntry:
     pretrain_with_answer: bool = False  # pretraining text = prompt + completion (QA, instructions), not text_fields
     holdout: float = 0.0  # train-only sets scored by an eval task: share of train rows kept out of training
     clean: Callable | None = None  # row -> row repair applied while loading (a real-data quirk)
+    label_is_score: bool = False  # the label is a number the formatter bins (FiQA), not a class index
+    optional_fields: tuple[str, ...] = ()  # text fields a formatter reads as empty when null (Alpaca's `input`)
     per_config: Mapping[str, dict] = field(default_factory=dict)  # config -> field overrides (GLUE tasks differ)
     aliases: tuple[str, ...] = ()  # other spellings users write
     note: str = ""
@@ -441,6 +443,7 @@ TABLE: list[DatasetEntry] = [
         text_fields=("sentence",),
         label_field="score",
         label_names=SENTIMENT3,
+        label_is_score=True,
         formatter=fiqa_pair,
         aliases=("ChanceFocus/fiqa-sentiment-classification",),
         note="score is a float in [-1, 1], binned; validation split is named `valid`",
@@ -469,6 +472,7 @@ TABLE: list[DatasetEntry] = [
         "gbharti/finance-alpaca",
         "finance",
         text_fields=("instruction", "input", "output"),
+        optional_fields=("input",),
         formatter=alpaca_pair,
         pretrain_with_answer=True,
     ),

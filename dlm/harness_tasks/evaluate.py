@@ -47,7 +47,7 @@ from dlm.harness_tasks.protocol import protocols, run_fields
 from dlm.quiet import quiet_lm_eval, with_own_progress
 from dlm.secrets import forget_secrets
 from dlm.store.lineage import Evaluated, describe_model
-from dlm.store.outcomes import outcomes_path, write_outcomes
+from dlm.store.outcomes import write_results
 from dlm.store.provenance import new_run_id, provenance, timestamp
 from dlm.store.records import read_record, scores_from_lm_eval, write_record
 from dlm.trainers.chat import applied_to, resolve
@@ -75,10 +75,7 @@ def evaluate(cfg: EvalConfig, model=None, tokenizer=None, extra: dict | None = N
         return evaluate_checkpoints(cfg, evaluate)
     record, outcomes, harness = score(cfg, model, tokenizer, extra)
     if write and "dry_run" not in record:
-        if outcomes:  # first, so a record never names an outcomes file that is not there
-            write_outcomes(cfg.results_dir, record["run_id"], outcomes)
-            record["eval"]["outcomes"] = outcomes_path(".", record["run_id"]).name
-        path = write_record(cfg.results_dir, record)
+        path = write_results(cfg.results_dir, record, outcomes)
         _progress(f"record written: {path}")
         typed = read_record(path)  # exactly what was written (checked, scrubbed) is what leaves dlm
         if cfg.output_path and harness is not None:  # lm-eval's own files, once the record they name exists
@@ -104,7 +101,9 @@ def score(
         check_key(api, needed=not cfg.dry_run)  # a dry run sends nothing: costs can be planned without a key
     elif model is None:
         check_model(cfg.model, cfg.peft, cfg.trust_remote_code, cfg.allow_pickle)  # before any data is loaded
-        check_chat_template(cfg.model, cfg.protocol.chat_template, cfg.peft, cfg.trust_remote_code)
+        check_chat_template(
+            cfg.model, cfg.protocol.chat_template, cfg.peft, cfg.trust_remote_code, cfg.protocol.system_instruction
+        )
     _prepare_environment()
     tracker = new_tracker()
     harness = partial(run_harness, tracker=tracker)
@@ -114,6 +113,7 @@ def score(
         task_manager = task_manager_for(names, cfg.data_dir)
         loaded = load_tasks(task_manager, names)
         check_fewshot(loaded["tasks"], cfg.protocol.num_fewshot)
+        check_limit(loaded["tasks"], cfg.protocol.limit)
         top_level = [loaded["groups"].get(name) or loaded["tasks"][name] for name in names]
         if api is not None:
             check_generative(loaded["tasks"])
@@ -186,7 +186,7 @@ def _run_local(cfg: EvalConfig, model, tokenizer, top_level: list, task_manager,
                 f"model-generated code: {', '.join(forgotten)}"
             )
 
-    template = resolve(tokenizer, cfg.protocol.chat_template, cfg.model)
+    template = resolve(tokenizer, cfg.protocol.chat_template, cfg.model, cfg.protocol.system_instruction)
     was_training = bool(getattr(model, "training", False))
     try:
         with applied_to(tokenizer, template):
@@ -313,6 +313,20 @@ def check_fewshot(tasks: dict, num_fewshot: int | None) -> None:
             raise UserError(
                 f"--num_fewshot {k} is more than the {max(pool, 0)} examples {name} can draw from "
                 f"({split}); use --num_fewshot {max(pool, 0)} or less"
+            )
+
+
+def check_limit(tasks: dict, limit: float | None) -> None:
+    """A share (--limit < 1) that is less than one document of a task: lm-eval rounds it up to one document and
+    the score of that one document would be recorded as the task's."""
+    if limit is None or limit >= 1:
+        return
+    for name, task in tasks.items():
+        n = len(task.eval_docs)
+        if n and limit * n < 1:
+            raise UserError(
+                f"--limit {limit:g} of the {n} documents of {name} is less than one document; give a share of at "
+                f"least {1 / n:.3g}, a count (--limit 50), or leave --limit out for the whole test set"
             )
 
 

@@ -32,6 +32,7 @@ import os
 import datasets
 
 from dlm.data.loading import in_holdout, load_split
+from dlm.data.rows import read_rows
 from dlm.errors import UserError
 
 DATA_DIR_ENV = "DLM_DATA_DIR"
@@ -88,10 +89,10 @@ def _read_split(hub_id: str, config: str | None, split: str, data_dir: str | Non
         rows = load_split(hub_id, config=config, split=split, data_dir=data_dir, streaming=True)
         if isinstance(rows, datasets.Dataset):
             return rows.select(range(min(max_rows, len(rows))))
-        return datasets.Dataset.from_list(list(rows.take(max_rows)))
+        return datasets.Dataset.from_list(list(read_rows(rows.take(max_rows), f"{hub_id} split '{split}'")))
     rows = load_split(hub_id, config=config, split=split, data_dir=data_dir, streaming=False)
     if isinstance(rows, datasets.IterableDataset):  # lm-eval needs len() and column features
-        rows = datasets.Dataset.from_list(list(rows))
+        rows = datasets.Dataset.from_list(list(read_rows(rows, f"{hub_id} split '{split}'")))
     return rows
 
 

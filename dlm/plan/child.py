@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dlm import signals
 from dlm.errors import UserError
 from dlm.plan.file import load_plan
 from dlm.plan.overrides import parse_overrides
@@ -32,6 +33,19 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoints-dir")
     parser.add_argument("--set", action="append", default=[], dest="overrides")  # `dlm plan --set`, passed on
     args = parser.parse_args(argv)
+    signals.stop_like_ctrl_c()  # `dlm plan --jobs N` stops its children with SIGTERM (so does Slurm)
+    try:
+        return _child(args)
+    except KeyboardInterrupt as err:
+        signals.ignore_stops()
+        print(
+            f"error: {args.run}: interrupted ({signals.signal_name(err)}); its complete checkpoints are kept",
+            file=sys.stderr,
+        )
+        return signals.exit_code(err)
+
+
+def _child(args) -> int:
     try:
         plan = load_plan(
             args.file,

@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -66,6 +67,32 @@ class LocalExecutor:
         if code is not None:
             logger.join(timeout=5)  # its last lines reach the log before the run is reported done
         return code
+
+    def stop(self, handle) -> None:
+        """SIGTERM: the child stops as on Ctrl-C (dlm/signals.py), keeping its complete checkpoints."""
+        process, _ = handle
+        process.terminate()
+
+    def wait(self, handle, timeout: float) -> bool:
+        """True once the child has exited (its last lines in its log), False if it still runs after `timeout` s."""
+        process, logger = handle
+        if self.fork:
+            process.join(timeout)
+            done = not process.is_alive()
+        else:
+            try:
+                process.wait(timeout)
+                done = True
+            except subprocess.TimeoutExpired:
+                done = False
+        if done:
+            logger.join(timeout=5)
+        return done
+
+    def kill(self, handle) -> None:
+        process, _ = handle
+        process.kill()
+        self.wait(handle, 5.0)
 
     def close(self) -> None:
         pass
@@ -140,6 +167,16 @@ class RayExecutor:
         ready, _ = self.ray.wait([handle], timeout=0)
         return self.ray.get(handle) if ready else None
 
+    def stop(self, handle) -> None:
+        self.ray.cancel(handle, force=False)  # KeyboardInterrupt in the task: run_command stops its child
+
+    def wait(self, handle, timeout: float) -> bool:
+        ready, _ = self.ray.wait([handle], timeout=timeout)
+        return bool(ready)
+
+    def kill(self, handle) -> None:
+        self.ray.cancel(handle, force=True)
+
     def close(self) -> None:
         pass
 
@@ -205,6 +242,18 @@ class SlurmExecutor:
             return int(handle.result())
         except (FailedJobError, UncompletedJobError):  # the job died (node failure, time limit): its log says why
             return 1
+
+    def stop(self, handle) -> None:
+        handle.cancel(check=False)  # scancel: Slurm sends SIGTERM, then SIGKILL after its KillWait
+
+    def wait(self, handle, timeout: float) -> bool:
+        deadline = time.time() + timeout
+        while not handle.done() and time.time() < deadline:
+            time.sleep(0.5)
+        return handle.done()
+
+    def kill(self, handle) -> None:
+        handle.cancel(check=False)
 
     def close(self) -> None:
         pass

@@ -30,8 +30,13 @@ from dlm.study.cycle import check_tasks
 
 PLAN_KEYS = ("name", "description", "checkpoints_dir", "seeds", "defaults", "matrix", "runs", "slurm")
 SLURM_KEYS = ("partition", "time_min", "account", "cpus_per_task", "mem_gb", "cluster")
+SLURM_NUMBERS = {"time_min": (1, 525_600), "cpus_per_task": (1, 1024), "mem_gb": (1, 65_536)}  # a year; a node
 PLAN_WORDS = ("name", "approach", "data", "from")
 PLAN_APPROACHES = ("zero-shot", "pretrain", "sft")
+# A plan bigger than any study (3 models x 3 approaches x 30 datasets x 10 seeds is 2,700 runs) is a typo, and
+# expanding and checking it would take minutes of CPU before anything useful happens
+MAX_RUNS = 10_000
+MAX_SEEDS = 1_000
 DATA_FLAGS = ("dataset", "dataset_config", "datasets", "dataset_configs", "mixture_rates")
 # settings that change where or how a run is done, not what it measures: left out of the run key
 NOT_IN_KEY = (
@@ -69,15 +74,19 @@ class Plan:
     seeds: int = 1  # training seeds per setup (`seeds:`), for the power of its comparisons
 
 
-def run_key(settings: dict, upstream_key: str | None, data_dir: str | None) -> str:
-
+def run_key(settings: dict, upstream_key: str | None, data_dir: str | None, sources: dict | None = None) -> str:
+    """`sources`: {data dir: data_source} already computed while reading this plan (hashing the snapshots once
+    per plan, not once per run: a plan of thousands of runs answers in seconds)."""
     s = {**DEFAULTS, **settings}
     if evaluates_only(s):  # what is evaluated, never how it would have been trained
         s = {k: s[k] for k in DEFAULTS if BY_NAME[k].scores}
     s = {k: v for k, v in s.items() if k not in NOT_IN_KEY}
     if upstream_key:
         s["model"] = f"plan-run:{upstream_key}"
-    s["data_source"] = data_source(data_dir)  # samples/ scores are not hub scores
+    sources = {} if sources is None else sources
+    if data_dir not in sources:
+        sources[data_dir] = data_source(data_dir)
+    s["data_source"] = sources[data_dir]  # samples/ scores are not hub scores
     return hashlib.sha256(json.dumps(s, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -144,8 +153,17 @@ def load_plan(
     if doc.get("seeds") is not None:
         entries = _with_seeds(entries, doc["seeds"], file, doc.marks["seeds"])
 
+    if len(entries) > MAX_RUNS:
+        raise UserError(
+            f"{file}: the plan expands to {len(entries):,} runs, more than any study runs (at most {MAX_RUNS:,}); "
+            "check `seeds` and the matrix"
+        )
     planned: list[PlanRun] = []
     by_name: dict[str, PlanRun] = {}
+    by_key: dict[str, PlanRun] = {}
+    by_output: dict[str, PlanRun] = {}
+    names_at: dict[str, object] = {}
+    sources: dict = {}  # data dir -> data_source, computed once for the plan
     for settings, label, mark in entries:
         settings = {k: v for k, v in settings.items() if k != "name"}
         settings.setdefault("results_dir", results_dir)
@@ -166,14 +184,19 @@ def load_plan(
             after = upstream.name  # a twin of an earlier run is known by that run's name
         if not settings.get("model"):
             raise _at(file, mark, "this run has no model; set `model:` in defaults, the matrix or the run")
-        key = run_key(settings, upstream.key if upstream else None, settings.get("data_dir"))
-        twin = next((r for r in planned if r.key == key), None)
+        key = run_key(settings, upstream.key if upstream else None, settings.get("data_dir"), sources)
+        twin = by_key.get(key)
         if twin is not None:  # the same run twice (e.g. zero-shot under several fractions): run it once
             by_name.setdefault(label or key, twin)
             continue
         run_name = label or key
-        if run_name in by_name:
-            run_name = f"{run_name}-{key[:6]}"
+        if run_name in by_name:  # names pick runs (`from:`, plan children, logs): one name, one run
+            raise _at(
+                file,
+                mark,
+                f"two different runs are named '{run_name}' (the first at line {names_at.get(run_name, '?')}); "
+                "give each run its own `name:`",
+            )
         run = PlanRun(run_name, settings, key, after)
         if run.trains and not settings.get("output_dir"):
             settings["output_dir"] = str(Path(ckpt_dir) / f"{_slug(run_name)}-{key[:8]}")
@@ -181,10 +204,8 @@ def load_plan(
             settings["output_dir"] = f"{settings['output_dir'].rstrip('/')}-{key[:8]}"
         _check_run(run, file, mark)
         if run.trains:
-            shared = next(
-                (r for r in planned if r.trains and r.settings.get("output_dir") == settings["output_dir"]), None
-            )
-            if shared is not None:
+            shared = by_output.setdefault(settings["output_dir"], run)
+            if shared is not run:
                 raise _at(
                     file,
                     mark,
@@ -192,7 +213,8 @@ def load_plan(
                     f"{settings['output_dir']}; give each run its own (or leave output_dir out)",
                 )
         planned.append(run)
-        by_name[run_name] = run
+        by_name[run_name], by_key[key] = run, run
+        names_at[run_name] = mark.line + 1 if mark is not None else "?"
     slurm = doc.get("slurm") or {}
     if not isinstance(slurm, dict) or any(k not in SLURM_KEYS for k in slurm):
         bad = next((k for k in slurm if k not in SLURM_KEYS), None) if isinstance(slurm, dict) else None
@@ -201,6 +223,16 @@ def load_plan(
             doc.key_marks.get("slurm"),
             f"`slurm:` maps {', '.join(SLURM_KEYS)} to values" + (f" (got '{bad}')" if bad else ""),
         )
+    for key, value in slurm.items():
+        bounds = SLURM_NUMBERS.get(key)
+        fits = (
+            isinstance(value, int) and not isinstance(value, bool) and bounds[0] <= value <= bounds[1]
+            if bounds
+            else isinstance(value, str) and value.strip()
+        )
+        if not fits:
+            want = f"a whole number from {bounds[0]} to {bounds[1]:,}" if bounds else "a name"
+            raise _at(file, slurm.marks.get(key), f"`slurm: {key}` must be {want} (got {value!r})")
     return Plan(name, str(file), planned, dict(slurm), len(doc.get("seeds") or [1]))
 
 
@@ -229,6 +261,8 @@ def _with_seeds(entries: list, seeds, file: str, mark) -> list:
         or not all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**32 for x in seeds)
     ):
         raise _at(file, mark, "`seeds` is a list of integers in [0, 2^32), e.g. seeds: [1, 2, 3]")
+    if len(seeds) > MAX_SEEDS:
+        raise _at(file, mark, f"`seeds` lists {len(seeds):,} seeds; at most {MAX_SEEDS:,} (a study uses 3 to 10)")
     out = []
     for settings, label, entry_mark in entries:
         if evaluates_only(settings):
@@ -248,7 +282,7 @@ def _check_run(run: PlanRun, file: str, mark) -> None:
     try:
         config = run_config(run.settings)
         for part in config.data.parts if config.data else []:
-            lookup(part.dataset, part.config)
+            lookup(part.dataset, part.config)  # a misspelt config fails now, not when the run's turn comes
         if config.protocol.tasks:
             check_tasks(list(config.protocol.tasks), config.evaluation.allow_code_execution)
     except UserError as err:

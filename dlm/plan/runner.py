@@ -40,6 +40,8 @@ from dlm.trainers.model_check import check_model
 from dlm.trainers.progress import format_duration
 from dlm.words import plural
 
+MAX_JOBS = 256  # runs at once (each a process): more is a typo, and a fork bomb on one machine
+
 
 def run_plan(
     file: str,
@@ -58,6 +60,10 @@ def run_plan(
     """Run every unfinished run of a plan file in order; return the records written. --dry-run: print commands.
     `overrides`: `--set KEY=VALUE` items (study/plan_overrides.py; plan_file.overridden: which runs each reaches)."""
 
+    if not (1 <= jobs <= MAX_JOBS):
+        raise UserError(f"--jobs must be a number of runs at once from 1 to {MAX_JOBS} (got {jobs})")
+    if not (1 <= gpus_per_run <= MAX_JOBS):
+        raise UserError(f"--gpus-per-run must be from 1 to {MAX_JOBS} (got {gpus_per_run})")
     check_data_dir(data_dir or os.environ.get("DLM_DATA_DIR"))
     plan = load_plan(
         file,
@@ -162,8 +168,6 @@ def _run_parallel(
 ) -> list[dict]:
     """--jobs N / --executor: every run in its own process (study/plan_jobs.py); exit code 1 when any failed."""
 
-    if jobs < 1:
-        raise UserError(f"--jobs must be 1 or more (got {jobs})")
     runner = make_executor(executor, results_dir, address, plan.slurm)
     finished = run_parallel(plan, file, jobs, runner, results_dir, data_dir, checkpoints_dir, gpus_per_run, overrides)
     states = {
@@ -242,7 +246,7 @@ def _print_training_times(runs: list, every_run: list, device: str | None) -> No
     by_name = {r.name: r for r in every_run}
     _, basis = estimate.throughput(device)
     sized_on = memory.known_device(device) if device else memory.local_device()
-    total, over, unknown, too_big = 0.0, [], [], []
+    total, over, unknown, too_big, params_of = 0.0, [], [], [], {}
     print(f"# training time estimates ({basis}; 6 x params FLOPs per token, tokens an upper bound):")
     where = memory.device_label(sized_on, memory.device_capacity(sized_on))
     extra = "" if sized_on == "cpu" else f" + {memory.CUDA_CONTEXT_GIB} GiB CUDA context + {memory.HEADROOM:.0%}"
@@ -255,7 +259,9 @@ def _print_training_times(runs: list, every_run: list, device: str | None) -> No
         cfg = train_config({**run.settings, "model": "tiny-gpt2"}, command="run")  # steps and shapes only
         shape = memory.run_shape(cfg, model=base)
         peak = memory.estimate_run(cfg, shape, sized_on) if shape else None
-        params = estimate.model_params(base) or (shape.total_params if shape else None)
+        if base not in params_of:  # built on the meta device from its config: once per model, not per run
+            params_of[base] = estimate.model_params(base)
+        params = params_of[base] or (shape.total_params if shape else None)
         if params is None:
             unknown.append(run.name)
             print(f"#   {run.name}: size of {base} unknown (its config is not at hand)")

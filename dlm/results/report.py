@@ -24,6 +24,7 @@ from dlm.results.baselines import (
     filed_under,
     load,
     measured_baselines,
+    model_keys,
 )
 from dlm.results.console import contamination_flags
 from dlm.results.detail import print_tables, to_csv, to_markdown
@@ -271,6 +272,10 @@ def render_report(
     No `runs_dir`: the one `find_results_dir` finds, once the other inputs are checked."""
     if fmt not in FORMATS:
         raise UserError(f"unknown report format '{fmt}'; use one of: {', '.join(FORMATS)}")
+    if runs_dir is not None and not str(runs_dir).strip():  # '' would quietly read the default dir instead
+        raise UserError("--results-dir is empty; give the folder of run records, or leave it out")
+    if not model_keys(against):
+        raise UserError("--against is empty; name a large model, e.g. --against gpt-4 (or gpt-4,gpt-4o)")
 
     check_output_file(plot, ".png", "--plot")
     if output and fmt not in FILE_SUFFIX:

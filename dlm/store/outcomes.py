@@ -20,6 +20,8 @@ from pathlib import Path
 
 from dlm.files import atomic_write
 from dlm.secrets import scrub
+from dlm.store.records import record_file, write_record
+from dlm.store.rescue import rescued
 from dlm.store.schema import Json, SchemaError, check, load
 
 SUFFIX = ".outcomes.json.gz"
@@ -69,14 +71,34 @@ def outcomes_path(results_dir: str | Path, run_id: str) -> Path:
     return Path(results_dir) / f"{run_id}{SUFFIX}"
 
 
-def write_outcomes_file(path: str | Path, run_id: str, tasks: dict[str, dict[str, OutcomeBlock]]) -> Path:
+def outcomes_bytes(run_id: str, tasks: dict[str, dict[str, OutcomeBlock]]) -> bytes:
     # predictions are model output (an API model's too): scrubbed like records before they are stored
     payload = json.dumps(scrub(asdict(Outcomes(run_id=run_id, tasks=tasks))), separators=(",", ":"))
-    return atomic_write(path, gzip.compress(payload.encode("utf-8"), 6))
+    return gzip.compress(payload.encode("utf-8"), 6)
+
+
+def write_outcomes_file(path: str | Path, run_id: str, tasks: dict[str, dict[str, OutcomeBlock]]) -> Path:
+    return atomic_write(path, outcomes_bytes(run_id, tasks))
 
 
 def write_outcomes(results_dir: str | Path, run_id: str, tasks: dict[str, dict[str, OutcomeBlock]]) -> Path:
     return write_outcomes_file(outcomes_path(results_dir, run_id), run_id, tasks)
+
+
+def write_results(results_dir: str | Path, record: dict, tasks: dict[str, dict[str, OutcomeBlock]] | None) -> Path:
+    """An evaluation's record and its outcomes file (named in record.eval.outcomes). The outcomes go first, so a
+    record never names a file that is not there; when either write fails (disk full), both are rescued, the record
+    first (store/rescue.py), and the error says where they are."""
+    run_id = record["run_id"]
+    if tasks:
+        path = outcomes_path(results_dir, run_id)
+        record["eval"]["outcomes"] = path.name
+        data = outcomes_bytes(run_id, tasks)
+        try:
+            atomic_write(path, data)
+        except OSError as err:
+            raise rescued([record_file(record), (path.name, data)], results_dir, err, "the outcomes") from None
+    return write_record(results_dir, record)
 
 
 def load_outcomes(data, where: str = "") -> Outcomes:

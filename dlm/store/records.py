@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from dlm.config import EvalConfig, TrainConfig
-from dlm.errors import UserError
 from dlm.files import atomic_write
 from dlm.secrets import scrub
 from dlm.store.lineage import Evaluated, Lineage, Stage  # noqa: F401 (part of the record schema)
 from dlm.store.pointer import remember_results_dir
 from dlm.store.provenance import new_run_id, provenance, timestamp
+from dlm.store.rescue import rescued
 from dlm.store.schema import Json, SchemaError, check, load
 
 SCHEMA_VERSION = 2  # 2: configs as dlm/config.py's dataclasses; 1: flat config dicts (migrated when read)
@@ -329,6 +328,17 @@ def write_record(results_dir: str | Path, record: dict | RunRecord) -> Path:
     A kill at any point leaves either the previous state or the whole new file, never half a record; concurrent
     writers never clash because run ids are unique.
     """
+    name, text = record_file(record)
+    try:
+        written = atomic_write(Path(results_dir) / name, text)
+    except OSError as err:  # disk full, quota, read-only mount: the scores must not be lost with the error
+        raise rescued([(name, text)], results_dir, err, f"the record {name}") from None
+    remember_results_dir(results_dir)
+    return written
+
+
+def record_file(record: dict | RunRecord) -> tuple[str, str]:
+    """(file name, text) of a record as `write_record` writes it: defaults filled in, checked, secrets scrubbed."""
     if isinstance(record, dict):
         record = dict(migrate_v1(record) if record.get("schema_version") == 1 else record)
         record.setdefault("schema_version", SCHEMA_VERSION)
@@ -336,25 +346,7 @@ def write_record(results_dir: str | Path, record: dict | RunRecord) -> Path:
         record.setdefault("created_at", timestamp())
         record.setdefault("provenance", provenance())
     typed = to_record(record)
-    text = json.dumps(scrub(typed.to_dict()), indent=2)
-    target = Path(results_dir) / f"{typed.run_id}.json"
-    try:
-        written = atomic_write(target, text)
-    except OSError as err:  # disk full, quota, read-only mount: the scores must not be lost with the error
-        rescue = Path(tempfile.gettempdir()) / "dlm-rescued-records" / target.name
-        try:
-            atomic_write(rescue, text)
-        except OSError:
-            raise UserError(
-                f"cannot write the record {target} ({err.strerror or err}), nor a copy in "
-                f"{rescue.parent}; free some space and re-run"
-            ) from None
-        raise UserError(
-            f"cannot write the record {target} ({err.strerror or err}); it was saved to {rescue}: "
-            f"move it into {results_dir} once there is room"
-        ) from None
-    remember_results_dir(results_dir)
-    return written
+    return f"{typed.run_id}.json", json.dumps(scrub(typed.to_dict()), indent=2)
 
 
 def read_record(path: str | Path) -> RunRecord:

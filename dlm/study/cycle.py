@@ -241,7 +241,12 @@ def run_cycle(run: RunConfig) -> dict:
                 "--evaluation_only (or max_steps: 0 in a plan)"
             )
     else:
-        check_chat_template(run.model, run.protocol.chat_template, trust_remote_code=run.evaluation.trust_remote_code)
+        check_chat_template(
+            run.model,
+            run.protocol.chat_template,
+            trust_remote_code=run.evaluation.trust_remote_code,
+            system_instruction=run.protocol.system_instruction,
+        )
 
     extra = {
         "kind": "cycle",

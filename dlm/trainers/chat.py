@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from transformers import AutoTokenizer
+import jinja2
 
 from dlm.errors import UserError
 from dlm.trainers.models import (
@@ -23,6 +23,7 @@ from dlm.trainers.models import (
     is_adapter_dir,
     resolve_model,
 )
+from dlm.trainers.models import load_tokenizer as checked_tokenizer
 
 DEFAULT = "default"
 
@@ -48,14 +49,27 @@ def _templates(tokenizer) -> dict[str, str]:
     return {DEFAULT: template} if template else {}
 
 
-def resolve(tokenizer, spec: str | None, model: str) -> ChatTemplate | None:
-    """The template `spec` names for this tokenizer; None when no template was asked for."""
+def resolve(tokenizer, spec: str | None, model: str, system_instruction: str | None = None) -> ChatTemplate | None:
+    """The template `spec` names for this tokenizer, checked by rendering the conversations dlm sends; None when no
+    template was asked for."""
+    template = _named(tokenizer, spec, model)
+    if template is not None:
+        check_renders(tokenizer, template, system_instruction)
+    return template
+
+
+def _named(tokenizer, spec: str | None, model: str) -> ChatTemplate | None:
     if not spec:
         return None
     spec = str(spec)
     path = Path(spec).expanduser()
     if path.is_file():
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise UserError(
+                f"--chat-template file '{spec}' is not UTF-8 text (byte {err.start}); save it as UTF-8"
+            ) from None
         if not text.strip():
             raise UserError(f"--chat-template file '{spec}' is empty; give a Jinja chat template")
         return ChatTemplate(path.name, text, text_hash(text))
@@ -78,11 +92,40 @@ def resolve(tokenizer, spec: str | None, model: str) -> ChatTemplate | None:
     return ChatTemplate(spec, templates[spec], text_hash(templates[spec]))
 
 
-def check(model: str, spec: str | None, peft: str | None = None, trust_remote_code: bool = False) -> None:
+def check_renders(tokenizer, template: ChatTemplate, system_instruction: str | None = None) -> None:
+    """A template is code from a file: it renders the two conversations dlm sends (a prompt with its generation
+    prompt; a prompt and an answer, for SFT) now, or is refused with its error, instead of failing mid-run."""
+    messages = chat_messages("Is this a question?", system_instruction)
+    try:
+        tokenizer.apply_chat_template(messages, chat_template=template.text, tokenize=False, add_generation_prompt=True)
+        answered = [*messages, {"role": "assistant", "content": "Yes."}]
+        tokenizer.apply_chat_template(answered, chat_template=template.text, tokenize=False)
+    except jinja2.TemplateSyntaxError as err:
+        raise UserError(
+            f"chat template '{template.name}' has a syntax error at line {err.lineno}: {err.message}; fix the "
+            "template or pass another --chat-template"
+        ) from None
+    except (jinja2.TemplateError, TypeError, ValueError, KeyError, IndexError, AttributeError) as err:
+        # the template's own raise_exception(...) or a mistake in its code: either way it cannot render
+        reason = (str(err).splitlines() or [""])[0][:160]
+        raise UserError(
+            f"chat template '{template.name}' fails on a plain conversation"
+            + (" with a system message" if system_instruction else "")
+            + f" ({type(err).__name__}: {reason}); fix the template or pass another --chat-template"
+        ) from None
+
+
+def check(
+    model: str,
+    spec: str | None,
+    peft: str | None = None,
+    trust_remote_code: bool = False,
+    system_instruction: str | None = None,
+) -> None:
     """Resolve `spec` against the model's tokenizer alone (no weights loaded): the pre-flight check."""
     if not spec:
         return
-    resolve(load_tokenizer(model, peft, trust_remote_code), spec, model)
+    resolve(load_tokenizer(model, peft, trust_remote_code), spec, model, system_instruction)
 
 
 def load_tokenizer(model: str, peft: str | None = None, trust_remote_code: bool = False):
@@ -94,10 +137,7 @@ def load_tokenizer(model: str, peft: str | None = None, trust_remote_code: bool 
         source = resolve_model(adapter_base(resolved))
     else:
         source = resolved
-    try:
-        return AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-    except OSError as err:
-        raise UserError(f"cannot load the tokenizer of '{model}' ({str(err).splitlines()[0]}); check --model") from None
+    return checked_tokenizer(source, model, trust_remote_code)
 
 
 @contextlib.contextmanager
@@ -114,10 +154,12 @@ def applied_to(tokenizer, template: ChatTemplate | None):
         tokenizer.chat_template = before
 
 
-def keep_for_training(tokenizer, spec: str | None, model: str, model_info: dict) -> ChatTemplate | None:
+def keep_for_training(
+    tokenizer, spec: str | None, model: str, model_info: dict, system_instruction: str | None = None
+) -> ChatTemplate | None:
     """The template a training run renders its SFT prompts in, set on the tokenizer for good: the checkpoint
     carries the template it was trained in (and model_info records which)."""
-    template = resolve(tokenizer, spec, model)
+    template = resolve(tokenizer, spec, model, system_instruction)
     if template is not None:
         tokenizer.chat_template = template.text
         model_info["chat_template"] = template.to_dict()

@@ -16,17 +16,22 @@ from the newest complete checkpoint of this run.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import zipfile
 from pathlib import Path
 
 from dlm.errors import UserError
 from dlm.files import atomic_write
 from dlm.store.mark import MARK_FILE, check_mark, read_mark
+from dlm.trainers.model_integrity import safetensors_header
 from dlm.trainers.ownership import digest, names_in, owns, remove, safe_name
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # disk full, quota, `ulimit -f`
+TORCH_WRITE_FAILURES = ("PytorchStreamWriter failed", "unexpected pos")  # torch.save's short writes
 OWNER_FILE = MARK_FILE
 # what a dlm output dir written before the mark existed holds (recognised by dlm_train.json)
 LEGACY_ENTRIES = (
@@ -76,11 +81,31 @@ def checkpoints(output_dir: str | Path) -> list[tuple[int, Path]]:
 
 
 def _complete(checkpoint: Path) -> bool:
+    """Whole, not only begun: trainer_state.json (the Trainer writes it last) parses, and no file in the checkpoint
+    is cut short. A save that ran out of disk, or was killed, can leave a file truncated and, if the failure came
+    late, the state beside it; --resume must never load such a checkpoint."""
     try:
         state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(state, dict) and "global_step" in state
+    if not (isinstance(state, dict) and "global_step" in state):
+        return False
+    return all(_whole(path) for path in checkpoint.iterdir() if path.is_file())
+
+
+def _whole(path: Path) -> bool:
+    """A file as its writer left it after a complete write: safetensors to their last tensor, torch.save's zip
+    archives (optimizer.pt, scheduler.pt, rng_state.pth, training_args.bin) to their end record, JSON parsing."""
+    if path.suffix == ".safetensors":
+        return safetensors_header(path) is not None
+    if path.suffix in (".pt", ".pth", ".bin"):
+        return zipfile.is_zipfile(path)
+    if path.suffix == ".json":
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+    return True
 
 
 def newest_checkpoint(output_dir: str | Path, this_run_only: bool = False) -> Path | None:
@@ -267,7 +292,7 @@ def prepare_output_dir(
         if non_empty and identity is not None:
             check_same_run(directory, owner, identity)
         checkpoint = newest_checkpoint(directory, this_run_only=True)
-        own_restart = owner is not None and run_key and owner.get("run_key") == run_key
+        own_restart = owner is not None and owner.get("run_key") == run_key  # dlm's, never checkpointed
         if checkpoint is None and non_empty and not own_restart:
             raise UserError(
                 f"--resume: '{output_dir}' has no complete checkpoint-N to resume from; "
@@ -366,6 +391,41 @@ def clear_output_dir(output_dir: str | Path) -> list[str]:
     return sorted(c.name for c in directory.iterdir())
 
 
+def failed_write(err: BaseException) -> bool:
+    """A write that the disk did not take: ENOSPC, EDQUOT or EFBIG from Python, or torch.save's zip writer, which
+    reports a short write as a RuntimeError without an errno ("unexpected pos ...")."""
+    if isinstance(err, OSError):
+        return err.errno in DISK_FULL
+    return isinstance(err, RuntimeError) and any(m in str(err) for m in TORCH_WRITE_FAILURES)
+
+
+def out_of_room(err: BaseException, output_dir: Path, partial: Path | None) -> BaseException:
+    """The error to raise for a failed write while training wrote into `output_dir`: a full disk (or quota, or
+    `ulimit -f`) is one line naming what --resume will continue from; `partial`, the folder this process was
+    writing (a checkpoint-N, the final model's staging folder), half-written, is removed first (it is dlm's own,
+    and nothing could resume from it). Any other error is returned as it is."""
+    if not failed_write(err):
+        return err
+    removed = ""
+    if partial is not None and partial.is_dir() and not partial.is_symlink() and not _complete(partial):
+        try:  # dlm's own: its name was checked free or dlm's before training wrote anything (check_in_the_way)
+            remove(partial)
+            removed = f"; the half-written {partial.name} was removed"
+        except OSError:
+            removed = f"; the half-written {partial.name} is left and will not be resumed from"
+    newest = newest_checkpoint(output_dir)
+    resume = f"it continues from {newest.name}" if newest is not None else "it starts again from step 0"
+    what = (
+        f"{err.strerror}: {Path(str(err.filename or '?')).name}"
+        if isinstance(err, OSError)
+        else f"torch could not finish a file: {str(err).splitlines()[0][:80]}"
+    )
+    return UserError(
+        f"no room to write in {output_dir} ({what}){removed}; free some space (or raise the quota or `ulimit -f`) "
+        f"and run the same command with --resume: {resume}"
+    )
+
+
 def resumed_step(checkpoint: Path | None) -> int:
     """The optimizer step a resumed run starts from (0 for a fresh run)."""
     if checkpoint is None:
@@ -376,15 +436,22 @@ def resumed_step(checkpoint: Path | None) -> int:
         return 0
 
 
+def finished(directory: Path) -> bool:
+    """The run in `directory` saved its final model and wrote its record (the mark says complete; an output dir of
+    a dlm before the mark: its dlm_train.json)."""
+    owner = read_owner(directory)
+    return bool(owner.get("complete")) if owner is not None else (directory / "dlm_train.json").is_file()
+
+
 def check_unfinished(checkpoint: Path, max_steps: int, finishing: bool = False) -> None:
-    """Resuming a run that already reached --max_steps would train past it: say so and do nothing. A plan run
-    (`finishing`) killed after its last checkpoint but before its record resumes there: 0 steps, then it saves and
-    records as usual."""
+    """Resuming a run that already reached --max_steps would train past it: say so and do nothing. A run stopped
+    after its last checkpoint but before its final model and record (`finishing`: Ctrl-C, SIGTERM or a full disk
+    in between; a plan run's own dir) resumes there: 0 steps, then it saves and records as usual."""
     try:
         step = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8")).get("global_step")
     except (OSError, ValueError, AttributeError):
         return
-    if isinstance(step, int) and step == max_steps and finishing:
+    if isinstance(step, int) and step == max_steps and (finishing or not finished(checkpoint.parent)):
         return
     if isinstance(step, int) and step >= max_steps:
         raise UserError(

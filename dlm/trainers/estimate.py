@@ -10,6 +10,7 @@ estimates go into the record beside the actual time.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import time
@@ -72,8 +73,10 @@ def device_key(name: str) -> str | None:
     return next((key for key in GPU_PEAK_TFLOPS if re.search(rf"\b{key}\b", name.lower())), None)
 
 
+@functools.lru_cache(maxsize=8)
 def measured_peak_flops(device: str = "cpu", n: int = 1024, repeats: int = 3) -> float:
-    """FLOP/s of an n x n matmul on this device (fp32 on CPU, bf16 on a GPU), best of `repeats`."""
+    """FLOP/s of an n x n matmul on this device (fp32 on CPU, bf16 on a GPU), best of `repeats`; timed once per
+    process (a quarter of a second each: a plan's dry run of 1,000 runs would spend minutes re-timing it)."""
 
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
     a = torch.randn(n, n, dtype=dtype, device=device)

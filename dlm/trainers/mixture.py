@@ -21,6 +21,7 @@ from dlm.data.loading import (
     require_config,
     row_formatter,
 )
+from dlm.data.rows import read_rows
 from dlm.errors import UserError
 
 
@@ -49,7 +50,8 @@ class _Part:
             )
             random.Random(seed).shuffle(order)
             keep = sorted(order[: max(1, round(len(order) * fraction))]) if order else []
-            self.examples = [ex for ex in map(self.format, rows.select(keep)) if is_usable(ex)]
+            where = f"{entry.label()} split '{entry.train_split}'"
+            self.examples = [ex for ex in map(self.format, read_rows(rows.select(keep), where)) if is_usable(ex)]
             if not self.examples:
                 raise UserError(f"{entry.label()} has no usable training rows (check --data_fraction)")
 
@@ -57,7 +59,7 @@ class _Part:
         return len(self.examples)
 
     def _stream_pass(self):
-        for i, row in enumerate(self.stream):
+        for i, row in enumerate(read_rows(self.stream, f"{self.entry.label()} split '{self.entry.train_split}'")):
             self.rows_read[self.entry.label()] += 1
             if self.fraction < 1 and _unit_hash(f"{self.seed}:{i}") >= self.fraction:
                 continue  # a deterministic share of a stream: whether row i is in depends on (seed, i) only

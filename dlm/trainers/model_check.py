@@ -21,6 +21,7 @@ from dlm.trainers.models import (
     _load_error,
     adapter_base,
     adapter_config,
+    check_adapter_files,
     check_adapter_fits,
     check_local_model,
     is_adapter_dir,
@@ -45,6 +46,7 @@ def check_model(
             )
         adapter_config(path)
         check_model(adapter_base(path), trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+        check_adapter_files(path)
         return
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -52,7 +54,7 @@ def check_model(
                 f"'{name}' holds no model (no config.json or adapter_config.json); pass one of its "
                 "checkpoint-N folders, or finish the run with `dlm train ... --resume`"
             )
-        check_local_model(name, path, allow_pickle)
+        check_local_model(name, path, allow_pickle, trust_remote_code)
     else:
         _check_hub_model(name, resolved, trust_remote_code)
     if peft:
@@ -62,6 +64,7 @@ def check_model(
                 "`dlm train --lora`"
             )
         adapter_config(peft)
+        check_adapter_files(peft)
         check_adapter_fits(peft, resolved, name, trust_remote_code)
 
 

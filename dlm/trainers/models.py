@@ -11,20 +11,35 @@ from __future__ import annotations
 import json
 import os
 import re
-import struct
 from pathlib import Path
 
 import torch
+import transformers
 from peft import LoraConfig, PeftModel, get_peft_model
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+from peft.utils.error import NoMatchingPeftModuleError
+from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.activations import ACT2FN, NewGELUActivation
 from transformers.utils import cached_file
 
 from dlm.config import LOCAL_MODEL_ALIASES, MODEL_ALIASES
 from dlm.data.hub import close_aliases, not_cached
 from dlm.errors import UserError
+from dlm.quiet import without_load_report
 from dlm.trainers.families import shrunk_gpt2_path, shrunk_qwen2_path
+from dlm.trainers.model_integrity import (
+    check_adapter_files,
+    check_adapter_fits,
+    check_adapter_weights,
+    check_finite,
+    check_loading,
+    check_local_model,
+    check_tokenizer,
+    has_tokenizer,
+    remote_code_refused,
+)
 from dlm.trainers.tiny import tiny_gpt2_path
+
+_has_tokenizer = has_tokenizer  # the name trainers/chat.py imports
 
 ALIASES = MODEL_ALIASES
 # built locally on first use (trainers/tiny.py, trainers/families.py): offline stand-ins, their scores mean nothing
@@ -160,129 +175,71 @@ def load_model(
         )
 
     if Path(resolved).is_dir():
-        check_local_model(name, Path(resolved), allow_pickle)
+        check_local_model(name, Path(resolved), allow_pickle, trust_remote_code)
 
     if peft:
+        check_adapter_files(peft)
         check_adapter_fits(peft, resolved, name, trust_remote_code)
+    # the tokenizer first: a broken one is refused before gigabytes of weights are read
+    tokenizer = load_tokenizer(peft if peft and has_tokenizer(peft) else resolved, name, trust_remote_code)
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            resolved,
-            dtype=torch_dtype,
-            trust_remote_code=trust_remote_code,
-            use_safetensors=None if allow_pickle else True,
-        )
-        tokenizer_source = peft if peft and _has_tokenizer(peft) else resolved
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=trust_remote_code)
+        with without_load_report():
+            model, loading = AutoModelForCausalLM.from_pretrained(
+                resolved,
+                dtype=torch_dtype,
+                trust_remote_code=trust_remote_code,
+                use_safetensors=None if allow_pickle else True,
+                output_loading_info=True,
+                ignore_mismatched_sizes=True,  # reported in `loading` and refused below, with the tensor named
+            )
     except OSError as err:
         raise UserError(_load_error(name, resolved, err)) from None
-    except ValueError as err:  # transformers refuses a repo's own modeling code unless trust_remote_code
-        if "trust_remote_code" not in str(err):
-            raise
-        raise remote_code_refused(name) from None
-    if tokenizer.pad_token is None:  # GPT-2 has none; padding positions are masked out of the loss anyway
-        tokenizer.pad_token = tokenizer.eos_token
+    except ValueError as err:
+        raise UserError(_config_error(name, err)) from None
+    check_loading(name, loading, local=Path(resolved).is_dir())
+    check_finite(name, model)
     if peft:
         model = _apply_adapter(model, peft, for_training)
     return model, tokenizer
 
 
-def remote_code_refused(name: str) -> UserError:
-    return UserError(
-        f"model '{name}' ships its own code, which runs on your machine if loaded; re-run with "
-        "--trust-remote-code only if you trust its source"
-    )
-
-
-def _has_tokenizer(directory: str) -> bool:
-    return any(
-        Path(directory, f).is_file()
-        for f in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
-    )
-
-
-def _complete_safetensors(path: Path) -> bool:
-    """A safetensors file starts with an 8-byte header length and a JSON header; a cut file fails either check."""
-
+def load_tokenizer(source: str, name: str, trust_remote_code: bool = False):
+    """The tokenizer in `source` (a local dir or hub id), checked: it loads, and it has the end-of-text token dlm
+    needs (also its padding token when it has none, as GPT-2)."""
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            (header,) = struct.unpack("<Q", f.read(8))
-            if header + 8 > size:
-                return False
-            meta = json.loads(f.read(header))
-    except (OSError, struct.error, ValueError, UnicodeDecodeError):
-        return False
-    ends = [v["data_offsets"][1] for k, v in meta.items() if k != "__metadata__" and isinstance(v, dict)]
-    return 8 + header + max(ends, default=0) <= size
-
-
-def check_local_model(name: str, directory: Path, allow_pickle: bool) -> None:
-    """A local model dir is refused before anything runs when its weights are pickled (unless --allow_pickle) or
-    its tokenizer is missing (training would go on with an empty one)."""
-    weights = sorted(p.name for p in directory.iterdir() if p.suffix in (".safetensors", ".bin", ".pt", ".pth"))
-    pickled = [w for w in weights if not w.endswith(".safetensors") and w != "training_args.bin"]
-    if not pickled and not any(w.endswith(".safetensors") for w in weights):
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except OSError as err:
+        raise UserError(_load_error(name, source, err)) from None
+    except Exception as err:
+        if "trust_remote_code" in str(err):
+            raise UserError(_config_error(name, err)) from None
+        # Files on disk are not trusted: a corrupt tokenizer.json fails inside `tokenizers` with a KeyError, a
+        # plain Exception or a ValueError depending on what is broken. For a local dir every one of those is the
+        # file's fault, not a bug of dlm; a hub id keeps its traceback.
+        if not Path(source).is_dir():
+            raise
+        reason = (str(err).splitlines() or [""])[0][:120]
         raise UserError(
-            f"'{name}' has no weights (no *.safetensors); pass a finished output dir or one of its checkpoint-N folders"
-        )
-    if pickled and not any(w.endswith(".safetensors") for w in weights) and not allow_pickle:
-        raise UserError(
-            f"'{name}' has pickled weights only ({', '.join(pickled)}), which can run code when "
-            "loaded; convert them to safetensors, or pass --allow_pickle if you trust their source"
-        )
-    try:
-        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise UserError(
-            f"'{name}': config.json is unreadable ({type(err).__name__}); copy it again from the model it came from"
+            f"the tokenizer of '{name}' cannot be loaded ({type(err).__name__}: {reason}); copy the tokenizer "
+            "files (tokenizer.json, tokenizer_config.json) of its base model into it again"
         ) from None
-    if not isinstance(config, dict) or "model_type" not in config:
-        raise UserError(
-            f"'{name}': config.json is not a model config (a JSON object with model_type); copy it "
-            "again from the model it came from"
-        )
-    for weight in (directory / w for w in weights if w.endswith(".safetensors")):
-        if not _complete_safetensors(weight):
-            raise UserError(
-                f"'{name}': {weight.name} is truncated or empty; the save did not finish - use an "
-                "earlier checkpoint-N or train again"
-            )
-    if not _has_tokenizer(str(directory)):
-        raise UserError(
-            f"'{name}' has no tokenizer (no tokenizer.json / tokenizer_config.json / vocab.json); copy "
-            "the tokenizer files of its base model into it"
-        )
+    check_tokenizer(name, tokenizer)
+    if tokenizer.pad_token is None:  # GPT-2 has none; padding positions are masked out of the loss anyway
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
-def check_adapter_fits(adapter_dir: str, resolved: str, name: str, trust_remote_code: bool) -> None:
-    """Before any weights load: the input widths of the adapter's LoRA A matrices (read from the safetensors
-    header) must be widths the base model has (hidden or intermediate size); else it was trained on another base."""
-
-    path = Path(adapter_dir, "adapter_model.safetensors")
-    try:
-        with open(path, "rb") as f:
-            (length,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(length))
-        config = AutoConfig.from_pretrained(resolved, trust_remote_code=trust_remote_code)
-    except (OSError, struct.error, ValueError):
-        return  # unreadable pieces fail with their own message when loaded
-    hidden = getattr(config, "hidden_size", None) or getattr(config, "n_embd", None)
-    inner = (
-        getattr(config, "intermediate_size", None)
-        or getattr(config, "n_inner", None)
-        or (4 * hidden if hidden else None)
-    )
-    widths = {
-        v["shape"][1]
-        for k, v in header.items()
-        if "lora_A" in k and isinstance(v, dict) and len(v.get("shape") or []) == 2
-    }
-    if hidden and widths - {hidden, inner}:
-        raise UserError(
-            f"adapter '{adapter_dir}' was trained on a base of another size than '{name}' (its LoRA "
-            f"inputs are {sorted(widths)} wide, the model's {hidden}/{inner}); pass the base model it "
-            "was trained on"
+def _config_error(name: str, err: ValueError) -> str:
+    """transformers' ValueErrors about a config: remote code not allowed, or an architecture it does not know."""
+    text = str(err)
+    if "trust_remote_code" in text:  # transformers refuses a repo's own modeling code unless trust_remote_code
+        return str(remote_code_refused(name))
+    if "does not recognize this architecture" in text or "Unrecognized model" in text:
+        return (
+            f"model '{name}' has an architecture (model_type) that transformers {transformers.__version__} does "
+            "not know; check its config.json's model_type or upgrade transformers"
         )
+    raise err
 
 
 def _apply_adapter(model, adapter_dir: str, merge: bool):
@@ -291,9 +248,17 @@ def _apply_adapter(model, adapter_dir: str, merge: bool):
             f"adapter '{adapter_dir}' not found (no adapter_config.json); pass a LoRA output_dir of `dlm train --lora`"
         )
 
-    adapter_config(adapter_dir)
+    config = adapter_config(adapter_dir)
     try:
         model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
+    except NoMatchingPeftModuleError:
+        targets = config.get("target_modules")
+        named = ", ".join(targets) if isinstance(targets, list) else str(targets)
+        raise UserError(
+            f"adapter '{adapter_dir}' adapts modules ({named}) that "
+            f"{getattr(model, 'name_or_path', 'this model')} does not have: it was trained on another "
+            "architecture; pass the base model it was trained on"
+        ) from None
     except RuntimeError as err:
         if "size mismatch" not in str(err):
             raise
@@ -302,6 +267,8 @@ def _apply_adapter(model, adapter_dir: str, merge: bool):
             f"{getattr(model, 'name_or_path', 'this model')} ({str(err).splitlines()[1].strip()[:120]}"
             "...); pass the base model it was trained on"
         ) from None
+    check_adapter_weights(adapter_dir, model)
+    check_finite(adapter_dir, model)
     return model.merge_and_unload() if merge else model
 
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from transformers import set_seed
+from transformers import TrainerState, set_seed
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
+from transformers.trainer_utils import TrainOutput
 
 from dlm.config import TrainConfig
 from dlm.data.table import lookup
@@ -37,6 +38,7 @@ from dlm.trainers.checkpoints import (
     claim,
     claim_pending,
     clear_output_dir,
+    out_of_room,
     prepare_output_dir,
     record_written,
     resumed_step,
@@ -139,7 +141,12 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
     runtime.check_report_to(cfg.report_to)
     runtime.precision(cfg.bf16)  # an impossible --bf16 fails here, before anything is loaded or written
     if cfg.chat_template:  # a model without a template, or a missing file: before the output dir is touched
-        check(cfg.model, cfg.chat_template, trust_remote_code=cfg.trust_remote_code)
+        check(
+            cfg.model,
+            cfg.chat_template,
+            trust_remote_code=cfg.trust_remote_code,
+            system_instruction=cfg.system_instruction,
+        )
     runtime.init_distributed()
     run_id = runtime.broadcast_from_main(new_run_id(run_slug(cfg)))
     output_dir = Path(cfg.output_dir or Path("checkpoints") / run_id).expanduser().resolve()
@@ -165,7 +172,7 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
     clock = RunClock(output_dir, resuming=resume_from is not None, started=started)
     model, tokenizer, model_info = _load_for_training(cfg)
 
-    template = chat.keep_for_training(tokenizer, cfg.chat_template, cfg.model, model_info)
+    template = chat.keep_for_training(tokenizer, cfg.chat_template, cfg.model, model_info, cfg.system_instruction)
 
     check_max_length(model, cfg.max_length, cfg.model)
     dataset, data_info = _training_data(cfg)
@@ -239,7 +246,10 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
     runtime.barrier()
     train_start = time.time()
     try:
-        output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
+        if resume_from is not None and resumed_step(resume_from) >= cfg.max_steps:
+            output = _finish_from(trainer, resume_from)  # stopped after its last checkpoint: nothing to train
+        else:
+            output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
         check_finite_weights(trainer.model)
     except NonFiniteTraining as err:
         message = (
@@ -260,6 +270,8 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
                 },
             )
         raise UserError(message) from None
+    except (OSError, RuntimeError) as err:  # a full disk while saving a checkpoint (or a curve point)
+        raise out_of_room(err, output_dir, output_dir / f"checkpoint-{trainer.state.global_step}") from None
     finally:
         trackers.finish(cfg.report_to)  # the next training in this process must not log into this W&B run
     train_seconds = time.time() - train_start - curve.eval_seconds  # scoring curve points is not training
@@ -270,7 +282,10 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
     if main:
         claim_pending(output_dir, staging.name)
     runtime.barrier()
-    final_model = _save_final(trainer, tokenizer, staging, cfg, model_info)
+    try:
+        final_model = _save_final(trainer, tokenizer, staging, cfg, model_info)
+    except (OSError, RuntimeError) as err:  # the last checkpoint is whole: --resume saves the final model from it
+        raise out_of_room(err, output_dir, staging) from None
     merged = (staging / MERGED_SUBDIR).is_dir()
     if blocks is not None:  # pretrain: what packing gave vs padding each document to max_length
         packing = {
@@ -305,21 +320,32 @@ def _train(cfg: TrainConfig, status: str = "ok", evaluator=None) -> TrainResult:
         **curve.record_fields(),
     )
     if main:
-        write_record(cfg.results_dir, record)
-        _write_json(staging / RECORD_IN_OUTPUT, record)
-        _write_lineage(cfg, run_id, staging, model_info)
-        kept_out = publish_into(staging, output_dir)
-        if kept_out:
-            print(
-                f"kept {', '.join(kept_out)} in {output_dir} as it is (not written by dlm); dlm's own "
-                f"{'copy was' if len(kept_out) == 1 else 'copies were'} not written there",
-                file=sys.stderr,
-                flush=True,
-            )
-        cards_after_training(output_dir, provenance())  # README.md: lineage now, scores once evaluated
-        record_written(output_dir, [], complete=True)
+        write_record(cfg.results_dir, record)  # a full results dir: the record is rescued (store/rescue.py)
+        try:
+            _write_json(staging / RECORD_IN_OUTPUT, record)
+            _write_lineage(cfg, run_id, staging, model_info)
+            kept_out = publish_into(staging, output_dir)
+            if kept_out:
+                print(
+                    f"kept {', '.join(kept_out)} in {output_dir} as it is (not written by dlm); dlm's own "
+                    f"{'copy was' if len(kept_out) == 1 else 'copies were'} not written there",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            cards_after_training(output_dir, provenance())  # README.md: lineage now, scores once evaluated
+            record_written(output_dir, [], complete=True)
+        except OSError as err:
+            raise out_of_room(err, output_dir, None) from None
     runtime.barrier()
     return TrainResult(record=record, model=final_model, tokenizer=tokenizer, output_dir=str(output_dir))
+
+
+def _finish_from(trainer, checkpoint: Path) -> TrainOutput:
+    """A run stopped between its last checkpoint and its final model: the checkpoint's weights and state, no step
+    trained (Trainer.train resumed at max_steps would train one step more before it checks)."""
+    trainer._load_from_checkpoint(str(checkpoint))  # the weights as train(resume_from_checkpoint=...) loads them
+    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    return TrainOutput(trainer.state.global_step, None, {})  # no loss: this process trained nothing
 
 
 def _load_for_training(cfg: TrainConfig):
