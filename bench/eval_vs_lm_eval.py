@@ -71,8 +71,8 @@ def dlm_scores(results: Path) -> dict:
     from dlm.store.records import load_records
 
     records, _ = load_records(results)
-    scores = (records[-1].get("eval") or {}).get("scores") or [] if records else []
-    return {(s["task"], s["metric"]): s["value"] for s in scores if s.get("metric") == "acc"}
+    scores = records[-1].scores if records else []
+    return {(s.task, s.metric): s.value for s in scores if s.metric == "acc"}
 
 
 def lm_eval_scores(output: Path) -> dict:

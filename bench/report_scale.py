@@ -69,7 +69,6 @@ def mmlu_outcomes_size(directory: Path, questions: int) -> int:
     for s in range(MMLU_SUBJECTS):
         n = per + (1 if s < questions - per * MMLU_SUBJECTS else 0)
         block, _ = _block(n, 0.3, rng, choices=4)
-        del block.metrics["f1_weighted"]  # MMLU scores acc only
         tasks[f"dlm_mmlu_{s}"] = {"none": block}
     return write_outcomes(directory, "mmlu", tasks).stat().st_size
 

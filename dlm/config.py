@@ -506,7 +506,10 @@ class TrainConfig(Sources, DataChoice):
         return self
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if self.mixture_rates:  # the command line hands them over as text; the record holds numbers
+            out["mixture_rates"] = [parse_rate(r) for r in self.mixture_rates]
+        return out
 
 
 @dataclass(kw_only=True)

@@ -47,7 +47,8 @@ def test_plan_dry_run_lists_every_training_run_with_hours_and_flags_those_over_2
     from dlm.plan.file import load_plan
 
     trains = [r for r in load_plan("plans/phase3_finetune.yaml").runs if r.trains]
-    lines = [line for line in out.splitlines() if line.startswith("#   ")]
+    estimates = out.split("# training time estimates")[1].split("# training total:")[0]
+    lines = [line for line in estimates.splitlines() if line.startswith("#   ")]
     assert len(lines) == len(trains) and all(" h)" in line for line in lines)
     assert "T4 peak 65 TFLOP/s" in out and "# training total:" in out
     long = tmp_path / "long.yaml"

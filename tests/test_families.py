@@ -19,6 +19,7 @@ from train_support import TWEETS, config, one_thread, torch_allclose, weights  #
 
 from dlm.config import EvalProtocol
 from dlm.errors import UserError
+from dlm.store.outcomes import OutcomeBlock
 
 FAMILIES = ("shrunk-gpt2", "shrunk-qwen2")
 TEXTS = [
@@ -282,7 +283,7 @@ def family_config(tmp: Path, name: str, family: str, **overrides):
     return config(tmp, name, **{**values, **overrides})
 
 
-def tfns_outcomes(model: str, peft: str | None = None, **protocol) -> tuple[dict, dict]:
+def tfns_outcomes(model: str, peft: str | None = None, **protocol) -> tuple[dict, OutcomeBlock]:
     from dlm.harness_tasks.evaluate import score
     from dlm.settings import eval_config
 
@@ -304,9 +305,9 @@ def test_lora_adapter_scores_the_same_through_peft_and_merged(family, tmp_path):
     peft_scores, with_peft = tfns_outcomes(family, peft=str(out))
     merged_scores, merged = tfns_outcomes(str(out / "merged"))
     assert peft_scores["acc"]["n"] == merged_scores["acc"]["n"] == 6
-    for a, b in zip(with_peft["pred"], merged["pred"]):
+    for a, b in zip(with_peft.pred, merged.pred):
         assert a == pytest.approx(b, abs=2e-4), "adapter and its merged model give the same log-likelihoods"
-    assert with_peft["pred"] != base["pred"], "the adapter changed the model"
+    assert with_peft.pred != base.pred, "the adapter changed the model"
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -24,7 +24,7 @@ def _interrupt(*args, **kwargs):
     "argv,target",
     [
         (["eval", "--model", "tiny-gpt2", "--tasks", "dlm_fpb"], "dlm.harness_tasks.evaluate.evaluate"),
-        (["plan", "plans/demo.yaml"], "dlm.plan.runner.run_plan"),
+        (["plan", "plans/demo.yaml"], "dlm.plan.run_plan"),
         (["report"], "dlm.results.report.render_report"),
         (["demo"], "dlm.demo.demo"),
     ],

@@ -23,7 +23,7 @@ from dlm.plan import run as plan_run
 from dlm.plan import runner as plan_runner
 from dlm.plan.file import load_plan
 from dlm.settings import run_config
-from dlm.store.records import load_records
+from dlm.store.records import RunRecord, TrainPart, load_records
 from dlm.study import cycle as study_cycle
 from dlm.study import zero_shot
 
@@ -181,8 +181,8 @@ def _train(data: dict, mode="sft") -> TrainConfig:
 def test_approach_classification():
     single = {"dataset": TFNS}
     mixture = {"datasets": (TFNS, FPB)}
-    pretrain_origin = {"run_id": "a", "approach": "pretrain", "domain": "finance", "train": {"mode": "pretrain"}}
-    sft_origin = {"run_id": "b", "approach": "sft", "domain": "finance", "train": {"mode": "sft"}}
+    pretrain_origin = RunRecord("a", "train", approach="pretrain", domain="finance", train=TrainPart(mode="pretrain"))
+    sft_origin = RunRecord("b", "train", approach="sft", domain="finance", train=TrainPart(mode="sft"))
     assert study_cycle.classify_approach(None, None) == "zero-shot"
     assert study_cycle.classify_approach(_train(single, "pretrain"), None) == "pretrain"
     assert study_cycle.classify_approach(_train(single, "sft"), None) == "sft"
@@ -488,6 +488,7 @@ def test_plain_report_after_the_demo_is_one_screen_of_the_demo(demo_run, capsys,
     assert len(lines) <= 80 and max(len(line) for line in lines) <= 100, (len(lines), shown.out)
     report = build_report(demo_run["results"])
     deciding = {t for v in report["criteria"] for e in v["evidence"] for t in e.get("tasks", [])}
+    deciding |= {e["task"] for v in report["hypotheses"] for e in v["evidence"] if "task" in e}
     assert deciding and all(task in shown.out for task in deciding)
     assert all(run["label"] in shown.out and run["run_id"] in shown.out.replace("\n", "") for run in report["runs"])
     assert "…" not in shown.out and "RQ5" in shown.out

@@ -263,13 +263,13 @@ def run_cycle(run: RunConfig) -> dict:
             "mode": origin_mode(origin),
         }
 
-    reused: dict[str, dict] = {}
+    reused: dict[str, RunRecord] = {}
     if run.train is None and approach == "zero-shot":
         key = zero_shot_key(evaluation)
         extra["zero_shot_key"] = key
         reused = stored_zero_shot(key, tasks, evaluation.results_dir)
-        for run_id in dict.fromkeys(r["run_id"] for r in reused.values()):
-            names = ", ".join(t for t, r in reused.items() if r["run_id"] == run_id)
+        for run_id in dict.fromkeys(r.run_id for r in reused.values()):
+            names = ", ".join(t for t, r in reused.items() if r.run_id == run_id)
             say(f"reusing stored zero-shot scores of {run.model} for {names} (run {run_id}); not recomputed")
         tasks = [t for t in tasks if t not in reused]
         if not tasks:
