@@ -44,6 +44,14 @@ def stop_like_ctrl_c() -> None:
             signal.signal(signum, _raise_stopped)
 
 
+def raise_if_stopped() -> None:
+    """Stop now if a stop signal arrived but its `Stopped` never reached the top: a handler that runs while Python
+    is inside a finalizer (a `__del__`, a weakref callback) has its exception printed and dropped, and the run
+    would go on to its end. Called at every training step."""
+    if _received:
+        raise Stopped(_received[0])
+
+
 def ignore_stops() -> None:
     """The process is exiting: further Ctrl-C, SIGTERM and SIGHUP change nothing."""
     if threading.current_thread() is not threading.main_thread():

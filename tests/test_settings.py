@@ -55,9 +55,9 @@ def test_commands_that_differ_say_so_in_the_field():
 
 def test_main_py_is_dlm_run(monkeypatch):
     seen = []
-    monkeypatch.setattr(cli, "main", lambda argv, program: seen.append((argv, program)))
+    monkeypatch.setattr(cli, "main", lambda argv, program, own_process: seen.append((argv, program, own_process)))
     seed_main.main(["--model", "tiny-gpt2", "--max-steps", "0"])
-    assert seen == [(["run", "--model", "tiny-gpt2", "--max-steps", "0"], ("python", "main.py"))]
+    assert seen == [(["run", "--model", "tiny-gpt2", "--max-steps", "0"], ("python", "main.py"), False)]
     source = (ROOT / "main.py").read_text()
     assert "argparse" not in source and "add_argument" not in source  # no parser of its own
 

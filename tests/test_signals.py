@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file
 from train_support import ROOT, TWEETS, config, one_thread, records  # noqa: F401 (one_thread: autouse fixture)
 
+from dlm import signals
 from dlm.trainers.checkpoints import newest_checkpoint
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -198,3 +199,28 @@ def test_a_run_stopped_after_its_last_checkpoint_finishes_on_resume(tmp_path, mo
     assert result.record["run_id"] == record["run_id"]
     final, last = load_file(out / "model.safetensors"), load_file(out / "checkpoint-4" / "model.safetensors")
     assert final.keys() == last.keys() and all(torch.equal(final[k], last[k]) for k in final)  # no step trained
+
+
+def test_a_stop_signal_dropped_inside_a_finalizer_still_stops_at_the_next_step(monkeypatch):
+    """Python drops an exception raised in a `__del__` (it only reports it); a SIGTERM handled there must not be
+    lost: the next training step raises it (the progress callback calls raise_if_stopped)."""
+    dropped = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: dropped.append(unraisable.exc_type))
+
+    class SignalledWhileFinalized:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(10_000):  # bytecode for the interpreter to run the handler in, here
+                pass
+
+    saved = signals.handlers()
+    try:
+        signals.stop_like_ctrl_c()
+        finalized = SignalledWhileFinalized()
+        del finalized  # the handler raised Stopped inside __del__ and Python dropped it
+        assert dropped == [signals.Stopped]
+        with pytest.raises(signals.Stopped) as stopped:
+            signals.raise_if_stopped()
+        assert signals.exit_code(stopped.value) == 143
+    finally:
+        signals.restore(saved)

@@ -42,19 +42,29 @@ def test_a_small_run_after_a_large_one_records_its_own_smaller_peak(tmp_path, ti
 
 
 def test_a_non_finite_run_fails_with_a_failed_record_and_no_final_model(tmp_path, tiny_model_dir, capsys):
+    """Weights that are finite but so large that the first forward pass overflows: the loss is not finite, the
+    run is recorded as failed and no final model is written. (A learning rate of 1e308 used to do this; it is
+    refused before training now, as out of range.)"""
     import json
+    import shutil
 
     import pytest
+    from safetensors.torch import load_file, save_file
 
     from dlm import cli
 
+    huge = tmp_path / "huge-gpt2"
+    shutil.copytree(tiny_model_dir, huge)
+    weights = load_file(huge / "model.safetensors")
+    weights = {k: v * 3e38 if k.endswith("ln_f.weight") else v for k, v in weights.items()}
+    save_file(weights, huge / "model.safetensors", metadata={"format": "pt"})
     out, runs = tmp_path / "out", tmp_path / "runs"
     with pytest.raises(SystemExit) as exit_:
         cli.main(
             [
                 "train",
                 "--model",
-                "tiny-gpt2",
+                str(huge),
                 "--dataset",
                 "glue",
                 "--dataset_config",
@@ -63,8 +73,6 @@ def test_a_non_finite_run_fails_with_a_failed_record_and_no_final_model(tmp_path
                 "2",
                 "--max_length",
                 "32",
-                "--learning_rate",
-                "1e308",
                 "--output_dir",
                 str(out),
                 "--results-dir",
@@ -73,7 +81,7 @@ def test_a_non_finite_run_fails_with_a_failed_record_and_no_final_model(tmp_path
         )
     err = capsys.readouterr().err
     last = err.strip().splitlines()[-1]  # the lines above it are the progress lines
-    assert exit_.value.code == 2 and last.startswith("error: ") and "--learning_rate" in last
+    assert exit_.value.code == 2 and last.startswith("error: ") and "--learning_rate" in last, last
     (record,) = [json.loads(p.read_text()) for p in runs.glob("*.json")]
     assert record["status"] == "failed" and "finite" in record["error"]
     assert not (out / "model.safetensors").exists() and not (out / "dlm_lineage.json").exists()

@@ -11,6 +11,8 @@ import time
 
 from transformers import TrainerCallback
 
+from dlm.signals import raise_if_stopped
+
 
 def format_duration(seconds: float) -> str:
     if seconds != seconds or seconds < 0:  # NaN
@@ -61,6 +63,7 @@ class ProgressLine(TrainerCallback):
                 print(self.line(state), file=self.stream, flush=True)
 
     def on_step_end(self, args, state, control, **kwargs):
+        raise_if_stopped()  # a SIGTERM/SIGHUP whose exception was dropped on its way up still stops the run
         if state.global_step >= state.max_steps:
             control.should_log = True  # the loss curve and final loss include the last step
         now = time.perf_counter()
