@@ -55,3 +55,25 @@ def results_dir(tmp_path) -> Path:
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_SESSION_TMP, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def signal_dispositions_put_back():
+    """An in-process command that was interrupted leaves SIGINT/SIGTERM/SIGHUP ignored on its way out (as a real
+    process exiting would); an ignored disposition is inherited by every process a later test starts, which would
+    then keep ignoring the signal (dlm respects `nohup`). Each test gets back the dispositions it started with."""
+    import signal
+
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    yield
+    for signum, handler in saved.items():
+        if handler is not None and signal.getsignal(signum) != handler:
+            signal.signal(signum, handler)
+
+
+@pytest.fixture(autouse=True)
+def no_terminal_size_from_elsewhere(monkeypatch):
+    """Table widths follow COLUMNS; a library imported by an earlier test in the same worker may have exported
+    it. Each test starts without it (a test that wants a width sets its own)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)

@@ -46,7 +46,11 @@ def test_every_script_is_covered():
     assert expected <= set(SCRIPTS)
 
 
-@pytest.mark.parametrize("name", SCRIPTS)
+# the slowest tiny runs (whole plans in subprocesses, a real API server): `pytest -m slow` runs them
+SLOW_SCRIPTS = {"plan_jobs", "api_throughput"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_SCRIPTS else n for n in SCRIPTS])
 def test_script_runs_tiny(name, tiny_model_dir, capsys):
     module = load(name)
     payload = module.main(["--tiny"])

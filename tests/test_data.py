@@ -402,8 +402,10 @@ def test_samples_feed_the_tiny_tokenizer():
     assert any("#### " in t for t in texts) and any(t.startswith(" = ") for t in texts)
 
 
-def test_cli_data_list_and_show(capsys):
+def test_cli_data_list_and_show(capsys, monkeypatch):
     from dlm import cli
+
+    monkeypatch.setenv("COLUMNS", "200")  # ids whole, whatever terminal the tests run in
 
     cli.main(["data", "list"])
     out = capsys.readouterr().out

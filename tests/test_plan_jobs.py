@@ -132,6 +132,7 @@ def test_a_failed_run_does_not_stop_the_others_and_the_plan_exits_1(tmp_path, ti
     assert set(records_by_key(results)) == {"zero-shot", "sft"}
 
 
+@pytest.mark.slow  # a minute under load in CI; run with `pytest -m slow`
 def test_submitit_runs_the_same_plan_and_writes_sbatch_parameters(tmp_path, tiny_model_dir):
     from dlm.plan.executors import SlurmExecutor
     from dlm.plan.file import load_plan
@@ -162,6 +163,7 @@ def test_submitit_runs_the_same_plan_and_writes_sbatch_parameters(tmp_path, tiny
         assert line in text, text
 
 
+@pytest.mark.slow  # a minute under load in CI; run with `pytest -m slow`
 def test_ray_runs_the_same_plan_on_a_local_instance(tmp_path, tiny_model_dir):
     pytest.importorskip("ray")
     import ray

@@ -219,7 +219,8 @@ def test_h1_pairs_pretrain_with_zero_shot_of_the_same_base_model(study):
     assert [(e["task"], e["treated"], e["control"]) for e in h1["evidence"]] == [("dlm_fpb", 0.70, 0.40)]
 
 
-def test_h1_below_threshold_is_not_supported(results_dir):
+def test_h1_below_threshold_is_not_supported(results_dir, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # the verdict line whole, whatever terminal the tests run in
     zs = record("zs", "zero-shot", [score("dlm_fpb", 0.50)])
     pre = record("pre", "pretrain", [score("dlm_fpb", 0.55)], domain="finance")  # +10% < 20%
     runs = write_all(results_dir, [zs, pre])
@@ -445,7 +446,8 @@ def test_eval_of_a_checkpoint_inherits_the_training_run(results_dir):
     assert verdict(report, "H1")["evidence"][0]["treated_run"] == "ev"
 
 
-def test_console_printers_tolerate_missing_fields(capsys):
+def test_console_printers_tolerate_missing_fields(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
     from dlm.results.console import print_eval, print_overlap, print_rows, print_task_table, print_train_summary
 
     print_train_summary(RunRecord(run_id="t", kind="train"))

@@ -57,12 +57,26 @@ def _wait_for(condition, process, seconds: float = 180) -> None:
     assert condition(), "the condition was never reached"
 
 
+def _default_dispositions() -> None:
+    """The child starts as from a fresh shell: whatever the test process ignores (a launcher's `nohup`, an
+    in-process test's exit path) is not handed down; dlm keeps an ignored signal ignored on purpose."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def _started(command: list[str], cwd: Path = ROOT):
     """The command as a process in its own session; it and its children are killed at the end if a failed
     assertion left them running (signals in the tests go to the process alone, as `kill PID` sends them)."""
     process = subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True
+        command,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        start_new_session=True,
+        preexec_fn=_default_dispositions,
     )
     try:
         yield process

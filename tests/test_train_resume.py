@@ -107,6 +107,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path, tiny_model
     assert resumed.record["train"]["global_step"] == 40
 
 
+@pytest.mark.slow  # a minute under load in CI; run with `pytest -m slow`
 def test_torchrun_two_processes(tmp_path, tiny_model_dir):
     from shutil import which
 
@@ -163,6 +164,7 @@ def test_streamed_corpus_trains_lazily_and_resumes_exactly(tmp_path):
     assert all(torch_allclose(a[n], b[n]) for n in a)
 
 
+@pytest.mark.slow  # a minute under load in CI; run with `pytest -m slow`
 def test_torchrun_sft_records_the_loss_of_the_same_global_batch_in_one_process(tmp_path, tiny_model_dir):
     from shutil import which
 
