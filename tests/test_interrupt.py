@@ -39,6 +39,12 @@ def test_an_interrupted_command_exits_130_with_one_line(argv, target, monkeypatc
     assert err.count("\n") == 1 and err.startswith("error: interrupted: ") and "kept" in err
 
 
+def _ctrl_c_not_ignored() -> None:
+    """A background job starts with SIGINT ignored and Python then never raises KeyboardInterrupt: the child
+    starts as from a terminal, where Ctrl-C reaches it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_training_exits_130_and_keeps_no_record(tmp_path, tiny_model_dir):
     out, runs = tmp_path / "out", tmp_path / "runs"
     command = [
@@ -70,6 +76,7 @@ def test_ctrl_c_during_training_exits_130_and_keeps_no_record(tmp_path, tiny_mod
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
+        preexec_fn=_ctrl_c_not_ignored,
     )
     deadline = time.time() + 120
     while not (out / "dlm_time.json").exists() and time.time() < deadline and process.poll() is None:

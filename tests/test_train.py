@@ -190,7 +190,6 @@ def test_sft_learns_financial_sentiment(workdir, tiny_model_dir):
     base_weights = weights(base)
     unchanged = [n for n, p in weights(result.model).items() if torch_equal(p, base_weights[n])]
     assert not unchanged, f"parameters not updated: {unchanged}"
-    assert train_record["train_time_s"] < 120, "a learning check, not a benchmark: only catch pathologies"
 
 
 def test_lora_trains_only_the_adapter_and_saves_a_loadable_one(lora_run, tiny_model_dir):
