@@ -3,7 +3,7 @@
 that drops packets). Nothing is cached, HF_HUB_OFFLINE is unset: what a new user on a cut-off machine sees.
 
     python bench/hub_unreachable.py                          # dlm data show and dlm eval, both endpoints
-    python bench/hub_unreachable.py --baseline /work/main     # the same commands run by another checkout, alternated
+    python bench/hub_unreachable.py --baseline ../main-before     # the same commands run by another checkout, alternated
     python bench/hub_unreachable.py --tiny                    # data show against the refusing endpoint only
 
 Reported per command: seconds until the process ended, its exit code, the number of stderr lines (1 = one error
