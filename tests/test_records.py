@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dlm.config import EvalConfig, TrainConfig
@@ -187,6 +187,7 @@ FIELD_PATHS = [p for p in _paths(SFT) if "raw" not in p]
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(FIELD_PATHS), JSON)
+@example(("train", "config", "data", "parts"), True)  # the old shape's migration once iterated it: TypeError
 def test_a_real_record_with_any_field_replaced_is_a_record_or_a_clean_refusal(path, value):
     data = copy.deepcopy(SFT)
     target = data

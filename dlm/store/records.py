@@ -405,7 +405,8 @@ def _train_config_v1(old: dict) -> dict:
     names = {f.name for f in fields(TrainConfig)}
     new = {k: v for k, v in old.items() if k in names and k not in ("lora", "protocol")}
     legacy_data = old.get("data") if isinstance(old.get("data"), dict) else {}
-    parts = [p for p in legacy_data.get("parts") or [] if isinstance(p, dict)]
+    listed = legacy_data.get("parts")  # a hostile file may put anything here: only a list of objects is read
+    parts = [p for p in listed if isinstance(p, dict)] if isinstance(listed, list) else []
     if len(parts) == 1:
         new.update(dataset=parts[0].get("dataset"), dataset_config=parts[0].get("config"))
     elif parts:
