@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import math
 import tempfile
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from test_records import JSON
 
 from dlm.store.lineage import LINEAGE_FILE, Lineage, Stage, read_lineage, write_lineage
 from dlm.store.outcomes import MetricItems, OutcomeBlock, Outcomes, load_outcomes, read_outcomes, write_outcomes
-from dlm.store.schema import SchemaError
+from dlm.store.schema import Json, SchemaError, _convert, _scalars
 
 SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -137,3 +138,43 @@ def test_any_lineage_file_is_a_lineage_or_unknown(path, value):
     assert found is None or isinstance(found, Lineage)
     if found is not None:
         assert all(s.steps is None or s.steps >= 0 for s in found.stages)
+
+
+SCALAR = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**400), 10**400),  # beyond a float's range too
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([1e308, -1e308, 0.5]),  # finite values whose sum overflows
+    st.text(max_size=3),
+)
+ITEMS = st.lists(st.one_of(SCALAR, st.lists(SCALAR, max_size=5), st.lists(st.lists(SCALAR, max_size=2), max_size=2)))
+
+
+@SETTINGS
+@given(ITEMS)
+def test_the_fast_check_of_per_document_lists_accepts_only_what_the_element_wise_check_accepts(values):
+    """Outcomes files hold millions of plain values, checked a list at a time (schema._scalars); whatever it accepts
+    the element-wise check accepts too and reads the same (that one turns a NaN or an infinity into null); what it
+    declines goes the element-wise way."""
+    fast = _scalars(Json, values, {})
+    try:
+        slow = [_convert(Json, v, "x", {}, False) for v in values]
+    except SchemaError:
+        slow = None
+    if fast is not None:
+        assert slow is not None and fast == slow == values
+    plain = lambda v: isinstance(v, (str, bool, int, type(None))) or (isinstance(v, float) and math.isfinite(v))  # noqa: E731
+    every_plain = all(plain(v) or (isinstance(v, list) and all(plain(x) for x in v)) for v in values)
+    if every_plain and not any(isinstance(v, int) and abs(v) > 2**900 for v in _flat(values)):
+        assert fast is not None or _overflows(values)
+
+
+def _flat(values):
+    for v in values:
+        yield from (v if isinstance(v, list) else [v])
+
+
+def _overflows(values) -> bool:
+    floats = [v for v in _flat(values) if isinstance(v, float)]
+    return not math.isfinite(sum(floats)) if floats else False

@@ -217,6 +217,30 @@ def test_an_h2_control_must_share_the_sft_setup(results_dir):
     assert [e["control_run"] for e in h2["evidence"]] == ["sft-same"]
 
 
+def test_a_verdict_names_three_near_misses_and_counts_the_rest(results_dir):
+    """A 1,000-run study has hundreds of controls that almost pair; the verdict names three reasons per unpaired
+    score and three unpaired scores, and counts the rest (it printed 44,000 lines before)."""
+    _write(results_dir, "pre", "pretrain", "dlm_fpb", _correct(200, 0.3, 3))
+    for i in range(8):  # eight SFT controls, each with other training data than the sequential runs' SFT stage
+        data = {"data": {"parts": [{"dataset": f"other-{i}", "config": None}]}}
+        _write(results_dir, f"sft-{i}", "sft", "dlm_fpb", _correct(200, 0.3, 10 + i), created="2025-01-02", train=data)
+    for i in range(5):
+        created = f"2025-01-{3 + i:02d}"
+        _write(
+            results_dir,
+            f"seq-{i}",
+            "sequential",
+            "dlm_fpb",
+            _correct(200, 0.6, 30 + i),
+            created=created,
+            starts_from="pre",
+        )
+    detail = _h(results_dir, "H2")["detail"]
+    assert detail.count(" not paired (") == 3 and "and 2 more scores not paired" in detail, detail
+    assert detail.count("a training setting other than the starting checkpoint differs") == 9, detail
+    assert detail.count("and 5 more candidates") == 3, detail
+
+
 def test_bootstrap_stderr_of_a_corpus_metric_matches_the_slow_loop():
     rng = random.Random(9)
     values = [[rng.randrange(3), rng.randrange(3)] for _ in range(120)]

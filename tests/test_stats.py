@@ -37,7 +37,7 @@ def test_a_paired_difference_is_the_percentile_bootstrap_over_shared_document_dr
     got = stats.paired_difference(treated, control, iters=1000, seed=5)
     # the documents are drawn from the common stream (DOCUMENT_SEED), the same for every comparison of a report
     common = draws_for(300, 1000, stats.DOCUMENT_SEED)
-    by_hand = np.concatenate([treated[d].mean(axis=1) - control[d].mean(axis=1) for d in common])
+    by_hand = np.concatenate([treated[d.index].mean(axis=1) - control[d.index].mean(axis=1) for d in common])
     assert got.estimate == pytest.approx(treated.mean() - control.mean())
     assert (got.low, got.high) == pytest.approx(tuple(np.percentile(by_hand, [2.5, 97.5])))
     assert got.df == math.inf and "seeds not measured" in got.notes[0]

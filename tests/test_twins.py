@@ -66,7 +66,7 @@ def test_missing_predictions_count_as_wrong_and_are_no_class():
     from sklearn.metrics import f1_score
 
     from dlm.harness_tasks import metrics
-    from dlm.harness_tasks.outcomes import _FAST
+    from dlm.harness_tasks.outcomes import _FAST, Resamples
 
     pairs = [(0, 0), (0, -1), (1, 1), (1, -1), (2, 2), (2, 0), (1, 1), (0, -1)]
     golds, preds = zip(*pairs)
@@ -75,7 +75,7 @@ def test_missing_predictions_count_as_wrong_and_are_no_class():
     assert metrics.f1_macro(pairs) > f1_score(golds, preds, average="macro", zero_division=0)  # no phantom class
     draws = np.array([list(range(len(pairs))), [0, 1, 1, 3, 4, 4, 6, 7]])
     for name in ("f1_macro", "f1_weighted", "precision_macro", "recall_macro", "mcc"):
-        fast = _FAST[name]([list(p) for p in pairs], draws)
+        fast = _FAST[name]([list(p) for p in pairs], Resamples(draws))
         slow = [getattr(metrics, name)([pairs[i] for i in row]) for row in draws]
         assert np.allclose(fast, slow), name
 

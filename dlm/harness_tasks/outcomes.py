@@ -147,27 +147,78 @@ def resampled(block: OutcomeBlock, metric: str, draws) -> np.ndarray:
 
 def on_draws(values: list, how, draws) -> np.ndarray:
     """The aggregation `how` (a name of AGGREGATIONS, or a function) of the per-document `values` on each row of
-    `draws`: the vectorised form where there is one (means, the confusion-matrix metrics), a loop otherwise."""
+    `draws` (a `Resamples` chunk or a B x m matrix of document indices): the vectorised form where there is one
+    (means, the confusion-matrix metrics), a loop otherwise."""
+    draws = draws if isinstance(draws, Resamples) else Resamples(draws)
     name = how if isinstance(how, str) else next((k for k, f in AGGREGATIONS.items() if f is how), None)
     fast = _FAST.get(name)
     if fast is not None:
         return fast(values, draws)
     function = aggregation(name) if isinstance(how, str) else how
     items = _items(values)
-    return np.array([float(function([items[i] for i in row])) for row in np.asarray(draws)])
+    return np.array([float(function([items[i] for i in row])) for row in draws.index])
+
+
+class Resamples:
+    """One chunk of bootstrap resamples: `index`, B x m document indices (row b is resample b), and, built on first
+    use and kept, how often each of n documents was drawn in each resample (B x n counts). A metric that needs only
+    per-document sums (a mean, a confusion matrix) is then one matrix product per run instead of gathering B x m
+    items; a report computes ~13,000 run-task metrics on the same few chunks, so the counts are built once."""
+
+    __slots__ = ("index", "_counts")
+
+    def __init__(self, index):
+        self.index = np.asarray(index)
+        self._counts: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def counts(self, n: int) -> np.ndarray:
+        """B x n float counts of each of n documents in each resample (exact: small integers)."""
+        if n not in self._counts:
+            if self.index.size and not 0 <= self.index.min() <= self.index.max() < n:
+                raise IndexError(f"resample indices outside the {n} documents")
+            b = len(self.index)
+            flat = (self.index + (np.arange(b, dtype=np.int64) * n)[:, None]).ravel()
+            self._counts[n] = np.bincount(flat, minlength=b * n).reshape(b, n).astype(float)
+        return self._counts[n]
+
+    def nbytes(self) -> int:
+        return self.index.nbytes + sum(c.nbytes for c in self._counts.values())
+
+
+# Chunks of draws kept for reuse, newest last, up to about _KEPT_BYTES: a report draws the same (n, iters, seed)
+# for every run scored on a task; MMLU's 14k documents x 2,000 draws (~340 MB with counts) are not kept.
+_KEPT: dict[tuple, list[Resamples]] = {}
+_KEPT_BYTES = 256 * 2**20
 
 
 def draws_for(n: int, iters: int, seed: int, chunk: int | None = None):
-    """`iters` resamples of n documents with replacement, in chunks of about 4 million indices (MMLU's 14k documents
-    x 1,000 would be 112 MB at once; a 600-document task comes in one chunk). The chunking does not change the
-    draws: the generator yields the same indices however they are split."""
+    """`iters` resamples of n documents with replacement, as `Resamples` chunks of about 4 million indices (MMLU's
+    14k documents x 1,000 would be 112 MB at once; a 600-document task comes in one chunk). The chunking does not
+    change the draws: the generator yields the same indices however they are split. Callers must not modify them
+    (the chunks of a small task are kept and handed to the next caller)."""
     chunk = chunk or max(1, 4_000_000 // max(n, 1))
+    key = (n, iters, seed, chunk)
+    if key in _KEPT:
+        _KEPT[key] = _KEPT.pop(key)  # most recently used last
+        yield from _KEPT[key]
+        return
     rng = np.random.default_rng(seed)
-    done = 0
+    made, done = [], 0
     while done < iters:
         size = min(chunk, iters - done)
-        yield rng.integers(0, n, (size, n), dtype=np.int32)
+        index = rng.integers(0, n, (size, n), dtype=np.int32)
+        index.flags.writeable = False
+        made.append(Resamples(index))
+        yield made[-1]
         done += size
+    # estimated size with counts (12 bytes a cell); kept only when the whole generator was consumed
+    if 12 * n * iters <= _KEPT_BYTES // 4:
+        _KEPT[key] = made
+        while sum(r.nbytes() + 8 * r.index.size for rs in _KEPT.values() for r in rs) > _KEPT_BYTES:
+            _KEPT.pop(next(iter(_KEPT)))
 
 
 def bootstrap_stderr(block: OutcomeBlock, metric: str, iters: int, seed: int = 1234) -> float | None:
@@ -180,21 +231,22 @@ def bootstrap_stderr(block: OutcomeBlock, metric: str, iters: int, seed: int = 1
 
 
 # --- vectorised aggregations (the same numbers as harness_tasks/metrics.py and lm-eval's mean) -----------------
-def _mean(values, draws):
+def _mean(values, draws: Resamples):
+    v = np.asarray(values, dtype=float)
+    if not np.isfinite(v).all():  # a product with the counts would spread a NaN to resamples that never drew it
+        return v[draws.index].mean(axis=1)
+    return draws.counts(len(v)) @ v / draws.index.shape[1]
 
-    return np.asarray(values, dtype=float)[draws].mean(axis=1)
 
-
-def _confusion(values, draws):
+def _confusion(values, draws: Resamples):
     """B x K x K counts of (gold, pred) over each resample, K = labels seen anywhere in `values`."""
-
     pairs = np.asarray(values, dtype=int).reshape(-1, 2)
     labels, codes = np.unique(pairs, return_inverse=True)
     k = len(labels)
     cell = codes.reshape(-1, 2) @ np.array([k, 1])
-    flat = cell[draws] + (np.arange(len(draws)) * k * k)[:, None]
-    counts = np.bincount(flat.ravel(), minlength=len(draws) * k * k).reshape(len(draws), k, k).astype(float)
-    return counts, labels
+    one_hot = np.zeros((len(cell), k * k))
+    one_hot[np.arange(len(cell)), cell] = 1.0
+    return (draws.counts(len(cell)) @ one_hot).reshape(len(draws), k, k), labels
 
 
 def _per_class(values, draws):

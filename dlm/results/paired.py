@@ -166,8 +166,9 @@ def _data_source(row) -> str:
     return str(Path(config.data_dir).name) if config and config.data_dir else "hub"
 
 
-def mismatch(treated, control, outcomes: Outcomes) -> str | None:
-    """Why two scores of the same (base model, task, metric, filter, shots) must not be paired; None if they may."""
+def mismatch(treated, control, outcomes: Outcomes, documents: bool = True) -> str | None:
+    """Why two scores of the same (base model, task, metric, filter, shots) must not be paired; None if they may.
+    `documents=False` leaves out the one check that reads outcomes files (`different_documents`)."""
     a, b = treated.score, control.score
     if a.version != b.version:
         return f"task version {a.version} vs {b.version}"
@@ -181,6 +182,11 @@ def mismatch(treated, control, outcomes: Outcomes) -> str | None:
     differs = protocol_mismatch(a.protocol, b.protocol)
     if differs:
         return differs
+    return different_documents(treated, control, outcomes) if documents else None
+
+
+def different_documents(treated, control, outcomes: Outcomes) -> str | None:
+    """Why two scores may not be paired on their documents: each scored a set the other did not."""
     da, db = outcomes.documents(treated), outcomes.documents(control)
     if da is not None and db is not None and da != db:
         return "different documents scored"

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from dlm.results.baselines import filed_under, our_scoring
 from dlm.results.evidence import Candidate, Claim, by_setup, decide_family, gain, gain_candidate, measurable, ratio
 from dlm.results.matrix import DOMAINS, Row, Run, origin_id, train_seconds
-from dlm.results.paired import Outcomes, mismatch
+from dlm.results.paired import Outcomes, different_documents, mismatch
 from dlm.results.seeds import NOT_SETUP, setup_key
 from dlm.store.records import RunRecord
 
@@ -316,9 +316,12 @@ def pairs(
         candidates = by_key.get(_key(row), [])
         reasons = []
         for candidate in reversed(candidates):
-            why = mismatch(row, candidate, outcomes)
+            # the cheap checks first: comparing the documents scored reads both runs' outcomes files
+            why = mismatch(row, candidate, outcomes, documents=False)
             if why is None and same_setup is not None and setup_of(row.run) != setup_of(candidate.run):
                 why = "a training setting other than the starting checkpoint differs"
+            if why is None:
+                why = different_documents(row, candidate, outcomes)
             if why is None:
                 found.append((row, candidate))
                 break
@@ -326,9 +329,18 @@ def pairs(
         else:
             if candidates:
                 unpaired.append(
-                    f"{row.run.run_id} {row.score.task} {row.score.metric} not paired ({'; '.join(reasons)})"
+                    f"{row.run.run_id} {row.score.task} {row.score.metric} not paired ({_first(reasons, 'candidates')})"
                 )
     return found, unpaired
+
+
+SHOWN = 3  # reasons named per unpaired score, and unpaired scores named per verdict; the rest are counted
+
+
+def _first(reasons: list[str], rest: str) -> str:
+    """The first SHOWN reasons and a count of the rest (a 1,000-run study has hundreds of near misses)."""
+    more = len(reasons) - SHOWN
+    return "; ".join(reasons[:SHOWN]) + (f"; and {more} more {rest}" if more > 0 else "")
 
 
 def one_protocol(found: list[tuple[Row, Row]]) -> tuple[list[tuple[Row, Row]], list[str]]:
@@ -370,7 +382,7 @@ def _hypothesis(
         notes.append(f"{len(treated) - len(deciding)} --limit (subset) or contaminated score(s) shown, not deciding")
     found, unpaired = pairs(deciding, full_test_set(control), outcomes, same_setup)
     found, chosen = one_protocol(found)
-    notes += unpaired + chosen
+    notes += ([_first(unpaired, "scores not paired")] if unpaired else []) + chosen
     if not found:
         detail = "missing: " + _missing(deciding or treated, f"a full-test-set score of {what}")
         return None, Verdict(name, text, "not enough runs", "; ".join([detail, *notes])), {}

@@ -20,6 +20,7 @@ import math
 import types
 import typing
 from dataclasses import MISSING, fields, is_dataclass
+from itertools import chain
 
 Json = typing.Union[dict, list, str, int, float, bool, None]  # free-form JSON, type-checked shallowly
 MAX_DEPTH = 64  # free-form JSON nested deeper than this is refused (a record is never that deep)
@@ -139,25 +140,42 @@ def _convert(tp, value, where: str, meta, strict_keys: bool, depth: int = 0):
     raise TypeError(f"{where}: the loader has no rule for {tp!r}")
 
 
-_PLAIN = {str: (str,), Json: (str, int, bool, type(None))}
+_PLAIN = frozenset({str, int, bool, type(None), float})  # the JSON scalars (floats only when finite)
 
 
 def _scalars(item, value, meta) -> list | None:
     """`value` as a list when every element is a plain value of the item type that needs no further check
     (strings; for free-form JSON also integers, booleans, null, finite floats and lists of those); None
-    otherwise (the element-wise path then names the first bad element)."""
-    kinds = _PLAIN.get(item)
-    if kinds is None or (meta or {}).get("choices"):
+    otherwise (the element-wise path then names the first bad element). Types are collected with `map` and
+    floats checked through one sum: outcomes files hold millions of these values."""
+    if item not in (str, Json) or (meta or {}).get("choices"):
         return None
-    free = item is Json
-    for v in value:
-        kind = type(v)
-        if kind in kinds or (free and kind is float and math.isfinite(v)):
-            continue
-        if free and kind is list and all(type(x) in kinds or (type(x) is float and math.isfinite(x)) for x in v):
-            continue
+    kinds = set(map(type, value))
+    if item is str:
+        return list(value) if kinds <= {str} else None
+    if not kinds <= _PLAIN | {list}:
+        return None
+    if list in kinds:  # one check over every list's elements together, one over the rest
+        inner = list(chain.from_iterable(v for v in value if type(v) is list))
+        if not (_plain(inner) and _plain([v for v in value if type(v) is not list])):
+            return None
+    elif not _plain(value):
         return None
     return list(value)
+
+
+def _plain(values) -> bool:
+    """Every element is a JSON scalar, floats finite."""
+    kinds = set(map(type, values))
+    if not kinds <= _PLAIN:
+        return False
+    if float not in kinds:
+        return True
+    numbers = values if kinds <= {float, int, bool} else [v for v in values if type(v) is float]
+    try:  # a NaN or an infinity makes the sum non-finite; so may an overflow, which only sends the list the slow way
+        return math.isfinite(sum(numbers))
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _bounded(value, where: str, meta):
