@@ -53,6 +53,12 @@ def test_on_draws_is_what_resampled_computed_for_every_aggregation():
     assert np.allclose(on_draws([1.0, 0.0, 1.0], lambda items: sum(items), [[0, 1, 2], [0, 0, 0]]), [2.0, 3.0])
 
 
+def test_align_puts_runs_of_one_document_order_in_hash_order_and_keeps_one_item_per_document():
+    docs = ["c", "a", "b"]
+    assert stats.align((docs, [1, 2, 3]), (list(docs), [4, 5, 6])) == [[2, 3, 1], [5, 6, 4]]
+    assert stats.align((["a", "a", "b"], [1, 2, 3]), (["a", "a", "b"], [4, 5, 6])) == [[2, 3], [5, 6]]
+
+
 def test_runs_must_share_their_documents_and_align_restricts_them_to_the_common_ones():
     with pytest.raises(ValueError, match="same documents"):
         stats.compare([[1.0, 0.0]], [[1.0, 0.0, 1.0]])

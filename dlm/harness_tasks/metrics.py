@@ -6,7 +6,7 @@ Why hooks instead of lm-eval metric names: a `multiple_choice` task only compute
 `acc` (0/1) plus a `(gold, pred)` pair for every corpus-level metric, and the YAML names one aggregation below
 for each of those (`f1_macro`, `f1_weighted`, `precision_macro`, `recall_macro`, `mcc`).
 
-Every function here is pure; scikit-learn, rouge-score and sacrebleu are imported on first use.
+Every function here is pure (scikit-learn, rouge-score and sacrebleu compute the corpus and text metrics).
 """
 
 from __future__ import annotations

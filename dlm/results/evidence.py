@@ -42,17 +42,6 @@ ALPHA = 0.025  # one-sided level of every decision (see the module docstring)
 MISSING_METRIC = "missing"
 
 
-# --- the items behind a row -------------------------------------------------------------------------------------
-def items_of(row: Row, outcomes: Outcomes) -> tuple[list[str], list, str] | None:
-    """(document hashes, per-document items, aggregation name) of a row's score, or None without outcomes."""
-    block = outcomes.block(row)
-    if block is None:
-        return None
-    slot = block.metrics[row.score.metric]
-    values = [tuple(v) if isinstance(v, list) else v for v in slot.values]
-    return block.docs, values, slot.aggregation
-
-
 def _normal_interval(estimate: float, se: float | None, method: str, rng: np.random.Generator) -> Interval:
     """An interval from a stderr alone (records without outcomes): normal replicates, so the same decision code
     applies; wider than the paired bootstrap, since the two sides' covariance is unknown."""
@@ -135,7 +124,7 @@ def gain(found: list[tuple[Row, Row]], outcomes: Outcomes, seed: int = SEED) -> 
     for i, (_task, task_pairs) in enumerate(sorted(by_task.items())):
         treated, control = _unique([a for a, _ in task_pairs]), _unique([b for _, b in task_pairs])
         one_to_one = len(task_pairs) == len(treated) == len(control) > 1
-        sides = [[items_of(r, outcomes) for r in side] for side in (treated, control)]
+        sides = [[outcomes.items(r) for r in side] for side in (treated, control)]
         if all(x is not None for side in sides for x in side):
             aggregation = sides[0][0][2]
             aligned = align(*[(docs, items) for side in sides for docs, items, _ in side])
@@ -201,7 +190,7 @@ def ratio(rows: list[Row], outcomes: Outcomes, large_items: dict | None = None, 
     rng = np.random.default_rng(seed)
     for i, (_task, task_rows) in enumerate(sorted(by_task.items())):
         baseline = task_rows[0].baseline
-        ours = [items_of(r, outcomes) for r in task_rows]
+        ours = [outcomes.items(r) for r in task_rows]
         if all(x is not None for x in ours):
             large = Published(baseline.value, baseline.n, baseline.stderr)
             aligned = align(*[(docs, items) for docs, items, _ in ours])

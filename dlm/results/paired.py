@@ -106,6 +106,7 @@ class Outcomes:
         self._cache: dict[str, StoredOutcomes | None] = {}
         self._blocks: dict[tuple, OutcomeBlock | None] = {}  # (file, task, filter, metric) -> resolved block
         self._doc_sets: dict[tuple, frozenset] = {}
+        self._items: dict[tuple, tuple[list[str], list, str]] = {}
         self.unreadable: dict[str, str] = {}  # file -> why it was not read (shown in the report's notes)
 
     def block(self, row) -> OutcomeBlock | None:
@@ -131,6 +132,24 @@ class Outcomes:
         if key not in self._doc_sets:
             self._doc_sets[key] = frozenset(block.docs)
         return self._doc_sets[key]
+
+    def items(self, row) -> tuple[list[str], list, str] | None:
+        """(document hashes, per-document items, aggregation name) of the row's score, or None without outcomes;
+        made once per block (the caller must not modify them)."""
+        block = self.block(row)
+        if block is None:
+            return None
+        key = (
+            row.run.memo[("outcomes_file", self.results_dir)].name,
+            row.score.task,
+            row.score.filter,
+            row.score.metric,
+        )
+        if key not in self._items:
+            slot = block.metrics[row.score.metric]
+            values = [tuple(v) if isinstance(v, list) else v for v in slot.values]  # JSON lists back into tuples
+            self._items[key] = (block.docs, values, slot.aggregation)
+        return self._items[key]
 
     def _resolved(self, path: Path, row) -> OutcomeBlock | None:
         if path.name not in self._cache:

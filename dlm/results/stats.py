@@ -129,23 +129,36 @@ class Decision:
 def align(*runs: tuple[Sequence[str], Sequence]) -> list[list]:
     """Each run's items restricted to the documents every run scored, in one order (sorted by document hash);
     a run is (document hashes, items)."""
+    if runs and len(set(runs[0][0])) == len(runs[0][0]) and all(docs == runs[0][0] for docs, _ in runs[1:]):
+        # the common case (one task's runs list its documents in one order): the same result, without a dict a run
+        order = sorted(range(len(runs[0][0])), key=runs[0][0].__getitem__)
+        return [[items[i] for i in order] for _, items in runs]
     indexes = [{d: i for i, d in enumerate(docs)} for docs, _ in runs]
     common = sorted(set.intersection(*(set(index) for index in indexes))) if runs else []
     return [[items[index[d]] for d in common] for (_, items), index in zip(runs, indexes)]
 
 
 # --- the one bootstrap -----------------------------------------------------------------------------------------
-def _full(run: Sequence, aggregation: Aggregation) -> float:
-    return float(on_draws(list(run), aggregation, np.arange(len(run))[None, :])[0])
+def _full(run: Sequence, aggregation: Aggregation, content: tuple | None = None) -> float:
+    """The metric on every document once; kept by `content` (`_content`) when given."""
+    if content is not None and content in _FULL:
+        return _FULL[content]
+    value = float(on_draws(list(run), aggregation, np.arange(len(run))[None, :])[0])
+    _remember(_FULL, content, value)
+    return value
 
 
-def _on_shared_draws(sides: list[list[Sequence]], aggregation: Aggregation, iters: int, seed: int) -> list:
-    """For each side, a (runs x iters) matrix: every run's metric on the same document draws."""
+def _on_shared_draws(
+    sides: list[list[Sequence]], aggregation: Aggregation, iters: int, seed: int, contents: list | None = None
+) -> list:
+    """For each side, a (runs x iters) matrix: every run's metric on the same document draws. `contents`: each
+    run's `_content` key, in the order of the sides' runs, when the caller has them already."""
     n = len(sides[0][0])
     if any(len(run) != n for side in sides for run in side):
         raise ValueError("every run of a comparison must score the same documents (align them with `align`)")
     runs = [run for side in sides for run in side]
-    keys = [_draw_key(run, aggregation, iters, seed) for run in runs]
+    contents = contents if contents is not None else [_content(run, aggregation) for run in runs]
+    keys = [None if content is None else (content, iters, seed) for content in contents]
     missing = [i for i, key in enumerate(keys) if key is None or key not in _DRAWN]
     if missing:
         parts: dict[int, list[np.ndarray]] = {i: [] for i in missing}
@@ -153,7 +166,7 @@ def _on_shared_draws(sides: list[list[Sequence]], aggregation: Aggregation, iter
             for i in missing:
                 parts[i].append(on_draws(list(runs[i]), aggregation, draws))
         for i in missing:
-            _remember(keys[i], np.concatenate(parts[i]))
+            _remember(_DRAWN, keys[i], np.concatenate(parts[i]))
     rows = [_DRAWN[key] if key is not None and key in _DRAWN else None for key in keys]
     rows = [row if row is not None else np.concatenate(parts[i]) for i, row in enumerate(rows)]
     out, start = [], 0
@@ -164,28 +177,32 @@ def _on_shared_draws(sides: list[list[Sequence]], aggregation: Aggregation, iter
 
 
 # A report compares one run with many others (H1, H3, every research question, each over several tasks) on the
-# same documents and the same draws (`draws_for` is seeded): a run's metric on the draws is computed once and kept,
-# keyed by its items' bytes, the aggregation and the draws. 1,000 runs x 3 tasks x 2,000 draws is about 50 MB.
+# same documents and the same draws (`draws_for` is seeded): a run's metric on the draws, and on all documents, is
+# computed once and kept, keyed by its items' bytes and the aggregation (and the draws). 1,000 runs x 3 tasks x
+# 2,000 draws is about 50 MB.
 _DRAWN: dict[tuple, np.ndarray] = {}
-_DRAWN_MAX = 20_000
+_FULL: dict[tuple, float] = {}
+_KEPT_MAX = 20_000
 
 
-def _draw_key(run: Sequence, aggregation: Aggregation, iters: int, seed: int) -> tuple | None:
+def _content(run: Sequence, aggregation: Aggregation) -> tuple | None:
+    """What a run's metric depends on: the aggregation and the items' bytes; None for items that are not numbers
+    (generated text) or an aggregation given as a function (computed every time)."""
     if not isinstance(aggregation, str):
         return None
     try:
         content = np.asarray(run, dtype=float)
-    except (TypeError, ValueError):  # items that are not numbers (generated text): computed every time
+    except (TypeError, ValueError):
         return None
-    return (aggregation, iters, seed, content.shape, hashlib.blake2b(content.tobytes(), digest_size=16).digest())
+    return (aggregation, content.shape, hashlib.blake2b(content.tobytes(), digest_size=16).digest())
 
 
-def _remember(key: tuple | None, row: np.ndarray) -> None:
+def _remember(kept: dict, key: tuple | None, value) -> None:
     if key is None:
         return
-    if len(_DRAWN) >= _DRAWN_MAX:
-        _DRAWN.pop(next(iter(_DRAWN)))  # the oldest entry
-    _DRAWN[key] = row
+    if len(kept) >= _KEPT_MAX:
+        kept.pop(next(iter(kept)))  # the oldest entry
+    kept[key] = value
 
 
 def _seed_weights(k: int, iters: int, rng: np.random.Generator) -> np.ndarray:
@@ -257,9 +274,10 @@ def compare(
     treated, control = [list(r) for r in treated], [list(r) for r in control]
     if paired_seeds and len(treated) != len(control):
         raise ValueError("paired seeds need as many treated as control runs")
-    t_full = np.array([_full(r, aggregation) for r in treated])
-    c_full = np.array([_full(r, aggregation) for r in control])
-    m_t, m_c = _on_shared_draws([treated, control], aggregation, iters, DOCUMENT_SEED)
+    contents = [_content(r, aggregation) for r in (*treated, *control)]
+    t_full = np.array([_full(r, aggregation, c) for r, c in zip(treated, contents)])
+    c_full = np.array([_full(r, aggregation, c) for r, c in zip(control, contents[len(treated) :])])
+    m_t, m_c = _on_shared_draws([treated, control], aggregation, iters, DOCUMENT_SEED, contents)
     rng = np.random.default_rng(seed + 1)
     t_point, c_point = float(t_full.mean()), float(c_full.mean())
     delta = t_point - c_point
@@ -348,7 +366,8 @@ def ratio_to_large(
     """ours / the large model's score (e.g. "% of GPT-4"), the large model resampled too; `ours` is a list of runs
     (one per seed) on the same documents."""
     ours = [list(r) for r in ours]
-    full = np.array([_full(r, aggregation) for r in ours])
+    contents = [_content(r, aggregation) for r in ours]
+    full = np.array([_full(r, aggregation, c) for r, c in zip(ours, contents)])
     measured = isinstance(large, Measured)
     sides = [ours, [list(large.items)]] if measured else [ours]
     matrices = _on_shared_draws(sides, aggregation, iters, DOCUMENT_SEED)
