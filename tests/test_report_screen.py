@@ -7,6 +7,8 @@ import pytest
 from test_report import record, score, write_all
 
 from dlm.results.labels import dataset_label
+from dlm.results.paired import Outcomes
+from dlm.results.questions import rq5
 from dlm.results.report import build_report, find_results_dir, render_report
 from dlm.store.records import write_record
 
@@ -97,3 +99,30 @@ def test_plain_report_reads_where_the_last_record_went(tmp_path, monkeypatch, ca
     write_record(elsewhere, record("r", "zero-shot", [score("dlm_fpb", 0.4)]))
     assert find_results_dir(None) == str(elsewhere.resolve())
     assert find_results_dir("mine") == "mine"  # --results-dir always wins
+
+
+def test_rq5_names_three_budget_cells_and_tallies_the_best_split_over_all_of_them():
+    """A 1,000-run study has dozens of (model, task) budget cells: the answer names three and counts the rest by
+    their best k, instead of a line per cell."""
+    budget = []
+    for i, task in enumerate(["dlm_fpb", "dlm_tfns", "dlm_fiqa_sa", "dlm_gsm8k", "dlm_glue_rte"]):
+        best_k = 0 if i == 4 else 500
+        for k in (0, 500, 1000):
+            budget.append(
+                {
+                    "model": "gpt2",
+                    "sft_data": "tfns",
+                    "total_steps": 1000,
+                    "pretrain_steps": k,
+                    "sft_steps": 1000 - k,
+                    "task": task,
+                    "metric": "acc",
+                    "value": 0.7 if k == best_k else 0.6,
+                    "stderr": 0.02,
+                    "run_id": f"seq-{task}-{k}",
+                }
+            )
+    answer, _ = rq5([], budget, Outcomes(None))
+    assert answer.answer.count("best k =") == 3 and "and 2 more cells" in answer.answer, answer.answer
+    assert answer.answer.endswith("Best k over all 5 cells: 500 in 4, 0 in 1"), answer.answer
+    assert len(answer.runs) == 15

@@ -16,6 +16,7 @@ RQ1, RQ2, RQ3 and RQ5 are one Holm family (RQ4 is decided in the criteria's fami
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from dlm.results.evidence import Candidate, Claim, Gain, by_setup, decide_family, gain
@@ -321,10 +322,11 @@ def rq5(units: list[Row], budget: list[dict], outcomes: Outcomes) -> tuple[Answe
             f"(total − k) SFT steps for 2+ values of k (the budget sweep in {SIZES_PLAN})",
         ), None
     by_id = {(r.run.run_id, r.score.task, r.score.metric): r for r in units}
-    parts, runs, candidates = [], [], []
+    parts, runs, candidates, best_ks = [], [], [], []
     for (model, _data, total, task, metric), entries in sorted(cells.items()):
         ranked = sorted(entries, key=lambda e: -e["value"])
         best = ranked[0]
+        best_ks.append(best["pretrain_steps"])
         best_row = by_id.get((best["run_id"], task, metric))
         versus = []
         for other in ranked[1:]:
@@ -348,7 +350,19 @@ def rq5(units: list[Row], budget: list[dict], outcomes: Outcomes) -> tuple[Answe
         )
         runs += [e["run_id"] for e in entries]
     claim = Claim("RQ5", candidates) if candidates else None
-    return Answer("RQ5", question, "" if claim else "inconclusive", "; ".join(parts), sorted(set(runs))), claim
+    return Answer("RQ5", question, "" if claim else "inconclusive", _cells(parts, best_ks), sorted(set(runs))), claim
+
+
+SHOWN_CELLS = 3  # (model, task) cells named in RQ5's answer; the rest are tallied by their best k
+
+
+def _cells(parts: list[str], best_ks: list) -> str:
+    """The first cells in words and, in a larger study, how often each k was best over all of them."""
+    if len(parts) <= SHOWN_CELLS:
+        return "; ".join(parts)
+    tally = ", ".join(f"{k} in {n}" for k, n in Counter(best_ks).most_common())
+    more = len(parts) - SHOWN_CELLS
+    return "; ".join(parts[:SHOWN_CELLS]) + f"; and {more} more cells. Best k over all {len(parts)} cells: {tally}"
 
 
 def _paid(candidate: Candidate, choices: int) -> Candidate:
