@@ -59,6 +59,22 @@ def test_align_puts_runs_of_one_document_order_in_hash_order_and_keeps_one_item_
     assert stats.align((["a", "a", "b"], [1, 2, 3]), (["a", "a", "b"], [4, 5, 6])) == [[2, 3], [5, 6]]
 
 
+def test_the_counts_form_of_a_mean_is_the_mean_of_the_drawn_items_and_kept_draws_are_the_drawn_ones():
+    rng = np.random.default_rng(2)
+    values = rng.random(50)
+    first = list(draws_for(50, 300, 9))
+    again = list(draws_for(50, 300, 9))  # kept: the same chunks handed out again
+    fresh = np.random.default_rng(9).integers(0, 50, (300, 50), dtype=np.int32)
+    assert np.array_equal(np.concatenate([d.index for d in again]), fresh)
+    for d in first:
+        assert np.allclose(on_draws(list(values), "mean", d), values[d.index].mean(axis=1), rtol=0, atol=1e-12)
+        with pytest.raises(ValueError):
+            d.index[0, 0] = 1  # shared draws are read-only
+    with_nan = np.where(np.arange(50) == 7, np.nan, values)  # only the resamples that drew document 7 are NaN
+    got = on_draws(list(with_nan), "mean", first[0])
+    assert np.array_equal(np.isnan(got), (first[0].index == 7).any(axis=1))
+
+
 def test_runs_must_share_their_documents_and_align_restricts_them_to_the_common_ones():
     with pytest.raises(ValueError, match="same documents"):
         stats.compare([[1.0, 0.0]], [[1.0, 0.0, 1.0]])

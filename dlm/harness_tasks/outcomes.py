@@ -181,7 +181,9 @@ class Resamples:
                 raise IndexError(f"resample indices outside the {n} documents")
             b = len(self.index)
             flat = (self.index + (np.arange(b, dtype=np.int64) * n)[:, None]).ravel()
-            self._counts[n] = np.bincount(flat, minlength=b * n).reshape(b, n).astype(float)
+            counts = np.bincount(flat, minlength=b * n).reshape(b, n).astype(float)
+            counts.flags.writeable = False  # shared by every run scored on these draws
+            self._counts[n] = counts
         return self._counts[n]
 
     def nbytes(self) -> int:
