@@ -124,5 +124,5 @@ def test_rq5_names_three_budget_cells_and_tallies_the_best_split_over_all_of_the
             )
     answer, _ = rq5([], budget, Outcomes(None))
     assert answer.answer.count("best k =") == 3 and "and 2 more cells" in answer.answer, answer.answer
-    assert answer.answer.endswith("Best k over all 5 cells: 500 in 4, 0 in 1"), answer.answer
+    assert answer.answer.endswith("over all 5 (model, task, budget) cells: k = 500 of 1000 in 4, k = 0 of 1000 in 1")
     assert len(answer.runs) == 15

@@ -5,10 +5,12 @@ simulation here; bench/coverage.py runs 1,000 studies per type). Outcomes are co
 from __future__ import annotations
 
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
 
+from dlm.harness_tasks import metrics
 from dlm.harness_tasks.outcomes import draws_for, on_draws, resampled
 from dlm.results import coverage, stats
 from dlm.results.power import minimum_detectable_difference, one_side_variance, t_quantile
@@ -73,6 +75,41 @@ def test_the_counts_form_of_a_mean_is_the_mean_of_the_drawn_items_and_kept_draws
     with_nan = np.where(np.arange(50) == 7, np.nan, values)  # only the resamples that drew document 7 are NaN
     got = on_draws(list(with_nan), "mean", first[0])
     assert np.array_equal(np.isnan(got), (first[0].index == 7).any(axis=1))
+
+
+def test_draws_of_a_large_task_are_not_kept_chunk_after_chunk():
+    """MMLU-sized: 14,042 documents x 2,000 draws come in chunks of ~4 M indices; a chunk and its counts are let go
+    before the next (they were all held until the end: ~380 MB)."""
+    values = list(np.random.default_rng(3).random(14042))
+    tracemalloc.start()
+    try:
+        total = sum(len(on_draws(values, "mean", d)) for d in draws_for(14042, 2000, 11))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert total == 2000 and peak < 150 * 2**20, peak
+
+
+def test_text_items_and_numbers_that_read_alike_do_not_share_a_kept_metric():
+    text = [["10", "9", "8", "10", "9"]]
+    numbers = [[10, 9, 8, 10, 9]]
+    stats.compare(text, text, "median", iters=50)
+    assert stats.compare(numbers, numbers, "median", iters=50).treated.estimate == 9.0
+
+
+def test_confusion_metrics_with_many_labels_are_the_slow_loop():
+    rng = np.random.default_rng(4)
+    gold, pred = rng.integers(0, 7, 80), rng.integers(-1, 7, 80)  # 7 labels and "no label": the gathered form
+    pairs = [[int(g), int(p)] for g, p in zip(gold, pred)]
+    draws = rng.integers(0, 80, (5, 80))
+    for name in (F1_MACRO, F1_WEIGHTED, MCC):
+        slow = [getattr(metrics, name)([tuple(pairs[i]) for i in row]) for row in draws]
+        assert np.allclose(on_draws(pairs, name, draws), slow), name
+
+
+def test_align_takes_document_hashes_as_arrays_too():
+    docs = np.array(["b", "a"])
+    assert stats.align((docs, [1, 2]), (docs.copy(), [3, 4])) == [[2, 1], [4, 3]]
 
 
 def test_runs_must_share_their_documents_and_align_restricts_them_to_the_common_ones():

@@ -208,16 +208,18 @@ def draws_for(n: int, iters: int, seed: int, chunk: int | None = None):
         yield from _KEPT[key]
         return
     rng = np.random.default_rng(seed)
+    keep = 12 * n * iters <= _KEPT_BYTES // 4  # its size with counts (12 bytes a cell); larger tasks go chunk by chunk
     made, done = [], 0
     while done < iters:
         size = min(chunk, iters - done)
         index = rng.integers(0, n, (size, n), dtype=np.int32)
         index.flags.writeable = False
-        made.append(Resamples(index))
-        yield made[-1]
+        resamples = Resamples(index)
+        if keep:
+            made.append(resamples)
+        yield resamples
         done += size
-    # estimated size with counts (12 bytes a cell); kept only when the whole generator was consumed
-    if 12 * n * iters <= _KEPT_BYTES // 4:
+    if keep:  # only when the whole generator was consumed
         _KEPT[key] = made
         while sum(r.nbytes() + 8 * r.index.size for rs in _KEPT.values() for r in rs) > _KEPT_BYTES:
             _KEPT.pop(next(iter(_KEPT)))
@@ -246,9 +248,16 @@ def _confusion(values, draws: Resamples):
     labels, codes = np.unique(pairs, return_inverse=True)
     k = len(labels)
     cell = codes.reshape(-1, 2) @ np.array([k, 1])
+    if k * k > _COUNTS_CELLS:  # many labels: a product with a one-hot table would cost B x n x k^2
+        flat = cell[draws.index] + (np.arange(len(draws)) * k * k)[:, None]
+        counts = np.bincount(flat.ravel(), minlength=len(draws) * k * k)
+        return counts.reshape(len(draws), k, k).astype(float), labels
     one_hot = np.zeros((len(cell), k * k))
     one_hot[np.arange(len(cell)), cell] = 1.0
     return (draws.counts(len(cell)) @ one_hot).reshape(len(draws), k, k), labels
+
+
+_COUNTS_CELLS = 16  # up to 4 labels (the classification tasks have 2 or 3, plus "no label") a product is faster
 
 
 def _per_class(values, draws):

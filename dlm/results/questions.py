@@ -326,7 +326,7 @@ def rq5(units: list[Row], budget: list[dict], outcomes: Outcomes) -> tuple[Answe
     for (model, _data, total, task, metric), entries in sorted(cells.items()):
         ranked = sorted(entries, key=lambda e: -e["value"])
         best = ranked[0]
-        best_ks.append(best["pretrain_steps"])
+        best_ks.append(f"k = {best['pretrain_steps']} of {total}")
         best_row = by_id.get((best["run_id"], task, metric))
         versus = []
         for other in ranked[1:]:
@@ -360,9 +360,12 @@ def _cells(parts: list[str], best_ks: list) -> str:
     """The first cells in words and, in a larger study, how often each k was best over all of them."""
     if len(parts) <= SHOWN_CELLS:
         return "; ".join(parts)
-    tally = ", ".join(f"{k} in {n}" for k, n in Counter(best_ks).most_common())
+    tally = ", ".join(f"{best} in {n}" for best, n in Counter(best_ks).most_common())
     more = len(parts) - SHOWN_CELLS
-    return "; ".join(parts[:SHOWN_CELLS]) + f"; and {more} more cells. Best k over all {len(parts)} cells: {tally}"
+    return (
+        "; ".join(parts[:SHOWN_CELLS])
+        + f"; and {more} more cells. Highest point estimate over all {len(parts)} (model, task, budget) cells: {tally}"
+    )
 
 
 def _paid(candidate: Candidate, choices: int) -> Candidate:

@@ -129,9 +129,14 @@ class Decision:
 def align(*runs: tuple[Sequence[str], Sequence]) -> list[list]:
     """Each run's items restricted to the documents every run scored, in one order (sorted by document hash);
     a run is (document hashes, items)."""
-    if runs and len(set(runs[0][0])) == len(runs[0][0]) and all(docs == runs[0][0] for docs, _ in runs[1:]):
+    first = runs[0][0] if runs else None
+    if (
+        isinstance(first, list)
+        and len(set(first)) == len(first)
+        and all(isinstance(d, list) and d == first for d, _ in runs[1:])
+    ):
         # the common case (one task's runs list its documents in one order): the same result, without a dict a run
-        order = sorted(range(len(runs[0][0])), key=runs[0][0].__getitem__)
+        order = sorted(range(len(first)), key=first.__getitem__)
         return [[items[i] for i in order] for _, items in runs]
     indexes = [{d: i for i, d in enumerate(docs)} for docs, _ in runs]
     common = sorted(set.intersection(*(set(index) for index in indexes))) if runs else []
@@ -191,9 +196,12 @@ def _content(run: Sequence, aggregation: Aggregation) -> tuple | None:
     if not isinstance(aggregation, str):
         return None
     try:
-        content = np.asarray(run, dtype=float)
-    except (TypeError, ValueError):
+        content = np.asarray(run)
+    except (TypeError, ValueError):  # ragged items
         return None
+    if content.dtype.kind not in "biuf":  # text (the string "10" must not share a key with the number 10), None
+        return None
+    content = content.astype(float)
     return (aggregation, content.shape, hashlib.blake2b(content.tobytes(), digest_size=16).digest())
 
 
