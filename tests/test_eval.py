@@ -263,7 +263,7 @@ def test_adaptllm_and_math_scorers_on_hand_written_answers():
 
 
 def test_sem_sim_is_opt_in(tiny_model_dir, monkeypatch, capsys):
-    from dlm.harness_tasks import metrics
+    from dlm.harness_tasks import text_answers as metrics
 
     monkeypatch.delenv(metrics.SEM_SIM_ENV, raising=False)
     assert "sem_sim" not in metrics.text_scores("revenue rose 5%", "revenue rose 5%")

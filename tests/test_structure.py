@@ -126,6 +126,18 @@ def test_quick_commands_import_neither_torch_nor_transformers():
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_the_report_loads_no_model_library():
+    """`dlm report` recomputes aggregations only: torch, transformers and rouge-score (the per-document scoring of
+    free-text answers, harness_tasks/text_answers.py) took ~2.5 s of every report's start-up."""
+    probe = (
+        "import sys; import dlm.results.report\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'rouge_score', 'trl', 'peft') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_library_modules_define_no_class_inside_a_function_without_saying_why():
     unexplained = []
     for path in (REPO / "dlm").rglob("*.py"):

@@ -12,7 +12,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from dlm.data.loading import data_root
+from dlm.data.root import data_root
 from dlm.data.table import TABLE
 
 

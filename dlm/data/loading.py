@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
-import os
 from pathlib import Path
 
 import datasets
@@ -24,6 +23,7 @@ import pyarrow.compute as pc
 from huggingface_hub import get_token
 
 from dlm.data import hub
+from dlm.data.root import data_root
 from dlm.data.rows import check_split, checked_stream, read_rows
 from dlm.data.table import TABLE, DatasetEntry, _unknown, lookup
 from dlm.errors import UserError
@@ -31,7 +31,6 @@ from dlm.quiet import is_verbose
 
 __all__ = ["TABLE", "DatasetEntry", "lookup", "load_split", "to_pretrain_text", "to_sft_pair", "show_rows", "held_out"]
 
-DATA_DIR_ENV = "DLM_DATA_DIR"
 PARQUET_BRANCH = "refs/convert/parquet"
 # Split names users (and the seed) write, and what real repos call them instead.
 SPLIT_ALIASES = {
@@ -70,11 +69,6 @@ def require_config(entry: DatasetEntry) -> None:
 
 
 # --- loading -----------------------------------------------------------------------------------------------
-def data_root(data_dir: str | os.PathLike | None = None) -> Path | None:
-    root = data_dir or os.environ.get(DATA_DIR_ENV)
-    return Path(root).expanduser() if root else None
-
-
 def _source(entry: DatasetEntry, data_dir) -> tuple[str, dict, str]:
     """(path for `datasets`, builder kwargs, 'local' | 'hub'): a local snapshot when there is one, else the Hub."""
     export = entry.route == "parquet-export"

@@ -32,10 +32,10 @@ import os
 import datasets
 
 from dlm.data.loading import in_holdout, load_split
+from dlm.data.root import DATA_DIR_ENV
 from dlm.data.rows import read_rows
 from dlm.errors import UserError
 
-DATA_DIR_ENV = "DLM_DATA_DIR"
 _SPLITS: dict[tuple, object] = {}  # (hub_id, config, split, data_dir, max_rows) -> Dataset, for this process
 
 

@@ -6,30 +6,25 @@ Why hooks instead of lm-eval metric names: a `multiple_choice` task only compute
 `acc` (0/1) plus a `(gold, pred)` pair for every corpus-level metric, and the YAML names one aggregation below
 for each of those (`f1_macro`, `f1_weighted`, `precision_macro`, `recall_macro`, `mcc`).
 
-Every function here is pure (scikit-learn, rouge-score and sacrebleu compute the corpus and text metrics).
+Every function here is pure (scikit-learn and sacrebleu compute the corpus metrics). The per-document scoring of
+free-text answers (ROUGE-L, the opt-in embedding similarity) is harness_tasks/text_answers.py: it needs torch,
+transformers and rouge-score, which `dlm report` (it recomputes only the aggregations) never loads.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
-import string
-import sys
 import warnings
 from collections import defaultdict
 
 import sacrebleu
-import torch
-from rouge_score import rouge_scorer
 from sklearn.metrics import f1_score, matthews_corrcoef, precision_score, recall_score
-from transformers import AutoModel, AutoTokenizer
 
 CLASSIFICATION_METRICS = ("acc", "f1_macro", "f1_weighted", "precision_macro", "recall_macro", "mcc")
-SEM_SIM_ENV = "DLM_SEM_SIM_MODEL"
 
 
-# --- classification (multiple_choice tasks) -------------------------------------------------------------------
+# --- classification (multiple_choice tasks) --------------------------------------------------------------------------
 def predicted_index(results) -> int:
     """Index of the choice with the highest log-likelihood (the first one on ties, like numpy.argmax).
 
@@ -113,26 +108,7 @@ def grouped_f1_weighted(items) -> float:
     return float(sum(scores) / len(scores)) if scores else 0.0
 
 
-# --- free text --------------------------------------------------------------------------------------------------
-def normalize_answer(text: str) -> str:
-    """SQuAD normalisation: lower case, drop punctuation and articles (a/an/the), collapse whitespace."""
-    text = str(text).lower()
-    text = "".join(ch for ch in text if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-_ROUGE = None
-
-
-def rouge_l(reference: str, prediction: str) -> float:
-    """ROUGE-L F-measure (rouge-score, Porter stemming), in [0, 1]."""
-    global _ROUGE
-    if _ROUGE is None:
-        _ROUGE = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    return float(_ROUGE.score(reference, prediction)["rougeL"].fmeasure)
-
-
+# --- free text: the corpus BLEU aggregation (per-document scoring: harness_tasks/text_answers.py) --------------------
 def corpus_bleu(items) -> float:
     """Corpus BLEU over (reference, prediction) pairs with sacrebleu's defaults, scaled to [0, 1] like the rest."""
 
@@ -141,78 +117,7 @@ def corpus_bleu(items) -> float:
     return float(sacrebleu.corpus_bleu(preds, [refs]).score) / 100.0
 
 
-def text_scores(reference: str, prediction: str) -> dict:
-    """Per-document values for free-text answers: exact_match (normalised), rougeL, bleu pair, optional sem_sim."""
-    reference, prediction = str(reference).strip(), str(prediction).strip()
-    out = {
-        "exact_match": float(normalize_answer(prediction) == normalize_answer(reference)),
-        "rougeL": rouge_l(reference, prediction),
-        "bleu": (reference, prediction),
-    }
-    similarity = semantic_similarity(reference, prediction)
-    if similarity is not None:
-        out["sem_sim"] = similarity
-    return out
-
-
-def text_results(doc, results) -> dict:
-    """process_results for generate_until tasks whose documents carry the reference in `answer`."""
-    return text_scores(doc["answer"], results[0])
-
-
-# --- semantic similarity (opt-in) -------------------------------------------------------------------------------
-_EMBEDDER: dict = {}
-
-
-def semantic_similarity(reference: str, prediction: str) -> float | None:
-    """Cosine similarity of mean-pooled embeddings, or None when no embedding model is configured.
-
-    Opt-in: set DLM_SEM_SIM_MODEL to a local directory or hub id of a sentence-embedding model (for example
-    sentence-transformers/all-MiniLM-L6-v2). Nothing is downloaded unless you name a model that is not cached;
-    if it cannot be loaded, sem_sim is skipped with one warning and every other metric is still computed.
-    """
-    name = os.environ.get(SEM_SIM_ENV, "").strip()
-    if not name:
-        return None
-    embed = _embedder(name)
-    if embed is None:
-        return None
-    a, b = embed([reference, prediction])
-    return float(max(-1.0, min(1.0, (a @ b).item())))
-
-
-def load_embedder(name: str):
-    """(texts -> unit vectors) function built from any transformers encoder; raises if the model cannot load."""
-
-    tokenizer = AutoTokenizer.from_pretrained(name)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-    model = AutoModel.from_pretrained(name).eval()
-
-    @torch.no_grad()
-    def embed(texts):
-        batch = tokenizer([t or " " for t in texts], padding=True, truncation=True, max_length=256, return_tensors="pt")
-        hidden = model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-        return torch.nn.functional.normalize(pooled, dim=-1)
-
-    return embed
-
-
-def _embedder(name: str):
-    if name not in _EMBEDDER:
-        try:
-            _EMBEDDER[name] = load_embedder(name)
-        except Exception as err:  # any load failure means "skip sem_sim", never "fail the evaluation"
-            sys.stderr.write(
-                f"warning: sem_sim skipped: cannot load embedding model '{name}' ({err.__class__.__name__})\n"
-            )
-            _EMBEDDER[name] = None
-    return _EMBEDDER[name]
-
-
-# --- numbers ----------------------------------------------------------------------------------------------------
+# --- numbers ---------------------------------------------------------------------------------------------------------
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?|-?\.\d+")
 
 
@@ -234,7 +139,7 @@ def numbers_close(pred: float | None, gold: float | None, rel_tol: float = 0.0, 
     return math.isclose(pred, gold, rel_tol=rel_tol, abs_tol=abs_tol)
 
 
-# --- entities (AdaptLLM NER) ------------------------------------------------------------------------------------
+# --- entities (AdaptLLM NER) -----------------------------------------------------------------------------------------
 # AdaptLLM writes gold entities as "word (TYPE)" and parses both sides with this pattern, so an entity name is the
 # single word before the parenthesis; we keep that so our numbers compare with theirs.
 ENTITY = re.compile(r"(\S+\s+)(\(\S+\))", re.IGNORECASE)
@@ -268,7 +173,7 @@ def entity_f1(gold_text: str, pred_text: str) -> float:
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
-# --- ConvFinQA (AdaptLLM) ---------------------------------------------------------------------------------------
+# --- ConvFinQA (AdaptLLM) --------------------------------------------------------------------------------------------
 CONVFINQA_NUMBER = re.compile(r"[-+]?[.]?[\d]+(?:,\d\d\d)*[\.]?\d*(?:[eE][-+]?\d+)?[%]*")
 
 
