@@ -65,15 +65,17 @@ def test_plan_yaml_is_a_value_or_a_user_error(text):
 @FAST
 @given(st.lists(PLAN_WORDS, max_size=40).map("".join))
 def test_a_whole_plan_file_loads_or_is_refused_with_one_line(text):
-    from dlm.plan.file import load_plan
+    from dlm.plan.file import Plan, load_plan
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "plan.yaml"
         path.write_text(text)
         try:
-            load_plan(str(path))
-        except UserError:
-            pass
+            plan = load_plan(str(path))
+        except UserError as err:
+            assert "plan.yaml" in str(err) and "\n" not in str(err).strip(), str(err)  # names the file, one line
+        else:
+            assert isinstance(plan, Plan) and all(run.key for run in plan.runs)
 
 
 def _mark_strategy():
