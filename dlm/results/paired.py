@@ -112,23 +112,27 @@ class Outcomes:
     def block(self, row) -> OutcomeBlock | None:
         """The row's per-document outcomes, resolved against its task (one per file, task, filter and metric: a
         report asks for the same block once per comparison it enters)."""
+        key = self._key(row)
+        if key is None:
+            return None
+        if key not in self._blocks:
+            self._blocks[key] = self._resolved(row.run.memo[("outcomes_file", self.results_dir)], row)
+        return self._blocks[key]
+
+    def _key(self, row) -> tuple | None:
+        """(outcomes file name, task, filter, metric) of a row's score; None when its run has no outcomes file."""
         memo = ("outcomes_file", self.results_dir)
         if memo not in row.run.memo:
             row.run.memo[memo] = row.run.record.outcomes_file(self.results_dir) if self.results_dir else None
         path = row.run.memo[memo]
-        if path is None:
-            return None
-        key = (path.name, row.score.task, row.score.filter, row.score.metric)
-        if key not in self._blocks:
-            self._blocks[key] = self._resolved(path, row)
-        return self._blocks[key]
+        return None if path is None else (path.name, row.score.task, row.score.filter, row.score.metric)
 
     def documents(self, row) -> frozenset | None:
         """The document hashes the row's score was computed on, or None without outcomes."""
         block = self.block(row)
         if block is None:
             return None
-        key = (row.run.memo[("outcomes_file", self.results_dir)].name, row.score.task, row.score.filter)
+        key = self._key(row)[:3]  # the documents are the same for every metric
         if key not in self._doc_sets:
             self._doc_sets[key] = frozenset(block.docs)
         return self._doc_sets[key]
@@ -139,12 +143,7 @@ class Outcomes:
         block = self.block(row)
         if block is None:
             return None
-        key = (
-            row.run.memo[("outcomes_file", self.results_dir)].name,
-            row.score.task,
-            row.score.filter,
-            row.score.metric,
-        )
+        key = self._key(row)
         if key not in self._items:
             slot = block.metrics[row.score.metric]
             values = [tuple(v) if isinstance(v, list) else v for v in slot.values]  # JSON lists back into tuples

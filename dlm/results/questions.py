@@ -22,8 +22,9 @@ from dataclasses import asdict, dataclass, field
 from dlm.results.evidence import Candidate, Claim, Gain, by_setup, decide_family, gain
 from dlm.results.matrix import DOMAINS, Row
 from dlm.results.paired import Outcomes
+from dlm.results.pairing import one_protocol, pairs
 from dlm.results.stats import Comparison, Interval, interval_from_draws, pool
-from dlm.results.verdicts import EXAMPLE, full_test_set, higher_better, one_protocol, pairs, pct
+from dlm.results.verdicts import EXAMPLE, full_test_set, higher_better, pct
 
 SIZES_PLAN = "plans/phase5_ablations.yaml"
 MORE_SIZES = "the same runs on a second model size, e.g. `dlm plan plans/phase3_finetune.yaml --set model=gpt2-medium`"

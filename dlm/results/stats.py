@@ -187,7 +187,7 @@ def _on_shared_draws(
 # 2,000 draws is about 50 MB.
 _DRAWN: dict[tuple, np.ndarray] = {}
 _FULL: dict[tuple, float] = {}
-_KEPT_MAX = 20_000
+_REMEMBERED_MAX = 20_000
 
 
 def _content(run: Sequence, aggregation: Aggregation) -> tuple | None:
@@ -208,7 +208,7 @@ def _content(run: Sequence, aggregation: Aggregation) -> tuple | None:
 def _remember(kept: dict, key: tuple | None, value) -> None:
     if key is None:
         return
-    if len(kept) >= _KEPT_MAX:
+    if len(kept) >= _REMEMBERED_MAX:
         kept.pop(next(iter(kept)))  # the oldest entry
     kept[key] = value
 
@@ -378,13 +378,15 @@ def ratio_to_large(
     full = np.array([_full(r, aggregation, c) for r, c in zip(ours, contents)])
     measured = isinstance(large, Measured)
     sides = [ours, [list(large.items)]] if measured else [ours]
-    matrices = _on_shared_draws(sides, aggregation, iters, DOCUMENT_SEED)
+    if measured:
+        contents.append(_content(sides[1][0], aggregation))
+    matrices = _on_shared_draws(sides, aggregation, iters, DOCUMENT_SEED, contents)
     rng = np.random.default_rng(seed + 2)
     our_point = float(full.mean())
     our_draws, df = _two_level(matrices[0].mean(axis=0), [_seed_part(full, matrices[0])], rng)
     size_known = True
     if measured:
-        large_point = _full(large.items, aggregation)
+        large_point = _full(sides[1][0], aggregation, contents[-1])
         large_draws = matrices[1][0]
         noise = "per-document outcomes on the same documents (paired)"
     else:

@@ -20,15 +20,15 @@ named no label on any document is not a measurement), and say which.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 
-from dlm.results.baselines import filed_under, our_scoring
-from dlm.results.evidence import Candidate, Claim, by_setup, decide_family, gain, gain_candidate, measurable, ratio
+from dlm.results.baselines import our_scoring
+from dlm.results.evidence import Candidate, Claim, by_setup, decide_family, gain, gain_candidate, ratio
 from dlm.results.matrix import DOMAINS, Row, Run, origin_id, train_seconds
-from dlm.results.paired import Outcomes, different_documents, mismatch
-from dlm.results.seeds import NOT_SETUP, setup_key
+from dlm.results.paired import Outcomes
+from dlm.results.pairing import first, one_protocol, pairs, sft_setup
+from dlm.results.seeds import setup_key
 from dlm.store.records import RunRecord
 
 DOMAIN_MATCH = 0.80
@@ -279,96 +279,6 @@ def study_time(record: RunRecord, by_id: dict[str, RunRecord], depth: int = 0) -
     return own
 
 
-# --- pairing our runs --------------------------------------------------------------------------------------------
-def _key(row: Row) -> tuple:
-    s = row.score
-    return (row.run.base_model, s.task, s.metric, s.filter, s.num_fewshot)
-
-
-def sft_setup(run: Run) -> str:
-    """What an H2 control must share with the sequential run's SFT stage: every training setting (data, steps,
-    learning rate, batch, length, LoRA, seed, ...) except where it starts from, the one thing H2 tests."""
-    config = run.record.train.config if run.record.train else None
-    if config is None:
-        return ""
-    setup = {k: v for k, v in asdict(config).items() if k not in (*NOT_SETUP, "model", "seed")}
-    return json.dumps({**setup, "seed": config.seed}, sort_keys=True, default=str)
-
-
-def pairs(
-    treated: list[Row], control: list[Row], outcomes: Outcomes | None = None, same_setup=None
-) -> tuple[list[tuple[Row, Row]], list[str]]:
-    """(treated, control) pairs that may be compared (results/paired.py `mismatch`), the newest qualifying control
-    for each treated score; and one reason for each treated score left unpaired although a control exists."""
-    outcomes = outcomes or Outcomes(None)
-    by_key: dict[tuple, list[Row]] = {}
-    for row in control:  # records are oldest first
-        by_key.setdefault(_key(row), []).append(row)
-    found, unpaired = [], []
-    setups: dict[str, str] = {}  # run id -> same_setup(run), computed once per run (it serialises the config)
-
-    def setup_of(run) -> str:
-        if run.run_id not in setups:
-            setups[run.run_id] = same_setup(run)
-        return setups[run.run_id]
-
-    for row in treated:
-        candidates = by_key.get(_key(row), [])
-        reasons = []
-        for candidate in reversed(candidates):
-            # the cheap checks first: comparing the documents scored reads both runs' outcomes files
-            why = mismatch(row, candidate, outcomes, documents=False)
-            if why is None and same_setup is not None and setup_of(row.run) != setup_of(candidate.run):
-                why = "a training setting other than the starting checkpoint differs"
-            if why is None:
-                why = different_documents(row, candidate, outcomes)
-            if why is None:
-                found.append((row, candidate))
-                break
-            reasons.append(f"{candidate.run.run_id}: {why}")
-        else:
-            if candidates:
-                unpaired.append(
-                    f"{row.run.run_id} {row.score.task} {row.score.metric} not paired ({_first(reasons, 'candidates')})"
-                )
-    return found, unpaired
-
-
-SHOWN = 3  # reasons named per unpaired score, and unpaired scores named per verdict; the rest are counted
-
-
-def _first(reasons: list[str], rest: str) -> str:
-    """The first SHOWN reasons and a count of the rest (a 1,000-run study has hundreds of near misses)."""
-    more = len(reasons) - SHOWN
-    return "; ".join(reasons[:SHOWN]) + (f"; and {more} more {rest}" if more > 0 else "")
-
-
-def one_protocol(found: list[tuple[Row, Row]]) -> tuple[list[tuple[Row, Row]], list[str]]:
-    """Where a pair of runs is scored on a task under both protocols, the one both runs are measurable on decides:
-    generated answers (like-for-like with the large models' numbers) unless either run named no label on every
-    document, then log-likelihood. Returns the pairs kept and what was chosen where it mattered."""
-    scores = {}
-    for a, b in found:
-        for row in (a, b):
-            for s in row.run.record.scores:
-                scores[(row.run.run_id, s.task, s.metric)] = s.value
-    by_unit: dict[tuple, dict[str, tuple[Row, Row]]] = {}
-    for a, b in found:
-        unit = (a.run.run_id, b.run.run_id, filed_under(a.score.task), a.score.metric)
-        by_unit.setdefault(unit, {})[our_scoring(a.score) or "?"] = (a, b)
-    kept, said = [], []
-    for unit, by_protocol in by_unit.items():
-        gen, ll = by_protocol.get("generative"), by_protocol.get("loglikelihood")
-        if gen and ll:
-            usable = measurable(list(gen), scores)
-            kept.append(gen if usable else ll)
-            if not usable:
-                said.append(f"{unit[2]}: log-likelihood (a run named no label on every generated answer)")
-        else:
-            kept += list(by_protocol.values())
-    return kept, said
-
-
 # --- hypotheses --------------------------------------------------------------------------------------------------
 def _hypothesis(
     name, text, treated, control, threshold, relative, what, outcomes, no_treated, same_setup=None
@@ -382,7 +292,7 @@ def _hypothesis(
         notes.append(f"{len(treated) - len(deciding)} --limit (subset) or contaminated score(s) shown, not deciding")
     found, unpaired = pairs(deciding, full_test_set(control), outcomes, same_setup)
     found, chosen = one_protocol(found)
-    notes += ([_first(unpaired, "scores not paired")] if unpaired else []) + chosen
+    notes += ([first(unpaired, "scores not paired")] if unpaired else []) + chosen
     if not found:
         detail = "missing: " + _missing(deciding or treated, f"a full-test-set score of {what}")
         return None, Verdict(name, text, "not enough runs", "; ".join([detail, *notes])), {}
