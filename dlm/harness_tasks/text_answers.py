@@ -99,7 +99,9 @@ def _embedder(name: str):
     if name not in _EMBEDDER:
         try:
             _EMBEDDER[name] = load_embedder(name)
-        except Exception as err:  # any load failure means "skip sem_sim", never "fail the evaluation"
+        # what from_pretrained raises for a model it cannot find or read (a missing folder or id, an unknown
+        # architecture, a damaged or mismatched checkpoint): skip sem_sim, never fail the evaluation
+        except (OSError, ValueError, KeyError, RuntimeError, ImportError) as err:
             sys.stderr.write(
                 f"warning: sem_sim skipped: cannot load embedding model '{name}' ({err.__class__.__name__})\n"
             )
