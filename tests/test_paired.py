@@ -5,6 +5,7 @@ Records and their outcomes files are constructed (no model runs); the statistics
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from dlm.harness_tasks import metrics
 from dlm.harness_tasks.outcomes import bootstrap_stderr
 from dlm.results.paired import Difference, decide
-from dlm.results.report import build_report
+from dlm.results.report import build_report, render_report
 from dlm.store.outcomes import MetricItems, OutcomeBlock, write_outcomes
 from dlm.store.records import write_record
 
@@ -128,6 +129,20 @@ def test_a_large_paired_difference_is_supported(results_dir):
     h1 = _h(results_dir)
     assert h1["verdict"] == "supported", h1["detail"]
     assert h1["difference"]["ci95"][0] > 0 and h1["difference"]["method"].startswith("paired bootstrap")
+
+
+def test_the_screen_names_the_runs_that_decided_a_hypothesis_treated_vs_control(results_dir, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    control = _correct(400, 0.30, 1)
+    _write(results_dir, "zs", "zero-shot", "dlm_fpb", control)
+    for seed in (1, 2, 3):  # three seeds of one pretraining setup against the zero-shot run
+        treated = [1.0 if c or random.Random(seed * 1000 + i).random() < 0.5 else 0.0 for i, c in enumerate(control)]
+        _write(results_dir, f"pre-s{seed}", "pretrain", "dlm_fpb", treated, created="2025-01-02", train={"seed": seed})
+    h1 = _h(results_dir)
+    assert h1["difference"]["treated_runs"] == ["pre-s1", "pre-s2", "pre-s3"], h1["difference"]
+    assert h1["difference"]["control_runs"] == ["zs"]
+    line = " ".join(render_report(results_dir).split())
+    assert re.search(r"\(\S+ \+2 vs \S*zs\)", line), line  # was the first two run labels, whichever side
 
 
 def test_a_small_but_certain_gain_below_the_threshold_is_not_supported(results_dir):

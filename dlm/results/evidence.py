@@ -71,6 +71,10 @@ class Gain:
     def treated_runs(self) -> list[str]:
         return sorted({a.run.run_id for a, _ in self.pairs})
 
+    @property
+    def control_runs(self) -> list[str]:
+        return sorted({b.run.run_id for _, b in self.pairs})
+
     def describe(self) -> str:
         a, c = self.comparison.absolute, self.comparison
         interval = "no interval" if a.low is None else f"[{a.low:+.4f}, {a.high:+.4f}]"
@@ -104,6 +108,8 @@ class Gain:
             "documents": c.documents,
             "seeds": list(c.seeds),
             "runs": self.runs,
+            "treated_runs": self.treated_runs,
+            "control_runs": self.control_runs,
         }
 
 

@@ -347,7 +347,7 @@ def rq5(units: list[Row], budget: list[dict], outcomes: Outcomes) -> tuple[Answe
         parts.append(
             f"{model} {task}: best k = {best['pretrain_steps']} of {total} ({best['value']:.3f}"
             + ("" if best["stderr"] is None else f" ± {best['stderr']:.3f}")
-            + f"), {len(ranked)} splits"
+            + f"), {len(ranked)} runs of {len({e['pretrain_steps'] for e in ranked})} splits"
         )
         runs += [e["run_id"] for e in entries]
     claim = Claim("RQ5", candidates) if candidates else None

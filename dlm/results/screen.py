@@ -74,6 +74,12 @@ def _p(value: float) -> str:
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def _side(run_ids: list[str], labels: dict[str, str]) -> str:
+    """One side of the comparison that decided a verdict: its first run's label and how many more (seeds)."""
+    names = sorted(labels.get(r, r) for r in run_ids)
+    return names[0] + (f" +{len(names) - 1}" if len(names) > 1 else "") if names else "?"
+
+
 def _tasks(tasks: list[str], shown: int = 3) -> str:
     """Whole task names, the first few: a 57-subject domain is named by its count beyond them."""
     return ", ".join(tasks[:shown]) + (f" +{len(tasks) - shown}" if len(tasks) > shown else "")
@@ -174,8 +180,7 @@ def _verdict_evidence(v: dict, labels: dict[str, str]) -> tuple[str, str]:
         text = f"{diff['absolute']:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else " (no interval)")
         text += f", {'rel. n/a' if rel is None else f'{100 * rel:+.0f}%'}, {diff['pairs']} pairs"
         text += _corrected_p(v)
-        runs = sorted({labels.get(e[k], e[k]) for e in v["evidence"] for k in ("treated_run", "control_run")})
-        return text, " vs ".join(runs[:2]) + (f" +{len(runs) - 2}" if len(runs) > 2 else "")
+        return text, f"{_side(diff['treated_runs'], labels)} vs {_side(diff['control_runs'], labels)}"
     if v["evidence"] and "ratio" in v["evidence"][0]:
         best = v["evidence"][0]
         return f"best {_interval(best['ratio'], best.get('ci95'))}{_corrected_p(v)}", ", ".join(
