@@ -97,6 +97,13 @@ def test_text_items_and_numbers_that_read_alike_do_not_share_a_kept_metric():
     assert stats.compare(numbers, numbers, "median", iters=50).treated.estimate == 9.0
 
 
+def test_integer_labels_beyond_a_floats_precision_do_not_share_a_kept_metric():
+    treated = [[2**53, 2**53], [1, 1], [1, 1], [2**53, 2**53]]
+    control = [[2**53 + 1, 2**53], [1, 1], [1, 1], [2**53 + 1, 2**53]]  # the same as floats, not as labels
+    got = stats.compare([treated], [control], "f1_weighted", iters=50)
+    assert got.treated.estimate == 1.0 and got.control.estimate < 1.0
+
+
 def test_confusion_metrics_with_many_labels_are_the_slow_loop():
     rng = np.random.default_rng(4)
     gold, pred = rng.integers(0, 7, 80), rng.integers(-1, 7, 80)  # 7 labels and "no label": the gathered form

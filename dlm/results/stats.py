@@ -201,8 +201,9 @@ def _content(run: Sequence, aggregation: Aggregation) -> tuple | None:
         return None
     if content.dtype.kind not in "biuf":  # text (the string "10" must not share a key with the number 10), None
         return None
-    content = content.astype(float)
-    return (aggregation, content.shape, hashlib.blake2b(content.tobytes(), digest_size=16).digest())
+    # hashed in its own type: as floats, labels above 2**53 that differ would read alike
+    digest = hashlib.blake2b(content.tobytes(), digest_size=16).digest()
+    return (aggregation, content.dtype.str, content.shape, digest)
 
 
 def _remember(kept: dict, key: tuple | None, value) -> None:
