@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -298,3 +299,26 @@ def test_dlm_eval_keeps_per_document_outcomes_and_bootstraps_every_metric(result
     assert all(len(p) == 3 for p in block.pred) and set(block.gold) <= {0, 1, 2}  # 3 choices' log-likelihoods
     acc = sum(block.metrics["acc"].values) / 20
     assert acc == pytest.approx(scores["acc"]["value"])
+
+
+@pytest.mark.parametrize(
+    "metric,values",
+    [
+        ("acc", ["abc", 1.0]),  # text as an accuracy item
+        ("acc", [[1, 2], 1.0]),
+        ("acc", [10**400, 1.0]),  # beyond a float
+        (F1, [[0, 1, 2], [1, 1, 0]]),  # triples were reshaped into pairs and scored
+        (F1, [[0], [1]]),
+        (F1, [[i, i] for i in range(500)]),  # 500 labels: 2,000 x 500^2 confusion counts
+    ],
+)
+def test_items_of_the_wrong_shape_get_no_bootstrap_and_no_traceback(results_dir, metric, values):
+    from dlm.harness_tasks.outcomes import resolved
+
+    block = OutcomeBlock(docs=[f"{i:012x}" for i in range(len(values))], metrics={metric: MetricItems(None, values)})
+    assert metric not in resolved("dlm_fpb", block).metrics
+    fine = [1.0, 0.0] if metric == "acc" else [[0, 0], [1, 2]]
+    assert (
+        metric
+        in resolved("dlm_fpb", replace(block, docs=block.docs[:2], metrics={metric: MetricItems(None, fine)})).metrics
+    )

@@ -79,9 +79,32 @@ def resolved(task: str, block: OutcomeBlock) -> OutcomeBlock:
     kept = {}
     for metric, slot in block.metrics.items():
         name = aggregation_name(task, metric)
-        if name is not None:
+        if name is not None and _fits(name, slot.values):
             kept[metric] = MetricItems(aggregation=name, values=slot.values)
     return replace(block, metrics=kept)
+
+
+MAX_LABELS = 100  # distinct labels in (gold, pred) items: the bootstrap holds 2,000 x labels^2 confusion counts
+_PAIRED = {"f1_macro", "f1_weighted", "precision_macro", "recall_macro", "mcc"}
+
+
+def _fits(name: str, values: list) -> bool:
+    """Whether per-document items read from a file have the shape their aggregation takes: numbers (null for an
+    undefined one) for a mean or median, (gold, pred) integer label pairs with at most MAX_LABELS labels for the
+    confusion-matrix metrics. Items that do not fit get no bootstrap (the score keeps its recorded stderr) instead
+    of a traceback or a number computed from reshaped items."""
+    if name in ("mean", "median"):
+        return all(v is None or (type(v) in (int, float, bool) and abs(v) < 1e300) for v in values)
+    if name in _PAIRED:
+        labels = set()
+        for v in values:
+            if not (isinstance(v, (list, tuple)) and len(v) == 2):
+                return False
+            if not all(type(x) in (int, bool) and abs(x) < 2**31 for x in v):
+                return False
+            labels.update(v)
+        return len(labels) <= MAX_LABELS
+    return True
 
 
 def from_samples(samples: dict, versions: dict) -> dict[str, dict[str, OutcomeBlock]]:
